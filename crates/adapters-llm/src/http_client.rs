@@ -1,0 +1,131 @@
+//! The one HTTP client of the gateway and the bounded way it reads answers.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Response, StatusCode, redirect};
+use url::Url;
+
+use crate::config::LlmGatewayConfig;
+
+/// Connecting never takes longer than this, whatever the whole-request timeout.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Error bodies are only read for a reason code: a small bound is enough.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// The HTTP client for provider calls could not be built (TLS set-up failed).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client for LLM providers")]
+pub struct GatewayBuildError(#[source] reqwest::Error);
+
+/// Builds the client: no redirects (a key must not follow one to another host), no proxy
+/// from the environment, connect and whole-request timeouts.
+pub(crate) fn build_client(config: &LlmGatewayConfig) -> Result<Client, GatewayBuildError> {
+    // reqwest is built with `rustls-no-provider`: the process needs one crypto provider.
+    // Installing fails harmlessly when another part of the process installed it first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(config.validation_timeout.min(MAX_CONNECT_TIMEOUT))
+        .timeout(config.validation_timeout)
+        .build()
+        .map_err(GatewayBuildError)
+}
+
+/// A provider's answer: its status and (bounded) body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+/// Why no answer came back. Carries no URL, header or body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportError {
+    /// The host could not be reached (refused, DNS, TLS, connect timeout).
+    Connect,
+    /// The request or the body took longer than the timeout.
+    Timeout,
+    /// A successful answer's body was larger than allowed.
+    TooLarge,
+    /// Anything else (a broken connection mid-answer, a malformed response).
+    Other,
+}
+
+impl TransportError {
+    /// A short, secret-free description for logs and `ModelListError::Unavailable`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TransportError::Connect => "could not connect",
+            TransportError::Timeout => "timed out",
+            TransportError::TooLarge => "the answer was too large",
+            TransportError::Other => "the request failed",
+        }
+    }
+
+    fn classify(error: &reqwest::Error) -> Self {
+        // A connect timeout is both: it is reported as a connection problem.
+        if error.is_connect() {
+            TransportError::Connect
+        } else if error.is_timeout() {
+            TransportError::Timeout
+        } else {
+            TransportError::Other
+        }
+    }
+}
+
+/// Sends `GET url` with `headers` and `query`, reading at most `max_body_bytes` of a
+/// successful body (error bodies: a small fixed bound, or nothing when larger).
+pub(crate) async fn get(
+    client: &Client,
+    url: Url,
+    headers: HeaderMap,
+    query: &[(&str, &str)],
+    max_body_bytes: usize,
+) -> Result<Reply, TransportError> {
+    let response = client
+        .get(url)
+        .headers(headers)
+        .query(query)
+        .send()
+        .await
+        .map_err(|error| {
+            let kind = TransportError::classify(&error);
+            tracing::debug!(error = %error.without_url(), "provider call failed");
+            kind
+        })?;
+    let status = response.status();
+    let body = if status.is_success() {
+        read_body(response, max_body_bytes).await?
+    } else {
+        match read_body(response, ERROR_BODY_LIMIT).await {
+            Err(TransportError::TooLarge) => Vec::new(),
+            other => other?,
+        }
+    };
+    Ok(Reply { status, body })
+}
+
+async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, TransportError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(TransportError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| TransportError::classify(&error))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(TransportError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

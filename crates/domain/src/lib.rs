@@ -1,0 +1,18 @@
+//! The llm-analytics domain: entities, validated value types, ports (traits that adapters
+//! implement) and the use-case services that the HTTP adapter and the server call.
+//!
+//! Nothing here performs I/O; every outside effect goes through a port.
+
+pub mod crypto;
+pub mod evaluation_config;
+pub mod identity;
+pub mod ids;
+pub mod llm;
+pub mod models;
+pub mod pagination;
+pub mod provider_key;
+pub mod repository;
+
+pub use ids::{ApiKeyId, ProjectId, ProviderKeyId, UserId};
+pub use pagination::{Page, PageRequest};
+pub use repository::RepositoryError;

@@ -1,0 +1,268 @@
+//! What it takes to call a provider: the secret key and, for Azure, the endpoint and API
+//! version. These are sealed together as one blob at rest.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::Provider;
+
+/// The API version used for Azure OpenAI when none is given.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+
+const AZURE_HOST_SUFFIXES: [&str; 3] = [".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"];
+
+/// Which input field a credential problem concerns (`attr` / `error_field`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialField {
+    ApiKey,
+    AzureEndpoint,
+    ApiVersion,
+}
+
+impl CredentialField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialField::ApiKey => "api_key",
+            CredentialField::AzureEndpoint => "azure_endpoint",
+            CredentialField::ApiVersion => "api_version",
+        }
+    }
+}
+
+/// An Azure OpenAI resource endpoint: `https://` on an Azure OpenAI host, without a
+/// trailing slash. Other hosts only when private endpoints are allowed by configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureEndpoint(String);
+
+/// Why an Azure endpoint was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AzureEndpointError {
+    #[error("azure_endpoint is required for Azure OpenAI keys.")]
+    Missing,
+    #[error("azure_endpoint must be a valid URL.")]
+    NotAUrl,
+    #[error("azure_endpoint must use https://.")]
+    NotHttps,
+    #[error(
+        "azure_endpoint must be an Azure OpenAI endpoint (a host ending in .openai.azure.com, .cognitiveservices.azure.com or .services.ai.azure.com)."
+    )]
+    NotAzureHost,
+}
+
+impl AzureEndpoint {
+    /// Parses an endpoint; `allow_private` lifts the host and scheme rules (tests, private
+    /// gateways).
+    pub fn parse(raw: &str, allow_private: bool) -> Result<Self, AzureEndpointError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(AzureEndpointError::Missing);
+        }
+        let url = Url::parse(trimmed).map_err(|_| AzureEndpointError::NotAUrl)?;
+        let host = url.host_str().ok_or(AzureEndpointError::NotAUrl)?.to_ascii_lowercase();
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(AzureEndpointError::NotAUrl);
+        }
+        if !allow_private {
+            if url.scheme() != "https" {
+                return Err(AzureEndpointError::NotHttps);
+            }
+            if !AZURE_HOST_SUFFIXES.iter().any(|suffix| host.ends_with(suffix)) {
+                return Err(AzureEndpointError::NotAzureHost);
+            }
+        } else if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(AzureEndpointError::NotHttps);
+        }
+        Ok(Self(trimmed.trim_end_matches('/').to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An Azure OpenAI API version such as `2024-10-21`: 1..=20 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiVersion(String);
+
+impl ApiVersion {
+    /// Parses a version; empty means the default.
+    pub fn parse(raw: Option<&str>) -> Result<Self, String> {
+        let version = raw.map(str::trim).filter(|v| !v.is_empty()).unwrap_or(DEFAULT_AZURE_API_VERSION);
+        if version.chars().count() > 20 {
+            return Err("Ensure api_version has no more than 20 characters.".to_owned());
+        }
+        if !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            return Err("api_version may contain only letters, digits, '-' and '.'.".to_owned());
+        }
+        Ok(Self(version.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an Azure key is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzureTarget {
+    pub endpoint: AzureEndpoint,
+    pub api_version: ApiVersion,
+}
+
+/// Everything needed to call a provider. `Debug` never shows the key.
+#[derive(Debug, Clone)]
+pub struct ProviderCredentials {
+    pub provider: Provider,
+    pub api_key: SecretString,
+    /// Present exactly for `azure_openai`.
+    pub azure: Option<AzureTarget>,
+}
+
+/// The secret part of a provider key as sealed at rest: key and Azure fields together.
+#[derive(Serialize, Deserialize)]
+pub struct SecretConfig {
+    pub api_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+impl ProviderCredentials {
+    /// The plaintext to seal.
+    pub fn to_secret_config(&self) -> SecretString {
+        let config = SecretConfig {
+            api_key: self.api_key.expose_secret().to_owned(),
+            azure_endpoint: self.azure.as_ref().map(|a| a.endpoint.as_str().to_owned()),
+            api_version: self.azure.as_ref().map(|a| a.api_version.as_str().to_owned()),
+        };
+        let json = serde_json::to_string(&config).expect("a secret config always serialises");
+        SecretString::from(json)
+    }
+
+    /// Reads credentials back from an opened secret config. The stored endpoint was
+    /// validated when written, so only its shape is re-checked here.
+    pub fn from_secret_config(provider: Provider, plaintext: &SecretString) -> Option<Self> {
+        let config: SecretConfig = serde_json::from_str(plaintext.expose_secret()).ok()?;
+        let azure = match (provider, config.azure_endpoint) {
+            (Provider::AzureOpenai, Some(endpoint)) => Some(AzureTarget {
+                endpoint: AzureEndpoint::parse(&endpoint, true).ok()?,
+                api_version: ApiVersion::parse(config.api_version.as_deref()).ok()?,
+            }),
+            (Provider::AzureOpenai, None) => return None,
+            _ => None,
+        };
+        Some(Self { provider, api_key: SecretString::from(config.api_key), azure })
+    }
+
+    /// The masked form of the key shown in responses.
+    pub fn masked_key(&self) -> String {
+        mask_api_key(self.api_key.expose_secret())
+    }
+}
+
+/// First 4 + `...` + last 4 characters for keys longer than 8 characters, else `****`.
+pub fn mask_api_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "****".to_owned();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+/// The format check made before any network call: OpenAI keys start `sk-` (which covers
+/// `sk-proj-`), Anthropic keys `sk-ant-`. Returns the message to show on `api_key`.
+pub fn check_key_format(provider: Provider, key: &str) -> Result<(), String> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("API key is required.".to_owned());
+    }
+    match provider {
+        Provider::Openai if !key.starts_with("sk-") => {
+            Err("Invalid OpenAI API key format. Keys start with 'sk-' or 'sk-proj-'.".to_owned())
+        }
+        Provider::Anthropic if !key.starts_with("sk-ant-") => {
+            Err("Invalid Anthropic API key format. Keys start with 'sk-ant-'.".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_shows_first_and_last_four_of_long_keys() {
+        assert_eq!(mask_api_key("sk-test-12345"), "sk-t...2345");
+        assert_eq!(mask_api_key("123456789"), "1234...6789");
+    }
+
+    #[test]
+    fn mask_hides_short_keys_entirely() {
+        assert_eq!(mask_api_key("12345678"), "****");
+        assert_eq!(mask_api_key(""), "****");
+    }
+
+    #[test]
+    fn key_format_names_the_expected_prefix() {
+        assert!(check_key_format(Provider::Openai, "sk-proj-abc").is_ok());
+        assert!(check_key_format(Provider::Openai, "pk-abc").unwrap_err().contains("'sk-'"));
+        assert!(check_key_format(Provider::Anthropic, "sk-abc").unwrap_err().contains("'sk-ant-'"));
+        assert!(check_key_format(Provider::Gemini, "AIza-anything").is_ok());
+    }
+
+    #[test]
+    fn azure_endpoint_must_be_https_on_an_azure_host() {
+        assert!(AzureEndpoint::parse("https://x.openai.azure.com/", false).is_ok());
+        assert!(AzureEndpoint::parse("https://x.cognitiveservices.azure.com", false).is_ok());
+        assert!(AzureEndpoint::parse("https://x.services.ai.azure.com", false).is_ok());
+        assert_eq!(
+            AzureEndpoint::parse("http://x.openai.azure.com", false),
+            Err(AzureEndpointError::NotHttps)
+        );
+        assert_eq!(
+            AzureEndpoint::parse("https://169.254.169.254", false),
+            Err(AzureEndpointError::NotAzureHost)
+        );
+        assert_eq!(
+            AzureEndpoint::parse("https://evil.com/.openai.azure.com", false),
+            Err(AzureEndpointError::NotAzureHost)
+        );
+        assert_eq!(AzureEndpoint::parse("  ", false), Err(AzureEndpointError::Missing));
+    }
+
+    #[test]
+    fn private_endpoints_are_allowed_only_by_configuration() {
+        assert!(AzureEndpoint::parse("http://127.0.0.1:9999", false).is_err());
+        let endpoint = AzureEndpoint::parse("http://127.0.0.1:9999/", true).unwrap();
+        assert_eq!(endpoint.as_str(), "http://127.0.0.1:9999");
+    }
+
+    #[test]
+    fn api_version_defaults_and_is_bounded() {
+        assert_eq!(ApiVersion::parse(None).unwrap().as_str(), DEFAULT_AZURE_API_VERSION);
+        assert!(ApiVersion::parse(Some("2024-10-21-preview-too-long")).is_err());
+    }
+
+    #[test]
+    fn secret_config_round_trips_and_debug_hides_the_key() {
+        let credentials = ProviderCredentials {
+            provider: Provider::AzureOpenai,
+            api_key: SecretString::from("azure-secret-value"),
+            azure: Some(AzureTarget {
+                endpoint: AzureEndpoint::parse("https://a.openai.azure.com", false).unwrap(),
+                api_version: ApiVersion::parse(None).unwrap(),
+            }),
+        };
+        assert!(!format!("{credentials:?}").contains("azure-secret-value"));
+        let back = ProviderCredentials::from_secret_config(Provider::AzureOpenai, &credentials.to_secret_config())
+            .unwrap();
+        assert_eq!(back.api_key.expose_secret(), "azure-secret-value");
+        assert_eq!(back.azure, credentials.azure);
+    }
+}

@@ -1,0 +1,24 @@
+//! Provider keys: a project's own LLM provider credentials.
+
+mod credentials;
+mod error;
+mod model;
+mod ports;
+mod provider;
+mod service;
+
+pub use credentials::{
+    ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, ProviderCredentials,
+    SecretConfig, DEFAULT_AZURE_API_VERSION, check_key_format, mask_api_key,
+};
+pub use error::*;
+pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
+pub use ports::{DeleteOutcome, ProviderKeyRepository, SealedKeyRow};
+pub use provider::{Provider, UnknownProvider};
+pub use service::{
+    CheckProviderKey, CreateProviderKey, ProviderKeyService, ProviderKeyServiceConfig, ReplaceProviderKey, ResealReport,
+    UpdateProviderKey,
+};
+
+#[cfg(feature = "mocks")]
+pub use ports::MockProviderKeyRepository;

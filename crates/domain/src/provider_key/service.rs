@@ -1,0 +1,390 @@
+//! Provider-key use cases: create, read, update, validate, delete, stateless check and
+//! re-sealing under a new encryption key.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    ApiVersion, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
+    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyName, KeyState, NewProviderKeyRecord, Provider,
+    ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, ResealError, UpdateProviderKeyError,
+    ValidateStoredKeyError, check_key_format,
+};
+use crate::crypto::{KeyCipher, SealContext};
+use crate::llm::{KeyCheck, LlmGateway};
+use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+
+/// Settings the provider-key use cases need from the operator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProviderKeyServiceConfig {
+    /// Accept Azure endpoints on any host and `http://` (tests, private gateways).
+    pub allow_private_endpoints: bool,
+}
+
+/// A request to store a new key (fields as the client sent them).
+#[derive(Debug, Clone, Default)]
+pub struct CreateProviderKey {
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+    pub set_as_active: bool,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProviderKey {
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+    pub set_as_active: Option<bool>,
+}
+
+/// A full replacement (PUT): `provider` and `name` are required, the rest as in PATCH.
+pub type ReplaceProviderKey = UpdateProviderKey;
+
+/// A key to check without storing it (`provider_key_validations`).
+#[derive(Debug, Clone, Default)]
+pub struct CheckProviderKey {
+    pub provider: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+}
+
+/// How many secrets a rotation looked at and re-sealed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    pub examined: u64,
+    pub resealed: u64,
+}
+
+type FieldError = (&'static str, String);
+
+/// The provider-key use cases.
+pub struct ProviderKeyService {
+    repository: Arc<dyn ProviderKeyRepository>,
+    gateway: Arc<dyn LlmGateway>,
+    cipher: Arc<dyn KeyCipher>,
+    config: ProviderKeyServiceConfig,
+}
+
+const SEAL_PURPOSE: &str = "provider_key";
+const RESEAL_BATCH: i64 = 100;
+
+fn seal_context(project: ProjectId, id: ProviderKeyId) -> SealContext {
+    SealContext { purpose: SEAL_PURPOSE, project, row: id.0 }
+}
+
+fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
+    Provider::parse(raw).map_err(|e| ("provider", e.to_string()))
+}
+
+fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
+    KeyName::parse(raw).map_err(|e| ("name", e.to_string()))
+}
+
+fn required_key(api_key: Option<&SecretString>, message: &str) -> Result<SecretString, FieldError> {
+    match api_key {
+        Some(key) if !key.expose_secret().trim().is_empty() => {
+            Ok(SecretString::from(key.expose_secret().trim().to_owned()))
+        }
+        _ => Err(("api_key", message.to_owned())),
+    }
+}
+
+fn rejection(check: &KeyCheck) -> FieldError {
+    let field = check.field.unwrap_or(CredentialField::ApiKey).as_str();
+    let message = check.message.clone().unwrap_or_else(|| "The provider did not accept this key.".to_owned());
+    (field, message)
+}
+
+impl ProviderKeyService {
+    pub fn new(
+        repository: Arc<dyn ProviderKeyRepository>,
+        gateway: Arc<dyn LlmGateway>,
+        cipher: Arc<dyn KeyCipher>,
+        config: ProviderKeyServiceConfig,
+    ) -> Self {
+        Self { repository, gateway, cipher, config }
+    }
+
+    fn azure_target(&self, endpoint: Option<&str>, version: Option<&str>) -> Result<AzureTarget, FieldError> {
+        let endpoint = AzureEndpoint::parse(endpoint.unwrap_or(""), self.config.allow_private_endpoints)
+            .map_err(|e| ("azure_endpoint", e.to_string()))?;
+        let api_version = ApiVersion::parse(version).map_err(|message| ("api_version", message))?;
+        Ok(AzureTarget { endpoint, api_version })
+    }
+
+    /// Credentials from client input: format checks first, so no bad key reaches the network.
+    fn credentials(
+        &self,
+        provider: Provider,
+        api_key: SecretString,
+        azure_endpoint: Option<&str>,
+        api_version: Option<&str>,
+    ) -> Result<ProviderCredentials, FieldError> {
+        check_key_format(provider, api_key.expose_secret()).map_err(|message| ("api_key", message))?;
+        let azure = match provider {
+            Provider::AzureOpenai => Some(self.azure_target(azure_endpoint, api_version)?),
+            _ => None,
+        };
+        Ok(ProviderCredentials { provider, api_key, azure })
+    }
+
+    /// Validates the key with its provider and stores it sealed. Nothing is stored when
+    /// validation fails.
+    #[tracing::instrument(skip_all, fields(project = %project))]
+    pub async fn create(
+        &self,
+        project: ProjectId,
+        actor: UserId,
+        request: CreateProviderKey,
+    ) -> Result<ProviderKey, CreateProviderKeyError> {
+        let invalid = |(field, message): FieldError| CreateProviderKeyError::Invalid { field, message };
+        let provider = match request.provider.as_deref() {
+            Some(raw) => parse_provider(raw).map_err(invalid)?,
+            None => return Err(invalid(("provider", "This field is required.".to_owned()))),
+        };
+        let name = parse_name(request.name.as_deref().unwrap_or("")).map_err(invalid)?;
+        let api_key = required_key(request.api_key.as_ref(), "This field is required.").map_err(invalid)?;
+        let credentials = self
+            .credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())
+            .map_err(invalid)?;
+
+        let check = self.gateway.check_key(&credentials).await;
+        if check.state != KeyState::Ok {
+            let (field, message) = rejection(&check);
+            return Err(CreateProviderKeyError::Rejected { field, message });
+        }
+
+        let id = ProviderKeyId::generate();
+        let sealed_secret = self
+            .cipher
+            .seal(&credentials.to_secret_config(), &seal_context(project, id))
+            .map_err(anyhow::Error::from)?;
+        let record = NewProviderKeyRecord {
+            id,
+            project,
+            provider,
+            name,
+            state: KeyState::Ok,
+            error_message: None,
+            api_key_masked: credentials.masked_key(),
+            azure_endpoint: credentials.azure.as_ref().map(|a| a.endpoint.as_str().to_owned()),
+            api_version: credentials.azure.as_ref().map(|a| a.api_version.as_str().to_owned()),
+            sealed_secret,
+            created_by: actor,
+            set_as_active: request.set_as_active,
+        };
+        Ok(self.repository.insert(&record).await?)
+    }
+
+    /// One key of the project.
+    pub async fn get(&self, project: ProjectId, id: ProviderKeyId) -> Result<ProviderKey, GetProviderKeyError> {
+        self.repository.find(project, id).await?.ok_or(GetProviderKeyError::NotFound)
+    }
+
+    /// A page of the project's keys, newest first.
+    pub async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<ProviderKey>, RepositoryError> {
+        self.repository.list(project, page).await
+    }
+
+    /// The stored credentials of a key, opened; `None` when the key does not exist.
+    #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
+    pub async fn stored_credentials(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+    ) -> Result<Option<(ProviderKey, ProviderCredentials)>, anyhow::Error> {
+        let Some(key) = self.repository.find(project, id).await? else {
+            return Ok(None);
+        };
+        let Some(sealed) = self.repository.find_sealed(project, id).await? else {
+            return Ok(None);
+        };
+        let credentials = self.open(&key, &sealed)?;
+        Ok(Some((key, credentials)))
+    }
+
+    fn open(&self, key: &ProviderKey, sealed: &crate::crypto::SealedSecret) -> Result<ProviderCredentials, anyhow::Error> {
+        let plaintext = self.cipher.open(sealed, &seal_context(key.project, key.id))?;
+        ProviderCredentials::from_secret_config(key.provider, &plaintext)
+            .ok_or_else(|| anyhow::anyhow!("stored secret of provider key {} is not a valid configuration", key.id))
+    }
+
+    /// Updates name, key or Azure settings. A new key is validated first (nothing changes
+    /// when it fails); an endpoint/version change without a new key resets the state to
+    /// `unknown`. The provider cannot change.
+    #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
+    pub async fn update(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        request: UpdateProviderKey,
+    ) -> Result<ProviderKey, UpdateProviderKeyError> {
+        let invalid = |(field, message): FieldError| UpdateProviderKeyError::Invalid { field, message };
+        let existing = self.repository.find(project, id).await?.ok_or(UpdateProviderKeyError::NotFound)?;
+        if let Some(raw) = request.provider.as_deref() {
+            if parse_provider(raw).map_err(invalid)? != existing.provider {
+                return Err(invalid(("provider", "The provider of a key cannot be changed.".to_owned())));
+            }
+        }
+        let mut changes = ProviderKeyChanges {
+            name: request.name.as_deref().map(parse_name).transpose().map_err(invalid)?,
+            set_as_active: request.set_as_active.unwrap_or(false),
+            ..ProviderKeyChanges::default()
+        };
+
+        let is_azure = existing.provider == Provider::AzureOpenai;
+        let azure_changed = is_azure
+            && (request.azure_endpoint.as_deref().is_some_and(|e| Some(e.trim()) != existing.azure_endpoint.as_deref())
+                || request.api_version.as_deref().is_some_and(|v| Some(v.trim()) != existing.api_version.as_deref()));
+        let endpoint = request.azure_endpoint.as_deref().or(existing.azure_endpoint.as_deref());
+        let version = request.api_version.as_deref().or(existing.api_version.as_deref());
+
+        let new_credentials = if let Some(raw_key) = request.api_key.as_ref() {
+            let api_key = required_key(Some(raw_key), "This field may not be blank.").map_err(invalid)?;
+            let credentials = self.credentials(existing.provider, api_key, endpoint, version).map_err(invalid)?;
+            let check = self.gateway.check_key(&credentials).await;
+            if check.state != KeyState::Ok {
+                let (field, message) = rejection(&check);
+                return Err(UpdateProviderKeyError::Rejected { field, message });
+            }
+            changes.state = Some(KeyState::Ok);
+            changes.error_message = Some(None);
+            Some(credentials)
+        } else if azure_changed {
+            let target = self.azure_target(endpoint, version).map_err(invalid)?;
+            let sealed = self.repository.find_sealed(project, id).await?;
+            let Some(sealed) = sealed else {
+                return Err(invalid(("api_key", "No API key configured for this provider key.".to_owned())));
+            };
+            let mut credentials = self.open(&existing, &sealed)?;
+            credentials.azure = Some(target);
+            changes.state = Some(KeyState::Unknown);
+            changes.error_message = Some(None);
+            Some(credentials)
+        } else {
+            None
+        };
+
+        if let Some(credentials) = new_credentials {
+            changes.sealed_secret = Some(
+                self.cipher
+                    .seal(&credentials.to_secret_config(), &seal_context(project, id))
+                    .map_err(anyhow::Error::from)?,
+            );
+            changes.api_key_masked = Some(credentials.masked_key());
+            changes.azure_endpoint = credentials.azure.as_ref().map(|a| a.endpoint.as_str().to_owned());
+            changes.api_version = credentials.azure.as_ref().map(|a| a.api_version.as_str().to_owned());
+        }
+
+        if changes.is_empty() {
+            return Ok(existing);
+        }
+        self.repository.update(project, id, &changes).await?.ok_or(UpdateProviderKeyError::NotFound)
+    }
+
+    /// Re-checks the stored key with its provider and records the outcome; returns the key
+    /// also when the provider rejects it.
+    #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
+    pub async fn validate(&self, project: ProjectId, id: ProviderKeyId) -> Result<ProviderKey, ValidateStoredKeyError> {
+        let existing = self.repository.find(project, id).await?.ok_or(ValidateStoredKeyError::NotFound)?;
+        let sealed = self.repository.find_sealed(project, id).await?.ok_or(ValidateStoredKeyError::NoSecret)?;
+        let credentials = self.open(&existing, &sealed)?;
+        let check = self.gateway.check_key(&credentials).await;
+        let changes = ProviderKeyChanges {
+            state: Some(check.state),
+            error_message: Some(check.message),
+            ..ProviderKeyChanges::default()
+        };
+        self.repository.update(project, id, &changes).await?.ok_or(ValidateStoredKeyError::NotFound)
+    }
+
+    /// Deletes a key; with a replacement, its model configurations move to it.
+    #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
+    pub async fn delete(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        replacement: Option<&str>,
+    ) -> Result<(), DeleteProviderKeyError> {
+        let replacement = match replacement.map(str::trim).filter(|raw| !raw.is_empty()) {
+            Some(raw) => Some(raw.parse::<ProviderKeyId>().map_err(|_| DeleteProviderKeyError::ReplacementNotFound)?),
+            None => None,
+        };
+        match self.repository.delete(project, id, replacement).await? {
+            DeleteOutcome::Deleted { .. } => Ok(()),
+            DeleteOutcome::NotFound => Err(DeleteProviderKeyError::NotFound),
+            DeleteOutcome::ReplacementNotFound => Err(DeleteProviderKeyError::ReplacementNotFound),
+            DeleteOutcome::ReplacementProviderMismatch => Err(DeleteProviderKeyError::ReplacementProviderMismatch),
+        }
+    }
+
+    /// Checks a key live without storing anything.
+    #[tracing::instrument(skip_all)]
+    pub async fn check(&self, request: CheckProviderKey) -> Result<KeyCheck, CheckKeyError> {
+        let invalid = |(field, message): FieldError| CheckKeyError::Invalid { field, message };
+        let api_key = required_key(request.api_key.as_ref(), "API key is required.").map_err(invalid)?;
+        let provider = match request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(raw) => parse_provider(raw).map_err(invalid)?,
+            None => Provider::Openai,
+        };
+        let credentials =
+            match self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref()) {
+                Ok(credentials) => credentials,
+                Err((field, message)) => {
+                    let field = match (provider, field) {
+                        (Provider::AzureOpenai, "azure_endpoint") => Some(CredentialField::AzureEndpoint),
+                        (Provider::AzureOpenai, "api_version") => Some(CredentialField::ApiVersion),
+                        (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
+                        _ => None,
+                    };
+                    return Ok(KeyCheck::invalid(message, field));
+                }
+            };
+        let mut check = self.gateway.check_key(&credentials).await;
+        if provider != Provider::AzureOpenai {
+            check.field = None;
+        }
+        Ok(check)
+    }
+
+    /// Re-seals every stored secret that is not under the current encryption key, in
+    /// batches; safe to run while serving and to re-run after an interruption.
+    pub async fn reseal_all(&self) -> Result<ResealReport, ResealError> {
+        let mut report = ResealReport::default();
+        let mut after = None;
+        loop {
+            let batch = self.repository.sealed_batch(after, RESEAL_BATCH).await?;
+            let Some(last) = batch.last() else {
+                return Ok(report);
+            };
+            after = Some(last.id);
+            for row in &batch {
+                report.examined += 1;
+                if self.cipher.is_current(&row.sealed_secret) {
+                    continue;
+                }
+                let context = seal_context(row.project, row.id);
+                let plaintext = self
+                    .cipher
+                    .open(&row.sealed_secret, &context)
+                    .map_err(|source| ResealError::CannotOpen { id: row.id, source })?;
+                let resealed = self.cipher.seal(&plaintext, &context).map_err(anyhow::Error::from)?;
+                if self.repository.replace_sealed(row, &resealed).await? {
+                    report.resealed += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
