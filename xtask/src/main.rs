@@ -1,1 +1,78 @@
-fn main() {}
+//! `cargo xtask`: the developer workflows of llm-analytics, as a Rust program.
+//!
+//! PostgreSQL comes from the machine's own binaries (`apt-get install postgresql`); when
+//! run as root, its programs run as the `postgres` user.
+
+mod dev;
+mod postgres;
+mod process;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::process::{Interrupted, Signals};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Developer workflows of llm-analytics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API at LLMA_BIND (default 127.0.0.1:8000) against a private PostgreSQL
+    /// in .data/ (created on first use), with a demo project, user and API key.
+    Dev,
+    /// Run every test of the workspace against a throwaway PostgreSQL, whose URL is in
+    /// LLMA_TEST_DATABASE_URL.
+    ///
+    /// Arguments go to `cargo test --workspace --all-targets` (then `--doc`) as they are,
+    /// e.g. `cargo xtask test -p domain -- --nocapture`.
+    Test {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Start the dev PostgreSQL of `dev`, print its DATABASE_URL, and keep it up until Ctrl-C.
+    Db,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            if let Some(Interrupted(sig)) = error.downcast_ref() {
+                eprintln!("xtask: {error}");
+                return ExitCode::from(sig.exit_code());
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<u8> {
+    let mut signals = Signals::install()?;
+    let root = repo_root();
+    match command {
+        Command::Dev => dev::dev(&root, &mut signals).await,
+        // Not clap's `args`: clap drops a leading `--`, which `cargo test -- --nocapture`
+        // needs. There are no global options, so the test arguments are all after `test`.
+        Command::Test { .. } => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            test::run(&root, &args, &mut signals).await
+        }
+        Command::Db => dev::db(&root, &mut signals).await,
+    }
+}
+
+/// The workspace root: the folder above this crate.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in a folder of the workspace").to_path_buf()
+}

@@ -4,6 +4,7 @@
 //! alone. xtask passes it on to the child's whole group exactly once, waits for the child
 //! to finish its own shutdown, and then still has the chance to stop PostgreSQL.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::process::ExitStatus;
 
@@ -98,10 +99,7 @@ impl Signals {
 /// passed on to that group and the wait goes on (the child decides how to stop).
 pub async fn run(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Result<ExitStatus> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    let mut child = cmd
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
+    let mut child = cmd.process_group(0).spawn().with_context(|| format!("starting {program}"))?;
     let pid = child.id().context("the child has no process id")?;
     loop {
         tokio::select! {
@@ -114,11 +112,21 @@ pub async fn run(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Re
 /// Sends `sig` to the process group led by `pid`.
 fn forward(sig: Sig, pid: u32) {
     // `kill` the command, because the libc call is `unsafe` and the workspace forbids that.
-    let sent = std::process::Command::new("kill")
-        .args(["-s", sig.name(), "--", &format!("-{pid}")])
-        .status();
+    let sent = std::process::Command::new("kill").args(["-s", sig.name(), "--", &format!("-{pid}")]).status();
     if !matches!(sent, Ok(status) if status.success()) {
         eprintln!("xtask: could not pass SIG{} on to process group {pid}", sig.name());
+    }
+}
+
+/// Fails unless `status` is a success: with [`Interrupted`] when the child was ended by
+/// SIGINT or SIGTERM (we forwarded a Ctrl-C), else naming `what` failed.
+pub fn check_status(status: ExitStatus, what: &str) -> Result<()> {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.success(), status.signal()) {
+        (true, _) => Ok(()),
+        (false, Some(2)) => Err(Interrupted(Sig::Int).into()),
+        (false, Some(15)) => Err(Interrupted(Sig::Term).into()),
+        (false, _) => anyhow::bail!("{what} failed ({status})"),
     }
 }
 
@@ -133,11 +141,13 @@ pub fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
+/// The `cargo` that runs xtask (cargo sets `CARGO`), else the one on `PATH`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
 /// Whether xtask runs as root (PostgreSQL then has to run as the `postgres` user).
 pub fn running_as_root() -> Result<bool> {
-    let out = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running `id -u`")?;
+    let out = std::process::Command::new("id").arg("-u").output().context("running `id -u`")?;
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
 }

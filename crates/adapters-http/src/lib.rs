@@ -1,1 +1,17 @@
-//! adapters-http
+//! The HTTP adapter: axum router, request/response bodies, authentication, error mapping
+//! and the OpenAPI document. Handlers are thin: authorise, call one use case, answer.
+
+mod error;
+mod extract;
+mod health;
+mod models;
+mod openapi;
+mod pagination;
+mod provider_keys;
+mod router;
+mod state;
+
+pub use error::{ApiError, ErrorBody};
+pub use openapi::ApiDoc;
+pub use router::router;
+pub use state::{AppState, Readiness};

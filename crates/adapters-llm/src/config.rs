@@ -109,11 +109,7 @@ impl BaseUrls {
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(BaseUrlError::NotHttp(provider));
         }
-        if !url.username().is_empty()
-            || url.password().is_some()
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
+        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
             return Err(BaseUrlError::NotABase(provider));
         }
         let slot = match provider {
@@ -140,15 +136,9 @@ mod tests {
         let base = |p| config.base_url(p).map(Url::as_str);
         assert_eq!(base(Provider::Openai), Some("https://api.openai.com/v1"));
         assert_eq!(base(Provider::Anthropic), Some("https://api.anthropic.com/v1"));
-        assert_eq!(
-            base(Provider::Gemini),
-            Some("https://generativelanguage.googleapis.com/v1beta")
-        );
+        assert_eq!(base(Provider::Gemini), Some("https://generativelanguage.googleapis.com/v1beta"));
         assert_eq!(base(Provider::Openrouter), Some("https://openrouter.ai/api/v1"));
-        assert_eq!(
-            base(Provider::Fireworks),
-            Some("https://api.fireworks.ai/inference/v1")
-        );
+        assert_eq!(base(Provider::Fireworks), Some("https://api.fireworks.ai/inference/v1"));
         assert_eq!(base(Provider::TogetherAi), Some("https://api.together.xyz/v1"));
         assert_eq!(base(Provider::AzureOpenai), None);
         assert_eq!(config.validation_timeout, Duration::from_secs(15));
@@ -157,14 +147,9 @@ mod tests {
     #[test]
     fn overrides_replace_one_provider_only() {
         let local = Url::parse("http://127.0.0.1:9000/v1").unwrap();
-        let config = LlmGatewayConfig::default()
-            .with_base_url(Provider::TogetherAi, local.clone())
-            .unwrap();
+        let config = LlmGatewayConfig::default().with_base_url(Provider::TogetherAi, local.clone()).unwrap();
         assert_eq!(config.base_url(Provider::TogetherAi), Some(&local));
-        assert_eq!(
-            config.base_url(Provider::Openai).map(Url::as_str),
-            Some("https://api.openai.com/v1")
-        );
+        assert_eq!(config.base_url(Provider::Openai).map(Url::as_str), Some("https://api.openai.com/v1"));
     }
 
     #[test]
@@ -175,10 +160,7 @@ mod tests {
             urls.set(Provider::AzureOpenai, url("https://x.openai.azure.com")),
             Err(BaseUrlError::NotConfigurable)
         );
-        assert_eq!(
-            urls.set(Provider::Openai, url("ftp://example.com")),
-            Err(BaseUrlError::NotHttp(Provider::Openai))
-        );
+        assert_eq!(urls.set(Provider::Openai, url("ftp://example.com")), Err(BaseUrlError::NotHttp(Provider::Openai)));
         assert_eq!(
             urls.set(Provider::Openai, url("https://example.com/v1?x=1")),
             Err(BaseUrlError::NotABase(Provider::Openai))

@@ -86,17 +86,11 @@ pub(crate) async fn get(
     query: &[(&str, &str)],
     max_body_bytes: usize,
 ) -> Result<Reply, TransportError> {
-    let response = client
-        .get(url)
-        .headers(headers)
-        .query(query)
-        .send()
-        .await
-        .map_err(|error| {
-            let kind = TransportError::classify(&error);
-            tracing::debug!(error = %error.without_url(), "provider call failed");
-            kind
-        })?;
+    let response = client.get(url).headers(headers).query(query).send().await.map_err(|error| {
+        let kind = TransportError::classify(&error);
+        tracing::debug!(error = %error.without_url(), "provider call failed");
+        kind
+    })?;
     let status = response.status();
     let body = if status.is_success() {
         read_body(response, max_body_bytes).await?
@@ -110,18 +104,11 @@ pub(crate) async fn get(
 }
 
 async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, TransportError> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
+    if response.content_length().is_some_and(|length| length > limit as u64) {
         return Err(TransportError::TooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|error| TransportError::classify(&error))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|error| TransportError::classify(&error))? {
         if body.len() + chunk.len() > limit {
             return Err(TransportError::TooLarge);
         }

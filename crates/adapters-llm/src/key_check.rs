@@ -24,23 +24,15 @@ const FAILED: &str = "Validation failed, please try again";
 pub(crate) fn from_reply(provider: Provider, reply: &Reply) -> KeyCheck {
     let status = reply.status;
     if status.is_success() {
-        return if is_json_document(&reply.body) {
-            KeyCheck::ok()
-        } else {
-            unexpected_response(provider)
-        };
+        return if is_json_document(&reply.body) { KeyCheck::ok() } else { unexpected_response(provider) };
     }
     let error = ErrorBody::parse(&reply.body);
     match (provider, status.as_u16()) {
         (Provider::Openai, 401 | 403) if error.message_contains("Missing scopes") => {
             KeyCheck::error(MISSING_SCOPES, None)
         }
-        (Provider::Gemini, 400) | (_, 401 | 403) => {
-            KeyCheck::invalid(INVALID_KEY, key_field(provider))
-        }
-        (Provider::AzureOpenai, 404) => {
-            KeyCheck::invalid(AZURE_NOT_FOUND, Some(CredentialField::AzureEndpoint))
-        }
+        (Provider::Gemini, 400) | (_, 401 | 403) => KeyCheck::invalid(INVALID_KEY, key_field(provider)),
+        (Provider::AzureOpenai, 404) => KeyCheck::invalid(AZURE_NOT_FOUND, Some(CredentialField::AzureEndpoint)),
         (Provider::Openai, 429) if error.is_insufficient_quota() => KeyCheck::error(NO_QUOTA, None),
         (_, 429) => KeyCheck::error(RATE_LIMITED, None),
         (Provider::Openrouter, 402) => KeyCheck::error(NO_CREDIT, None),
@@ -55,10 +47,9 @@ pub(crate) fn from_reply(provider: Provider, reply: &Reply) -> KeyCheck {
 /// The verdict when no answer came back.
 pub(crate) fn from_transport(provider: Provider, error: TransportError) -> KeyCheck {
     match error {
-        TransportError::Connect => KeyCheck::error(
-            format!("Could not connect to {}", provider.display_name()),
-            endpoint_field(provider),
-        ),
+        TransportError::Connect => {
+            KeyCheck::error(format!("Could not connect to {}", provider.display_name()), endpoint_field(provider))
+        }
         TransportError::Timeout => KeyCheck::error(TIMED_OUT, None),
         TransportError::TooLarge => unexpected_response(provider),
         TransportError::Other => KeyCheck::error(FAILED, None),
@@ -68,14 +59,12 @@ pub(crate) fn from_transport(provider: Provider, error: TransportError) -> KeyCh
 /// The verdict when the call could not be addressed (no endpoint, unusable key).
 pub(crate) fn from_address(provider: Provider, error: AddressError) -> KeyCheck {
     match error {
-        AddressError::MissingAzureEndpoint => KeyCheck::invalid(
-            AzureEndpointError::Missing.to_string(),
-            Some(CredentialField::AzureEndpoint),
-        ),
-        AddressError::BadAzureEndpoint => KeyCheck::invalid(
-            AzureEndpointError::NotAUrl.to_string(),
-            Some(CredentialField::AzureEndpoint),
-        ),
+        AddressError::MissingAzureEndpoint => {
+            KeyCheck::invalid(AzureEndpointError::Missing.to_string(), Some(CredentialField::AzureEndpoint))
+        }
+        AddressError::BadAzureEndpoint => {
+            KeyCheck::invalid(AzureEndpointError::NotAUrl.to_string(), Some(CredentialField::AzureEndpoint))
+        }
         AddressError::KeyNotAHeader => KeyCheck::invalid(INVALID_KEY, key_field(provider)),
     }
 }
@@ -91,18 +80,12 @@ pub(crate) fn is_key_rejection(provider: Provider, status: StatusCode, body: &[u
 
 /// A body a provider's API would send: a JSON object or array, not an HTML page.
 pub(crate) fn is_json_document(body: &[u8]) -> bool {
-    matches!(
-        serde_json::from_slice::<Value>(body),
-        Ok(Value::Object(_) | Value::Array(_))
-    )
+    matches!(serde_json::from_slice::<Value>(body), Ok(Value::Object(_) | Value::Array(_)))
 }
 
 fn unexpected_response(provider: Provider) -> KeyCheck {
     KeyCheck::error(
-        format!(
-            "Unexpected response from {} — check the endpoint",
-            provider.display_name()
-        ),
+        format!("Unexpected response from {} — check the endpoint", provider.display_name()),
         endpoint_field(provider),
     )
 }
@@ -129,26 +112,17 @@ impl ErrorBody {
     }
 
     fn message_contains(&self, needle: &str) -> bool {
-        self.field("/error/message")
-            .is_some_and(|message| message.contains(needle))
+        self.field("/error/message").is_some_and(|message| message.contains(needle))
     }
 
     fn is_insufficient_quota(&self) -> bool {
-        ["/error/code", "/error/type"]
-            .iter()
-            .any(|pointer| self.field(pointer) == Some("insufficient_quota"))
+        ["/error/code", "/error/type"].iter().any(|pointer| self.field(pointer) == Some("insufficient_quota"))
     }
 
     fn has_reason(&self, reason: &str) -> bool {
-        self.0
-            .as_ref()
-            .and_then(|body| body.pointer("/error/details"))
-            .and_then(Value::as_array)
-            .is_some_and(|details| {
-                details
-                    .iter()
-                    .any(|detail| detail.get("reason").and_then(Value::as_str) == Some(reason))
-            })
+        self.0.as_ref().and_then(|body| body.pointer("/error/details")).and_then(Value::as_array).is_some_and(
+            |details| details.iter().any(|detail| detail.get("reason").and_then(Value::as_str) == Some(reason)),
+        )
     }
 }
 
@@ -157,10 +131,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            body: body.as_bytes().to_vec(),
-        }
+        Reply { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec() }
     }
 
     #[test]

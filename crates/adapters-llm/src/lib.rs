@@ -11,6 +11,6 @@ mod key_check;
 mod model_list;
 mod provider_api;
 
-pub use config::{BaseUrlError, BaseUrls, LlmGatewayConfig};
+pub use config::{BaseUrlError, BaseUrls, DEFAULT_MAX_BODY_BYTES, DEFAULT_VALIDATION_TIMEOUT, LlmGatewayConfig};
 pub use gateway::HttpLlmGateway;
 pub use http_client::GatewayBuildError;

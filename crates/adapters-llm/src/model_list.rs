@@ -44,10 +44,7 @@ pub(crate) fn parse_page(provider: Provider, body: &[u8]) -> Result<ModelPage, U
         }
         Provider::Gemini => {
             let page: GeminiPage = parse(body)?;
-            let next = page
-                .next_page_token
-                .filter(|token| !token.is_empty())
-                .map(|token| ("pageToken", token));
+            let next = page.next_page_token.filter(|token| !token.is_empty()).map(|token| ("pageToken", token));
             let models = page.models.into_iter().filter_map(GeminiModel::listed).collect();
             Ok(ModelPage { models, next })
         }
@@ -113,18 +110,16 @@ struct AnthropicModel {
 
 impl AnthropicModel {
     fn listed(self) -> Option<ListedModel> {
-        let created = self
-            .created_at
-            .as_deref()
-            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .map(|at| at.timestamp());
+        let created =
+            self.created_at.as_deref().and_then(|at| DateTime::parse_from_rfc3339(at).ok()).map(|at| at.timestamp());
         listed(self.id, created)
     }
 }
 
-/// `{"models": [{"name": "models/gemini-2.5-flash", ...}], "nextPageToken"}`.
+/// `{"models": [{"name": "models/gemini-2.5-flash", ...}], "nextPageToken"}`. Google omits
+/// an empty list, so `{}` is an empty page; any other field means it is not this answer.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GeminiPage {
     #[serde(default)]
     models: Vec<GeminiModel>,
@@ -138,9 +133,7 @@ struct GeminiModel {
 
 impl GeminiModel {
     fn listed(self) -> Option<ListedModel> {
-        let id = self
-            .name
-            .map(|name| name.strip_prefix("models/").map(str::to_owned).unwrap_or(name));
+        let id = self.name.map(|name| name.strip_prefix("models/").map(str::to_owned).unwrap_or(name));
         listed(id, None)
     }
 }
@@ -161,15 +154,14 @@ impl AzureItem {
 }
 
 fn listed(id: Option<String>, created: Option<i64>) -> Option<ListedModel> {
-    id.filter(|id| !id.is_empty())
-        .map(|id| ListedModel { id, created })
+    id.filter(|id| !id.is_empty()).map(|id| ListedModel { id, created })
 }
 
 /// Unix seconds given as an integer or a float; anything else counts as unknown rather
 /// than spoiling the whole list.
 fn lenient_unix_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;
-    #[expect(clippy::cast_possible_truncation, reason = "seconds; fractions are dropped")]
+    // Fractions of a second are dropped.
     let seconds = value.and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
     Ok(seconds)
 }
@@ -195,6 +187,11 @@ mod tests {
         let body = br#"{"data":[{"id":"a","created":"yesterday"},{"object":"model"},{"id":"b","created":1.5e9}]}"#;
         let page = parse_page(Provider::Openai, body).unwrap();
         assert_eq!(page.models, vec![model("a", None), model("b", Some(1_500_000_000))]);
+    }
+
+    #[test]
+    fn an_empty_gemini_answer_is_an_empty_last_page() {
+        assert_eq!(parse_page(Provider::Gemini, b"{}"), Ok(ModelPage::default()));
     }
 
     #[test]

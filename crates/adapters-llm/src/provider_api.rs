@@ -60,14 +60,8 @@ pub(crate) fn model_list_call(
     let base = base_url(config, credentials)?;
     let models = join(&base, &["models"]);
     let call = match credentials.provider {
-        Provider::Anthropic => Call {
-            url: models,
-            query: vec![("limit", MODEL_PAGE_SIZE.to_owned())],
-        },
-        Provider::Gemini => Call {
-            url: models,
-            query: vec![("pageSize", MODEL_PAGE_SIZE.to_owned())],
-        },
+        Provider::Anthropic => Call { url: models, query: vec![("limit", MODEL_PAGE_SIZE.to_owned())] },
+        Provider::Gemini => Call { url: models, query: vec![("pageSize", MODEL_PAGE_SIZE.to_owned())] },
         Provider::AzureOpenai => Call {
             url: join(&base, &["openai", "deployments"]),
             query: vec![("api-version", AZURE_DEPLOYMENTS_API_VERSION.to_owned())],
@@ -98,10 +92,7 @@ pub(crate) fn auth_headers(credentials: &ProviderCredentials) -> Result<HeaderMa
         }
         Provider::Anthropic => {
             headers.insert(HeaderName::from_static("x-api-key"), secret_value(key)?);
-            headers.insert(
-                HeaderName::from_static("anthropic-version"),
-                HeaderValue::from_static(ANTHROPIC_VERSION),
-            );
+            headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(ANTHROPIC_VERSION));
         }
         // Never in the URL: URLs end up in logs and proxies.
         Provider::Gemini => {
@@ -126,17 +117,11 @@ fn secret_value(raw: &str) -> Result<HeaderValue, AddressError> {
     Ok(value)
 }
 
-fn base_url(
-    config: &LlmGatewayConfig,
-    credentials: &ProviderCredentials,
-) -> Result<Url, AddressError> {
+fn base_url(config: &LlmGatewayConfig, credentials: &ProviderCredentials) -> Result<Url, AddressError> {
     if let Some(base) = config.base_url(credentials.provider) {
         return Ok(base.clone());
     }
-    let azure = credentials
-        .azure
-        .as_ref()
-        .ok_or(AddressError::MissingAzureEndpoint)?;
+    let azure = credentials.azure.as_ref().ok_or(AddressError::MissingAzureEndpoint)?;
     let url = Url::parse(azure.endpoint.as_str()).map_err(|_| AddressError::BadAzureEndpoint)?;
     if url.cannot_be_a_base() || url.query().is_some() || url.fragment().is_some() {
         return Err(AddressError::BadAzureEndpoint);
@@ -154,10 +139,7 @@ fn azure_api_version(credentials: &ProviderCredentials) -> String {
 /// `base` with `segments` appended as path segments (percent-encoded).
 fn join(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("http(s) URLs are bases")
-        .pop_if_empty()
-        .extend(segments);
+    url.path_segments_mut().expect("http(s) URLs are bases").pop_if_empty().extend(segments);
     url
 }
 
@@ -168,14 +150,8 @@ mod tests {
     #[test]
     fn join_appends_to_the_base_path_with_or_without_a_trailing_slash() {
         let with_path = Url::parse("https://api.openai.com/v1").unwrap();
-        assert_eq!(
-            join(&with_path, &["models"]).as_str(),
-            "https://api.openai.com/v1/models"
-        );
+        assert_eq!(join(&with_path, &["models"]).as_str(), "https://api.openai.com/v1/models");
         let with_slash = Url::parse("http://127.0.0.1:8080/").unwrap();
-        assert_eq!(
-            join(&with_slash, &["openai", "models"]).as_str(),
-            "http://127.0.0.1:8080/openai/models"
-        );
+        assert_eq!(join(&with_slash, &["openai", "models"]).as_str(), "http://127.0.0.1:8080/openai/models");
     }
 }

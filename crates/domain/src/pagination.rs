@@ -58,10 +58,7 @@ impl PageRequest {
 
     /// A page request from trusted numbers (clamped into range).
     pub fn new(limit: i64, offset: i64) -> Self {
-        Self {
-            limit: limit.clamp(1, MAX_LIMIT),
-            offset: offset.max(0),
-        }
+        Self { limit: limit.clamp(1, MAX_LIMIT), offset: offset.max(0) }
     }
 
     pub fn limit(&self) -> i64 {
@@ -100,11 +97,7 @@ impl<T> Page<T> {
 
     /// Converts each item, keeping the counts.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            total: self.total,
-            request: self.request,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), total: self.total, request: self.request }
     }
 }
 
@@ -122,14 +115,8 @@ mod tests {
     fn negative_and_non_numeric_values_are_refused_naming_the_field() {
         assert_eq!(PageRequest::parse(Some("-1"), None).unwrap_err().field(), "limit");
         assert_eq!(PageRequest::parse(None, Some("x")).unwrap_err().field(), "offset");
-        assert_eq!(
-            PageRequest::parse(Some("1001"), None).unwrap_err(),
-            PageRequestError::LimitOutOfRange
-        );
-        assert_eq!(
-            PageRequest::parse(Some("0"), None).unwrap_err(),
-            PageRequestError::LimitOutOfRange
-        );
+        assert_eq!(PageRequest::parse(Some("1001"), None).unwrap_err(), PageRequestError::LimitOutOfRange);
+        assert_eq!(PageRequest::parse(Some("0"), None).unwrap_err(), PageRequestError::LimitOutOfRange);
     }
 
     #[test]

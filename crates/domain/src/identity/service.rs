@@ -20,7 +20,12 @@ impl AccessService {
 
     /// 401 without a valid token, 403 without the scope, 404 when the key or its user
     /// cannot reach the project (whether or not it exists).
-    pub async fn authorize(&self, bearer: Option<&str>, project: ProjectId, needed: Scope) -> Result<Access, AccessError> {
+    pub async fn authorize(
+        &self,
+        bearer: Option<&str>,
+        project: ProjectId,
+        needed: Scope,
+    ) -> Result<Access, AccessError> {
         let token = bearer.ok_or(AccessError::Unauthenticated("Authentication credentials were not provided."))?;
         if !TokenHash::looks_like_personal_token(token) {
             return Err(AccessError::Unauthenticated("Invalid personal API key."));
@@ -123,11 +128,8 @@ impl AdminService {
     ) -> Result<CreatedApiKey, AdminError> {
         let scopes = Scopes::parse(scopes).map_err(|e| AdminError::Invalid(e.to_string()))?;
         let email = parse_email(email)?;
-        let user = self
-            .repository
-            .find_user_by_email(&email)
-            .await?
-            .ok_or_else(|| AdminError::UnknownUser(email.clone()))?;
+        let user =
+            self.repository.find_user_by_email(&email).await?.ok_or_else(|| AdminError::UnknownUser(email.clone()))?;
         if let Some(ids) = projects.as_deref() {
             if ids.is_empty() {
                 return Err(AdminError::Invalid("--projects needs at least one project id".to_owned()));

@@ -74,7 +74,9 @@ impl TokenHash {
     pub fn looks_like_personal_token(token: &str) -> bool {
         token.len() >= PersonalApiToken::PREFIX.len() + 43
             && token.starts_with(PersonalApiToken::PREFIX)
-            && token[PersonalApiToken::PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && token[PersonalApiToken::PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 

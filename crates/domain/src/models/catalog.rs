@@ -5,7 +5,9 @@ use crate::provider_key::Provider;
 /// Judge-capable models we list first (and alone when the provider cannot be reached).
 pub fn curated_models(provider: Provider) -> &'static [&'static str] {
     match provider {
-        Provider::Openai => &["gpt-5-mini", "gpt-5", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o4-mini"],
+        Provider::Openai => {
+            &["gpt-5-mini", "gpt-5", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o4-mini"]
+        }
         Provider::Anthropic => &["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1"],
         Provider::Gemini => &["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite"],
         _ => &[],

@@ -109,7 +109,8 @@ impl ModelsService {
         provider: Provider,
         key_id: ProviderKeyId,
     ) -> Result<Option<Vec<ListedModel>>, ListModelsError> {
-        let (key, credentials) = self.keys.stored_credentials(project, key_id).await?.ok_or(ListModelsError::KeyNotFound)?;
+        let (key, credentials) =
+            self.keys.stored_credentials(project, key_id).await?.ok_or(ListModelsError::KeyNotFound)?;
         if key.provider != provider {
             return Err(ListModelsError::ProviderMismatch { key: key.provider, requested: provider });
         }

@@ -221,14 +221,8 @@ mod tests {
         assert!(AzureEndpoint::parse("https://x.openai.azure.com/", false).is_ok());
         assert!(AzureEndpoint::parse("https://x.cognitiveservices.azure.com", false).is_ok());
         assert!(AzureEndpoint::parse("https://x.services.ai.azure.com", false).is_ok());
-        assert_eq!(
-            AzureEndpoint::parse("http://x.openai.azure.com", false),
-            Err(AzureEndpointError::NotHttps)
-        );
-        assert_eq!(
-            AzureEndpoint::parse("https://169.254.169.254", false),
-            Err(AzureEndpointError::NotAzureHost)
-        );
+        assert_eq!(AzureEndpoint::parse("http://x.openai.azure.com", false), Err(AzureEndpointError::NotHttps));
+        assert_eq!(AzureEndpoint::parse("https://169.254.169.254", false), Err(AzureEndpointError::NotAzureHost));
         assert_eq!(
             AzureEndpoint::parse("https://evil.com/.openai.azure.com", false),
             Err(AzureEndpointError::NotAzureHost)
@@ -260,8 +254,8 @@ mod tests {
             }),
         };
         assert!(!format!("{credentials:?}").contains("azure-secret-value"));
-        let back = ProviderCredentials::from_secret_config(Provider::AzureOpenai, &credentials.to_secret_config())
-            .unwrap();
+        let back =
+            ProviderCredentials::from_secret_config(Provider::AzureOpenai, &credentials.to_secret_config()).unwrap();
         assert_eq!(back.api_key.expose_secret(), "azure-secret-value");
         assert_eq!(back.azure, credentials.azure);
     }

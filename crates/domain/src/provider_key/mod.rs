@@ -8,16 +8,16 @@ mod provider;
 mod service;
 
 pub use credentials::{
-    ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, ProviderCredentials,
-    SecretConfig, DEFAULT_AZURE_API_VERSION, check_key_format, mask_api_key,
+    ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DEFAULT_AZURE_API_VERSION,
+    ProviderCredentials, SecretConfig, check_key_format, mask_api_key,
 };
 pub use error::*;
 pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
 pub use service::{
-    CheckProviderKey, CreateProviderKey, ProviderKeyService, ProviderKeyServiceConfig, ReplaceProviderKey, ResealReport,
-    UpdateProviderKey,
+    CheckProviderKey, CreateProviderKey, ProviderKeyService, ProviderKeyServiceConfig, ReplaceProviderKey,
+    ResealReport, UpdateProviderKey,
 };
 
 #[cfg(feature = "mocks")]

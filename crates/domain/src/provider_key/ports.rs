@@ -41,7 +41,8 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError>;
 
     /// The sealed secret of the key, if the key exists and has one.
-    async fn find_sealed(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<SealedSecret>, RepositoryError>;
+    async fn find_sealed(&self, project: ProjectId, id: ProviderKeyId)
+    -> Result<Option<SealedSecret>, RepositoryError>;
 
     /// One page of the project's keys, newest first.
     async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<ProviderKey>, RepositoryError>;

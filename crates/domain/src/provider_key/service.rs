@@ -6,8 +6,8 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    ApiVersion, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
-    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyName, KeyState, NewProviderKeyRecord, Provider,
+    ApiVersion, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField, DeleteOutcome,
+    DeleteProviderKeyError, GetProviderKeyError, KeyName, KeyState, NewProviderKeyRecord, Provider,
     ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, ResealError, UpdateProviderKeyError,
     ValidateStoredKeyError, check_key_format,
 };
@@ -211,7 +211,11 @@ impl ProviderKeyService {
         Ok(Some((key, credentials)))
     }
 
-    fn open(&self, key: &ProviderKey, sealed: &crate::crypto::SealedSecret) -> Result<ProviderCredentials, anyhow::Error> {
+    fn open(
+        &self,
+        key: &ProviderKey,
+        sealed: &crate::crypto::SealedSecret,
+    ) -> Result<ProviderCredentials, anyhow::Error> {
         let plaintext = self.cipher.open(sealed, &seal_context(key.project, key.id))?;
         ProviderCredentials::from_secret_config(key.provider, &plaintext)
             .ok_or_else(|| anyhow::anyhow!("stored secret of provider key {} is not a valid configuration", key.id))
@@ -242,7 +246,10 @@ impl ProviderKeyService {
 
         let is_azure = existing.provider == Provider::AzureOpenai;
         let azure_changed = is_azure
-            && (request.azure_endpoint.as_deref().is_some_and(|e| Some(e.trim()) != existing.azure_endpoint.as_deref())
+            && (request
+                .azure_endpoint
+                .as_deref()
+                .is_some_and(|e| Some(e.trim()) != existing.azure_endpoint.as_deref())
                 || request.api_version.as_deref().is_some_and(|v| Some(v.trim()) != existing.api_version.as_deref()));
         let endpoint = request.azure_endpoint.as_deref().or(existing.azure_endpoint.as_deref());
         let version = request.api_version.as_deref().or(existing.api_version.as_deref());
@@ -335,19 +342,23 @@ impl ProviderKeyService {
             Some(raw) => parse_provider(raw).map_err(invalid)?,
             None => Provider::Openai,
         };
-        let credentials =
-            match self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref()) {
-                Ok(credentials) => credentials,
-                Err((field, message)) => {
-                    let field = match (provider, field) {
-                        (Provider::AzureOpenai, "azure_endpoint") => Some(CredentialField::AzureEndpoint),
-                        (Provider::AzureOpenai, "api_version") => Some(CredentialField::ApiVersion),
-                        (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
-                        _ => None,
-                    };
-                    return Ok(KeyCheck::invalid(message, field));
-                }
-            };
+        let credentials = match self.credentials(
+            provider,
+            api_key,
+            request.azure_endpoint.as_deref(),
+            request.api_version.as_deref(),
+        ) {
+            Ok(credentials) => credentials,
+            Err((field, message)) => {
+                let field = match (provider, field) {
+                    (Provider::AzureOpenai, "azure_endpoint") => Some(CredentialField::AzureEndpoint),
+                    (Provider::AzureOpenai, "api_version") => Some(CredentialField::ApiVersion),
+                    (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
+                    _ => None,
+                };
+                return Ok(KeyCheck::invalid(message, field));
+            }
+        };
         let mut check = self.gateway.check_key(&credentials).await;
         if provider != Provider::AzureOpenai {
             check.field = None;

@@ -33,7 +33,9 @@ fn stored_key(provider: Provider) -> ProviderKey {
 /// A cipher that "seals" by prefixing, so tests can read what was sealed.
 fn transparent_cipher() -> MockKeyCipher {
     let mut cipher = MockKeyCipher::new();
-    cipher.expect_seal().returning(|plain, _| Ok(SealedSecret(format!("sealed:{}", plain.expose_secret()).into_bytes())));
+    cipher
+        .expect_seal()
+        .returning(|plain, _| Ok(SealedSecret(format!("sealed:{}", plain.expose_secret()).into_bytes())));
     cipher.expect_open().returning(|sealed, _| {
         let text = String::from_utf8(sealed.0.clone()).unwrap();
         Ok(SecretString::from(text.trim_start_matches("sealed:").to_owned()))
@@ -217,7 +219,8 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
     gateway.expect_check_key().never();
     let service = service(repo, gateway, transparent_cipher());
 
-    let request = UpdateProviderKey { azure_endpoint: Some("https://b.openai.azure.com/".into()), ..Default::default() };
+    let request =
+        UpdateProviderKey { azure_endpoint: Some("https://b.openai.azure.com/".into()), ..Default::default() };
     service.update(PROJECT, ProviderKeyId::generate(), request).await.unwrap();
 }
 
@@ -251,7 +254,8 @@ async fn validate_persists_the_new_state_and_message() {
     let existing = stored_key(Provider::Openai);
     let mut repo = MockProviderKeyRepository::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_find_sealed().returning(|_, _| Ok(Some(SealedSecret(br#"sealed:{"api_key":"sk-test-12345"}"#.to_vec()))));
+    repo.expect_find_sealed()
+        .returning(|_, _| Ok(Some(SealedSecret(br#"sealed:{"api_key":"sk-test-12345"}"#.to_vec()))));
     repo.expect_update()
         .withf(|_, _, changes| {
             changes.state == Some(KeyState::Invalid)
@@ -341,8 +345,11 @@ async fn reseal_all_reseals_only_rows_under_an_old_key() {
         provider: Provider::Openai,
         sealed_secret: SealedSecret(b"old:secret".to_vec()),
     };
-    let current =
-        SealedKeyRow { id: ProviderKeyId::generate(), sealed_secret: SealedSecret(b"sealed:x".to_vec()), ..old.clone() };
+    let current = SealedKeyRow {
+        id: ProviderKeyId::generate(),
+        sealed_secret: SealedSecret(b"sealed:x".to_vec()),
+        ..old.clone()
+    };
     let batch = vec![old.clone(), current];
     let mut repo = MockProviderKeyRepository::new();
     let mut calls = 0;

@@ -1,0 +1,167 @@
+//! Request and response bodies of the provider-key endpoints.
+
+use chrono::{DateTime, Utc};
+use domain::llm::KeyCheck;
+use domain::provider_key::{CheckProviderKey, CreateProviderKey, ProviderKey, UpdateProviderKey, UserSummary};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The basic user object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedByDto {
+    pub id: i64,
+    pub uuid: uuid::Uuid,
+    pub distinct_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub is_email_verified: Option<bool>,
+    #[schema(value_type = Object)]
+    pub hedgehog_config: serde_json::Value,
+    pub role_at_organization: Option<String>,
+}
+
+impl From<UserSummary> for CreatedByDto {
+    fn from(user: UserSummary) -> Self {
+        Self {
+            id: user.id.0,
+            uuid: user.uuid,
+            distinct_id: None,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            email: user.email,
+            is_email_verified: None,
+            hedgehog_config: serde_json::json!({}),
+            role_at_organization: None,
+        }
+    }
+}
+
+/// A provider key as returned: the key itself never, only its mask.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderKeyDto {
+    pub id: uuid::Uuid,
+    /// One of openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai.
+    pub provider: String,
+    pub name: String,
+    /// unknown | ok | invalid | error
+    pub state: String,
+    pub error_message: Option<String>,
+    pub api_key_masked: String,
+    pub azure_endpoint_display: Option<String>,
+    pub api_version_display: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<CreatedByDto>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<ProviderKey> for ProviderKeyDto {
+    fn from(key: ProviderKey) -> Self {
+        Self {
+            id: key.id.0,
+            provider: key.provider.as_str().to_owned(),
+            name: key.name,
+            state: key.state.as_str().to_owned(),
+            error_message: key.error_message,
+            api_key_masked: key.api_key_masked,
+            azure_endpoint_display: key.azure_endpoint,
+            api_version_display: key.api_version,
+            created_at: key.created_at,
+            created_by: key.created_by.map(CreatedByDto::from),
+            last_used_at: key.last_used_at,
+        }
+    }
+}
+
+/// Body of create, update (PUT/PATCH): every field optional at parse time; the use case
+/// says which are required.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ProviderKeyBody {
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    /// Write-only; never returned.
+    #[schema(value_type = Option<String>, write_only)]
+    pub api_key: Option<SecretString>,
+    #[schema(write_only)]
+    pub azure_endpoint: Option<String>,
+    #[schema(write_only)]
+    pub api_version: Option<String>,
+    #[schema(write_only)]
+    pub set_as_active: Option<bool>,
+}
+
+impl From<ProviderKeyBody> for CreateProviderKey {
+    fn from(body: ProviderKeyBody) -> Self {
+        Self {
+            provider: body.provider,
+            name: body.name,
+            api_key: body.api_key,
+            azure_endpoint: body.azure_endpoint,
+            api_version: body.api_version,
+            set_as_active: body.set_as_active.unwrap_or(false),
+        }
+    }
+}
+
+impl From<ProviderKeyBody> for UpdateProviderKey {
+    fn from(body: ProviderKeyBody) -> Self {
+        Self {
+            provider: body.provider,
+            name: body.name,
+            api_key: body.api_key,
+            azure_endpoint: body.azure_endpoint,
+            api_version: body.api_version,
+            set_as_active: body.set_as_active,
+        }
+    }
+}
+
+/// Body of `provider_key_validations/`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct KeyCheckBody {
+    #[schema(value_type = Option<String>, write_only)]
+    pub api_key: Option<SecretString>,
+    /// Defaults to openai.
+    pub provider: Option<String>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+}
+
+impl From<KeyCheckBody> for CheckProviderKey {
+    fn from(body: KeyCheckBody) -> Self {
+        Self {
+            provider: body.provider,
+            api_key: body.api_key,
+            azure_endpoint: body.azure_endpoint,
+            api_version: body.api_version,
+        }
+    }
+}
+
+/// The outcome of a stateless key check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyCheckDto {
+    /// ok | invalid | error
+    pub state: String,
+    pub error_message: Option<String>,
+    /// azure_endpoint | api_key | null
+    pub error_field: Option<String>,
+}
+
+impl From<KeyCheck> for KeyCheckDto {
+    fn from(check: KeyCheck) -> Self {
+        Self {
+            state: check.state.as_str().to_owned(),
+            error_message: check.message,
+            error_field: check.field.map(|f| f.as_str().to_owned()),
+        }
+    }
+}
+
+/// Query of DELETE.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// Move this key's model configurations to that key (same project and provider).
+    pub replacement_key_id: Option<String>,
+}

@@ -1,0 +1,151 @@
+//! Provider-key handlers: authorise, call one use case, shape the answer.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use domain::ProviderKeyId;
+use domain::identity::Scope;
+
+use super::dto::{DeleteQuery, KeyCheckBody, KeyCheckDto, ProviderKeyBody, ProviderKeyDto};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::pagination::{Paginated, page_request, paginated};
+use crate::state::AppState;
+
+/// A path's key id; anything that is not a UUID is simply not found.
+fn key_id(raw: &str) -> Result<ProviderKeyId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// List the project's provider keys, newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Paginated<ProviderKeyDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn list_provider_keys(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(project): Path<String>,
+) -> Result<Json<Paginated<ProviderKeyDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let page = app.provider_keys.list(access.project, page_request(&uri)?).await?;
+    Ok(Json(paginated(&headers, &uri, page, ProviderKeyDto::from)))
+}
+
+/// Store a key after validating it live with its provider.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/provider_keys/", tag = "provider_keys",
+    params(("project_id" = i64, Path)), request_body = ProviderKeyBody,
+    responses((status = 201, body = ProviderKeyDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn create_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    ApiJson(body): ApiJson<ProviderKeyBody>,
+) -> Result<(StatusCode, Json<ProviderKeyDto>), ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let key = app.provider_keys.create(access.project, access.user, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(key.into())))
+}
+
+/// One provider key.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ProviderKeyDto), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn retrieve_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<ProviderKeyDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let key = app.provider_keys.get(access.project, key_id(&id)?).await?;
+    Ok(Json(key.into()))
+}
+
+/// Replace a key's editable fields (`provider` and `name` required; provider cannot change).
+#[utoipa::path(put, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)), request_body = ProviderKeyBody,
+    responses((status = 200, body = ProviderKeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn replace_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ProviderKeyBody>,
+) -> Result<Json<ProviderKeyDto>, ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let id = key_id(&id)?;
+    if body.provider.is_none() {
+        return Err(ApiError::invalid_field("provider", "This field is required."));
+    }
+    if body.name.is_none() {
+        return Err(ApiError::invalid_field("name", "This field is required."));
+    }
+    let key = app.provider_keys.update(access.project, id, body.into()).await?;
+    Ok(Json(key.into()))
+}
+
+/// Change some of a key's fields; a new `api_key` is validated live first.
+#[utoipa::path(patch, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)), request_body = ProviderKeyBody,
+    responses((status = 200, body = ProviderKeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn update_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ProviderKeyBody>,
+) -> Result<Json<ProviderKeyDto>, ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let key = app.provider_keys.update(access.project, key_id(&id)?, body.into()).await?;
+    Ok(Json(key.into()))
+}
+
+/// Delete a key, optionally moving its model configurations to a replacement key.
+#[utoipa::path(delete, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path), DeleteQuery),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn delete_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    app.provider_keys.delete(access.project, key_id(&id)?, query.replacement_key_id.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Re-check the stored key with its provider and record the result.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/validate/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ProviderKeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn validate_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<ProviderKeyDto>, ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let key = app.provider_keys.validate(access.project, key_id(&id)?).await?;
+    Ok(Json(key.into()))
+}
+
+/// Check a key live without storing it.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/provider_key_validations/", tag = "provider_keys",
+    params(("project_id" = i64, Path)), request_body = KeyCheckBody,
+    responses((status = 200, body = KeyCheckDto), (status = 400, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn check_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    ApiJson(body): ApiJson<KeyCheckBody>,
+) -> Result<Json<KeyCheckDto>, ApiError> {
+    app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let check = app.provider_keys.check(body.into()).await?;
+    Ok(Json(check.into()))
+}

@@ -1,0 +1,67 @@
+//! The router: routes (each with and without the trailing slash), middleware, docs.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{MethodRouter, get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::extract::BODY_LIMIT_BYTES;
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::{health, models, provider_keys};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const LLMA: &str = "/api/environments/{project_id}/llm_analytics";
+
+/// Adds `path` and `path/` for the same handlers.
+fn route_both(router: Router<AppState>, path: &str, method_router: MethodRouter<AppState>) -> Router<AppState> {
+    router.route(path, method_router.clone()).route(&format!("{path}/"), method_router)
+}
+
+fn api_routes() -> Router<AppState> {
+    let routes: [(String, MethodRouter<AppState>); 5] = [
+        (
+            format!("{LLMA}/provider_keys"),
+            get(provider_keys::list_provider_keys).post(provider_keys::create_provider_key),
+        ),
+        (
+            format!("{LLMA}/provider_keys/{{id}}"),
+            get(provider_keys::retrieve_provider_key)
+                .put(provider_keys::replace_provider_key)
+                .patch(provider_keys::update_provider_key)
+                .delete(provider_keys::delete_provider_key),
+        ),
+        (format!("{LLMA}/provider_keys/{{id}}/validate"), post(provider_keys::validate_provider_key)),
+        (format!("{LLMA}/provider_key_validations"), post(provider_keys::check_provider_key)),
+        (format!("{LLMA}/models"), get(models::list_models)),
+    ];
+    routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let schema = ApiDoc::openapi();
+    let router = route_both(Router::new(), "/_health", get(health::health));
+    let router = route_both(router, "/_ready", get(health::ready));
+    let router = router.merge(api_routes());
+    let schema_json = schema.clone();
+    let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));
+
+    router
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+        .merge(SwaggerUi::new("/api/docs").config(utoipa_swagger_ui::Config::from("/api/schema/")))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
+        }).on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,73 @@
+//! The state every handler shares, and the authorisation step each one starts with.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{HeaderMap, header};
+use domain::ProjectId;
+use domain::identity::{Access, AccessService, Scope};
+use domain::models::ModelsService;
+use domain::provider_key::ProviderKeyService;
+
+use crate::error::ApiError;
+
+/// Whether the service can serve (its database answers), for `/_ready`.
+#[async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    async fn is_ready(&self) -> bool;
+}
+
+/// The use cases the API exposes.
+#[derive(Clone)]
+pub struct AppState {
+    pub access: Arc<AccessService>,
+    pub provider_keys: Arc<ProviderKeyService>,
+    pub models: Arc<ModelsService>,
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// The bearer token of the request, if it sent one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The `{project_id}` of a path; ids that cannot exist resolve to a project nobody reaches
+/// (so authentication still answers first, then 404).
+fn project_id(raw: &str) -> ProjectId {
+    ProjectId(raw.parse::<i64>().ok().filter(|id| *id > 0).unwrap_or(-1))
+}
+
+impl AppState {
+    /// 401/403/404 unless the caller may use `scope` in the project.
+    pub async fn authorize(&self, headers: &HeaderMap, project: &str, scope: Scope) -> Result<Access, ApiError> {
+        Ok(self.access.authorize(bearer(headers), project_id(project), scope).await?)
+    }
+
+    /// As `authorize`, for actions that need project admin.
+    pub async fn authorize_admin(&self, headers: &HeaderMap, project: &str, scope: Scope) -> Result<Access, ApiError> {
+        Ok(self.access.authorize_admin(bearer(headers), project_id(project), scope).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, "bearer  phx_abc ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("phx_abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn impossible_project_ids_reach_no_project() {
+        assert_eq!(project_id("12"), ProjectId(12));
+        assert_eq!(project_id("abc"), ProjectId(-1));
+        assert_eq!(project_id("0"), ProjectId(-1));
+    }
+}

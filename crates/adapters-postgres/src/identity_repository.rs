@@ -1,0 +1,141 @@
+//! `IdentityRepository` on PostgreSQL.
+
+use async_trait::async_trait;
+use domain::identity::{
+    ApiKeyGrant, CreateUserOutcome, IdentityRepository, MembershipLevel, NewApiKey, NewUser, Project, Scopes,
+    TokenHash, User,
+};
+use domain::{ApiKeyId, ProjectId, RepositoryError, UserId};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Identity tables: `projects`, `users`, `memberships`, `personal_api_keys`.
+#[derive(Clone)]
+pub struct PgIdentityRepository {
+    pool: PgPool,
+}
+
+impl PgIdentityRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+type GrantRow = (Uuid, i64, Vec<String>, Option<Vec<i64>>, Option<String>);
+
+#[async_trait]
+impl IdentityRepository for PgIdentityRepository {
+    async fn find_grant(&self, hash: &TokenHash, project: ProjectId) -> Result<Option<ApiKeyGrant>, RepositoryError> {
+        let row: Option<GrantRow> = sqlx::query_as(
+            "SELECT k.id, k.user_id, k.scopes, k.project_ids, m.level \
+             FROM personal_api_keys k \
+             LEFT JOIN memberships m ON m.user_id = k.user_id AND m.project_id = $2 \
+             WHERE k.token_hash = $1",
+        )
+        .bind(&hash.0)
+        .bind(project.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        let Some((id, user, scopes, projects, level)) = row else {
+            return Ok(None);
+        };
+        let scopes = Scopes::from_strings(scopes.iter().map(String::as_str))
+            .map_err(|e| RepositoryError::new(anyhow::anyhow!("stored scopes of API key {id} are invalid: {e}")))?;
+        Ok(Some(ApiKeyGrant {
+            api_key_id: ApiKeyId(id),
+            user: UserId(user),
+            scopes,
+            projects: projects.map(|ids| ids.into_iter().map(ProjectId).collect()),
+            level: level.as_deref().and_then(MembershipLevel::parse),
+        }))
+    }
+
+    async fn create_project(&self, name: &str, api_token: &str) -> Result<Project, RepositoryError> {
+        let (id,): (i64,) = sqlx::query_as("INSERT INTO projects (name, api_token) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(api_token)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(Project { id: ProjectId(id), name: name.to_owned(), api_token: api_token.to_owned() })
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<CreateUserOutcome, RepositoryError> {
+        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        if let Some((project, _)) = user.membership {
+            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM projects WHERE id = $1")
+                .bind(project.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(RepositoryError::new)?;
+            if exists.is_none() {
+                return Ok(CreateUserOutcome::ProjectNotFound);
+            }
+        }
+        let uuid = Uuid::now_v7();
+        let inserted: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO users (uuid, email) VALUES ($1, $2) ON CONFLICT (lower(email)) DO NOTHING RETURNING id",
+        )
+        .bind(uuid)
+        .bind(&user.email)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(RepositoryError::new)?;
+        let Some((id,)) = inserted else {
+            return Ok(CreateUserOutcome::EmailTaken);
+        };
+        if let Some((project, level)) = user.membership {
+            sqlx::query("INSERT INTO memberships (project_id, user_id, level) VALUES ($1, $2, $3)")
+                .bind(project.0)
+                .bind(id)
+                .bind(level.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(RepositoryError::new)?;
+        }
+        tx.commit().await.map_err(RepositoryError::new)?;
+        Ok(CreateUserOutcome::Created(User { id: UserId(id), uuid, email: user.email.clone() }))
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, RepositoryError> {
+        let row: Option<(i64, Uuid, String)> =
+            sqlx::query_as("SELECT id, uuid, email FROM users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(RepositoryError::new)?;
+        Ok(row.map(|(id, uuid, email)| User { id: UserId(id), uuid, email }))
+    }
+
+    async fn projects_exist(&self, ids: &[ProjectId]) -> Result<bool, RepositoryError> {
+        let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
+        let (missing,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM unnest($1::bigint[]) AS wanted(id) \
+             WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = wanted.id)",
+        )
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        Ok(missing == 0)
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), RepositoryError> {
+        let projects: Option<Vec<i64>> = key.projects.as_ref().map(|ids| ids.iter().map(|p| p.0).collect());
+        sqlx::query(
+            "INSERT INTO personal_api_keys (id, user_id, label, token_hash, scopes, project_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(key.id.0)
+        .bind(key.user.0)
+        .bind(&key.label)
+        .bind(&key.hash.0)
+        .bind(key.scopes.to_strings())
+        .bind(projects)
+        .execute(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! The one place that reads the environment. Every problem names its variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use adapters_llm::LlmGatewayConfig;
+use domain::models::TrialModels;
+use domain::provider_key::Provider;
+use secrecy::SecretString;
+use url::Url;
+
+/// A configuration problem, as one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+fn error(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { variable: variable.to_owned(), message: message.into() }
+}
+
+/// The operator's system LLM (trial credits, and the last resort for summaries/reports).
+#[derive(Debug, Clone)]
+pub struct SystemLlm {
+    pub provider: Provider,
+    pub api_key: SecretString,
+    pub model: String,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Option<String>,
+    pub bind: SocketAddr,
+    /// `LLMA_ENCRYPTION_KEYS`; required by the commands that touch secrets.
+    pub encryption_keys: Option<SecretString>,
+    pub llm_gateway: LlmGatewayConfig,
+    pub allow_private_endpoints: bool,
+    pub system_llm: Option<SystemLlm>,
+    pub trial_models: TrialModels,
+    pub llm_timeout: Duration,
+    pub database_max_connections: u32,
+    pub json_logs: bool,
+}
+
+const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
+    (Provider::Openai, "LLMA_OPENAI_BASE_URL"),
+    (Provider::Anthropic, "LLMA_ANTHROPIC_BASE_URL"),
+    (Provider::Gemini, "LLMA_GEMINI_BASE_URL"),
+    (Provider::Openrouter, "LLMA_OPENROUTER_BASE_URL"),
+    (Provider::Fireworks, "LLMA_FIREWORKS_BASE_URL"),
+    (Provider::TogetherAi, "LLMA_TOGETHER_AI_BASE_URL"),
+];
+
+fn parse_bool(variable: &str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(error(variable, format!("expected true or false, got `{raw}`"))),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    variable: &str,
+    raw: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    let value: T = raw.trim().parse().map_err(|_| error(variable, format!("expected a number, got `{raw}`")))?;
+    if !range.contains(&value) {
+        return Err(error(variable, format!("must be between {} and {}", range.start(), range.end())));
+    }
+    Ok(value)
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let bind = match get("LLMA_BIND") {
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| error("LLMA_BIND", format!("expected host:port such as 127.0.0.1:8000, got `{raw}`")))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+        };
+
+        let mut llm_gateway = LlmGatewayConfig::default();
+        for (provider, variable) in BASE_URL_VARIABLES {
+            if let Some(raw) = get(variable) {
+                let url = Url::parse(raw.trim()).map_err(|_| error(variable, format!("`{raw}` is not a URL")))?;
+                llm_gateway = llm_gateway.with_base_url(provider, url).map_err(|e| error(variable, e.to_string()))?;
+            }
+        }
+
+        let system_llm = match get("LLMA_SYSTEM_LLM_PROVIDER") {
+            None => None,
+            Some(raw) => {
+                let provider = Provider::parse(&raw).map_err(|e| error("LLMA_SYSTEM_LLM_PROVIDER", e.to_string()))?;
+                let api_key = get("LLMA_SYSTEM_LLM_API_KEY")
+                    .ok_or_else(|| error("LLMA_SYSTEM_LLM_API_KEY", "required when LLMA_SYSTEM_LLM_PROVIDER is set"))?;
+                let model = get("LLMA_SYSTEM_LLM_MODEL")
+                    .or_else(|| domain::models::default_model(provider).map(str::to_owned))
+                    .ok_or_else(|| error("LLMA_SYSTEM_LLM_MODEL", "required for this provider"))?;
+                Some(SystemLlm { provider, api_key: SecretString::from(api_key), model })
+            }
+        };
+        let trial_models = match &system_llm {
+            None => TrialModels::default(),
+            Some(system) => {
+                let models: Vec<String> = get("LLMA_TRIAL_MODELS")
+                    .map(|raw| raw.split(',').map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned).collect())
+                    .unwrap_or_else(|| vec![system.model.clone()]);
+                TrialModels { provider: Some(system.provider), models }
+            }
+        };
+
+        Ok(Self {
+            database_url: get("DATABASE_URL"),
+            bind,
+            encryption_keys: get("LLMA_ENCRYPTION_KEYS").map(SecretString::from),
+            llm_gateway,
+            allow_private_endpoints: get("LLMA_ALLOW_PRIVATE_ENDPOINTS")
+                .map(|raw| parse_bool("LLMA_ALLOW_PRIVATE_ENDPOINTS", &raw))
+                .transpose()?
+                .unwrap_or(false),
+            system_llm,
+            trial_models,
+            llm_timeout: Duration::from_secs(
+                get("LLMA_LLM_TIMEOUT_SECS")
+                    .map(|raw| parse_number("LLMA_LLM_TIMEOUT_SECS", &raw, 1u64..=3600))
+                    .transpose()?
+                    .unwrap_or(120),
+            ),
+            database_max_connections: get("LLMA_DATABASE_MAX_CONNECTIONS")
+                .map(|raw| parse_number("LLMA_DATABASE_MAX_CONNECTIONS", &raw, 1u32..=1000))
+                .transpose()?
+                .unwrap_or(16),
+            json_logs: get("LLMA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+        })
+    }
+
+    /// `DATABASE_URL`, which every command but `--help` needs.
+    pub fn require_database_url(&self) -> Result<&str, ConfigError> {
+        self.database_url.as_deref().ok_or_else(|| {
+            error(
+                "DATABASE_URL",
+                "is not set (e.g. postgres://user@127.0.0.1:5432/llm_analytics; `cargo xtask dev` sets it)",
+            )
+        })
+    }
+
+    /// `LLMA_ENCRYPTION_KEYS`, which the commands that touch secrets need.
+    pub fn require_encryption_keys(&self) -> Result<&SecretString, ConfigError> {
+        self.encryption_keys.as_ref().ok_or_else(|| {
+            error(
+                "LLMA_ENCRYPTION_KEYS",
+                "is not set: give `id:base64-of-32-random-bytes` (comma-separated, first seals)",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.llm_timeout, Duration::from_secs(120));
+        assert!(!config.allow_private_endpoints);
+        assert!(config.system_llm.is_none());
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("LLMA_BIND", "nowhere"),
+            ("LLMA_OPENAI_BASE_URL", "not a url"),
+            ("LLMA_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
+            ("LLMA_LLM_TIMEOUT_SECS", "0"),
+            ("LLMA_SYSTEM_LLM_PROVIDER", "mistral"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{error}");
+        }
+    }
+
+    #[test]
+    fn system_llm_needs_a_key_and_sets_trial_models() {
+        let error = config(&[("LLMA_SYSTEM_LLM_PROVIDER", "openai")]).unwrap_err();
+        assert_eq!(error.variable, "LLMA_SYSTEM_LLM_API_KEY");
+        let config = config(&[("LLMA_SYSTEM_LLM_PROVIDER", "openai"), ("LLMA_SYSTEM_LLM_API_KEY", "sk-x")]).unwrap();
+        assert_eq!(config.trial_models.models, vec!["gpt-5-mini".to_owned()]);
+        assert!(!format!("{config:?}").contains("sk-x"));
+    }
+}

@@ -1,0 +1,8 @@
+//! The llm-analytics server: configuration, wiring, admin commands and serving. `main`
+//! only parses the command line and calls into here.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod serve;
+pub mod wiring;

@@ -1,0 +1,44 @@
+//! Serving: bind, serve until SIGTERM/Ctrl-C, finish in-flight requests, exit.
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::wiring;
+
+/// Connects, migrates and serves on `listener` until a shutdown signal.
+pub async fn serve(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+    let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
+    adapters_postgres::migrate(&pool).await?;
+    let state = wiring::app_state(&config, &pool)?;
+    let app = adapters_http::router(state);
+    let address = listener.local_addr()?;
+    // Tests and the dev command read this line to learn the port.
+    println!("llm-analytics listening on http://{address}");
+    tracing::info!(%address, "serving");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped accepting; in-flight requests finished");
+    pool.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

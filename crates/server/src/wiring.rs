@@ -1,0 +1,71 @@
+//! Builds the adapters and services from the configuration.
+
+use std::sync::Arc;
+
+use adapters_crypto::{AesGcmCipher, KeyRing};
+use adapters_http::{AppState, Readiness};
+use adapters_llm::HttpLlmGateway;
+use adapters_postgres::{PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository};
+use async_trait::async_trait;
+use domain::identity::{AccessService, AdminService};
+use domain::models::ModelsService;
+use domain::provider_key::{ProviderKeyService, ProviderKeyServiceConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, ConfigError};
+
+struct DatabaseReadiness(PgPool);
+
+#[async_trait]
+impl Readiness for DatabaseReadiness {
+    async fn is_ready(&self) -> bool {
+        adapters_postgres::ping(&self.0).await
+    }
+}
+
+/// The cipher from `LLMA_ENCRYPTION_KEYS`.
+pub fn cipher(config: &Config) -> Result<AesGcmCipher, ConfigError> {
+    let spec = config.require_encryption_keys()?;
+    let ring = KeyRing::parse(spec.expose_secret())
+        .map_err(|e| ConfigError { variable: "LLMA_ENCRYPTION_KEYS".into(), message: e.to_string() })?;
+    Ok(AesGcmCipher::new(ring))
+}
+
+/// The provider-key use cases.
+pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
+    let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
+    Ok(Arc::new(ProviderKeyService::new(
+        Arc::new(PgProviderKeyRepository::new(pool.clone())),
+        gateway,
+        Arc::new(cipher(config)?),
+        ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
+    )))
+}
+
+/// The operator's identity commands.
+pub fn admin_service(pool: &PgPool) -> AdminService {
+    AdminService::new(Arc::new(PgIdentityRepository::new(pool.clone())))
+}
+
+/// Everything the HTTP API needs.
+pub fn app_state(config: &Config, pool: &PgPool) -> anyhow::Result<AppState> {
+    let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
+    let provider_keys = Arc::new(ProviderKeyService::new(
+        Arc::new(PgProviderKeyRepository::new(pool.clone())),
+        gateway.clone(),
+        Arc::new(cipher(config)?),
+        ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
+    ));
+    let models = Arc::new(ModelsService::new(
+        provider_keys.clone(),
+        gateway,
+        Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
+        config.trial_models.clone(),
+    ));
+    Ok(AppState {
+        access: Arc::new(AccessService::new(Arc::new(PgIdentityRepository::new(pool.clone())))),
+        provider_keys,
+        models,
+        readiness: Arc::new(DatabaseReadiness(pool.clone())),
+    })
+}

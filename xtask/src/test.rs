@@ -1,0 +1,171 @@
+//! `cargo xtask test`: every test of the workspace against a throwaway PostgreSQL.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::postgres::{Durability, LocalPostgres, PgBinaries, free_port};
+use crate::process::{self, Signals};
+
+/// The variable that tells tests where the throwaway cluster is (read by `test-support`).
+const TEST_DATABASE_URL: &str = "LLMA_TEST_DATABASE_URL";
+
+/// Starts a cluster in a fresh folder under /tmp, runs `cargo test` with `extra` args,
+/// stops the cluster, deletes the folder, and returns cargo's exit code.
+pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result<u8> {
+    let bin = PgBinaries::find()?;
+    let dir = TempDir::create()?;
+    let mut pg =
+        LocalPostgres::new(bin, dir.path().join("data"), dir.path().join("postgres.log"), Durability::Throwaway);
+    pg.init()?;
+    signals.check()?;
+    pg.start(free_port()?, signals).await?;
+    let url = pg.url("postgres");
+    eprintln!("xtask: throwaway PostgreSQL at {url} (in {})", dir.path().display());
+
+    let mut status = 0;
+    for args in cargo_test_runs(extra) {
+        eprintln!("xtask: cargo {}", args.join(" "));
+        let mut cargo = tokio::process::Command::new(process::cargo_program());
+        cargo
+            .args(&args)
+            .current_dir(root)
+            .env(TEST_DATABASE_URL, &url)
+            // Tests reach PostgreSQL through the variable above only, never a developer's
+            // own database; and sqlx's query macros read the committed `.sqlx/` data.
+            .env_remove("DATABASE_URL");
+        if std::env::var_os("SQLX_OFFLINE").is_none() {
+            cargo.env("SQLX_OFFLINE", "true");
+        }
+        status = process::exit_code(process::run(&mut cargo, signals).await?);
+        if status != 0 {
+            break;
+        }
+    }
+
+    pg.stop()?;
+    drop(dir);
+    Ok(status)
+}
+
+/// `cargo test` options that choose targets.
+const TARGET_OPTIONS: &[&str] = &[
+    "--lib",
+    "--bin",
+    "--bins",
+    "--example",
+    "--examples",
+    "--test",
+    "--tests",
+    "--bench",
+    "--benches",
+    "--all-targets",
+    "--doc",
+];
+
+/// The `cargo test` runs for the user's `extra` args: all targets of every package, then
+/// the doc tests (which `--all-targets` leaves out). A package choice (`-p`) replaces
+/// `--workspace`; a target choice (`--lib`, `--test api`, ...) replaces `--all-targets`
+/// and the doc-test run.
+fn cargo_test_runs(extra: &[String]) -> Vec<Vec<String>> {
+    // Only cargo's own options, not those after `--` that go to the test binaries.
+    let cargo_args = extra.iter().take_while(|arg| *arg != "--");
+    let has = |names: &[&str]| {
+        cargo_args.clone().any(|arg| {
+            names.iter().any(|name| {
+                arg == name || arg.starts_with(&format!("{name}=")) || (*name == "-p" && arg.starts_with("-p"))
+            })
+        })
+    };
+    let packages = has(&["-p", "--package", "--workspace", "--all"]);
+    let targets = has(TARGET_OPTIONS);
+    let no_run = has(&["--no-run"]);
+
+    let run = |selection: &str| {
+        let mut args = vec!["test".to_owned()];
+        if !packages {
+            args.push("--workspace".to_owned());
+        }
+        if !selection.is_empty() {
+            args.push(selection.to_owned());
+        }
+        args.extend(extra.iter().cloned());
+        args
+    };
+    if targets {
+        vec![run("")]
+    } else if no_run {
+        vec![run("--all-targets")]
+    } else {
+        vec![run("--all-targets"), run("--doc")]
+    }
+}
+
+/// A fresh folder under /tmp (which every user can traverse), deleted on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> Result<Self> {
+        let path = PathBuf::from(format!("/tmp/llma-test-{:016x}", rand::random::<u64>()));
+        fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Err(error) = fs::remove_dir_all(&self.0) {
+            eprintln!("xtask: could not delete {}: {error}", self.0.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cargo_test_runs;
+
+    fn runs(extra: &[&str]) -> Vec<String> {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        cargo_test_runs(&extra).iter().map(|run| run.join(" ")).collect()
+    }
+
+    #[test]
+    fn without_args_runs_all_targets_then_doc_tests_of_the_workspace() {
+        assert_eq!(runs(&[]), ["test --workspace --all-targets", "test --workspace --doc"]);
+    }
+
+    #[test]
+    fn args_after_double_dash_go_to_both_runs() {
+        assert_eq!(
+            runs(&["--", "--nocapture"]),
+            ["test --workspace --all-targets -- --nocapture", "test --workspace --doc -- --nocapture"]
+        );
+    }
+
+    #[test]
+    fn a_package_choice_replaces_workspace() {
+        assert_eq!(runs(&["-pdomain"]), ["test --all-targets -pdomain", "test --doc -pdomain"]);
+        assert_eq!(
+            runs(&["--package", "domain"]),
+            ["test --all-targets --package domain", "test --doc --package domain"]
+        );
+    }
+
+    #[test]
+    fn a_target_choice_replaces_all_targets_and_the_doc_run() {
+        assert_eq!(
+            runs(&["--test", "api", "--", "--test-threads=1"]),
+            ["test --workspace --test api -- --test-threads=1"]
+        );
+    }
+
+    #[test]
+    fn no_run_skips_doc_tests_which_cannot_be_built_without_running() {
+        assert_eq!(runs(&["--no-run"]), ["test --workspace --all-targets --no-run"]);
+    }
+}
