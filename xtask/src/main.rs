@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::process::{Interrupted, Signals};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Developer workflows of llm-analytics")]
+#[command(name = "xtask", bin_name = "cargo xtask", about = "Developer workflows of llm-analytics")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +34,7 @@ enum Command {
     /// Arguments go to `cargo test --workspace --all-targets` (then `--doc`) as they are,
     /// e.g. `cargo xtask test -p domain -- --nocapture`.
     Test {
+        /// Options for `cargo test`; those after `--` go to the test binaries.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

@@ -132,14 +132,18 @@ pub struct LocalPostgres {
 }
 
 impl LocalPostgres {
+    /// A cluster in `data_dir` (created by [`init`](Self::init)), whose server logs to
+    /// `log_file`; nothing runs yet.
     pub fn new(bin: PgBinaries, data_dir: PathBuf, log_file: PathBuf, durability: Durability) -> Self {
         Self { bin, data_dir, log_file, durability, port: 0, server: None }
     }
 
+    /// The cluster's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
 
+    /// Where the server started by [`start`](Self::start) writes its log.
     pub fn log_file(&self) -> &Path {
         &self.log_file
     }

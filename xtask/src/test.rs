@@ -65,7 +65,7 @@ const TARGET_OPTIONS: &[&str] = &[
 ];
 
 /// The `cargo test` runs for the user's `extra` args: all targets of every package, then
-/// the doc tests (which `--all-targets` leaves out). A package choice (`-p`) replaces
+/// the doc tests (which `--all-targets` leaves out; run only when the rest passed). A package choice (`-p`) replaces
 /// `--workspace`; a target choice (`--lib`, `--test api`, ...) replaces `--all-targets`
 /// and the doc-test run.
 fn cargo_test_runs(extra: &[String]) -> Vec<Vec<String>> {
@@ -83,7 +83,8 @@ fn cargo_test_runs(extra: &[String]) -> Vec<Vec<String>> {
     let no_run = has(&["--no-run"]);
 
     let run = |selection: &str| {
-        let mut args = vec!["test".to_owned()];
+        // Every failing test binary, not just the first, in one report.
+        let mut args = vec!["test".to_owned(), "--no-fail-fast".to_owned()];
         if !packages {
             args.push("--workspace".to_owned());
         }
@@ -136,23 +137,32 @@ mod tests {
 
     #[test]
     fn without_args_runs_all_targets_then_doc_tests_of_the_workspace() {
-        assert_eq!(runs(&[]), ["test --workspace --all-targets", "test --workspace --doc"]);
+        assert_eq!(
+            runs(&[]),
+            ["test --no-fail-fast --workspace --all-targets", "test --no-fail-fast --workspace --doc"]
+        );
     }
 
     #[test]
     fn args_after_double_dash_go_to_both_runs() {
         assert_eq!(
             runs(&["--", "--nocapture"]),
-            ["test --workspace --all-targets -- --nocapture", "test --workspace --doc -- --nocapture"]
+            [
+                "test --no-fail-fast --workspace --all-targets -- --nocapture",
+                "test --no-fail-fast --workspace --doc -- --nocapture"
+            ]
         );
     }
 
     #[test]
     fn a_package_choice_replaces_workspace() {
-        assert_eq!(runs(&["-pdomain"]), ["test --all-targets -pdomain", "test --doc -pdomain"]);
+        assert_eq!(
+            runs(&["-pdomain"]),
+            ["test --no-fail-fast --all-targets -pdomain", "test --no-fail-fast --doc -pdomain"]
+        );
         assert_eq!(
             runs(&["--package", "domain"]),
-            ["test --all-targets --package domain", "test --doc --package domain"]
+            ["test --no-fail-fast --all-targets --package domain", "test --no-fail-fast --doc --package domain"]
         );
     }
 
@@ -160,12 +170,12 @@ mod tests {
     fn a_target_choice_replaces_all_targets_and_the_doc_run() {
         assert_eq!(
             runs(&["--test", "api", "--", "--test-threads=1"]),
-            ["test --workspace --test api -- --test-threads=1"]
+            ["test --no-fail-fast --workspace --test api -- --test-threads=1"]
         );
     }
 
     #[test]
     fn no_run_skips_doc_tests_which_cannot_be_built_without_running() {
-        assert_eq!(runs(&["--no-run"]), ["test --workspace --all-targets --no-run"]);
+        assert_eq!(runs(&["--no-run"]), ["test --no-fail-fast --workspace --all-targets --no-run"]);
     }
 }

@@ -1,0 +1,73 @@
+//! `PgEvaluationConfigRepository`: stored settings, or the defaults when none are stored.
+
+use domain::evaluation_config::{DEFAULT_TRIAL_EVAL_LIMIT, EvaluationConfig, EvaluationConfigRepository};
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn get_returns_the_defaults_when_the_project_stored_none() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+
+    let config = app.configs.get(tenant.id()).await.unwrap();
+
+    assert_eq!(config, EvaluationConfig::default_for(tenant.id()));
+    assert_eq!(config.trial_eval_limit, DEFAULT_TRIAL_EVAL_LIMIT);
+    assert_eq!(config.trial_eval_limit, 100);
+    assert_eq!(config.trial_evals_used, 0);
+    assert_eq!(config.active_provider_key, None);
+}
+
+#[tokio::test]
+async fn get_reads_the_stored_row() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key()).await;
+    sqlx::query(
+        "INSERT INTO evaluation_configs (project_id, active_provider_key_id, trial_eval_limit, trial_evals_used) \
+         VALUES ($1, $2, 25, 7)",
+    )
+    .bind(tenant.id().0)
+    .bind(key.id.0)
+    .execute(app.pool())
+    .await
+    .unwrap();
+
+    let config = app.configs.get(tenant.id()).await.unwrap();
+
+    assert_eq!(
+        config,
+        EvaluationConfig {
+            project: tenant.id(),
+            active_provider_key: Some(key.id),
+            trial_eval_limit: 25,
+            trial_evals_used: 7,
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_row_written_by_set_as_active_keeps_the_default_credits() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key().active()).await;
+
+    let config = app.configs.get(tenant.id()).await.unwrap();
+
+    assert_eq!(
+        config,
+        EvaluationConfig { active_provider_key: Some(key.id), ..EvaluationConfig::default_for(tenant.id()) }
+    );
+}
+
+#[tokio::test]
+async fn get_never_returns_another_projects_settings() {
+    let app = TestApp::migrated().await;
+    let owner = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    app.insert_key(owner.key().active()).await;
+
+    let config = app.configs.get(other.id()).await.unwrap();
+
+    assert_eq!(config, EvaluationConfig::default_for(other.id()));
+}

@@ -1,0 +1,7 @@
+//! Adapter tests: each PostgreSQL repository against a real database, a fresh migrated
+//! database per test. Run with `cargo xtask test -p adapters-postgres`.
+
+mod evaluation_config;
+mod identity;
+mod provider_keys;
+mod support;

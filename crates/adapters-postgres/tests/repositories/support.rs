@@ -1,0 +1,185 @@
+//! Fixtures: a migrated database with the three repositories, a project with its admin,
+//! provider key records with a fake sealed secret, and model configurations written with
+//! plain SQL (no repository owns them yet).
+
+use adapters_postgres::{PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository};
+use domain::crypto::SealedSecret;
+use domain::evaluation_config::EvaluationConfigRepository;
+use domain::identity::{CreateUserOutcome, IdentityRepository, MembershipLevel, NewUser, Project, ProjectToken, User};
+use domain::provider_key::{KeyName, KeyState, NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyRepository};
+use domain::{ProjectId, ProviderKeyId, UserId};
+use test_support::TestDatabase;
+use uuid::Uuid;
+
+/// A fresh, migrated database and the repositories under test.
+pub struct TestApp {
+    pub db: TestDatabase,
+    pub identity: PgIdentityRepository,
+    pub keys: PgProviderKeyRepository,
+    pub configs: PgEvaluationConfigRepository,
+}
+
+impl TestApp {
+    /// A new database of this test's own, with every migration applied.
+    pub async fn migrated() -> TestApp {
+        let db = TestDatabase::create().await;
+        adapters_postgres::migrate(&db.pool).await.expect("migrations apply to an empty database");
+        TestApp {
+            identity: PgIdentityRepository::new(db.pool.clone()),
+            keys: PgProviderKeyRepository::new(db.pool.clone()),
+            configs: PgEvaluationConfigRepository::new(db.pool.clone()),
+            db,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.db.pool
+    }
+
+    /// A new project with a new user who is its admin.
+    pub async fn project_with_admin(&self) -> Tenant {
+        let project = self.project().await;
+        let admin = self.user_in(project.id, MembershipLevel::Admin).await;
+        Tenant { project, admin }
+    }
+
+    /// A new project with a unique public token.
+    pub async fn project(&self) -> Project {
+        let token = ProjectToken::generate();
+        self.identity.create_project("Test project", &token.0).await.expect("create project")
+    }
+
+    /// A new user (unique e-mail) who is a member of `project` at `level`.
+    pub async fn user_in(&self, project: ProjectId, level: MembershipLevel) -> User {
+        let new_user = NewUser { email: unique_email(), membership: Some((project, level)) };
+        match self.identity.create_user(&new_user).await.expect("create user") {
+            CreateUserOutcome::Created(user) => user,
+            other => panic!("creating a user with a fresh e-mail in an existing project gave {other:?}"),
+        }
+    }
+
+    /// Inserts the built key and returns it as stored.
+    pub async fn insert_key(&self, key: KeyBuilder) -> ProviderKey {
+        self.keys.insert(&key.build()).await.expect("insert provider key")
+    }
+
+    /// The project's active provider key, as the evaluation config repository reads it.
+    pub async fn active_key(&self, project: ProjectId) -> Option<ProviderKeyId> {
+        self.configs.get(project).await.expect("get evaluation config").active_provider_key
+    }
+
+    /// Stores a model configuration of `project` that judges with `key`; returns its id.
+    pub async fn add_model_configuration(&self, project: ProjectId, provider: Provider, key: ProviderKeyId) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
+             VALUES ($1, $2, $3, 'test-model', $4)",
+        )
+        .bind(id)
+        .bind(project.0)
+        .bind(provider.as_str())
+        .bind(key.0)
+        .execute(self.pool())
+        .await
+        .expect("insert model configuration");
+        id
+    }
+
+    /// The key a model configuration uses now (`None`: trial credits).
+    pub async fn model_configuration_key(&self, id: Uuid) -> Option<ProviderKeyId> {
+        let key: Option<Uuid> = sqlx::query_scalar("SELECT provider_key_id FROM model_configurations WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+            .expect("read model configuration");
+        key.map(ProviderKeyId)
+    }
+}
+
+/// A project and its admin user.
+pub struct Tenant {
+    pub project: Project,
+    pub admin: User,
+}
+
+impl Tenant {
+    pub fn id(&self) -> ProjectId {
+        self.project.id
+    }
+
+    /// A key of this project created by its admin: OpenAI, state `ok`, no error, not active.
+    pub fn key(&self) -> KeyBuilder {
+        KeyBuilder::new(self.id(), self.admin.id)
+    }
+}
+
+/// Builds a [`NewProviderKeyRecord`]. The sealed secret is fake bytes unique to the key:
+/// the repository stores it as an opaque blob, so no real cipher is needed.
+pub struct KeyBuilder(NewProviderKeyRecord);
+
+impl KeyBuilder {
+    pub fn new(project: ProjectId, created_by: UserId) -> Self {
+        let id = ProviderKeyId::generate();
+        Self(NewProviderKeyRecord {
+            id,
+            project,
+            provider: Provider::Openai,
+            name: KeyName::parse("Production key").expect("valid name"),
+            state: KeyState::Ok,
+            error_message: None,
+            api_key_masked: "sk-...abcd".to_owned(),
+            azure_endpoint: None,
+            api_version: None,
+            sealed_secret: SealedSecret(format!("sealed:{id}").into_bytes()),
+            created_by,
+            set_as_active: false,
+        })
+    }
+
+    pub fn provider(mut self, provider: Provider) -> Self {
+        self.0.provider = provider;
+        self
+    }
+
+    pub fn name(mut self, name: &str) -> Self {
+        self.0.name = KeyName::parse(name).expect("valid name");
+        self
+    }
+
+    pub fn state(mut self, state: KeyState) -> Self {
+        self.0.state = state;
+        self
+    }
+
+    pub fn error_message(mut self, message: &str) -> Self {
+        self.0.error_message = Some(message.to_owned());
+        self
+    }
+
+    pub fn azure(mut self, endpoint: &str, api_version: &str) -> Self {
+        self.0.provider = Provider::AzureOpenai;
+        self.0.azure_endpoint = Some(endpoint.to_owned());
+        self.0.api_version = Some(api_version.to_owned());
+        self
+    }
+
+    pub fn sealed(mut self, bytes: &[u8]) -> Self {
+        self.0.sealed_secret = SealedSecret(bytes.to_vec());
+        self
+    }
+
+    /// Also make it the project's active key.
+    pub fn active(mut self) -> Self {
+        self.0.set_as_active = true;
+        self
+    }
+
+    pub fn build(self) -> NewProviderKeyRecord {
+        self.0
+    }
+}
+
+/// An e-mail no other user of the database has.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", Uuid::new_v4().simple())
+}
