@@ -380,4 +380,48 @@ pub mod fake {
             .mount(server)
             .await;
     }
+
+    /// The path of a provider's model list under the fake server (azure: the deployments).
+    pub fn models_path(provider: &str) -> String {
+        match provider {
+            "azure_openai" => format!("{}/openai/deployments", prefix(provider)),
+            other => format!("{}/models", prefix(other)),
+        }
+    }
+
+    /// The fake answers `GET path` with `status` and the JSON `body`.
+    pub async fn answer_json(server: &MockServer, path_: &str, status: u16, body: serde_json::Value) {
+        Mock::given(method("GET"))
+            .and(path(path_))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+            .mount(server)
+            .await;
+    }
+
+    /// The provider answers its model list with `body`. For openai, anthropic, gemini,
+    /// fireworks and together_ai this is also the key-check call, so keys are accepted.
+    pub async fn serve_models(server: &MockServer, provider: &str, body: serde_json::Value) {
+        answer_json(server, &models_path(provider), 200, body).await;
+    }
+
+    /// Gemini's answer to a bad key: 400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+    pub fn gemini_bad_key_body() -> serde_json::Value {
+        json!({"error": {
+            "code": 400,
+            "message": "API key not valid. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                         "domain": "googleapis.com"}]
+        }})
+    }
+
+    /// The requests the fake server received on `path` (any method, any query).
+    pub async fn requests_to(server: &MockServer, path_: &str) -> Vec<wiremock::Request> {
+        server.received_requests().await.unwrap_or_default().into_iter().filter(|r| r.url.path() == path_).collect()
+    }
+
+    /// Every request the fake server received.
+    pub async fn all_requests(server: &MockServer) -> Vec<wiremock::Request> {
+        server.received_requests().await.unwrap_or_default()
+    }
 }
