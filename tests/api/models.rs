@@ -452,3 +452,23 @@ async fn every_page_of_a_paginated_anthropic_list_is_read() {
     let list = models(&app, "anthropic", Some(&key)).await;
     assert_eq!(ids(&list), ["claude-haiku-4-5", "claude-3-haiku-20240307"]);
 }
+
+#[tokio::test]
+async fn a_model_listed_twice_appears_once() {
+    let app = TestApp::spawn().await;
+    let key = create_key(&app, "openai").await;
+    fake::serve_models(
+        &app.providers,
+        "openai",
+        json!({"object": "list", "data": [
+            {"id": "ft:custom-a", "created": 300},
+            {"id": "ft:custom-b", "created": 200},
+            {"id": "ft:custom-a", "created": 100},
+            {"id": "gpt-4o", "created": 50},
+            {"id": "gpt-4o", "created": 40}
+        ]}),
+    )
+    .await;
+    let list = models(&app, "openai", Some(&key)).await;
+    assert_eq!(ids(&list), ["gpt-4o", "ft:custom-a", "ft:custom-b"]);
+}

@@ -156,6 +156,7 @@ async fn each_provider_receives_the_key_in_its_own_header() {
             _ => {}
         }
     }
+    assert_eq!(fake::all_requests(&app.providers).await.len(), 7, "one check call per key, nothing else");
 }
 
 #[tokio::test]
@@ -659,4 +660,109 @@ async fn an_azure_api_version_is_used_for_the_check_and_bounded_to_20_characters
     let requests = fake::requests_to(&app.providers, &fake::check_path("azure_openai")).await;
     let version = requests[0].url.query_pairs().find(|(k, _)| k == "api-version").map(|(_, v)| v.into_owned());
     assert_eq!(version.as_deref(), Some("2025-04-01-preview"));
+}
+
+#[tokio::test]
+async fn keys_created_at_the_same_time_are_listed_by_ascending_id() {
+    // Spec 0 "Lists": ordering `-created_at, id` — newest first, ties broken by id ascending.
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(id_of(&app.create_openai_key(&format!("key {n}"), &format!("sk-test-tie-{n}-12345")).await));
+    }
+    sqlx::query("UPDATE provider_keys SET created_at = '2025-01-01T00:00:00Z'").execute(&app.db.pool).await.unwrap();
+    ids.sort_by_key(|id| Uuid::parse_str(id).unwrap());
+    let list = app.get(&app.llma("provider_keys/")).await.expect(200).json();
+    let listed: Vec<String> = list["results"].as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!(listed, ids, "ties on created_at must be ordered by id ascending");
+}
+
+#[tokio::test]
+async fn validating_a_key_without_a_stored_secret_is_400() {
+    let app = TestApp::spawn().await;
+    let key = app.create_openai_key("k", "sk-test-nosecret-12345").await;
+    sqlx::query("UPDATE provider_keys SET sealed_secret = NULL").execute(&app.db.pool).await.unwrap();
+    app.providers.reset().await;
+    let error = app.post(&format!("{}validate/", key_path(&app, &id_of(&key))), json!({})).await.expect(400).json();
+    assert_eq!(error["detail"], "No API key configured for this provider key.");
+    assert!(fake::all_requests(&app.providers).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_azure_endpoint_guard_also_applies_to_updates() {
+    let mut app = TestApp::spawn().await;
+    fake::accept_models(&app.providers, "azure_openai").await;
+    let key = app
+        .post(&app.llma("provider_keys/"), key_body(&app, "azure_openai", "az", "azure-test-key-12345"))
+        .await
+        .expect(201)
+        .json();
+    app.set_env("LLMA_ALLOW_PRIVATE_ENDPOINTS", "false");
+    app.restart();
+    app.providers.reset().await;
+    fake::accept_models(&app.providers, "azure_openai").await;
+    let path = key_path(&app, &id_of(&key));
+    let private = format!("{}/azure-other", app.providers.uri());
+    for endpoint in ["https://169.254.169.254", "https://evil.example.com", "http://myres.openai.azure.com", &private] {
+        for body in
+            [json!({"azure_endpoint": endpoint}), json!({"azure_endpoint": endpoint, "api_key": "azure-new-key-99999"})]
+        {
+            let error = app.patch(&path, body.clone()).await.expect(400).json();
+            assert_eq!(error["attr"], "azure_endpoint", "{body}: {error}");
+        }
+    }
+    assert!(fake::all_requests(&app.providers).await.is_empty(), "a refused endpoint was called");
+    let stored = app.get(&path).await.expect(200).json();
+    assert_eq!(stored["azure_endpoint_display"], azure_endpoint(&app));
+    assert_eq!(stored["state"], "ok");
+}
+
+#[tokio::test]
+async fn a_patched_key_gets_the_format_check_before_any_call() {
+    let app = TestApp::spawn().await;
+    let key = app.create_openai_key("k", "sk-test-format-12345").await;
+    app.providers.reset().await;
+    fake::accept_models(&app.providers, "openai").await;
+    for api_key in ["pk-test-wrong-12345", "", "   "] {
+        let error = app.patch(&key_path(&app, &id_of(&key)), json!({"api_key": api_key})).await.expect(400).json();
+        assert_eq!(error["attr"], "api_key", "{api_key:?}: {error}");
+    }
+    assert!(fake::all_requests(&app.providers).await.is_empty());
+    assert_eq!(app.get(&key_path(&app, &id_of(&key))).await.expect(200).json()["api_key_masked"], "sk-t...2345");
+}
+
+#[tokio::test]
+async fn read_only_fields_in_the_body_are_ignored() {
+    let app = TestApp::spawn().await;
+    fake::accept_models(&app.providers, "openai").await;
+    let forged_id = Uuid::new_v4().to_string();
+    let mut body = key_body(&app, "openai", "k", "sk-test-readonly-12345");
+    for (field, value) in [
+        ("id", json!(forged_id)),
+        ("state", json!("invalid")),
+        ("error_message", json!("forged")),
+        ("api_key_masked", json!("forged")),
+        ("created_at", json!("2000-01-01T00:00:00Z")),
+        ("last_used_at", json!("2000-01-01T00:00:00Z")),
+        ("azure_endpoint_display", json!("https://forged.openai.azure.com")),
+    ] {
+        body[field] = value;
+    }
+    let key = app.post(&app.llma("provider_keys/"), body.clone()).await.expect(201).json();
+    assert_ne!(key["id"], forged_id.as_str());
+    assert_eq!(key["state"], "ok");
+    assert_eq!(key["error_message"], Value::Null);
+    assert_eq!(key["api_key_masked"], "sk-t...2345");
+    assert!(!key["created_at"].as_str().unwrap().starts_with("2000"), "{key}");
+    assert_eq!(key["last_used_at"], Value::Null);
+    assert_eq!(key["azure_endpoint_display"], Value::Null);
+    let patched = app
+        .patch(
+            &key_path(&app, &id_of(&key)),
+            json!({"state": "invalid", "error_message": "forged", "api_key_masked": "forged"}),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(patched, key);
 }

@@ -73,7 +73,7 @@ pub async fn dev(root: &Path, signals: &mut Signals) -> Result<u8> {
     let mut serve = server.command(&["serve"]);
     serve.env("LLMA_BIND", &bind);
     if std::env::var_os("RUST_LOG").is_none() {
-        serve.env("RUST_LOG", "info");
+        serve.env("RUST_LOG", "info,sqlx=warn");
     }
     let status = process::run(&mut serve, signals).await?;
     drop(pg);
@@ -153,7 +153,7 @@ fn encryption_keys(file: &Path) -> Result<String> {
 }
 
 /// Where cargo puts build output (honours `CARGO_TARGET_DIR` and `.cargo/config.toml`).
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> Result<PathBuf> {
     let out = std::process::Command::new(cargo_program())
         .args(["metadata", "--format-version=1", "--no-deps"])
         .current_dir(root)
@@ -170,21 +170,21 @@ fn target_dir(root: &Path) -> Result<PathBuf> {
 
 /// The server binary and the environment every one of its commands gets. The rest of the
 /// user's environment is passed through.
-struct Server {
-    binary: PathBuf,
-    database_url: String,
-    keys: String,
+pub(crate) struct Server {
+    pub(crate) binary: PathBuf,
+    pub(crate) database_url: String,
+    pub(crate) keys: String,
 }
 
 impl Server {
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.binary);
         cmd.args(args).env("DATABASE_URL", &self.database_url).env("LLMA_ENCRYPTION_KEYS", &self.keys);
         cmd
     }
 
     /// Runs an admin command and returns the JSON object it printed.
-    fn admin(&self, args: &[&str]) -> Result<Value> {
+    pub(crate) fn admin(&self, args: &[&str]) -> Result<Value> {
         let mut cmd = self.command(&["admin"]).into_std();
         cmd.args(args).stdin(Stdio::null()).stderr(Stdio::inherit());
         let out = cmd.output().with_context(|| format!("running {}", self.binary.display()))?;
@@ -226,7 +226,7 @@ fn demo_data(file: &Path, server: &Server) -> Result<Value> {
 }
 
 /// A JSON string or number as plain text.
-fn scalar(value: &Value) -> Option<String> {
+pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),

@@ -3,6 +3,7 @@
 //! PostgreSQL comes from the machine's own binaries (`apt-get install postgresql`); when
 //! run as root, its programs run as the `postgres` user.
 
+mod bench;
 mod dev;
 mod postgres;
 mod process;
@@ -38,6 +39,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmark the release server (GET of a provider key over N keep-alive connections)
+    /// against `pgbench -S` at the same concurrency on one throwaway PostgreSQL, and print
+    /// requests/s, p50/p99 latency, errors, pgbench tps, their ratio and the peak RSS.
+    Bench(bench::BenchArgs),
     /// Start the dev PostgreSQL of `dev`, print its DATABASE_URL, and keep it up until Ctrl-C.
     Db,
 }
@@ -70,6 +75,7 @@ async fn run(command: Command) -> Result<u8> {
             test::run(&root, &args, &mut signals).await
         }
         Command::Db => dev::db(&root, &mut signals).await,
+        Command::Bench(args) => bench::run(&root, &args, &mut signals).await,
     }
 }
 

@@ -143,6 +143,16 @@ impl LocalPostgres {
         &self.data_dir
     }
 
+    /// The port the server listens on (0 before [`start`](Self::start) or [`attach`](Self::attach)).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A client program of this cluster's PostgreSQL (`psql`, `pgbench`), run as ourselves.
+    pub fn client(&self, program: &str) -> Command {
+        self.bin.client(program)
+    }
+
     /// Where the server started by [`start`](Self::start) writes its log.
     pub fn log_file(&self) -> &Path {
         &self.log_file

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::process::ExitStatus;
+use std::process::{ExitStatus, Output, Stdio};
 
 use anyhow::{Context, Result};
 use tokio::signal::unix::{SignalKind, signal};
@@ -109,8 +109,29 @@ pub async fn run(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Re
     }
 }
 
+/// Like [`run`], but captures the child's stdout and stderr and returns them with its
+/// status.
+pub async fn output(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Result<Output> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let pid = child.id().context("the child has no process id")?;
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    loop {
+        tokio::select! {
+            out = &mut output => return out.with_context(|| format!("waiting for {program}")),
+            sig = signals.recv() => forward(sig, pid),
+        }
+    }
+}
+
 /// Sends `sig` to the process group led by `pid`.
-fn forward(sig: Sig, pid: u32) {
+pub fn forward(sig: Sig, pid: u32) {
     // `kill` the command, because the libc call is `unsafe` and the workspace forbids that.
     let sent = std::process::Command::new("kill").args(["-s", sig.name(), "--", &format!("-{pid}")]).status();
     if !matches!(sent, Ok(status) if status.success()) {

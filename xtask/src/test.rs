@@ -15,7 +15,7 @@ const TEST_DATABASE_URL: &str = "LLMA_TEST_DATABASE_URL";
 /// stops the cluster, deletes the folder, and returns cargo's exit code.
 pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result<u8> {
     let bin = PgBinaries::find()?;
-    let dir = TempDir::create()?;
+    let dir = TempDir::create("llma-test")?;
     let mut pg =
         LocalPostgres::new(bin, dir.path().join("data"), dir.path().join("postgres.log"), Durability::Throwaway);
     pg.init()?;
@@ -104,16 +104,17 @@ fn cargo_test_runs(extra: &[String]) -> Vec<Vec<String>> {
 }
 
 /// A fresh folder under /tmp (which every user can traverse), deleted on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn create() -> Result<Self> {
-        let path = PathBuf::from(format!("/tmp/llma-test-{:016x}", rand::random::<u64>()));
+    /// Creates `/tmp/<prefix>-<random>`.
+    pub(crate) fn create(prefix: &str) -> Result<Self> {
+        let path = PathBuf::from(format!("/tmp/{prefix}-{:016x}", rand::random::<u64>()));
         fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Self(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

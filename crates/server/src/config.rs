@@ -62,13 +62,9 @@ fn parse_bool(variable: &str, raw: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(
-    variable: &str,
-    raw: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError>
+fn parse_number<T>(variable: &str, raw: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
 {
     let value: T = raw.trim().parse().map_err(|_| error(variable, format!("expected a number, got `{raw}`")))?;
     if !range.contains(&value) {

@@ -233,10 +233,10 @@ impl ProviderKeyService {
     ) -> Result<ProviderKey, UpdateProviderKeyError> {
         let invalid = |(field, message): FieldError| UpdateProviderKeyError::Invalid { field, message };
         let existing = self.repository.find(project, id).await?.ok_or(UpdateProviderKeyError::NotFound)?;
-        if let Some(raw) = request.provider.as_deref() {
-            if parse_provider(raw).map_err(invalid)? != existing.provider {
-                return Err(invalid(("provider", "The provider of a key cannot be changed.".to_owned())));
-            }
+        if let Some(raw) = request.provider.as_deref()
+            && parse_provider(raw).map_err(invalid)? != existing.provider
+        {
+            return Err(invalid(("provider", "The provider of a key cannot be changed.".to_owned())));
         }
         let mut changes = ProviderKeyChanges {
             name: request.name.as_deref().map(parse_name).transpose().map_err(invalid)?,
