@@ -18,4 +18,4 @@ CREATE TABLE provider_keys (
     last_used_at    TIMESTAMPTZ,
     UNIQUE (project_id, id)
 );
-CREATE INDEX provider_keys_project_created ON provider_keys (project_id, created_at DESC, id DESC);
+CREATE INDEX provider_keys_project_created ON provider_keys (project_id, created_at DESC, id);

@@ -331,18 +331,21 @@ async fn azure_falls_back_to_the_model_list_when_deployments_are_not_listed() {
 #[tokio::test]
 async fn when_the_provider_fails_the_curated_list_or_nothing_is_answered() {
     let app = TestApp::spawn().await;
-    for provider in ALL_PROVIDERS {
-        let key = create_key(&app, provider).await;
-        fake::answer_json(&app.providers, &fake::models_path(provider), 500, json!({"error": "boom"})).await;
-        let live = models(&app, provider, Some(&key)).await;
-        assert_eq!(list_calls(&app, provider).await, 1, "{provider}: the provider was asked");
-        match provider {
-            "openai" | "anthropic" | "gemini" => {
-                let curated = models(&app, provider, None).await;
-                assert!(!ids(&curated).is_empty());
-                assert_eq!(live, curated, "{provider}");
+    // an outage, and a key the provider no longer accepts
+    for status in [500, 401] {
+        for provider in ALL_PROVIDERS {
+            let key = create_key(&app, provider).await;
+            fake::answer_json(&app.providers, &fake::models_path(provider), status, json!({"error": "boom"})).await;
+            let live = models(&app, provider, Some(&key)).await;
+            assert_eq!(list_calls(&app, provider).await, 1, "{provider} {status}: the provider was asked");
+            match provider {
+                "openai" | "anthropic" | "gemini" => {
+                    let curated = models(&app, provider, None).await;
+                    assert!(!ids(&curated).is_empty());
+                    assert_eq!(live, curated, "{provider} {status}");
+                }
+                _ => assert_eq!(live, json!({"models": []}), "{provider} {status}"),
             }
-            _ => assert_eq!(live, json!({"models": []}), "{provider}"),
         }
     }
 }
@@ -471,4 +474,19 @@ async fn a_model_listed_twice_appears_once() {
     .await;
     let list = models(&app, "openai", Some(&key)).await;
     assert_eq!(ids(&list), ["gpt-4o", "ft:custom-a", "ft:custom-b"]);
+}
+
+#[tokio::test]
+async fn azure_models_follow_a_changed_endpoint() {
+    let app = TestApp::spawn().await;
+    let key = create_key(&app, "azure_openai").await;
+    fake::answer_json(&app.providers, "/azure/openai/deployments", 200, json!({"data": [{"id": "old-gpt"}]})).await;
+    fake::answer_json(&app.providers, "/azure-moved/openai/deployments", 200, json!({"data": [{"id": "new-gpt"}]}))
+        .await;
+    assert_eq!(ids(&models(&app, "azure_openai", Some(&key)).await), ["old-gpt"]);
+    let moved = format!("{}/azure-moved", app.providers.uri());
+    app.patch(&app.llma(&format!("provider_keys/{key}/")), json!({"azure_endpoint": moved})).await.expect(200);
+    assert_eq!(ids(&models(&app, "azure_openai", Some(&key)).await), ["new-gpt"]);
+    let requests = fake::requests_to(&app.providers, "/azure-moved/openai/deployments").await;
+    assert_eq!(requests[0].headers.get("api-key").unwrap(), "sk-test-models-12345");
 }

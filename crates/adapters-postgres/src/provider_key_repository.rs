@@ -106,7 +106,7 @@ fn key_by_id_sql() -> &'static str {
 fn key_page_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
-        format!("{SELECT_KEY} WHERE k.project_id = $1 ORDER BY k.created_at DESC, k.id DESC LIMIT $2 OFFSET $3")
+        format!("{SELECT_KEY} WHERE k.project_id = $1 ORDER BY k.created_at DESC, k.id ASC LIMIT $2 OFFSET $3")
     })
 }
 

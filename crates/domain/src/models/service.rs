@@ -114,6 +114,10 @@ impl ModelsService {
         if key.provider != provider {
             return Err(ListModelsError::ProviderMismatch { key: key.provider, requested: provider });
         }
+        if let Err(reason) = self.keys.may_call(&credentials) {
+            tracing::warn!(provider = %provider, %reason, "the key's endpoint may not be called; answering the curated list");
+            return Ok(None);
+        }
         if let Some(cached) = self.cached(key_id, key.updated_at) {
             return Ok(Some(cached));
         }
@@ -152,8 +156,8 @@ fn order_models(provider: Provider, mut models: Vec<ListedModel>) -> Vec<String>
         curated.iter().filter(|c| models.iter().any(|m| m.id == **c)).map(|c| (*c).to_owned()).collect();
     models.retain(|m| !curated.contains(&m.id.as_str()));
     models.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-    models.dedup_by(|a, b| a.id == b.id);
-    ordered.extend(models.into_iter().map(|m| m.id));
+    let mut seen = std::collections::HashSet::new();
+    ordered.extend(models.into_iter().map(|m| m.id).filter(|id| seen.insert(id.clone())));
     ordered
 }
 

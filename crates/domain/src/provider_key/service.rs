@@ -211,6 +211,17 @@ impl ProviderKeyService {
         Ok(Some((key, credentials)))
     }
 
+    /// Whether stored credentials may be used now: an Azure endpoint saved while private
+    /// endpoints were allowed must not be called once they are not.
+    pub fn may_call(&self, credentials: &ProviderCredentials) -> Result<(), String> {
+        match &credentials.azure {
+            Some(azure) => AzureEndpoint::parse(azure.endpoint.as_str(), self.config.allow_private_endpoints)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     fn open(
         &self,
         key: &ProviderKey,
@@ -249,7 +260,7 @@ impl ProviderKeyService {
             && (request
                 .azure_endpoint
                 .as_deref()
-                .is_some_and(|e| Some(e.trim()) != existing.azure_endpoint.as_deref())
+                .is_some_and(|e| Some(e.trim().trim_end_matches('/')) != existing.azure_endpoint.as_deref())
                 || request.api_version.as_deref().is_some_and(|v| Some(v.trim()) != existing.api_version.as_deref()));
         let endpoint = request.azure_endpoint.as_deref().or(existing.azure_endpoint.as_deref());
         let version = request.api_version.as_deref().or(existing.api_version.as_deref());
@@ -304,7 +315,10 @@ impl ProviderKeyService {
         let existing = self.repository.find(project, id).await?.ok_or(ValidateStoredKeyError::NotFound)?;
         let sealed = self.repository.find_sealed(project, id).await?.ok_or(ValidateStoredKeyError::NoSecret)?;
         let credentials = self.open(&existing, &sealed)?;
-        let check = self.gateway.check_key(&credentials).await;
+        let check = match self.may_call(&credentials) {
+            Ok(()) => self.gateway.check_key(&credentials).await,
+            Err(message) => KeyCheck::invalid(message, Some(CredentialField::AzureEndpoint)),
+        };
         let changes = ProviderKeyChanges {
             state: Some(check.state),
             error_message: Some(check.message),
@@ -322,7 +336,14 @@ impl ProviderKeyService {
         replacement: Option<&str>,
     ) -> Result<(), DeleteProviderKeyError> {
         let replacement = match replacement.map(str::trim).filter(|raw| !raw.is_empty()) {
-            Some(raw) => Some(raw.parse::<ProviderKeyId>().map_err(|_| DeleteProviderKeyError::ReplacementNotFound)?),
+            Some(raw) => match raw.parse::<ProviderKeyId>() {
+                Ok(replacement) => Some(replacement),
+                // An unusable replacement id is only worth mentioning for a key that exists.
+                Err(_) if self.repository.find(project, id).await?.is_none() => {
+                    return Err(DeleteProviderKeyError::NotFound);
+                }
+                Err(_) => return Err(DeleteProviderKeyError::ReplacementNotFound),
+            },
             None => None,
         };
         match self.repository.delete(project, id, replacement).await? {

@@ -289,13 +289,16 @@ async fn delete_maps_replacement_rules_to_their_messages() {
         .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)))
         .returning(|_, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
     repo.expect_delete().returning(|_, _, _| Ok(DeleteOutcome::Deleted { moved: 2 }));
-    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
     let id = ProviderKeyId::generate();
+    repo.expect_find().returning(move |_, key| Ok((key == id).then(|| stored_key(Provider::Openai))));
+    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
 
     let error = service.delete(PROJECT, id, Some(&mismatch.to_string())).await.unwrap_err();
     assert_eq!(error.to_string(), "Replacement key must be from the same provider");
     let error = service.delete(PROJECT, id, Some("not-a-uuid")).await.unwrap_err();
     assert_eq!(error.to_string(), "Replacement key not found");
+    let missing = service.delete(PROJECT, ProviderKeyId::generate(), Some("not-a-uuid")).await.unwrap_err();
+    assert!(matches!(missing, DeleteProviderKeyError::NotFound), "a missing key is 404 whatever the replacement");
     service.delete(PROJECT, id, None).await.unwrap();
 }
 
@@ -386,4 +389,25 @@ async fn reseal_all_stops_on_a_secret_no_key_opens() {
     let service = service(repo, MockLlmGateway::new(), cipher);
 
     assert!(matches!(service.reseal_all().await, Err(ResealError::CannotOpen { .. })));
+}
+
+#[tokio::test]
+async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_off() {
+    let existing = stored_key(Provider::AzureOpenai);
+    let mut repo = MockProviderKeyRepository::new();
+    repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
+    repo.expect_find_sealed().returning(|_, _| {
+        Ok(Some(SealedSecret(
+            br#"sealed:{"api_key":"azure-key-123456","azure_endpoint":"http://127.0.0.1:9","api_version":"2024-10-21"}"#
+                .to_vec(),
+        )))
+    });
+    repo.expect_update()
+        .withf(|_, _, changes| changes.state == Some(KeyState::Invalid))
+        .returning(|_, _, _| Ok(Some(stored_key(Provider::AzureOpenai))));
+    let mut gateway = MockLlmGateway::new();
+    gateway.expect_check_key().never();
+    let service = service(repo, gateway, transparent_cipher());
+
+    service.validate(PROJECT, ProviderKeyId::generate()).await.unwrap();
 }
