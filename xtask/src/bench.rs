@@ -103,7 +103,7 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
         args.connections, args.warmup, args.seconds
     );
     let load = tokio::select! {
-        load = http_load(&client, &url, &token, args) => load,
+        load = http_load(&client, &url, &token, args) => load?,
         sig = signals.recv() => return Err(Interrupted(sig).into()),
     };
     let peak_rss_kib = peak_rss_kib(running.pid).context("reading the server's VmHWM")?;

@@ -1,6 +1,7 @@
 //! Projects, users, memberships and personal API keys: who may call what.
 
 mod error;
+mod grant_cache;
 mod model;
 mod ports;
 mod scope;
@@ -8,6 +9,7 @@ mod service;
 mod token;
 
 pub use error::{AccessError, AdminError};
+pub use grant_cache::DEFAULT_GRANT_TTL;
 pub use model::{Access, ApiKeyGrant, CreatedApiKey, MembershipLevel, NewApiKey, NewUser, Project, User};
 pub use ports::{CreateUserOutcome, IdentityRepository};
 pub use scope::{AccessLevel, Scope, ScopeGrant, ScopeObject, Scopes, ScopesError};

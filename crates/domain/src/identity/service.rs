@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::grant_cache::{DEFAULT_GRANT_TTL, GrantCache};
 use super::{
     Access, AccessError, AdminError, CreateUserOutcome, CreatedApiKey, IdentityRepository, MembershipLevel, NewApiKey,
     NewUser, PersonalApiToken, Project, ProjectToken, Scope, Scopes, TokenHash, User,
@@ -11,11 +12,30 @@ use crate::{ApiKeyId, ProjectId};
 /// Decides whether a bearer token may use a scope in a project.
 pub struct AccessService {
     repository: Arc<dyn IdentityRepository>,
+    grants: GrantCache,
 }
 
 impl AccessService {
+    /// Grants are reused for [`DEFAULT_GRANT_TTL`].
     pub fn new(repository: Arc<dyn IdentityRepository>) -> Self {
-        Self { repository }
+        Self::with_grant_ttl(repository, DEFAULT_GRANT_TTL)
+    }
+
+    /// Grants are reused for `ttl` (zero: looked up on every request).
+    pub fn with_grant_ttl(repository: Arc<dyn IdentityRepository>, ttl: std::time::Duration) -> Self {
+        Self { repository, grants: GrantCache::new(ttl) }
+    }
+
+    async fn grant(&self, token: &str, project: ProjectId) -> Result<Option<super::ApiKeyGrant>, AccessError> {
+        let hash = TokenHash::of(token);
+        if let Some(grant) = self.grants.get(&hash, project) {
+            return Ok(Some(grant));
+        }
+        let grant = self.repository.find_grant(&hash, project).await?;
+        if let Some(grant) = &grant {
+            self.grants.put(&hash, project, grant);
+        }
+        Ok(grant)
     }
 
     /// 401 without a valid token, 403 without the scope, 404 when the key or its user
@@ -30,11 +50,8 @@ impl AccessService {
         if !TokenHash::looks_like_personal_token(token) {
             return Err(AccessError::Unauthenticated("Invalid personal API key."));
         }
-        let grant = self
-            .repository
-            .find_grant(&TokenHash::of(token), project)
-            .await?
-            .ok_or(AccessError::Unauthenticated("Invalid personal API key."))?;
+        let grant =
+            self.grant(token, project).await?.ok_or(AccessError::Unauthenticated("Invalid personal API key."))?;
         if !grant.scopes.allows(needed) {
             return Err(AccessError::MissingScope(needed));
         }

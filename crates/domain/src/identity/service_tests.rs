@@ -28,6 +28,38 @@ fn access_with(found: Option<ApiKeyGrant>) -> AccessService {
 }
 
 #[tokio::test]
+async fn a_found_grant_is_reused_within_the_ttl_per_project() {
+    let mut repo = MockIdentityRepository::new();
+    repo.expect_find_grant().times(2).returning(|_, _| Ok(Some(grant("*", None, Some(MembershipLevel::Admin)))));
+    let service = AccessService::new(Arc::new(repo));
+    let raw = token();
+
+    for _ in 0..3 {
+        service.authorize(Some(&raw), PROJECT, Scope::EVALUATION_READ).await.unwrap();
+    }
+    // Another project is another lookup (membership differs per project).
+    service.authorize(Some(&raw), ProjectId(2), Scope::EVALUATION_READ).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_looked_up_every_time_and_a_zero_ttl_disables_reuse() {
+    let mut repo = MockIdentityRepository::new();
+    repo.expect_find_grant().times(2).returning(|_, _| Ok(None));
+    let service = AccessService::new(Arc::new(repo));
+    let raw = token();
+    for _ in 0..2 {
+        assert!(service.authorize(Some(&raw), PROJECT, Scope::EVALUATION_READ).await.is_err());
+    }
+
+    let mut repo = MockIdentityRepository::new();
+    repo.expect_find_grant().times(2).returning(|_, _| Ok(Some(grant("*", None, Some(MembershipLevel::Admin)))));
+    let uncached = AccessService::with_grant_ttl(Arc::new(repo), std::time::Duration::ZERO);
+    for _ in 0..2 {
+        uncached.authorize(Some(&raw), PROJECT, Scope::EVALUATION_READ).await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn missing_malformed_or_unknown_tokens_are_unauthenticated() {
     let mut repo = MockIdentityRepository::new();
     repo.expect_find_grant().times(1).returning(|_, _| Ok(None));
