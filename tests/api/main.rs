@@ -2,9 +2,14 @@
 //! and fake provider servers speaking each provider's wire format.
 
 mod access;
+mod evaluation_config;
+mod evaluations;
 mod helpers;
+mod ingestion;
 mod models;
+mod offline_items;
 mod operations;
+mod provider_key_actions;
 mod provider_key_validations;
 mod provider_keys;
 mod secrets;

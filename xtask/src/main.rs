@@ -39,9 +39,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmark the release server (GET of a provider key over N keep-alive connections)
-    /// against `pgbench -S` at the same concurrency on one throwaway PostgreSQL, and print
-    /// requests/s, p50/p99 latency, errors, pgbench tps, their ratio and the peak RSS.
+    /// Benchmark the release server against PostgreSQL doing the same work alone, on one
+    /// throwaway cluster, and print a table and a Markdown summary.
+    ///
+    /// reads: GET of a provider key over N keep-alive connections beside `pgbench -S`;
+    /// ingest: `$ai_evaluation` events through POST /batch/ beside `COPY` of the same rows;
+    /// offline: experiment_items/ over a million stored events beside its SQL in psql.
     Bench(bench::BenchArgs),
     /// Start the dev PostgreSQL of `dev`, print its DATABASE_URL, and keep it up until Ctrl-C.
     Db,

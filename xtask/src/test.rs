@@ -25,6 +25,7 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
     eprintln!("xtask: throwaway PostgreSQL at {url} (in {})", dir.path().display());
 
     let mut status = 0;
+    let mut tally = Tally::default();
     for args in cargo_test_runs(extra) {
         eprintln!("xtask: cargo {}", args.join(" "));
         let mut cargo = tokio::process::Command::new(process::cargo_program());
@@ -38,7 +39,7 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
         if std::env::var_os("SQLX_OFFLINE").is_none() {
             cargo.env("SQLX_OFFLINE", "true");
         }
-        status = process::exit_code(process::run(&mut cargo, signals).await?);
+        status = process::exit_code(run_counting(&mut cargo, signals, &mut tally).await?);
         if status != 0 {
             break;
         }
@@ -46,7 +47,75 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
 
     pg.stop()?;
     drop(dir);
+    // cargo ends on the summary of whichever binary ran last, often one without tests; this
+    // line totals them all, so a reader (or CI) sees what the whole run did.
+    println!("{}", tally.summary());
     Ok(status)
+}
+
+/// The counts of every `test result:` line of a run.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    /// Adds the counts of a libtest summary line such as
+    /// `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; ...`.
+    fn observe(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!("summary: {} passed, {} failed, {} skipped", self.passed, self.failed, self.ignored)
+    }
+}
+
+/// Runs cargo like `process::run`, echoing its stdout line by line into the tally.
+async fn run_counting(
+    cmd: &mut tokio::process::Command,
+    signals: &mut Signals,
+    tally: &mut Tally,
+) -> Result<std::process::ExitStatus> {
+    use tokio::io::AsyncBufReadExt;
+
+    let mut child = cmd.process_group(0).stdout(std::process::Stdio::piped()).spawn().context("starting cargo")?;
+    let pid = child.id().context("cargo has no process id")?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut stdout_open = true;
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if stdout_open => match line.context("reading cargo's output")? {
+                Some(line) => {
+                    println!("{line}");
+                    tally.observe(&line);
+                }
+                None => stdout_open = false,
+            },
+            status = child.wait(), if !stdout_open => return status.context("waiting for cargo"),
+            sig = signals.recv() => process::forward(sig, pid),
+        }
+    }
 }
 
 /// `cargo test` options that choose targets.
@@ -129,7 +198,17 @@ impl Drop for TempDir {
 
 #[cfg(test)]
 mod tests {
-    use super::cargo_test_runs;
+    use super::{Tally, cargo_test_runs};
+
+    #[test]
+    fn the_tally_adds_every_summary_line() {
+        let mut tally = Tally::default();
+        tally.observe("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        tally.observe("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        tally.observe("test something ... ok");
+        assert_eq!(tally, Tally { passed: 15, failed: 2, ignored: 1 });
+        assert_eq!(tally.summary(), "summary: 15 passed, 2 failed, 1 skipped");
+    }
 
     fn runs(extra: &[&str]) -> Vec<String> {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();

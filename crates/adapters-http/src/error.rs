@@ -7,8 +7,15 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::RepositoryError;
+use domain::evaluation::{
+    AssignKeyError, CreateEvaluationError, DeleteEvaluationError, DependentConfigsError, GetEvaluationError,
+    TrialEvaluationsError, UpdateEvaluationError,
+};
+use domain::evaluation_config::SetActiveKeyError;
 use domain::identity::AccessError;
+use domain::ingestion::{IngestError, PayloadError};
 use domain::models::ListModelsError;
+use domain::offline_evaluation::ExperimentItemsError;
 use domain::pagination::PageRequestError;
 use domain::provider_key::{
     CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
@@ -32,11 +39,19 @@ pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     allow: Option<&'static str>,
+    /// Answer `{"error": detail}` instead of the standard body: the reference's shape on
+    /// the endpoints that the spec keeps it for (e.g. offline evaluations).
+    error_shape: bool,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, body: ErrorBody { kind, code, detail: detail.into(), attr: None }, allow: None }
+        Self {
+            status,
+            body: ErrorBody { kind, code, detail: detail.into(), attr: None },
+            allow: None,
+            error_shape: false,
+        }
     }
 
     fn with_attr(mut self, attr: impl Into<String>) -> Self {
@@ -111,11 +126,41 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The same error answered in the reference's `{"error": detail}` shape.
+    pub fn in_error_shape(mut self) -> Self {
+        self.error_shape = true;
+        self
+    }
+
+    /// 413 for a compressed body that inflates past the limit.
+    pub fn decompressed_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "payload_too_large",
+            format!("The decompressed request body is larger than the limit of {limit_bytes} bytes."),
+        )
+    }
+
+    /// 415 for a `Content-Encoding` other than gzip.
+    pub fn unsupported_content_encoding(encoding: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "unsupported_media_type",
+            format!("Unsupported Content-Encoding `{encoding}`: send the body as is or gzip-compressed."),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = if self.error_shape {
+            (self.status, Json(serde_json::json!({"error": self.body.detail}))).into_response()
+        } else {
+            (self.status, Json(self.body)).into_response()
+        };
         if let Some(allow) = self.allow {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
         }
@@ -219,6 +264,118 @@ impl From<ListModelsError> for ApiError {
             ListModelsError::ProviderMismatch { .. } => Self::invalid_field("key_id", error.to_string()),
             ListModelsError::KeyNotFound => Self::not_found_with(error.to_string()),
             ListModelsError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<CreateEvaluationError> for ApiError {
+    fn from(error: CreateEvaluationError) -> Self {
+        match error {
+            CreateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
+            CreateEvaluationError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<UpdateEvaluationError> for ApiError {
+    fn from(error: UpdateEvaluationError) -> Self {
+        match error {
+            UpdateEvaluationError::NotFound => Self::not_found(),
+            UpdateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
+            UpdateEvaluationError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<GetEvaluationError> for ApiError {
+    fn from(error: GetEvaluationError) -> Self {
+        match error {
+            GetEvaluationError::NotFound => Self::not_found(),
+            GetEvaluationError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<DeleteEvaluationError> for ApiError {
+    fn from(error: DeleteEvaluationError) -> Self {
+        match error {
+            DeleteEvaluationError::NotFound => Self::not_found(),
+            DeleteEvaluationError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<DependentConfigsError> for ApiError {
+    fn from(error: DependentConfigsError) -> Self {
+        match error {
+            DependentConfigsError::NotFound => Self::not_found(),
+            DependentConfigsError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<TrialEvaluationsError> for ApiError {
+    fn from(error: TrialEvaluationsError) -> Self {
+        match error {
+            TrialEvaluationsError::MissingProvider | TrialEvaluationsError::UnsupportedProvider(_) => {
+                Self::invalid_field("provider", error.to_string())
+            }
+            TrialEvaluationsError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<AssignKeyError> for ApiError {
+    fn from(error: AssignKeyError) -> Self {
+        match error {
+            AssignKeyError::NotFound => Self::not_found(),
+            AssignKeyError::MissingEvaluationIds => Self::invalid_field("evaluation_ids", error.to_string()),
+            AssignKeyError::Invalid { field, message } => Self::invalid_field(field, message),
+            AssignKeyError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<SetActiveKeyError> for ApiError {
+    fn from(error: SetActiveKeyError) -> Self {
+        match error {
+            SetActiveKeyError::MissingKeyId => Self::invalid_field("key_id", error.to_string()),
+            SetActiveKeyError::KeyNotFound => Self::not_found_with(error.to_string()).with_attr("key_id"),
+            SetActiveKeyError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Unauthenticated(detail) => {
+                Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "not_authenticated", detail)
+            }
+            IngestError::Malformed(error @ PayloadError::Json { .. }) => Self::parse_error(error.to_string()),
+            IngestError::Malformed(PayloadError::Invalid { attr: Some(attr), message }) => {
+                Self::invalid_field(attr, message)
+            }
+            IngestError::Malformed(PayloadError::Invalid { attr: None, message }) => Self::invalid_request(message),
+            IngestError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<ExperimentItemsError> for ApiError {
+    fn from(error: ExperimentItemsError) -> Self {
+        match error {
+            ExperimentItemsError::Invalid { field, message } => Self::invalid_field(field, message),
+            ExperimentItemsError::Unexpected(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "offline evaluation items query failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "error",
+                    "Failed to fetch offline evaluation items",
+                )
+                .in_error_shape()
+            }
         }
     }
 }

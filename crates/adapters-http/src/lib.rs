@@ -1,16 +1,21 @@
 //! The HTTP adapter: axum router, request/response bodies, authentication, error mapping
 //! and the OpenAPI document. Handlers are thin: authorise, call one use case, answer.
 
+mod capture;
 mod error;
+mod evaluation_config;
+mod evaluations;
 mod extract;
 mod health;
 mod models;
+mod offline_evaluations;
 mod openapi;
 mod pagination;
 mod provider_keys;
 mod router;
 mod state;
 
+pub use capture::CAPTURE_BODY_LIMIT_BYTES;
 pub use error::{ApiError, ErrorBody};
 pub use openapi::ApiDoc;
 pub use router::router;

@@ -4,10 +4,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
+use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
+use crate::evaluations::{
+    self, ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
+    ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody, PropertyFilterDto,
+};
 use crate::models::{ModelDto, ModelsDto};
 use crate::pagination::Paginated;
-use crate::provider_keys::{self, CreatedByDto, KeyCheckDto, ProviderKeyDto};
-use crate::{health, models};
+use crate::provider_keys::{
+    self, AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
+    KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
+};
+use crate::{capture, health, models, offline_evaluations};
 
 /// The API's OpenAPI 3.1 document.
 #[derive(OpenApi)]
@@ -24,9 +32,30 @@ use crate::{health, models};
         provider_keys::delete_provider_key,
         provider_keys::validate_provider_key,
         provider_keys::check_provider_key,
+        provider_keys::dependent_configs,
+        provider_keys::trial_evaluations,
+        provider_keys::assign_provider_key,
+        evaluations::list_evaluations,
+        evaluations::create_evaluation,
+        evaluations::retrieve_evaluation,
+        evaluations::replace_evaluation,
+        evaluations::update_evaluation,
+        evaluations::delete_evaluation,
+        evaluation_config::get_evaluation_config,
+        evaluation_config::set_active_key,
         models::list_models,
+        offline_evaluations::experiment_items,
+        capture::capture_batch,
+        capture::capture_e,
+        capture::capture_capture,
+        capture::capture_i_v0_e,
+        capture::capture_ai_batch,
     ),
-    components(schemas(ErrorBody, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>)),
+    components(schemas(ErrorBody, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
+        EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
+        PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
+        EvaluationConfigDto, SetActiveKeyBody, DependentConfigsDto, DependentEvaluationDto, AlternativeKeyDto,
+        TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

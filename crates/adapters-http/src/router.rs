@@ -10,11 +10,12 @@ use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::capture::CAPTURE_BODY_LIMIT_BYTES;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
-use crate::{health, models, provider_keys};
+use crate::{capture, evaluation_config, evaluations, health, models, offline_evaluations, provider_keys};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const LLMA: &str = "/api/environments/{project_id}/llm_analytics";
@@ -44,12 +45,63 @@ fn api_routes() -> Router<AppState> {
     routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
 }
 
+const ENV: &str = "/api/environments/{project_id}";
+
+/// Spec section 4 (evaluations, evaluation_config) and the provider-key actions of section 1
+/// that act on evaluations. `provider_keys/trial_evaluations` is a static segment, so it
+/// takes precedence over `provider_keys/{id}`.
+fn evaluation_routes() -> Router<AppState> {
+    let routes: [(String, MethodRouter<AppState>); 7] = [
+        (format!("{ENV}/evaluations"), get(evaluations::list_evaluations).post(evaluations::create_evaluation)),
+        (
+            format!("{ENV}/evaluations/{{id}}"),
+            get(evaluations::retrieve_evaluation)
+                .put(evaluations::replace_evaluation)
+                .patch(evaluations::update_evaluation)
+                .delete(evaluations::delete_evaluation),
+        ),
+        (format!("{LLMA}/evaluation_config"), get(evaluation_config::get_evaluation_config)),
+        (format!("{LLMA}/evaluation_config/set_active_key"), post(evaluation_config::set_active_key)),
+        (format!("{LLMA}/provider_keys/trial_evaluations"), get(provider_keys::trial_evaluations)),
+        (format!("{LLMA}/provider_keys/{{id}}/dependent_configs"), get(provider_keys::dependent_configs)),
+        (format!("{LLMA}/provider_keys/{{id}}/assign"), post(provider_keys::assign_provider_key)),
+    ];
+    routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
+}
+
+/// Spec section 8: offline evaluations.
+fn offline_evaluation_routes() -> Router<AppState> {
+    route_both(
+        Router::new(),
+        &format!("{LLMA}/offline_evaluations/experiment_items"),
+        post(offline_evaluations::experiment_items),
+    )
+}
+
+/// Spec section 5: the SDKs' capture endpoints, with their own (larger) body limit.
+fn capture_routes() -> Router<AppState> {
+    let routes: [(&str, MethodRouter<AppState>); 5] = [
+        ("/batch", post(capture::capture_batch)),
+        ("/e", post(capture::capture_e)),
+        ("/capture", post(capture::capture_capture)),
+        ("/i/v0/e", post(capture::capture_i_v0_e)),
+        ("/i/v0/ai/batch", post(capture::capture_ai_batch)),
+    ];
+    routes.into_iter().fold(Router::new(), |router, (path, method_router)| {
+        // The route's own limit is set after (inside) the router-wide JSON limit, so it wins.
+        route_both(router, path, method_router.layer(DefaultBodyLimit::max(CAPTURE_BODY_LIMIT_BYTES)))
+    })
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let schema = ApiDoc::openapi();
     let router = route_both(Router::new(), "/_health", get(health::health));
     let router = route_both(router, "/_ready", get(health::ready));
     let router = router.merge(api_routes());
+    let router = router.merge(evaluation_routes());
+    let router = router.merge(offline_evaluation_routes());
+    let router = router.merge(capture_routes());
     let schema_json = schema.clone();
     let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));
 

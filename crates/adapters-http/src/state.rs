@@ -5,8 +5,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::{HeaderMap, header};
 use domain::ProjectId;
+use domain::evaluation::EvaluationService;
+use domain::evaluation_config::EvaluationConfigService;
 use domain::identity::{Access, AccessService, Scope};
+use domain::ingestion::IngestionService;
 use domain::models::ModelsService;
+use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::ProviderKeyService;
 
 use crate::error::ApiError;
@@ -23,6 +27,14 @@ pub struct AppState {
     pub access: Arc<AccessService>,
     pub provider_keys: Arc<ProviderKeyService>,
     pub models: Arc<ModelsService>,
+    /// Evaluations, and the provider-key actions that act on them.
+    pub evaluations: Arc<EvaluationService>,
+    /// The project's active key and trial credits.
+    pub evaluation_config: Arc<EvaluationConfigService>,
+    /// Capture: SDK payloads in, AI events stored.
+    pub ingestion: Arc<IngestionService>,
+    /// Offline-evaluation experiment items.
+    pub offline_evaluations: Arc<OfflineEvaluationService>,
     pub readiness: Arc<dyn Readiness>,
 }
 

@@ -39,4 +39,21 @@ impl EvaluationConfigRepository for PgEvaluationConfigRepository {
             },
         })
     }
+
+    async fn set_active_key(&self, project: ProjectId, key: ProviderKeyId) -> Result<bool, RepositoryError> {
+        // One statement: the row is written only when the key is one of the project's.
+        let written: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO evaluation_configs (project_id, active_provider_key_id) \
+             SELECT project_id, id FROM provider_keys WHERE project_id = $1 AND id = $2 \
+             ON CONFLICT (project_id) DO UPDATE SET active_provider_key_id = EXCLUDED.active_provider_key_id, \
+             updated_at = now() \
+             RETURNING project_id",
+        )
+        .bind(project.0)
+        .bind(key.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        Ok(written.is_some())
+    }
 }

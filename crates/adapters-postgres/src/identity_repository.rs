@@ -1,10 +1,11 @@
-//! `IdentityRepository` on PostgreSQL.
+//! `IdentityRepository` (and ingestion's `ProjectTokens`) on PostgreSQL.
 
 use async_trait::async_trait;
 use domain::identity::{
     ApiKeyGrant, CreateUserOutcome, IdentityRepository, MembershipLevel, NewApiKey, NewUser, Project, Scopes,
     TokenHash, User,
 };
+use domain::ingestion::ProjectTokens;
 use domain::{ApiKeyId, ProjectId, RepositoryError, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -137,5 +138,17 @@ impl IdentityRepository for PgIdentityRepository {
         .await
         .map_err(RepositoryError::new)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ProjectTokens for PgIdentityRepository {
+    async fn find_project_by_token(&self, token: &str) -> Result<Option<ProjectId>, RepositoryError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM projects WHERE api_token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(id.map(ProjectId))
     }
 }

@@ -1,11 +1,15 @@
 //! PostgreSQL adapters: the domain's repository ports on sqlx, and the migrations.
 
+mod ai_event_store;
 mod evaluation_config_repository;
+mod evaluation_repository;
 mod identity_repository;
 mod pool;
 mod provider_key_repository;
 
+pub use ai_event_store::PgAiEventStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;
+pub use evaluation_repository::PgEvaluationRepository;
 pub use identity_repository::PgIdentityRepository;
 pub use pool::{connect, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
+use domain::evaluation::{EvaluationState, EvaluationStatus, StatusReason};
 use domain::provider_key::{
     DeleteOutcome, KeyState, NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
     SealedKeyRow, UserSummary,
@@ -103,6 +104,16 @@ fn key_by_id_sql() -> &'static str {
     SQL.get_or_init(|| format!("{SELECT_KEY} WHERE k.project_id = $1 AND k.id = $2"))
 }
 
+fn usable_keys_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "{SELECT_KEY} WHERE k.project_id = $1 AND k.provider = $2 AND k.state = $3 \
+             ORDER BY k.created_at DESC, k.id"
+        )
+    })
+}
+
 fn key_page_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
@@ -194,6 +205,17 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         Ok(Page { items, total, request: page })
     }
 
+    async fn list_usable(&self, project: ProjectId, provider: Provider) -> Result<Vec<ProviderKey>, RepositoryError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(usable_keys_sql())
+            .bind(project.0)
+            .bind(provider.as_str())
+            .bind(KeyState::Ok.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        rows.into_iter().map(ProviderKey::try_from).collect()
+    }
+
     async fn update(
         &self,
         project: ProjectId,
@@ -273,6 +295,29 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
                 Some(_) => {}
             }
         }
+        // Before the configurations lose the key: which evaluations used it is known only now.
+        let disabled = match replacement {
+            Some(_) => 0,
+            None => {
+                let failed = EvaluationState::Error(StatusReason::ProviderKeyDeleted);
+                sqlx::query(
+                    "UPDATE evaluations e SET enabled = $3, status = $4, status_reason = $5, updated_at = now() \
+                     FROM model_configurations m \
+                     WHERE m.project_id = $1 AND m.provider_key_id = $2 \
+                       AND e.project_id = $1 AND e.model_configuration_id = m.id AND e.status = $6",
+                )
+                .bind(project.0)
+                .bind(id.0)
+                .bind(failed.enabled())
+                .bind(failed.status().as_str())
+                .bind(failed.reason().map(StatusReason::as_str))
+                .bind(EvaluationStatus::Active.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(RepositoryError::new)?
+                .rows_affected()
+            }
+        };
         let moved = sqlx::query(
             "UPDATE model_configurations SET provider_key_id = $3, updated_at = now() \
              WHERE project_id = $1 AND provider_key_id = $2",
@@ -291,7 +336,7 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
             .await
             .map_err(RepositoryError::new)?;
         tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(DeleteOutcome::Deleted { moved })
+        Ok(DeleteOutcome::Deleted { moved, disabled })
     }
 
     async fn touch_last_used(&self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError> {

@@ -55,6 +55,10 @@ uuid_id!(
     /// A model configuration's id.
     ModelConfigurationId
 );
+uuid_id!(
+    /// An evaluation's id.
+    EvaluationId
+);
 
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,15 +4,18 @@
 //! Nothing here performs I/O; every outside effect goes through a port.
 
 pub mod crypto;
+pub mod evaluation;
 pub mod evaluation_config;
 pub mod identity;
 pub mod ids;
+pub mod ingestion;
 pub mod llm;
 pub mod models;
+pub mod offline_evaluation;
 pub mod pagination;
 pub mod provider_key;
 pub mod repository;
 
-pub use ids::{ApiKeyId, ProjectId, ProviderKeyId, UserId};
+pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, UserId};
 pub use pagination::{Page, PageRequest};
 pub use repository::RepositoryError;

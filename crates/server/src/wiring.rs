@@ -5,10 +5,17 @@ use std::sync::Arc;
 use adapters_crypto::{AesGcmCipher, KeyRing};
 use adapters_http::{AppState, Readiness};
 use adapters_llm::HttpLlmGateway;
-use adapters_postgres::{PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository};
+use adapters_postgres::{
+    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgPool,
+    PgProviderKeyRepository,
+};
 use async_trait::async_trait;
+use domain::evaluation::EvaluationService;
+use domain::evaluation_config::EvaluationConfigService;
 use domain::identity::{AccessService, AdminService};
+use domain::ingestion::IngestionService;
 use domain::models::ModelsService;
+use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{ProviderKeyService, ProviderKeyServiceConfig};
 use secrecy::ExposeSecret;
 
@@ -47,6 +54,11 @@ pub fn admin_service(pool: &PgPool) -> AdminService {
     AdminService::new(Arc::new(PgIdentityRepository::new(pool.clone())))
 }
 
+/// The AI event store (ingestion writes it; every event read goes through it).
+pub fn ai_event_store(pool: &PgPool) -> PgAiEventStore {
+    PgAiEventStore::new(pool.clone())
+}
+
 /// Everything the HTTP API needs.
 pub fn app_state(config: &Config, pool: &PgPool) -> anyhow::Result<AppState> {
     let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
@@ -62,10 +74,24 @@ pub fn app_state(config: &Config, pool: &PgPool) -> anyhow::Result<AppState> {
         Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
         config.trial_models.clone(),
     ));
+    let events = Arc::new(ai_event_store(pool));
+    let ingestion = Arc::new(IngestionService::new(Arc::new(PgIdentityRepository::new(pool.clone())), events.clone()));
+    let offline_evaluations = Arc::new(OfflineEvaluationService::new(events));
+    let key_repository = Arc::new(PgProviderKeyRepository::new(pool.clone()));
+    let evaluations =
+        Arc::new(EvaluationService::new(Arc::new(PgEvaluationRepository::new(pool.clone())), key_repository.clone()));
+    let evaluation_config = Arc::new(EvaluationConfigService::new(
+        Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
+        key_repository,
+    ));
     Ok(AppState {
         access: Arc::new(AccessService::new(Arc::new(PgIdentityRepository::new(pool.clone())))),
         provider_keys,
         models,
+        evaluations,
+        evaluation_config,
+        ingestion,
+        offline_evaluations,
         readiness: Arc::new(DatabaseReadiness(pool.clone())),
     })
 }

@@ -1,6 +1,7 @@
 //! Request and response bodies of the provider-key endpoints.
 
 use chrono::{DateTime, Utc};
+use domain::evaluation::{AssignKeyRequest, AssignResult, DependentConfigs, TrialEvaluation};
 use domain::llm::KeyCheck;
 use domain::provider_key::{CheckProviderKey, CreateProviderKey, ProviderKey, UpdateProviderKey, UserSummary};
 use secrecy::SecretString;
@@ -164,4 +165,110 @@ impl From<KeyCheck> for KeyCheckDto {
 pub struct DeleteQuery {
     /// Move this key's model configurations to that key (same project and provider).
     pub replacement_key_id: Option<String>,
+}
+
+/// An evaluation whose model configuration uses the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DependentEvaluationDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub model_configuration_id: uuid::Uuid,
+}
+
+/// Another key of the project that could replace this one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlternativeKeyDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub provider: String,
+}
+
+/// The answer of `{id}/dependent_configs/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DependentConfigsDto {
+    pub evaluations: Vec<DependentEvaluationDto>,
+    pub alternative_keys: Vec<AlternativeKeyDto>,
+}
+
+impl From<DependentConfigs> for DependentConfigsDto {
+    fn from(configs: DependentConfigs) -> Self {
+        Self {
+            evaluations: configs
+                .evaluations
+                .into_iter()
+                .map(|e| DependentEvaluationDto {
+                    id: e.id.0,
+                    name: e.name,
+                    model_configuration_id: e.model_configuration.0,
+                })
+                .collect(),
+            alternative_keys: configs
+                .alternative_keys
+                .into_iter()
+                .map(|k| AlternativeKeyDto { id: k.id.0, name: k.name, provider: k.provider.as_str().to_owned() })
+                .collect(),
+        }
+    }
+}
+
+/// An evaluation running on trial credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrialEvaluationDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// The answer of `trial_evaluations/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrialEvaluationsDto {
+    pub evaluations: Vec<TrialEvaluationDto>,
+}
+
+impl From<Vec<TrialEvaluation>> for TrialEvaluationsDto {
+    fn from(evaluations: Vec<TrialEvaluation>) -> Self {
+        Self {
+            evaluations: evaluations
+                .into_iter()
+                .map(|e| TrialEvaluationDto { id: e.id.0, name: e.name, enabled: e.enabled })
+                .collect(),
+        }
+    }
+}
+
+/// Query of `trial_evaluations/`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct TrialEvaluationsQuery {
+    /// The provider whose trial-credit evaluations to list (required).
+    pub provider: Option<String>,
+}
+
+/// Body of `{id}/assign/`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AssignBody {
+    /// The evaluations to point at this key (required, not empty).
+    pub evaluation_ids: Option<Vec<String>>,
+    /// Also enable them; default false.
+    pub enable: Option<bool>,
+}
+
+impl From<AssignBody> for AssignKeyRequest {
+    fn from(body: AssignBody) -> Self {
+        Self { evaluation_ids: body.evaluation_ids, enable: body.enable.unwrap_or(false) }
+    }
+}
+
+/// The answer of `{id}/assign/`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignResultDto {
+    /// Model configurations now using the key (moved or created).
+    pub configs_updated: u64,
+    /// Disabled evaluations that were enabled.
+    pub evals_enabled: u64,
+}
+
+impl From<AssignResult> for AssignResultDto {
+    fn from(result: AssignResult) -> Self {
+        Self { configs_updated: result.configs_updated, evals_enabled: result.evals_enabled }
+    }
 }

@@ -6,7 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use domain::ProviderKeyId;
 use domain::identity::Scope;
 
-use super::dto::{DeleteQuery, KeyCheckBody, KeyCheckDto, ProviderKeyBody, ProviderKeyDto};
+use super::dto::{
+    AssignBody, AssignResultDto, DeleteQuery, DependentConfigsDto, KeyCheckBody, KeyCheckDto, ProviderKeyBody,
+    ProviderKeyDto, TrialEvaluationsDto, TrialEvaluationsQuery,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::pagination::{Paginated, page_request, paginated};
@@ -148,4 +151,52 @@ pub async fn check_provider_key(
     app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let check = app.provider_keys.check(body.into()).await?;
     Ok(Json(check.into()))
+}
+
+/// The evaluations using this key and the keys that could replace it (before a delete).
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/dependent_configs/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = DependentConfigsDto), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn dependent_configs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<DependentConfigsDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let configs = app.evaluations.dependent_configs(access.project, key_id(&id)?).await?;
+    Ok(Json(configs.into()))
+}
+
+/// Evaluations (at most 50, enabled or not) that run on trial credits for a provider.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/trial_evaluations/", tag = "provider_keys",
+    params(("project_id" = i64, Path), TrialEvaluationsQuery),
+    responses((status = 200, body = TrialEvaluationsDto), (status = 400, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn trial_evaluations(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    Query(query): Query<TrialEvaluationsQuery>,
+) -> Result<Json<TrialEvaluationsDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let evaluations = app.evaluations.trial_evaluations(access.project, query.provider.as_deref()).await?;
+    Ok(Json(evaluations.into()))
+}
+
+/// Point evaluations at this key (creating OpenAI configurations where missing), clear
+/// their errors and optionally enable them, in one transaction.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/assign/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)), request_body = AssignBody,
+    responses((status = 200, body = AssignResultDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:write"])))]
+pub async fn assign_provider_key(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> Result<Json<AssignResultDto>, ApiError> {
+    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
+    let result = app.evaluations.assign_key(access.project, key_id(&id)?, body.into()).await?;
+    Ok(Json(result.into()))
 }

@@ -3,5 +3,8 @@
 mod dto;
 mod handlers;
 
-pub use dto::{CreatedByDto, KeyCheckDto, ProviderKeyDto};
+pub use dto::{
+    AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
+    KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
+};
 pub(crate) use handlers::*;

@@ -71,3 +71,40 @@ async fn get_never_returns_another_projects_settings() {
 
     assert_eq!(config, EvaluationConfig::default_for(other.id()));
 }
+
+#[tokio::test]
+async fn set_active_key_stores_the_key_and_keeps_the_credits() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let first = app.insert_key(tenant.key()).await;
+    let second = app.insert_key(tenant.key()).await;
+
+    assert!(app.configs.set_active_key(tenant.id(), first.id).await.unwrap());
+    assert_eq!(app.active_key(tenant.id()).await, Some(first.id));
+    sqlx::query("UPDATE evaluation_configs SET trial_evals_used = 9 WHERE project_id = $1")
+        .bind(tenant.id().0)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    assert!(app.configs.set_active_key(tenant.id(), second.id).await.unwrap());
+
+    let config = app.configs.get(tenant.id()).await.unwrap();
+    assert_eq!(config.active_provider_key, Some(second.id));
+    assert_eq!(config.trial_evals_used, 9);
+}
+
+#[tokio::test]
+async fn set_active_key_refuses_another_projects_or_an_unknown_key() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    let mine = app.insert_key(tenant.key().active()).await;
+    let foreign = app.insert_key(other.key()).await;
+
+    assert!(!app.configs.set_active_key(tenant.id(), foreign.id).await.unwrap());
+    assert!(!app.configs.set_active_key(tenant.id(), domain::ProviderKeyId::generate()).await.unwrap());
+    assert!(!app.configs.set_active_key(other.id(), mine.id).await.unwrap());
+
+    assert_eq!(app.active_key(tenant.id()).await, Some(mine.id));
+    assert_eq!(app.active_key(other.id()).await, None);
+}

@@ -1,7 +1,9 @@
 //! Adapter tests: each PostgreSQL repository against a real database, a fresh migrated
 //! database per test. Run with `cargo xtask test -p adapters-postgres`.
 
+mod ai_events;
 mod evaluation_config;
+mod evaluations;
 mod identity;
 mod provider_keys;
 mod support;

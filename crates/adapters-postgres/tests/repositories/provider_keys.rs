@@ -8,6 +8,9 @@ use domain::provider_key::{
 use domain::{PageRequest, ProviderKeyId};
 use uuid::Uuid;
 
+use domain::evaluation::{EvaluationState, StatusReason};
+
+use crate::evaluations::{insert_using_key, stored};
 use crate::support::{Tenant, TestApp};
 
 async fn key_ids_in_project(app: &TestApp, tenant: &Tenant, page: PageRequest) -> (Vec<ProviderKeyId>, i64) {
@@ -204,7 +207,8 @@ async fn list_orders_by_creation_time_then_id_not_by_insertion() {
 
     let (ids, _) = key_ids_in_project(&app, &tenant, PageRequest::default()).await;
 
-    assert_eq!(ids, [a.id, tied_high, tied_low]);
+    // Spec section 0 "Lists": `-created_at, id` — ties by ascending id.
+    assert_eq!(ids, [a.id, tied_low, tied_high]);
 }
 
 #[tokio::test]
@@ -397,7 +401,7 @@ async fn delete_without_replacement_detaches_its_model_configurations() {
 
     let outcome = app.keys.delete(tenant.id(), key.id, None).await.unwrap();
 
-    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2 });
+    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
     for config in uses_key {
         assert_eq!(app.model_configuration_key(config).await, None);
@@ -424,7 +428,7 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
 
     let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
 
-    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3 });
+    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
     for config in moving {
         assert_eq!(app.model_configuration_key(config).await, Some(replacement.id));
@@ -432,6 +436,84 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
     assert_eq!(app.model_configuration_key(staying).await, Some(unrelated.id));
     assert_eq!(app.model_configuration_key(others).await, Some(others_key.id));
     assert!(app.keys.find(tenant.id(), replacement.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_error() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key()).await;
+    let kept = app.insert_key(tenant.key()).await;
+    let others_key = app.insert_key(other.key()).await;
+    let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
+    let paused = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Paused).await;
+    let on_kept = insert_using_key(&app, &tenant, Provider::Openai, Some(kept.id), EvaluationState::Active).await;
+    let trial = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
+    let others = insert_using_key(&app, &other, Provider::Openai, Some(others_key.id), EvaluationState::Active).await;
+
+    let outcome = app.keys.delete(tenant.id(), key.id, None).await.unwrap();
+
+    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 1 });
+    let failed = stored(&app, &tenant, active.id).await;
+    assert_eq!(failed.state, EvaluationState::Error(StatusReason::ProviderKeyDeleted));
+    assert!(!failed.state.enabled());
+    assert_eq!(failed.model_configuration.unwrap().provider_key, None, "the configuration loses the key");
+    let paused_after = stored(&app, &tenant, paused.id).await;
+    assert_eq!(paused_after.state, EvaluationState::Paused, "only active evaluations fail");
+    assert_eq!(paused_after.model_configuration.unwrap().provider_key, None);
+    assert_eq!(stored(&app, &tenant, on_kept.id).await, on_kept);
+    assert_eq!(stored(&app, &tenant, trial.id).await, trial);
+    assert_eq!(stored(&app, &other, others.id).await, others);
+}
+
+#[tokio::test]
+async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacement() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key()).await;
+    let replacement = app.insert_key(tenant.key()).await;
+    let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
+
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
+
+    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 1, disabled: 0 });
+    let after = stored(&app, &tenant, active.id).await;
+    assert_eq!(after.state, EvaluationState::Active);
+    assert_eq!(after.model_configuration.unwrap().provider_key, Some(replacement.id));
+}
+
+#[tokio::test]
+async fn a_refused_delete_leaves_the_evaluations_alone() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key()).await;
+    let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
+    let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
+
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id)).await.unwrap();
+
+    assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
+    assert_eq!(stored(&app, &tenant, active.id).await, active);
+}
+
+// ---- list_usable ----
+
+#[tokio::test]
+async fn list_usable_returns_the_projects_ok_keys_of_the_provider_newest_first() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    let older = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
+    let newer = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
+    app.insert_key(tenant.key().provider(Provider::Anthropic).state(KeyState::Invalid)).await;
+    app.insert_key(tenant.key().provider(Provider::Anthropic).state(KeyState::Unknown)).await;
+    app.insert_key(tenant.key().provider(Provider::Openai)).await;
+    app.insert_key(other.key().provider(Provider::Anthropic)).await;
+
+    let usable = app.keys.list_usable(tenant.id(), Provider::Anthropic).await.unwrap();
+
+    assert_eq!(usable, [newer, older]);
 }
 
 #[tokio::test]
@@ -443,7 +525,7 @@ async fn delete_of_an_unused_key_moves_nothing() {
 
     let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
 
-    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 0 });
+    assert_eq!(outcome, DeleteOutcome::Deleted { moved: 0, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
 }
 
@@ -559,7 +641,10 @@ async fn delete_of_another_key_keeps_the_active_key() {
     let active = app.insert_key(tenant.key().active()).await;
     let spare = app.insert_key(tenant.key()).await;
 
-    assert_eq!(app.keys.delete(tenant.id(), spare.id, None).await.unwrap(), DeleteOutcome::Deleted { moved: 0 });
+    assert_eq!(
+        app.keys.delete(tenant.id(), spare.id, None).await.unwrap(),
+        DeleteOutcome::Deleted { moved: 0, disabled: 0 }
+    );
 
     assert_eq!(app.active_key(tenant.id()).await, Some(active.id));
 }

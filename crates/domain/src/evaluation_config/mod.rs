@@ -1,6 +1,10 @@
 //! A project's evaluation settings: the active provider key and trial credits.
 
+mod service;
+
 use async_trait::async_trait;
+
+pub use service::{EvaluationConfigService, EvaluationSettings, SetActiveKeyError};
 
 use crate::{ProjectId, ProviderKeyId, RepositoryError};
 
@@ -37,6 +41,10 @@ impl EvaluationConfig {
 pub trait EvaluationConfigRepository: Send + Sync + 'static {
     /// The project's settings, or the defaults when none are stored.
     async fn get(&self, project: ProjectId) -> Result<EvaluationConfig, RepositoryError>;
+
+    /// Makes `key` the project's active key (storing the settings row if there was none);
+    /// false, and nothing changed, when the key is not a key of the project.
+    async fn set_active_key(&self, project: ProjectId, key: ProviderKeyId) -> Result<bool, RepositoryError>;
 }
 
 #[cfg(test)]

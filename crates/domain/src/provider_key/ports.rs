@@ -9,8 +9,10 @@ use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 /// What a delete did (or why it did nothing). Decided inside the delete's transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
-    /// The key is gone; `moved` model configurations now use the replacement (or no key).
-    Deleted { moved: u64 },
+    /// The key is gone; `moved` model configurations now use the replacement (or no key);
+    /// without a replacement, `disabled` active evaluations that used it are now in error
+    /// (`provider_key_deleted`).
+    Deleted { moved: u64, disabled: u64 },
     /// No such key in this project.
     NotFound,
     /// The replacement is not a key of this project (or is the key itself).
@@ -47,6 +49,10 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
     /// One page of the project's keys, newest first.
     async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<ProviderKey>, RepositoryError>;
 
+    /// The project's keys of `provider` whose state is `ok`, newest first (candidates to
+    /// replace a key).
+    async fn list_usable(&self, project: ProjectId, provider: Provider) -> Result<Vec<ProviderKey>, RepositoryError>;
+
     /// Applies `changes` in one transaction; `None` when the key does not exist.
     async fn update(
         &self,
@@ -56,8 +62,10 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
     ) -> Result<Option<ProviderKey>, RepositoryError>;
 
     /// Deletes the key in one transaction. With a replacement (same project, same
-    /// provider) every model configuration using the key moves to it; without, those
-    /// configurations lose their key. The project's active key is cleared if it was this.
+    /// provider) every model configuration using the key moves to it; without, the active
+    /// evaluations whose configuration used it become disabled with status error and reason
+    /// `provider_key_deleted`, and those configurations lose their key. The project's
+    /// active key is cleared if it was this.
     async fn delete(
         &self,
         project: ProjectId,

@@ -327,7 +327,8 @@ impl ProviderKeyService {
         self.repository.update(project, id, &changes).await?.ok_or(ValidateStoredKeyError::NotFound)
     }
 
-    /// Deletes a key; with a replacement, its model configurations move to it.
+    /// Deletes a key; with a replacement, its model configurations move to it; without,
+    /// the active evaluations that used it stop with status error (`provider_key_deleted`).
     #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
     pub async fn delete(
         &self,
@@ -347,7 +348,10 @@ impl ProviderKeyService {
             None => None,
         };
         match self.repository.delete(project, id, replacement).await? {
-            DeleteOutcome::Deleted { .. } => Ok(()),
+            DeleteOutcome::Deleted { moved, disabled } => {
+                tracing::info!(moved, disabled, "provider key deleted");
+                Ok(())
+            }
             DeleteOutcome::NotFound => Err(DeleteProviderKeyError::NotFound),
             DeleteOutcome::ReplacementNotFound => Err(DeleteProviderKeyError::ReplacementNotFound),
             DeleteOutcome::ReplacementProviderMismatch => Err(DeleteProviderKeyError::ReplacementProviderMismatch),

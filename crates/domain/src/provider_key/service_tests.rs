@@ -288,7 +288,7 @@ async fn delete_maps_replacement_rules_to_their_messages() {
     repo.expect_delete()
         .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)))
         .returning(|_, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
-    repo.expect_delete().returning(|_, _, _| Ok(DeleteOutcome::Deleted { moved: 2 }));
+    repo.expect_delete().returning(|_, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
     let id = ProviderKeyId::generate();
     repo.expect_find().returning(move |_, key| Ok((key == id).then(|| stored_key(Provider::Openai))));
     let service = service(repo, MockLlmGateway::new(), transparent_cipher());

@@ -1,0 +1,255 @@
+//! Request and response bodies of the evaluation endpoints.
+
+use chrono::{DateTime, Utc};
+use domain::evaluation::{
+    Condition, ConditionInput, Evaluation, EvaluationInput, JudgeConfigInput, ModelConfiguration,
+    ModelConfigurationInput, PropertyFilter, PropertyFilterInput,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::provider_keys::CreatedByDto;
+
+/// `evaluation_config` of an llm_judge evaluation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JudgeConfigDto {
+    pub prompt: String,
+}
+
+/// One property filter of a condition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PropertyFilterDto {
+    pub key: String,
+    /// exact | is_not | icontains | regex | is_set | is_not_set | gt | lt
+    pub operator: String,
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// One condition: all its filters must match; then `rollout_percentage` of the matching
+/// generations (chosen by event uuid) are judged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConditionDto {
+    pub id: String,
+    #[schema(value_type = f64)]
+    pub rollout_percentage: serde_json::Number,
+    pub properties: Vec<PropertyFilterDto>,
+}
+
+/// The provider, model and key an evaluation judges with (no key: trial credits).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelConfigurationDto {
+    pub provider: String,
+    pub model: String,
+    pub provider_key_id: Option<uuid::Uuid>,
+}
+
+/// An evaluation as returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    /// active | paused | error
+    pub status: String,
+    /// Why it is in error (e.g. provider_key_deleted); null otherwise.
+    pub status_reason: Option<String>,
+    /// llm_judge
+    pub evaluation_type: String,
+    pub evaluation_config: JudgeConfigDto,
+    /// boolean | boolean_with_na
+    pub output_type: String,
+    pub conditions: Vec<ConditionDto>,
+    pub model_configuration: Option<ModelConfigurationDto>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<CreatedByDto>,
+    pub deleted: bool,
+}
+
+impl From<&PropertyFilter> for PropertyFilterDto {
+    fn from(filter: &PropertyFilter) -> Self {
+        Self {
+            key: filter.key().to_owned(),
+            operator: filter.operator().as_str().to_owned(),
+            value: filter.value().clone(),
+        }
+    }
+}
+
+impl From<&Condition> for ConditionDto {
+    fn from(condition: &Condition) -> Self {
+        Self {
+            id: condition.id().to_owned(),
+            rollout_percentage: condition.rollout_percentage().to_json(),
+            properties: condition.properties().iter().map(PropertyFilterDto::from).collect(),
+        }
+    }
+}
+
+impl From<ModelConfiguration> for ModelConfigurationDto {
+    fn from(configuration: ModelConfiguration) -> Self {
+        Self {
+            provider: configuration.provider.as_str().to_owned(),
+            model: configuration.model,
+            provider_key_id: configuration.provider_key.map(|k| k.0),
+        }
+    }
+}
+
+impl From<Evaluation> for EvaluationDto {
+    fn from(evaluation: Evaluation) -> Self {
+        Self {
+            id: evaluation.id.0,
+            name: evaluation.name,
+            description: evaluation.description,
+            enabled: evaluation.state.enabled(),
+            status: evaluation.state.status().as_str().to_owned(),
+            status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
+            evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
+            evaluation_config: JudgeConfigDto { prompt: evaluation.prompt },
+            output_type: evaluation.output_type.as_str().to_owned(),
+            conditions: evaluation.conditions.as_slice().iter().map(ConditionDto::from).collect(),
+            model_configuration: evaluation.model_configuration.map(ModelConfigurationDto::from),
+            created_at: evaluation.created_at,
+            updated_at: evaluation.updated_at,
+            created_by: evaluation.created_by.map(CreatedByDto::from),
+            deleted: evaluation.deleted,
+        }
+    }
+}
+
+/// `evaluation_config` as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct JudgeConfigBody {
+    /// What the judge checks; required, not blank.
+    pub prompt: Option<String>,
+}
+
+/// A property filter as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PropertyFilterBody {
+    pub key: Option<String>,
+    /// Defaults to exact.
+    pub operator: Option<String>,
+    /// A string, number, boolean or list of them (exact, is_not); a string (icontains,
+    /// regex); a number (gt, lt); ignored by is_set / is_not_set.
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
+}
+
+/// A condition as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ConditionBody {
+    /// Generated when absent.
+    pub id: Option<String>,
+    /// 0..=100; defaults to 100.
+    pub rollout_percentage: Option<f64>,
+    pub properties: Option<Vec<PropertyFilterBody>>,
+}
+
+/// `model_configuration` as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ModelConfigurationBody {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// A key of this project for `provider`; null: the active key, else trial credits.
+    pub provider_key_id: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Body of create, PUT and PATCH. Read-only fields (id, status, status_reason,
+/// created_at, updated_at, created_by) are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct EvaluationBody {
+    /// Required on create and PUT; ≤ 400 characters.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Defaults to false. Enabling makes the status active (and clears an error);
+    /// disabling an active evaluation pauses it.
+    pub enabled: Option<bool>,
+    /// llm_judge (the default).
+    pub evaluation_type: Option<String>,
+    /// Required on create and PUT.
+    pub evaluation_config: Option<JudgeConfigBody>,
+    /// boolean (the default) or boolean_with_na.
+    pub output_type: Option<String>,
+    pub conditions: Option<Vec<ConditionBody>>,
+    /// null removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ModelConfigurationBody>)]
+    pub model_configuration: Option<Option<ModelConfigurationBody>>,
+    /// `true` soft-deletes (as DELETE does).
+    pub deleted: Option<bool>,
+}
+
+impl From<PropertyFilterBody> for PropertyFilterInput {
+    fn from(body: PropertyFilterBody) -> Self {
+        Self { key: body.key, operator: body.operator, value: body.value }
+    }
+}
+
+impl From<ConditionBody> for ConditionInput {
+    fn from(body: ConditionBody) -> Self {
+        Self {
+            id: body.id,
+            rollout_percentage: body.rollout_percentage,
+            properties: body.properties.map(|filters| filters.into_iter().map(PropertyFilterInput::from).collect()),
+        }
+    }
+}
+
+impl From<EvaluationBody> for EvaluationInput {
+    fn from(body: EvaluationBody) -> Self {
+        Self {
+            name: body.name,
+            description: body.description,
+            enabled: body.enabled,
+            evaluation_type: body.evaluation_type,
+            evaluation_config: body.evaluation_config.map(|config| JudgeConfigInput { prompt: config.prompt }),
+            output_type: body.output_type,
+            conditions: body.conditions.map(|conditions| conditions.into_iter().map(ConditionInput::from).collect()),
+            model_configuration: body.model_configuration.map(|configuration| {
+                configuration.map(|c| ModelConfigurationInput {
+                    provider: c.provider,
+                    model: c.model,
+                    provider_key_id: c.provider_key_id,
+                })
+            }),
+            deleted: body.deleted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::parse_json;
+
+    #[test]
+    fn a_null_model_configuration_differs_from_a_missing_one() {
+        let missing: EvaluationBody = parse_json(br#"{"name": "x"}"#).unwrap();
+        assert!(missing.model_configuration.is_none());
+        let null: EvaluationBody = parse_json(br#"{"model_configuration": null}"#).unwrap();
+        assert!(matches!(null.model_configuration, Some(None)));
+        let set: EvaluationBody =
+            parse_json(br#"{"model_configuration": {"provider": "openai", "model": "gpt-5-mini"}}"#).unwrap();
+        assert!(matches!(set.model_configuration, Some(Some(_))));
+    }
+
+    #[test]
+    fn a_wrongly_typed_nested_value_names_its_path() {
+        let error = parse_json::<EvaluationBody>(br#"{"conditions": [{"rollout_percentage": "all"}]}"#).unwrap_err();
+        assert!(format!("{error:?}").contains("conditions[0].rollout_percentage"), "{error:?}");
+    }
+}

@@ -1,0 +1,10 @@
+//! `/api/environments/{project_id}/evaluations/`: evaluation CRUD with soft delete.
+
+mod dto;
+mod handlers;
+
+pub use dto::{
+    ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
+    ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody, PropertyFilterDto,
+};
+pub(crate) use handlers::*;

@@ -1,0 +1,95 @@
+//! One error enum per evaluation use case. `field` is the path of the request value at
+//! fault (the HTTP layer's `attr`), e.g. `model_configuration.provider_key_id`.
+
+/// Creating an evaluation failed; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateEvaluationError {
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Updating (PUT/PATCH) an evaluation failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateEvaluationError {
+    #[error("Not found.")]
+    NotFound,
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Reading an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetEvaluationError {
+    #[error("Not found.")]
+    NotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Soft-deleting an evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteEvaluationError {
+    #[error("Not found.")]
+    NotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Listing what depends on a provider key failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DependentConfigsError {
+    /// The key is not in the project.
+    #[error("Not found.")]
+    NotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Listing the evaluations on trial credits failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrialEvaluationsError {
+    #[error("provider query parameter is required")]
+    MissingProvider,
+    #[error("Unsupported provider: {0}")]
+    UnsupportedProvider(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Assigning a key to evaluations failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AssignKeyError {
+    /// The key is not in the project.
+    #[error("Not found.")]
+    NotFound,
+    #[error("evaluation_ids is required")]
+    MissingEvaluationIds,
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+macro_rules! from_repository_error {
+    ($($error:ty),*) => {$(
+        impl From<crate::RepositoryError> for $error {
+            fn from(error: crate::RepositoryError) -> Self {
+                Self::Unexpected(error.0)
+            }
+        }
+    )*};
+}
+
+from_repository_error!(
+    CreateEvaluationError,
+    UpdateEvaluationError,
+    GetEvaluationError,
+    DeleteEvaluationError,
+    DependentConfigsError,
+    TrialEvaluationsError,
+    AssignKeyError
+);

@@ -1,0 +1,353 @@
+//! Evaluation use cases: CRUD with soft delete, and the provider-key actions that act on
+//! evaluations (dependent configurations, trial evaluations, assigning a key).
+
+use std::sync::Arc;
+
+use super::{
+    AssignKeyError, AssignOutcome, ConditionInput, Conditions, CreateEvaluationError, DeleteEvaluationError,
+    DependentConfigsError, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
+    EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, ModelConfigurationSpec, ModelName,
+    NewEvaluation, OutputType, Prompt, SaveOutcome, TextError, TrialEvaluation, TrialEvaluationsError,
+    UpdateEvaluationError,
+};
+use crate::models::default_model;
+use crate::provider_key::{Provider, ProviderKey, ProviderKeyRepository};
+use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+
+/// The most evaluations `trial_evaluations` lists.
+pub const TRIAL_EVALUATIONS_LIMIT: i64 = 50;
+/// The most evaluation ids one assignment may name.
+pub const MAX_ASSIGNED_EVALUATIONS: usize = 1000;
+
+/// An evaluation as the client sent it (create, PUT or PATCH); `None` means absent.
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub evaluation_type: Option<String>,
+    pub evaluation_config: Option<JudgeConfigInput>,
+    pub output_type: Option<String>,
+    pub conditions: Option<Vec<ConditionInput>>,
+    /// `Some(None)`: the client sent `null` (no model configuration).
+    pub model_configuration: Option<Option<ModelConfigurationInput>>,
+    /// `true` soft-deletes in an update (the reference's clients delete this way).
+    pub deleted: Option<bool>,
+}
+
+/// `evaluation_config` as sent.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeConfigInput {
+    pub prompt: Option<String>,
+}
+
+/// `model_configuration` as sent.
+#[derive(Debug, Clone, Default)]
+pub struct ModelConfigurationInput {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub provider_key_id: Option<String>,
+}
+
+/// `provider_keys/{id}/assign/` as sent.
+#[derive(Debug, Clone, Default)]
+pub struct AssignKeyRequest {
+    pub evaluation_ids: Option<Vec<String>>,
+    pub enable: bool,
+}
+
+/// What an assignment changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssignResult {
+    pub configs_updated: u64,
+    pub evals_enabled: u64,
+}
+
+/// What depends on a key, and the keys that could replace it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependentConfigs {
+    pub evaluations: Vec<DependentEvaluation>,
+    /// Other keys of the project with the same provider and state `ok`.
+    pub alternative_keys: Vec<ProviderKey>,
+}
+
+type FieldError = (String, String);
+
+const REQUIRED: &str = "This field is required.";
+
+fn text_error(field: &str, error: TextError) -> FieldError {
+    (field.to_owned(), error.to_string())
+}
+
+fn choice<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>, names: String) -> Result<T, FieldError> {
+    parse(raw.trim())
+        .ok_or_else(|| (field.to_owned(), format!("\"{raw}\" is not a valid choice. Use one of: {names}.")))
+}
+
+/// The fields every write parses, before the per-mode rules (required fields, defaults).
+struct ParsedFields {
+    name: Option<EvaluationName>,
+    description: Option<String>,
+    evaluation_type: Option<EvaluationType>,
+    prompt: Option<Prompt>,
+    output_type: Option<OutputType>,
+    conditions: Option<Conditions>,
+    model_configuration: Option<Option<ModelConfigurationSpec>>,
+}
+
+fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, FieldError> {
+    let name = input.name.as_deref().map(EvaluationName::parse).transpose().map_err(|e| text_error("name", e))?;
+    let description = input.description.as_deref().map(|d| d.trim().to_owned());
+    let evaluation_type = input
+        .evaluation_type
+        .as_deref()
+        .map(|raw| choice("evaluation_type", raw, EvaluationType::parse, EvaluationType::names()))
+        .transpose()?;
+    let prompt = match &input.evaluation_config {
+        None => None,
+        Some(config) => match config.prompt.as_deref() {
+            None => return Err(("evaluation_config.prompt".to_owned(), REQUIRED.to_owned())),
+            Some(raw) => Some(Prompt::parse(raw).map_err(|e| text_error("evaluation_config.prompt", e))?),
+        },
+    };
+    let output_type = input
+        .output_type
+        .as_deref()
+        .map(|raw| choice("output_type", raw, OutputType::parse, OutputType::names()))
+        .transpose()?;
+    let conditions =
+        input.conditions.as_deref().map(Conditions::parse).transpose().map_err(|error| (error.field, error.message))?;
+    let model_configuration = match &input.model_configuration {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(config)) => Some(Some(parse_model_configuration(config)?)),
+    };
+    Ok(ParsedFields { name, description, evaluation_type, prompt, output_type, conditions, model_configuration })
+}
+
+fn parse_model_configuration(input: &ModelConfigurationInput) -> Result<ModelConfigurationSpec, FieldError> {
+    let provider = match input.provider.as_deref() {
+        None => return Err(("model_configuration.provider".to_owned(), REQUIRED.to_owned())),
+        Some(raw) => Provider::parse(raw).map_err(|e| ("model_configuration.provider".to_owned(), e.to_string()))?,
+    };
+    let model = match input.model.as_deref() {
+        None => return Err(("model_configuration.model".to_owned(), REQUIRED.to_owned())),
+        Some(raw) => ModelName::parse(raw).map_err(|e| text_error("model_configuration.model", e))?,
+    };
+    let provider_key = match input.provider_key_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<ProviderKeyId>()
+                .map_err(|_| ("model_configuration.provider_key_id".to_owned(), "Must be a valid UUID.".to_owned()))?,
+        ),
+    };
+    Ok(ModelConfigurationSpec { provider, model, provider_key })
+}
+
+/// The field error of a key refusal, or the saved evaluation.
+fn saved(outcome: SaveOutcome, configured: Option<Provider>) -> Result<Option<Evaluation>, FieldError> {
+    const FIELD: &str = "model_configuration.provider_key_id";
+    match outcome {
+        SaveOutcome::Saved(evaluation) => Ok(Some(*evaluation)),
+        SaveOutcome::NotFound => Ok(None),
+        SaveOutcome::KeyNotFound => Err((FIELD.to_owned(), "Provider key not found.".to_owned())),
+        SaveOutcome::KeyProviderMismatch { key_provider } => Err((
+            FIELD.to_owned(),
+            match configured {
+                Some(configured) => format!("The provider key belongs to {key_provider}, not {configured}."),
+                None => format!("The provider key belongs to another provider ({key_provider})."),
+            },
+        )),
+    }
+}
+
+/// The evaluation use cases.
+pub struct EvaluationService {
+    evaluations: Arc<dyn EvaluationRepository>,
+    keys: Arc<dyn ProviderKeyRepository>,
+}
+
+impl EvaluationService {
+    pub fn new(evaluations: Arc<dyn EvaluationRepository>, keys: Arc<dyn ProviderKeyRepository>) -> Self {
+        Self { evaluations, keys }
+    }
+
+    /// Creates an evaluation (and its model configuration) after validating every field.
+    /// `name` and `evaluation_config.prompt` are required; `enabled` defaults to false
+    /// (paused), `evaluation_type` to llm_judge, `output_type` to boolean, `conditions` to none.
+    #[tracing::instrument(skip_all, fields(project = %project))]
+    pub async fn create(
+        &self,
+        project: ProjectId,
+        actor: UserId,
+        input: EvaluationInput,
+    ) -> Result<Evaluation, CreateEvaluationError> {
+        let invalid = |(field, message): FieldError| CreateEvaluationError::Invalid { field, message };
+        let fields = parse_fields(&input).map_err(invalid)?;
+        let name = fields.name.ok_or_else(|| invalid(("name".to_owned(), REQUIRED.to_owned())))?;
+        let prompt = fields.prompt.ok_or_else(|| invalid(("evaluation_config".to_owned(), REQUIRED.to_owned())))?;
+        let model_configuration = fields.model_configuration.flatten();
+        let configured = model_configuration.as_ref().map(|c| c.provider);
+        let record = NewEvaluation {
+            id: EvaluationId::generate(),
+            project,
+            name,
+            description: fields.description.unwrap_or_default(),
+            state: EvaluationState::from_enabled(input.enabled.unwrap_or(false)),
+            evaluation_type: fields.evaluation_type.unwrap_or(EvaluationType::LlmJudge),
+            prompt,
+            output_type: fields.output_type.unwrap_or(OutputType::Boolean),
+            conditions: fields.conditions.unwrap_or_default(),
+            model_configuration,
+            created_by: actor,
+        };
+        let outcome = self.evaluations.insert(&record).await?;
+        saved(outcome, configured)
+            .map_err(invalid)?
+            .ok_or_else(|| anyhow::anyhow!("inserting evaluation {} reported it missing", record.id).into())
+    }
+
+    /// One non-deleted evaluation.
+    pub async fn get(&self, project: ProjectId, id: EvaluationId) -> Result<Evaluation, GetEvaluationError> {
+        self.evaluations.find(project, id).await?.ok_or(GetEvaluationError::NotFound)
+    }
+
+    /// A page of the project's non-deleted evaluations, newest first.
+    pub async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<Evaluation>, RepositoryError> {
+        self.evaluations.list(project, page).await
+    }
+
+    /// PUT: as PATCH, but `name` and `evaluation_config` are required.
+    pub async fn replace(
+        &self,
+        project: ProjectId,
+        id: EvaluationId,
+        input: EvaluationInput,
+    ) -> Result<Evaluation, UpdateEvaluationError> {
+        let invalid =
+            |field: &str| UpdateEvaluationError::Invalid { field: field.to_owned(), message: REQUIRED.into() };
+        if input.name.is_none() {
+            return Err(invalid("name"));
+        }
+        if input.evaluation_config.is_none() {
+            return Err(invalid("evaluation_config"));
+        }
+        self.update(project, id, input).await
+    }
+
+    /// PATCH: changes the fields sent. The state follows `enabled` (enabling clears an
+    /// error; disabling pauses); `deleted: true` soft-deletes.
+    #[tracing::instrument(skip_all, fields(project = %project, evaluation = %id))]
+    pub async fn update(
+        &self,
+        project: ProjectId,
+        id: EvaluationId,
+        input: EvaluationInput,
+    ) -> Result<Evaluation, UpdateEvaluationError> {
+        let invalid = |(field, message): FieldError| UpdateEvaluationError::Invalid { field, message };
+        let fields = parse_fields(&input).map_err(invalid)?;
+        let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
+        let changes = EvaluationChanges {
+            name: fields.name,
+            description: fields.description,
+            enabled: input.enabled,
+            evaluation_type: fields.evaluation_type,
+            prompt: fields.prompt,
+            output_type: fields.output_type,
+            conditions: fields.conditions,
+            model_configuration: fields.model_configuration,
+            delete: input.deleted == Some(true),
+        };
+        if changes == EvaluationChanges::default() {
+            return self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound);
+        }
+        let outcome = self.evaluations.update(project, id, &changes).await?;
+        saved(outcome, configured).map_err(invalid)?.ok_or(UpdateEvaluationError::NotFound)
+    }
+
+    /// Soft-deletes: the evaluation disappears from lists and reads, and is never judged.
+    #[tracing::instrument(skip_all, fields(project = %project, evaluation = %id))]
+    pub async fn delete(&self, project: ProjectId, id: EvaluationId) -> Result<(), DeleteEvaluationError> {
+        if self.evaluations.soft_delete(project, id).await? { Ok(()) } else { Err(DeleteEvaluationError::NotFound) }
+    }
+
+    /// The evaluations using a key and the keys that could replace it.
+    pub async fn dependent_configs(
+        &self,
+        project: ProjectId,
+        key: ProviderKeyId,
+    ) -> Result<DependentConfigs, DependentConfigsError> {
+        let key = self.keys.find(project, key).await?.ok_or(DependentConfigsError::NotFound)?;
+        let evaluations = self.evaluations.using_key(project, key.id).await?;
+        let alternative_keys =
+            self.keys.list_usable(project, key.provider).await?.into_iter().filter(|k| k.id != key.id).collect();
+        Ok(DependentConfigs { evaluations, alternative_keys })
+    }
+
+    /// Up to 50 non-deleted evaluations that run on trial credits for `provider` (raw query
+    /// value): their model configuration has that provider and no key; for openai also
+    /// those without a model configuration.
+    pub async fn trial_evaluations(
+        &self,
+        project: ProjectId,
+        provider: Option<&str>,
+    ) -> Result<Vec<TrialEvaluation>, TrialEvaluationsError> {
+        let raw =
+            provider.map(str::trim).filter(|raw| !raw.is_empty()).ok_or(TrialEvaluationsError::MissingProvider)?;
+        let provider = Provider::parse(raw).map_err(|_| TrialEvaluationsError::UnsupportedProvider(raw.to_owned()))?;
+        let include_unconfigured = provider == Provider::Openai;
+        Ok(self.evaluations.on_trial_credits(project, provider, include_unconfigured, TRIAL_EVALUATIONS_LIMIT).await?)
+    }
+
+    /// Points the listed evaluations at the key (one transaction): configurations of the
+    /// key's provider move to it; with an openai key, evaluations without a configuration
+    /// get one (openai, the default judge model, this key); errors become paused; with
+    /// `enable`, disabled evaluations become active. Other projects' ids are ignored.
+    #[tracing::instrument(skip_all, fields(project = %project, key = %key))]
+    pub async fn assign_key(
+        &self,
+        project: ProjectId,
+        key: ProviderKeyId,
+        request: AssignKeyRequest,
+    ) -> Result<AssignResult, AssignKeyError> {
+        let raw_ids = request.evaluation_ids.unwrap_or_default();
+        if raw_ids.is_empty() {
+            return Err(AssignKeyError::MissingEvaluationIds);
+        }
+        if raw_ids.len() > MAX_ASSIGNED_EVALUATIONS {
+            return Err(AssignKeyError::Invalid {
+                field: "evaluation_ids".into(),
+                message: format!("At most {MAX_ASSIGNED_EVALUATIONS} evaluations can be assigned at once."),
+            });
+        }
+        let mut evaluations = Vec::with_capacity(raw_ids.len());
+        for (n, raw) in raw_ids.iter().enumerate() {
+            let id = raw.parse::<EvaluationId>().map_err(|_| AssignKeyError::Invalid {
+                field: format!("evaluation_ids[{n}]"),
+                message: "Must be a valid UUID.".into(),
+            })?;
+            if !evaluations.contains(&id) {
+                evaluations.push(id);
+            }
+        }
+        let stored = self.keys.find(project, key).await?.ok_or(AssignKeyError::NotFound)?;
+        let model_for_unconfigured = match stored.provider {
+            Provider::Openai => default_model(Provider::Openai)
+                .map(ModelName::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("the default OpenAI judge model is not a valid model name: {e}"))?,
+            _ => None,
+        };
+        let assignment = KeyAssignment { evaluations, enable: request.enable, model_for_unconfigured };
+        match self.evaluations.assign_key(project, key, &assignment).await? {
+            AssignOutcome::Assigned { configs_updated, evals_enabled } => {
+                Ok(AssignResult { configs_updated, evals_enabled })
+            }
+            AssignOutcome::KeyNotFound => Err(AssignKeyError::NotFound),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

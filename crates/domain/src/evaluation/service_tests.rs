@@ -1,0 +1,539 @@
+use std::sync::Arc;
+
+use chrono::Utc;
+use mockall::predicate::eq;
+use serde_json::json;
+
+use super::*;
+use crate::evaluation::{MockEvaluationRepository, PropertyFilterInput};
+use crate::provider_key::{KeyState, MockProviderKeyRepository};
+
+const PROJECT: ProjectId = ProjectId(7);
+const ACTOR: UserId = UserId(3);
+
+fn stored_key(provider: Provider) -> ProviderKey {
+    ProviderKey {
+        id: ProviderKeyId::generate(),
+        project: PROJECT,
+        provider,
+        name: "prod".into(),
+        state: KeyState::Ok,
+        error_message: None,
+        api_key_masked: "sk-t...2345".into(),
+        azure_endpoint: None,
+        api_version: None,
+        created_by: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        last_used_at: None,
+    }
+}
+
+/// What the repository returns for a new evaluation: the record as stored.
+fn stored(record: &NewEvaluation) -> Evaluation {
+    Evaluation {
+        id: record.id,
+        project: record.project,
+        name: record.name.as_str().to_owned(),
+        description: record.description.clone(),
+        state: record.state,
+        evaluation_type: record.evaluation_type,
+        prompt: record.prompt.as_str().to_owned(),
+        output_type: record.output_type,
+        conditions: record.conditions.clone(),
+        model_configuration: None,
+        created_by: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        deleted: false,
+    }
+}
+
+fn an_evaluation() -> Evaluation {
+    let record = NewEvaluation {
+        id: EvaluationId::generate(),
+        project: PROJECT,
+        name: EvaluationName::parse("Politeness").unwrap(),
+        description: String::new(),
+        state: EvaluationState::Paused,
+        evaluation_type: EvaluationType::LlmJudge,
+        prompt: Prompt::parse("Is it polite?").unwrap(),
+        output_type: OutputType::Boolean,
+        conditions: Conditions::default(),
+        model_configuration: None,
+        created_by: ACTOR,
+    };
+    stored(&record)
+}
+
+fn minimal_input() -> EvaluationInput {
+    EvaluationInput {
+        name: Some(" Politeness ".into()),
+        evaluation_config: Some(JudgeConfigInput { prompt: Some("Is the answer polite?".into()) }),
+        ..EvaluationInput::default()
+    }
+}
+
+fn model_configuration(provider: &str, key: Option<ProviderKeyId>) -> Option<Option<ModelConfigurationInput>> {
+    Some(Some(ModelConfigurationInput {
+        provider: Some(provider.into()),
+        model: Some("gpt-5-mini".into()),
+        provider_key_id: key.map(|k| k.to_string()),
+    }))
+}
+
+fn service(evaluations: MockEvaluationRepository, keys: MockProviderKeyRepository) -> EvaluationService {
+    EvaluationService::new(Arc::new(evaluations), Arc::new(keys))
+}
+
+fn no_writes() -> MockEvaluationRepository {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_insert().never();
+    repo.expect_update().never();
+    repo.expect_assign_key().never();
+    repo
+}
+
+#[track_caller]
+fn assert_create_invalid(error: CreateEvaluationError, expected_field: &str) -> String {
+    match error {
+        CreateEvaluationError::Invalid { field, message } => {
+            assert_eq!(field, expected_field, "{message}");
+            message
+        }
+        other => panic!("expected an error on {expected_field}, got {other:?}"),
+    }
+}
+
+// ---- create ----
+
+#[tokio::test]
+async fn create_applies_the_defaults_paused_llm_judge_boolean_no_conditions() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_insert()
+        .withf(|record: &NewEvaluation| {
+            record.project == PROJECT
+                && record.created_by == ACTOR
+                && record.name.as_str() == "Politeness"
+                && record.description.is_empty()
+                && record.state == EvaluationState::Paused
+                && record.evaluation_type == EvaluationType::LlmJudge
+                && record.output_type == OutputType::Boolean
+                && record.conditions.is_empty()
+                && record.model_configuration.is_none()
+        })
+        .times(1)
+        .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
+
+    let evaluation = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, minimal_input()).await;
+
+    assert_eq!(evaluation.unwrap().state, EvaluationState::Paused);
+}
+
+#[tokio::test]
+async fn create_enabled_makes_it_active() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_insert()
+        .withf(|record: &NewEvaluation| record.state == EvaluationState::Active)
+        .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
+
+    let input = EvaluationInput { enabled: Some(true), ..minimal_input() };
+    let evaluation = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+
+    assert!(evaluation.state.enabled());
+}
+
+#[tokio::test]
+async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+
+    let missing_name = EvaluationInput { name: None, ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, missing_name).await.unwrap_err(), "name");
+    let long_name = EvaluationInput { name: Some("x".repeat(401)), ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, long_name).await.unwrap_err(), "name");
+    let no_config = EvaluationInput { evaluation_config: None, ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, no_config).await.unwrap_err(), "evaluation_config");
+    let no_prompt = EvaluationInput { evaluation_config: Some(JudgeConfigInput::default()), ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, no_prompt).await.unwrap_err(), "evaluation_config.prompt");
+    let blank = EvaluationInput {
+        evaluation_config: Some(JudgeConfigInput { prompt: Some(" \n ".into()) }),
+        ..minimal_input()
+    };
+    let message =
+        assert_create_invalid(service.create(PROJECT, ACTOR, blank).await.unwrap_err(), "evaluation_config.prompt");
+    assert_eq!(message, "This field may not be blank.");
+}
+
+#[tokio::test]
+async fn create_refuses_unknown_choices_naming_the_field() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+
+    let output = EvaluationInput { output_type: Some("score".into()), ..minimal_input() };
+    let message = assert_create_invalid(service.create(PROJECT, ACTOR, output).await.unwrap_err(), "output_type");
+    assert!(message.contains("boolean_with_na"), "{message}");
+    let kind = EvaluationInput { evaluation_type: Some("hog".into()), ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, kind).await.unwrap_err(), "evaluation_type");
+}
+
+#[tokio::test]
+async fn create_refuses_a_regex_that_does_not_compile() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let input = EvaluationInput {
+        conditions: Some(vec![ConditionInput {
+            properties: Some(vec![PropertyFilterInput {
+                key: Some("$ai_model".into()),
+                operator: Some("regex".into()),
+                value: Some(json!("gpt-(4")),
+            }]),
+            ..ConditionInput::default()
+        }]),
+        ..minimal_input()
+    };
+
+    let error = service.create(PROJECT, ACTOR, input).await.unwrap_err();
+
+    assert_create_invalid(error, "conditions[0].properties[0].value");
+}
+
+#[tokio::test]
+async fn create_validates_the_model_configuration_fields() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+
+    let unknown = EvaluationInput { model_configuration: model_configuration("mistral", None), ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, unknown).await.unwrap_err(), "model_configuration.provider");
+    let mut bad_key = model_configuration("openai", None);
+    bad_key.as_mut().unwrap().as_mut().unwrap().provider_key_id = Some("not-a-uuid".into());
+    let bad_key = EvaluationInput { model_configuration: bad_key, ..minimal_input() };
+    assert_create_invalid(
+        service.create(PROJECT, ACTOR, bad_key).await.unwrap_err(),
+        "model_configuration.provider_key_id",
+    );
+    let mut no_model = model_configuration("openai", None);
+    no_model.as_mut().unwrap().as_mut().unwrap().model = None;
+    let no_model = EvaluationInput { model_configuration: no_model, ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, no_model).await.unwrap_err(), "model_configuration.model");
+}
+
+#[tokio::test]
+async fn create_passes_the_model_configuration_with_its_key() {
+    let key = ProviderKeyId::generate();
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_insert()
+        .withf(move |record: &NewEvaluation| {
+            record.model_configuration
+                == Some(ModelConfigurationSpec {
+                    provider: Provider::Gemini,
+                    model: ModelName::parse("gpt-5-mini").unwrap(),
+                    provider_key: Some(key),
+                })
+        })
+        .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
+
+    let input = EvaluationInput { model_configuration: model_configuration(" Google ", Some(key)), ..minimal_input() };
+    service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+}
+
+#[tokio::test]
+async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id() {
+    for (outcome, expected) in [
+        (SaveOutcome::KeyNotFound, "Provider key not found."),
+        (
+            SaveOutcome::KeyProviderMismatch { key_provider: Provider::Anthropic },
+            "The provider key belongs to anthropic, not openai.",
+        ),
+    ] {
+        let mut repo = MockEvaluationRepository::new();
+        repo.expect_insert().returning(move |_| Ok(outcome.clone()));
+        let input = EvaluationInput {
+            model_configuration: model_configuration("openai", Some(ProviderKeyId::generate())),
+            ..minimal_input()
+        };
+
+        let error = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap_err();
+
+        assert_eq!(assert_create_invalid(error, "model_configuration.provider_key_id"), expected);
+    }
+}
+
+// ---- update / replace ----
+
+#[tokio::test]
+async fn update_sends_only_the_fields_given() {
+    let id = EvaluationId::generate();
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_update()
+        .withf(move |project, evaluation, changes: &EvaluationChanges| {
+            *project == PROJECT
+                && *evaluation == id
+                && *changes
+                    == EvaluationChanges {
+                        enabled: Some(false),
+                        model_configuration: Some(None),
+                        description: Some("why".into()),
+                        ..EvaluationChanges::default()
+                    }
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(SaveOutcome::Saved(Box::new(an_evaluation()))));
+
+    let input = EvaluationInput {
+        enabled: Some(false),
+        model_configuration: Some(None),
+        description: Some(" why ".into()),
+        ..EvaluationInput::default()
+    };
+    service(repo, MockProviderKeyRepository::new()).update(PROJECT, id, input).await.unwrap();
+}
+
+#[tokio::test]
+async fn update_with_nothing_to_change_reads_instead_of_writing() {
+    let existing = an_evaluation();
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_update().never();
+    let returned = existing.clone();
+    repo.expect_find().with(eq(PROJECT), eq(existing.id)).returning(move |_, _| Ok(Some(returned.clone())));
+
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    let read = service.update(PROJECT, existing.id, EvaluationInput::default()).await;
+
+    assert_eq!(read.unwrap(), existing);
+}
+
+#[tokio::test]
+async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_update()
+        .withf(|_, _, changes: &EvaluationChanges| changes.delete && changes.name.is_some())
+        .returning(|_, _, _| Ok(SaveOutcome::Saved(Box::new(Evaluation { deleted: true, ..an_evaluation() }))));
+
+    let input = EvaluationInput { deleted: Some(true), name: Some("Gone".into()), ..EvaluationInput::default() };
+    let evaluation =
+        service(repo, MockProviderKeyRepository::new()).update(PROJECT, EvaluationId::generate(), input).await;
+
+    assert!(evaluation.unwrap().deleted);
+}
+
+#[tokio::test]
+async fn update_of_a_missing_evaluation_is_not_found() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_update().returning(|_, _, _| Ok(SaveOutcome::NotFound));
+    let input = EvaluationInput { enabled: Some(true), ..EvaluationInput::default() };
+
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    let error = service.update(PROJECT, EvaluationId::generate(), input).await;
+
+    assert!(matches!(error.unwrap_err(), UpdateEvaluationError::NotFound));
+}
+
+#[tokio::test]
+async fn update_reports_a_foreign_key_on_provider_key_id() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_update().returning(|_, _, _| Ok(SaveOutcome::KeyNotFound));
+    let input = EvaluationInput {
+        model_configuration: model_configuration("openai", Some(ProviderKeyId::generate())),
+        ..EvaluationInput::default()
+    };
+
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    let error = service.update(PROJECT, EvaluationId::generate(), input).await;
+
+    assert!(matches!(
+        error.unwrap_err(),
+        UpdateEvaluationError::Invalid { field, .. } if field == "model_configuration.provider_key_id"
+    ));
+}
+
+#[tokio::test]
+async fn replace_requires_name_and_evaluation_config() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let id = EvaluationId::generate();
+
+    for (input, field) in [
+        (EvaluationInput { name: None, ..minimal_input() }, "name"),
+        (EvaluationInput { evaluation_config: None, ..minimal_input() }, "evaluation_config"),
+    ] {
+        let error = service.replace(PROJECT, id, input).await.unwrap_err();
+        assert!(matches!(&error, UpdateEvaluationError::Invalid { field: f, .. } if f == field), "{error:?}");
+    }
+}
+
+// ---- get / delete ----
+
+#[tokio::test]
+async fn get_of_a_missing_or_deleted_evaluation_is_not_found() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_find().returning(|_, _| Ok(None));
+
+    let error = service(repo, MockProviderKeyRepository::new()).get(PROJECT, EvaluationId::generate()).await;
+
+    assert!(matches!(error.unwrap_err(), GetEvaluationError::NotFound));
+}
+
+#[tokio::test]
+async fn delete_is_not_found_when_nothing_was_deleted() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_soft_delete().returning(|_, _| Ok(false));
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    assert!(matches!(service.delete(PROJECT, EvaluationId::generate()).await, Err(DeleteEvaluationError::NotFound)));
+}
+
+// ---- dependent_configs ----
+
+#[tokio::test]
+async fn dependent_configs_of_an_unknown_key_is_not_found() {
+    let mut keys = MockProviderKeyRepository::new();
+    keys.expect_find().returning(|_, _| Ok(None));
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_using_key().never();
+
+    let error = service(repo, keys).dependent_configs(PROJECT, ProviderKeyId::generate()).await;
+
+    assert!(matches!(error.unwrap_err(), DependentConfigsError::NotFound));
+}
+
+#[tokio::test]
+async fn dependent_configs_lists_the_other_usable_keys_of_the_provider() {
+    let key = stored_key(Provider::Anthropic);
+    let other = stored_key(Provider::Anthropic);
+    let dependent = DependentEvaluation {
+        id: EvaluationId::generate(),
+        name: "judge".into(),
+        model_configuration: crate::ModelConfigurationId::generate(),
+    };
+    let mut keys = MockProviderKeyRepository::new();
+    let found = key.clone();
+    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+    let listed = vec![key.clone(), other.clone()];
+    keys.expect_list_usable().with(eq(PROJECT), eq(Provider::Anthropic)).returning(move |_, _| Ok(listed.clone()));
+    let mut repo = MockEvaluationRepository::new();
+    let dependents = vec![dependent.clone()];
+    repo.expect_using_key().with(eq(PROJECT), eq(key.id)).returning(move |_, _| Ok(dependents.clone()));
+
+    let configs = service(repo, keys).dependent_configs(PROJECT, key.id).await.unwrap();
+
+    assert_eq!(configs.evaluations, [dependent]);
+    assert_eq!(configs.alternative_keys, [other], "the key itself is no alternative");
+}
+
+// ---- trial_evaluations ----
+
+#[tokio::test]
+async fn trial_evaluations_need_a_known_provider() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_on_trial_credits().never();
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    for raw in [None, Some(""), Some("  ")] {
+        let error = service.trial_evaluations(PROJECT, raw).await.unwrap_err();
+        assert_eq!(error.to_string(), "provider query parameter is required");
+    }
+    let error = service.trial_evaluations(PROJECT, Some("mistral")).await.unwrap_err();
+    assert_eq!(error.to_string(), "Unsupported provider: mistral");
+}
+
+#[tokio::test]
+async fn trial_evaluations_of_openai_include_unconfigured_ones_and_stop_at_50() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_on_trial_credits()
+        .with(eq(PROJECT), eq(Provider::Openai), eq(true), eq(50))
+        .times(1)
+        .returning(|_, _, _, _| Ok(vec![]));
+    repo.expect_on_trial_credits()
+        .with(eq(PROJECT), eq(Provider::Gemini), eq(false), eq(50))
+        .times(1)
+        .returning(|_, _, _, _| Ok(vec![]));
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    service.trial_evaluations(PROJECT, Some("OpenAI")).await.unwrap();
+    service.trial_evaluations(PROJECT, Some("google")).await.unwrap();
+}
+
+// ---- assign_key ----
+
+#[tokio::test]
+async fn assign_needs_evaluation_ids() {
+    let mut keys = MockProviderKeyRepository::new();
+    keys.expect_find().never();
+    let service = service(no_writes(), keys);
+
+    for ids in [None, Some(vec![])] {
+        let request = AssignKeyRequest { evaluation_ids: ids, enable: false };
+        let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+        assert_eq!(error.to_string(), "evaluation_ids is required");
+    }
+}
+
+#[tokio::test]
+async fn assign_refuses_ids_that_are_not_uuids_naming_the_position() {
+    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let request = AssignKeyRequest {
+        evaluation_ids: Some(vec![EvaluationId::generate().to_string(), "nope".into()]),
+        enable: false,
+    };
+
+    let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+
+    assert!(matches!(error, AssignKeyError::Invalid { field, .. } if field == "evaluation_ids[1]"));
+}
+
+#[tokio::test]
+async fn assign_of_an_unknown_key_is_not_found_and_writes_nothing() {
+    let mut keys = MockProviderKeyRepository::new();
+    keys.expect_find().returning(|_, _| Ok(None));
+    let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: true };
+
+    let error = service(no_writes(), keys).assign_key(PROJECT, ProviderKeyId::generate(), request).await;
+
+    assert!(matches!(error.unwrap_err(), AssignKeyError::NotFound));
+}
+
+#[tokio::test]
+async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_default_judge_model() {
+    let key = stored_key(Provider::Openai);
+    let evaluation = EvaluationId::generate();
+    let mut keys = MockProviderKeyRepository::new();
+    let found = key.clone();
+    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_assign_key()
+        .with(
+            eq(PROJECT),
+            eq(key.id),
+            eq(KeyAssignment {
+                evaluations: vec![evaluation],
+                enable: true,
+                model_for_unconfigured: Some(ModelName::parse("gpt-5-mini").unwrap()),
+            }),
+        )
+        .times(1)
+        .returning(|_, _, _| Ok(AssignOutcome::Assigned { configs_updated: 1, evals_enabled: 1 }));
+    let request = AssignKeyRequest {
+        evaluation_ids: Some(vec![evaluation.to_string(), evaluation.to_string().to_uppercase()]),
+        enable: true,
+    };
+
+    let result = service(repo, keys).assign_key(PROJECT, key.id, request).await.unwrap();
+
+    assert_eq!(result, AssignResult { configs_updated: 1, evals_enabled: 1 });
+}
+
+#[tokio::test]
+async fn assigning_another_providers_key_creates_no_configurations() {
+    let key = stored_key(Provider::Anthropic);
+    let mut keys = MockProviderKeyRepository::new();
+    let found = key.clone();
+    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_assign_key()
+        .withf(|_, _, assignment: &KeyAssignment| assignment.model_for_unconfigured.is_none() && !assignment.enable)
+        .returning(|_, _, _| Ok(AssignOutcome::KeyNotFound));
+    let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: false };
+
+    let error = service(repo, keys).assign_key(PROJECT, key.id, request).await.unwrap_err();
+
+    assert!(matches!(error, AssignKeyError::NotFound), "a key deleted meanwhile is not found");
+}

@@ -1,0 +1,20 @@
+//! Ingestion (spec section 5): the analytics SDKs' capture payloads, authenticated by the
+//! project's public token, parsed into AI events (`$ai_*`; the rest is dropped and
+//! counted), stored idempotently by event uuid, a batch all or nothing.
+
+mod error;
+mod model;
+mod payload;
+mod ports;
+mod service;
+mod timestamp;
+
+pub use error::IngestError;
+pub use model::{AiEventName, IncomingEvent, IngestOutcome};
+pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError};
+pub use ports::{AiEventStore, ProjectTokens};
+pub use service::IngestionService;
+pub use timestamp::{ClientTime, MAX_FUTURE, MAX_PAST, parse_iso8601, resolve as resolve_timestamp};
+
+#[cfg(feature = "mocks")]
+pub use ports::{MockAiEventStore, MockProjectTokens};

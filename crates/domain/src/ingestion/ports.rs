@@ -1,0 +1,40 @@
+//! Ports of ingestion: where AI events are stored and read, and whose project token is which.
+
+use async_trait::async_trait;
+
+use super::IncomingEvent;
+use crate::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
+use crate::{ProjectId, RepositoryError};
+
+/// The store of ingested AI events. Every read of events goes through this port (never
+/// ad-hoc SQL elsewhere), so another engine (ClickHouse) can take over behind it.
+/// Every method is scoped by project; errors are `RepositoryError` only (storage failed).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait AiEventStore: Send + Sync + 'static {
+    /// Stores `events` of `project` durably, all or nothing, before returning. An event
+    /// whose uuid the project already has is skipped (a re-sent batch adds nothing), so
+    /// the result is how many were new. A uuid repeated within `events` is stored once.
+    async fn store_batch(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<u64, RepositoryError>;
+
+    /// The offline-evaluation items of one experiment (spec section 8): the project's
+    /// `$ai_evaluation` events with this `$ai_experiment_id` and a non-empty
+    /// `$ai_experiment_item_id`, inside the optional bounds (inclusive), grouped by (item
+    /// id, metric name, metric version) with each column's latest non-null value, newest
+    /// group first, at most `query.limit` groups. `input`/`output` are the latest
+    /// `$ai_input`/`$ai_output` of `$ai_evaluation` events of the group's trace between
+    /// the earliest and the latest event of the traced groups.
+    async fn experiment_items(
+        &self,
+        project: ProjectId,
+        query: &ExperimentItemsQuery,
+    ) -> Result<Vec<ExperimentItem>, RepositoryError>;
+}
+
+/// Projects by their public ingestion token (`phc_…`).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait ProjectTokens: Send + Sync + 'static {
+    /// The project whose public token is exactly `token`; `None` when there is none.
+    async fn find_project_by_token(&self, token: &str) -> Result<Option<ProjectId>, RepositoryError>;
+}

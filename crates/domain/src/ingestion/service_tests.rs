@@ -1,0 +1,176 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::*;
+use crate::ProjectId;
+use crate::RepositoryError;
+use crate::ingestion::{MockAiEventStore, MockProjectTokens, PayloadError};
+
+const PROJECT: ProjectId = ProjectId(7);
+const TOKEN: &str = "phc_valid_token";
+
+fn now() -> DateTime<Utc> {
+    crate::ingestion::parse_iso8601("2026-03-04T12:00:00Z").unwrap()
+}
+
+fn tokens() -> MockProjectTokens {
+    let mut tokens = MockProjectTokens::new();
+    tokens.expect_find_project_by_token().returning(|token| Ok((token == TOKEN).then_some(PROJECT)));
+    tokens
+}
+
+fn service(tokens: MockProjectTokens, store: MockAiEventStore) -> IngestionService {
+    IngestionService::new(Arc::new(tokens), Arc::new(store))
+}
+
+/// A store that must not be written.
+fn untouched_store() -> MockAiEventStore {
+    let mut store = MockAiEventStore::new();
+    store.expect_store_batch().never();
+    store
+}
+
+fn event(name: &str) -> Value {
+    json!({"event": name, "distinct_id": "user-1", "uuid": Uuid::now_v7().to_string(), "properties": {}})
+}
+
+fn body(value: Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn a_missing_token_is_unauthenticated_and_nothing_is_looked_up_or_stored() {
+    let mut tokens = MockProjectTokens::new();
+    tokens.expect_find_project_by_token().never();
+    let service = service(tokens, untouched_store());
+
+    let error = service.ingest(&body(json!({"batch": [event("$ai_generation")]})), now()).await.unwrap_err();
+
+    assert!(matches!(error, IngestError::Unauthenticated(detail) if detail.contains("No project API key")));
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_unauthenticated_and_nothing_is_stored() {
+    let service = service(tokens(), untouched_store());
+
+    let error = service
+        .ingest(&body(json!({"api_key": "phc_other", "batch": [event("$ai_generation")]})), now())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, IngestError::Unauthenticated(detail) if detail.contains("invalid")));
+}
+
+#[tokio::test]
+async fn the_token_is_checked_before_the_events_are_validated() {
+    let service = service(tokens(), untouched_store());
+
+    let error = service.ingest(&body(json!({"api_key": "phc_other", "batch": [{"distinct_id": "u"}]})), now()).await;
+
+    assert!(matches!(error, Err(IngestError::Unauthenticated(_))));
+}
+
+#[tokio::test]
+async fn one_malformed_event_rejects_the_whole_batch_unstored() {
+    let service = service(tokens(), untouched_store());
+    let mut batch: Vec<Value> = (0..1000).map(|_| event("$ai_generation")).collect();
+    batch[3].as_object_mut().unwrap().remove("event");
+
+    let error = service.ingest(&body(json!({"api_key": TOKEN, "batch": batch})), now()).await.unwrap_err();
+
+    match error {
+        IngestError::Malformed(PayloadError::Invalid { attr, .. }) => {
+            assert_eq!(attr.as_deref(), Some("batch[3].event"))
+        }
+        other => panic!("expected a malformed batch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_json_is_refused_before_any_lookup() {
+    let mut tokens = MockProjectTokens::new();
+    tokens.expect_find_project_by_token().never();
+    let service = service(tokens, untouched_store());
+
+    let error = service.ingest(b"{\"api_key\": ", now()).await.unwrap_err();
+
+    assert!(matches!(error, IngestError::Malformed(PayloadError::Json { .. })));
+}
+
+#[tokio::test]
+async fn only_ai_events_are_stored_in_the_tokens_project_and_the_rest_counted() {
+    let mut store = MockAiEventStore::new();
+    store
+        .expect_store_batch()
+        .withf(|project, events| {
+            *project == PROJECT
+                && events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>() == ["$ai_generation", "$ai_evaluation"]
+        })
+        .times(1)
+        .returning(|_, events| Ok(events.len() as u64));
+    let service = service(tokens(), store);
+    let batch = json!({"api_key": TOKEN, "batch": [
+        event("$ai_generation"), event("$pageview"), event("$ai_evaluation"), event("$identify")
+    ]});
+
+    let outcome = service.ingest(&body(batch), now()).await.unwrap();
+
+    assert_eq!(outcome, IngestOutcome { stored: 2, duplicates: 0, dropped: 2 });
+}
+
+#[tokio::test]
+async fn a_batch_without_ai_events_touches_no_storage() {
+    let service = service(tokens(), untouched_store());
+
+    let outcome =
+        service.ingest(&body(json!([{"api_key": TOKEN, "event": "$pageview", "distinct_id": "u"}])), now()).await;
+
+    assert_eq!(outcome.unwrap(), IngestOutcome { stored: 0, duplicates: 0, dropped: 1 });
+}
+
+#[tokio::test]
+async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplicates() {
+    let mut store = MockAiEventStore::new();
+    // The store already had one of the two distinct events.
+    store.expect_store_batch().withf(|_, events| events.len() == 2).times(1).returning(|_, _| Ok(1));
+    let service = service(tokens(), store);
+    let first = event("$ai_span");
+    let batch = json!({"api_key": TOKEN, "batch": [first.clone(), first, event("$ai_span")]});
+
+    let outcome = service.ingest(&body(batch), now()).await.unwrap();
+
+    assert_eq!(outcome, IngestOutcome { stored: 1, duplicates: 2, dropped: 0 });
+}
+
+#[tokio::test]
+async fn events_get_their_times_from_the_arrival_and_sent_at() {
+    let mut store = MockAiEventStore::new();
+    store
+        .expect_store_batch()
+        .withf(|_, events| {
+            events[0].timestamp == crate::ingestion::parse_iso8601("2026-03-04T11:59:50Z").unwrap()
+                && events[1].timestamp == now()
+        })
+        .times(1)
+        .returning(|_, _| Ok(2));
+    let service = service(tokens(), store);
+    let mut skewed = event("$ai_span");
+    skewed["timestamp"] = json!("2026-03-04T14:59:50Z");
+    let batch = json!({"api_key": TOKEN, "sent_at": "2026-03-04T15:00:00Z", "batch": [skewed, event("$ai_span")]});
+
+    service.ingest(&body(batch), now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_storage_failure_is_unexpected() {
+    let mut store = MockAiEventStore::new();
+    store.expect_store_batch().returning(|_, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
+    let service = service(tokens(), store);
+
+    let error = service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_trace")]})), now()).await;
+
+    assert!(matches!(error, Err(IngestError::Unexpected(_))));
+}

@@ -1,0 +1,456 @@
+//! offline: `POST offline_evaluations/experiment_items/` over `--seed-events` stored
+//! `$ai_evaluation` events, beside the adapter's own SQL run by `psql` on the same data.
+//!
+//! The events are seeded with one `INSERT … SELECT generate_series` over the last
+//! [`SEED_DAYS`] days (so more than one monthly partition holds rows); the benchmarked
+//! experiment has `--items` items × 3 metrics, one event each, within two hours three days
+//! ago; the rest are other experiments of the project (40 %), online evaluations of the
+//! project (30 %) and events of 20 other projects (30 %). `ai_event_ids` is not seeded:
+//! the query does not read it.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{BenchArgs, LoadResult, Measured, Setup, SummaryRow, http_client, ms, psql, psql_value, thousands};
+use crate::process::{Interrupted, Signals};
+
+/// The ratio API latency / psql latency we aim below.
+const TARGET_RATIO: f64 = 2.0;
+/// The seeded events span this many days back from now.
+const SEED_DAYS: u64 = 30;
+/// The metrics of every seeded experiment item.
+const METRICS: u64 = 3;
+/// `MAX_EXPERIMENT_ITEMS` of `crates/domain/src/offline_evaluation/model.rs`: the `LIMIT`
+/// the service binds.
+const MAX_EXPERIMENT_ITEMS: u64 = 20_000;
+
+pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
+    let experiment_id = format!("{:032x}", rand::random::<u128>());
+    let groups = args.items * METRICS;
+    let seed_events = args.seed_events.max(groups);
+
+    eprintln!("xtask: offline: seeding {seed_events} $ai_evaluation events over {SEED_DAYS} days");
+    let partitions_created = psql_value(setup.pg, &ensure_partitions_sql(), signals).await?;
+    psql_value(setup.pg, "TRUNCATE ai_events, ai_event_ids", signals).await?;
+    let started = Instant::now();
+    psql(setup.pg, &["-c", &seed_sql(setup.project_id, &experiment_id, groups, seed_events)], signals).await?;
+    let seed_time = started.elapsed();
+    psql(setup.pg, &["-c", "VACUUM (ANALYZE) ai_events"], signals).await?;
+    let stored: u64 = psql_value(setup.pg, "SELECT count(*) FROM ai_events", signals).await?.parse()?;
+    let partitions: u64 =
+        psql_value(setup.pg, "SELECT count(DISTINCT tableoid) FROM ai_events", signals).await?.parse()?;
+    eprintln!(
+        "xtask: offline: {stored} events in {partitions} partitions ({partitions_created} created), seeded in {:.1} s",
+        seed_time.as_secs_f64()
+    );
+
+    let url = format!(
+        "{}/api/environments/{}/llm_analytics/offline_evaluations/experiment_items/",
+        setup.base_url, setup.project_id
+    );
+    eprintln!(
+        "xtask: offline: POST {url}, {} warm-up + {} timed requests, one at a time",
+        args.warmup_requests, args.requests
+    );
+    let client = http_client(1)?;
+    let api = tokio::select! {
+        api = api_timings(&client, &url, setup.personal_key, &experiment_id, groups, args) => api?,
+        sig = signals.recv() => return Err(Interrupted(sig).into()),
+    };
+
+    eprintln!(
+        "xtask: offline: the same SQL in psql, {} warm-up + {} timed executions",
+        args.warmup_requests, args.requests
+    );
+    let script = psql_script(setup.project_id, &experiment_id, args);
+    let script_file = setup.dir.join("offline-items.sql");
+    std::fs::write(&script_file, script).with_context(|| format!("writing {}", script_file.display()))?;
+    let out = psql(setup.pg, &["-tA", "-f", &script_file.to_string_lossy()], signals).await?;
+    let timings = PsqlTimings::parse(&out);
+    if timings.client_ms.len() as u64 != args.requests || timings.execution_ms.len() as u64 != args.requests {
+        bail!(
+            "psql printed {} `Time:` and {} `Execution Time:` lines, expected {} each:\n{out}",
+            timings.client_ms.len(),
+            timings.execution_ms.len(),
+            args.requests
+        );
+    }
+    if timings.rows != Some(groups) {
+        bail!("the SQL in psql returned {:?} rows, the API {groups}:\n{out}", timings.rows);
+    }
+
+    let api_p50 = api.percentile(50.0).unwrap_or_default().as_secs_f64() * 1e3;
+    let api_mean = api.mean().unwrap_or_default().as_secs_f64() * 1e3;
+    let psql_p50 = median(&timings.client_ms);
+    let psql_mean = mean(&timings.client_ms);
+    let exec_p50 = median(&timings.execution_ms);
+    let ratio = api_p50 / psql_p50;
+    let ms_of = |value: f64| format!("{value:.2} ms");
+    Ok(Measured {
+        title: format!(
+            "offline: experiment_items/, {} of {} events",
+            thousands(groups as f64),
+            thousands(stored as f64)
+        ),
+        lines: vec![
+            ("seeded events / partitions used".to_owned(), format!("{} / {partitions}", thousands(stored as f64))),
+            ("seed INSERT ... SELECT time".to_owned(), format!("{:.1} s", seed_time.as_secs_f64())),
+            ("rows per answer (item x metric)".to_owned(), thousands(groups as f64)),
+            ("API p50 latency".to_owned(), ms_of(api_p50)),
+            ("API mean latency".to_owned(), ms_of(api_mean)),
+            ("API max latency".to_owned(), ms(api.percentile(100.0))),
+            ("API errors (non-200)".to_owned(), api.errors.to_string()),
+            ("psql p50 latency (\\timing)".to_owned(), ms_of(psql_p50)),
+            ("psql mean latency (\\timing)".to_owned(), ms_of(psql_mean)),
+            ("psql p50 EXPLAIN ANALYZE exec time".to_owned(), ms_of(exec_p50)),
+            ("API p50 / psql p50".to_owned(), format!("{ratio:.3}")),
+        ],
+        summary: SummaryRow {
+            measurement: format!(
+                "offline items, {} rows out of {} stored events",
+                thousands(groups as f64),
+                thousands(stored as f64)
+            ),
+            server: format!("p50 {} (mean {})", ms_of(api_p50), ms_of(api_mean)),
+            yardstick: format!(
+                "same SQL in `psql`: p50 {} (mean {}; execution {})",
+                ms_of(psql_p50),
+                ms_of(psql_mean),
+                ms_of(exec_p50)
+            ),
+            ratio: format!("{ratio:.2}"),
+            target: format!("< {TARGET_RATIO}"),
+            met: ratio < TARGET_RATIO,
+        },
+        errors: api.errors,
+        first_error: api.first_error,
+    })
+}
+
+/// Creates the partitions of the seeded days; prints how many it created.
+fn ensure_partitions_sql() -> String {
+    format!(
+        "SELECT count(*) FILTER (WHERE created) FROM generate_series(0, {}) AS d, \
+         ai_events_ensure_partition(now() - make_interval(days => d)) AS created",
+        SEED_DAYS + 1
+    )
+}
+
+/// One `INSERT … SELECT` of `total` events: rows 1..=`groups` are the benchmarked
+/// experiment's (item = (i-1)/3, metric = (i-1)%3), the rest are spread as the module
+/// docs say. The id columns come from the properties through `ai_property_text`, as in
+/// the adapter's `INSERT_BATCH`.
+fn seed_sql(project_id: &str, experiment_id: &str, groups: u64, total: u64) -> String {
+    let days_secs = SEED_DAYS * 86_400;
+    let reasoning = "The answer matches the expected output on every key fact, keeps the requested format and \
+                     cites the source passage; minor verbosity does not change the verdict for this metric here.";
+    format!(
+        "\
+INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, trace_id, evaluation_id, target_event_id,
+                       experiment_id, experiment_item_id, properties)
+SELECT project_id, gen_random_uuid(), '$ai_evaluation', 'user-' || (i % 5000), ts,
+       ai_property_text(p, '$ai_trace_id'), ai_property_text(p, '$ai_evaluation_id'),
+       ai_property_text(p, '$ai_target_event_id'), ai_property_text(p, '$ai_experiment_id'),
+       ai_property_text(p, '$ai_experiment_item_id'), p
+FROM (
+    SELECT i, kind, project_id, ts,
+           CASE WHEN kind = 'online' THEN jsonb_build_object(
+               '$ai_evaluation_id', md5('evaluation' || (i % 5))::uuid::text,
+               '$ai_evaluation_name', 'helpfulness',
+               '$ai_target_event_id', gen_random_uuid()::text,
+               '$ai_trace_id', md5('trace' || (i / 4))::uuid::text,
+               '$ai_evaluation_result', i % 4 <> 1,
+               '$ai_evaluation_applicable', true,
+               '$ai_evaluation_reasoning', '{reasoning}',
+               '$ai_evaluation_key_type', 'provider_key',
+               '$ai_model', 'gpt-4.1-mini', '$ai_provider', 'openai', '$lib', 'posthog-python')
+           ELSE jsonb_build_object(
+               '$ai_experiment_id', experiment,
+               '$ai_experiment_name', 'Experiment ' || left(experiment, 8),
+               '$ai_experiment_item_id', item,
+               '$ai_experiment_item_name', 'Case ' || item,
+               '$ai_metric_name', (ARRAY['accuracy', 'relevance', 'toxicity'])[metric + 1],
+               '$ai_metric_version', '1',
+               '$ai_status', 'completed',
+               '$ai_score', round((((i * 37) % 1000) / 1000.0)::numeric, 3),
+               '$ai_score_min', 0, '$ai_score_max', 1,
+               '$ai_result_type', 'numeric',
+               '$ai_reasoning', '{reasoning}',
+               '$ai_trace_id', md5(experiment || item)::uuid::text,
+               '$ai_dataset_id', md5('dataset' || left(experiment, 8))::uuid::text,
+               '$ai_dataset_item_id', 'dataset-' || item,
+               '$ai_expected', 'The expected answer of ' || item,
+               '$ai_input', jsonb_build_array(jsonb_build_object('role', 'user',
+                   'content', 'Question of ' || item || ': what does the policy say about refunds after 30 days?')),
+               '$ai_output', 'Refunds after 30 days are possible as store credit only (' || item || ').',
+               '$lib', 'posthog-python')
+           END AS p
+    FROM (
+        SELECT i, kind,
+               CASE kind WHEN 'other_project' THEN 1000000 + i % 20 ELSE {project_id} END AS project_id,
+               CASE kind WHEN 'bench' THEN '{experiment_id}'
+                         ELSE md5('experiment' || (i % 500) || kind)::uuid::text END AS experiment,
+               CASE kind WHEN 'bench' THEN 'item-' || lpad(((i - 1) / 3)::text, 5, '0')
+                         ELSE 'item-' || lpad(((i / 3) % 2000)::text, 5, '0') END AS item,
+               CASE kind WHEN 'bench' THEN (i - 1) % 3 ELSE i % 3 END AS metric,
+               CASE kind WHEN 'bench' THEN now() - interval '3 days' + i * interval '1 second'
+                         ELSE now() - ((i * 7919) % {days_secs}) * interval '1 second' - (i % 1000) * interval '1 ms'
+               END AS ts
+        FROM (
+            SELECT i, CASE WHEN i <= {groups} THEN 'bench'
+                           WHEN i % 10 < 4 THEN 'experiment'
+                           WHEN i % 10 < 7 THEN 'online'
+                           ELSE 'other_project' END AS kind
+            FROM generate_series(1, {total}) AS i
+        ) numbered
+    ) described
+) generated"
+    )
+}
+
+/// Sends the warm-up and then the timed requests one after the other; every answer must
+/// be a 200 with `groups` rows.
+async fn api_timings(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    experiment_id: &str,
+    groups: u64,
+    args: &BenchArgs,
+) -> Result<LoadResult> {
+    let body = json!({ "experiment_id": experiment_id });
+    let mut result = LoadResult::empty(Duration::ZERO);
+    for n in 0..args.warmup_requests + args.requests {
+        let started = Instant::now();
+        let response = client.post(url).bearer_auth(token).json(&body).send().await;
+        let outcome = match response {
+            Ok(response) => {
+                let status = response.status();
+                match response.bytes().await {
+                    Ok(answer) if status == reqwest::StatusCode::OK => Ok(answer),
+                    Ok(answer) => Err(format!("{status}: {}", String::from_utf8_lossy(&answer))),
+                    Err(error) => Err(format!("{status}, reading the body: {error}")),
+                }
+            }
+            Err(error) => Err(format!("{error:#}")),
+        };
+        let finished = Instant::now();
+        let outcome = outcome.and_then(|answer| {
+            let parsed: Value = serde_json::from_slice(&answer).map_err(|e| format!("not JSON ({e})"))?;
+            let rows = parsed["results"].as_array().map_or(0, Vec::len) as u64;
+            if rows == groups { Ok(1) } else { Err(format!("{rows} rows, expected {groups}")) }
+        });
+        if let Err(error) = &outcome
+            && n == 0
+        {
+            bail!("POST {url} failed: {error}");
+        }
+        if n >= args.warmup_requests {
+            result.elapsed += finished - started;
+            result.record(outcome, started, finished);
+        }
+    }
+    result.latencies_us.sort_unstable();
+    Ok(result)
+}
+
+/// The psql script: the adapter's statement prepared with the service's parameters,
+/// executed for warm-up, then under `\timing` (output discarded), then under
+/// `EXPLAIN (ANALYZE, TIMING OFF)` for the server-side execution time.
+fn psql_script(project_id: &str, experiment_id: &str, args: &BenchArgs) -> String {
+    let execute = format!("EXECUTE items({project_id}, '{experiment_id}', NULL, NULL, {MAX_EXPERIMENT_ITEMS});\n");
+    let mut script = format!(
+        "PREPARE items(bigint, text, timestamptz, timestamptz, bigint) AS\n{};\n\\o /dev/null\n",
+        experiment_items_sql()
+    );
+    for _ in 0..args.warmup_requests {
+        script.push_str(&execute);
+    }
+    script.push_str("\\timing on\n");
+    for _ in 0..args.requests {
+        script.push_str(&execute);
+    }
+    script.push_str("\\timing off\n\\o\n");
+    for _ in 0..args.requests {
+        let _ = write!(script, "EXPLAIN (ANALYZE, TIMING OFF) {execute}");
+    }
+    script
+}
+
+/// What the psql script printed.
+#[derive(Debug, Default, PartialEq)]
+struct PsqlTimings {
+    /// `\timing`'s `Time: N ms` lines, in milliseconds.
+    client_ms: Vec<f64>,
+    /// EXPLAIN ANALYZE's `Execution Time: N ms` lines.
+    execution_ms: Vec<f64>,
+    /// The `actual rows` of the first plan's top node.
+    rows: Option<u64>,
+}
+
+impl PsqlTimings {
+    fn parse(output: &str) -> Self {
+        let mut timings = Self::default();
+        let ms = |rest: &str| rest.split_whitespace().next().and_then(|n| n.parse::<f64>().ok());
+        for line in output.lines().map(str::trim) {
+            if let Some(value) = line.strip_prefix("Time: ").and_then(ms) {
+                timings.client_ms.push(value);
+            } else if let Some(value) = line.strip_prefix("Execution Time: ").and_then(ms) {
+                timings.execution_ms.push(value);
+            } else if timings.rows.is_none()
+                && let Some((_, rest)) = line.split_once("(actual rows=")
+            {
+                timings.rows = rest.split([' ', ')']).next().and_then(|n| n.parse().ok());
+            }
+        }
+        timings
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+// ---------------------------------------------------------------------------------------
+// A copy of `experiment_items_sql()` in crates/adapters-postgres/src/ai_event_store.rs (the
+// statement `PgAiEventStore::experiment_items` runs; bound there as $1 project id, $2
+// experiment id, $3/$4 date bounds, $5 limit). Keep the two in step.
+// ---------------------------------------------------------------------------------------
+
+/// The experiment-item columns read from the properties: (output column, property).
+const ITEM_COLUMNS: [(&str, &str); 11] = [
+    ("experiment_item_name", "$ai_experiment_item_name"),
+    ("experiment_name", "$ai_experiment_name"),
+    ("status", "$ai_status"),
+    ("score", "$ai_score"),
+    ("score_min", "$ai_score_min"),
+    ("score_max", "$ai_score_max"),
+    ("result_type", "$ai_result_type"),
+    ("reasoning", "$ai_reasoning"),
+    ("dataset_id", "$ai_dataset_id"),
+    ("dataset_item_id", "$ai_dataset_item_id"),
+    ("expected", "$ai_expected"),
+];
+
+/// The latest non-null `column` of a group (`ts`, then `uuid`, break ties).
+fn latest(column: &str) -> String {
+    format!("(array_agg({column} ORDER BY ts DESC, uuid DESC) FILTER (WHERE {column} IS NOT NULL))[1]")
+}
+
+fn experiment_items_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let src_columns: String = ITEM_COLUMNS
+            .iter()
+            .map(|(name, key)| format!(",\n           NULLIF(e.properties -> '{key}', 'null'::jsonb) AS {name}"))
+            .collect();
+        let group_columns: String =
+            ITEM_COLUMNS.iter().map(|(name, _)| format!(",\n           {} AS {name}", latest(name))).collect();
+        let item_columns: String = ITEM_COLUMNS.iter().map(|(name, _)| format!("g.{name}, ")).collect();
+        format!(
+            "\
+WITH src AS (
+    SELECT e.experiment_item_id AS item_id,
+           ai_property_text(e.properties, '$ai_metric_name') AS metric_name,
+           ai_property_text(e.properties, '$ai_metric_version') AS metric_version,
+           e.timestamp AS ts, e.uuid, e.trace_id{src_columns}
+    FROM ai_events e
+    WHERE e.project_id = $1 AND e.event = '$ai_evaluation' AND e.experiment_id = $2
+      AND e.experiment_item_id IS NOT NULL
+      AND ($3::timestamptz IS NULL OR e.timestamp >= $3::timestamptz)
+      AND ($4::timestamptz IS NULL OR e.timestamp <= $4::timestamptz)
+),
+groups AS (
+    SELECT item_id, metric_name, metric_version,
+           {trace} AS trace_id,
+           max(ts) AS last_seen_at,
+           min(ts) AS first_seen_at{group_columns}
+    FROM src
+    GROUP BY item_id, metric_name, metric_version
+    ORDER BY last_seen_at DESC, item_id, metric_name, metric_version
+    LIMIT $5
+),
+span AS (
+    SELECT min(first_seen_at) AS ts_start, max(last_seen_at) AS ts_end FROM groups WHERE trace_id IS NOT NULL
+),
+io AS (
+    SELECT e.trace_id,
+           (array_agg(e.properties -> '$ai_input' ORDER BY e.timestamp DESC, e.uuid DESC)
+               FILTER (WHERE NULLIF(e.properties -> '$ai_input', 'null'::jsonb) IS NOT NULL))[1] AS input,
+           (array_agg(e.properties -> '$ai_output' ORDER BY e.timestamp DESC, e.uuid DESC)
+               FILTER (WHERE NULLIF(e.properties -> '$ai_output', 'null'::jsonb) IS NOT NULL))[1] AS output
+    FROM ai_events e CROSS JOIN span
+    WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
+      AND e.trace_id IN (SELECT trace_id FROM groups WHERE trace_id IS NOT NULL)
+      AND e.timestamp >= span.ts_start AND e.timestamp <= span.ts_end
+    GROUP BY e.trace_id
+)
+SELECT g.item_id, g.metric_name, g.metric_version, g.trace_id, g.last_seen_at, {item_columns}io.input, io.output
+FROM groups g LEFT JOIN io ON io.trace_id = g.trace_id
+ORDER BY g.last_seen_at DESC, g.item_id, g.metric_name, g.metric_version",
+            trace = latest("trace_id"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_output_yields_client_and_execution_times_and_the_row_count() {
+        let output = "Time: 41.250 ms\nTime: 1234.500 ms (00:01.235)\n\
+                      Sort  (cost=1.00..2.00 rows=10 width=8) (actual rows=6000 loops=1)\n\
+                      \u{20}\u{20}->  Seq Scan on t  (cost=0.00..1.00 rows=10 width=8) (actual rows=7 loops=1)\n\
+                      Planning Time: 0.100 ms\nExecution Time: 38.900 ms\n\
+                      Limit  (actual rows=5 loops=1)\nExecution Time: 40.100 ms\n";
+        let timings = PsqlTimings::parse(output);
+        assert_eq!(timings.client_ms, [41.25, 1234.5]);
+        assert_eq!(timings.execution_ms, [38.9, 40.1]);
+        assert_eq!(timings.rows, Some(6000));
+        assert_eq!(PsqlTimings::parse(""), PsqlTimings::default());
+    }
+
+    #[test]
+    fn median_and_mean() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(mean(&[1.0, 2.0, 6.0]), 3.0);
+    }
+
+    #[test]
+    fn the_copied_items_query_has_the_adapters_parameters() {
+        let sql = experiment_items_sql();
+        for (name, key) in ITEM_COLUMNS {
+            assert!(sql.contains(&format!("AS {name}")), "{name}");
+            assert!(sql.contains(key), "{key}");
+        }
+        for parameter in ["$1", "$2", "$3::timestamptz", "$4::timestamptz", "LIMIT $5"] {
+            assert!(sql.contains(parameter), "{parameter}");
+        }
+    }
+
+    #[test]
+    fn the_seed_puts_the_benchmarked_experiment_first() {
+        let sql = seed_sql("42", "abc", 6000, 1_000_000);
+        assert!(sql.contains("WHEN i <= 6000 THEN 'bench'"));
+        assert!(sql.contains("generate_series(1, 1000000)"));
+        assert!(sql.contains("ELSE 42 END AS project_id"));
+        assert!(sql.contains("THEN 'abc'"));
+    }
+}

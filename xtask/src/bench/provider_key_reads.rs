@@ -1,0 +1,175 @@
+//! reads: `GET /api/environments/{project}/llm_analytics/provider_keys/{id}/` (bearer auth,
+//! one indexed read and a decrypt-free answer) from N keep-alive connections, beside
+//! `pgbench -S` (a primary-key SELECT) at the same concurrency on the same cluster.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{BenchArgs, LoadResult, Measured, Setup, SummaryRow, checked_output, http_client, ms, thousands};
+use crate::dev::scalar;
+use crate::postgres::LocalPostgres;
+use crate::process::{self, Interrupted, Signals};
+
+/// The database `pgbench -i` fills.
+const PGBENCH_DATABASE: &str = "bench_pg";
+/// `pgbench -i -s`: 1 000 000 rows in `pgbench_accounts`.
+const PGBENCH_SCALE: &str = "10";
+/// The ratio server rps / pgbench tps we aim for.
+const TARGET_RATIO: f64 = 0.5;
+
+pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
+    let client = http_client(args.connections)?;
+    let base = format!("{}/api/environments/{}/llm_analytics/provider_keys/", setup.base_url, setup.project_id);
+    let key_id = create_provider_key(&client, &base, setup.personal_key).await?;
+    let url = format!("{base}{key_id}/");
+    eprintln!(
+        "xtask: reads: GET {url}, {} connections, {}s warm-up + {}s measured",
+        args.connections, args.warmup, args.seconds
+    );
+    let load = tokio::select! {
+        load = http_load(&client, &url, setup.personal_key, args) => load?,
+        sig = signals.recv() => return Err(Interrupted(sig).into()),
+    };
+    if load.ok == 0 {
+        bail!("no request succeeded{}", load.first_error.map(|e| format!(" (first error: {e})")).unwrap_or_default());
+    }
+
+    setup.pg.ensure_database(PGBENCH_DATABASE)?;
+    eprintln!("xtask: pgbench -i -s {PGBENCH_SCALE} {PGBENCH_DATABASE}");
+    pgbench(setup.pg, &["-i", "-q", "-s", PGBENCH_SCALE].map(str::to_owned), signals).await?;
+    let connections = args.connections.to_string();
+    let jobs = args.connections.min(2).to_string();
+    let select_only = |seconds: u64| -> Vec<String> {
+        ["-S", "-c", &connections, "-j", &jobs, "-T", &seconds.to_string()].map(str::to_owned).to_vec()
+    };
+    if args.warmup > 0 {
+        eprintln!("xtask: pgbench -S warm-up, {}s", args.warmup);
+        pgbench(setup.pg, &select_only(args.warmup), signals).await?;
+    }
+    eprintln!("xtask: pgbench -S -c {connections} -j {jobs} -T {}", args.seconds);
+    let out = pgbench(setup.pg, &select_only(args.seconds), signals).await?;
+    let pgbench_tps =
+        parse_tps(&out).with_context(|| format!("no `tps = N (without initial connection time)` in:\n{out}"))?;
+
+    let rps = load.per_second(load.ok);
+    let ratio = rps / pgbench_tps;
+    Ok(Measured {
+        title: format!("reads: GET provider_keys/{{id}}/, {} connections", args.connections),
+        lines: vec![
+            ("server requests/s (200 only)".to_owned(), thousands(rps)),
+            ("server p50 latency".to_owned(), ms(load.percentile(50.0))),
+            ("server p99 latency".to_owned(), ms(load.percentile(99.0))),
+            ("server errors (non-200)".to_owned(), load.errors.to_string()),
+            ("pgbench -S tps".to_owned(), thousands(pgbench_tps)),
+            ("server rps / pgbench tps".to_owned(), format!("{ratio:.3}")),
+        ],
+        summary: SummaryRow {
+            measurement: format!("provider-key read, {} connections", args.connections),
+            server: format!(
+                "{} req/s (p50 {}, p99 {})",
+                thousands(rps),
+                ms(load.percentile(50.0)),
+                ms(load.percentile(99.0))
+            ),
+            yardstick: format!("`pgbench -S` {} tps", thousands(pgbench_tps)),
+            ratio: format!("{ratio:.2}"),
+            target: format!("≥ {TARGET_RATIO}"),
+            met: ratio >= TARGET_RATIO,
+        },
+        errors: load.errors,
+        first_error: load.first_error,
+    })
+}
+
+/// Creates the provider key the load reads, and returns its id.
+async fn create_provider_key(client: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+    let body = json!({ "provider": "openai", "name": "bench", "api_key": "sk-bench-1234567890" });
+    let response = client.post(base).bearer_auth(token).json(&body).send().await.context("POST provider_keys")?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("POST {base} answered {status}: {text}");
+    }
+    let created: Value = serde_json::from_str(&text).with_context(|| format!("POST {base} answered {text}"))?;
+    scalar(&created["id"]).with_context(|| format!("POST {base} answered no id: {text}"))
+}
+
+/// Runs `connections` tasks, each sending requests back to back, for the warm-up and then
+/// the measured seconds; counts the requests that finish inside the measured window.
+async fn http_load(client: &reqwest::Client, url: &str, token: &str, args: &BenchArgs) -> Result<LoadResult> {
+    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
+    let measure_until = measure_from + Duration::from_secs(args.seconds);
+    let url: Arc<str> = url.into();
+    let auth: Arc<str> = format!("Bearer {token}").into();
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|_| {
+            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+            tokio::spawn(async move {
+                let mut part = LoadResult::empty(Duration::ZERO);
+                loop {
+                    let started = Instant::now();
+                    if started >= measure_until {
+                        break;
+                    }
+                    let outcome = match client.get(&*url).header("authorization", &*auth).send().await {
+                        Ok(response) => {
+                            let status = response.status();
+                            match response.bytes().await {
+                                Ok(_) if status == reqwest::StatusCode::OK => Ok(1),
+                                Ok(body) => Err(format!("{status}: {}", String::from_utf8_lossy(&body))),
+                                Err(error) => Err(format!("{status}, reading the body: {error}")),
+                            }
+                        }
+                        Err(error) => Err(format!("{error:#}")),
+                    };
+                    let finished = Instant::now();
+                    if finished >= measure_from && finished < measure_until {
+                        part.record(outcome, started, finished);
+                    }
+                }
+                part
+            })
+        })
+        .collect();
+    let mut total = LoadResult::empty(measure_until - measure_from);
+    for task in tasks {
+        total.merge(task.await.context("a load task failed")?);
+    }
+    Ok(total)
+}
+
+/// Runs `pgbench <args> -h 127.0.0.1 -p PORT -U postgres bench_pg` and returns its output
+/// (stdout, then stderr).
+async fn pgbench(pg: &LocalPostgres, args: &[String], signals: &mut Signals) -> Result<String> {
+    let port = pg.port().to_string();
+    let mut cmd = tokio::process::Command::from(pg.client("pgbench"));
+    cmd.args(args).args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", PGBENCH_DATABASE]);
+    let out = process::output(&mut cmd, signals).await?;
+    checked_output(&out, &format!("`pgbench {}`", args.join(" ")))?;
+    Ok(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The number in `tps = N (without initial connection time)`.
+fn parse_tps(output: &str) -> Option<f64> {
+    output.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("tps = ")?;
+        let (number, note) = rest.split_once(' ')?;
+        note.contains("without initial connection time").then(|| number.parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tps;
+
+    #[test]
+    fn parse_tps_reads_the_line_without_connection_time() {
+        let output = "latency average = 1.234 ms\ninitial connection time = 12.3 ms\n\
+                      tps = 25934.123456 (without initial connection time)\n";
+        assert_eq!(parse_tps(output), Some(25934.123456));
+        assert_eq!(parse_tps("tps = 10.0 (including connections establishing)\n"), None);
+    }
+}
