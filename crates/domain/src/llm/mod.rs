@@ -1,8 +1,14 @@
 //! Talking to LLM providers.
 
+mod completion;
 mod ports;
 
+pub use completion::{
+    Completion, CompletionError, CompletionRequest, StructuredCompletion, TokenUsage, parse_completion,
+};
 pub use ports::{KeyCheck, ListedModel, LlmGateway, ModelListError};
 
+#[cfg(feature = "mocks")]
+pub use completion::MockStructuredCompletion;
 #[cfg(feature = "mocks")]
 pub use ports::MockLlmGateway;
