@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
-use reqwest::{Client, Response, StatusCode, redirect};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, redirect};
 use url::Url;
 
 use crate::config::LlmGatewayConfig;
@@ -13,6 +13,9 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Error bodies are only read for a reason code: a small bound is enough.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A `Retry-After` longer than this is read as this (no call waits an hour anyway).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// The HTTP client for provider calls could not be built (TLS set-up failed).
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +37,12 @@ pub(crate) fn build_client(config: &LlmGatewayConfig) -> Result<Client, GatewayB
         .map_err(GatewayBuildError)
 }
 
-/// A provider's answer: its status and (bounded) body.
+/// A provider's answer: its status, (bounded) body and `Retry-After` (in seconds).
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    pub retry_after: Option<Duration>,
 }
 
 /// Why no answer came back. Carries no URL, header or body.
@@ -86,12 +90,32 @@ pub(crate) async fn get(
     query: &[(&str, &str)],
     max_body_bytes: usize,
 ) -> Result<Reply, TransportError> {
-    let response = client.get(url).headers(headers).query(query).send().await.map_err(|error| {
+    send(client.get(url).headers(headers).query(query), max_body_bytes).await
+}
+
+/// Sends `POST url` with a JSON `body`, bounded by `timeout` (which replaces the client's
+/// whole-request timeout), reading answers as [`get`] does.
+pub(crate) async fn post_json(
+    client: &Client,
+    url: Url,
+    headers: HeaderMap,
+    query: &[(&str, &str)],
+    body: &serde_json::Value,
+    timeout: Duration,
+    max_body_bytes: usize,
+) -> Result<Reply, TransportError> {
+    let request = client.post(url).headers(headers).query(query).json(body).timeout(timeout);
+    send(request, max_body_bytes).await
+}
+
+async fn send(request: RequestBuilder, max_body_bytes: usize) -> Result<Reply, TransportError> {
+    let response = request.send().await.map_err(|error| {
         let kind = TransportError::classify(&error);
         tracing::debug!(error = %error.without_url(), "provider call failed");
         kind
     })?;
     let status = response.status();
+    let retry_after = retry_after(response.headers());
     let body = if status.is_success() {
         read_body(response, max_body_bytes).await?
     } else {
@@ -100,7 +124,13 @@ pub(crate) async fn get(
             other => other?,
         }
     };
-    Ok(Reply { status, body })
+    Ok(Reply { status, body, retry_after })
+}
+
+/// `Retry-After` in whole seconds; the HTTP-date form is not used by LLM providers.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, TransportError> {

@@ -131,7 +131,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec() }
+        Reply { status: StatusCode::from_u16(status).unwrap(), body: body.as_bytes().to_vec(), retry_after: None }
     }
 
     #[test]

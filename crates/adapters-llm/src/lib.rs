@@ -1,9 +1,12 @@
-//! adapters-llm: the HTTP implementation of the domain's `LlmGateway` port.
+//! adapters-llm: the HTTP implementations of the domain's `LlmGateway` and
+//! `StructuredCompletion` ports.
 //!
 //! One [`HttpLlmGateway`] speaks every provider's wire format for key checks and model
-//! lists. It follows no redirects, bounds every call with a timeout and every body it
-//! reads with a size limit, and sends a key only to its provider's configured host.
+//! lists; one [`HttpStructuredCompletion`] makes structured-output calls. Both follow no
+//! redirects, bound every call with a timeout and every body they read with a size limit,
+//! and send a key only to its provider's configured host.
 
+mod completion;
 mod config;
 mod gateway;
 mod http_client;
@@ -11,6 +14,7 @@ mod key_check;
 mod model_list;
 mod provider_api;
 
+pub use completion::{HttpStructuredCompletion, RetryPolicy};
 pub use config::{BaseUrlError, BaseUrls, DEFAULT_MAX_BODY_BYTES, DEFAULT_VALIDATION_TIMEOUT, LlmGatewayConfig};
 pub use gateway::HttpLlmGateway;
 pub use http_client::GatewayBuildError;

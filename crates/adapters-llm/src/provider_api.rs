@@ -82,6 +82,32 @@ pub(crate) fn azure_models_call(
     })
 }
 
+/// The structured-completion call of `model` (Azure: the deployment). The key is never
+/// part of the URL.
+pub(crate) fn completion_call(
+    config: &LlmGatewayConfig,
+    credentials: &ProviderCredentials,
+    model: &str,
+) -> Result<Call, AddressError> {
+    let base = base_url(config, credentials)?;
+    let call = match credentials.provider {
+        Provider::Openai | Provider::Openrouter | Provider::Fireworks | Provider::TogetherAi => {
+            Call::plain(join(&base, &["chat", "completions"]))
+        }
+        Provider::AzureOpenai => Call {
+            url: join(&base, &["openai", "deployments", model, "chat", "completions"]),
+            query: vec![("api-version", azure_api_version(credentials))],
+        },
+        Provider::Anthropic => Call::plain(join(&base, &["messages"])),
+        Provider::Gemini => {
+            // Model lists name Gemini models `models/<id>`; the path wants `<id>` once.
+            let id = model.strip_prefix("models/").unwrap_or(model);
+            Call::plain(join(&base, &["models", &format!("{id}:generateContent")]))
+        }
+    };
+    Ok(call)
+}
+
 /// The headers that present the key, marked sensitive so no debug output shows them.
 pub(crate) fn auth_headers(credentials: &ProviderCredentials) -> Result<HeaderMap, AddressError> {
     let key = credentials.api_key.expose_secret();
@@ -153,5 +179,21 @@ mod tests {
         assert_eq!(join(&with_path, &["models"]).as_str(), "https://api.openai.com/v1/models");
         let with_slash = Url::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(join(&with_slash, &["openai", "models"]).as_str(), "http://127.0.0.1:8080/openai/models");
+    }
+
+    #[test]
+    fn completion_paths_escape_the_model_but_keep_gemini_s_method_suffix() {
+        let config = LlmGatewayConfig::default();
+        let credentials =
+            |provider| ProviderCredentials { provider, api_key: secrecy::SecretString::from("k"), azure: None };
+        let gemini = completion_call(&config, &credentials(Provider::Gemini), "models/gemini-2.5-flash").unwrap();
+        assert_eq!(
+            gemini.url.as_str(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        let odd = completion_call(&config, &credentials(Provider::Gemini), "a/../b?x").unwrap();
+        assert_eq!(odd.url.path(), "/v1beta/models/a%2F..%2Fb%3Fx:generateContent");
+        let openai = completion_call(&config, &credentials(Provider::Openai), "gpt-5-mini").unwrap();
+        assert_eq!(openai.url.as_str(), "https://api.openai.com/v1/chat/completions");
     }
 }

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use adapters_llm::{HttpLlmGateway, LlmGatewayConfig};
+use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, LlmGatewayConfig, RetryPolicy};
+use domain::llm::CompletionRequest;
 use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, Provider, ProviderCredentials};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -217,4 +218,123 @@ pub fn assert_secret_free(text: &str, context: &str) {
     assert!(!text.contains("SECRET"), "{context}: leaks part of the key: {text}");
     assert!(!text.contains("Incorrect API key provided"), "{context}: echoes the body: {text}");
     assert!(!text.contains("Welcome"), "{context}: echoes the body: {text}");
+}
+
+// ---- Structured completions -------------------------------------------------------------
+
+/// The model (Azure: deployment) every completion test asks for.
+pub const MODEL: &str = "test-model-1";
+
+/// The schema every completion test sends.
+pub fn verdict_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"verdict": {"type": "string", "enum": ["pass", "fail"]}, "score": {"type": "integer"}},
+        "required": ["verdict", "score"],
+        "additionalProperties": false
+    })
+}
+
+/// The answer fake providers give.
+pub fn verdict() -> Value {
+    json!({"verdict": "pass", "score": 3})
+}
+
+/// A completion request whose prompts are distinctive, to catch them in error texts.
+pub fn completion_request() -> CompletionRequest {
+    CompletionRequest {
+        system: "SYSTEM-PROMPT judge the answer".to_owned(),
+        user: "USER-PROMPT the generation to judge".to_owned(),
+        schema_name: "verdict".to_owned(),
+        schema: verdict_schema(),
+        model: MODEL.to_owned(),
+        max_output_tokens: 321,
+    }
+}
+
+/// Backoffs short enough for tests (a `Retry-After` is still honoured as given).
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy { max_retries: 2, base_delay: Duration::from_millis(10), max_delay: Duration::from_millis(40) }
+}
+
+/// A completion adapter pointed at `server` for `provider`, with fast retries.
+pub fn completion(provider: Provider, server: &MockServer) -> (HttpStructuredCompletion, ProviderCredentials) {
+    completion_at(provider, &server.uri())
+}
+
+/// Like [`completion`], for a host given as `http://127.0.0.1:port`.
+pub fn completion_at(provider: Provider, root: &str) -> (HttpStructuredCompletion, ProviderCredentials) {
+    let config = match provider {
+        Provider::AzureOpenai => LlmGatewayConfig::default(),
+        _ => LlmGatewayConfig::default()
+            .with_base_url(provider, Url::parse(&format!("{root}{BASE_PATH}")).unwrap())
+            .unwrap(),
+    };
+    let adapter = HttpStructuredCompletion::new(config).unwrap().with_retry_policy(fast_retries());
+    (adapter, credentials(provider, root))
+}
+
+/// The path of the completion call on the fake server.
+pub fn completion_path(provider: Provider) -> String {
+    match provider {
+        Provider::AzureOpenai => format!("/openai/deployments/{MODEL}/chat/completions"),
+        Provider::Anthropic => format!("{BASE_PATH}/messages"),
+        Provider::Gemini => format!("{BASE_PATH}/models/{MODEL}:generateContent"),
+        _ => format!("{BASE_PATH}/chat/completions"),
+    }
+}
+
+/// The completion call as the provider expects it: POST, its path, the key in its header
+/// (Anthropic: with the version; Azure: with the api-version).
+pub fn completion_call(provider: Provider) -> MockBuilder {
+    let (name, value) = auth_header(provider);
+    let mock = wiremock::Mock::given(method("POST"))
+        .and(path(completion_path(provider)))
+        .and(header(name, value.as_str()))
+        .and(header("content-type", "application/json"));
+    match provider {
+        Provider::Anthropic => mock.and(header("anthropic-version", "2023-06-01")),
+        Provider::AzureOpenai => mock.and(query_param("api-version", AZURE_API_VERSION)),
+        _ => mock,
+    }
+}
+
+/// A realistic 200 answer carrying `answer` where `provider` puts it, with usage 11 in / 7 out.
+pub fn answer_body(provider: Provider, answer: &Value) -> Value {
+    answer_with_text(provider, &answer.to_string(), Some(answer))
+}
+
+/// A 200 answer whose content is prose, not JSON (Anthropic: a text block, no `tool_use`).
+pub fn prose_answer_body(provider: Provider) -> Value {
+    answer_with_text(provider, "Sure! The answer passes, with a score of 3.", None)
+}
+
+fn answer_with_text(provider: Provider, text: &str, tool_input: Option<&Value>) -> Value {
+    match provider {
+        Provider::Anthropic => {
+            let mut content = vec![json!({"type": "text", "text": text})];
+            if let Some(input) = tool_input {
+                content = vec![json!({"type": "tool_use", "id": "toolu_01A", "name": "verdict", "input": input})];
+            }
+            json!({
+                "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                "content": content,
+                "stop_reason": if tool_input.is_some() { "tool_use" } else { "end_turn" },
+                "stop_sequence": null,
+                "usage": {"input_tokens": 11, "output_tokens": 7}
+            })
+        }
+        Provider::Gemini => json!({
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18},
+            "modelVersion": "gemini-2.5-flash", "responseId": "abc"
+        }),
+        _ => json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_754_425_928, "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        }),
+    }
 }

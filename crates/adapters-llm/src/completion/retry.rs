@@ -1,0 +1,166 @@
+//! The retry policy of structured completions: which failures are worth another attempt
+//! and how long to wait before it (spec section 11).
+
+use std::time::Duration;
+
+use domain::llm::CompletionError;
+use domain::provider_key::Provider;
+use reqwest::StatusCode;
+
+use crate::http_client::{Reply, TransportError};
+use crate::key_check;
+
+/// How a completion retries 429s, 5xx answers and broken connections. Never applies to a
+/// rejected key, and never waits past the call's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (the spec allows at most 2).
+    pub max_retries: u32,
+    /// The backoff before the first retry; it doubles with every retry.
+    pub base_delay: Duration,
+    /// The longest backoff when the provider gives no `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_retries: 2, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based): the provider's `Retry-After` when it
+    /// gave one, else exponential backoff with jitter (half fixed, half random).
+    pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait;
+        }
+        let ceiling = self.base_delay.saturating_mul(1u32 << retry.min(16)).min(self.max_delay);
+        let half = ceiling / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// A failed attempt that may succeed when tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transient {
+    /// 429.
+    RateLimited(Option<Duration>),
+    /// 5xx.
+    ServerError(StatusCode, Option<Duration>),
+    /// A refused or broken connection.
+    Transport(TransportError),
+}
+
+impl Transient {
+    /// What the provider asked us to wait, if anything.
+    pub fn retry_after(self) -> Option<Duration> {
+        match self {
+            Transient::RateLimited(wait) | Transient::ServerError(_, wait) => wait,
+            Transient::Transport(_) => None,
+        }
+    }
+
+    /// The error once no retry is left (or fits before the deadline).
+    pub fn into_error(self) -> CompletionError {
+        match self {
+            Transient::RateLimited(retry_after) => CompletionError::RateLimited { retry_after },
+            Transient::ServerError(status, _) => CompletionError::Unavailable(format!("status {}", status.as_u16())),
+            Transient::Transport(error) => CompletionError::Unavailable(error.describe().to_owned()),
+        }
+    }
+}
+
+/// A non-2xx answer: worth retrying, or final.
+pub(crate) fn classify_status(provider: Provider, reply: &Reply) -> Result<Transient, CompletionError> {
+    let status = reply.status;
+    if key_check::is_key_rejection(provider, status, &reply.body) {
+        return Err(CompletionError::KeyRejected);
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Ok(Transient::RateLimited(reply.retry_after));
+    }
+    if status.is_server_error() {
+        return Ok(Transient::ServerError(status, reply.retry_after));
+    }
+    Err(CompletionError::Unavailable(format!("status {}", status.as_u16())))
+}
+
+/// No answer: a connection problem is worth retrying; a timeout means the deadline passed
+/// (every attempt is bounded by what is left of it).
+pub(crate) fn classify_transport(error: TransportError) -> Result<Transient, CompletionError> {
+    match error {
+        TransportError::Connect | TransportError::Other => Ok(Transient::Transport(error)),
+        TransportError::Timeout => Err(CompletionError::Timeout),
+        TransportError::TooLarge => Err(CompletionError::Unavailable(error.describe().to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: body.as_bytes().to_vec(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn retry_after_wins_over_backoff() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
+        for _ in 0..50 {
+            let first = policy.delay(0, None);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first), "{first:?}");
+            let second = policy.delay(1, None);
+            assert!((Duration::from_millis(100)..=Duration::from_millis(200)).contains(&second), "{second:?}");
+            let capped = policy.delay(10, None);
+            assert!((Duration::from_millis(150)..=Duration::from_millis(300)).contains(&capped), "{capped:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_sorted_into_retry_and_final() {
+        let gemini_bad_key = r#"{"error":{"code":400,"details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(classify_status(Provider::Openai, &reply(401, "", None)), Err(CompletionError::KeyRejected));
+        assert_eq!(classify_status(Provider::Anthropic, &reply(403, "", None)), Err(CompletionError::KeyRejected));
+        assert_eq!(
+            classify_status(Provider::Gemini, &reply(400, gemini_bad_key, None)),
+            Err(CompletionError::KeyRejected)
+        );
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(400, gemini_bad_key, None)),
+            Err(CompletionError::Unavailable("status 400".to_owned()))
+        );
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(429, "", Some(2))),
+            Ok(Transient::RateLimited(Some(Duration::from_secs(2))))
+        );
+        assert_eq!(
+            classify_status(Provider::Anthropic, &reply(529, "", None)),
+            Ok(Transient::ServerError(StatusCode::from_u16(529).unwrap(), None))
+        );
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(404, "", None)),
+            Err(CompletionError::Unavailable("status 404".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_transport_timeout_is_final() {
+        assert_eq!(classify_transport(TransportError::Timeout), Err(CompletionError::Timeout));
+        assert_eq!(classify_transport(TransportError::Connect), Ok(Transient::Transport(TransportError::Connect)));
+    }
+}
