@@ -3,6 +3,7 @@
 
 mod access;
 mod evaluation_config;
+mod evaluation_summary;
 mod evaluations;
 mod helpers;
 mod ingestion;

@@ -21,6 +21,7 @@ use domain::provider_key::{
     CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
     ValidateStoredKeyError,
 };
+use domain::summary::SummarizeError;
 use serde::Serialize;
 
 /// The JSON error body.
@@ -39,6 +40,8 @@ pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     allow: Option<&'static str>,
+    /// `Retry-After` seconds (429).
+    retry_after: Option<u64>,
     /// Answer `{"error": detail}` instead of the standard body: the reference's shape on
     /// the endpoints that the spec keeps it for (e.g. offline evaluations).
     error_shape: bool,
@@ -50,6 +53,7 @@ impl ApiError {
             status,
             body: ErrorBody { kind, code, detail: detail.into(), attr: None },
             allow: None,
+            retry_after: None,
             error_shape: false,
         }
     }
@@ -163,6 +167,9 @@ impl IntoResponse for ApiError {
         };
         if let Some(allow) = self.allow {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -376,6 +383,37 @@ impl From<ExperimentItemsError> for ApiError {
                 )
                 .in_error_shape()
             }
+        }
+    }
+}
+
+impl From<SummarizeError> for ApiError {
+    fn from(error: SummarizeError) -> Self {
+        match error {
+            SummarizeError::Throttled { retry_after } => {
+                // Whole seconds, rounded up, so a client retrying then is let through.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                let mut error = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "throttled_error",
+                    "throttled",
+                    format!("Request was throttled. Expected available in {seconds} seconds."),
+                );
+                error.retry_after = Some(seconds);
+                error
+            }
+            SummarizeError::Invalid { field, message } => Self::invalid_field(field, message),
+            SummarizeError::EvaluationNotFound(_) => Self::not_found_with(error.to_string()).in_error_shape(),
+            SummarizeError::NoRuns => Self::invalid_request(error.to_string()).in_error_shape(),
+            SummarizeError::NoLlm => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "llm_not_configured", error.to_string())
+                    .in_error_shape()
+            }
+            SummarizeError::LlmFailed => {
+                Self::new(StatusCode::BAD_GATEWAY, "server_error", "llm_failed", error.to_string()).in_error_shape()
+            }
+            SummarizeError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }

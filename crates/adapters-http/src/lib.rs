@@ -4,6 +4,7 @@
 mod capture;
 mod error;
 mod evaluation_config;
+mod evaluation_summary;
 mod evaluations;
 mod extract;
 mod health;

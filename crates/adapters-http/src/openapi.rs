@@ -5,6 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
+use crate::evaluation_summary::{self, PatternDto, SummaryBody, SummaryDto, SummaryStatisticsDto};
 use crate::evaluations::{
     self, ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
     ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody, PropertyFilterDto,
@@ -45,6 +46,7 @@ use crate::{capture, health, models, offline_evaluations};
         evaluation_config::set_active_key,
         models::list_models,
         offline_evaluations::experiment_items,
+        evaluation_summary::evaluation_summary,
         capture::capture_batch,
         capture::capture_e,
         capture::capture_capture,
@@ -55,7 +57,8 @@ use crate::{capture, health, models, offline_evaluations};
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
         EvaluationConfigDto, SetActiveKeyBody, DependentConfigsDto, DependentEvaluationDto, AlternativeKeyDto,
-        TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto)),
+        TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto, SummaryBody, SummaryDto, PatternDto,
+        SummaryStatisticsDto)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

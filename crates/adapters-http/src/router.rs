@@ -15,7 +15,9 @@ use crate::error::ApiError;
 use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
-use crate::{capture, evaluation_config, evaluations, health, models, offline_evaluations, provider_keys};
+use crate::{
+    capture, evaluation_config, evaluation_summary, evaluations, health, models, offline_evaluations, provider_keys,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const LLMA: &str = "/api/environments/{project_id}/llm_analytics";
@@ -78,6 +80,11 @@ fn offline_evaluation_routes() -> Router<AppState> {
     )
 }
 
+/// Spec section 6: the evaluation summary.
+fn summary_routes() -> Router<AppState> {
+    route_both(Router::new(), &format!("{LLMA}/evaluation_summary"), post(evaluation_summary::evaluation_summary))
+}
+
 /// Spec section 5: the SDKs' capture endpoints, with their own (larger) body limit.
 fn capture_routes() -> Router<AppState> {
     let routes: [(&str, MethodRouter<AppState>); 5] = [
@@ -101,6 +108,7 @@ pub fn router(state: AppState) -> Router {
     let router = router.merge(api_routes());
     let router = router.merge(evaluation_routes());
     let router = router.merge(offline_evaluation_routes());
+    let router = router.merge(summary_routes());
     let router = router.merge(capture_routes());
     let schema_json = schema.clone();
     let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));

@@ -12,6 +12,7 @@ use domain::ingestion::IngestionService;
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::ProviderKeyService;
+use domain::summary::SummaryService;
 
 use crate::error::ApiError;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub ingestion: Arc<IngestionService>,
     /// Offline-evaluation experiment items.
     pub offline_evaluations: Arc<OfflineEvaluationService>,
+    /// Evaluation summaries.
+    pub summaries: Arc<SummaryService>,
     pub readiness: Arc<dyn Readiness>,
 }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use domain::ingestion::{AiEventStore, IncomingEvent};
 use domain::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
+use domain::summary::{EvaluationRun, RunQuery, RunResult};
 use domain::{ProjectId, RepositoryError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -318,7 +319,11 @@ impl AiEventStore for PgAiEventStore {
         project: ProjectId,
         query: &ExperimentItemsQuery,
     ) -> Result<Vec<ExperimentItem>, RepositoryError> {
+        // Not a cached prepared statement: after five runs PostgreSQL may switch it to a
+        // generic plan, whose row estimate ignores how big this experiment is and can turn
+        // a sub-second query into a per-group re-sort lasting tens of seconds.
         let rows: Vec<ItemRow> = sqlx::query_as(experiment_items_sql())
+            .persistent(false)
             .bind(project.0)
             .bind(query.experiment_id.as_str())
             .bind(query.date_from)
@@ -328,6 +333,70 @@ impl AiEventStore for PgAiEventStore {
             .await
             .map_err(RepositoryError::new)?;
         Ok(rows.into_iter().map(ExperimentItem::from).collect())
+    }
+
+    async fn evaluation_runs(
+        &self,
+        project: ProjectId,
+        query: &RunQuery,
+    ) -> Result<Vec<EvaluationRun>, RepositoryError> {
+        let generation_ids: Option<Vec<String>> =
+            query.generation_ids.as_ref().map(|ids| ids.iter().map(Uuid::to_string).collect());
+        let rows: Vec<RunRow> = sqlx::query_as(EVALUATION_RUNS)
+            .bind(project.0)
+            .bind(query.evaluation.0.to_string())
+            .bind(query.filter.as_str())
+            .bind(generation_ids)
+            .bind(query.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows.into_iter().map(EvaluationRun::from).collect())
+    }
+}
+
+/// Section 6.2: the evaluation's runs, classified (na = applicable false; pass/fail =
+/// result true/false otherwise; neither: not a run), filtered, newest first. Uses the
+/// `(project_id, evaluation_id, timestamp)` index.
+const EVALUATION_RUNS: &str = "\
+SELECT uuid, target_event_id, timestamp, reasoning, result FROM (
+    SELECT e.uuid, e.target_event_id, e.timestamp,
+           coalesce(e.properties ->> '$ai_evaluation_reasoning', '') AS reasoning,
+           CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na'
+                WHEN e.properties -> '$ai_evaluation_result' = 'true'::jsonb THEN 'pass'
+                WHEN e.properties -> '$ai_evaluation_result' = 'false'::jsonb THEN 'fail'
+           END AS result
+    FROM ai_events e
+    WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation'
+      AND ($4::text[] IS NULL OR lower(e.target_event_id) = ANY($4::text[]))
+) runs
+WHERE result IS NOT NULL AND ($3 = 'all' OR result = $3)
+ORDER BY timestamp DESC, uuid DESC
+LIMIT $5";
+
+#[derive(FromRow)]
+struct RunRow {
+    uuid: Uuid,
+    target_event_id: Option<String>,
+    timestamp: DateTime<Utc>,
+    reasoning: String,
+    result: String,
+}
+
+impl From<RunRow> for EvaluationRun {
+    fn from(row: RunRow) -> Self {
+        let result = match row.result.as_str() {
+            "pass" => RunResult::Pass,
+            "fail" => RunResult::Fail,
+            _ => RunResult::Na,
+        };
+        EvaluationRun {
+            event: row.uuid,
+            generation_id: row.target_event_id.unwrap_or_default(),
+            result,
+            reasoning: row.reasoning,
+            timestamp: row.timestamp,
+        }
     }
 }
 

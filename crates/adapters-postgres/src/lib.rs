@@ -6,6 +6,7 @@ mod evaluation_repository;
 mod identity_repository;
 mod pool;
 mod provider_key_repository;
+mod summary_store;
 
 pub use ai_event_store::PgAiEventStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;
@@ -14,3 +15,4 @@ pub use identity_repository::PgIdentityRepository;
 pub use pool::{connect, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;
 pub use sqlx::PgPool;
+pub use summary_store::{PgLlmCallLog, PgRateLimiter, PgSummaryCache};

@@ -15,6 +15,7 @@ pub mod offline_evaluation;
 pub mod pagination;
 pub mod provider_key;
 pub mod repository;
+pub mod summary;
 
 pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, UserId};
 pub use pagination::{Page, PageRequest};

@@ -27,6 +27,8 @@ pub struct SystemLlm {
     pub provider: Provider,
     pub api_key: SecretString,
     pub model: String,
+    /// `LLMA_SYSTEM_LLM_AZURE_ENDPOINT`: the resource endpoint when the provider is Azure.
+    pub azure_endpoint: Option<String>,
 }
 
 /// Everything the service reads from its environment.
@@ -108,7 +110,14 @@ impl Config {
                 let model = get("LLMA_SYSTEM_LLM_MODEL")
                     .or_else(|| domain::models::default_model(provider).map(str::to_owned))
                     .ok_or_else(|| error("LLMA_SYSTEM_LLM_MODEL", "required for this provider"))?;
-                Some(SystemLlm { provider, api_key: SecretString::from(api_key), model })
+                let azure_endpoint = get("LLMA_SYSTEM_LLM_AZURE_ENDPOINT");
+                if provider == Provider::AzureOpenai && azure_endpoint.is_none() {
+                    return Err(error(
+                        "LLMA_SYSTEM_LLM_AZURE_ENDPOINT",
+                        "required when the system LLM is azure_openai",
+                    ));
+                }
+                Some(SystemLlm { provider, api_key: SecretString::from(api_key), model, azure_endpoint })
             }
         };
         let trial_models = match &system_llm {
@@ -208,5 +217,19 @@ mod tests {
         let config = config(&[("LLMA_SYSTEM_LLM_PROVIDER", "openai"), ("LLMA_SYSTEM_LLM_API_KEY", "sk-x")]).unwrap();
         assert_eq!(config.trial_models.models, vec!["gpt-5-mini".to_owned()]);
         assert!(!format!("{config:?}").contains("sk-x"));
+    }
+
+    #[test]
+    fn an_azure_system_llm_needs_its_endpoint() {
+        let azure = [
+            ("LLMA_SYSTEM_LLM_PROVIDER", "azure_openai"),
+            ("LLMA_SYSTEM_LLM_API_KEY", "az-key"),
+            ("LLMA_SYSTEM_LLM_MODEL", "my-deployment"),
+        ];
+        assert_eq!(config(&azure).unwrap_err().variable, "LLMA_SYSTEM_LLM_AZURE_ENDPOINT");
+        let mut with_endpoint = azure.to_vec();
+        with_endpoint.push(("LLMA_SYSTEM_LLM_AZURE_ENDPOINT", "https://r.openai.azure.com"));
+        let system = config(&with_endpoint).unwrap().system_llm.unwrap();
+        assert_eq!(system.azure_endpoint.as_deref(), Some("https://r.openai.azure.com"));
     }
 }

@@ -6,4 +6,5 @@ mod evaluation_config;
 mod evaluations;
 mod identity;
 mod provider_keys;
+mod summaries;
 mod support;

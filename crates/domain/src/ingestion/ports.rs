@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::IncomingEvent;
 use crate::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
+use crate::summary::{EvaluationRun, RunQuery};
 use crate::{ProjectId, RepositoryError};
 
 /// The store of ingested AI events. Every read of events goes through this port (never
@@ -29,6 +30,15 @@ pub trait AiEventStore: Send + Sync + 'static {
         project: ProjectId,
         query: &ExperimentItemsQuery,
     ) -> Result<Vec<ExperimentItem>, RepositoryError>;
+
+    /// The runs of one evaluation (spec section 6.2): its `$ai_evaluation` events
+    /// (`$ai_evaluation_id` = the evaluation), newest first, at most `query.limit`, as the
+    /// query's filter and generation ids select them.
+    async fn evaluation_runs(
+        &self,
+        project: ProjectId,
+        query: &RunQuery,
+    ) -> Result<Vec<EvaluationRun>, RepositoryError>;
 }
 
 /// Projects by their public ingestion token (`phc_…`).

@@ -1,0 +1,185 @@
+//! `evaluation_summary/` (spec section 6): an LLM's analysis of an evaluation's runs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use domain::identity::Scope;
+use domain::summary::{EvaluationSummary, Frequency, Pattern, SummaryInput, SummaryStatistics};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// The request body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SummaryBody {
+    /// The evaluation to summarise (UUID, required).
+    pub evaluation_id: Option<String>,
+    /// Which runs: `all` (default), `pass`, `fail` or `na`.
+    pub filter: Option<String>,
+    /// Only runs that judged these generations (at most 250 UUIDs).
+    pub generation_ids: Option<Vec<String>>,
+    /// Compute anew even when a cached summary exists (default false).
+    pub force_refresh: Option<bool>,
+}
+
+impl From<SummaryBody> for SummaryInput {
+    fn from(body: SummaryBody) -> Self {
+        SummaryInput {
+            evaluation_id: body.evaluation_id,
+            filter: body.filter,
+            generation_ids: body.generation_ids,
+            force_refresh: body.force_refresh,
+        }
+    }
+}
+
+/// A pattern among the runs, with generations that show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatternDto {
+    pub title: String,
+    pub description: String,
+    /// `common`, `occasional` or `rare`.
+    pub frequency: &'static str,
+    /// 1–5 generations (all among the analysed runs).
+    pub example_generation_ids: Vec<String>,
+}
+
+impl From<Pattern> for PatternDto {
+    fn from(pattern: Pattern) -> Self {
+        PatternDto {
+            title: pattern.title,
+            description: pattern.description,
+            frequency: match pattern.frequency {
+                Frequency::Common => "common",
+                Frequency::Occasional => "occasional",
+                Frequency::Rare => "rare",
+            },
+            example_generation_ids: pattern.example_generation_ids,
+        }
+    }
+}
+
+/// Counts of the analysed runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryStatisticsDto {
+    pub total_analyzed: u64,
+    pub pass_count: u64,
+    pub fail_count: u64,
+    pub na_count: u64,
+}
+
+impl From<SummaryStatistics> for SummaryStatisticsDto {
+    fn from(statistics: SummaryStatistics) -> Self {
+        SummaryStatisticsDto {
+            total_analyzed: statistics.total_analyzed,
+            pass_count: statistics.pass_count,
+            fail_count: statistics.fail_count,
+            na_count: statistics.na_count,
+        }
+    }
+}
+
+/// The summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryDto {
+    pub overall_assessment: String,
+    pub pass_patterns: Vec<PatternDto>,
+    pub fail_patterns: Vec<PatternDto>,
+    pub na_patterns: Vec<PatternDto>,
+    pub recommendations: Vec<String>,
+    pub statistics: SummaryStatisticsDto,
+}
+
+impl From<EvaluationSummary> for SummaryDto {
+    fn from(summary: EvaluationSummary) -> Self {
+        let patterns = |patterns: Vec<Pattern>| patterns.into_iter().map(PatternDto::from).collect();
+        SummaryDto {
+            overall_assessment: summary.overall_assessment,
+            pass_patterns: patterns(summary.pass_patterns),
+            fail_patterns: patterns(summary.fail_patterns),
+            na_patterns: patterns(summary.na_patterns),
+            recommendations: summary.recommendations,
+            statistics: summary.statistics.into(),
+        }
+    }
+}
+
+/// Summarises why an evaluation's runs pass or fail: patterns, recommendations and
+/// statistics. Cached for an hour; rate-limited per API key (50/min, 200/h, 500/day).
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/evaluation_summary/",
+    tag = "evaluation_summary", params(("project_id" = i64, Path)), request_body = SummaryBody,
+    responses(
+        (status = 200, body = SummaryDto),
+        (status = 400, description = "Invalid body (`attr` names the field), or `{\"error\": \"No evaluation runs found for the specified criteria\"}`"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "`{\"error\": \"Evaluation <id> not found\"}`"),
+        (status = 429, body = ErrorBody, description = "Rate-limited; `Retry-After` says when to retry."),
+        (status = 502, description = "`{\"error\": \"Failed to generate summary\"}`"),
+        (status = 503, description = "`{\"error\": ...}`: no LLM is configured, with how to configure one.")),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn evaluation_summary(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    ApiJson(body): ApiJson<SummaryBody>,
+) -> Result<Json<SummaryDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    let summary = app.summaries.summarize(access.api_key_id, access.project, body.into()).await?;
+    Ok(Json(summary.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::response::IntoResponse;
+    use domain::EvaluationId;
+    use domain::summary::SummarizeError;
+
+    use super::*;
+
+    async fn answer(error: SummarizeError) -> (u16, Option<String>, serde_json::Value) {
+        let response = ApiError::from(error).into_response();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn throttling_is_429_with_retry_after_rounded_up() {
+        let (status, retry_after, body) =
+            answer(SummarizeError::Throttled { retry_after: Duration::from_millis(41_200) }).await;
+        assert_eq!((status, retry_after.as_deref()), (429, Some("42")));
+        assert_eq!(body["type"], "throttled_error");
+        assert_eq!(body["code"], "throttled");
+        assert_eq!(body["attr"], serde_json::Value::Null);
+        let (_, retry_after, _) = answer(SummarizeError::Throttled { retry_after: Duration::ZERO }).await;
+        assert_eq!(retry_after.as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn the_references_errors_keep_its_shape() {
+        let id = EvaluationId::generate();
+        assert_eq!(
+            answer(SummarizeError::EvaluationNotFound(id)).await,
+            (404, None, serde_json::json!({"error": format!("Evaluation {id} not found")}))
+        );
+        let (status, _, body) = answer(SummarizeError::NoRuns).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("No evaluation runs found for the specified criteria"))
+        );
+        let (status, _, body) = answer(SummarizeError::LlmFailed).await;
+        assert_eq!((status, body), (502, serde_json::json!({"error": "Failed to generate summary"})));
+        let (status, _, body) = answer(SummarizeError::NoLlm).await;
+        assert_eq!(status, 503);
+        assert!(body["error"].as_str().unwrap().contains("LLMA_SYSTEM_LLM_PROVIDER"));
+        let (status, _, body) = answer(SummarizeError::Invalid { field: "filter", message: "bad".into() }).await;
+        assert_eq!((status, body["attr"].as_str()), (400, Some("filter")));
+    }
+}

@@ -1,0 +1,261 @@
+//! The summary's shared state on PostgreSQL (see `migrations/0007_summaries.sql`): the
+//! cache and its single flight, the rate-limit counters, and the LLM call records.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::llm::{LlmCallLog, LlmCallRecord};
+use domain::summary::{EvaluationSummary, Flight, RateDecision, RateLimit, RateLimiter, SummaryCache, SummaryKey};
+use domain::{ApiKeyId, RepositoryError};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+/// How often a waiting request looks for the leader's result, at first and at most.
+const FIRST_POLL: Duration = Duration::from_millis(25);
+const MAX_POLL: Duration = Duration::from_millis(250);
+
+const FRESH: &str = "\
+SELECT summary FROM summary_cache
+WHERE project_id = $1 AND cache_key = $2
+  AND created_at > now() - make_interval(secs => $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)";
+
+const STORE: &str = "\
+INSERT INTO summary_cache (project_id, cache_key, evaluation_id, summary, created_at)
+VALUES ($1, $2, $3, $4, clock_timestamp())
+ON CONFLICT (project_id, cache_key)
+DO UPDATE SET summary = EXCLUDED.summary, created_at = EXCLUDED.created_at";
+
+/// Claims the key unless a live lease holds it (an expired one is taken over).
+/// Entries of the evaluation well past any TTL, deleted when a new one is stored.
+const PURGE: &str = "\
+DELETE FROM summary_cache
+WHERE project_id = $1 AND evaluation_id = $2 AND created_at < now() - interval '1 day'";
+
+const CLAIM: &str = "\
+INSERT INTO summary_flights (project_id, cache_key, locked_until)
+VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+ON CONFLICT (project_id, cache_key)
+DO UPDATE SET locked_until = EXCLUDED.locked_until
+WHERE summary_flights.locked_until < clock_timestamp()
+RETURNING 1";
+
+const RELEASE: &str = "DELETE FROM summary_flights WHERE project_id = $1 AND cache_key = $2";
+
+/// Summaries cached in `summary_cache`, single flight through `summary_flights`.
+#[derive(Clone)]
+pub struct PgSummaryCache {
+    pool: PgPool,
+}
+
+impl PgSummaryCache {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn fresh_since(
+        &self,
+        key: &SummaryKey,
+        ttl: Duration,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Option<EvaluationSummary>, RepositoryError> {
+        let row: Option<Json<EvaluationSummary>> = sqlx::query_scalar(FRESH)
+            .bind(key.project.0)
+            .bind(key.as_text())
+            .bind(ttl.as_secs_f64())
+            .bind(since)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(row.map(|Json(summary)| summary))
+    }
+
+    async fn claim(&self, key: &SummaryKey, lease: Duration) -> Result<bool, RepositoryError> {
+        let claimed: Option<i32> = sqlx::query_scalar(CLAIM)
+            .bind(key.project.0)
+            .bind(key.as_text())
+            .bind(lease.as_secs_f64())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(claimed.is_some())
+    }
+}
+
+#[async_trait]
+impl SummaryCache for PgSummaryCache {
+    async fn fresh(&self, key: &SummaryKey, ttl: Duration) -> Result<Option<EvaluationSummary>, RepositoryError> {
+        self.fresh_since(key, ttl, None).await
+    }
+
+    async fn store(&self, key: &SummaryKey, summary: &EvaluationSummary) -> Result<(), RepositoryError> {
+        sqlx::query(STORE)
+            .bind(key.project.0)
+            .bind(key.as_text())
+            .bind(key.evaluation.0)
+            .bind(Json(summary))
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        sqlx::query(PURGE)
+            .bind(key.project.0)
+            .bind(key.evaluation.0)
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(())
+    }
+
+    async fn begin(
+        &self,
+        key: &SummaryKey,
+        lease: Duration,
+        wait: Duration,
+        ttl: Duration,
+        fresh_since: DateTime<Utc>,
+    ) -> Result<Flight, RepositoryError> {
+        let deadline = Instant::now() + wait;
+        let mut poll = FIRST_POLL;
+        loop {
+            if let Some(summary) = self.fresh_since(key, ttl, Some(fresh_since)).await? {
+                return Ok(Flight::Done(Box::new(summary)));
+            }
+            if self.claim(key, lease).await? {
+                // The previous leader may have finished between the two statements.
+                if let Some(summary) = self.fresh_since(key, ttl, Some(fresh_since)).await? {
+                    self.release(key).await?;
+                    return Ok(Flight::Done(Box::new(summary)));
+                }
+                return Ok(Flight::Leader);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Flight::GaveUp);
+            }
+            tokio::time::sleep(poll.min(deadline - now)).await;
+            poll = (poll * 2).min(MAX_POLL);
+        }
+    }
+
+    async fn release(&self, key: &SummaryKey) -> Result<(), RepositoryError> {
+        sqlx::query(RELEASE)
+            .bind(key.project.0)
+            .bind(key.as_text())
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(())
+    }
+}
+
+/// Per window: the hits inside it and how long until the oldest of them leaves it.
+const WINDOWS: &str = "\
+SELECT w.max, count(h.created_at) AS hits,
+       extract(epoch FROM (min(h.created_at) + make_interval(secs => w.secs) - now()))::float8 AS wait_secs
+FROM unnest($3::float8[], $4::bigint[]) AS w(secs, max)
+LEFT JOIN rate_limit_hits h
+       ON h.api_key_id = $1 AND h.bucket = $2 AND h.created_at > now() - make_interval(secs => w.secs)
+GROUP BY w.secs, w.max";
+
+/// Rate-limit counters in `rate_limit_hits`: one row per counted request; a key's
+/// requests are serialised by a transaction-scoped advisory lock, so replicas never
+/// over-count.
+#[derive(Clone)]
+pub struct PgRateLimiter {
+    pool: PgPool,
+}
+
+impl PgRateLimiter {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for PgRateLimiter {
+    async fn acquire(
+        &self,
+        bucket: &'static str,
+        api_key: ApiKeyId,
+        limits: &'static [RateLimit],
+    ) -> Result<RateDecision, RepositoryError> {
+        let seconds: Vec<f64> = limits.iter().map(|limit| limit.window.as_secs_f64()).collect();
+        let maxima: Vec<i64> = limits.iter().map(|limit| i64::from(limit.max)).collect();
+        let longest = seconds.iter().copied().fold(0.0, f64::max);
+        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
+            .bind(bucket)
+            .bind(api_key.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(RepositoryError::new)?;
+        let windows: Vec<(i64, i64, Option<f64>)> = sqlx::query_as(WINDOWS)
+            .bind(api_key.0)
+            .bind(bucket)
+            .bind(&seconds)
+            .bind(&maxima)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(RepositoryError::new)?;
+        let full = windows.iter().filter(|(max, hits, _)| hits >= max).filter_map(|(_, _, wait)| *wait);
+        if let Some(wait) = full.fold(None, |longest: Option<f64>, wait| Some(longest.map_or(wait, |l| l.max(wait)))) {
+            tx.rollback().await.map_err(RepositoryError::new)?;
+            return Ok(RateDecision::Limited { retry_after: Duration::from_secs_f64(wait.max(0.0)) });
+        }
+        sqlx::query("DELETE FROM rate_limit_hits WHERE api_key_id = $1 AND bucket = $2 AND created_at <= now() - make_interval(secs => $3)")
+            .bind(api_key.0)
+            .bind(bucket)
+            .bind(longest)
+            .execute(&mut *tx)
+            .await
+            .map_err(RepositoryError::new)?;
+        sqlx::query("INSERT INTO rate_limit_hits (api_key_id, bucket, created_at) VALUES ($1, $2, now())")
+            .bind(api_key.0)
+            .bind(bucket)
+            .execute(&mut *tx)
+            .await
+            .map_err(RepositoryError::new)?;
+        tx.commit().await.map_err(RepositoryError::new)?;
+        Ok(RateDecision::Allowed)
+    }
+}
+
+/// LLM call records in `llm_calls`.
+#[derive(Clone)]
+pub struct PgLlmCallLog {
+    pool: PgPool,
+}
+
+impl PgLlmCallLog {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl LlmCallLog for PgLlmCallLog {
+    async fn record(&self, call: &LlmCallRecord) -> Result<(), RepositoryError> {
+        sqlx::query(
+            "INSERT INTO llm_calls (project_id, purpose, provider, model, provider_key_id, input_tokens, \
+             output_tokens, latency_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(call.project.0)
+        .bind(call.purpose.as_str())
+        .bind(call.provider.as_str())
+        .bind(&call.model)
+        .bind(call.key.map(|key| key.0))
+        .bind(as_i64(call.input_tokens))
+        .bind(as_i64(call.output_tokens))
+        .bind(as_i64(call.latency_ms))
+        .bind(call.outcome.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        Ok(())
+    }
+}

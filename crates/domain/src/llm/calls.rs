@@ -1,0 +1,85 @@
+//! The record of every LLM call (spec section 11): cost visible per project and purpose.
+
+use async_trait::async_trait;
+
+use crate::llm::CompletionError;
+use crate::provider_key::Provider;
+use crate::{ProjectId, ProviderKeyId, RepositoryError};
+
+/// Why an LLM call was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmPurpose {
+    Summary,
+    Report,
+    Judge,
+}
+
+impl LlmPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Summary => "summary",
+            Self::Report => "report",
+            Self::Judge => "judge",
+        }
+    }
+}
+
+/// How an LLM call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmCallOutcome {
+    Ok,
+    KeyRejected,
+    RateLimited,
+    Timeout,
+    Unavailable,
+    BadOutput,
+}
+
+impl LlmCallOutcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::KeyRejected => "key_rejected",
+            Self::RateLimited => "rate_limited",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::BadOutput => "bad_output",
+        }
+    }
+
+    /// The outcome of a failed call.
+    pub fn of_error(error: &CompletionError) -> Self {
+        match error {
+            CompletionError::KeyRejected => Self::KeyRejected,
+            CompletionError::RateLimited { .. } => Self::RateLimited,
+            CompletionError::Timeout => Self::Timeout,
+            CompletionError::Unavailable(_) => Self::Unavailable,
+            CompletionError::BadOutput(_) => Self::BadOutput,
+        }
+    }
+}
+
+/// One LLM call as recorded in `llm_calls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmCallRecord {
+    pub project: ProjectId,
+    pub purpose: LlmPurpose,
+    pub provider: Provider,
+    pub model: String,
+    /// The project's key that paid for it; `None` for the operator's system LLM.
+    pub key: Option<ProviderKeyId>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency_ms: u64,
+    pub outcome: LlmCallOutcome,
+}
+
+/// Where LLM calls are recorded. Errors are `RepositoryError` only.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait LlmCallLog: Send + Sync + 'static {
+    /// Stores one call record.
+    async fn record(&self, call: &LlmCallRecord) -> Result<(), RepositoryError>;
+}

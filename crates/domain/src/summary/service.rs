@@ -1,0 +1,359 @@
+//! The summary use case (spec section 6): rate limit, validate, read the runs, reuse a
+//! cached summary or compute one (single flight across replicas), with the LLM that
+//! section 11 chooses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt, stream};
+use uuid::Uuid;
+
+use super::prompt::{self, MAX_OUTPUT_TOKENS, SCHEMA_NAME};
+use super::{
+    CACHE_TTL, EvaluationRun, EvaluationSummary, Flight, MAP_CONCURRENCY, MAX_GENERATION_IDS, MAX_RUNS, RateDecision,
+    RateLimiter, RunQuery, SUMMARY_RATE_BUCKET, SUMMARY_RATE_LIMITS, SummarizeError, SummaryCache, SummaryConfig,
+    SummaryDraft, SummaryFilter, SummaryInput, SummaryKey, SummaryRequest,
+};
+use crate::evaluation::{Evaluation, EvaluationRepository};
+use crate::evaluation_config::EvaluationConfigRepository;
+use crate::ingestion::AiEventStore;
+use crate::llm::{
+    CompletionError, CompletionRequest, LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmGateway, LlmPurpose,
+    StructuredCompletion, parse_completion,
+};
+use crate::models::default_model;
+use crate::provider_key::{
+    KeyState, Provider, ProviderCredentials, ProviderKeyChanges, ProviderKeyRepository, ProviderKeyService,
+};
+use crate::{ApiKeyId, EvaluationId, ProjectId, ProviderKeyId};
+
+/// Extra time a computing request holds its claim beyond the LLM timeout, and that
+/// waiting requests wait beyond it.
+const FLIGHT_MARGIN: Duration = Duration::from_secs(15);
+
+/// The message stored on a key that a provider rejected during a summary.
+const KEY_REJECTED_MESSAGE: &str = "The provider rejected this key when it was used. Replace it with a valid key.";
+
+/// The LLM a summary calls.
+#[derive(Debug, Clone)]
+pub struct ChosenLlm {
+    pub credentials: ProviderCredentials,
+    pub model: String,
+    /// The project's key, or `None` for the system LLM.
+    pub key: Option<ProviderKeyId>,
+}
+
+/// The ports the summary use case needs.
+pub struct SummaryPorts {
+    pub evaluations: Arc<dyn EvaluationRepository>,
+    pub events: Arc<dyn AiEventStore>,
+    pub provider_keys: Arc<ProviderKeyService>,
+    pub key_repository: Arc<dyn ProviderKeyRepository>,
+    pub evaluation_configs: Arc<dyn EvaluationConfigRepository>,
+    pub gateway: Arc<dyn LlmGateway>,
+    pub completion: Arc<dyn StructuredCompletion>,
+    pub cache: Arc<dyn SummaryCache>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub llm_calls: Arc<dyn LlmCallLog>,
+}
+
+/// The evaluation-summary use case.
+pub struct SummaryService {
+    ports: SummaryPorts,
+    config: SummaryConfig,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SummarizeError {
+    SummarizeError::Invalid { field, message: message.into() }
+}
+
+/// Validates the client's body.
+pub fn parse_request(input: SummaryInput) -> Result<SummaryRequest, SummarizeError> {
+    let raw_id = input.evaluation_id.as_deref().map(str::trim).unwrap_or("");
+    if raw_id.is_empty() {
+        return Err(invalid("evaluation_id", "This field is required."));
+    }
+    let evaluation_id =
+        raw_id.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?;
+    let filter = match input.filter.as_deref() {
+        None => SummaryFilter::All,
+        Some(raw) => SummaryFilter::parse(raw).ok_or_else(|| {
+            invalid(
+                "filter",
+                format!(
+                    "\"{}\" is not a valid choice. Choose one of: all, pass, fail, na.",
+                    raw.chars().take(50).collect::<String>()
+                ),
+            )
+        })?,
+    };
+    let generation_ids = match input.generation_ids {
+        None => None,
+        Some(ids) if ids.len() > MAX_GENERATION_IDS => {
+            return Err(invalid(
+                "generation_ids",
+                format!("Ensure this field has no more than {MAX_GENERATION_IDS} elements."),
+            ));
+        }
+        Some(ids) => Some(
+            ids.iter()
+                .enumerate()
+                .map(|(index, id)| {
+                    id.trim()
+                        .parse::<Uuid>()
+                        .map_err(|_| invalid("generation_ids", format!("Item {index}: must be a valid UUID.")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(SummaryRequest { evaluation_id, filter, generation_ids, force_refresh: input.force_refresh.unwrap_or(false) })
+}
+
+impl SummaryService {
+    pub fn new(ports: SummaryPorts, config: SummaryConfig) -> Self {
+        Self { ports, config }
+    }
+
+    /// Summarises an evaluation's runs for the caller (`api_key` is what the rate limit
+    /// counts).
+    #[tracing::instrument(skip_all, fields(project = %project))]
+    pub async fn summarize(
+        &self,
+        api_key: ApiKeyId,
+        project: ProjectId,
+        input: SummaryInput,
+    ) -> Result<EvaluationSummary, SummarizeError> {
+        if let RateDecision::Limited { retry_after } =
+            self.ports.rate_limiter.acquire(SUMMARY_RATE_BUCKET, api_key, &SUMMARY_RATE_LIMITS).await?
+        {
+            return Err(SummarizeError::Throttled { retry_after });
+        }
+        let request = parse_request(input)?;
+        let evaluation = self
+            .ports
+            .evaluations
+            .find(project, request.evaluation_id)
+            .await?
+            .filter(|evaluation| !evaluation.deleted)
+            .ok_or(SummarizeError::EvaluationNotFound(request.evaluation_id))?;
+        let query = RunQuery {
+            evaluation: evaluation.id,
+            filter: request.filter,
+            generation_ids: request.generation_ids.clone(),
+            limit: MAX_RUNS as i64,
+        };
+        let runs = self.ports.events.evaluation_runs(project, &query).await?;
+        if runs.is_empty() {
+            return Err(SummarizeError::NoRuns);
+        }
+        let key = SummaryKey::new(project, evaluation.id, request.filter, &runs, &evaluation.prompt);
+        let started = Utc::now();
+        if !request.force_refresh
+            && let Some(summary) = self.ports.cache.fresh(&key, CACHE_TTL).await?
+        {
+            return Ok(summary);
+        }
+
+        let flight_time = self.config.llm_timeout + FLIGHT_MARGIN;
+        // A forced refresh accepts only a summary computed after it started; otherwise
+        // any fresh one will do.
+        let fresh_since = if request.force_refresh {
+            started
+        } else {
+            started - chrono::TimeDelta::seconds(CACHE_TTL.as_secs() as i64)
+        };
+        match self.ports.cache.begin(&key, flight_time, flight_time, CACHE_TTL, fresh_since).await? {
+            Flight::Done(summary) => Ok(*summary),
+            Flight::Leader => {
+                let result = self.compute(project, &evaluation, request.filter, &runs, &key).await;
+                if let Err(error) = self.ports.cache.release(&key).await {
+                    tracing::warn!(error = %error.0, "could not release a summary claim; it expires with its lease");
+                }
+                result
+            }
+            // The computing request took longer than it may: compute without the claim.
+            Flight::GaveUp => self.compute(project, &evaluation, request.filter, &runs, &key).await,
+        }
+    }
+
+    async fn compute(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        filter: SummaryFilter,
+        runs: &[EvaluationRun],
+        key: &SummaryKey,
+    ) -> Result<EvaluationSummary, SummarizeError> {
+        let llm = self.choose_llm(project, evaluation).await?.ok_or(SummarizeError::NoLlm)?;
+        let deadline = Instant::now() + self.config.llm_timeout;
+        let outcome = self.generate(project, &llm, evaluation, filter, runs, deadline).await;
+        if let Some(key_id) = llm.key {
+            if let Err(error) = self.ports.key_repository.touch_last_used(project, key_id).await {
+                tracing::warn!(error = %error.0, "could not mark a provider key as used");
+            }
+            if matches!(outcome, Err(CompletionError::KeyRejected)) {
+                let changes = ProviderKeyChanges {
+                    state: Some(KeyState::Invalid),
+                    error_message: Some(Some(KEY_REJECTED_MESSAGE.to_owned())),
+                    ..ProviderKeyChanges::default()
+                };
+                self.ports.key_repository.update(project, key_id, &changes).await?;
+            }
+        }
+        let draft = outcome.map_err(|error| {
+            tracing::warn!(%error, provider = llm.credentials.provider.as_str(), model = %llm.model, "summary LLM call failed");
+            SummarizeError::LlmFailed
+        })?;
+        let summary = EvaluationSummary::from_draft(draft, runs);
+        self.ports.cache.store(key, &summary).await?;
+        Ok(summary)
+    }
+
+    /// Section 11's order: the evaluation's configured key; the project's active key with
+    /// its provider's default model; the system LLM; none.
+    pub async fn choose_llm(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+    ) -> Result<Option<ChosenLlm>, SummarizeError> {
+        if let Some(configuration) = &evaluation.model_configuration
+            && let Some(key_id) = configuration.provider_key
+            && let Some(credentials) = self.usable_key(project, key_id, false).await?
+        {
+            return Ok(Some(ChosenLlm { credentials, model: configuration.model.clone(), key: Some(key_id) }));
+        }
+
+        let settings = self.ports.evaluation_configs.get(project).await?;
+        if let Some(key_id) = settings.active_provider_key
+            && let Some(credentials) = self.usable_key(project, key_id, true).await?
+            && let Some(model) = self.model_for_active_key(evaluation, &credentials).await
+        {
+            return Ok(Some(ChosenLlm { credentials, model, key: Some(key_id) }));
+        }
+
+        Ok(self.config.system_llm.as_ref().map(|system| ChosenLlm {
+            credentials: ProviderCredentials {
+                provider: system.provider,
+                api_key: system.api_key.clone(),
+                azure: system.azure.clone(),
+            },
+            model: system.model.clone(),
+            key: None,
+        }))
+    }
+
+    /// A key's credentials when it may be called: not rejected (with `require_ok`, checked
+    /// `ok`), and its endpoint allowed by the current policy.
+    async fn usable_key(
+        &self,
+        project: ProjectId,
+        key_id: ProviderKeyId,
+        require_ok: bool,
+    ) -> Result<Option<ProviderCredentials>, SummarizeError> {
+        let Some((key, credentials)) = self.ports.provider_keys.stored_credentials(project, key_id).await? else {
+            return Ok(None);
+        };
+        let state_ok = if require_ok { key.state == KeyState::Ok } else { key.state != KeyState::Invalid };
+        if !state_ok || self.ports.provider_keys.may_call(&credentials).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(credentials))
+    }
+
+    /// The model used with the active key: its provider's default; for Azure the
+    /// evaluation's model when it is an Azure one, else the resource's first deployment.
+    async fn model_for_active_key(&self, evaluation: &Evaluation, credentials: &ProviderCredentials) -> Option<String> {
+        if credentials.provider != Provider::AzureOpenai {
+            return default_model(credentials.provider).map(str::to_owned);
+        }
+        if let Some(configuration) = &evaluation.model_configuration
+            && configuration.provider == Provider::AzureOpenai
+        {
+            return Some(configuration.model.clone());
+        }
+        match self.ports.gateway.list_models(credentials).await {
+            Ok(models) => models.into_iter().next().map(|model| model.id),
+            Err(error) => {
+                tracing::warn!(%error, "could not list the Azure deployments of the active key");
+                None
+            }
+        }
+    }
+
+    /// One call when the runs fit the budget; else map (chunks, at most
+    /// [`MAP_CONCURRENCY`] in flight) and one merge call.
+    async fn generate(
+        &self,
+        project: ProjectId,
+        llm: &ChosenLlm,
+        evaluation: &Evaluation,
+        filter: SummaryFilter,
+        runs: &[EvaluationRun],
+        deadline: Instant,
+    ) -> Result<SummaryDraft, CompletionError> {
+        let header = prompt::header(evaluation, filter);
+        let mut prompts = prompt::run_prompts(&header, runs);
+        if prompts.len() == 1 {
+            let user = prompts.pop().expect("one prompt");
+            return self.call(project, llm, prompt::SYSTEM, user, deadline).await;
+        }
+        let partials: Vec<SummaryDraft> = stream::iter(prompts)
+            .map(|user| self.call(project, llm, prompt::SYSTEM, user, deadline))
+            .buffered(MAP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let user = prompt::merge_prompt(&header, &partials);
+        self.call(project, llm, prompt::merge_system(), user, deadline).await
+    }
+
+    /// One structured call within what is left of the deadline, recorded in `llm_calls`.
+    async fn call(
+        &self,
+        project: ProjectId,
+        llm: &ChosenLlm,
+        system: &str,
+        user: String,
+        deadline: Instant,
+    ) -> Result<SummaryDraft, CompletionError> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(CompletionError::Timeout);
+        }
+        let request = CompletionRequest {
+            system: system.to_owned(),
+            user,
+            schema_name: SCHEMA_NAME.to_owned(),
+            schema: prompt::schema(),
+            model: llm.model.clone(),
+            max_output_tokens: MAX_OUTPUT_TOKENS,
+        };
+        tracing::debug!(prompt = %request.user, "summary LLM call");
+        let started = Instant::now();
+        let result = self.ports.completion.complete(&llm.credentials, &request, remaining).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let (usage, outcome) = match result {
+            Ok(completion) => (completion.usage, parse_completion::<SummaryDraft>(&completion)),
+            Err(error) => (Default::default(), Err(error)),
+        };
+        let record = LlmCallRecord {
+            project,
+            purpose: LlmPurpose::Summary,
+            provider: llm.credentials.provider,
+            model: llm.model.clone(),
+            key: llm.key,
+            input_tokens: usage.input,
+            output_tokens: usage.output,
+            latency_ms,
+            outcome: outcome.as_ref().map_or_else(LlmCallOutcome::of_error, |_| LlmCallOutcome::Ok),
+        };
+        if let Err(error) = self.ports.llm_calls.record(&record).await {
+            tracing::warn!(error = %error.0, "could not record an LLM call");
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
