@@ -124,6 +124,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             target: format!("≥ {TARGET_RATIO}"),
             met: ratio >= TARGET_RATIO,
         },
+        notes: Vec::new(),
         errors: load.errors,
         first_error: load.first_error,
     })
