@@ -13,6 +13,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx would otherwise ping every connection it hands out: a second round trip per
+        // query. A connection that died is dropped by the pool when its query fails.
+        .test_before_acquire(false)
         .connect(url)
         .await?;
     Ok(pool)
