@@ -314,18 +314,25 @@ async fn api_timings(
 /// these parameters. From the sixth on, PostgreSQL may switch to the generic plan (when
 /// its estimated cost is lower); that one is timed separately, under a timeout.
 fn psql_script(project_id: &str, experiment_id: &str, args: &BenchArgs) -> String {
-    let execute = format!("EXECUTE items({project_id}, '{experiment_id}', NULL, NULL, {MAX_EXPERIMENT_ITEMS});\n");
-    let mut script = format!(
-        "PREPARE items(bigint, text, timestamptz, timestamptz, bigint) AS\n{};\n\
-         SET plan_cache_mode = force_custom_plan;\n\\o /dev/null\n",
-        experiment_items_sql()
-    );
+    timing_script(
+        &format!("PREPARE items(bigint, text, timestamptz, timestamptz, bigint) AS\n{};\n", experiment_items_sql()),
+        &format!("EXECUTE items({project_id}, '{experiment_id}', NULL, NULL, {MAX_EXPERIMENT_ITEMS});\n"),
+        args,
+    )
+}
+
+/// A psql script that prepares a statement (`prepare`) and runs `execute` for warm-up, then
+/// under `\timing` (output discarded), then under `EXPLAIN (ANALYZE, TIMING OFF)`, custom
+/// plans forced; and once more with the generic plan, under a timeout, after
+/// `GENERIC_MARKER`. Parsed by [`PsqlTimings`].
+pub(super) fn timing_script(prepare: &str, execute: &str, args: &BenchArgs) -> String {
+    let mut script = format!("{prepare}SET plan_cache_mode = force_custom_plan;\n\\o /dev/null\n");
     for _ in 0..args.warmup_requests {
-        script.push_str(&execute);
+        script.push_str(execute);
     }
     script.push_str("\\timing on\n");
     for _ in 0..args.requests {
-        script.push_str(&execute);
+        script.push_str(execute);
     }
     script.push_str("\\timing off\n\\o\n");
     for _ in 0..args.requests {

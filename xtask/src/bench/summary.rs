@@ -18,7 +18,6 @@
 //! a limit, and no request is throttled. The pool is sized for [`PLANNED_RPS`]; should
 //! it run dry, the load stops early and says so.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,7 +26,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::offline_items::{
-    GENERIC_MARKER, GENERIC_PLAN_TIMEOUT_SECS, PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median,
+    GENERIC_PLAN_TIMEOUT_SECS, PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median, timing_script,
 };
 use super::{BenchArgs, LoadResult, Measured, Setup, SummaryRow, http_client, ms, psql, psql_value, thousands};
 use crate::dev::scalar;
@@ -506,28 +505,11 @@ FROM (
 /// `\timing` (output discarded), then under `EXPLAIN (ANALYZE, TIMING OFF)`; custom plans
 /// forced, as `offline_items` does; and once more with the generic plan.
 fn psql_script(project_id: &str, evaluation_id: &str, args: &BenchArgs) -> String {
-    let execute = format!("EXECUTE runs({project_id}, '{evaluation_id}', 'all', NULL, {MAX_RUNS});\n");
-    let mut script = format!(
-        "PREPARE runs(bigint, text, text, text[], bigint) AS\n{EVALUATION_RUNS};\n\
-         SET plan_cache_mode = force_custom_plan;\n\\o /dev/null\n"
-    );
-    for _ in 0..args.warmup_requests {
-        script.push_str(&execute);
-    }
-    script.push_str("\\timing on\n");
-    for _ in 0..args.requests {
-        script.push_str(&execute);
-    }
-    script.push_str("\\timing off\n\\o\n");
-    for _ in 0..args.requests {
-        let _ = write!(script, "EXPLAIN (ANALYZE, TIMING OFF) {execute}");
-    }
-    let _ = write!(
-        script,
-        "\\echo '{GENERIC_MARKER}'\n\\set ON_ERROR_STOP 0\nSET plan_cache_mode = force_generic_plan;\n\
-         SET statement_timeout = '{GENERIC_PLAN_TIMEOUT_SECS}s';\nEXPLAIN (ANALYZE, TIMING OFF) {execute}"
-    );
-    script
+    timing_script(
+        &format!("PREPARE runs(bigint, text, text, text[], bigint) AS\n{EVALUATION_RUNS};\n"),
+        &format!("EXECUTE runs({project_id}, '{evaluation_id}', 'all', NULL, {MAX_RUNS});\n"),
+        args,
+    )
 }
 
 // ---------------------------------------------------------------------------------------
