@@ -21,6 +21,7 @@ use domain::provider_key::{
     CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
     ValidateStoredKeyError,
 };
+use domain::judge::{ManualRunError, ResultsError};
 use domain::summary::SummarizeError;
 use serde::Serialize;
 
@@ -45,6 +46,9 @@ pub struct ApiError {
     /// Answer `{"error": detail}` instead of the standard body: the reference's shape on
     /// the endpoints that the spec keeps it for (e.g. offline evaluations).
     error_shape: bool,
+    /// Answer `{"error": {attr: [detail]}}`: the reference's validation shape on
+    /// `evaluation_runs/`.
+    field_error_shape: bool,
 }
 
 impl ApiError {
@@ -55,6 +59,7 @@ impl ApiError {
             allow: None,
             retry_after: None,
             error_shape: false,
+            field_error_shape: false,
         }
     }
 
@@ -137,6 +142,13 @@ impl ApiError {
         self
     }
 
+    /// The same error answered as `{"error": {attr: [detail]}}` (or `{"error": detail}`
+    /// when it names no field).
+    pub fn in_field_error_shape(mut self) -> Self {
+        self.field_error_shape = true;
+        self
+    }
+
     /// 413 for a compressed body that inflates past the limit.
     pub fn decompressed_too_large(limit_bytes: usize) -> Self {
         Self::new(
@@ -160,7 +172,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = if self.error_shape {
+        let mut response = if self.field_error_shape {
+            let error = match &self.body.attr {
+                Some(attr) => serde_json::json!({attr.as_str(): [self.body.detail]}),
+                None => serde_json::json!(self.body.detail),
+            };
+            (self.status, Json(serde_json::json!({"error": error}))).into_response()
+        } else if self.error_shape {
             (self.status, Json(serde_json::json!({"error": self.body.detail}))).into_response()
         } else {
             (self.status, Json(self.body)).into_response()
@@ -383,6 +401,28 @@ impl From<ExperimentItemsError> for ApiError {
                 )
                 .in_error_shape()
             }
+        }
+    }
+}
+
+impl From<ManualRunError> for ApiError {
+    fn from(error: ManualRunError) -> Self {
+        match error {
+            ManualRunError::Invalid { field, message } => Self::invalid_field(field, message).in_field_error_shape(),
+            ManualRunError::EvaluationNotFound(_) | ManualRunError::EventNotFound(_) => {
+                Self::not_found_with(error.to_string()).in_error_shape()
+            }
+            ManualRunError::Unexpected(cause) => Self::internal(&cause.0),
+        }
+    }
+}
+
+impl From<ResultsError> for ApiError {
+    fn from(error: ResultsError) -> Self {
+        match error {
+            ResultsError::Invalid { field, message } => Self::invalid_field(field, message),
+            ResultsError::EvaluationNotFound => Self::not_found_with(error.to_string()),
+            ResultsError::Unexpected(cause) => Self::internal(&cause.0),
         }
     }
 }

@@ -4,6 +4,8 @@
 mod capture;
 mod error;
 mod evaluation_config;
+mod evaluation_results;
+mod evaluation_runs;
 mod evaluation_summary;
 mod evaluations;
 mod extract;

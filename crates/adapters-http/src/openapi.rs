@@ -5,6 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
+use crate::evaluation_results::{self, BreakdownValueDto, ResultsDto, TotalsDto, TrendDto};
+use crate::evaluation_runs::{self, EvaluationRunDto, ManualRunBody, ManualRunDto, RunEvaluationDto};
 use crate::evaluation_summary::{self, PatternDto, SummaryBody, SummaryDto, SummaryStatisticsDto};
 use crate::evaluations::{
     self, ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
@@ -21,7 +23,7 @@ use crate::{capture, health, models, offline_evaluations};
 /// The API's OpenAPI 3.1 document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "llm-analytics", description = "LLM analytics management API: provider keys, models, evaluations."),
+    info(title = "llm-analytics", description = "LLM analytics management API: provider keys, models, evaluations, judge runs and results."),
     paths(
         health::health,
         health::ready,
@@ -47,6 +49,9 @@ use crate::{capture, health, models, offline_evaluations};
         models::list_models,
         offline_evaluations::experiment_items,
         evaluation_summary::evaluation_summary,
+        evaluation_runs::create_evaluation_run,
+        evaluation_runs::list_evaluation_runs,
+        evaluation_results::evaluation_results,
         capture::capture_batch,
         capture::capture_e,
         capture::capture_capture,
@@ -58,7 +63,8 @@ use crate::{capture, health, models, offline_evaluations};
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
         EvaluationConfigDto, SetActiveKeyBody, DependentConfigsDto, DependentEvaluationDto, AlternativeKeyDto,
         TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto, SummaryBody, SummaryDto, PatternDto,
-        SummaryStatisticsDto)),
+        SummaryStatisticsDto, ManualRunBody, ManualRunDto, RunEvaluationDto, EvaluationRunDto,
+        Paginated<EvaluationRunDto>, ResultsDto, TotalsDto, BreakdownValueDto, TrendDto)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

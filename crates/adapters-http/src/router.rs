@@ -16,7 +16,7 @@ use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    capture, evaluation_config, evaluation_summary, evaluations, health, models, offline_evaluations, provider_keys,
+    capture, evaluation_config, evaluation_results, evaluation_runs, evaluation_summary, evaluations, health, models, offline_evaluations, provider_keys,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,6 +80,17 @@ fn offline_evaluation_routes() -> Router<AppState> {
     )
 }
 
+/// Spec section 9: manual judge runs and stored judgements (outside `llm_analytics/`,
+/// where the reference serves them), and results broken down by any property.
+fn judge_routes() -> Router<AppState> {
+    let router = route_both(
+        Router::new(),
+        &format!("{ENV}/evaluation_runs"),
+        get(evaluation_runs::list_evaluation_runs).post(evaluation_runs::create_evaluation_run),
+    );
+    route_both(router, &format!("{LLMA}/evaluation_results"), get(evaluation_results::evaluation_results))
+}
+
 /// Spec section 6: the evaluation summary.
 fn summary_routes() -> Router<AppState> {
     route_both(Router::new(), &format!("{LLMA}/evaluation_summary"), post(evaluation_summary::evaluation_summary))
@@ -109,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     let router = router.merge(evaluation_routes());
     let router = router.merge(offline_evaluation_routes());
     let router = router.merge(summary_routes());
+    let router = router.merge(judge_routes());
     let router = router.merge(capture_routes());
     let schema_json = schema.clone();
     let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));

@@ -9,6 +9,7 @@ use domain::evaluation::EvaluationService;
 use domain::evaluation_config::EvaluationConfigService;
 use domain::identity::{Access, AccessService, Scope};
 use domain::ingestion::IngestionService;
+use domain::judge::JudgeService;
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::ProviderKeyService;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub offline_evaluations: Arc<OfflineEvaluationService>,
     /// Evaluation summaries.
     pub summaries: Arc<SummaryService>,
+    /// Manual judge runs, stored judgements and results.
+    pub judge: Arc<JudgeService>,
     pub readiness: Arc<dyn Readiness>,
 }
 

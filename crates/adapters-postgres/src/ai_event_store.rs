@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use domain::ingestion::{AiEventStore, IncomingEvent};
+use domain::judge::{PlannedJob, StoredBatch};
 use domain::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
 use domain::summary::{EvaluationRun, RunQuery, RunResult};
 use domain::{ProjectId, RepositoryError};
@@ -14,6 +15,8 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
+
+use crate::job_queue;
 
 /// A month, as the first instant of it (UTC): the key of one partition.
 type Month = DateTime<Utc>;
@@ -36,7 +39,10 @@ pub struct PgAiEventStore {
 /// uuid repeated in the batch is stored once, its first occurrence), and if anything
 /// fails nothing of the batch is stored. The extracted columns come from the properties
 /// here, in one place.
-const INSERT_BATCH: &str = "\
+macro_rules! insert_batch {
+    ($returning:literal, $select:literal) => {
+        concat!(
+            "\
 WITH input AS (
     SELECT DISTINCT ON (uuid) * FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
         WITH ORDINALITY AS t(uuid, event, distinct_id, timestamp, properties, position)
@@ -59,9 +65,22 @@ stored AS (
            ai_property_text(i.properties, '$ai_experiment_item_id'),
            i.properties
     FROM input i JOIN claimed c ON c.uuid = i.uuid
-    RETURNING 1
+    RETURNING ",
+            $returning,
+            "
 )
-SELECT count(*) FROM stored";
+",
+            $select
+        )
+    };
+}
+
+/// The batch statement answering how many events were stored.
+const INSERT_BATCH: &str = insert_batch!("1", "SELECT count(*) FROM stored");
+
+/// The batch statement answering the uuids stored (the generations whose judge jobs are
+/// queued with them).
+const INSERT_BATCH_RETURNING_UUIDS: &str = insert_batch!("uuid", "SELECT uuid FROM stored");
 
 /// Creates whichever of the given months' partitions are missing; returns how many it created.
 const ENSURE_PARTITIONS: &str = "SELECT count(*) FILTER (WHERE created) FROM unnest($1::timestamptz[]) AS m, ai_events_ensure_partition(m) AS created";
@@ -247,6 +266,51 @@ impl PgAiEventStore {
         Ok(())
     }
 
+    /// Stores the events and the judge jobs of the newly stored generations in one
+    /// transaction (hourly caps reserved under their counters' locks).
+    async fn insert_with_jobs(
+        &self,
+        project: ProjectId,
+        columns: &BatchColumns<'_>,
+        jobs: &[PlannedJob],
+    ) -> Result<StoredBatch, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let stored = insert_returning_uuids(&mut tx, project, columns).await?;
+        let new: HashSet<Uuid> = stored.iter().copied().collect();
+        let candidates: Vec<&PlannedJob> = jobs.iter().filter(|job| new.contains(&job.generation)).collect();
+        let (to_queue, skipped_by_cap) = job_queue::reserve_caps(&mut tx, project, candidates).await?;
+        let jobs_queued = job_queue::insert_jobs(&mut tx, &to_queue).await?;
+        tx.commit().await?;
+        Ok(StoredBatch { stored: stored.len() as u64, jobs_queued, skipped_by_cap })
+    }
+
+    /// In one transaction: stores `event` (a judge's result) and runs `finish` (the job's
+    /// end, matched by its lease); nothing is stored when `finish` changes no row.
+    pub(crate) async fn insert_with_job_end(
+        &self,
+        project: ProjectId,
+        event: &IncomingEvent,
+        lease: &domain::jobs::Lease,
+    ) -> Result<bool, RepositoryError> {
+        let events = std::slice::from_ref(event);
+        self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+        let columns = BatchColumns::of(events);
+        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
+        let ended = sqlx::query(job_queue::COMPLETE)
+            .bind(lease.job.0)
+            .bind(lease.token)
+            .execute(&mut *tx)
+            .await
+            .map_err(RepositoryError::new)?;
+        if ended.rows_affected() != 1 {
+            tx.rollback().await.map_err(RepositoryError::new)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(RepositoryError::new)?;
+        Ok(true)
+    }
+
     async fn insert(&self, project: ProjectId, columns: &BatchColumns<'_>) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(INSERT_BATCH)
             .bind(project.0)
@@ -258,6 +322,22 @@ impl PgAiEventStore {
             .fetch_one(&self.pool)
             .await
     }
+}
+
+async fn insert_returning_uuids(
+    conn: &mut sqlx::PgConnection,
+    project: ProjectId,
+    columns: &BatchColumns<'_>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(INSERT_BATCH_RETURNING_UUIDS)
+        .bind(project.0)
+        .bind(&columns.uuids)
+        .bind(&columns.names)
+        .bind(&columns.distinct_ids)
+        .bind(&columns.timestamps)
+        .bind(&columns.properties)
+        .fetch_all(conn)
+        .await
 }
 
 /// A batch as one array per column, for `UNNEST`, borrowing from the events (the
@@ -293,25 +373,37 @@ impl<'a> BatchColumns<'a> {
 #[async_trait]
 impl AiEventStore for PgAiEventStore {
     #[tracing::instrument(skip_all, fields(project = %project, events = events.len()))]
-    async fn store_batch(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<u64, RepositoryError> {
+    async fn store_batch(
+        &self,
+        project: ProjectId,
+        events: &[IncomingEvent],
+        jobs: &[PlannedJob],
+    ) -> Result<StoredBatch, RepositoryError> {
         if events.is_empty() {
-            return Ok(0);
+            return Ok(StoredBatch::default());
         }
         self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let stored = match self.insert(project, &columns).await {
+        let attempt = || async {
+            if jobs.is_empty() {
+                let stored = self.insert(project, &columns).await?;
+                Ok(StoredBatch { stored: u64::try_from(stored).unwrap_or(0), ..StoredBatch::default() })
+            } else {
+                self.insert_with_jobs(project, &columns, jobs).await
+            }
+        };
+        match attempt().await {
             // A partition this process believed in is gone (dropped by an operator):
             // forget what it knew, create the batch's months again, and retry once.
             Err(error) if is_missing_partition(&error) => {
                 tracing::warn!("an ai_events partition was missing; creating it and retrying the batch");
                 self.known().clear();
                 self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
-                self.insert(project, &columns).await
+                attempt().await
             }
             other => other,
         }
-        .map_err(RepositoryError::new)?;
-        Ok(u64::try_from(stored).unwrap_or(0))
+        .map_err(RepositoryError::new)
     }
 
     async fn experiment_items(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::{
     AssignOutcome, Conditions, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationRepository,
-    EvaluationState, EvaluationStatus, EvaluationType, KeyAssignment, ModelConfiguration, ModelConfigurationSpec,
+    EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration, ModelConfigurationSpec,
     NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
 };
 use domain::provider_key::{Provider, UserSummary};
@@ -34,7 +34,7 @@ macro_rules! select_evaluation {
     () => {
         "SELECT e.id, e.project_id, e.name, e.description, e.enabled, e.status, e.status_reason, \
          e.evaluation_type, e.evaluation_config, e.output_type, e.conditions, e.created_at, e.updated_at, \
-         e.deleted, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
+         e.deleted, e.max_runs_per_hour, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
          m.provider_key_id AS config_key, u.id AS user_id, u.uuid AS user_uuid, u.email AS user_email, \
          u.first_name, u.last_name \
          FROM evaluations e \
@@ -59,6 +59,7 @@ struct EvaluationRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     deleted: bool,
+    max_runs_per_hour: Option<i32>,
     config_id: Option<Uuid>,
     config_provider: Option<String>,
     config_model: Option<String>,
@@ -130,6 +131,7 @@ impl TryFrom<EvaluationRow> for Evaluation {
             output_type,
             conditions,
             model_configuration,
+            max_runs_per_hour: row.max_runs_per_hour.and_then(|n| MaxRunsPerHour::parse(i64::from(n))),
             created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -216,6 +218,19 @@ struct LockedRow {
     config_provider: Option<String>,
 }
 
+/// Puts enabled evaluations in `error`: one by id ($3), those whose configuration uses a
+/// key ($4), or those without a key of their own ($5).
+const STOP_JUDGING: &str = "\
+UPDATE evaluations e SET enabled = false, status = 'error', status_reason = $2, updated_at = now()
+WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted
+  AND (($3::uuid IS NOT NULL AND e.id = $3)
+    OR ($4::uuid IS NOT NULL AND EXISTS (
+          SELECT 1 FROM model_configurations m
+          WHERE m.project_id = e.project_id AND m.id = e.model_configuration_id AND m.provider_key_id = $4))
+    OR ($5 AND NOT EXISTS (
+          SELECT 1 FROM model_configurations m
+          WHERE m.project_id = e.project_id AND m.id = e.model_configuration_id AND m.provider_key_id IS NOT NULL)))";
+
 #[async_trait]
 impl EvaluationRepository for PgEvaluationRepository {
     async fn insert(&self, evaluation: &NewEvaluation) -> Result<SaveOutcome, RepositoryError> {
@@ -233,8 +248,8 @@ impl EvaluationRepository for PgEvaluationRepository {
         let state = evaluation.state;
         sqlx::query(
             "INSERT INTO evaluations (id, project_id, name, description, enabled, status, status_reason, \
-             evaluation_type, evaluation_config, output_type, conditions, model_configuration_id, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             evaluation_type, evaluation_config, output_type, conditions, model_configuration_id, created_by, \
+             max_runs_per_hour) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(evaluation.id.0)
         .bind(project.0)
@@ -249,6 +264,7 @@ impl EvaluationRepository for PgEvaluationRepository {
         .bind(evaluation.conditions.to_json())
         .bind(configuration.map(|c| c.0))
         .bind(evaluation.created_by.0)
+        .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32))
         .execute(&mut *tx)
         .await
         .map_err(RepositoryError::new)?;
@@ -350,6 +366,7 @@ impl EvaluationRepository for PgEvaluationRepository {
                conditions = COALESCE($11, conditions), \
                model_configuration_id = CASE WHEN $12 THEN $13 ELSE model_configuration_id END, \
                deleted = deleted OR $14, \
+               max_runs_per_hour = CASE WHEN $15 THEN $16 ELSE max_runs_per_hour END, \
                updated_at = now() \
              WHERE project_id = $1 AND id = $2",
         )
@@ -367,6 +384,8 @@ impl EvaluationRepository for PgEvaluationRepository {
         .bind(set_configuration)
         .bind(configuration)
         .bind(changes.delete)
+        .bind(changes.max_runs_per_hour.is_some())
+        .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32))
         .execute(&mut *tx)
         .await
         .map_err(RepositoryError::new)?;
@@ -381,6 +400,41 @@ impl EvaluationRepository for PgEvaluationRepository {
         let stored = fetch_any(&mut tx, project, id).await?;
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(SaveOutcome::Saved(Box::new(stored)))
+    }
+
+    async fn list_enabled(&self, project: ProjectId) -> Result<Vec<Evaluation>, RepositoryError> {
+        let rows: Vec<EvaluationRow> = sqlx::query_as(concat!(
+            select_evaluation!(),
+            "WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted ORDER BY e.created_at, e.id"
+        ))
+        .bind(project.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        rows.into_iter().map(Evaluation::try_from).collect()
+    }
+
+    async fn stop_judging(
+        &self,
+        project: ProjectId,
+        stop: JudgeStop,
+        reason: StatusReason,
+    ) -> Result<u64, RepositoryError> {
+        let (one, key, without_key) = match stop {
+            JudgeStop::One(id) => (Some(id.0), None, false),
+            JudgeStop::UsingKey(key) => (None, Some(key.0), false),
+            JudgeStop::WithoutKey => (None, None, true),
+        };
+        let result = sqlx::query(STOP_JUDGING)
+            .bind(project.0)
+            .bind(reason.as_str())
+            .bind(one)
+            .bind(key)
+            .bind(without_key)
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(result.rows_affected())
     }
 
     async fn soft_delete(&self, project: ProjectId, id: EvaluationId) -> Result<bool, RepositoryError> {

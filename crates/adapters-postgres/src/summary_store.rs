@@ -10,6 +10,7 @@ use domain::summary::{EvaluationSummary, Flight, RateDecision, RateLimit, RateLi
 use domain::{ApiKeyId, RepositoryError};
 use sqlx::PgPool;
 use sqlx::types::Json;
+use uuid::Uuid;
 
 /// How often a waiting request looks for the leader's result, at first and at most.
 const FIRST_POLL: Duration = Duration::from_millis(25);
@@ -34,14 +35,16 @@ DELETE FROM summary_cache
 WHERE project_id = $1 AND evaluation_id = $2 AND created_at < now() - interval '1 day'";
 
 const CLAIM: &str = "\
-INSERT INTO summary_flights (project_id, cache_key, locked_until)
-VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+INSERT INTO summary_flights (project_id, cache_key, locked_until, lease_token)
+VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3), $4)
 ON CONFLICT (project_id, cache_key)
-DO UPDATE SET locked_until = EXCLUDED.locked_until
+DO UPDATE SET locked_until = EXCLUDED.locked_until, lease_token = EXCLUDED.lease_token
 WHERE summary_flights.locked_until < clock_timestamp()
 RETURNING 1";
 
-const RELEASE: &str = "DELETE FROM summary_flights WHERE project_id = $1 AND cache_key = $2";
+/// Only the holder's own claim: a slow holder whose lease was taken over leaves the new
+/// holder's claim alone.
+const RELEASE: &str = "DELETE FROM summary_flights WHERE project_id = $1 AND cache_key = $2 AND lease_token = $3";
 
 /// Summaries cached in `summary_cache`, single flight through `summary_flights`.
 #[derive(Clone)]
@@ -71,15 +74,17 @@ impl PgSummaryCache {
         Ok(row.map(|Json(summary)| summary))
     }
 
-    async fn claim(&self, key: &SummaryKey, lease: Duration) -> Result<bool, RepositoryError> {
+    async fn claim(&self, key: &SummaryKey, lease: Duration) -> Result<Option<Uuid>, RepositoryError> {
+        let token = Uuid::new_v4();
         let claimed: Option<i32> = sqlx::query_scalar(CLAIM)
             .bind(key.project.0)
             .bind(key.as_text())
             .bind(lease.as_secs_f64())
+            .bind(token)
             .fetch_optional(&self.pool)
             .await
             .map_err(RepositoryError::new)?;
-        Ok(claimed.is_some())
+        Ok(claimed.map(|_| token))
     }
 }
 
@@ -121,13 +126,13 @@ impl SummaryCache for PgSummaryCache {
             if let Some(summary) = self.fresh_since(key, ttl, Some(fresh_since)).await? {
                 return Ok(Flight::Done(Box::new(summary)));
             }
-            if self.claim(key, lease).await? {
+            if let Some(token) = self.claim(key, lease).await? {
                 // The previous leader may have finished between the two statements.
                 if let Some(summary) = self.fresh_since(key, ttl, Some(fresh_since)).await? {
-                    self.release(key).await?;
+                    self.release(key, token).await?;
                     return Ok(Flight::Done(Box::new(summary)));
                 }
-                return Ok(Flight::Leader);
+                return Ok(Flight::Leader(token));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -138,10 +143,11 @@ impl SummaryCache for PgSummaryCache {
         }
     }
 
-    async fn release(&self, key: &SummaryKey) -> Result<(), RepositoryError> {
+    async fn release(&self, key: &SummaryKey, token: Uuid) -> Result<(), RepositoryError> {
         sqlx::query(RELEASE)
             .bind(key.project.0)
             .bind(key.as_text())
+            .bind(token)
             .execute(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

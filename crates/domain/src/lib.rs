@@ -9,6 +9,8 @@ pub mod evaluation_config;
 pub mod identity;
 pub mod ids;
 pub mod ingestion;
+pub mod jobs;
+pub mod judge;
 pub mod llm;
 pub mod models;
 pub mod offline_evaluation;

@@ -63,6 +63,8 @@ pub struct EvaluationDto {
     pub output_type: String,
     pub conditions: Vec<ConditionDto>,
     pub model_configuration: Option<ModelConfigurationDto>,
+    /// The most judgements queued per UTC hour; null: no cap.
+    pub max_runs_per_hour: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub created_by: Option<CreatedByDto>,
@@ -113,6 +115,7 @@ impl From<Evaluation> for EvaluationDto {
             output_type: evaluation.output_type.as_str().to_owned(),
             conditions: evaluation.conditions.as_slice().iter().map(ConditionDto::from).collect(),
             model_configuration: evaluation.model_configuration.map(ModelConfigurationDto::from),
+            max_runs_per_hour: evaluation.max_runs_per_hour.map(|cap| cap.get()),
             created_at: evaluation.created_at,
             updated_at: evaluation.updated_at,
             created_by: evaluation.created_by.map(CreatedByDto::from),
@@ -189,6 +192,10 @@ pub struct EvaluationBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<ModelConfigurationBody>)]
     pub model_configuration: Option<Option<ModelConfigurationBody>>,
+    /// 1..=1 000 000 judgements queued per UTC hour at most; null: no cap (the default).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub max_runs_per_hour: Option<Option<Value>>,
     /// `true` soft-deletes (as DELETE does).
     pub deleted: Option<bool>,
 }
@@ -226,6 +233,7 @@ impl From<EvaluationBody> for EvaluationInput {
                     provider_key_id: c.provider_key_id,
                 })
             }),
+            max_runs_per_hour: body.max_runs_per_hour.map(|cap| cap.unwrap_or(Value::Null)),
             deleted: body.deleted,
         }
     }

@@ -86,7 +86,7 @@ async fn runs_are_classified_filtered_and_newest_first() {
     // not an evaluation event
     events[5].event = AiEventName::parse("$ai_generation").unwrap();
     events.push(evaluation_event(EvaluationId::generate(), Uuid::now_v7(), ago(5), pass()));
-    store.store_batch(project, &events).await.unwrap();
+    store.store_batch(project, &events, &[]).await.unwrap().stored;
 
     let all = runs(&store, project, &query(evaluation, SummaryFilter::All)).await;
     let seen: Vec<(String, RunResult)> = all.iter().map(|r| (r.generation_id.clone(), r.result)).collect();
@@ -124,8 +124,8 @@ async fn runs_can_be_limited_to_generation_ids_and_stay_in_their_project() {
     let targets: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     let events: Vec<IncomingEvent> =
         targets.iter().enumerate().map(|(n, t)| evaluation_event(evaluation, *t, ago(n as i64 + 1), pass())).collect();
-    store.store_batch(project, &events).await.unwrap();
-    store.store_batch(other, &[evaluation_event(evaluation, targets[0], ago(1), pass())]).await.unwrap();
+    store.store_batch(project, &events, &[]).await.unwrap().stored;
+    store.store_batch(other, &[evaluation_event(evaluation, targets[0], ago(1), pass())], &[]).await.unwrap().stored;
 
     let mut selected = query(evaluation, SummaryFilter::All);
     selected.generation_ids = Some(vec![targets[0], targets[2], Uuid::now_v7()]);
@@ -144,7 +144,7 @@ async fn at_most_the_newest_250_runs_are_read() {
     let evaluation = EvaluationId::generate();
     let events: Vec<IncomingEvent> =
         (0..260).map(|n| evaluation_event(evaluation, Uuid::now_v7(), ago(1000 - n), pass())).collect();
-    store.store_batch(project, &events).await.unwrap();
+    store.store_batch(project, &events, &[]).await.unwrap().stored;
 
     let read = runs(&store, project, &query(evaluation, SummaryFilter::All)).await;
 
@@ -198,7 +198,9 @@ async fn one_request_leads_a_key_while_others_wait_for_its_result() {
     let key = cache_key(project, "prompt");
     let since = Utc::now() - TimeDelta::hours(1);
 
-    assert_eq!(first.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap(), Flight::Leader);
+    let Flight::Leader(token) = first.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap() else {
+        panic!("the first request leads")
+    };
     assert_eq!(
         second.begin(&key, HOUR, Duration::from_millis(100), HOUR, since).await.unwrap(),
         Flight::GaveUp,
@@ -210,12 +212,12 @@ async fn one_request_leads_a_key_while_others_wait_for_its_result() {
         tokio::spawn(async move { second.begin(&key, HOUR, Duration::from_secs(20), HOUR, since).await })
     };
     first.store(&key, &summary("computed once")).await.unwrap();
-    first.release(&key).await.unwrap();
+    first.release(&key, token).await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), Flight::Done(Box::new(summary("computed once"))));
 
     // A forced refresh does not accept what was there before it started.
     let after = Utc::now() + TimeDelta::seconds(1);
-    assert_eq!(second.begin(&key, HOUR, Duration::ZERO, HOUR, after).await.unwrap(), Flight::Leader);
+    assert!(matches!(second.begin(&key, HOUR, Duration::ZERO, HOUR, after).await.unwrap(), Flight::Leader(_)));
 }
 
 #[tokio::test]
@@ -225,12 +227,28 @@ async fn an_expired_lease_is_taken_over() {
     let key = cache_key(app.project().await.id, "prompt");
     let since = Utc::now() - TimeDelta::hours(1);
 
-    assert_eq!(cache.begin(&key, Duration::from_millis(1), Duration::ZERO, HOUR, since).await.unwrap(), Flight::Leader);
+    let Flight::Leader(slow) = cache.begin(&key, Duration::from_millis(1), Duration::ZERO, HOUR, since).await.unwrap()
+    else {
+        panic!("the first request leads")
+    };
     sqlx::query("UPDATE summary_flights SET locked_until = now() - interval '1 second'")
         .execute(app.pool())
         .await
         .unwrap();
-    assert_eq!(cache.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap(), Flight::Leader);
+    let Flight::Leader(next) = cache.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap() else {
+        panic!("the lapsed lease is taken over")
+    };
+    assert_ne!(slow, next);
+
+    // The slow holder finishes late: its release must leave the new holder's claim alone.
+    cache.release(&key, slow).await.unwrap();
+    assert_eq!(
+        cache.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap(),
+        Flight::GaveUp,
+        "the next holder still holds the key"
+    );
+    cache.release(&key, next).await.unwrap();
+    assert!(matches!(cache.begin(&key, HOUR, Duration::ZERO, HOUR, since).await.unwrap(), Flight::Leader(_)));
 }
 
 static THREE_PER_MINUTE: [RateLimit; 2] =

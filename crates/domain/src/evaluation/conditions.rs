@@ -385,7 +385,11 @@ impl Condition {
     /// are not an object count as none.
     pub fn matches(&self, properties: &Value, event: Uuid) -> bool {
         let empty = Map::new();
-        let properties = properties.as_object().unwrap_or(&empty);
+        self.matches_map(properties.as_object().unwrap_or(&empty), event)
+    }
+
+    /// As [`Condition::matches`], for properties already known to be an object.
+    pub fn matches_map(&self, properties: &Map<String, Value>, event: Uuid) -> bool {
         self.properties.iter().all(|filter| filter.matches(properties)) && self.rollout.includes(event)
     }
 
@@ -443,6 +447,11 @@ impl Conditions {
     /// Whether any condition matches the generation (always, when there are none).
     pub fn matches(&self, properties: &Value, event: Uuid) -> bool {
         self.0.is_empty() || self.0.iter().any(|condition| condition.matches(properties, event))
+    }
+
+    /// As [`Conditions::matches`], for properties already known to be an object.
+    pub fn matches_map(&self, properties: &Map<String, Value>, event: Uuid) -> bool {
+        self.0.is_empty() || self.0.iter().any(|condition| condition.matches_map(properties, event))
     }
 }
 

@@ -14,7 +14,7 @@ pub use conditions::{
 pub use error::*;
 pub use model::{
     AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationState,
-    EvaluationStatus, EvaluationType, KeyAssignment, ModelConfiguration, ModelConfigurationSpec, ModelName,
+    EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration, ModelConfigurationSpec, ModelName,
     NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError, TrialEvaluation,
 };
 pub use ports::EvaluationRepository;

@@ -59,6 +59,22 @@ impl Prompt {
     }
 }
 
+/// The hourly cap on an evaluation's judgements: 1..=1 000 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaxRunsPerHour(u32);
+
+impl MaxRunsPerHour {
+    pub const MAX: i64 = 1_000_000;
+
+    pub fn parse(raw: i64) -> Option<Self> {
+        (1..=Self::MAX).contains(&raw).then(|| Self(raw as u32))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// A model name of a model configuration: trimmed, 1..=200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelName(String);
@@ -250,6 +266,8 @@ pub struct Evaluation {
     pub output_type: OutputType,
     pub conditions: Conditions,
     pub model_configuration: Option<ModelConfiguration>,
+    /// The hourly cap on judgements (spec section 9); `None`: no cap.
+    pub max_runs_per_hour: Option<MaxRunsPerHour>,
     pub created_by: Option<UserSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -261,6 +279,11 @@ impl Evaluation {
     /// one of its conditions matches the generation's properties and event uuid.
     pub fn applies_to(&self, properties: &Value, event: Uuid) -> bool {
         !self.deleted && self.state.enabled() && self.conditions.matches(properties, event)
+    }
+
+    /// As [`Evaluation::applies_to`], for an event's property map.
+    pub fn applies_to_event(&self, properties: &serde_json::Map<String, Value>, event: Uuid) -> bool {
+        !self.deleted && self.state.enabled() && self.conditions.matches_map(properties, event)
     }
 }
 
@@ -277,6 +300,7 @@ pub struct NewEvaluation {
     pub output_type: OutputType,
     pub conditions: Conditions,
     pub model_configuration: Option<ModelConfigurationSpec>,
+    pub max_runs_per_hour: Option<MaxRunsPerHour>,
     pub created_by: UserId,
 }
 
@@ -295,6 +319,8 @@ pub struct EvaluationChanges {
     pub conditions: Option<Conditions>,
     /// `Some(None)` removes the model configuration; `Some(Some(_))` replaces it.
     pub model_configuration: Option<Option<ModelConfigurationSpec>>,
+    /// `Some(None)` removes the cap.
+    pub max_runs_per_hour: Option<Option<MaxRunsPerHour>>,
     /// Soft-delete it in the same write.
     pub delete: bool,
 }
@@ -311,6 +337,17 @@ pub enum SaveOutcome {
     KeyProviderMismatch {
         key_provider: Provider,
     },
+}
+
+/// Which enabled evaluations the judge runner stops (puts in `error` with a reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgeStop {
+    /// One evaluation (e.g. `model_not_allowed`).
+    One(EvaluationId),
+    /// Every evaluation whose model configuration uses the key (`provider_key_invalid`).
+    UsingKey(ProviderKeyId),
+    /// Every evaluation without a key of its own (`trial_limit_reached`).
+    WithoutKey,
 }
 
 /// A non-deleted evaluation whose model configuration uses a given key.

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, KeyAssignment, NewEvaluation, SaveOutcome,
-    TrialEvaluation,
+    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, JudgeStop, KeyAssignment, NewEvaluation,
+    SaveOutcome, StatusReason, TrialEvaluation,
 };
 use crate::provider_key::Provider;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
@@ -35,6 +35,18 @@ pub trait EvaluationRepository: Send + Sync + 'static {
         id: EvaluationId,
         changes: &EvaluationChanges,
     ) -> Result<SaveOutcome, RepositoryError>;
+
+    /// The project's enabled, non-deleted evaluations (what the judge runner matches).
+    async fn list_enabled(&self, project: ProjectId) -> Result<Vec<Evaluation>, RepositoryError>;
+
+    /// Puts the enabled evaluations `stop` selects in `error` with `reason` (disabled);
+    /// returns how many changed.
+    async fn stop_judging(
+        &self,
+        project: ProjectId,
+        stop: JudgeStop,
+        reason: StatusReason,
+    ) -> Result<u64, RepositoryError>;
 
     /// Marks the evaluation deleted; false when there is no such non-deleted evaluation.
     async fn soft_delete(&self, project: ProjectId, id: EvaluationId) -> Result<bool, RepositoryError>;

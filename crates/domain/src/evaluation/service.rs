@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{
+    MaxRunsPerHour,
     AssignKeyError, AssignOutcome, ConditionInput, Conditions, CreateEvaluationError, DeleteEvaluationError,
     DependentConfigsError, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
     EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, ModelConfigurationSpec, ModelName,
@@ -31,6 +32,8 @@ pub struct EvaluationInput {
     pub conditions: Option<Vec<ConditionInput>>,
     /// `Some(None)`: the client sent `null` (no model configuration).
     pub model_configuration: Option<Option<ModelConfigurationInput>>,
+    /// `max_runs_per_hour` as sent: `Some(null)` removes the cap.
+    pub max_runs_per_hour: Option<serde_json::Value>,
     /// `true` soft-deletes in an update (the reference's clients delete this way).
     pub deleted: Option<bool>,
 }
@@ -93,6 +96,21 @@ struct ParsedFields {
     output_type: Option<OutputType>,
     conditions: Option<Conditions>,
     model_configuration: Option<Option<ModelConfigurationSpec>>,
+    max_runs_per_hour: Option<Option<MaxRunsPerHour>>,
+}
+
+fn parse_max_runs_per_hour(raw: &serde_json::Value) -> Result<Option<MaxRunsPerHour>, FieldError> {
+    const FIELD: &str = "max_runs_per_hour";
+    match raw {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(number) => match number.as_i64() {
+            Some(n) => MaxRunsPerHour::parse(n).map(Some).ok_or_else(|| {
+                (FIELD.to_owned(), format!("Ensure this value is between 1 and {}.", MaxRunsPerHour::MAX))
+            }),
+            None => Err((FIELD.to_owned(), "A valid integer is required.".to_owned())),
+        },
+        _ => Err((FIELD.to_owned(), "A valid integer (or null for no cap) is required.".to_owned())),
+    }
 }
 
 fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, FieldError> {
@@ -122,7 +140,17 @@ fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, FieldError> {
         Some(None) => Some(None),
         Some(Some(config)) => Some(Some(parse_model_configuration(config)?)),
     };
-    Ok(ParsedFields { name, description, evaluation_type, prompt, output_type, conditions, model_configuration })
+    let max_runs_per_hour = input.max_runs_per_hour.as_ref().map(parse_max_runs_per_hour).transpose()?;
+    Ok(ParsedFields {
+        name,
+        description,
+        evaluation_type,
+        prompt,
+        output_type,
+        conditions,
+        model_configuration,
+        max_runs_per_hour,
+    })
 }
 
 fn parse_model_configuration(input: &ModelConfigurationInput) -> Result<ModelConfigurationSpec, FieldError> {
@@ -199,6 +227,7 @@ impl EvaluationService {
             output_type: fields.output_type.unwrap_or(OutputType::Boolean),
             conditions: fields.conditions.unwrap_or_default(),
             model_configuration,
+            max_runs_per_hour: fields.max_runs_per_hour.flatten(),
             created_by: actor,
         };
         let outcome = self.evaluations.insert(&record).await?;
@@ -256,6 +285,7 @@ impl EvaluationService {
             output_type: fields.output_type,
             conditions: fields.conditions,
             model_configuration: fields.model_configuration,
+            max_runs_per_hour: fields.max_runs_per_hour,
             delete: input.deleted == Some(true),
         };
         if changes == EvaluationChanges::default() {

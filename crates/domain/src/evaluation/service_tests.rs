@@ -42,6 +42,7 @@ fn stored(record: &NewEvaluation) -> Evaluation {
         output_type: record.output_type,
         conditions: record.conditions.clone(),
         model_configuration: None,
+        max_runs_per_hour: record.max_runs_per_hour,
         created_by: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),
@@ -61,6 +62,7 @@ fn an_evaluation() -> Evaluation {
         output_type: OutputType::Boolean,
         conditions: Conditions::default(),
         model_configuration: None,
+        max_runs_per_hour: None,
         created_by: ACTOR,
     };
     stored(&record)
@@ -536,4 +538,29 @@ async fn assigning_another_providers_key_creates_no_configurations() {
     let error = service(repo, keys).assign_key(PROJECT, key.id, request).await.unwrap_err();
 
     assert!(matches!(error, AssignKeyError::NotFound), "a key deleted meanwhile is not found");
+}
+
+#[tokio::test]
+async fn max_runs_per_hour_is_an_integer_from_1_to_a_million_or_null() {
+    for (raw, ok) in [
+        (serde_json::json!(0), false),
+        (serde_json::json!(1_000_001), false),
+        (serde_json::json!(2.5), false),
+        (serde_json::json!("10"), false),
+        (serde_json::json!(1), true),
+        (serde_json::json!(1_000_000), true),
+        (serde_json::Value::Null, true),
+    ] {
+        let mut repository = MockEvaluationRepository::new();
+        repository.expect_insert().returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
+        let service = EvaluationService::new(Arc::new(repository), Arc::new(MockProviderKeyRepository::new()));
+        let input = EvaluationInput { max_runs_per_hour: Some(raw.clone()), ..minimal_input() };
+        match service.create(PROJECT, ACTOR, input).await {
+            Ok(evaluation) if ok => {
+                assert_eq!(evaluation.max_runs_per_hour.map(|c| i64::from(c.get())), raw.as_i64(), "{raw}")
+            }
+            Err(CreateEvaluationError::Invalid { field, .. }) if !ok => assert_eq!(field, "max_runs_per_hour"),
+            other => panic!("{raw}: {other:?}"),
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::IncomingEvent;
+use crate::judge::{PlannedJob, StoredBatch};
 use crate::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
 use crate::summary::{EvaluationRun, RunQuery};
 use crate::{ProjectId, RepositoryError};
@@ -13,10 +14,18 @@ use crate::{ProjectId, RepositoryError};
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait AiEventStore: Send + Sync + 'static {
-    /// Stores `events` of `project` durably, all or nothing, before returning. An event
-    /// whose uuid the project already has is skipped (a re-sent batch adds nothing), so
-    /// the result is how many were new. A uuid repeated within `events` is stored once.
-    async fn store_batch(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<u64, RepositoryError>;
+    /// Stores `events` of `project` durably, all or nothing, before returning, with the
+    /// judge `jobs` they bring in the same transaction. An event whose uuid the project
+    /// already has is skipped (a re-sent batch adds nothing), and so are its jobs; a uuid
+    /// repeated within `events` is stored once. A job with an hourly cap is queued only
+    /// if a reservation is granted (reservations are exact across replicas); the others
+    /// are counted as skipped.
+    async fn store_batch(
+        &self,
+        project: ProjectId,
+        events: &[IncomingEvent],
+        jobs: &[PlannedJob],
+    ) -> Result<StoredBatch, RepositoryError>;
 
     /// The offline-evaluation items of one experiment (spec section 8): the project's
     /// `$ai_evaluation` events with this `$ai_experiment_id` and a non-empty

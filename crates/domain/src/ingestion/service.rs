@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{AiEventStore, CapturePayload, IncomingEvent, IngestError, IngestOutcome, ProjectTokens};
+use crate::ProjectId;
+use crate::evaluation::EvaluationRepository;
+use crate::judge::{StoredBatch, plan_jobs};
+
+use super::{AiEventName, AiEventStore, CapturePayload, IncomingEvent, IngestError, IngestOutcome, ProjectTokens};
 
 /// Longest token worth looking up: real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 200;
@@ -18,11 +22,30 @@ const INVALID_TOKEN: &str = "Project API key invalid. Use the public token (`phc
 pub struct IngestionService {
     projects: Arc<dyn ProjectTokens>,
     events: Arc<dyn AiEventStore>,
+    evaluations: Arc<dyn EvaluationRepository>,
 }
 
 impl IngestionService {
-    pub fn new(projects: Arc<dyn ProjectTokens>, events: Arc<dyn AiEventStore>) -> Self {
-        Self { projects, events }
+    pub fn new(
+        projects: Arc<dyn ProjectTokens>,
+        events: Arc<dyn AiEventStore>,
+        evaluations: Arc<dyn EvaluationRepository>,
+    ) -> Self {
+        Self { projects, events, evaluations }
+    }
+
+    /// Stores the events with the judge jobs their generations bring (spec section 9).
+    async fn store(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<StoredBatch, IngestError> {
+        if events.is_empty() {
+            return Ok(StoredBatch::default());
+        }
+        let jobs = if events.iter().any(|e| e.event.as_str() == AiEventName::GENERATION) {
+            let evaluations = self.evaluations.list_enabled(project).await?;
+            plan_jobs(&evaluations, events, Utc::now())
+        } else {
+            Vec::new()
+        };
+        Ok(self.events.store_batch(project, events, &jobs).await?)
     }
 
     /// Ingests one (already decompressed) capture body that arrived at `received_at`.
@@ -42,7 +65,8 @@ impl IngestionService {
 
         let parsed = payload.into_events(received_at)?;
         let (events, repeated) = without_repeated_uuids(parsed.events);
-        let stored = if events.is_empty() { 0 } else { self.events.store_batch(project, &events).await? };
+        let batch = self.store(project, &events).await?;
+        let stored = batch.stored;
         let outcome = IngestOutcome {
             stored,
             duplicates: repeated + (events.len() as u64).saturating_sub(stored),
@@ -53,6 +77,8 @@ impl IngestionService {
             stored = outcome.stored,
             duplicates = outcome.duplicates,
             dropped_non_ai = outcome.dropped,
+            judge_jobs = batch.jobs_queued,
+            skipped_by_cap = batch.skipped_by_cap,
             "capture batch ingested"
         );
         Ok(outcome)

@@ -7,7 +7,14 @@ use uuid::Uuid;
 use super::*;
 use crate::ProjectId;
 use crate::RepositoryError;
+use crate::evaluation::{
+    ConditionInput, Conditions, Evaluation, EvaluationState, EvaluationType, MaxRunsPerHour, MockEvaluationRepository,
+    OutputType, PropertyFilterInput,
+};
 use crate::ingestion::{MockAiEventStore, MockProjectTokens, PayloadError};
+use crate::jobs::JobKind;
+use crate::judge::{JudgePayload, StoredBatch};
+use crate::{EvaluationId, ProjectId as Project};
 
 const PROJECT: ProjectId = ProjectId(7);
 const TOKEN: &str = "phc_valid_token";
@@ -23,7 +30,34 @@ fn tokens() -> MockProjectTokens {
 }
 
 fn service(tokens: MockProjectTokens, store: MockAiEventStore) -> IngestionService {
-    IngestionService::new(Arc::new(tokens), Arc::new(store))
+    IngestionService::new(Arc::new(tokens), Arc::new(store), Arc::new(no_evaluations()))
+}
+
+/// A project without enabled evaluations.
+fn no_evaluations() -> MockEvaluationRepository {
+    let mut evaluations = MockEvaluationRepository::new();
+    evaluations.expect_list_enabled().returning(|_| Ok(Vec::new()));
+    evaluations
+}
+
+fn judge(id: u128, conditions: Conditions, cap: Option<i64>) -> Evaluation {
+    Evaluation {
+        id: EvaluationId(Uuid::from_u128(id)),
+        project: Project(7),
+        name: format!("judge {id}"),
+        description: String::new(),
+        state: EvaluationState::Active,
+        evaluation_type: EvaluationType::LlmJudge,
+        prompt: "Is it polite?".into(),
+        output_type: OutputType::Boolean,
+        conditions,
+        model_configuration: None,
+        max_runs_per_hour: cap.and_then(MaxRunsPerHour::parse),
+        created_by: None,
+        created_at: now(),
+        updated_at: now(),
+        deleted: false,
+    }
 }
 
 /// A store that must not be written.
@@ -105,12 +139,12 @@ async fn only_ai_events_are_stored_in_the_tokens_project_and_the_rest_counted() 
     let mut store = MockAiEventStore::new();
     store
         .expect_store_batch()
-        .withf(|project, events| {
+        .withf(|project, events, _| {
             *project == PROJECT
                 && events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>() == ["$ai_generation", "$ai_evaluation"]
         })
         .times(1)
-        .returning(|_, events| Ok(events.len() as u64));
+        .returning(|_, events, _| Ok(StoredBatch { stored: events.len() as u64, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let batch = json!({"api_key": TOKEN, "batch": [
         event("$ai_generation"), event("$pageview"), event("$ai_evaluation"), event("$identify")
@@ -135,7 +169,7 @@ async fn a_batch_without_ai_events_touches_no_storage() {
 async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplicates() {
     let mut store = MockAiEventStore::new();
     // The store already had one of the two distinct events.
-    store.expect_store_batch().withf(|_, events| events.len() == 2).times(1).returning(|_, _| Ok(1));
+    store.expect_store_batch().withf(|_, events, _| events.len() == 2).times(1).returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let first = event("$ai_span");
     let batch = json!({"api_key": TOKEN, "batch": [first.clone(), first, event("$ai_span")]});
@@ -150,12 +184,12 @@ async fn events_get_their_times_from_the_arrival_and_sent_at() {
     let mut store = MockAiEventStore::new();
     store
         .expect_store_batch()
-        .withf(|_, events| {
+        .withf(|_, events, _| {
             events[0].timestamp == crate::ingestion::parse_iso8601("2026-03-04T11:59:50Z").unwrap()
                 && events[1].timestamp == now()
         })
         .times(1)
-        .returning(|_, _| Ok(2));
+        .returning(|_, _, _| Ok(StoredBatch { stored: 2, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let mut skewed = event("$ai_span");
     skewed["timestamp"] = json!("2026-03-04T14:59:50Z");
@@ -167,10 +201,64 @@ async fn events_get_their_times_from_the_arrival_and_sent_at() {
 #[tokio::test]
 async fn a_storage_failure_is_unexpected() {
     let mut store = MockAiEventStore::new();
-    store.expect_store_batch().returning(|_, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
+    store.expect_store_batch().returning(|_, _, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
     let service = service(tokens(), store);
 
     let error = service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_trace")]})), now()).await;
 
     assert!(matches!(error, Err(IngestError::Unexpected(_))));
+}
+
+#[tokio::test]
+async fn generations_bring_a_judge_job_per_matching_evaluation_in_the_same_write() {
+    let only_prod = Conditions::parse(&[ConditionInput {
+        id: None,
+        rollout_percentage: None,
+        properties: Some(vec![PropertyFilterInput {
+            key: Some("env".into()),
+            operator: Some("exact".into()),
+            value: Some(json!("prod")),
+        }]),
+    }])
+    .unwrap();
+    let mut evaluations = MockEvaluationRepository::new();
+    let listed = vec![judge(1, Conditions::default(), Some(5)), judge(2, only_prod, None)];
+    evaluations.expect_list_enabled().times(1).returning(move |_| Ok(listed.clone()));
+    let mut prod = event("$ai_generation");
+    prod["properties"] = json!({"env": "prod"});
+    let prod_uuid: Uuid = prod["uuid"].as_str().unwrap().parse().unwrap();
+    let staging = event("$ai_generation");
+    let mut store = MockAiEventStore::new();
+    store
+        .expect_store_batch()
+        .withf(move |_, events, jobs| {
+            let payloads: Vec<JudgePayload> =
+                jobs.iter().map(|j| serde_json::from_value(j.job.payload.clone()).unwrap()).collect();
+            events.len() == 3
+                && jobs.len() == 3
+                && jobs.iter().all(|j| j.job.kind == JobKind::Judge && j.job.unique_key.is_some())
+                && payloads.iter().filter(|p| p.evaluation == EvaluationId(Uuid::from_u128(2))).count() == 1
+                && payloads.iter().any(|p| p.evaluation == EvaluationId(Uuid::from_u128(2)) && p.generation == prod_uuid)
+                && jobs.iter().filter(|j| j.cap.is_some()).count() == 2
+        })
+        .times(1)
+        .returning(|_, _, jobs| Ok(StoredBatch { stored: 3, jobs_queued: jobs.len() as u64, skipped_by_cap: 0 }));
+    let service = IngestionService::new(Arc::new(tokens()), Arc::new(store), Arc::new(evaluations));
+    let batch = json!({"api_key": TOKEN, "batch": [prod, staging, event("$ai_evaluation")]});
+
+    service.ingest(&body(batch), now()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_without_generations_does_not_read_evaluations() {
+    let mut evaluations = MockEvaluationRepository::new();
+    evaluations.expect_list_enabled().never();
+    let mut store = MockAiEventStore::new();
+    store
+        .expect_store_batch()
+        .withf(|_, _, jobs| jobs.is_empty())
+        .returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
+    let service = IngestionService::new(Arc::new(tokens()), Arc::new(store), Arc::new(evaluations));
+
+    service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_span")]})), now()).await.unwrap();
 }

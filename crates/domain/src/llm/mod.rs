@@ -3,12 +3,14 @@
 mod calls;
 mod completion;
 mod ports;
+mod usage;
 
 pub use calls::{LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmPurpose};
 pub use completion::{
     Completion, CompletionError, CompletionRequest, StructuredCompletion, TokenUsage, parse_completion,
 };
 pub use ports::{KeyCheck, ListedModel, LlmGateway, ModelListError};
+pub use usage::{ChosenLlm, JudgeLlm, KEY_REJECTED_MESSAGE, LlmUse, LlmUsePorts, SystemLlm};
 
 #[cfg(feature = "mocks")]
 pub use calls::MockLlmCallLog;

@@ -4,12 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::provider_key::{AzureTarget, Provider};
 use crate::{EvaluationId, ProjectId};
 
 /// At most this many runs are analysed (the newest).
@@ -269,20 +267,9 @@ impl SummaryKey {
     }
 }
 
-/// The operator's LLM, the last resort for summaries (`LLMA_SYSTEM_LLM_*`).
-#[derive(Debug, Clone)]
-pub struct SystemLlm {
-    pub provider: Provider,
-    pub api_key: SecretString,
-    pub model: String,
-    /// Required for Azure OpenAI.
-    pub azure: Option<AzureTarget>,
-}
-
 /// Operator settings of the summary use case.
 #[derive(Debug, Clone)]
 pub struct SummaryConfig {
-    pub system_llm: Option<SystemLlm>,
     /// `LLMA_LLM_TIMEOUT_SECS`: the whole summary's LLM work finishes within it.
     pub llm_timeout: Duration,
 }
@@ -317,8 +304,9 @@ pub enum RateDecision {
 /// The single-flight outcome for one cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flight {
-    /// This request computes the summary; it must `release` the key afterwards.
-    Leader,
+    /// This request computes the summary; it must `release` the key afterwards with
+    /// this lease token.
+    Leader(Uuid),
     /// Another request computed it meanwhile.
     Done(Box<EvaluationSummary>),
     /// Waited as long as allowed without a result or the lease.

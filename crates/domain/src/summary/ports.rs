@@ -33,8 +33,9 @@ pub trait SummaryCache: Send + Sync + 'static {
         fresh_since: DateTime<Utc>,
     ) -> Result<Flight, RepositoryError>;
 
-    /// Gives up the claim on `key` (done or failed).
-    async fn release(&self, key: &SummaryKey) -> Result<(), RepositoryError>;
+    /// Gives up the claim on `key` (done or failed) if `token` (from `Flight::Leader`)
+    /// still holds it; a claim another request took over after the lease lapsed stays.
+    async fn release(&self, key: &SummaryKey, token: uuid::Uuid) -> Result<(), RepositoryError>;
 }
 
 /// Requests counted per API key and bucket in shared storage.

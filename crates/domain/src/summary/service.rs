@@ -16,46 +16,22 @@ use super::{
     SummaryDraft, SummaryFilter, SummaryInput, SummaryKey, SummaryRequest,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository};
-use crate::evaluation_config::EvaluationConfigRepository;
 use crate::ingestion::AiEventStore;
-use crate::llm::{
-    CompletionError, CompletionRequest, LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmGateway, LlmPurpose,
-    StructuredCompletion, parse_completion,
-};
-use crate::models::default_model;
-use crate::provider_key::{
-    KeyState, Provider, ProviderCredentials, ProviderKeyChanges, ProviderKeyRepository, ProviderKeyService,
-};
-use crate::{ApiKeyId, EvaluationId, ProjectId, ProviderKeyId};
+use crate::llm::{ChosenLlm, CompletionError, CompletionRequest, LlmPurpose, LlmUse};
+use crate::{ApiKeyId, EvaluationId, ProjectId};
 
 /// Extra time a computing request holds its claim beyond the LLM timeout, and that
 /// waiting requests wait beyond it.
 const FLIGHT_MARGIN: Duration = Duration::from_secs(15);
 
-/// The message stored on a key that a provider rejected during a summary.
-const KEY_REJECTED_MESSAGE: &str = "The provider rejected this key when it was used. Replace it with a valid key.";
-
-/// The LLM a summary calls.
-#[derive(Debug, Clone)]
-pub struct ChosenLlm {
-    pub credentials: ProviderCredentials,
-    pub model: String,
-    /// The project's key, or `None` for the system LLM.
-    pub key: Option<ProviderKeyId>,
-}
-
 /// The ports the summary use case needs.
 pub struct SummaryPorts {
     pub evaluations: Arc<dyn EvaluationRepository>,
     pub events: Arc<dyn AiEventStore>,
-    pub provider_keys: Arc<ProviderKeyService>,
-    pub key_repository: Arc<dyn ProviderKeyRepository>,
-    pub evaluation_configs: Arc<dyn EvaluationConfigRepository>,
-    pub gateway: Arc<dyn LlmGateway>,
-    pub completion: Arc<dyn StructuredCompletion>,
+    /// Choosing, calling and accounting for the LLM.
+    pub llm: Arc<LlmUse>,
     pub cache: Arc<dyn SummaryCache>,
     pub rate_limiter: Arc<dyn RateLimiter>,
-    pub llm_calls: Arc<dyn LlmCallLog>,
 }
 
 /// The evaluation-summary use case.
@@ -165,9 +141,9 @@ impl SummaryService {
         };
         match self.ports.cache.begin(&key, flight_time, flight_time, CACHE_TTL, fresh_since).await? {
             Flight::Done(summary) => Ok(*summary),
-            Flight::Leader => {
+            Flight::Leader(token) => {
                 let result = self.compute(project, &evaluation, request.filter, &runs, &key).await;
-                if let Err(error) = self.ports.cache.release(&key).await {
+                if let Err(error) = self.ports.cache.release(&key, token).await {
                     tracing::warn!(error = %error.0, "could not release a summary claim; it expires with its lease");
                 }
                 result
@@ -185,22 +161,9 @@ impl SummaryService {
         runs: &[EvaluationRun],
         key: &SummaryKey,
     ) -> Result<EvaluationSummary, SummarizeError> {
-        let llm = self.choose_llm(project, evaluation).await?.ok_or(SummarizeError::NoLlm)?;
+        let llm = self.ports.llm.choose_for_summary(project, evaluation).await?.ok_or(SummarizeError::NoLlm)?;
         let deadline = Instant::now() + self.config.llm_timeout;
         let outcome = self.generate(project, &llm, evaluation, filter, runs, deadline).await;
-        if let Some(key_id) = llm.key {
-            if let Err(error) = self.ports.key_repository.touch_last_used(project, key_id).await {
-                tracing::warn!(error = %error.0, "could not mark a provider key as used");
-            }
-            if matches!(outcome, Err(CompletionError::KeyRejected)) {
-                let changes = ProviderKeyChanges {
-                    state: Some(KeyState::Invalid),
-                    error_message: Some(Some(KEY_REJECTED_MESSAGE.to_owned())),
-                    ..ProviderKeyChanges::default()
-                };
-                self.ports.key_repository.update(project, key_id, &changes).await?;
-            }
-        }
         let draft = outcome.map_err(|error| {
             tracing::warn!(%error, provider = llm.credentials.provider.as_str(), model = %llm.model, "summary LLM call failed");
             SummarizeError::LlmFailed
@@ -208,77 +171,6 @@ impl SummaryService {
         let summary = EvaluationSummary::from_draft(draft, runs);
         self.ports.cache.store(key, &summary).await?;
         Ok(summary)
-    }
-
-    /// Section 11's order: the evaluation's configured key; the project's active key with
-    /// its provider's default model; the system LLM; none.
-    pub async fn choose_llm(
-        &self,
-        project: ProjectId,
-        evaluation: &Evaluation,
-    ) -> Result<Option<ChosenLlm>, SummarizeError> {
-        if let Some(configuration) = &evaluation.model_configuration
-            && let Some(key_id) = configuration.provider_key
-            && let Some(credentials) = self.usable_key(project, key_id, false).await?
-        {
-            return Ok(Some(ChosenLlm { credentials, model: configuration.model.clone(), key: Some(key_id) }));
-        }
-
-        let settings = self.ports.evaluation_configs.get(project).await?;
-        if let Some(key_id) = settings.active_provider_key
-            && let Some(credentials) = self.usable_key(project, key_id, true).await?
-            && let Some(model) = self.model_for_active_key(evaluation, &credentials).await
-        {
-            return Ok(Some(ChosenLlm { credentials, model, key: Some(key_id) }));
-        }
-
-        Ok(self.config.system_llm.as_ref().map(|system| ChosenLlm {
-            credentials: ProviderCredentials {
-                provider: system.provider,
-                api_key: system.api_key.clone(),
-                azure: system.azure.clone(),
-            },
-            model: system.model.clone(),
-            key: None,
-        }))
-    }
-
-    /// A key's credentials when it may be called: not rejected (with `require_ok`, checked
-    /// `ok`), and its endpoint allowed by the current policy.
-    async fn usable_key(
-        &self,
-        project: ProjectId,
-        key_id: ProviderKeyId,
-        require_ok: bool,
-    ) -> Result<Option<ProviderCredentials>, SummarizeError> {
-        let Some((key, credentials)) = self.ports.provider_keys.stored_credentials(project, key_id).await? else {
-            return Ok(None);
-        };
-        let state_ok = if require_ok { key.state == KeyState::Ok } else { key.state != KeyState::Invalid };
-        if !state_ok || self.ports.provider_keys.may_call(&credentials).is_err() {
-            return Ok(None);
-        }
-        Ok(Some(credentials))
-    }
-
-    /// The model used with the active key: its provider's default; for Azure the
-    /// evaluation's model when it is an Azure one, else the resource's first deployment.
-    async fn model_for_active_key(&self, evaluation: &Evaluation, credentials: &ProviderCredentials) -> Option<String> {
-        if credentials.provider != Provider::AzureOpenai {
-            return default_model(credentials.provider).map(str::to_owned);
-        }
-        if let Some(configuration) = &evaluation.model_configuration
-            && configuration.provider == Provider::AzureOpenai
-        {
-            return Some(configuration.model.clone());
-        }
-        match self.ports.gateway.list_models(credentials).await {
-            Ok(models) => models.into_iter().next().map(|model| model.id),
-            Err(error) => {
-                tracing::warn!(%error, "could not list the Azure deployments of the active key");
-                None
-            }
-        }
     }
 
     /// One call when the runs fit the budget; else map (chunks, at most
@@ -307,7 +199,7 @@ impl SummaryService {
         self.call(project, llm, prompt::merge_system(), user, deadline).await
     }
 
-    /// One structured call within what is left of the deadline, recorded in `llm_calls`.
+    /// One structured call within what is left of the deadline.
     async fn call(
         &self,
         project: ProjectId,
@@ -316,10 +208,6 @@ impl SummaryService {
         user: String,
         deadline: Instant,
     ) -> Result<SummaryDraft, CompletionError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(CompletionError::Timeout);
-        }
         let request = CompletionRequest {
             system: system.to_owned(),
             user,
@@ -328,29 +216,7 @@ impl SummaryService {
             model: llm.model.clone(),
             max_output_tokens: MAX_OUTPUT_TOKENS,
         };
-        tracing::debug!(prompt = %request.user, "summary LLM call");
-        let started = Instant::now();
-        let result = self.ports.completion.complete(&llm.credentials, &request, remaining).await;
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (usage, outcome) = match result {
-            Ok(completion) => (completion.usage, parse_completion::<SummaryDraft>(&completion)),
-            Err(error) => (Default::default(), Err(error)),
-        };
-        let record = LlmCallRecord {
-            project,
-            purpose: LlmPurpose::Summary,
-            provider: llm.credentials.provider,
-            model: llm.model.clone(),
-            key: llm.key,
-            input_tokens: usage.input,
-            output_tokens: usage.output,
-            latency_ms,
-            outcome: outcome.as_ref().map_or_else(LlmCallOutcome::of_error, |_| LlmCallOutcome::Ok),
-        };
-        if let Err(error) = self.ports.llm_calls.record(&record).await {
-            tracing::warn!(error = %error.0, "could not record an LLM call");
-        }
-        outcome
+        self.ports.llm.complete(project, LlmPurpose::Summary, llm, &request, deadline).await
     }
 }
 

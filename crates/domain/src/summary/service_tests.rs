@@ -16,8 +16,11 @@ use crate::evaluation::{
 };
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::ingestion::MockAiEventStore;
-use crate::llm::{Completion, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, TokenUsage};
-use crate::provider_key::{KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyServiceConfig};
+use crate::llm::{Completion, LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, TokenUsage};
+use crate::models::TrialModels;
+use crate::provider_key::{
+    KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyService, ProviderKeyServiceConfig,
+};
 use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, RunResult, SummaryStatistics, SystemLlm};
 use crate::{ModelConfigurationId, ProjectId, ProviderKeyId};
 
@@ -40,6 +43,7 @@ fn evaluation(model_configuration: Option<ModelConfiguration>) -> Evaluation {
         output_type: OutputType::BooleanWithNa,
         conditions: Conditions::default(),
         model_configuration,
+        max_runs_per_hour: None,
         created_by: None,
         created_at: at,
         updated_at: at,
@@ -142,8 +146,8 @@ impl Mocks {
         mocks.evaluations.expect_find().returning(move |_, _| Ok(Some(evaluation.clone())));
         mocks.events.expect_evaluation_runs().returning(move |_, _| Ok(runs.clone()));
         mocks.cache.expect_fresh().returning(|_, _| Ok(None));
-        mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader));
-        mocks.cache.expect_release().returning(|_| Ok(()));
+        mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
+        mocks.cache.expect_release().returning(|_, _| Ok(()));
         mocks.cache.expect_store().returning(|_, _| Ok(()));
         mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
         mocks.calls.expect_record().returning(|_| Ok(()));
@@ -187,20 +191,27 @@ impl Mocks {
             Arc::new(self.cipher),
             ProviderKeyServiceConfig::default(),
         ));
-        SummaryService::new(
-            SummaryPorts {
-                evaluations: Arc::new(self.evaluations),
-                events: Arc::new(self.events),
+        let llm = Arc::new(LlmUse::new(
+            LlmUsePorts {
                 provider_keys,
                 key_repository: keys,
                 evaluation_configs: Arc::new(self.configs),
                 gateway,
                 completion: Arc::new(self.completion),
-                cache: Arc::new(self.cache),
-                rate_limiter: Arc::new(self.limiter),
                 llm_calls: Arc::new(self.calls),
             },
-            SummaryConfig { system_llm: self.system_llm, llm_timeout: Duration::from_secs(30) },
+            self.system_llm,
+            TrialModels::default(),
+        ));
+        SummaryService::new(
+            SummaryPorts {
+                evaluations: Arc::new(self.evaluations),
+                events: Arc::new(self.events),
+                llm,
+                cache: Arc::new(self.cache),
+                rate_limiter: Arc::new(self.limiter),
+            },
+            SummaryConfig { llm_timeout: Duration::from_secs(30) },
         )
     }
 }
@@ -366,8 +377,8 @@ async fn a_rejected_key_becomes_invalid_and_the_summary_fails() {
         .returning(|_, _, _| Ok(None));
     mocks.cache.checkpoint();
     mocks.cache.expect_fresh().returning(|_, _| Ok(None));
-    mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader));
-    mocks.cache.expect_release().times(1).returning(|_| Ok(()));
+    mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
+    mocks.cache.expect_release().times(1).returning(|_, _| Ok(()));
     mocks.cache.expect_store().never();
 
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
@@ -411,8 +422,8 @@ async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_
     let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
     mocks.cache.checkpoint();
     mocks.cache.expect_fresh().never();
-    mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader));
-    mocks.cache.expect_release().returning(|_| Ok(()));
+    mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
+    mocks.cache.expect_release().returning(|_, _| Ok(()));
     mocks.cache.expect_store().times(1).returning(|_, _| Ok(()));
     mocks.completion.expect_complete().times(1).returning(|_, _, _| Ok(completion(draft_json(&["gen-1"]))));
     let refreshed = summarize(&mocks.service(), SummaryInput { force_refresh: Some(true), ..input() }).await.unwrap();

@@ -1,0 +1,161 @@
+//! `/api/environments/{project_id}/evaluation_runs/` (spec section 9): manual judge runs
+//! in the reference's shapes, and the stored judgements.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use chrono::{DateTime, Utc};
+use domain::identity::Scope;
+use domain::judge::{JudgedRun, ManualRunInput};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::pagination::{Paginated, page_request, paginated};
+use crate::state::AppState;
+
+/// The reference's manual-run body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ManualRunBody {
+    /// The evaluation to run (UUID, required).
+    #[schema(value_type = String)]
+    pub evaluation_id: Option<Value>,
+    /// The stored event to judge (UUID, required).
+    #[schema(value_type = String)]
+    pub target_event_id: Option<Value>,
+    /// ISO 8601; narrows the lookup to the event's day (optional here).
+    #[schema(value_type = Option<String>)]
+    pub timestamp: Option<Value>,
+    /// The event's name (default `$ai_generation`).
+    #[schema(value_type = Option<String>)]
+    pub event: Option<Value>,
+    /// Narrows the lookup to this person.
+    #[schema(value_type = Option<String>)]
+    pub distinct_id: Option<Value>,
+}
+
+/// `{id, name}` of the evaluation run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunEvaluationDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+}
+
+/// 202: the run is queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManualRunDto {
+    /// The job judging it.
+    pub workflow_id: String,
+    /// Always `started`.
+    pub status: &'static str,
+    pub evaluation: RunEvaluationDto,
+    pub target_event_id: uuid::Uuid,
+}
+
+/// One stored judgement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationRunDto {
+    pub id: uuid::Uuid,
+    pub evaluation_id: Option<String>,
+    pub evaluation_name: Option<String>,
+    pub generation_id: Option<String>,
+    pub trace_id: Option<String>,
+    /// true pass, false fail, null when not applicable.
+    pub result: Option<bool>,
+    pub applicable: Option<bool>,
+    pub reasoning: Option<String>,
+    /// `byok` or `posthog` (trial credits).
+    pub key_type: Option<String>,
+    pub key_id: Option<String>,
+    pub manual: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl From<JudgedRun> for EvaluationRunDto {
+    fn from(run: JudgedRun) -> Self {
+        Self {
+            id: run.id,
+            evaluation_id: run.evaluation_id,
+            evaluation_name: run.evaluation_name,
+            generation_id: run.generation_id,
+            trace_id: run.trace_id,
+            result: run.result,
+            applicable: run.applicable,
+            reasoning: run.reasoning,
+            key_type: run.key_type,
+            key_id: run.key_id,
+            manual: run.manual,
+            timestamp: run.timestamp,
+        }
+    }
+}
+
+/// Filters of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunsParams {
+    pub evaluation_id: Option<String>,
+    /// The judged generation's uuid.
+    pub generation_id: Option<String>,
+}
+
+/// Judges a stored event now, even when the evaluation is disabled or its conditions do
+/// not match; every call is a new judgement, marked manual.
+#[utoipa::path(post, path = "/api/environments/{project_id}/evaluation_runs/", tag = "evaluation_runs",
+    params(("project_id" = i64, Path)), request_body = ManualRunBody,
+    responses(
+        (status = 202, body = ManualRunDto),
+        (status = 400, description = "`{\"error\": {\"<field>\": [\"<message>\"]}}`"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "`{\"error\": \"Evaluation <id> not found\"}` or `{\"error\": \"Event <id> not found\"}`")),
+    security(("personal_api_key" = ["evaluation:write"])))]
+pub async fn create_evaluation_run(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    ApiJson(body): ApiJson<ManualRunBody>,
+) -> Result<(StatusCode, Json<ManualRunDto>), ApiError> {
+    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
+    let input = ManualRunInput {
+        evaluation_id: body.evaluation_id,
+        target_event_id: body.target_event_id,
+        timestamp: body.timestamp,
+        event: body.event,
+        distinct_id: body.distinct_id,
+    };
+    let run = app.judge.manual_run(access.project, input).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ManualRunDto {
+            workflow_id: run.job.to_string(),
+            status: "started",
+            evaluation: RunEvaluationDto { id: run.evaluation.0, name: run.evaluation_name },
+            target_event_id: run.target_event_id,
+        }),
+    ))
+}
+
+/// The project's stored judgements (judged here or ingested), newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/evaluation_runs/", tag = "evaluation_runs",
+    params(("project_id" = i64, Path), RunsParams, ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses(
+        (status = 200, body = Paginated<EvaluationRunDto>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("personal_api_key" = ["evaluation:read"])))]
+pub async fn list_evaluation_runs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(project): Path<String>,
+    Query(params): Query<RunsParams>,
+) -> Result<Json<Paginated<EvaluationRunDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
+    let page = page_request(&uri)?;
+    let runs =
+        app.judge.runs(access.project, params.evaluation_id.as_deref(), params.generation_id.as_deref(), page).await?;
+    Ok(Json(paginated(&headers, &uri, runs, EvaluationRunDto::from)))
+}

@@ -1,0 +1,267 @@
+//! `JobQueue` on PostgreSQL: table `jobs` (see `migrations/0008_jobs.sql`). Claims use
+//! `FOR UPDATE SKIP LOCKED`, so replicas never take the same job; every lease carries a
+//! token, and renew / complete / retry / fail only touch a job whose token still matches.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::jobs::{ClaimedJob, JobId, JobKind, JobQueue, Lease, NewJob};
+use domain::judge::PlannedJob;
+use domain::{ProjectId, RepositoryError};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Inserts jobs; one whose (kind, unique key) exists is skipped.
+const INSERT_JOBS: &str = "\
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
+SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])
+ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL DO NOTHING";
+
+/// Leases due jobs: pending ones whose time has come, and running ones whose lease lapsed
+/// (`run_after` is the lease's end while running). Oldest due first.
+const CLAIM: &str = "\
+WITH due AS (
+    SELECT id FROM jobs
+    WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp()
+    ORDER BY run_after
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j
+SET state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
+    locked_until = clock_timestamp() + make_interval(secs => $2),
+    run_after = clock_timestamp() + make_interval(secs => $2)
+FROM due WHERE j.id = due.id
+RETURNING j.id, j.project_id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease_token";
+
+const RENEW: &str = "\
+UPDATE jobs SET locked_until = clock_timestamp() + make_interval(secs => $3),
+                run_after = clock_timestamp() + make_interval(secs => $3)
+WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+pub(crate) const COMPLETE: &str = "\
+UPDATE jobs SET state = 'done', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL
+WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+const RETRY: &str = "\
+UPDATE jobs SET state = 'pending', run_after = clock_timestamp() + make_interval(secs => $3),
+                lease_token = NULL, locked_until = NULL, last_error = $4
+WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+const FAIL: &str = "\
+UPDATE jobs SET state = 'failed', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL,
+                last_error = $3
+WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// The longest error text kept on a job.
+const MAX_ERROR_CHARS: usize = 2_000;
+
+/// The durable job table.
+#[derive(Clone)]
+pub struct PgJobQueue {
+    pool: PgPool,
+}
+
+impl PgJobQueue {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    project_id: i64,
+    kind: String,
+    payload: Value,
+    attempts: i32,
+    max_attempts: i32,
+    lease_token: Uuid,
+}
+
+fn bounded(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+/// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
+pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob]) -> Result<u64, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id.0).collect();
+    let projects: Vec<i64> = jobs.iter().map(|j| j.project.0).collect();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
+    let payloads: Vec<Json<&Value>> = jobs.iter().map(|j| Json(&j.payload)).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|j| i32::try_from(j.max_attempts).unwrap_or(i32::MAX)).collect();
+    let result = sqlx::query(INSERT_JOBS)
+        .bind(ids)
+        .bind(projects)
+        .bind(kinds)
+        .bind(keys)
+        .bind(payloads)
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+/// The cap counters of one batch, locked in a fixed order (evaluation, hour) so that
+/// concurrent batches queue on them instead of deadlocking.
+const ENSURE_COUNTERS: &str = "\
+INSERT INTO evaluation_hourly_runs (evaluation_id, hour, project_id)
+SELECT e, h, $3::bigint FROM UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h)
+ON CONFLICT (evaluation_id, hour) DO NOTHING";
+
+const LOCK_COUNTERS: &str = "\
+SELECT c.evaluation_id, c.hour, c.queued FROM evaluation_hourly_runs c
+JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h) ON c.evaluation_id = t.e AND c.hour = t.h
+ORDER BY c.evaluation_id, c.hour
+FOR UPDATE OF c";
+
+const ADD_TO_COUNTERS: &str = "\
+UPDATE evaluation_hourly_runs c SET queued = c.queued + t.granted, skipped = c.skipped + t.refused
+FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[]) AS t(e, h, granted, refused)
+WHERE c.evaluation_id = t.e AND c.hour = t.h";
+
+/// Reserves the hourly caps of `jobs` under the counters' row locks (exact with any number
+/// of replicas): per (evaluation, hour) the first jobs up to what is left are granted.
+/// Returns the jobs to insert and how many were refused.
+pub(crate) async fn reserve_caps<'a>(
+    conn: &mut PgConnection,
+    project: ProjectId,
+    jobs: Vec<&'a PlannedJob>,
+) -> Result<(Vec<&'a NewJob>, u64), sqlx::Error> {
+    // (evaluation, hour) -> (cap, wanted)
+    let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), (u32, u32)> = BTreeMap::new();
+    for cap in jobs.iter().filter_map(|j| j.cap) {
+        let entry = wanted.entry((cap.evaluation.0, cap.hour)).or_insert((cap.max.get(), 0));
+        entry.1 += 1;
+    }
+    if wanted.is_empty() {
+        return Ok((jobs.into_iter().map(|j| &j.job).collect(), 0));
+    }
+    let evaluations: Vec<Uuid> = wanted.keys().map(|(e, _)| *e).collect();
+    let hours: Vec<DateTime<Utc>> = wanted.keys().map(|(_, h)| *h).collect();
+    sqlx::query(ENSURE_COUNTERS).bind(&evaluations).bind(&hours).bind(project.0).execute(&mut *conn).await?;
+    let queued: Vec<(Uuid, DateTime<Utc>, i32)> =
+        sqlx::query_as(LOCK_COUNTERS).bind(&evaluations).bind(&hours).fetch_all(&mut *conn).await?;
+    // (evaluation, hour) -> how many more may be queued
+    let mut left: BTreeMap<(Uuid, DateTime<Utc>), u32> = BTreeMap::new();
+    for (evaluation, hour, already) in queued {
+        if let Some((cap, _)) = wanted.get(&(evaluation, hour)) {
+            left.insert((evaluation, hour), cap.saturating_sub(u32::try_from(already).unwrap_or(u32::MAX)));
+        }
+    }
+    let mut granted: BTreeMap<(Uuid, DateTime<Utc>), (i32, i32)> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match job.cap {
+            None => kept.push(&job.job),
+            Some(cap) => {
+                let key = (cap.evaluation.0, cap.hour);
+                let counts = granted.entry(key).or_insert((0, 0));
+                let remaining = left.entry(key).or_insert(0);
+                if *remaining > 0 {
+                    *remaining -= 1;
+                    counts.0 += 1;
+                    kept.push(&job.job);
+                } else {
+                    counts.1 += 1;
+                }
+            }
+        }
+    }
+    let refused: u64 = granted.values().map(|(_, r)| u64::try_from(*r).unwrap_or(0)).sum();
+    let grant_counts: Vec<i32> = granted.values().map(|(g, _)| *g).collect();
+    let refused_counts: Vec<i32> = granted.values().map(|(_, r)| *r).collect();
+    let evaluations: Vec<Uuid> = granted.keys().map(|(e, _)| *e).collect();
+    let hours: Vec<DateTime<Utc>> = granted.keys().map(|(_, h)| *h).collect();
+    sqlx::query(ADD_TO_COUNTERS)
+        .bind(evaluations)
+        .bind(hours)
+        .bind(grant_counts)
+        .bind(refused_counts)
+        .execute(&mut *conn)
+        .await?;
+    Ok((kept, refused))
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+impl PgJobQueue {
+    async fn end(&self, sql: &'static str, lease: &Lease, extra: Option<&str>) -> Result<bool, RepositoryError> {
+        let mut query = sqlx::query(sql).bind(lease.job.0).bind(lease.token);
+        if let Some(extra) = extra {
+            query = query.bind(bounded(extra));
+        }
+        let result = query.execute(&self.pool).await.map_err(RepositoryError::new)?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl JobQueue for PgJobQueue {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
+        let mut conn = self.pool.acquire().await.map_err(RepositoryError::new)?;
+        let jobs: Vec<&NewJob> = jobs.iter().collect();
+        insert_jobs(&mut conn, &jobs).await.map_err(RepositoryError::new)
+    }
+
+    async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
+        let rows: Vec<ClaimRow> = sqlx::query_as(CLAIM)
+            .bind(i64::from(limit))
+            .bind(seconds(lease))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ClaimedJob {
+                lease: Lease { job: JobId(row.id), token: row.lease_token },
+                project: ProjectId(row.project_id),
+                kind: JobKind::parse(&row.kind),
+                payload: row.payload,
+                attempts: u32::try_from(row.attempts).unwrap_or(0),
+                max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn renew(&self, lease: &Lease, duration: Duration) -> Result<bool, RepositoryError> {
+        let result = sqlx::query(RENEW)
+            .bind(lease.job.0)
+            .bind(lease.token)
+            .bind(seconds(duration))
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn complete(&self, lease: &Lease) -> Result<bool, RepositoryError> {
+        self.end(COMPLETE, lease, None).await
+    }
+
+    async fn retry(&self, lease: &Lease, delay: Duration, error: &str) -> Result<bool, RepositoryError> {
+        let result = sqlx::query(RETRY)
+            .bind(lease.job.0)
+            .bind(lease.token)
+            .bind(seconds(delay))
+            .bind(bounded(error))
+            .execute(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, RepositoryError> {
+        self.end(FAIL, lease, Some(error)).await
+    }
+}

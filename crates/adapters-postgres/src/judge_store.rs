@@ -1,0 +1,290 @@
+//! The judge runner's storage on PostgreSQL: the judged event, the result with the job's
+//! end in one transaction, trial credits, and the reads of `evaluation_runs/` and
+//! `evaluation_results/`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ingestion::IncomingEvent;
+use domain::jobs::Lease;
+use domain::judge::{
+    EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
+    ResultRow, ResultsQuery, RunsQuery,
+};
+use domain::{Page, ProjectId, RepositoryError};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use crate::PgAiEventStore;
+
+/// One event by uuid: `ai_event_ids` says which partition holds it.
+const EVENT: &str = "\
+SELECT e.uuid, e.event, e.distinct_id, e.timestamp, e.properties
+FROM ai_event_ids i
+JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AND e.uuid = i.uuid
+WHERE i.project_id = $1 AND i.uuid = $2
+  AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
+
+/// One credit, never past the limit (a project without settings has the defaults).
+const RESERVE_CREDIT: &str = "\
+INSERT INTO evaluation_configs AS c (project_id, trial_evals_used) VALUES ($1, 1)
+ON CONFLICT (project_id) DO UPDATE SET trial_evals_used = c.trial_evals_used + 1, updated_at = now()
+WHERE c.trial_evals_used < c.trial_eval_limit
+RETURNING 1";
+
+const RELEASE_CREDIT: &str = "\
+UPDATE evaluation_configs SET trial_evals_used = greatest(trial_evals_used - 1, 0), updated_at = now()
+WHERE project_id = $1";
+
+/// The project's `$ai_evaluation` events, newest first.
+const RUNS: &str = "\
+SELECT e.uuid, e.evaluation_id, e.target_event_id, e.trace_id, e.timestamp,
+       e.properties ->> '$ai_evaluation_name' AS evaluation_name,
+       CASE jsonb_typeof(e.properties -> '$ai_evaluation_result')
+            WHEN 'boolean' THEN (e.properties ->> '$ai_evaluation_result')::boolean END AS result,
+       CASE jsonb_typeof(e.properties -> '$ai_evaluation_applicable')
+            WHEN 'boolean' THEN (e.properties ->> '$ai_evaluation_applicable')::boolean END AS applicable,
+       e.properties ->> '$ai_evaluation_reasoning' AS reasoning,
+       e.properties ->> '$ai_evaluation_key_type' AS key_type,
+       e.properties ->> '$ai_evaluation_key_id' AS key_id,
+       coalesce(e.properties -> '$ai_evaluation_manual' = 'true'::jsonb, false) AS manual
+FROM ai_events e
+WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
+  AND ($2::text IS NULL OR e.evaluation_id = $2)
+  AND ($3::text IS NULL OR lower(e.target_event_id) = $3)
+ORDER BY e.timestamp DESC, e.uuid DESC
+LIMIT $4 OFFSET $5";
+
+const RUNS_COUNT: &str = "\
+SELECT count(*) FROM ai_events e
+WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
+  AND ($2::text IS NULL OR e.evaluation_id = $2)
+  AND ($3::text IS NULL OR lower(e.target_event_id) = $3)";
+
+/// Spec section 9's results: each result classified (na / pass / fail as the summary
+/// reads them), its breakdown value from the result event, else from the judged
+/// generation (found through `ai_event_ids`, so one partition is read), rendered as text;
+/// the 25 values with most runs kept and the rest merged as `$other`; counted per
+/// (bucket, value).
+const RESULTS: &str = "\
+WITH runs AS (
+    SELECT e.timestamp,
+           CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na'
+                WHEN e.properties -> '$ai_evaluation_result' = 'true'::jsonb THEN 'pass'
+                WHEN e.properties -> '$ai_evaluation_result' = 'false'::jsonb THEN 'fail'
+           END AS result,
+           CASE WHEN $5::text IS NULL THEN NULL
+                ELSE coalesce(NULLIF(e.properties -> $5, 'null'::jsonb), NULLIF(g.properties -> $5, 'null'::jsonb))
+           END AS raw
+    FROM ai_events e
+    LEFT JOIN LATERAL (
+        SELECT t.properties FROM ai_event_ids i
+        JOIN ai_events t ON t.project_id = i.project_id AND t.timestamp = i.timestamp AND t.uuid = i.uuid
+        WHERE $5::text IS NOT NULL AND NOT (e.properties ? $5)
+          AND e.target_event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+          AND i.project_id = e.project_id AND i.uuid = e.target_event_id::uuid
+    ) g ON true
+    WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation'
+      AND e.timestamp >= $3 AND e.timestamp < $4
+),
+valued AS (
+    SELECT timestamp, result,
+           CASE jsonb_typeof(raw) WHEN 'string' THEN raw #>> '{}' ELSE raw::text END AS value
+    FROM runs WHERE result IS NOT NULL
+),
+top AS (
+    SELECT value FROM valued GROUP BY value
+    ORDER BY count(*) DESC, value NULLS LAST
+    LIMIT $7
+)
+SELECT date_trunc($6, v.timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
+       CASE WHEN $5::text IS NULL THEN NULL
+            WHEN EXISTS (SELECT 1 FROM top WHERE top.value IS NOT DISTINCT FROM v.value) THEN v.value
+            ELSE $8 END AS value,
+       count(*) FILTER (WHERE v.result = 'pass') AS pass,
+       count(*) FILTER (WHERE v.result = 'fail') AS fail,
+       count(*) FILTER (WHERE v.result = 'na') AS na
+FROM valued v
+GROUP BY 1, 2";
+
+const SKIPPED_BY_CAP: &str = "\
+SELECT coalesce(sum(skipped), 0)::bigint FROM evaluation_hourly_runs
+WHERE project_id = $1 AND evaluation_id = $2 AND hour >= date_trunc('hour', $3) AND hour < $4";
+
+/// The judge's storage.
+#[derive(Clone)]
+pub struct PgJudgeStore {
+    pool: PgPool,
+    events: PgAiEventStore,
+}
+
+impl PgJudgeStore {
+    /// `events` is the process's one event store (its partition knowledge is shared).
+    pub fn new(pool: PgPool, events: PgAiEventStore) -> Self {
+        Self { pool, events }
+    }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    uuid: Uuid,
+    event: String,
+    distinct_id: String,
+    timestamp: DateTime<Utc>,
+    properties: Json<Map<String, Value>>,
+}
+
+#[derive(FromRow)]
+struct RunRow {
+    uuid: Uuid,
+    evaluation_id: Option<String>,
+    target_event_id: Option<String>,
+    trace_id: Option<String>,
+    timestamp: DateTime<Utc>,
+    evaluation_name: Option<String>,
+    result: Option<bool>,
+    applicable: Option<bool>,
+    reasoning: Option<String>,
+    key_type: Option<String>,
+    key_id: Option<String>,
+    manual: bool,
+}
+
+#[derive(FromRow)]
+struct ResultDbRow {
+    bucket: DateTime<Utc>,
+    value: Option<String>,
+    pass: i64,
+    fail: i64,
+    na: i64,
+}
+
+#[async_trait]
+impl JudgeStore for PgJudgeStore {
+    async fn event(
+        &self,
+        project: ProjectId,
+        uuid: Uuid,
+        within: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Option<Generation>, RepositoryError> {
+        let row: Option<EventRow> = sqlx::query_as(EVENT)
+            .bind(project.0)
+            .bind(uuid)
+            .bind(within.map(|(from, _)| from))
+            .bind(within.map(|(_, to)| to))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(row.map(|row| Generation {
+            uuid: row.uuid,
+            event: row.event,
+            distinct_id: row.distinct_id,
+            timestamp: row.timestamp,
+            properties: row.properties.0,
+        }))
+    }
+
+    async fn store_result(
+        &self,
+        lease: &Lease,
+        project: ProjectId,
+        result: &IncomingEvent,
+    ) -> Result<bool, RepositoryError> {
+        self.events.insert_with_job_end(project, result, lease).await
+    }
+
+    async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError> {
+        let reserved: Option<i32> = sqlx::query_scalar(RESERVE_CREDIT)
+            .bind(project.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(reserved.is_some())
+    }
+
+    async fn release_trial_credit(&self, project: ProjectId) -> Result<(), RepositoryError> {
+        sqlx::query(RELEASE_CREDIT).bind(project.0).execute(&self.pool).await.map_err(RepositoryError::new)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EvaluationResultsStore for PgJudgeStore {
+    async fn runs(&self, project: ProjectId, query: &RunsQuery) -> Result<Page<JudgedRun>, RepositoryError> {
+        let evaluation = query.evaluation.map(|e| e.to_string());
+        let rows: Vec<RunRow> = sqlx::query_as(RUNS)
+            .bind(project.0)
+            .bind(evaluation.as_deref())
+            .bind(query.generation.as_deref())
+            .bind(query.page.limit())
+            .bind(query.page.offset())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        let total: i64 = sqlx::query_scalar(RUNS_COUNT)
+            .bind(project.0)
+            .bind(evaluation.as_deref())
+            .bind(query.generation.as_deref())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        let items = rows
+            .into_iter()
+            .map(|row| JudgedRun {
+                id: row.uuid,
+                evaluation_id: row.evaluation_id,
+                evaluation_name: row.evaluation_name,
+                generation_id: row.target_event_id,
+                trace_id: row.trace_id,
+                result: row.result,
+                applicable: row.applicable,
+                reasoning: row.reasoning,
+                key_type: row.key_type,
+                key_id: row.key_id,
+                manual: row.manual,
+                timestamp: row.timestamp,
+            })
+            .collect();
+        Ok(Page { items, total, request: query.page })
+    }
+
+    async fn results(&self, project: ProjectId, query: &ResultsQuery) -> Result<Vec<ResultRow>, RepositoryError> {
+        // Not a cached prepared statement: the generic plan ignores how many results the
+        // evaluation has in the period (see `experiment_items`).
+        let rows: Vec<ResultDbRow> = sqlx::query_as(RESULTS)
+            .persistent(false)
+            .bind(project.0)
+            .bind(query.evaluation.to_string())
+            .bind(query.date_from)
+            .bind(query.date_to)
+            .bind(query.breakdown.as_deref())
+            .bind(query.interval.as_str())
+            .bind(MAX_BREAKDOWN_VALUES)
+            .bind(OTHER_VALUE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(rows
+            .into_iter()
+            .map(|row| ResultRow {
+                bucket: row.bucket,
+                value: row.value,
+                counts: ResultCounts { pass: count(row.pass), fail: count(row.fail), na: count(row.na) },
+            })
+            .collect())
+    }
+
+    async fn skipped_by_cap(&self, project: ProjectId, query: &ResultsQuery) -> Result<u64, RepositoryError> {
+        let skipped: i64 = sqlx::query_scalar(SKIPPED_BY_CAP)
+            .bind(project.0)
+            .bind(query.evaluation.0)
+            .bind(query.date_from)
+            .bind(query.date_to)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(u64::try_from(skipped).unwrap_or(0))
+    }
+}

@@ -1,0 +1,26 @@
+//! What the worker loop runs a claimed job with.
+
+use async_trait::async_trait;
+
+use super::ClaimedJob;
+
+/// How running a job ended; the worker loop applies it to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The handler ended the job itself, in the transaction that stored its result.
+    Finished,
+    /// Nothing left to do: end the job successfully.
+    Complete,
+    /// A passing failure (429, 5xx, timeout): try again after backoff, unless attempts
+    /// are used up.
+    Retry(String),
+    /// A failure that another attempt would repeat: end the job failed.
+    Fail(String),
+}
+
+/// Runs one kind of job. Handlers are idempotent: a job whose worker died is run again
+/// by another, so what it stores is keyed so that a second run adds nothing.
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn run(&self, job: &ClaimedJob) -> JobOutcome;
+}

@@ -1,0 +1,103 @@
+//! Jobs as the queue stores and hands them out.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::ProjectId;
+
+/// A job's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub Uuid);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a job does. The stored name is the wire of the `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Judge one generation with one evaluation (spec section 9).
+    Judge,
+}
+
+impl JobKind {
+    pub const ALL: &'static [JobKind] = &[JobKind::Judge];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Judge => "judge",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.as_str() == raw)
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub id: JobId,
+    pub project: ProjectId,
+    pub kind: JobKind,
+    /// At most one job per (kind, key) ever exists; `None` for work that is never
+    /// deduplicated (a manual run).
+    pub unique_key: Option<String>,
+    pub payload: Value,
+    /// Attempts before the job ends failed (a lease that lapsed counts as one).
+    pub max_attempts: u32,
+}
+
+/// The proof that a worker holds a job: renew, finish and release match both parts, so a
+/// worker whose lease lapsed (and was taken over) can no longer touch the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub job: JobId,
+    pub token: Uuid,
+}
+
+/// A job handed to a worker, leased.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    pub lease: Lease,
+    pub project: ProjectId,
+    /// `None` for a kind this build does not know (a newer replica's job).
+    pub kind: Option<JobKind>,
+    pub payload: Value,
+    /// Including this one.
+    pub attempts: u32,
+    pub max_attempts: u32,
+}
+
+/// How long to wait before attempt `attempts + 1`: `base` doubled per attempt, at most
+/// 10 minutes.
+pub fn backoff(base: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
+    base.saturating_mul(factor).min(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(2);
+        assert_eq!(backoff(base, 1), Duration::from_secs(2));
+        assert_eq!(backoff(base, 2), Duration::from_secs(4));
+        assert_eq!(backoff(base, 3), Duration::from_secs(8));
+        assert_eq!(backoff(base, 40), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in JobKind::ALL {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(*kind));
+        }
+        assert_eq!(JobKind::parse("report"), None);
+    }
+}

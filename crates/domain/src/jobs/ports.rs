@@ -1,0 +1,39 @@
+//! The `JobQueue` port.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{ClaimedJob, Lease, NewJob};
+use crate::RepositoryError;
+
+/// The durable job table. Claims are exclusive across every replica (a job is held by one
+/// lease at a time); a lease that lapses makes the job claimable again. Every method that
+/// takes a `Lease` does nothing and returns false when the lease is no longer the job's
+/// (lapsed and taken over, or already finished). Errors are `RepositoryError` only.
+///
+/// Jobs born from a request are not enqueued here but by the port that writes the
+/// request's data, in the same transaction (e.g. `AiEventStore::store_batch`).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Enqueues jobs, due now; a job whose (kind, unique key) exists is skipped. Returns
+    /// how many were new.
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
+
+    /// Leases up to `limit` due jobs (pending and due, or running with a lapsed lease),
+    /// oldest due first, for `lease`; each claim counts an attempt.
+    async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError>;
+
+    /// Extends the lease to `lease` from now.
+    async fn renew(&self, lease: &Lease, duration: Duration) -> Result<bool, RepositoryError>;
+
+    /// Ends the job successfully.
+    async fn complete(&self, lease: &Lease) -> Result<bool, RepositoryError>;
+
+    /// Puts the job back, due after `delay`, keeping `error` as its last error.
+    async fn retry(&self, lease: &Lease, delay: Duration, error: &str) -> Result<bool, RepositoryError>;
+
+    /// Ends the job as failed, keeping `error`.
+    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, RepositoryError>;
+}

@@ -1,0 +1,28 @@
+//! The evaluation runner (spec section 9): LLM-as-a-judge on every stored generation.
+//! Ingestion plans judge jobs in the batch's transaction ([`plan_jobs`]); workers run
+//! them through [`JudgeService`] (a [`crate::jobs::JobHandler`]); results are
+//! `$ai_evaluation` events stored like ingested ones.
+
+pub mod content;
+mod error;
+mod model;
+mod plan;
+mod ports;
+pub mod prompt;
+mod results;
+mod service;
+
+pub use error::{ManualRunError, ResultsError};
+pub use model::{
+    Generation, HourlyCap, JudgePayload, KeyType, PlannedJob, ResultEvent, StoredBatch, hour_of, result_event_id,
+};
+pub use plan::{JUDGE_MAX_ATTEMPTS, judge_job, plan_jobs};
+pub use ports::{EvaluationResultsStore, JudgeStore};
+pub use results::{
+    DEFAULT_DAYS, Interval, JudgedRun, MAX_BREAKDOWN_CHARS, MAX_BREAKDOWN_VALUES, MAX_BUCKETS, OTHER_VALUE,
+    ResultCounts, ResultRow, ResultsInput, ResultsQuery, ResultsReport, RunsQuery, parse_instant,
+};
+pub use service::{JudgeConfig, JudgePorts, JudgeService, ManualRun, ManualRunInput};
+
+#[cfg(feature = "mocks")]
+pub use ports::{MockEvaluationResultsStore, MockJudgeStore};

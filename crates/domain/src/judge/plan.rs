@@ -1,0 +1,52 @@
+//! Which judge jobs a stored batch brings: for every `$ai_generation`, each enabled
+//! evaluation whose conditions match (rollout decided by the event uuid). Pure: the
+//! caller stores the jobs in the batch's transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
+use crate::evaluation::Evaluation;
+use crate::ingestion::{AiEventName, IncomingEvent};
+use crate::jobs::{JobId, JobKind, NewJob};
+
+/// Tries a judge job gets (429/5xx/timeouts are retried with backoff up to this).
+pub const JUDGE_MAX_ATTEMPTS: u32 = 3;
+
+/// The judge job of `payload` for `project`.
+pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
+    NewJob {
+        id: JobId(uuid::Uuid::now_v7()),
+        project,
+        kind: JobKind::Judge,
+        unique_key: payload.unique_key(),
+        payload: serde_json::to_value(payload).unwrap_or(Value::Null),
+        max_attempts: JUDGE_MAX_ATTEMPTS,
+    }
+}
+
+/// The judge jobs for `events` under `evaluations` (the project's enabled ones), in event
+/// order; `now` decides the cap's hour.
+pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: DateTime<Utc>) -> Vec<PlannedJob> {
+    if evaluations.is_empty() {
+        return Vec::new();
+    }
+    let hour = hour_of(now);
+    let mut planned = Vec::new();
+    for event in events.iter().filter(|e| e.event.as_str() == AiEventName::GENERATION) {
+        for evaluation in evaluations.iter().filter(|e| e.applies_to_event(&event.properties, event.uuid)) {
+            let payload = JudgePayload {
+                evaluation: evaluation.id,
+                generation: event.uuid,
+                generation_timestamp: event.timestamp,
+                manual: false,
+            };
+            planned.push(PlannedJob {
+                generation: event.uuid,
+                job: judge_job(evaluation.project, &payload),
+                cap: evaluation.max_runs_per_hour.map(|max| HourlyCap { evaluation: evaluation.id, max, hour }),
+            });
+        }
+    }
+    planned
+}

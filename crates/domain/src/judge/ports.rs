@@ -1,0 +1,55 @@
+//! Storage ports of the judge runner: what a judge job reads and commits, and the reads
+//! behind `evaluation_runs/` and `evaluation_results/`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Generation, JudgedRun, ResultRow, ResultsQuery, RunsQuery};
+use crate::ingestion::IncomingEvent;
+use crate::jobs::Lease;
+use crate::{Page, ProjectId, RepositoryError};
+
+/// What judge jobs read and write. Errors are `RepositoryError` only.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait JudgeStore: Send + Sync + 'static {
+    /// The project's stored event with this uuid (any name), searched in
+    /// [`from`, `to`) when bounds are given.
+    async fn event(
+        &self,
+        project: ProjectId,
+        uuid: uuid::Uuid,
+        within: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<Option<Generation>, RepositoryError>;
+
+    /// In one transaction: stores the result event (like an ingested one, idempotent on
+    /// its uuid) and ends the job held by `lease`. False, and nothing stored, when the
+    /// lease is no longer the job's.
+    async fn store_result(
+        &self,
+        lease: &Lease,
+        project: ProjectId,
+        result: &IncomingEvent,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Takes one trial credit if any is left (atomically: never past the limit).
+    async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError>;
+
+    /// Gives back a credit taken for a call that failed.
+    async fn release_trial_credit(&self, project: ProjectId) -> Result<(), RepositoryError>;
+}
+
+/// Reads of judgement results. Errors are `RepositoryError` only.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EvaluationResultsStore: Send + Sync + 'static {
+    /// The project's `$ai_evaluation` events as runs, newest first, one page.
+    async fn runs(&self, project: ProjectId, query: &RunsQuery) -> Result<Page<JudgedRun>, RepositoryError>;
+
+    /// Counts per (bucket, value) of one evaluation's results in the period, values
+    /// beyond the 25 with most runs merged into `$other`.
+    async fn results(&self, project: ProjectId, query: &ResultsQuery) -> Result<Vec<ResultRow>, RepositoryError>;
+
+    /// Matches skipped by the evaluation's hourly cap in the period (by hour).
+    async fn skipped_by_cap(&self, project: ProjectId, query: &ResultsQuery) -> Result<u64, RepositoryError>;
+}

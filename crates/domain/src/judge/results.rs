@@ -1,0 +1,263 @@
+//! `evaluation_runs/` listing and `evaluation_results/` (spec section 9): queries,
+//! validation and the arithmetic on the counts the store returns.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+
+use crate::{EvaluationId, PageRequest};
+
+/// The most `breakdown` values listed; the rest become `$other`.
+pub const MAX_BREAKDOWN_VALUES: i64 = 25;
+/// The value the rest are merged into.
+pub const OTHER_VALUE: &str = "$other";
+/// The most trend buckets a request may ask for.
+pub const MAX_BUCKETS: i64 = 1_000;
+/// The longest property name accepted as `breakdown`.
+pub const MAX_BREAKDOWN_CHARS: usize = 200;
+/// The period when none is given.
+pub const DEFAULT_DAYS: i64 = 7;
+
+/// `GET evaluation_runs/` filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunsQuery {
+    pub evaluation: Option<EvaluationId>,
+    pub generation: Option<String>,
+    pub page: PageRequest,
+}
+
+/// One stored judgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgedRun {
+    pub id: uuid::Uuid,
+    pub evaluation_id: Option<String>,
+    pub evaluation_name: Option<String>,
+    pub generation_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub result: Option<bool>,
+    pub applicable: Option<bool>,
+    pub reasoning: Option<String>,
+    pub key_type: Option<String>,
+    pub key_id: Option<String>,
+    pub manual: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Trend bucket width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+}
+
+impl Interval {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "hour" => Some(Self::Hour),
+            "day" => Some(Self::Day),
+            "week" => Some(Self::Week),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's `date_trunc` unit (its weeks start on Monday).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+        }
+    }
+
+    /// The start of the bucket holding `instant` (UTC; weeks start on Monday).
+    pub fn bucket_of(self, instant: DateTime<Utc>) -> DateTime<Utc> {
+        let date = instant.date_naive();
+        let start = match self {
+            Self::Hour => return super::hour_of(instant),
+            Self::Day => date,
+            Self::Week => date - Duration::days(i64::from(date.weekday().num_days_from_monday())),
+        };
+        Utc.from_utc_datetime(&start.and_time(NaiveTime::MIN))
+    }
+
+    fn width(self) -> Duration {
+        match self {
+            Self::Hour => Duration::hours(1),
+            Self::Day => Duration::days(1),
+            Self::Week => Duration::weeks(1),
+        }
+    }
+
+    /// How many buckets [`from`, `to`) touches.
+    pub fn buckets_between(self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        let first = self.bucket_of(from);
+        let span = to - first;
+        let width = self.width();
+        (span.num_seconds() + width.num_seconds() - 1) / width.num_seconds()
+    }
+}
+
+/// The client's `evaluation_results/` query string.
+#[derive(Debug, Clone, Default)]
+pub struct ResultsInput {
+    pub evaluation_id: Option<String>,
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    pub breakdown: Option<String>,
+    pub interval: Option<String>,
+}
+
+/// A validated results query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultsQuery {
+    pub evaluation: EvaluationId,
+    pub date_from: DateTime<Utc>,
+    pub date_to: DateTime<Utc>,
+    pub breakdown: Option<String>,
+    pub interval: Interval,
+}
+
+/// Counts of one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResultCounts {
+    pub pass: u64,
+    pub fail: u64,
+    pub na: u64,
+}
+
+impl ResultCounts {
+    pub fn runs(&self) -> u64 {
+        self.pass + self.fail + self.na
+    }
+
+    /// `pass / (pass + fail) * 100`, 2 decimals, 0 when nothing applies.
+    pub fn pass_rate(&self) -> f64 {
+        let applicable = self.pass + self.fail;
+        if applicable == 0 {
+            return 0.0;
+        }
+        (self.pass as f64 * 10_000.0 / applicable as f64).round() / 100.0
+    }
+
+    fn add(&mut self, other: &ResultCounts) {
+        self.pass += other.pass;
+        self.fail += other.fail;
+        self.na += other.na;
+    }
+}
+
+/// One row the store returns: a bucket × value group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    pub bucket: DateTime<Utc>,
+    pub value: Option<String>,
+    pub counts: ResultCounts,
+}
+
+/// The answer of `evaluation_results/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultsReport {
+    pub query: ResultsQuery,
+    pub totals: ResultCounts,
+    pub skipped_by_cap: u64,
+    pub breakdown_values: Vec<(Option<String>, ResultCounts)>,
+    pub trend: Vec<ResultRow>,
+}
+
+impl ResultsReport {
+    /// Totals, the breakdown list (runs descending, then value; `$other` where the store
+    /// put it) and the trend (bucket, then the breakdown order) from the store's rows.
+    pub fn from_rows(query: ResultsQuery, mut rows: Vec<ResultRow>, skipped_by_cap: u64) -> Self {
+        let mut totals = ResultCounts::default();
+        let mut values: Vec<(Option<String>, ResultCounts)> = Vec::new();
+        for row in &rows {
+            totals.add(&row.counts);
+            if query.breakdown.is_some() {
+                match values.iter_mut().find(|(value, _)| *value == row.value) {
+                    Some((_, counts)) => counts.add(&row.counts),
+                    None => values.push((row.value.clone(), row.counts)),
+                }
+            }
+        }
+        values.sort_by(|(a_value, a), (b_value, b)| {
+            let other = |v: &Option<String>| v.as_deref() == Some(OTHER_VALUE);
+            other(a_value)
+                .cmp(&other(b_value))
+                .then(b.runs().cmp(&a.runs()))
+                .then_with(|| match (a_value, b_value) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
+        });
+        let rank = |value: &Option<String>| values.iter().position(|(v, _)| v == value).unwrap_or(usize::MAX);
+        rows.sort_by(|a, b| a.bucket.cmp(&b.bucket).then(rank(&a.value).cmp(&rank(&b.value))));
+        Self { query, totals, skipped_by_cap, breakdown_values: values, trend: rows }
+    }
+}
+
+/// An ISO 8601 date (midnight UTC) or date-time.
+pub fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
+    }
+    crate::ingestion::parse_iso8601(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(raw: &str) -> DateTime<Utc> {
+        parse_instant(raw).unwrap()
+    }
+
+    #[test]
+    fn pass_rate_has_two_decimals_and_ignores_na() {
+        assert_eq!(ResultCounts { pass: 2, fail: 1, na: 5 }.pass_rate(), 66.67);
+        assert_eq!(ResultCounts { pass: 0, fail: 0, na: 3 }.pass_rate(), 0.0);
+        assert_eq!(ResultCounts { pass: 1, fail: 0, na: 0 }.pass_rate(), 100.0);
+    }
+
+    #[test]
+    fn buckets_align_to_utc_and_weeks_start_on_monday() {
+        assert_eq!(Interval::Week.bucket_of(at("2026-03-05T10:00:00Z")), at("2026-03-02"));
+        assert_eq!(Interval::Day.bucket_of(at("2026-03-05T23:59:59Z")), at("2026-03-05"));
+        assert_eq!(Interval::Hour.bucket_of(at("2026-03-05T10:59:00Z")), at("2026-03-05T10:00:00Z"));
+        assert_eq!(Interval::Day.buckets_between(at("2026-03-01"), at("2026-03-08")), 7);
+        assert_eq!(Interval::Day.buckets_between(at("2026-03-01T12:00:00Z"), at("2026-03-02T01:00:00Z")), 2);
+        assert_eq!(Interval::Hour.buckets_between(at("2026-01-01"), at("2026-03-01")), 59 * 24);
+    }
+
+    #[test]
+    fn breakdown_values_sort_by_runs_then_value_with_other_and_null_last() {
+        let query = ResultsQuery {
+            evaluation: EvaluationId(uuid::Uuid::nil()),
+            date_from: at("2026-03-01"),
+            date_to: at("2026-03-08"),
+            breakdown: Some("env".into()),
+            interval: Interval::Day,
+        };
+        let row = |day: &str, value: Option<&str>, pass, fail| ResultRow {
+            bucket: at(day),
+            value: value.map(str::to_owned),
+            counts: ResultCounts { pass, fail, na: 0 },
+        };
+        let rows = vec![
+            row("2026-03-02", Some("$other"), 9, 0),
+            row("2026-03-02", None, 1, 1),
+            row("2026-03-01", Some("prod"), 1, 1),
+            row("2026-03-02", Some("prod"), 1, 0),
+            row("2026-03-01", Some("b-staging"), 2, 0),
+            row("2026-03-01", Some("a-dev"), 1, 1),
+        ];
+        let report = ResultsReport::from_rows(query, rows, 4);
+        let order: Vec<Option<&str>> = report.breakdown_values.iter().map(|(v, _)| v.as_deref()).collect();
+        assert_eq!(order, vec![Some("prod"), Some("a-dev"), Some("b-staging"), None, Some("$other")]);
+        assert_eq!(report.totals, ResultCounts { pass: 15, fail: 3, na: 0 });
+        assert_eq!(report.trend[0].value.as_deref(), Some("prod"));
+        assert_eq!(report.trend[0].bucket, at("2026-03-01"));
+        assert_eq!(report.skipped_by_cap, 4);
+    }
+}

@@ -1,0 +1,376 @@
+//! The judge use cases: run a judge job, queue a manual run, read runs and results.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::prompt::{self, JudgeAnswer, Verdict};
+use super::{
+    DEFAULT_DAYS, EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType,
+    MAX_BREAKDOWN_CHARS, MAX_BUCKETS, ManualRunError, ResultEvent, ResultsError, ResultsInput, ResultsQuery,
+    ResultsReport, RunsQuery, judge_job, parse_instant, result_event_id,
+};
+use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
+use crate::ingestion::AiEventName;
+use crate::jobs::{ClaimedJob, JobHandler, JobId, JobKind, JobOutcome, JobQueue};
+use crate::llm::{ChosenLlm, CompletionError, JudgeLlm, LlmPurpose, LlmUse};
+use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
+
+/// The ports the judge needs.
+pub struct JudgePorts {
+    pub evaluations: Arc<dyn EvaluationRepository>,
+    pub store: Arc<dyn JudgeStore>,
+    pub results: Arc<dyn EvaluationResultsStore>,
+    pub jobs: Arc<dyn JobQueue>,
+    pub llm: Arc<LlmUse>,
+}
+
+/// Operator settings of the judge.
+#[derive(Debug, Clone)]
+pub struct JudgeConfig {
+    /// `LLMA_LLM_TIMEOUT_SECS`: one judgement's LLM work, retries included.
+    pub llm_timeout: Duration,
+}
+
+/// `POST evaluation_runs/` as sent (values unchecked).
+#[derive(Debug, Clone, Default)]
+pub struct ManualRunInput {
+    pub evaluation_id: Option<Value>,
+    pub target_event_id: Option<Value>,
+    pub timestamp: Option<Value>,
+    pub event: Option<Value>,
+    pub distinct_id: Option<Value>,
+}
+
+/// A queued manual run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualRun {
+    pub job: JobId,
+    pub evaluation: EvaluationId,
+    pub evaluation_name: String,
+    pub target_event_id: Uuid,
+}
+
+/// The judge runner's use cases.
+pub struct JudgeService {
+    ports: JudgePorts,
+    config: JudgeConfig,
+}
+
+fn text<'a>(value: &'a Option<Value>, field: &'static str) -> Result<Option<&'a str>, ManualRunError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.trim())),
+        Some(_) => Err(ManualRunError::Invalid { field, message: "Not a valid string.".into() }),
+    }
+}
+
+fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, ManualRunError> {
+    match text(value, field)? {
+        None | Some("") => Err(ManualRunError::Invalid { field, message: "This field is required.".into() }),
+        Some(raw) => raw.parse().map_err(|_| ManualRunError::Invalid { field, message: "Must be a valid UUID.".into() }),
+    }
+}
+
+/// How a judgement attempt ended, before it is applied to the job.
+enum Judged {
+    Stored,
+    LeaseLost,
+}
+
+impl JudgeService {
+    pub fn new(ports: JudgePorts, config: JudgeConfig) -> Self {
+        Self { ports, config }
+    }
+
+    /// Queues a judgement of a stored event now, even when the evaluation is disabled or
+    /// its conditions do not match; never deduplicated, not counted by the cap.
+    #[tracing::instrument(skip_all, fields(project = %project))]
+    pub async fn manual_run(&self, project: ProjectId, input: ManualRunInput) -> Result<ManualRun, ManualRunError> {
+        let evaluation_id = EvaluationId(required_uuid(&input.evaluation_id, "evaluation_id")?);
+        let target = required_uuid(&input.target_event_id, "target_event_id")?;
+        let day = match text(&input.timestamp, "timestamp")? {
+            None | Some("") => None,
+            Some(raw) => {
+                let at = parse_instant(raw).ok_or(ManualRunError::Invalid {
+                    field: "timestamp",
+                    message: "Datetime has wrong format. Use ISO 8601.".into(),
+                })?;
+                let start = Interval::Day.bucket_of(at);
+                Some((start, start + chrono::Duration::days(1)))
+            }
+        };
+        let event_name = text(&input.event, "event")?.filter(|e| !e.is_empty()).unwrap_or(AiEventName::GENERATION);
+        let distinct_id = text(&input.distinct_id, "distinct_id")?.filter(|d| !d.is_empty());
+
+        let evaluation = self
+            .ports
+            .evaluations
+            .find(project, evaluation_id)
+            .await?
+            .filter(|e| !e.deleted)
+            .ok_or_else(|| ManualRunError::EvaluationNotFound(evaluation_id.to_string()))?;
+        let event = self
+            .ports
+            .store
+            .event(project, target, day)
+            .await?
+            .filter(|e| e.event == event_name && distinct_id.is_none_or(|d| e.distinct_id == d))
+            .ok_or_else(|| ManualRunError::EventNotFound(target.to_string()))?;
+        let payload = JudgePayload {
+            evaluation: evaluation.id,
+            generation: event.uuid,
+            generation_timestamp: event.timestamp,
+            manual: true,
+        };
+        let job = judge_job(project, &payload);
+        self.ports.jobs.enqueue(std::slice::from_ref(&job)).await?;
+        Ok(ManualRun { job: job.id, evaluation: evaluation.id, evaluation_name: evaluation.name, target_event_id: target })
+    }
+
+    /// The project's judgements, newest first.
+    pub async fn runs(
+        &self,
+        project: ProjectId,
+        evaluation_id: Option<&str>,
+        generation_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<JudgedRun>, ResultsError> {
+        let evaluation = match evaluation_id.map(str::trim).filter(|raw| !raw.is_empty()) {
+            None => None,
+            Some(raw) => Some(raw.parse::<EvaluationId>().map_err(|_| ResultsError::Invalid {
+                field: "evaluation_id",
+                message: "Must be a valid UUID.".into(),
+            })?),
+        };
+        let generation = generation_id.map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty());
+        Ok(self.ports.results.runs(project, &RunsQuery { evaluation, generation, page }).await?)
+    }
+
+    /// Totals, breakdown and trend of one evaluation's results (spec section 9).
+    pub async fn results(
+        &self,
+        project: ProjectId,
+        input: ResultsInput,
+        now: DateTime<Utc>,
+    ) -> Result<ResultsReport, ResultsError> {
+        let query = parse_results_query(input, now)?;
+        self.ports
+            .evaluations
+            .find(project, query.evaluation)
+            .await?
+            .filter(|e| !e.deleted)
+            .ok_or(ResultsError::EvaluationNotFound)?;
+        let rows = self.ports.results.results(project, &query).await?;
+        let skipped = self.ports.results.skipped_by_cap(project, &query).await?;
+        Ok(ResultsReport::from_rows(query, rows, skipped))
+    }
+
+    async fn judge(&self, job: &ClaimedJob) -> Result<JobOutcome, RepositoryError> {
+        let payload: JudgePayload = match serde_json::from_value(job.payload.clone()) {
+            Ok(payload) => payload,
+            Err(error) => return Ok(JobOutcome::Fail(format!("unreadable judge payload: {error}"))),
+        };
+        let project = job.project;
+        let Some(evaluation) = self.ports.evaluations.find(project, payload.evaluation).await?.filter(|e| !e.deleted)
+        else {
+            return Ok(JobOutcome::Fail("the evaluation was deleted before it ran".into()));
+        };
+        if !payload.manual && !evaluation.state.enabled() {
+            return Ok(JobOutcome::Fail("the evaluation was disabled before it ran".into()));
+        }
+        let at = payload.generation_timestamp;
+        let within = Some((at - chrono::Duration::seconds(1), at + chrono::Duration::seconds(1)));
+        let Some(generation) = self.ports.store.event(project, payload.generation, within).await? else {
+            return Ok(JobOutcome::Fail("the generation is no longer stored".into()));
+        };
+
+        let (llm, key) = match self.ports.llm.choose_for_judge(project, &evaluation).await? {
+            JudgeLlm::OwnKey(llm) => {
+                let key = KeyType::Byok(llm.key.expect("an own key has an id"));
+                (llm, key)
+            }
+            JudgeLlm::Trial(llm) => {
+                if !self.ports.store.reserve_trial_credit(project).await? {
+                    self.stop(project, JudgeStop::WithoutKey, StatusReason::TrialLimitReached).await?;
+                    return Ok(JobOutcome::Fail("the project's trial evaluations are used up".into()));
+                }
+                (llm, KeyType::Posthog)
+            }
+            JudgeLlm::KeyInvalid(key) => {
+                self.stop(project, JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid).await?;
+                return Ok(JobOutcome::Fail(format!("provider key {key} is invalid")));
+            }
+            JudgeLlm::ModelNotAllowed => {
+                self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ModelNotAllowed).await?;
+                return Ok(JobOutcome::Fail(
+                    "no provider key, and the model is not available on trial credits".into(),
+                ));
+            }
+        };
+
+        let result = self.call(project, &evaluation, &generation, &llm).await;
+        let verdict = match result {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                if key == KeyType::Posthog {
+                    self.ports.store.release_trial_credit(project).await?;
+                }
+                return self.after_failure(project, &evaluation, key, error).await;
+            }
+        };
+        match self.store(job, &payload, &evaluation, &generation, &verdict, &llm, key).await? {
+            Judged::Stored => Ok(JobOutcome::Finished),
+            Judged::LeaseLost => {
+                if key == KeyType::Posthog {
+                    self.ports.store.release_trial_credit(project).await?;
+                }
+                tracing::warn!(job = %job.lease.job, "a judge job's lease lapsed before its result was stored");
+                Ok(JobOutcome::Finished)
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        generation: &Generation,
+        llm: &ChosenLlm,
+    ) -> Result<Verdict, CompletionError> {
+        let request = prompt::request(
+            evaluation,
+            generation.properties.get("$ai_input"),
+            generation.properties.get("$ai_output_choices").or_else(|| generation.properties.get("$ai_output")),
+            &llm.model,
+        );
+        let deadline = Instant::now() + self.config.llm_timeout;
+        let answer: JudgeAnswer = self.ports.llm.complete(project, LlmPurpose::Judge, llm, &request, deadline).await?;
+        Ok(Verdict::from_answer(answer, evaluation.output_type))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store(
+        &self,
+        job: &ClaimedJob,
+        payload: &JudgePayload,
+        evaluation: &Evaluation,
+        generation: &Generation,
+        verdict: &Verdict,
+        llm: &ChosenLlm,
+        key: KeyType,
+    ) -> Result<Judged, RepositoryError> {
+        let event = ResultEvent {
+            id: result_event_id(payload, job.lease.job.0),
+            evaluation,
+            generation,
+            verdict,
+            key,
+            provider: llm.credentials.provider.as_str(),
+            model: &llm.model,
+            manual: payload.manual,
+            at: Utc::now(),
+        }
+        .into_event();
+        Ok(if self.ports.store.store_result(&job.lease, job.project, &event).await? {
+            Judged::Stored
+        } else {
+            Judged::LeaseLost
+        })
+    }
+
+    /// A failed call: a rejected own key stops the evaluations using it (the key is
+    /// already `invalid`); passing trouble is retried; anything else ends the job.
+    async fn after_failure(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        key: KeyType,
+        error: CompletionError,
+    ) -> Result<JobOutcome, RepositoryError> {
+        Ok(match (&error, key) {
+            (CompletionError::KeyRejected, KeyType::Byok(key_id)) => {
+                self.stop(project, JudgeStop::UsingKey(key_id), StatusReason::ProviderKeyInvalid).await?;
+                self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ProviderKeyInvalid).await?;
+                JobOutcome::Fail(format!("the provider rejected key {key_id}"))
+            }
+            (CompletionError::KeyRejected, KeyType::Posthog) => {
+                tracing::error!("the provider rejected the operator's system LLM key (LLMA_SYSTEM_LLM_API_KEY)");
+                JobOutcome::Fail("the provider rejected the system LLM key".into())
+            }
+            (CompletionError::RateLimited { .. } | CompletionError::Timeout | CompletionError::Unavailable(_), _) => {
+                JobOutcome::Retry(error.to_string())
+            }
+            (CompletionError::BadOutput(_), _) => JobOutcome::Fail(error.to_string()),
+        })
+    }
+
+    async fn stop(&self, project: ProjectId, stop: JudgeStop, reason: StatusReason) -> Result<(), RepositoryError> {
+        let stopped = self.ports.evaluations.stop_judging(project, stop, reason).await?;
+        if stopped > 0 {
+            tracing::warn!(project = %project, stopped, reason = reason.as_str(), "evaluations stopped by the judge");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl JobHandler for JudgeService {
+    async fn run(&self, job: &ClaimedJob) -> JobOutcome {
+        debug_assert_eq!(job.kind, Some(JobKind::Judge));
+        match self.judge(job).await {
+            Ok(outcome) => outcome,
+            Err(error) => JobOutcome::Retry(format!("storage failure: {}", error.0)),
+        }
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ResultsError {
+    ResultsError::Invalid { field, message: message.into() }
+}
+
+/// Validates `evaluation_results/`'s query (defaults: the last 7 days, by day).
+pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, ResultsError> {
+    let evaluation = match input.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => return Err(invalid("evaluation_id", "This field is required.")),
+        Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?,
+    };
+    let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, ResultsError> {
+        match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
+            None => Ok(None),
+            Some(raw) => parse_instant(raw)
+                .map(Some)
+                .ok_or_else(|| invalid(field, "Enter an ISO 8601 date (2026-03-01) or date-time.")),
+        }
+    };
+    let date_to = instant(input.date_to.as_deref(), "date_to")?.unwrap_or(now);
+    let date_from =
+        instant(input.date_from.as_deref(), "date_from")?.unwrap_or(date_to - chrono::Duration::days(DEFAULT_DAYS));
+    if date_from >= date_to {
+        return Err(invalid("date_from", "date_from must be before date_to."));
+    }
+    let breakdown = match input.breakdown.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => None,
+        Some(raw) if raw.chars().count() > MAX_BREAKDOWN_CHARS => {
+            return Err(invalid("breakdown", format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters.")));
+        }
+        Some(raw) => Some(raw.to_owned()),
+    };
+    let interval = match input.interval.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => Interval::Day,
+        Some(raw) => Interval::parse(raw)
+            .ok_or_else(|| invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week.")))?,
+    };
+    if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
+        return Err(invalid("interval", "Too many buckets: narrow the dates or widen the interval."));
+    }
+    Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval })
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
