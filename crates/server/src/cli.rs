@@ -12,13 +12,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply migrations and serve the API on LLMA_BIND (default 127.0.0.1:8000).
-    Serve,
+    /// Apply migrations, serve the API on LLMA_BIND (default 127.0.0.1:8000) and run the
+    /// background worker (judge jobs), until SIGTERM/Ctrl-C.
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Operator commands; each prints JSON.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+/// What `serve` runs; by default both the API and the worker.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct ServeArgs {
+    /// Serve only the HTTP API (jobs are queued; worker processes run them).
+    #[arg(long)]
+    pub api_only: bool,
+    /// Run only the background worker (no HTTP listener).
+    #[arg(long)]
+    pub worker_only: bool,
 }
 
 #[derive(Debug, Subcommand)]

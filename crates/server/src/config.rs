@@ -45,6 +45,12 @@ pub struct Config {
     pub llm_timeout: Duration,
     pub database_max_connections: u32,
     pub json_logs: bool,
+    /// `LLMA_JUDGE_CONCURRENCY`: jobs in flight per process (default 8).
+    pub judge_concurrency: usize,
+    /// `LLMA_JOB_LEASE_SECS`: a claimed job's lease, renewed while it runs (default 60, at most 60).
+    pub job_lease: Duration,
+    /// `LLMA_JOB_RETRY_BASE_SECS`: the first retry's delay, doubled per attempt (default 5).
+    pub job_retry_base: Duration,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -152,6 +158,22 @@ impl Config {
                 .transpose()?
                 .unwrap_or(16),
             json_logs: get("LLMA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
+            judge_concurrency: get("LLMA_JUDGE_CONCURRENCY")
+                .map(|raw| parse_number("LLMA_JUDGE_CONCURRENCY", &raw, 1usize..=1000))
+                .transpose()?
+                .unwrap_or(8),
+            job_lease: Duration::from_secs(
+                get("LLMA_JOB_LEASE_SECS")
+                    .map(|raw| parse_number("LLMA_JOB_LEASE_SECS", &raw, 3u64..=60))
+                    .transpose()?
+                    .unwrap_or(60),
+            ),
+            job_retry_base: Duration::from_secs(
+                get("LLMA_JOB_RETRY_BASE_SECS")
+                    .map(|raw| parse_number("LLMA_JOB_RETRY_BASE_SECS", &raw, 0u64..=3600))
+                    .transpose()?
+                    .unwrap_or(5),
+            ),
         })
     }
 
@@ -204,6 +226,9 @@ mod tests {
             ("LLMA_ALLOW_PRIVATE_ENDPOINTS", "maybe"),
             ("LLMA_LLM_TIMEOUT_SECS", "0"),
             ("LLMA_SYSTEM_LLM_PROVIDER", "mistral"),
+            ("LLMA_JUDGE_CONCURRENCY", "0"),
+            ("LLMA_JOB_LEASE_SECS", "61"),
+            ("LLMA_JOB_RETRY_BASE_SECS", "soon"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use llm_analytics::cli::{Cli, Command};
 use llm_analytics::config::Config;
+use llm_analytics::serve::Role;
 use llm_analytics::{admin, serve};
 use tracing_subscriber::EnvFilter;
 
@@ -21,11 +22,21 @@ fn init_logging(json: bool) {
 
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.bind)
-                .await
-                .map_err(|e| anyhow::anyhow!("LLMA_BIND: cannot listen on {}: {e}", config.bind))?;
-            serve::serve(config, listener).await
+        Command::Serve(args) => {
+            let role = match (args.api_only, args.worker_only) {
+                (true, _) => Role::Api,
+                (_, true) => Role::Worker,
+                _ => Role::All,
+            };
+            let listener = match role {
+                Role::Worker => None,
+                _ => Some(
+                    tokio::net::TcpListener::bind(config.bind)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("LLMA_BIND: cannot listen on {}: {e}", config.bind))?,
+                ),
+            };
+            serve::serve(config, listener, role).await
         }
         Command::Migrate => {
             let pool = adapters_postgres::connect(config.require_database_url()?, 2).await?;

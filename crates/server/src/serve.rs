@@ -1,31 +1,85 @@
-//! Serving: bind, serve until SIGTERM/Ctrl-C, finish in-flight requests, exit.
+//! Serving: the HTTP API and the worker loop (both by default, or either alone), until
+//! SIGTERM/Ctrl-C; then in-flight requests and jobs finish and the process exits.
 
 use std::time::Duration;
 
 use adapters_postgres::PgAiEventStore;
 use chrono::Utc;
+use domain::jobs::JobKind;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::wiring;
+use crate::wiring::Services;
+use crate::worker::{Worker, WorkerSettings};
 
-/// Connects, migrates and serves on `listener` until a shutdown signal.
-pub async fn serve(config: Config, listener: TcpListener) -> anyhow::Result<()> {
+/// What this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API and the worker (the default).
+    All,
+    /// Only the HTTP API: jobs are queued, other processes run them.
+    Api,
+    /// Only the worker.
+    Worker,
+}
+
+/// Connects, migrates, and runs `role` until a shutdown signal. `listener` is required
+/// unless the role is worker-only.
+pub async fn serve(config: Config, listener: Option<TcpListener>, role: Role) -> anyhow::Result<()> {
     let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
     adapters_postgres::migrate(&pool).await?;
-    let events = wiring::ai_event_store(&pool);
-    events.create_partitions_ahead(Utc::now(), PARTITION_MONTHS_AHEAD).await?;
-    spawn_partition_maintenance(events);
-    let state = wiring::app_state(&config, &pool)?;
-    let app = adapters_http::router(state);
-    let address = listener.local_addr()?;
-    // Tests and the dev command read this line to learn the port.
-    println!("llm-analytics listening on http://{address}");
-    tracing::info!(%address, "serving");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("stopped accepting; in-flight requests finished");
+    let services = Services::build(&config, &pool)?;
+    services.events.create_partitions_ahead(Utc::now(), PARTITION_MONTHS_AHEAD).await?;
+    spawn_partition_maintenance(services.events.clone());
+
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+
+    let worker = (role != Role::Api).then(|| {
+        Worker::new(services.jobs.clone(), worker_settings(&config)).handle(JobKind::Judge, services.judge.clone())
+    });
+    let api = async {
+        let Some(listener) = listener.filter(|_| role != Role::Worker) else {
+            println!("llm-analytics worker running");
+            return Ok::<(), anyhow::Error>(());
+        };
+        let app = adapters_http::router(services.http_state());
+        let address = listener.local_addr()?;
+        // Tests and the dev command read this line to learn the port.
+        println!("llm-analytics listening on http://{address}");
+        tracing::info!(%address, ?role, "serving");
+        let mut stopping = stopping.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            })
+            .await?;
+        tracing::info!("stopped accepting; in-flight requests finished");
+        Ok(())
+    };
+    let work = async {
+        if let Some(worker) = worker {
+            worker.run(stopping.clone()).await;
+        }
+    };
+    let (served, ()) = tokio::join!(api, work);
+    served?;
     pool.close().await;
     Ok(())
+}
+
+fn worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        concurrency: config.judge_concurrency,
+        lease: config.job_lease,
+        retry_base: config.job_retry_base,
+        idle_poll: Duration::from_millis(200),
+        shutdown_grace: config.llm_timeout.min(Duration::from_secs(30)),
+    }
 }
 
 /// How many months after the current one have their `ai_events` partition made ahead.

@@ -1,4 +1,5 @@
-//! Builds the adapters and services from the configuration.
+//! Builds each adapter once into one set of domain services; the HTTP state and the
+//! worker are both made from that set. Grouped per capability.
 
 use std::sync::Arc;
 
@@ -6,18 +7,21 @@ use adapters_crypto::{AesGcmCipher, KeyRing};
 use adapters_http::{AppState, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
-    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgLlmCallLog, PgPool,
-    PgProviderKeyRepository, PgRateLimiter, PgSummaryCache,
+    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgJobQueue,
+    PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgSummaryCache,
 };
 use async_trait::async_trait;
 use domain::evaluation::EvaluationService;
 use domain::evaluation_config::EvaluationConfigService;
 use domain::identity::{AccessService, AdminService};
 use domain::ingestion::IngestionService;
+use domain::jobs::JobQueue;
+use domain::judge::{JudgeConfig, JudgePorts, JudgeService};
+use domain::llm::{LlmUse, LlmUsePorts, SystemLlm};
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, ProviderKeyService, ProviderKeyServiceConfig};
-use domain::summary::{SummaryConfig, SummaryPorts, SummaryService, SystemLlm};
+use domain::summary::{SummaryConfig, SummaryPorts, SummaryService};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, ConfigError};
@@ -39,15 +43,10 @@ pub fn cipher(config: &Config) -> Result<AesGcmCipher, ConfigError> {
     Ok(AesGcmCipher::new(ring))
 }
 
-/// The provider-key use cases.
+/// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
-    let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
-    Ok(Arc::new(ProviderKeyService::new(
-        Arc::new(PgProviderKeyRepository::new(pool.clone())),
-        gateway,
-        Arc::new(cipher(config)?),
-        ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
-    )))
+    let keys = ProviderKeyCapability::build(config, pool)?;
+    Ok(keys.service)
 }
 
 /// The operator's identity commands.
@@ -55,13 +54,8 @@ pub fn admin_service(pool: &PgPool) -> AdminService {
     AdminService::new(Arc::new(PgIdentityRepository::new(pool.clone())))
 }
 
-/// The AI event store (ingestion writes it; every event read goes through it).
-pub fn ai_event_store(pool: &PgPool) -> PgAiEventStore {
-    PgAiEventStore::new(pool.clone())
-}
-
-/// The system LLM as the summary use case takes it (the Azure endpoint parsed under the
-/// endpoint policy).
+/// The system LLM as the domain takes it (the Azure endpoint parsed under the endpoint
+/// policy).
 fn system_llm(config: &Config) -> Result<Option<SystemLlm>, ConfigError> {
     let Some(system) = &config.system_llm else {
         return Ok(None);
@@ -85,55 +79,138 @@ fn system_llm(config: &Config) -> Result<Option<SystemLlm>, ConfigError> {
     }))
 }
 
-/// Everything the HTTP API needs.
-pub fn app_state(config: &Config, pool: &PgPool) -> anyhow::Result<AppState> {
-    let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
-    let provider_keys = Arc::new(ProviderKeyService::new(
-        Arc::new(PgProviderKeyRepository::new(pool.clone())),
-        gateway.clone(),
-        Arc::new(cipher(config)?),
-        ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
-    ));
-    let models = Arc::new(ModelsService::new(
-        provider_keys.clone(),
-        gateway.clone(),
-        Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
-        config.trial_models.clone(),
-    ));
-    let events = Arc::new(ai_event_store(pool));
-    let ingestion = Arc::new(IngestionService::new(Arc::new(PgIdentityRepository::new(pool.clone())), events.clone()));
-    let offline_evaluations = Arc::new(OfflineEvaluationService::new(events.clone()));
-    let key_repository = Arc::new(PgProviderKeyRepository::new(pool.clone()));
-    let evaluations =
-        Arc::new(EvaluationService::new(Arc::new(PgEvaluationRepository::new(pool.clone())), key_repository.clone()));
-    let evaluation_config = Arc::new(EvaluationConfigService::new(
-        Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
-        key_repository,
-    ));
-    let summaries = Arc::new(SummaryService::new(
-        SummaryPorts {
-            evaluations: Arc::new(PgEvaluationRepository::new(pool.clone())),
+/// Provider keys: their repository, the gateway that checks them and the service.
+struct ProviderKeyCapability {
+    repository: Arc<PgProviderKeyRepository>,
+    gateway: Arc<HttpLlmGateway>,
+    service: Arc<ProviderKeyService>,
+}
+
+impl ProviderKeyCapability {
+    fn build(config: &Config, pool: &PgPool) -> anyhow::Result<Self> {
+        let repository = Arc::new(PgProviderKeyRepository::new(pool.clone()));
+        let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
+        let service = Arc::new(ProviderKeyService::new(
+            repository.clone(),
+            gateway.clone(),
+            Arc::new(cipher(config)?),
+            ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
+        ));
+        Ok(Self { repository, gateway, service })
+    }
+}
+
+/// Every domain service of the process, each adapter built once.
+#[derive(Clone)]
+pub struct Services {
+    pub access: Arc<AccessService>,
+    pub provider_keys: Arc<ProviderKeyService>,
+    pub models: Arc<ModelsService>,
+    pub evaluations: Arc<EvaluationService>,
+    pub evaluation_config: Arc<EvaluationConfigService>,
+    pub ingestion: Arc<IngestionService>,
+    pub offline_evaluations: Arc<OfflineEvaluationService>,
+    pub summaries: Arc<SummaryService>,
+    pub judge: Arc<JudgeService>,
+    /// The one job table.
+    pub jobs: Arc<dyn JobQueue>,
+    /// The one event store (its partition knowledge is shared by every writer).
+    pub events: PgAiEventStore,
+    pool: PgPool,
+}
+
+impl Services {
+    /// Builds the adapters once and the services on them.
+    pub fn build(config: &Config, pool: &PgPool) -> anyhow::Result<Self> {
+        let keys = ProviderKeyCapability::build(config, pool)?;
+        let identity = Arc::new(PgIdentityRepository::new(pool.clone()));
+        let evaluation_repository = Arc::new(PgEvaluationRepository::new(pool.clone()));
+        let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
+        let events = PgAiEventStore::new(pool.clone());
+        let event_store = Arc::new(events.clone());
+        let jobs: Arc<dyn JobQueue> = Arc::new(PgJobQueue::new(pool.clone()));
+
+        // LLM use, shared by the summary and the judge.
+        let llm = Arc::new(LlmUse::new(
+            LlmUsePorts {
+                provider_keys: keys.service.clone(),
+                key_repository: keys.repository.clone(),
+                evaluation_configs: evaluation_configs.clone(),
+                gateway: keys.gateway.clone(),
+                completion: Arc::new(HttpStructuredCompletion::new(config.llm_gateway.clone())?),
+                llm_calls: Arc::new(PgLlmCallLog::new(pool.clone())),
+            },
+            system_llm(config)?,
+            config.trial_models.clone(),
+        ));
+
+        // Evaluations and their settings.
+        let models = Arc::new(ModelsService::new(
+            keys.service.clone(),
+            keys.gateway.clone(),
+            evaluation_configs.clone(),
+            config.trial_models.clone(),
+        ));
+        let evaluations = Arc::new(EvaluationService::new(evaluation_repository.clone(), keys.repository.clone()));
+        let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
+
+        // Events in and out.
+        let ingestion =
+            Arc::new(IngestionService::new(identity.clone(), event_store.clone(), evaluation_repository.clone()));
+        let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
+
+        // The summary and the judge.
+        let summaries = Arc::new(SummaryService::new(
+            SummaryPorts {
+                evaluations: evaluation_repository.clone(),
+                events: event_store,
+                llm: llm.clone(),
+                cache: Arc::new(PgSummaryCache::new(pool.clone())),
+                rate_limiter: Arc::new(PgRateLimiter::new(pool.clone())),
+            },
+            SummaryConfig { llm_timeout: config.llm_timeout },
+        ));
+        let judge_store = Arc::new(PgJudgeStore::new(pool.clone(), events.clone()));
+        let judge = Arc::new(JudgeService::new(
+            JudgePorts {
+                evaluations: evaluation_repository,
+                store: judge_store.clone(),
+                results: judge_store,
+                jobs: jobs.clone(),
+                llm,
+            },
+            JudgeConfig { llm_timeout: config.llm_timeout },
+        ));
+
+        Ok(Self {
+            access: Arc::new(AccessService::new(identity)),
+            provider_keys: keys.service,
+            models,
+            evaluations,
+            evaluation_config,
+            ingestion,
+            offline_evaluations,
+            summaries,
+            judge,
+            jobs,
             events,
-            provider_keys: provider_keys.clone(),
-            key_repository: Arc::new(PgProviderKeyRepository::new(pool.clone())),
-            evaluation_configs: Arc::new(PgEvaluationConfigRepository::new(pool.clone())),
-            gateway,
-            completion: Arc::new(HttpStructuredCompletion::new(config.llm_gateway.clone())?),
-            cache: Arc::new(PgSummaryCache::new(pool.clone())),
-            rate_limiter: Arc::new(PgRateLimiter::new(pool.clone())),
-            llm_calls: Arc::new(PgLlmCallLog::new(pool.clone())),
-        },
-        SummaryConfig { system_llm: system_llm(config)?, llm_timeout: config.llm_timeout },
-    ));
-    Ok(AppState {
-        access: Arc::new(AccessService::new(Arc::new(PgIdentityRepository::new(pool.clone())))),
-        provider_keys,
-        models,
-        evaluations,
-        evaluation_config,
-        ingestion,
-        offline_evaluations,
-        summaries,
-        readiness: Arc::new(DatabaseReadiness(pool.clone())),
-    })
+            pool: pool.clone(),
+        })
+    }
+
+    /// What the HTTP API needs.
+    pub fn http_state(&self) -> AppState {
+        AppState {
+            access: self.access.clone(),
+            provider_keys: self.provider_keys.clone(),
+            models: self.models.clone(),
+            evaluations: self.evaluations.clone(),
+            evaluation_config: self.evaluation_config.clone(),
+            ingestion: self.ingestion.clone(),
+            offline_evaluations: self.offline_evaluations.clone(),
+            summaries: self.summaries.clone(),
+            judge: self.judge.clone(),
+            readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
+        }
+    }
 }

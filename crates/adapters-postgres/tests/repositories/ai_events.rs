@@ -89,7 +89,8 @@ async fn a_batch_creates_the_partitions_of_the_months_it_touches() {
     let stored = store
         .store_batch(project, &[generation(at(2025, 1, 31, 23, 59)), generation(at(2025, 2, 1, 0, 0))], &[])
         .await
-        .unwrap();
+        .unwrap()
+        .stored;
 
     assert_eq!(stored, 2);
     let names = partitions(&app).await;

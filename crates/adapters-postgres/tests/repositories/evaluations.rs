@@ -4,7 +4,7 @@
 use adapters_postgres::PgEvaluationRepository;
 use domain::evaluation::{
     AssignOutcome, ConditionInput, Conditions, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
-    EvaluationState, EvaluationType, KeyAssignment, ModelConfigurationSpec, ModelName, NewEvaluation, OutputType,
+    EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec, ModelName, NewEvaluation, OutputType,
     Prompt, PropertyFilterInput, SaveOutcome, StatusReason,
 };
 use domain::provider_key::{KeyState, Provider, UserSummary};
@@ -33,6 +33,7 @@ pub fn new_evaluation(tenant: &Tenant) -> NewEvaluation {
         output_type: OutputType::Boolean,
         conditions: Conditions::default(),
         model_configuration: None,
+        max_runs_per_hour: None,
         created_by: tenant.admin.id,
     }
 }
@@ -699,4 +700,73 @@ async fn a_key_in_any_state_can_be_assigned() {
     let outcome = evaluations(&app).assign_key(tenant.id(), key.id, &assignment).await.unwrap();
 
     assert_eq!(outcome, AssignOutcome::Assigned { configs_updated: 1, evals_enabled: 0 });
+}
+
+#[tokio::test]
+async fn the_hourly_cap_is_stored_changed_and_removed() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let cap = MaxRunsPerHour::parse(50);
+    let evaluation = insert(&app, NewEvaluation { max_runs_per_hour: cap, ..new_evaluation(&tenant) }).await;
+    assert_eq!(evaluation.max_runs_per_hour, cap);
+
+    let set = |cap| EvaluationChanges { max_runs_per_hour: Some(cap), ..EvaluationChanges::default() };
+    evaluations(&app).update(tenant.id(), evaluation.id, &set(MaxRunsPerHour::parse(7))).await.unwrap();
+    assert_eq!(stored(&app, &tenant, evaluation.id).await.max_runs_per_hour, MaxRunsPerHour::parse(7));
+    let untouched = EvaluationChanges { name: Some(EvaluationName::parse("Renamed").unwrap()), ..Default::default() };
+    evaluations(&app).update(tenant.id(), evaluation.id, &untouched).await.unwrap();
+    assert_eq!(stored(&app, &tenant, evaluation.id).await.max_runs_per_hour, MaxRunsPerHour::parse(7));
+    evaluations(&app).update(tenant.id(), evaluation.id, &set(None)).await.unwrap();
+    assert_eq!(stored(&app, &tenant, evaluation.id).await.max_runs_per_hour, None);
+}
+
+#[tokio::test]
+async fn the_runner_sees_only_enabled_evaluations_of_the_project() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    let active = insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&tenant) }).await;
+    insert(&app, new_evaluation(&tenant)).await; // paused
+    let deleted = insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&tenant) }).await;
+    evaluations(&app).soft_delete(tenant.id(), deleted.id).await.unwrap();
+    insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&other) }).await;
+
+    let enabled = evaluations(&app).list_enabled(tenant.id()).await.unwrap();
+    assert_eq!(enabled.iter().map(|e| e.id).collect::<Vec<_>>(), vec![active.id]);
+}
+
+#[tokio::test]
+async fn the_runner_stops_the_evaluations_it_selects_and_only_enabled_ones() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = app.insert_key(tenant.key()).await.id;
+    let using_key = insert_using_key(&app, &tenant, Provider::Openai, Some(key), EvaluationState::Active).await;
+    let paused_using_key = insert_using_key(&app, &tenant, Provider::Openai, Some(key), EvaluationState::Paused).await;
+    let on_trial = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
+    let unconfigured = insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&tenant) }).await;
+    let repository = evaluations(&app);
+
+    let stopped =
+        repository.stop_judging(tenant.id(), JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid).await.unwrap();
+    assert_eq!(stopped, 1);
+    assert_eq!(
+        stored(&app, &tenant, using_key.id).await.state,
+        EvaluationState::Error(StatusReason::ProviderKeyInvalid)
+    );
+    assert_eq!(stored(&app, &tenant, paused_using_key.id).await.state, EvaluationState::Paused);
+
+    let stopped =
+        repository.stop_judging(tenant.id(), JudgeStop::WithoutKey, StatusReason::TrialLimitReached).await.unwrap();
+    assert_eq!(stopped, 2, "the trial evaluation and the one without a configuration");
+    for id in [on_trial.id, unconfigured.id] {
+        assert_eq!(stored(&app, &tenant, id).await.state, EvaluationState::Error(StatusReason::TrialLimitReached));
+    }
+
+    set_state(&app, on_trial.id, EvaluationState::Active).await;
+    let other = app.project_with_admin().await;
+    let stopped =
+        repository.stop_judging(other.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed).await.unwrap();
+    assert_eq!(stopped, 0, "another project's id is ignored");
+    repository.stop_judging(tenant.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed).await.unwrap();
+    assert_eq!(stored(&app, &tenant, on_trial.id).await.state, EvaluationState::Error(StatusReason::ModelNotAllowed));
 }

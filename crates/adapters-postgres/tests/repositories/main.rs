@@ -5,6 +5,7 @@ mod ai_events;
 mod evaluation_config;
 mod evaluations;
 mod identity;
+mod jobs;
 mod provider_keys;
 mod summaries;
 mod support;

@@ -1,0 +1,238 @@
+//! `PgJobQueue`: exclusive claims under racing workers, leases that belong to their
+//! holder, lapsed leases taken over, retries with a delay; and judge jobs queued with
+//! their batch in one transaction, hourly caps and trial credits exact under concurrency.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
+use chrono::Utc;
+use domain::evaluation::MaxRunsPerHour;
+use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
+use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
+use domain::judge::{HourlyCap, JudgeStore, PlannedJob, hour_of};
+use domain::{EvaluationId, ProjectId};
+use serde_json::{Map, json};
+use uuid::Uuid;
+
+use crate::support::TestApp;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn job(project: ProjectId, key: Option<&str>) -> NewJob {
+    NewJob {
+        id: JobId(Uuid::now_v7()),
+        project,
+        kind: JobKind::Judge,
+        unique_key: key.map(str::to_owned),
+        payload: json!({"n": key}),
+        max_attempts: 3,
+    }
+}
+
+fn generation() -> IncomingEvent {
+    IncomingEvent {
+        uuid: Uuid::now_v7(),
+        event: AiEventName::parse("$ai_generation").unwrap(),
+        distinct_id: "user-1".into(),
+        timestamp: Utc::now(),
+        properties: Map::new(),
+    }
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(app.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_unique_key_queues_one_job_ever() {
+    let app = TestApp::migrated().await;
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+
+    assert_eq!(queue.enqueue(&[job(project, Some("e:g")), job(project, Some("e:g"))]).await.unwrap(), 1);
+    assert_eq!(queue.enqueue(&[job(project, Some("e:g"))]).await.unwrap(), 0);
+    assert_eq!(queue.enqueue(&[job(project, None), job(project, None)]).await.unwrap(), 2, "keyless jobs always queue");
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 3);
+}
+
+#[tokio::test]
+async fn racing_workers_each_claim_different_jobs_and_every_job_once() {
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    let jobs: Vec<NewJob> = (0..200).map(|n| job(project, Some(&format!("job-{n}")))).collect();
+    PgJobQueue::new(app.pool().clone()).enqueue(&jobs).await.unwrap();
+
+    let workers = (0..8).map(|_| {
+        let queue = PgJobQueue::new(app.pool().clone());
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = queue.claim(7, LEASE).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                for job in claimed {
+                    assert!(queue.complete(&job.lease).await.unwrap());
+                    mine.push(job.lease.job);
+                }
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let distinct: HashSet<JobId> = all.iter().copied().collect();
+    assert_eq!(all.len(), 200, "every job claimed exactly once");
+    assert_eq!(distinct.len(), 200);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'done'").await, 200);
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_is_taken_over_and_the_old_holder_can_no_longer_touch_the_job() {
+    let app = TestApp::migrated().await;
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    queue.enqueue(&[job(project, Some("slow"))]).await.unwrap();
+
+    let first = queue.claim(10, LEASE).await.unwrap().pop().unwrap();
+    assert!(queue.claim(10, LEASE).await.unwrap().is_empty(), "a live lease keeps the job");
+    sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second', locked_until = now() - interval '1 second'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let second = queue.claim(10, LEASE).await.unwrap().pop().expect("the lapsed lease is taken over");
+    assert_eq!(second.lease.job, first.lease.job);
+    assert_eq!(second.attempts, 2);
+    assert_ne!(second.lease.token, first.lease.token);
+
+    assert!(!queue.renew(&first.lease, LEASE).await.unwrap(), "the old holder cannot renew");
+    assert!(!queue.complete(&first.lease).await.unwrap(), "nor finish");
+    assert!(!queue.fail(&first.lease, "late").await.unwrap(), "nor fail");
+    assert!(queue.renew(&second.lease, LEASE).await.unwrap());
+    assert!(queue.complete(&second.lease).await.unwrap());
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'done' AND attempts = 2").await, 1);
+}
+
+#[tokio::test]
+async fn a_retried_job_waits_for_its_delay_and_keeps_its_error() {
+    let app = TestApp::migrated().await;
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    queue.enqueue(&[job(project, None)]).await.unwrap();
+
+    let claimed = queue.claim(1, LEASE).await.unwrap().pop().unwrap();
+    assert!(queue.retry(&claimed.lease, Duration::from_secs(3600), "429 from the provider").await.unwrap());
+    assert!(queue.claim(1, LEASE).await.unwrap().is_empty(), "not due before its delay");
+    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM jobs").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(error.as_deref(), Some("429 from the provider"));
+
+    sqlx::query("UPDATE jobs SET run_after = now()").execute(app.pool()).await.unwrap();
+    let again = queue.claim(1, LEASE).await.unwrap().pop().expect("due again");
+    assert!(queue.fail(&again.lease, "gave up").await.unwrap());
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'failed' AND finished_at IS NOT NULL").await, 1);
+}
+
+#[tokio::test]
+async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let project = app.project().await.id;
+    let events = vec![generation(), generation()];
+    let planned: Vec<PlannedJob> = events
+        .iter()
+        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), cap: None })
+        .collect();
+
+    let first = store.store_batch(project, &events, &planned).await.unwrap();
+    assert_eq!((first.stored, first.jobs_queued), (2, 2));
+    let again = store.store_batch(project, &events, &planned).await.unwrap();
+    assert_eq!((again.stored, again.jobs_queued), (0, 0), "a re-sent batch queues nothing");
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 2);
+}
+
+#[tokio::test]
+async fn a_failed_batch_stores_neither_events_nor_jobs() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let project = app.project().await.id;
+    let events = vec![generation(), generation()];
+    let mut broken = job(project, Some("broken"));
+    broken.max_attempts = 0; // violates the table's CHECK: the job insert fails
+    let planned = vec![
+        PlannedJob { generation: events[0].uuid, job: job(project, Some("fine")), cap: None },
+        PlannedJob { generation: events[1].uuid, job: broken, cap: None },
+    ];
+
+    assert!(store.store_batch(project, &events, &planned).await.is_err());
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_event_ids").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    let evaluation = EvaluationId(Uuid::now_v7());
+    let cap = HourlyCap { evaluation, max: MaxRunsPerHour::parse(7).unwrap(), hour: hour_of(Utc::now()) };
+
+    let batches = (0..20).map(|_| {
+        let store = PgAiEventStore::new(app.pool().clone());
+        tokio::spawn(async move {
+            let events = vec![generation(), generation()];
+            let planned: Vec<PlannedJob> = events
+                .iter()
+                .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), cap: Some(cap) })
+                .collect();
+            store.store_batch(project, &events, &planned).await.unwrap()
+        })
+    });
+    let (mut queued, mut skipped) = (0, 0);
+    for batch in batches {
+        let outcome = batch.await.unwrap();
+        queued += outcome.jobs_queued;
+        skipped += outcome.skipped_by_cap;
+    }
+    assert_eq!((queued, skipped), (7, 33));
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 7);
+    let counters: (i32, i32) = sqlx::query_as("SELECT queued, skipped FROM evaluation_hourly_runs")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(counters, (7, 33));
+}
+
+#[tokio::test]
+async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    sqlx::query("INSERT INTO evaluation_configs (project_id, trial_eval_limit) VALUES ($1, 5)")
+        .bind(project.0)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let reservations = (0..30).map(|_| {
+        let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
+        tokio::spawn(async move { store.reserve_trial_credit(project).await.unwrap() })
+    });
+    let mut granted = 0;
+    for reservation in reservations {
+        granted += u32::from(reservation.await.unwrap());
+    }
+    assert_eq!(granted, 5);
+    let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
+    store.release_trial_credit(project).await.unwrap();
+    assert!(store.reserve_trial_credit(project).await.unwrap(), "a credit given back can be taken again");
+    assert!(!store.reserve_trial_credit(project).await.unwrap());
+    let used: i32 = sqlx::query_scalar("SELECT trial_evals_used FROM evaluation_configs WHERE project_id = $1")
+        .bind(project.0)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(used, 5);
+
+    let fresh = app.project().await.id;
+    assert!(store.reserve_trial_credit(fresh).await.unwrap(), "a project without settings has the default limit");
+}
