@@ -6,6 +6,7 @@ mod evaluation_config;
 mod evaluations;
 mod identity;
 mod jobs;
+mod judge_results;
 mod provider_keys;
 mod summaries;
 mod support;

@@ -1,0 +1,214 @@
+//! `PgJudgeStore`'s reads: the results query against hand-computed numbers (breakdown from
+//! the result or its generation, numbers and null as values, `$other`, buckets), the runs
+//! list, and the result stored with its job's end.
+
+use std::time::Duration;
+
+use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
+use chrono::{DateTime, TimeZone, Utc};
+use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
+use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
+use domain::judge::{
+    EvaluationResultsStore, Interval, JudgeStore, ResultCounts, ResultsQuery, ResultsReport, RunsQuery,
+};
+use domain::{EvaluationId, PageRequest, ProjectId};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::TestApp;
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+}
+
+fn event(name: &str, timestamp: DateTime<Utc>, properties: Value) -> IncomingEvent {
+    let Value::Object(properties) = properties else { panic!("an object") };
+    IncomingEvent {
+        uuid: Uuid::now_v7(),
+        event: AiEventName::parse(name).unwrap(),
+        distinct_id: "user-1".into(),
+        timestamp,
+        properties,
+    }
+}
+
+fn result(evaluation: EvaluationId, target: &IncomingEvent, outcome: Option<bool>, when: DateTime<Utc>) -> IncomingEvent {
+    let mut properties = json!({
+        "$ai_evaluation_id": evaluation.to_string(),
+        "$ai_target_event_id": target.uuid.to_string(),
+        "$ai_evaluation_applicable": outcome.is_some(),
+    });
+    if let Some(outcome) = outcome {
+        properties["$ai_evaluation_result"] = json!(outcome);
+    }
+    event("$ai_evaluation", when, properties)
+}
+
+fn query(evaluation: EvaluationId, breakdown: Option<&str>) -> ResultsQuery {
+    ResultsQuery {
+        evaluation,
+        date_from: at(1, 0),
+        date_to: at(8, 0),
+        breakdown: breakdown.map(str::to_owned),
+        interval: Interval::Day,
+    }
+}
+
+fn counts(pass: u64, fail: u64, na: u64) -> ResultCounts {
+    ResultCounts { pass, fail, na }
+}
+
+#[tokio::test]
+async fn results_break_down_by_the_result_else_its_generation_with_hand_computed_counts() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let project = app.project().await.id;
+    let other = app.project().await.id;
+    let evaluation = EvaluationId(Uuid::now_v7());
+
+    let prod = event("$ai_generation", at(1, 9), json!({"env": "prod"}));
+    let staging = event("$ai_generation", at(1, 9), json!({"env": "staging"}));
+    let bare = event("$ai_generation", at(1, 9), json!({}));
+    let numeric = event("$ai_generation", at(1, 9), json!({"env": 42}));
+    let mut overriding = result(evaluation, &staging, Some(true), at(2, 12));
+    overriding.properties.insert("env".into(), json!("override"));
+    let events = vec![
+        prod.clone(),
+        staging.clone(),
+        bare.clone(),
+        numeric.clone(),
+        result(evaluation, &prod, Some(true), at(1, 10)),
+        result(evaluation, &staging, Some(false), at(1, 11)),
+        result(evaluation, &bare, None, at(2, 10)),
+        result(evaluation, &numeric, Some(true), at(2, 11)),
+        overriding,
+        result(EvaluationId(Uuid::now_v7()), &prod, Some(false), at(2, 10)), // another evaluation
+        result(evaluation, &prod, Some(false), at(9, 10)),                    // after the period
+    ];
+    store.store_batch(project, &events, &[]).await.unwrap();
+    store.store_batch(other, &[result(evaluation, &prod, Some(false), at(2, 10))], &[]).await.unwrap();
+
+    let rows = judge.results(project, &query(evaluation, Some("env"))).await.unwrap();
+    let report = ResultsReport::from_rows(query(evaluation, Some("env")), rows, 0);
+    assert_eq!(report.totals, counts(3, 1, 1));
+    let values: Vec<(Option<&str>, ResultCounts)> =
+        report.breakdown_values.iter().map(|(v, c)| (v.as_deref(), *c)).collect();
+    assert_eq!(
+        values,
+        vec![
+            (Some("42"), counts(1, 0, 0)),
+            (Some("override"), counts(1, 0, 0)),
+            (Some("prod"), counts(1, 0, 0)),
+            (Some("staging"), counts(0, 1, 0)),
+            (None, counts(0, 0, 1)),
+        ]
+    );
+    let trend: Vec<(DateTime<Utc>, Option<&str>)> =
+        report.trend.iter().map(|row| (row.bucket, row.value.as_deref())).collect();
+    assert_eq!(
+        trend,
+        vec![
+            (at(1, 0), Some("prod")),
+            (at(1, 0), Some("staging")),
+            (at(2, 0), Some("42")),
+            (at(2, 0), Some("override")),
+            (at(2, 0), None),
+        ]
+    );
+
+    let plain = judge.results(project, &query(evaluation, None)).await.unwrap();
+    let report = ResultsReport::from_rows(query(evaluation, None), plain, 0);
+    assert!(report.breakdown_values.is_empty());
+    assert_eq!(report.trend.iter().map(|row| row.counts).collect::<Vec<_>>(), vec![counts(1, 1, 0), counts(2, 0, 1)]);
+}
+
+#[tokio::test]
+async fn values_past_the_25_largest_are_merged_as_other() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let project = app.project().await.id;
+    let evaluation = EvaluationId(Uuid::now_v7());
+    let generation = event("$ai_generation", at(1, 9), json!({}));
+    let mut events = vec![generation.clone()];
+    for n in 0..27 {
+        let mut run = result(evaluation, &generation, Some(true), at(1, 10));
+        run.properties.insert("variant".into(), json!(format!("v{n:02}")));
+        events.push(run);
+    }
+    let mut extra = result(evaluation, &generation, Some(false), at(1, 11));
+    extra.properties.insert("variant".into(), json!("v26"));
+    events.push(extra);
+    store.store_batch(project, &events, &[]).await.unwrap();
+
+    let rows = judge.results(project, &query(evaluation, Some("variant"))).await.unwrap();
+    let report = ResultsReport::from_rows(query(evaluation, Some("variant")), rows, 0);
+    let values: Vec<Option<&str>> = report.breakdown_values.iter().map(|(v, _)| v.as_deref()).collect();
+    assert_eq!(values.len(), 26);
+    assert_eq!(values[0], Some("v26"), "the most runs first");
+    assert_eq!(values[1], Some("v00"), "then by value");
+    assert_eq!(values[24], Some("v23"));
+    assert_eq!(report.breakdown_values[25], (Some("$other".to_owned()), counts(2, 0, 0)), "v24 and v25");
+    assert_eq!(report.totals.runs(), 28);
+}
+
+#[tokio::test]
+async fn runs_list_newest_first_filtered_and_paged() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let project = app.project().await.id;
+    let evaluation = EvaluationId(Uuid::now_v7());
+    let generation = event("$ai_generation", at(1, 9), json!({}));
+    let older = result(evaluation, &generation, Some(true), at(1, 10));
+    let newer = result(evaluation, &generation, None, at(1, 11));
+    let foreign = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), at(1, 12));
+    store.store_batch(project, &[generation.clone(), older.clone(), newer.clone(), foreign], &[]).await.unwrap();
+
+    let query = |evaluation: Option<EvaluationId>, generation: Option<String>, limit: &str| RunsQuery {
+        evaluation,
+        generation,
+        page: PageRequest::parse(Some(limit), None).unwrap(),
+    };
+    let page = judge.runs(project, &query(Some(evaluation), None, "1")).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0].id, newer.uuid);
+    assert_eq!((page.items[0].result, page.items[0].applicable), (None, Some(false)));
+    let all = judge.runs(project, &query(None, Some(generation.uuid.to_string()), "10")).await.unwrap();
+    assert_eq!(all.total, 3);
+    let none = judge.runs(ProjectId(project.0 + 1000), &query(None, None, "10")).await.unwrap();
+    assert_eq!(none.total, 0);
+}
+
+#[tokio::test]
+async fn a_result_is_stored_only_while_its_job_is_held() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    let job = NewJob {
+        id: JobId(Uuid::now_v7()),
+        project,
+        kind: JobKind::Judge,
+        unique_key: Some("e:g".into()),
+        payload: json!({}),
+        max_attempts: 3,
+    };
+    queue.enqueue(&[job]).await.unwrap();
+    let lapsed = queue.claim(1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second'").execute(app.pool()).await.unwrap();
+    let holder = queue.claim(1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let generation = event("$ai_generation", Utc::now(), json!({}));
+    let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
+
+    assert!(!judge.store_result(&lapsed.lease, project, &outcome).await.unwrap(), "the old holder stores nothing");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_events").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(stored, 0);
+    assert!(judge.store_result(&holder.lease, project, &outcome).await.unwrap());
+    let found = judge.event(project, outcome.uuid, None).await.unwrap().expect("the result is stored");
+    assert_eq!(found.event, "$ai_evaluation");
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(state, "done");
+}
