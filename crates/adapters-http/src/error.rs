@@ -14,6 +14,7 @@ use domain::evaluation::{
 use domain::evaluation_config::SetActiveKeyError;
 use domain::identity::AccessError;
 use domain::ingestion::{IngestError, PayloadError};
+use domain::judge::{ManualRunError, ResultsError};
 use domain::models::ListModelsError;
 use domain::offline_evaluation::ExperimentItemsError;
 use domain::pagination::PageRequestError;
@@ -21,7 +22,6 @@ use domain::provider_key::{
     CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
     ValidateStoredKeyError,
 };
-use domain::judge::{ManualRunError, ResultsError};
 use domain::summary::SummarizeError;
 use serde::Serialize;
 

@@ -16,7 +16,8 @@ use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    capture, evaluation_config, evaluation_results, evaluation_runs, evaluation_summary, evaluations, health, models, offline_evaluations, provider_keys,
+    capture, evaluation_config, evaluation_results, evaluation_runs, evaluation_summary, evaluations, health, models,
+    offline_evaluations, provider_keys,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

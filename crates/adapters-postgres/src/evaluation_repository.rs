@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::{
     AssignOutcome, Conditions, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationRepository,
-    EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration, ModelConfigurationSpec,
-    NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
+    EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
+    ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
 };
 use domain::provider_key::{Provider, UserSummary};
 use domain::{

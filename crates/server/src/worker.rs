@@ -89,10 +89,9 @@ impl Worker {
         let in_flight = tasks.len();
         if in_flight > 0 {
             tracing::info!(in_flight, "worker stopping: waiting for the jobs in flight");
-            let drained = tokio::time::timeout(settings.shutdown_grace, async {
-                while tasks.join_next().await.is_some() {}
-            })
-            .await;
+            let drained =
+                tokio::time::timeout(settings.shutdown_grace, async { while tasks.join_next().await.is_some() {} })
+                    .await;
             if drained.is_err() {
                 tracing::warn!("jobs still running after the grace period; their leases will lapse");
                 tasks.abort_all();
@@ -105,7 +104,8 @@ impl Worker {
     pub async fn execute(&self, job: ClaimedJob) {
         let lease = job.lease;
         if job.attempts > job.max_attempts {
-            let reason = format!("gave up after {} attempts: its worker stopped or timed out each time", job.max_attempts);
+            let reason =
+                format!("gave up after {} attempts: its worker stopped or timed out each time", job.max_attempts);
             self.apply(&job, JobOutcome::Fail(reason)).await;
             return;
         }

@@ -111,7 +111,7 @@ async fn a_partition_dropped_behind_the_stores_back_is_created_again() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
     let project = app.project().await.id;
-    store.store_batch(project, &[generation(at(2024, 7, 3, 12, 0))], &[]).await.unwrap().stored;
+    store.store_batch(project, &[generation(at(2024, 7, 3, 12, 0))], &[]).await.unwrap();
 
     sqlx::query("DROP TABLE ai_events_p2024_07").execute(app.pool()).await.unwrap();
     let stored = store.store_batch(project, &[generation(at(2024, 7, 4, 12, 0))], &[]).await.unwrap().stored;
@@ -192,7 +192,7 @@ async fn the_columns_reads_filter_on_are_extracted() {
             "$ai_evaluation_result": true
         }),
     );
-    store.store_batch(project, std::slice::from_ref(&evaluation), &[]).await.unwrap().stored;
+    store.store_batch(project, std::slice::from_ref(&evaluation), &[]).await.unwrap();
 
     type Extracted =
         (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Value);
@@ -301,7 +301,7 @@ async fn seed(store: &PgAiEventStore, project: ProjectId, other_project: Project
     assert_eq!(store.store_batch(project, &events, &[]).await.unwrap().stored, events.len() as u64);
     // another project's evaluation of the same experiment id
     let foreign = evaluation(50, "exp-1", "item-foreign", json!({"$ai_score": 1}));
-    store.store_batch(other_project, &[foreign], &[]).await.unwrap().stored;
+    store.store_batch(other_project, &[foreign], &[]).await.unwrap();
 }
 
 fn query(date_from: Option<DateTime<Utc>>, date_to: Option<DateTime<Utc>>) -> ExperimentItemsQuery {

@@ -4,8 +4,8 @@
 use adapters_postgres::PgEvaluationRepository;
 use domain::evaluation::{
     AssignOutcome, ConditionInput, Conditions, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
-    EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec, ModelName, NewEvaluation, OutputType,
-    Prompt, PropertyFilterInput, SaveOutcome, StatusReason,
+    EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec, ModelName,
+    NewEvaluation, OutputType, Prompt, PropertyFilterInput, SaveOutcome, StatusReason,
 };
 use domain::provider_key::{KeyState, Provider, UserSummary};
 use domain::{EvaluationId, PageRequest, ProviderKeyId};

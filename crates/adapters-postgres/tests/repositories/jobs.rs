@@ -184,7 +184,11 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
             let events = vec![generation(), generation()];
             let planned: Vec<PlannedJob> = events
                 .iter()
-                .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), cap: Some(cap) })
+                .map(|e| PlannedJob {
+                    generation: e.uuid,
+                    job: job(project, Some(&e.uuid.to_string())),
+                    cap: Some(cap),
+                })
                 .collect();
             store.store_batch(project, &events, &planned).await.unwrap()
         })
@@ -197,10 +201,8 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
     }
     assert_eq!((queued, skipped), (7, 33));
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 7);
-    let counters: (i32, i32) = sqlx::query_as("SELECT queued, skipped FROM evaluation_hourly_runs")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let counters: (i32, i32) =
+        sqlx::query_as("SELECT queued, skipped FROM evaluation_hourly_runs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(counters, (7, 33));
 }
 

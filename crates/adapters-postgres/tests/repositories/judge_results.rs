@@ -32,7 +32,12 @@ fn event(name: &str, timestamp: DateTime<Utc>, properties: Value) -> IncomingEve
     }
 }
 
-fn result(evaluation: EvaluationId, target: &IncomingEvent, outcome: Option<bool>, when: DateTime<Utc>) -> IncomingEvent {
+fn result(
+    evaluation: EvaluationId,
+    target: &IncomingEvent,
+    outcome: Option<bool>,
+    when: DateTime<Utc>,
+) -> IncomingEvent {
     let mut properties = json!({
         "$ai_evaluation_id": evaluation.to_string(),
         "$ai_target_event_id": target.uuid.to_string(),
@@ -84,7 +89,7 @@ async fn results_break_down_by_the_result_else_its_generation_with_hand_computed
         result(evaluation, &numeric, Some(true), at(2, 11)),
         overriding,
         result(EvaluationId(Uuid::now_v7()), &prod, Some(false), at(2, 10)), // another evaluation
-        result(evaluation, &prod, Some(false), at(9, 10)),                    // after the period
+        result(evaluation, &prod, Some(false), at(9, 10)),                   // after the period
     ];
     store.store_batch(project, &events, &[]).await.unwrap();
     store.store_batch(other, &[result(evaluation, &prod, Some(false), at(2, 10))], &[]).await.unwrap();

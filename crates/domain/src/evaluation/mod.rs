@@ -14,8 +14,9 @@ pub use conditions::{
 pub use error::*;
 pub use model::{
     AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationState,
-    EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration, ModelConfigurationSpec, ModelName,
-    NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError, TrialEvaluation,
+    EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
+    ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError,
+    TrialEvaluation,
 };
 pub use ports::EvaluationRepository;
 pub use service::{

@@ -67,7 +67,7 @@ impl MaxRunsPerHour {
     pub const MAX: i64 = 1_000_000;
 
     pub fn parse(raw: i64) -> Option<Self> {
-        (1..=Self::MAX).contains(&raw).then(|| Self(raw as u32))
+        u32::try_from(raw).ok().filter(|n| (1..=Self::MAX).contains(&i64::from(*n))).map(Self)
     }
 
     pub fn get(self) -> u32 {

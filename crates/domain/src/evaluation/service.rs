@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use super::{
-    MaxRunsPerHour,
     AssignKeyError, AssignOutcome, ConditionInput, Conditions, CreateEvaluationError, DeleteEvaluationError,
     DependentConfigsError, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
-    EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, ModelConfigurationSpec, ModelName,
-    NewEvaluation, OutputType, Prompt, SaveOutcome, TextError, TrialEvaluation, TrialEvaluationsError,
+    EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec,
+    ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, TextError, TrialEvaluation, TrialEvaluationsError,
     UpdateEvaluationError,
 };
 use crate::models::default_model;

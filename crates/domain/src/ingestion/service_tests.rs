@@ -169,7 +169,11 @@ async fn a_batch_without_ai_events_touches_no_storage() {
 async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplicates() {
     let mut store = MockAiEventStore::new();
     // The store already had one of the two distinct events.
-    store.expect_store_batch().withf(|_, events, _| events.len() == 2).times(1).returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
+    store
+        .expect_store_batch()
+        .withf(|_, events, _| events.len() == 2)
+        .times(1)
+        .returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let first = event("$ai_span");
     let batch = json!({"api_key": TOKEN, "batch": [first.clone(), first, event("$ai_span")]});
@@ -238,7 +242,9 @@ async fn generations_bring_a_judge_job_per_matching_evaluation_in_the_same_write
                 && jobs.len() == 3
                 && jobs.iter().all(|j| j.job.kind == JobKind::Judge && j.job.unique_key.is_some())
                 && payloads.iter().filter(|p| p.evaluation == EvaluationId(Uuid::from_u128(2))).count() == 1
-                && payloads.iter().any(|p| p.evaluation == EvaluationId(Uuid::from_u128(2)) && p.generation == prod_uuid)
+                && payloads
+                    .iter()
+                    .any(|p| p.evaluation == EvaluationId(Uuid::from_u128(2)) && p.generation == prod_uuid)
                 && jobs.iter().filter(|j| j.cap.is_some()).count() == 2
         })
         .times(1)

@@ -3,13 +3,13 @@
 //! optional natural unique key (at most one job per key, ever), attempts, `run_after` and
 //! a lease that belongs to whoever claimed it.
 
+mod handler;
 mod model;
 mod ports;
-mod handler;
 
+pub use handler::{JobHandler, JobOutcome};
 pub use model::{ClaimedJob, JobId, JobKind, Lease, NewJob, backoff};
 pub use ports::JobQueue;
-pub use handler::{JobHandler, JobOutcome};
 
 #[cfg(feature = "mocks")]
 pub use ports::MockJobQueue;

@@ -50,7 +50,9 @@ fn render_message(message: &Value) -> String {
     let mut text = match message.get("content") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts.iter().map(render_part).filter(|p| !p.is_empty()).collect::<Vec<_>>().join("\n"),
+        Some(Value::Array(parts)) => {
+            parts.iter().map(render_part).filter(|p| !p.is_empty()).collect::<Vec<_>>().join("\n")
+        }
         Some(other) => render_part(other),
     };
     if let Some(Value::Array(calls)) = message.get("tool_calls") {

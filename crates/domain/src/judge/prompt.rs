@@ -67,7 +67,12 @@ pub fn schema(output_type: OutputType) -> Value {
 
 /// The request judging a generation (`input`/`output`: its `$ai_input` and
 /// `$ai_output_choices`) with `evaluation`, on `model`.
-pub fn request(evaluation: &Evaluation, input: Option<&Value>, output: Option<&Value>, model: &str) -> CompletionRequest {
+pub fn request(
+    evaluation: &Evaluation,
+    input: Option<&Value>,
+    output: Option<&Value>,
+    model: &str,
+) -> CompletionRequest {
     let mut user = format!(
         "Evaluation criteria:\n{}\n\n<input>\n{}\n</input>\n\n<output>\n{}\n</output>\n",
         evaluation.prompt,

@@ -180,15 +180,12 @@ impl ResultsReport {
         }
         values.sort_by(|(a_value, a), (b_value, b)| {
             let other = |v: &Option<String>| v.as_deref() == Some(OTHER_VALUE);
-            other(a_value)
-                .cmp(&other(b_value))
-                .then(b.runs().cmp(&a.runs()))
-                .then_with(|| match (a_value, b_value) {
-                    (Some(a), Some(b)) => a.cmp(b),
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                })
+            other(a_value).cmp(&other(b_value)).then(b.runs().cmp(&a.runs())).then_with(|| match (a_value, b_value) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
         });
         let rank = |value: &Option<String>| values.iter().position(|(v, _)| v == value).unwrap_or(usize::MAX);
         rows.sort_by(|a, b| a.bucket.cmp(&b.bucket).then(rank(&a.value).cmp(&rank(&b.value))));

@@ -72,7 +72,9 @@ fn text<'a>(value: &'a Option<Value>, field: &'static str) -> Result<Option<&'a 
 fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, ManualRunError> {
     match text(value, field)? {
         None | Some("") => Err(ManualRunError::Invalid { field, message: "This field is required.".into() }),
-        Some(raw) => raw.parse().map_err(|_| ManualRunError::Invalid { field, message: "Must be a valid UUID.".into() }),
+        Some(raw) => {
+            raw.parse().map_err(|_| ManualRunError::Invalid { field, message: "Must be a valid UUID.".into() })
+        }
     }
 }
 
@@ -129,7 +131,12 @@ impl JudgeService {
         };
         let job = judge_job(project, &payload);
         self.ports.jobs.enqueue(std::slice::from_ref(&job)).await?;
-        Ok(ManualRun { job: job.id, evaluation: evaluation.id, evaluation_name: evaluation.name, target_event_id: target })
+        Ok(ManualRun {
+            job: job.id,
+            evaluation: evaluation.id,
+            evaluation_name: evaluation.name,
+            target_event_id: target,
+        })
     }
 
     /// The project's judgements, newest first.
@@ -207,9 +214,7 @@ impl JudgeService {
             }
             JudgeLlm::ModelNotAllowed => {
                 self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ModelNotAllowed).await?;
-                return Ok(JobOutcome::Fail(
-                    "no provider key, and the model is not available on trial credits".into(),
-                ));
+                return Ok(JobOutcome::Fail("no provider key, and the model is not available on trial credits".into()));
             }
         };
 
@@ -356,14 +361,18 @@ pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<Re
     let breakdown = match input.breakdown.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => None,
         Some(raw) if raw.chars().count() > MAX_BREAKDOWN_CHARS => {
-            return Err(invalid("breakdown", format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters.")));
+            return Err(invalid(
+                "breakdown",
+                format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters."),
+            ));
         }
         Some(raw) => Some(raw.to_owned()),
     };
     let interval = match input.interval.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => Interval::Day,
-        Some(raw) => Interval::parse(raw)
-            .ok_or_else(|| invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week.")))?,
+        Some(raw) => Interval::parse(raw).ok_or_else(|| {
+            invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week."))
+        })?,
     };
     if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
         return Err(invalid("interval", "Too many buckets: narrow the dates or widen the interval."));

@@ -1,0 +1,494 @@
+//! Unit tests of the judge use cases, with every port mocked: who pays (key order and
+//! trial credits), how failures end a job and stop evaluations, what a result event
+//! carries, manual runs and the results query's validation.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{TimeZone, Utc};
+use mockall::predicate::eq;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::*;
+use crate::crypto::{MockKeyCipher, SealedSecret};
+use crate::evaluation::{
+    Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
+};
+use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
+use crate::jobs::{Lease, MockJobQueue};
+use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
+use crate::llm::{
+    Completion, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm, TokenUsage,
+};
+use crate::models::TrialModels;
+use crate::provider_key::{
+    KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyService, ProviderKeyServiceConfig,
+};
+use crate::{ModelConfigurationId, ProviderKeyId};
+
+const PROJECT: ProjectId = ProjectId(7);
+
+fn evaluation_id() -> EvaluationId {
+    EvaluationId(Uuid::from_u128(0xE1))
+}
+
+fn key_id() -> ProviderKeyId {
+    ProviderKeyId(Uuid::from_u128(0xC1))
+}
+
+fn generation_id() -> Uuid {
+    Uuid::from_u128(0x6E)
+}
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap()
+}
+
+fn evaluation(configuration: Option<(Provider, &str, Option<ProviderKeyId>)>) -> Evaluation {
+    Evaluation {
+        id: evaluation_id(),
+        project: PROJECT,
+        name: "Politeness".into(),
+        description: String::new(),
+        state: EvaluationState::Active,
+        evaluation_type: EvaluationType::LlmJudge,
+        prompt: "Pass when the answer is polite.".into(),
+        output_type: OutputType::BooleanWithNa,
+        conditions: Conditions::default(),
+        model_configuration: configuration.map(|(provider, model, key)| ModelConfiguration {
+            id: ModelConfigurationId(Uuid::from_u128(0xC0)),
+            provider,
+            model: model.into(),
+            provider_key: key,
+        }),
+        max_runs_per_hour: None,
+        created_by: None,
+        created_at: at(),
+        updated_at: at(),
+        deleted: false,
+    }
+}
+
+fn generation() -> Generation {
+    let properties = json!({
+        "$ai_trace_id": "trace-1",
+        "$ai_input": [{"role": "user", "content": "Hi"}],
+        "$ai_output_choices": [{"role": "assistant", "content": [{"type": "text", "text": "Hello there!"}]}],
+        "env": "prod"
+    });
+    Generation {
+        uuid: generation_id(),
+        event: "$ai_generation".into(),
+        distinct_id: "user-9".into(),
+        timestamp: at(),
+        properties: properties.as_object().unwrap().clone(),
+    }
+}
+
+fn stored_key(state: KeyState) -> ProviderKey {
+    ProviderKey {
+        id: key_id(),
+        project: PROJECT,
+        provider: Provider::Openai,
+        name: "prod".into(),
+        state,
+        error_message: None,
+        api_key_masked: "sk-t...abcd".into(),
+        azure_endpoint: None,
+        api_version: None,
+        created_by: None,
+        created_at: at(),
+        updated_at: at(),
+        last_used_at: None,
+    }
+}
+
+fn claimed(manual: bool) -> ClaimedJob {
+    let payload =
+        JudgePayload { evaluation: evaluation_id(), generation: generation_id(), generation_timestamp: at(), manual };
+    ClaimedJob {
+        lease: Lease { job: JobId(Uuid::from_u128(0x10B)), token: Uuid::from_u128(0x70) },
+        project: PROJECT,
+        kind: Some(JobKind::Judge),
+        payload: serde_json::to_value(payload).unwrap(),
+        attempts: 1,
+        max_attempts: 3,
+    }
+}
+
+fn answer(verdict: bool, applicable: bool) -> Completion {
+    Completion {
+        value: json!({"verdict": verdict, "reasoning": "Friendly.", "applicable": applicable}),
+        usage: TokenUsage { input: 50, output: 10 },
+        attempts: 1,
+    }
+}
+
+struct Mocks {
+    evaluations: MockEvaluationRepository,
+    store: MockJudgeStore,
+    results: MockEvaluationResultsStore,
+    jobs: MockJobQueue,
+    keys: MockProviderKeyRepository,
+    configs: MockEvaluationConfigRepository,
+    cipher: MockKeyCipher,
+    completion: MockStructuredCompletion,
+    calls: MockLlmCallLog,
+    system: Option<SystemLlm>,
+    trial_models: TrialModels,
+    stored: Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>,
+}
+
+impl Mocks {
+    /// The evaluation is found, the generation is stored, no active key, calls recorded,
+    /// results stored (and kept for inspection).
+    fn new(evaluation: Evaluation) -> Self {
+        let mut mocks = Mocks {
+            evaluations: MockEvaluationRepository::new(),
+            store: MockJudgeStore::new(),
+            results: MockEvaluationResultsStore::new(),
+            jobs: MockJobQueue::new(),
+            keys: MockProviderKeyRepository::new(),
+            configs: MockEvaluationConfigRepository::new(),
+            cipher: MockKeyCipher::new(),
+            completion: MockStructuredCompletion::new(),
+            calls: MockLlmCallLog::new(),
+            system: None,
+            trial_models: TrialModels::default(),
+            stored: Arc::default(),
+        };
+        mocks.evaluations.expect_find().returning(move |_, _| Ok(Some(evaluation.clone())));
+        mocks.store.expect_event().returning(|_, _, _| Ok(Some(generation())));
+        mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
+        mocks.calls.expect_record().returning(|_| Ok(()));
+        mocks.keys.expect_touch_last_used().returning(|_, _| Ok(()));
+        let stored = mocks.stored.clone();
+        mocks.store.expect_store_result().returning(move |_, _, event| {
+            stored.lock().unwrap().push(event.clone());
+            Ok(true)
+        });
+        mocks
+    }
+
+    fn with_key(mut self, state: KeyState) -> Self {
+        self.keys.expect_find().with(eq(PROJECT), eq(key_id())).returning(move |_, _| Ok(Some(stored_key(state))));
+        self.keys.expect_find_sealed().returning(|_, _| Ok(Some(SealedSecret(b"sealed".to_vec()))));
+        self.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
+        self
+    }
+
+    fn with_trial(mut self, models: &[&str]) -> Self {
+        self.system = Some(SystemLlm {
+            provider: Provider::Openai,
+            api_key: SecretString::from("sk-operator"),
+            model: "gpt-5-mini".into(),
+            azure: None,
+        });
+        self.trial_models =
+            TrialModels { provider: Some(Provider::Openai), models: models.iter().map(|m| (*m).to_owned()).collect() };
+        self
+    }
+
+    fn answers(mut self, result: Result<Completion, CompletionError>) -> Self {
+        self.completion.expect_complete().returning(move |_, _, _| result.clone());
+        self
+    }
+
+    fn service(self) -> (JudgeService, Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>) {
+        let keys = Arc::new(self.keys);
+        let gateway = Arc::new(MockLlmGateway::new());
+        let provider_keys = Arc::new(ProviderKeyService::new(
+            keys.clone(),
+            gateway.clone(),
+            Arc::new(self.cipher),
+            ProviderKeyServiceConfig::default(),
+        ));
+        let llm = Arc::new(LlmUse::new(
+            LlmUsePorts {
+                provider_keys,
+                key_repository: keys,
+                evaluation_configs: Arc::new(self.configs),
+                gateway,
+                completion: Arc::new(self.completion),
+                llm_calls: Arc::new(self.calls),
+            },
+            self.system,
+            self.trial_models,
+        ));
+        let service = JudgeService::new(
+            JudgePorts {
+                evaluations: Arc::new(self.evaluations),
+                store: Arc::new(self.store),
+                results: Arc::new(self.results),
+                jobs: Arc::new(self.jobs),
+                llm,
+            },
+            JudgeConfig { llm_timeout: Duration::from_secs(30) },
+        );
+        (service, self.stored)
+    }
+}
+
+#[tokio::test]
+async fn the_configured_key_judges_and_the_result_is_an_ai_evaluation_event() {
+    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let mocks = mocks.answers(Ok(answer(true, true)));
+    let (service, stored) = mocks.service();
+
+    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
+
+    let stored = stored.lock().unwrap();
+    let event = &stored[0];
+    assert_eq!(event.event.as_str(), "$ai_evaluation");
+    assert_eq!(event.distinct_id, "user-9");
+    let p = &event.properties;
+    assert_eq!(p["$ai_evaluation_id"], json!(evaluation_id().to_string()));
+    assert_eq!(p["$ai_evaluation_name"], json!("Politeness"));
+    assert_eq!(p["$ai_evaluation_result"], json!(true));
+    assert_eq!(p["$ai_evaluation_applicable"], json!(true));
+    assert_eq!(p["$ai_evaluation_reasoning"], json!("Friendly."));
+    assert_eq!(p["$ai_target_event_id"], json!(generation_id().to_string()));
+    assert_eq!(p["$ai_trace_id"], json!("trace-1"));
+    assert_eq!(p["$ai_evaluation_key_type"], json!("byok"));
+    assert_eq!(p["$ai_evaluation_key_id"], json!(key_id().to_string()));
+    assert_eq!(p["$ai_evaluation_manual"], json!(false));
+    assert_eq!(event.uuid, result_event_id(&serde_json::from_value(claimed(false).payload).unwrap(), Uuid::nil()));
+}
+
+#[tokio::test]
+async fn not_applicable_results_carry_no_result_property() {
+    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let (service, stored) = mocks.answers(Ok(answer(false, false))).service();
+
+    service.run(&claimed(true)).await;
+
+    let stored = stored.lock().unwrap();
+    assert!(!stored[0].properties.contains_key("$ai_evaluation_result"));
+    assert_eq!(stored[0].properties["$ai_evaluation_applicable"], json!(false));
+    assert_eq!(stored[0].properties["$ai_evaluation_manual"], json!(true));
+}
+
+#[tokio::test]
+async fn without_a_key_a_trial_model_runs_on_a_reserved_credit() {
+    let mut mocks = Mocks::new(evaluation(None)).with_trial(&["gpt-5-mini"]);
+    mocks.store.expect_reserve_trial_credit().times(1).returning(|_| Ok(true));
+    mocks.store.expect_release_trial_credit().never();
+    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+
+    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
+    let stored = stored.lock().unwrap();
+    assert_eq!(stored[0].properties["$ai_evaluation_key_type"], json!("posthog"));
+    assert_eq!(stored[0].properties["$ai_evaluation_key_id"], json!(null));
+}
+
+#[tokio::test]
+async fn a_failed_trial_call_gives_its_credit_back_and_is_retried() {
+    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5-mini", None)))).with_trial(&["gpt-5-mini"]);
+    mocks.store.expect_reserve_trial_credit().times(1).returning(|_| Ok(true));
+    mocks.store.expect_release_trial_credit().times(1).returning(|_| Ok(()));
+    let (service, stored) = mocks.answers(Err(CompletionError::Unavailable("503".into()))).service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Retry(_)));
+    assert!(stored.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn used_up_credits_stop_the_trial_evaluations_and_make_no_call() {
+    let mut mocks = Mocks::new(evaluation(None)).with_trial(&["gpt-5-mini"]);
+    mocks.store.expect_reserve_trial_credit().returning(|_| Ok(false));
+    mocks
+        .evaluations
+        .expect_stop_judging()
+        .with(eq(PROJECT), eq(JudgeStop::WithoutKey), eq(StatusReason::TrialLimitReached))
+        .times(1)
+        .returning(|_, _, _| Ok(2));
+    mocks.completion.expect_complete().never();
+    let (service, _) = mocks.service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+}
+
+#[tokio::test]
+async fn a_model_outside_the_trial_list_without_a_key_is_not_allowed() {
+    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", None)))).with_trial(&["gpt-5-mini"]);
+    mocks
+        .evaluations
+        .expect_stop_judging()
+        .with(eq(PROJECT), eq(JudgeStop::One(evaluation_id())), eq(StatusReason::ModelNotAllowed))
+        .times(1)
+        .returning(|_, _, _| Ok(1));
+    mocks.completion.expect_complete().never();
+    mocks.store.expect_reserve_trial_credit().never();
+    let (service, _) = mocks.service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+}
+
+#[tokio::test]
+async fn a_rejected_key_turns_invalid_stops_its_evaluations_and_is_not_retried() {
+    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    mocks
+        .keys
+        .expect_update()
+        .withf(|_, id, changes| *id == key_id() && changes.state == Some(KeyState::Invalid))
+        .times(1)
+        .returning(|_, _, _| Ok(None));
+    let stops = Arc::new(Mutex::new(Vec::new()));
+    let seen = stops.clone();
+    mocks.evaluations.expect_stop_judging().returning(move |_, stop, reason| {
+        seen.lock().unwrap().push((stop, reason));
+        Ok(1)
+    });
+    let (service, stored) = mocks.answers(Err(CompletionError::KeyRejected)).service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+    assert!(stored.lock().unwrap().is_empty(), "no result is stored");
+    assert!(stops.lock().unwrap().contains(&(JudgeStop::UsingKey(key_id()), StatusReason::ProviderKeyInvalid)));
+}
+
+#[tokio::test]
+async fn a_key_already_invalid_stops_its_evaluations_without_a_call() {
+    let mut mocks =
+        Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Invalid);
+    mocks
+        .evaluations
+        .expect_stop_judging()
+        .with(eq(PROJECT), eq(JudgeStop::UsingKey(key_id())), eq(StatusReason::ProviderKeyInvalid))
+        .times(1)
+        .returning(|_, _, _| Ok(1));
+    mocks.completion.expect_complete().never();
+    let (service, _) = mocks.service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+}
+
+#[tokio::test]
+async fn garbage_from_the_model_fails_the_job_and_invents_no_verdict() {
+    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let garbage = Completion { value: json!({"verdict": "maybe"}), usage: TokenUsage::default(), attempts: 2 };
+    let (service, stored) = mocks.answers(Ok(garbage)).service();
+
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+    assert!(stored.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rate_limits_and_timeouts_are_retried() {
+    for error in [CompletionError::RateLimited { retry_after: None }, CompletionError::Timeout] {
+        let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+        let (service, _) = mocks.answers(Err(error)).service();
+        assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Retry(_)));
+    }
+}
+
+#[tokio::test]
+async fn an_automatic_job_of_a_disabled_evaluation_ends_without_a_call() {
+    let mut disabled = evaluation(None);
+    disabled.state = EvaluationState::Paused;
+    let mut mocks = Mocks::new(disabled.clone()).with_trial(&["gpt-5-mini"]);
+    mocks.completion.expect_complete().never();
+    let (service, _) = mocks.service();
+    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+
+    let mut mocks = Mocks::new(disabled).with_trial(&["gpt-5-mini"]);
+    mocks.store.expect_reserve_trial_credit().returning(|_| Ok(true));
+    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+    assert_eq!(service.run(&claimed(true)).await, JobOutcome::Finished, "a manual run judges anyway");
+    assert_eq!(stored.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_active_key_comes_before_trial_credits() {
+    let mut mocks = Mocks::new(evaluation(None)).with_key(KeyState::Ok).with_trial(&["gpt-5-mini"]);
+    mocks.configs.checkpoint();
+    mocks.configs.expect_get().returning(|project| {
+        Ok(EvaluationConfig { active_provider_key: Some(key_id()), ..EvaluationConfig::default_for(project) })
+    });
+    mocks.store.expect_reserve_trial_credit().never();
+    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+
+    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
+    assert_eq!(stored.lock().unwrap()[0].properties["$ai_evaluation_key_type"], json!("byok"));
+}
+
+fn manual(evaluation: &str, target: &str) -> ManualRunInput {
+    ManualRunInput {
+        evaluation_id: Some(json!(evaluation)),
+        target_event_id: Some(json!(target)),
+        ..ManualRunInput::default()
+    }
+}
+
+#[tokio::test]
+async fn a_manual_run_queues_a_job_that_is_never_deduplicated() {
+    let mut mocks = Mocks::new(evaluation(None));
+    mocks
+        .jobs
+        .expect_enqueue()
+        .withf(|jobs| jobs.len() == 1 && jobs[0].unique_key.is_none() && jobs[0].payload["manual"] == json!(true))
+        .times(1)
+        .returning(|_| Ok(1));
+    let (service, _) = mocks.service();
+
+    let run = service.manual_run(PROJECT, manual(&evaluation_id().to_string(), &generation_id().to_string())).await;
+    let run = run.unwrap();
+    assert_eq!((run.evaluation, run.target_event_id), (evaluation_id(), generation_id()));
+}
+
+#[tokio::test]
+async fn a_manual_run_names_the_bad_field_or_what_is_missing() {
+    let (service, _) = Mocks::new(evaluation(None)).service();
+    let id = evaluation_id().to_string();
+    let target = generation_id().to_string();
+    for (input, field) in [
+        (ManualRunInput::default(), "evaluation_id"),
+        (manual("nope", &target), "evaluation_id"),
+        (manual(&id, ""), "target_event_id"),
+        (ManualRunInput { timestamp: Some(json!("yesterday")), ..manual(&id, &target) }, "timestamp"),
+        (ManualRunInput { event: Some(json!(5)), ..manual(&id, &target) }, "event"),
+    ] {
+        match service.manual_run(PROJECT, input).await {
+            Err(ManualRunError::Invalid { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    let wrong_event = ManualRunInput { event: Some(json!("$ai_span")), ..manual(&id, &target) };
+    assert!(matches!(service.manual_run(PROJECT, wrong_event).await, Err(ManualRunError::EventNotFound(_))));
+}
+
+#[test]
+fn results_queries_default_to_the_last_week_by_day_and_refuse_bad_input() {
+    let now = at();
+    let query = parse_results_query(
+        ResultsInput { evaluation_id: Some(evaluation_id().to_string()), ..Default::default() },
+        now,
+    )
+    .unwrap();
+    assert_eq!((query.date_to, query.date_from, query.interval), (now, now - chrono::Duration::days(7), Interval::Day));
+
+    let base = || ResultsInput { evaluation_id: Some(evaluation_id().to_string()), ..Default::default() };
+    for (input, field) in [
+        (ResultsInput::default(), "evaluation_id"),
+        (ResultsInput { date_from: Some("soon".into()), ..base() }, "date_from"),
+        (
+            ResultsInput { date_from: Some("2026-03-05".into()), date_to: Some("2026-03-01".into()), ..base() },
+            "date_from",
+        ),
+        (ResultsInput { interval: Some("month".into()), ..base() }, "interval"),
+        (ResultsInput { breakdown: Some("x".repeat(201)), ..base() }, "breakdown"),
+        (
+            ResultsInput {
+                date_from: Some("2026-01-01".into()),
+                date_to: Some("2026-03-01".into()),
+                interval: Some("hour".into()),
+                ..base()
+            },
+            "interval",
+        ),
+    ] {
+        match parse_results_query(input, now) {
+            Err(ResultsError::Invalid { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+}

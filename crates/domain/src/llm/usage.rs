@@ -119,7 +119,11 @@ impl LlmUse {
     /// Section 9's order (the judge): the model configuration's key; else the project's
     /// active key (state `ok`); else trial credits on the system LLM when the evaluation
     /// names a trial model (or no model: the system model); else not allowed.
-    pub async fn choose_for_judge(&self, project: ProjectId, evaluation: &Evaluation) -> Result<JudgeLlm, RepositoryError> {
+    pub async fn choose_for_judge(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+    ) -> Result<JudgeLlm, RepositoryError> {
         if let Some(configuration) = &evaluation.model_configuration
             && let Some(key_id) = configuration.provider_key
         {
@@ -147,7 +151,11 @@ impl LlmUse {
     }
 
     /// The project's active key when it is `ok`, with the model to use on it.
-    async fn active_key(&self, project: ProjectId, evaluation: &Evaluation) -> Result<Option<ChosenLlm>, RepositoryError> {
+    async fn active_key(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+    ) -> Result<Option<ChosenLlm>, RepositoryError> {
         let settings = self.ports.evaluation_configs.get(project).await?;
         if let Some(key_id) = settings.active_provider_key
             && let Some(credentials) = self.usable_key(project, key_id, true).await?

@@ -16,7 +16,9 @@ use crate::evaluation::{
 };
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::ingestion::MockAiEventStore;
-use crate::llm::{Completion, LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, TokenUsage};
+use crate::llm::{
+    Completion, LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, TokenUsage,
+};
 use crate::models::TrialModels;
 use crate::provider_key::{
     KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyService, ProviderKeyServiceConfig,
