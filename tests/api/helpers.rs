@@ -67,6 +67,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub client: reqwest::Client,
     env: Vec<(String, String)>,
+    /// Arguments after `serve` (e.g. `--api-only`).
+    serve_args: Vec<String>,
     child: Option<Child>,
     logs: Arc<Mutex<String>>,
 }
@@ -115,8 +117,17 @@ impl TestApp {
         Self::spawn_with(&[]).await
     }
 
+    /// As `spawn_with`, serving only the API: jobs are queued but judged by replicas.
+    pub async fn spawn_api_only(extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn_serving(extra_env, &["--api-only"]).await
+    }
+
     /// As `spawn`, with extra environment variables.
     pub async fn spawn_with(extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn_serving(extra_env, &[]).await
+    }
+
+    async fn spawn_serving(extra_env: &[(&str, &str)], serve_args: &[&str]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDatabase::create().await;
         let providers = MockServer::start().await;
@@ -143,6 +154,7 @@ impl TestApp {
             admin_key: String::new(),
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
             env,
+            serve_args: Vec::new(),
             child: None,
             logs: Arc::new(Mutex::new(String::new())),
         };
@@ -150,6 +162,7 @@ impl TestApp {
         app.project = project["id"].as_i64().unwrap();
         app.project_token = project["api_token"].as_str().unwrap().to_owned();
         app.admin_key = app.user_with_key("admin@example.com", Some((app.project, "admin")), "*", None);
+        app.serve_args = serve_args.iter().map(|a| (*a).to_owned()).collect();
         app.start();
         app
     }
@@ -212,11 +225,53 @@ impl TestApp {
         self.cli(&args)["key"].as_str().unwrap().to_owned()
     }
 
+    /// Another process of the service on the same database and configuration (a
+    /// replica): `serve` with `args` (e.g. `--worker-only`), started once it has said it
+    /// is up. Its logs join this app's.
+    pub fn spawn_replica(&self, args: &[&str]) -> Replica {
+        let mut child = self
+            .command()
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn llm-analytics serve");
+        let stderr = child.stderr.take().unwrap();
+        let logs = self.logs.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                logs.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line).expect("read replica stdout") == 0 {
+                let status = child.wait().ok();
+                panic!("replica exited before starting ({status:?}); logs:\n{}", self.logs());
+            }
+            if line.starts_with("llm-analytics listening on") || line.starts_with("llm-analytics worker running") {
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stdout.read_to_string(&mut rest);
+        });
+        Replica { child: Some(child) }
+    }
+
     /// Starts the server and waits for its "listening" line.
     pub fn start(&mut self) {
         let mut child = self
             .command()
             .arg("serve")
+            .args(&self.serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -328,6 +383,34 @@ impl Drop for TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A replica process; killed (SIGKILL) when dropped.
+pub struct Replica {
+    child: Option<Child>,
+}
+
+impl Replica {
+    /// Kills the process at once (SIGKILL: no shutdown, leases left to lapse).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("replica running");
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill -TERM");
+        child.wait().expect("wait for replica")
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -413,12 +413,12 @@ async fn the_openapi_document_lists_capture_and_offline_items() {
 // --- the real client: posthog's Python SDK ---
 
 /// `target/` of this build (the test binary is `target/<profile>/deps/api-…`).
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     exe.ancestors().nth(3).expect("target/<profile>/deps/<binary>").to_path_buf()
 }
 
-fn run(command: &mut Command, what: &str) -> String {
+pub fn run(command: &mut Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -430,7 +430,7 @@ fn run(command: &mut Command, what: &str) -> String {
 /// Built in a temporary folder first and moved into place, so an interrupted install
 /// never leaves a half-made cache. Without python3, venv or pip this panics: the test
 /// fails, it does not skip.
-fn posthog_python() -> PathBuf {
+pub fn posthog_python() -> PathBuf {
     let cached = target_dir().join("posthog-venv");
     let python = |venv: &Path| venv.join("bin").join("python");
     let works = |venv: &Path| {

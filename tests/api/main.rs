@@ -7,6 +7,7 @@ mod evaluation_summary;
 mod evaluations;
 mod helpers;
 mod ingestion;
+mod judge;
 mod models;
 mod offline_items;
 mod operations;
