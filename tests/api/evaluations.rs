@@ -105,6 +105,7 @@ async fn create_is_201_with_every_field_and_the_defaults() {
     assert_eq!(evaluation["output_type"], "boolean");
     assert_eq!(evaluation["conditions"], json!([]));
     assert_eq!(evaluation["model_configuration"], Value::Null);
+    assert_eq!(evaluation["max_runs_per_hour"], Value::Null);
     assert_eq!(evaluation["deleted"], false);
     assert_eq!(evaluation["created_by"]["email"], "admin@example.com");
     assert_eq!(evaluation["created_by"]["hedgehog_config"], json!({}));
@@ -129,6 +130,7 @@ async fn create_is_201_with_every_field_and_the_defaults() {
             "evaluation_config",
             "evaluation_type",
             "id",
+            "max_runs_per_hour",
             "model_configuration",
             "name",
             "output_type",
