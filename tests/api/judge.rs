@@ -560,3 +560,73 @@ async fn sigterm_stops_the_worker_with_the_server() {
     // The log reader threads may still be draining the processes' last lines.
     wait_until(DEADLINE, || async { app.logs().matches("worker stopped").count() == 2 }).await;
 }
+
+#[tokio::test]
+async fn nothing_is_lost_when_the_database_drops_every_connection_mid_run() {
+    let app =
+        TestApp::spawn_with(&[TRIAL_ENV[0], TRIAL_ENV[1], TRIAL_ENV[2], TRIAL_ENV[3], ("LLMA_JOB_LEASE_SECS", "3")])
+            .await;
+    // Slow enough answers that jobs are in flight when the connections go.
+    Mock::given(method("POST"))
+        .and(path(COMPLETIONS))
+        .and(body_string_contains("evaluation_verdict"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verdict(true)).set_delay(Duration::from_millis(300)))
+        .mount(&app.providers)
+        .await;
+    let key = create_key(&app, "openai", "judge key").await;
+    enabled_evaluation(
+        &app,
+        "Resilient",
+        json!({"provider": "openai", "model": "gpt-5", "provider_key_id": key}),
+        json!({}),
+    )
+    .await;
+    let events: Vec<Value> = (0..20).map(|_| generation(json!({}))).collect();
+    send(&app, &events).await;
+    wait_until(DEADLINE, || async { judge_requests(&app).await >= 1 }).await;
+
+    // What a PostgreSQL restart looks like to the service: every connection dropped.
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(!dropped.is_empty(), "the server had connections to drop");
+
+    wait_for_results(&app, 20).await;
+    wait_for_quiet(&app).await;
+    assert_eq!(results(&app).await, 20, "every generation judged, none twice");
+    let distinct = scalar(
+        &app,
+        "SELECT count(DISTINCT target_event_id) FROM ai_events WHERE project_id = $1 AND event = '$ai_evaluation'",
+    )
+    .await;
+    assert_eq!(distinct, 20);
+    assert_eq!(scalar(&app, "SELECT count(*) FROM jobs WHERE project_id = $1 AND state = 'done'").await, 20);
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_scopes_cover_runs_and_results() {
+    let app = TestApp::spawn().await;
+    let schema = app.request(reqwest::Method::GET, "/api/schema/", None, None).await.expect(200).json();
+    let paths = schema["paths"].as_object().unwrap();
+    let runs = paths.get("/api/environments/{project_id}/evaluation_runs/").expect("evaluation_runs is documented");
+    assert!(runs.get("get").is_some() && runs.get("post").is_some());
+    assert!(paths.contains_key("/api/environments/{project_id}/llm_analytics/evaluation_results/"));
+    assert!(schema["components"]["schemas"]["EvaluationDto"]["properties"].get("max_runs_per_hour").is_some());
+
+    let evaluation = id_of(&create_evaluation(&app, evaluation_body("Scoped")).await);
+    let results = app.llma(&format!("evaluation_results/?evaluation_id={evaluation}"));
+    let judge_only = app.user_with_key("judge@example.com", Some((app.project, "member")), "evaluation:write", None);
+    let denied = app.request(reqwest::Method::GET, &results, Some(&judge_only), None).await;
+    assert_eq!(denied.status.as_u16(), 403, "{}", denied.text);
+    let analyst = app.user_with_key("analyst@example.com", Some((app.project, "member")), "llm_analytics:read", None);
+    let report = app.request(reqwest::Method::GET, &results, Some(&analyst), None).await.expect(200).json();
+    assert_eq!(report["totals"]["runs"], 0);
+    assert_eq!(report["interval"], "day");
+    let runs_path = format!("/api/environments/{}/evaluation_runs/", app.project);
+    let denied = app.request(reqwest::Method::GET, &runs_path, Some(&analyst), None).await;
+    assert_eq!(denied.status.as_u16(), 403, "evaluation_runs needs evaluation:read");
+    app.request(reqwest::Method::GET, &runs_path, None, None).await.expect(401);
+}

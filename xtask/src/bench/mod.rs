@@ -11,9 +11,13 @@
 //! - **offline** ([`offline_items`]): `offline_evaluations/experiment_items/` over a million
 //!   stored events, beside the adapter's SQL run by `psql`;
 //! - **summary** ([`summary`]): the cached `evaluation_summary/` under load, and its run
-//!   query beside the adapter's SQL run by `psql`.
+//!   query beside the adapter's SQL run by `psql`;
+//! - **judge** ([`judge`]): judged generations per second end to end with one and three
+//!   replicas, claim latency with 100 000 due jobs, and `evaluation_results/` beside its
+//!   SQL in `psql`.
 
 mod ingestion;
+mod judge;
 mod offline_items;
 mod provider_key_reads;
 mod report;
@@ -46,6 +50,8 @@ pub enum Part {
     Offline,
     /// `evaluation_summary/` cached under load, and its run query beside psql.
     Summary,
+    /// The judge runner: throughput with 1 and 3 replicas, claim latency, results query.
+    Judge,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -85,6 +91,9 @@ pub struct BenchArgs {
     /// seeded events.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     summary_runs: u64,
+    /// judge: generations sent (and judged) per throughput measurement.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    judge_generations: u64,
 }
 
 impl BenchArgs {
@@ -95,6 +104,9 @@ impl BenchArgs {
 
 /// What a bench run knows about its server and cluster; every measurement gets it.
 pub(super) struct Setup<'a> {
+    /// The workspace (the judge part reads the adapters' SQL from it).
+    root: &'a Path,
+    server: &'a Server,
     pg: &'a LocalPostgres,
     /// A folder for data files, deleted after the run.
     dir: &'a Path,
@@ -106,6 +118,33 @@ pub(super) struct Setup<'a> {
     project_token: &'a str,
     /// The OpenAI the server talks to (also the system LLM of summaries).
     fake_openai: &'a FakeOpenai,
+}
+
+impl Setup<'_> {
+    /// `llm-analytics migrate` against another database of the bench cluster.
+    fn migrate(&self, database: &str) -> tokio::process::Command {
+        let mut cmd = self.server.command(&["migrate"]);
+        cmd.env("DATABASE_URL", self.pg.url(database));
+        cmd
+    }
+}
+
+/// `llm-analytics serve <args>` as the bench runs it: any port, the fake OpenAI as OpenAI
+/// and as the system LLM, quiet logs.
+fn serve_command(server: &Server, fake_openai: &FakeOpenai, args: &[&str]) -> tokio::process::Command {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut serve = server.command(&all);
+    serve
+        .env("LLMA_BIND", "127.0.0.1:0")
+        .env("LLMA_OPENAI_BASE_URL", format!("http://{}/v1", fake_openai.address))
+        // The summary's LLM: the fake OpenAI (its answer set by the summary measurement).
+        .env("LLMA_SYSTEM_LLM_PROVIDER", "openai")
+        .env("LLMA_SYSTEM_LLM_API_KEY", "sk-bench-123456")
+        // Not sqlx's slow-statement warnings, which print whole statements: the bench
+        // reports slowness itself.
+        .env("RUST_LOG", "warn,sqlx::query=error");
+    serve
 }
 
 /// Builds the release server, runs the chosen measurements, prints the table and the
@@ -144,20 +183,13 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
     let personal_key = scalar(&api_key["key"]).context("create-api-key printed no key")?;
 
     let fake_openai = FakeOpenai::start().await?;
-    let mut serve = server.command(&["serve"]);
-    serve
-        .env("LLMA_BIND", "127.0.0.1:0")
-        .env("LLMA_OPENAI_BASE_URL", format!("http://{}/v1", fake_openai.address))
-        // The summary's LLM: the fake OpenAI (its answer set by the summary measurement).
-        .env("LLMA_SYSTEM_LLM_PROVIDER", "openai")
-        .env("LLMA_SYSTEM_LLM_API_KEY", "sk-bench-123456")
-        // Not sqlx's slow-statement warnings, which print whole statements: the bench
-        // reports slowness itself.
-        .env("RUST_LOG", "warn,sqlx::query=error");
+    let serve = serve_command(&server, &fake_openai, &[]);
     let mut running = RunningServer::start(serve, signals).await?;
     eprintln!("xtask: llm-analytics (release) at {}", running.base_url);
 
     let setup = Setup {
+        root,
+        server: &server,
         pg: &pg,
         dir: dir.path(),
         base_url: &running.base_url,
@@ -178,6 +210,12 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
     }
     if args.runs(Part::Summary) {
         for measured in summary::run(&setup, args, signals).await? {
+            report.add(measured);
+        }
+    }
+    if args.runs(Part::Judge) {
+        let spawn_worker = || serve_command(&server, &fake_openai, &["--worker-only"]);
+        for measured in judge::run(&setup, args, &spawn_worker, signals).await? {
             report.add(measured);
         }
     }

@@ -169,6 +169,10 @@ impl RunningServer {
                 server.base_url = url.trim_end_matches('/').to_owned();
                 break;
             }
+            // A `serve --worker-only` process has no address.
+            if line.trim() == "llm-analytics worker running" {
+                break;
+            }
         }
         // Keep reading, so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });

@@ -464,7 +464,7 @@ async fn http_load(
 /// The events: the benchmarked evaluation's `runs` first (of them 10 % not applicable, 60 %
 /// pass, 30 % fail), then other evaluations of the project (half the rest) and of 20 other
 /// projects, all spread over the last [`SEED_DAYS`] days.
-fn seed_sql(project_id: &str, evaluation_id: &str, runs: u64, total: u64) -> String {
+pub(super) fn seed_sql(project_id: &str, evaluation_id: &str, runs: u64, total: u64) -> String {
     let days_secs = SEED_DAYS * 86_400;
     let reasoning = "The answer greets the user, keeps a friendly tone and thanks them at the end; \
                      it never uses dismissive wording, so it counts as polite for this evaluation.";
