@@ -65,7 +65,9 @@ WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
 /// Spec section 9's results: each result classified (na / pass / fail as the summary
 /// reads them), its breakdown value from the result event, else from the judged
 /// generation (found through `ai_event_ids`, so one partition is read), rendered as text;
-/// the 25 values with most runs kept and the rest merged as `$other`; counted per
+/// the 25 values with most runs kept and the rest merged as `$other` (`top` is
+/// materialized: inlined, PostgreSQL would re-run it per result and its cost estimate
+/// would switch JIT compilation on, which alone took ~650 ms in the bench); counted per
 /// (bucket, value).
 const RESULTS: &str = "\
 WITH runs AS (
@@ -93,19 +95,18 @@ valued AS (
            CASE jsonb_typeof(raw) WHEN 'string' THEN raw #>> '{}' ELSE raw::text END AS value
     FROM runs WHERE result IS NOT NULL
 ),
-top AS (
+top AS MATERIALIZED (
     SELECT value FROM valued GROUP BY value
     ORDER BY count(*) DESC, value NULLS LAST
     LIMIT $7
 )
 SELECT date_trunc($6, v.timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS bucket,
-       CASE WHEN $5::text IS NULL THEN NULL
-            WHEN EXISTS (SELECT 1 FROM top WHERE top.value IS NOT DISTINCT FROM v.value) THEN v.value
-            ELSE $8 END AS value,
+       CASE WHEN $5::text IS NULL THEN NULL WHEN t.listed THEN v.value ELSE $8 END AS value,
        count(*) FILTER (WHERE v.result = 'pass') AS pass,
        count(*) FILTER (WHERE v.result = 'fail') AS fail,
        count(*) FILTER (WHERE v.result = 'na') AS na
 FROM valued v
+LEFT JOIN (SELECT value, true AS listed FROM top) t ON t.value IS NOT DISTINCT FROM v.value
 GROUP BY 1, 2";
 
 const SKIPPED_BY_CAP: &str = "\
