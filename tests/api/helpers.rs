@@ -249,21 +249,24 @@ impl TestApp {
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        loop {
+        let base_url = loop {
             line.clear();
             if stdout.read_line(&mut line).expect("read replica stdout") == 0 {
                 let status = child.wait().ok();
                 panic!("replica exited before starting ({status:?}); logs:\n{}", self.logs());
             }
-            if line.starts_with("llm-analytics listening on") || line.starts_with("llm-analytics worker running") {
-                break;
+            if let Some(address) = line.trim().strip_prefix("llm-analytics listening on ") {
+                break Some(address.to_owned());
             }
-        }
+            if line.starts_with("llm-analytics worker running") {
+                break None;
+            }
+        };
         std::thread::spawn(move || {
             let mut rest = String::new();
             let _ = stdout.read_to_string(&mut rest);
         });
-        Replica { child: Some(child) }
+        Replica { child: Some(child), base_url }
     }
 
     /// Starts the server and waits for its "listening" line.
@@ -389,6 +392,8 @@ impl Drop for TestApp {
 /// A replica process; killed (SIGKILL) when dropped.
 pub struct Replica {
     child: Option<Child>,
+    /// Where it serves the API (`None` for a worker-only process).
+    pub base_url: Option<String>,
 }
 
 impl Replica {

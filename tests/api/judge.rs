@@ -248,11 +248,14 @@ async fn the_hourly_cap_queues_exactly_its_size_and_counts_the_rest() {
     .await;
     assert_eq!(fetch(&app, &evaluation).await["max_runs_per_hour"], 4);
 
-    let batches: Vec<_> = (0..5)
-        .map(|_| {
+    // Two API processes take the batches at once: the cap holds across replicas.
+    let replica = app.spawn_replica(&[]);
+    let hosts = [app.base_url.clone(), replica.base_url.clone().expect("the replica serves the API")];
+    let batches: Vec<_> = (0..6)
+        .map(|n| {
             let events: Vec<Value> = (0..2).map(|_| generation(json!({}))).collect();
             let body = json!({"api_key": app.project_token, "batch": events});
-            let request = app.client.post(format!("{}/batch/", app.base_url)).json(&body);
+            let request = app.client.post(format!("{}/batch/", hosts[n % 2])).json(&body);
             tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
         })
         .collect();
@@ -265,7 +268,7 @@ async fn the_hourly_cap_queues_exactly_its_size_and_counts_the_rest() {
     let report =
         app.get(&app.llma(&format!("evaluation_results/?evaluation_id={evaluation}"))).await.expect(200).json();
     assert_eq!(report["totals"]["runs"], 4);
-    assert_eq!(report["totals"]["skipped_by_cap"], 6);
+    assert_eq!(report["totals"]["skipped_by_cap"], 8);
 
     let reply =
         app.patch(&evaluation_path(&app, &evaluation), json!({"max_runs_per_hour": 0})).await.expect(400).json();
