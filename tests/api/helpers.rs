@@ -225,10 +225,9 @@ impl TestApp {
         self.cli(&args)["key"].as_str().unwrap().to_owned()
     }
 
-    /// Another process of the service on the same database and configuration (a
-    /// replica): `serve` with `args` (e.g. `--worker-only`), started once it has said it
-    /// is up. Its logs join this app's.
-    pub fn spawn_replica(&self, args: &[&str]) -> Replica {
+    /// Starts `serve <args>` and waits until it says it is up; returns the process and
+    /// the API's address (`None` for a worker-only process). Its logs join this app's.
+    fn spawn_serve(&self, args: &[String]) -> (Child, Option<String>) {
         let mut child = self
             .command()
             .arg("serve")
@@ -251,9 +250,9 @@ impl TestApp {
         let mut line = String::new();
         let base_url = loop {
             line.clear();
-            if stdout.read_line(&mut line).expect("read replica stdout") == 0 {
+            if stdout.read_line(&mut line).expect("read server stdout") == 0 {
                 let status = child.wait().ok();
-                panic!("replica exited before starting ({status:?}); logs:\n{}", self.logs());
+                panic!("server exited before starting ({status:?}); logs:\n{}", self.logs());
             }
             if let Some(address) = line.trim().strip_prefix("llm-analytics listening on ") {
                 break Some(address.to_owned());
@@ -262,53 +261,27 @@ impl TestApp {
                 break None;
             }
         };
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = stdout.read_to_string(&mut rest);
-        });
-        Replica { child: Some(child), base_url }
-    }
-
-    /// Starts the server and waits for its "listening" line.
-    pub fn start(&mut self) {
-        let mut child = self
-            .command()
-            .arg("serve")
-            .args(&self.serve_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn llm-analytics serve");
-        let stderr = child.stderr.take().unwrap();
-        let logs = self.logs.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                logs.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let read = stdout.read_line(&mut line).expect("read server stdout");
-            if read == 0 {
-                let status = child.wait().ok();
-                panic!("server exited before listening ({status:?}); logs:\n{}", self.logs());
-            }
-            if let Some(address) = line.trim().strip_prefix("llm-analytics listening on ") {
-                self.base_url = address.to_owned();
-                break;
-            }
-        }
         let logs = self.logs.clone();
         std::thread::spawn(move || {
             let mut rest = String::new();
             let _ = stdout.read_to_string(&mut rest);
             logs.lock().unwrap().push_str(&rest);
         });
+        (child, base_url)
+    }
+
+    /// Another process of the service on the same database and configuration (a
+    /// replica): `serve` with `args` (e.g. `--worker-only`).
+    pub fn spawn_replica(&self, args: &[&str]) -> Replica {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let (child, base_url) = self.spawn_serve(&args);
+        Replica { child: Some(child), base_url }
+    }
+
+    /// Starts the server and waits for its "listening" line.
+    pub fn start(&mut self) {
+        let (child, base_url) = self.spawn_serve(&self.serve_args);
+        self.base_url = base_url.expect("the test server serves the API");
         self.child = Some(child);
     }
 

@@ -312,15 +312,7 @@ impl PgAiEventStore {
     }
 
     async fn insert(&self, project: ProjectId, columns: &BatchColumns<'_>) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(INSERT_BATCH)
-            .bind(project.0)
-            .bind(&columns.uuids)
-            .bind(&columns.names)
-            .bind(&columns.distinct_ids)
-            .bind(&columns.timestamps)
-            .bind(&columns.properties)
-            .fetch_one(&self.pool)
-            .await
+        columns.bind(sqlx::query_scalar(INSERT_BATCH), project).fetch_one(&self.pool).await
     }
 }
 
@@ -329,15 +321,7 @@ async fn insert_returning_uuids(
     project: ProjectId,
     columns: &BatchColumns<'_>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(INSERT_BATCH_RETURNING_UUIDS)
-        .bind(project.0)
-        .bind(&columns.uuids)
-        .bind(&columns.names)
-        .bind(&columns.distinct_ids)
-        .bind(&columns.timestamps)
-        .bind(&columns.properties)
-        .fetch_all(conn)
-        .await
+    columns.bind(sqlx::query_scalar(INSERT_BATCH_RETURNING_UUIDS), project).fetch_all(conn).await
 }
 
 /// A batch as one array per column, for `UNNEST`, borrowing from the events (the
@@ -351,6 +335,21 @@ struct BatchColumns<'a> {
 }
 
 impl<'a> BatchColumns<'a> {
+    /// The batch statement's parameters: the project, then one array per column.
+    fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+        project: ProjectId,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(project.0)
+            .bind(&self.uuids)
+            .bind(&self.names)
+            .bind(&self.distinct_ids)
+            .bind(&self.timestamps)
+            .bind(&self.properties)
+    }
+
     fn of(events: &'a [IncomingEvent]) -> Self {
         let mut columns = BatchColumns {
             uuids: Vec::with_capacity(events.len()),
