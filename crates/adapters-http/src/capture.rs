@@ -91,8 +91,10 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Reads, inflates and ingests one capture request.
-async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result<Json<CaptureResponse>, ApiError> {
-    let received_at = Utc::now();
+/// A capture-lane body (capture and OTLP alike): refused past
+/// [`CAPTURE_BODY_LIMIT_BYTES`] as declared or as read, inflated when gzip (up to the same
+/// limit, never further).
+pub(crate) async fn read_body(query: Option<&str>, request: Request) -> Result<Bytes, ApiError> {
     // A body declared too large is refused before a byte of it is read.
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > CAPTURE_BODY_LIMIT_BYTES as u64) {
@@ -107,12 +109,16 @@ async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result
             ApiError::parse_error("The request body could not be read.")
         }
     })?;
-    let outcome = if is_gzip(encoding.as_ref(), query, &body)? {
-        let inflated = gunzip(&body, CAPTURE_BODY_LIMIT_BYTES)?;
-        app.ingestion.ingest(&inflated, received_at).await?
-    } else {
-        app.ingestion.ingest(&body, received_at).await?
-    };
+    if is_gzip(encoding.as_ref(), query, &body)? {
+        return gunzip(&body, CAPTURE_BODY_LIMIT_BYTES).map(Bytes::from);
+    }
+    Ok(body)
+}
+
+async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result<Json<CaptureResponse>, ApiError> {
+    let received_at = Utc::now();
+    let body = read_body(query, request).await?;
+    let outcome = app.ingestion.ingest(&body, received_at).await?;
     tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, dropped = outcome.dropped, "capture");
     Ok(Json(CaptureResponse { status: 1 }))
 }

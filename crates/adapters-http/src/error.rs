@@ -92,6 +92,11 @@ impl ApiError {
         )
     }
 
+    /// 415 with a sentence saying what to send.
+    pub fn unsupported_media_type_with(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", "unsupported_media_type", detail)
+    }
+
     pub fn payload_too_large(limit_bytes: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

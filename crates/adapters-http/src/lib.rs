@@ -13,6 +13,7 @@ mod health;
 mod models;
 mod offline_evaluations;
 mod openapi;
+mod otlp;
 mod pagination;
 mod provider_keys;
 mod router;

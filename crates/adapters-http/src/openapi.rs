@@ -18,7 +18,7 @@ use crate::provider_keys::{
     self, AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
     KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
 };
-use crate::{capture, health, models, offline_evaluations};
+use crate::{capture, health, models, offline_evaluations, otlp};
 
 /// The API's OpenAPI 3.1 document.
 #[derive(OpenApi)]
@@ -57,6 +57,8 @@ use crate::{capture, health, models, offline_evaluations};
         capture::capture_capture,
         capture::capture_i_v0_e,
         capture::capture_ai_batch,
+        otlp::otel_traces,
+        otlp::otel_traces_v1,
     ),
     components(schemas(ErrorBody, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,

@@ -17,7 +17,7 @@ use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
     capture, evaluation_config, evaluation_results, evaluation_runs, evaluation_summary, evaluations, health, models,
-    offline_evaluations, provider_keys,
+    offline_evaluations, otlp, provider_keys,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -99,12 +99,14 @@ fn summary_routes() -> Router<AppState> {
 
 /// Spec section 5: the SDKs' capture endpoints, with their own (larger) body limit.
 fn capture_routes() -> Router<AppState> {
-    let routes: [(&str, MethodRouter<AppState>); 5] = [
+    let routes: [(&str, MethodRouter<AppState>); 7] = [
         ("/batch", post(capture::capture_batch)),
         ("/e", post(capture::capture_e)),
         ("/capture", post(capture::capture_capture)),
         ("/i/v0/e", post(capture::capture_i_v0_e)),
         ("/i/v0/ai/batch", post(capture::capture_ai_batch)),
+        ("/i/v0/ai/otel", post(otlp::otel_traces)),
+        ("/i/v0/ai/otel/v1/traces", post(otlp::otel_traces_v1)),
     ];
     routes.into_iter().fold(Router::new(), |router, (path, method_router)| {
         // The route's own limit is set after (inside) the router-wide JSON limit, so it wins.

@@ -14,6 +14,7 @@ pub mod judge;
 pub mod llm;
 pub mod models;
 pub mod offline_evaluation;
+pub mod otel;
 pub mod pagination;
 pub mod provider_key;
 pub mod repository;

@@ -10,8 +10,9 @@ mod service;
 mod timestamp;
 
 pub use error::IngestError;
-pub use model::{AiEventName, IncomingEvent, IngestOutcome};
+pub use model::{AiEventName, IncomingEvent, IngestOutcome, SpansOutcome};
 pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError};
+pub(crate) use payload::{strip_nul, strip_nul_map};
 pub use ports::{AiEventStore, ProjectTokens};
 pub use service::IngestionService;
 pub use timestamp::{ClientTime, MAX_FUTURE, MAX_PAST, parse_iso8601, resolve as resolve_timestamp};

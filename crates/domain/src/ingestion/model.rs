@@ -66,6 +66,19 @@ impl IncomingEvent {
     }
 }
 
+/// What ingesting one OpenTelemetry export did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpansOutcome {
+    /// AI spans stored now as events.
+    pub stored: u64,
+    /// AI spans stored before (same trace and span id): a re-sent export.
+    pub duplicates: u64,
+    /// Spans that are not AI calls, ignored by design.
+    pub ignored: u64,
+    /// Spans dropped as invalid (no valid trace or span id): OTLP's partial success.
+    pub rejected: u64,
+}
+
 /// What ingesting one request did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IngestOutcome {

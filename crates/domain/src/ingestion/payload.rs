@@ -303,7 +303,7 @@ fn parse_event(
 }
 
 /// PostgreSQL cannot store U+0000 in `text` or `jsonb`; it becomes U+FFFD.
-fn strip_nul(text: &str) -> String {
+pub(crate) fn strip_nul(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }
 
@@ -316,7 +316,7 @@ fn strip_nul_value(value: &mut Value) {
     }
 }
 
-fn strip_nul_map(map: &mut Map<String, Value>) {
+pub(crate) fn strip_nul_map(map: &mut Map<String, Value>) {
     if map.keys().any(|key| key.contains('\0')) {
         for (key, mut value) in std::mem::take(map) {
             strip_nul_value(&mut value);

@@ -8,14 +8,19 @@ use chrono::{DateTime, Utc};
 use crate::ProjectId;
 use crate::evaluation::EvaluationRepository;
 use crate::judge::{StoredBatch, plan_jobs};
+use crate::otel::Span;
 
-use super::{AiEventName, AiEventStore, CapturePayload, IncomingEvent, IngestError, IngestOutcome, ProjectTokens};
+use super::{
+    AiEventName, AiEventStore, CapturePayload, IncomingEvent, IngestError, IngestOutcome, ProjectTokens, SpansOutcome,
+};
 
 /// Longest token worth looking up: real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 200;
 
 const MISSING_TOKEN: &str =
     "No project API key provided: send the project's public token as `api_key` (or `token`) in the body.";
+const MISSING_OTEL_TOKEN: &str =
+    "No project API key provided: send the project's public token as `Authorization: Bearer phc_...` or `?token=`.";
 const INVALID_TOKEN: &str = "Project API key invalid. Use the public token (`phc_...`) of the project.";
 
 /// Ingests capture requests.
@@ -32,6 +37,59 @@ impl IngestionService {
         evaluations: Arc<dyn EvaluationRepository>,
     ) -> Self {
         Self { projects, events, evaluations }
+    }
+
+    /// The project whose public token this is (401 otherwise).
+    async fn project_of(&self, token: &str) -> Result<ProjectId, IngestError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(IngestError::Unauthenticated(INVALID_TOKEN));
+        }
+        self.projects.find_project_by_token(token).await?.ok_or(IngestError::Unauthenticated(INVALID_TOKEN))
+    }
+
+    /// The project of an OpenTelemetry export's token (from the `Authorization` header or
+    /// `?token=`); 401 when it is missing or unknown. Checked before the body is decoded.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<ProjectId, IngestError> {
+        let token =
+            token.map(str::trim).filter(|t| !t.is_empty()).ok_or(IngestError::Unauthenticated(MISSING_OTEL_TOKEN))?;
+        self.project_of(token).await
+    }
+
+    /// Ingests decoded OpenTelemetry spans (spec section 5.1) of `project`: the AI spans become `$ai_*` events stored
+    /// like captured ones, with their judge jobs, in one write; spans that are not AI are
+    /// ignored; spans without valid trace and span ids are rejected (counted, not stored).
+    pub async fn ingest_spans(
+        &self,
+        project: ProjectId,
+        spans: &[Span],
+        received_at: DateTime<Utc>,
+    ) -> Result<SpansOutcome, IngestError> {
+        let mut outcome = SpansOutcome::default();
+        let mut events = Vec::with_capacity(spans.len());
+        for span in spans {
+            if !is_hex_id(&span.trace_id, 32) || !is_hex_id(&span.span_id, 16) {
+                outcome.rejected += 1;
+                continue;
+            }
+            match crate::otel::to_event(span, received_at) {
+                Some(event) => events.push(event),
+                None => outcome.ignored += 1,
+            }
+        }
+        let (events, repeated) = without_repeated_uuids(events);
+        let batch = self.store(project, &events).await?;
+        outcome.stored = batch.stored;
+        outcome.duplicates = repeated + (events.len() as u64).saturating_sub(batch.stored);
+        tracing::info!(
+            project = %project,
+            stored = outcome.stored,
+            duplicates = outcome.duplicates,
+            ignored_non_ai = outcome.ignored,
+            rejected = outcome.rejected,
+            judge_jobs = batch.jobs_queued,
+            "otel export ingested"
+        );
+        Ok(outcome)
     }
 
     /// Stores the events with the judge jobs their generations bring (spec section 9).
@@ -56,12 +114,7 @@ impl IngestionService {
     /// any error.
     pub async fn ingest(&self, body: &[u8], received_at: DateTime<Utc>) -> Result<IngestOutcome, IngestError> {
         let payload = CapturePayload::parse(body)?;
-        let token = payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?;
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(IngestError::Unauthenticated(INVALID_TOKEN));
-        }
-        let project =
-            self.projects.find_project_by_token(token).await?.ok_or(IngestError::Unauthenticated(INVALID_TOKEN))?;
+        let project = self.project_of(payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?).await?;
 
         let parsed = payload.into_events(received_at)?;
         let (events, repeated) = without_repeated_uuids(parsed.events);
@@ -83,6 +136,11 @@ impl IngestionService {
         );
         Ok(outcome)
     }
+}
+
+/// Whether `id` is `len` hex digits, not all zero (OTLP's invalid id).
+fn is_hex_id(id: &str, len: usize) -> bool {
+    id.len() == len && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
 }
 
 /// The events with each uuid's first occurrence only, and how many repeats were removed.
