@@ -427,37 +427,38 @@ pub fn run(command: &mut Command, what: &str) -> String {
 }
 
 /// A virtualenv with the `posthog` package, cached in `target/posthog-venv` across runs.
-/// Built in a temporary folder first and moved into place, so an interrupted install
-/// never leaves a half-made cache. Without python3, venv or pip this panics: the test
-/// fails, it does not skip.
 pub fn posthog_python() -> PathBuf {
-    let cached = target_dir().join("posthog-venv");
+    python_with("posthog-venv", &["posthog"], "import posthog")
+}
+
+/// A virtualenv with `packages` (pip specifiers), cached in `target/<name>` across runs
+/// once `check` (Python code) runs in it. Built in a temporary folder first and moved into
+/// place, so an interrupted install never leaves a half-made cache. Without python3, venv
+/// or pip this panics: the test fails, it does not skip.
+pub fn python_with(name: &str, packages: &[&str], check: &str) -> PathBuf {
+    let cached = target_dir().join(name);
     let python = |venv: &Path| venv.join("bin").join("python");
-    let works = |venv: &Path| {
-        Command::new(python(venv)).args(["-c", "import posthog"]).output().is_ok_and(|o| o.status.success())
-    };
+    let works = |venv: &Path| Command::new(python(venv)).args(["-c", check]).output().is_ok_and(|o| o.status.success());
     if works(&cached) {
         return python(&cached);
     }
-    let scratch = target_dir().join("tmp").join(format!("posthog-venv-{}", Uuid::new_v4().simple()));
+    let scratch = target_dir().join("tmp").join(format!("{name}-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(scratch.parent().unwrap()).unwrap();
     run(Command::new("python3").args(["-m", "venv"]).arg(&scratch), "python3 -m venv");
     run(
-        Command::new(python(&scratch)).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--timeout",
-            "60",
-            "posthog",
-        ]),
-        "pip install posthog",
+        Command::new(python(&scratch))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--timeout", "60"])
+            .args(packages),
+        &format!("pip install {}", packages.join(" ")),
     );
-    let _ = std::fs::remove_dir_all(&cached);
+    // A cache that exists but does not work (say, Python was upgraded) is replaced; one
+    // that works is never removed: another test may be running from it right now.
+    if cached.exists() && !works(&cached) {
+        let _ = std::fs::remove_dir_all(&cached);
+    }
+    // The rename is atomic and fails onto a non-empty folder: when another test put its
+    // venv in place meanwhile, ours is used where it is.
     if std::fs::rename(&scratch, &cached).is_err() || !works(&cached) {
-        // Another run moved its own venv in meanwhile, or the move failed: use ours in place.
         return python(&scratch);
     }
     python(&cached)

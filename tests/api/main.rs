@@ -11,6 +11,7 @@ mod judge;
 mod models;
 mod offline_items;
 mod operations;
+mod otel;
 mod provider_key_actions;
 mod provider_key_validations;
 mod provider_keys;
