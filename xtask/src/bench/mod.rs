@@ -14,11 +14,14 @@
 //!   query beside the adapter's SQL run by `psql`;
 //! - **judge** ([`judge`]): judged generations per second end to end with one and three
 //!   replicas, claim latency with 100 000 due jobs, and `evaluation_results/` beside its
-//!   SQL in `psql`.
+//!   SQL in `psql`;
+//! - **otel** ([`otel`]): OTLP protobuf spans through `/i/v0/ai/otel` beside the same
+//!   generations through `/batch/` as JSON.
 
 mod ingestion;
 mod judge;
 mod offline_items;
+mod otel;
 mod provider_key_reads;
 mod report;
 mod server;
@@ -52,6 +55,8 @@ pub enum Part {
     Summary,
     /// The judge runner: throughput with 1 and 3 replicas, claim latency, results query.
     Judge,
+    /// OTel spans through `/i/v0/ai/otel` (protobuf) beside `/batch/` (JSON).
+    Otel,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -212,6 +217,9 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
         for measured in summary::run(&setup, args, signals).await? {
             report.add(measured);
         }
+    }
+    if args.runs(Part::Otel) {
+        report.add(otel::run(&setup, args, signals).await?);
     }
     if args.runs(Part::Judge) {
         let spawn_worker = || serve_command(&server, &fake_openai, &["--worker-only"]);
