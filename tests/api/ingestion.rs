@@ -181,7 +181,18 @@ async fn a_gzip_bomb_is_413_without_inflating_it_all() {
 /// when `content_length` is `None`), while reading the answer at the same time. A server
 /// may answer 413 and close before the body is sent; an HTTP client library that insists
 /// on sending it all first reports a broken pipe instead of the answer.
-async fn raw_post(app: &TestApp, content_length: Option<usize>, body_chunks: usize) -> (u16, String) {
+pub async fn raw_post(app: &TestApp, content_length: Option<usize>, body_chunks: usize) -> (u16, String) {
+    raw_post_to(app, "/batch/", "Content-Type: application/json\r\n", content_length, body_chunks).await
+}
+
+/// As [`raw_post`], to `path` with `headers` (each line ending in CRLF).
+pub async fn raw_post_to(
+    app: &TestApp,
+    path: &str,
+    headers: &str,
+    content_length: Option<usize>,
+    body_chunks: usize,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let address = app.base_url.trim_start_matches("http://").to_owned();
@@ -191,8 +202,7 @@ async fn raw_post(app: &TestApp, content_length: Option<usize>, body_chunks: usi
         Some(length) => format!("Content-Length: {length}"),
         None => "Transfer-Encoding: chunked".to_owned(),
     };
-    let head =
-        format!("POST /batch/ HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
+    let head = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\n{headers}{framing}\r\n\r\n");
     let chunked = content_length.is_none();
     let sender = tokio::spawn(async move {
         writer.write_all(head.as_bytes()).await?;

@@ -19,7 +19,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::evaluations::{create_evaluation, create_key, evaluation_body, id_of};
 use crate::helpers::*;
-use crate::ingestion::{capture_raw, python_with, run, target_dir};
+use crate::ingestion::{capture_raw, python_with, raw_post_to, run, target_dir};
 
 const OTEL: &str = "/i/v0/ai/otel";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -279,8 +279,12 @@ async fn every_error_status_and_nothing_stored() {
     post(&app, OTEL, body.to_string().into_bytes(), &[("content-type", "text/plain"), ("authorization", &bearer)])
         .await
         .expect(415);
-    let huge = vec![b' '; 21 * 1024 * 1024];
-    post(&app, OTEL, huge, &[json_type, ("authorization", &bearer)]).await.expect(413);
+    // Raw connections: the server answers 413 before the body is sent.
+    let headers = format!("Content-Type: application/json\r\nAuthorization: {bearer}\r\n");
+    let (status, body) = raw_post_to(&app, OTEL, &headers, Some(21 * 1024 * 1024), 1).await;
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = raw_post_to(&app, OTEL, &headers, None, 25).await;
+    assert_eq!(status, 413, "{body}");
     let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
     encoder.write_all(&vec![b' '; 25 * 1024 * 1024]).unwrap();
     let bomb = encoder.finish().unwrap();
