@@ -6,6 +6,7 @@ mod evaluation_config;
 mod evaluation_summary;
 mod evaluations;
 mod helpers;
+mod hostile_text;
 mod ingestion;
 mod judge;
 mod models;

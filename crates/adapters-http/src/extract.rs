@@ -48,6 +48,7 @@ where
 /// Parses a JSON body into `T`, mapping serde's errors to field-naming 400s that never
 /// echo the submitted values (they may be secrets).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -63,6 +64,58 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ApiError::parse_error(format!("Malformed JSON: unexpected data after the value at line {}.", error.line()))
     })?;
     Ok(value)
+}
+
+/// The message of a NUL refused in a request (spec section 0, Values).
+pub const NUL_MESSAGE: &str = "Text may not contain the NUL character (U+0000).";
+
+/// 400 naming the field when a string (or key) of the JSON body holds U+0000, which
+/// PostgreSQL cannot store. JSON can only carry it escaped, so bodies without `\u0000`
+/// are not walked.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // the typed parse reports the syntax error
+    };
+    match nul_path(&value, String::new()) {
+        Some(path) if path.is_empty() => Err(ApiError::invalid_request(NUL_MESSAGE)),
+        Some(path) => Err(ApiError::invalid_field(path, NUL_MESSAGE)),
+        None => Ok(()),
+    }
+}
+
+/// Where the first NUL is: `name`, `conditions[0].properties[1].value`, ...
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(n, item)| nul_path(item, format!("{path}[{n}]")))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() {
+                key.replace('\0', "\u{FFFD}")
+            } else {
+                format!("{path}.{}", key.replace('\0', "\u{FFFD}"))
+            };
+            if key.contains('\0') { Some(here) } else { nul_path(item, here) }
+        }),
+        _ => None,
+    }
+}
+
+/// 400 naming the parameter when a query string's name or value holds U+0000.
+pub fn refuse_nul_in_query(query: Option<&str>) -> Result<(), ApiError> {
+    let Some(query) = query.filter(|q| q.contains("%00") || q.contains('\0')) else {
+        return Ok(());
+    };
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key.contains('\0') || value.contains('\0') {
+            return Err(ApiError::invalid_field(key.replace('\0', "\u{FFFD}"), NUL_MESSAGE));
+        }
+    }
+    Ok(())
 }
 
 fn describe_data_error(path: &str, message: &str) -> ApiError {
@@ -109,6 +162,19 @@ mod tests {
         assert!(body.contains("enabled"), "{body}");
         assert!(!body.contains("sk-secret-value"), "{body}");
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_the_body_is_a_400_naming_its_field() {
+        let error = parse_json::<Body>(br#"{"name": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert!(format!("{error:?}").contains("attr: Some(\"name\")"), "{error:?}");
+        let nested = parse_json::<serde_json::Value>(br#"{"c": [{"p": [{"value": "x\u0000"}]}]}"#).unwrap_err();
+        assert!(format!("{nested:?}").contains("c[0].p[0].value"), "{nested:?}");
+        // An escaped backslash before `u0000` is text, not a NUL.
+        assert!(parse_json::<Body>(br#"{"name": "a\\u0000b"}"#).is_ok());
+        assert!(refuse_nul_in_query(Some("provider=open%00ai")).is_err());
+        assert!(refuse_nul_in_query(Some("provider=openai")).is_ok());
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl IngestionService {
 
     /// The project whose public token this is (401 otherwise).
     async fn project_of(&self, token: &str) -> Result<ProjectId, IngestError> {
-        if token.len() > MAX_TOKEN_LEN {
+        // No real token is that long or holds a NUL (which the database could not even
+        // compare): unknown, without a lookup.
+        if token.len() > MAX_TOKEN_LEN || token.contains('\0') {
             return Err(IngestError::Unauthenticated(INVALID_TOKEN));
         }
         self.projects.find_project_by_token(token).await?.ok_or(IngestError::Unauthenticated(INVALID_TOKEN))

@@ -268,3 +268,14 @@ async fn a_batch_without_generations_does_not_read_evaluations() {
 
     service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_span")]})), now()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_token_with_a_nul_is_unknown_without_a_lookup() {
+    let mut tokens = MockProjectTokens::new();
+    tokens.expect_find_project_by_token().never();
+    let service = service(tokens, untouched_store());
+
+    let error = service.ingest(&body(json!({"api_key": "phc_\u0000", "batch": [event("$ai_span")]})), now()).await;
+
+    assert!(matches!(error, Err(IngestError::Unauthenticated(_))));
+}
