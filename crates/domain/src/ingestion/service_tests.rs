@@ -275,7 +275,7 @@ async fn a_token_with_a_nul_is_unknown_without_a_lookup() {
     tokens.expect_find_project_by_token().never();
     let service = service(tokens, untouched_store());
 
-    let error = service.ingest(&body(json!({"api_key": "phc_\u0000", "batch": [event("$ai_span")]})), now()).await;
+    let error = service.ingest(&body(json!({"api_key": "phc_\u{0}", "batch": [event("$ai_span")]})), now()).await;
 
     assert!(matches!(error, Err(IngestError::Unauthenticated(_))));
 }
