@@ -105,10 +105,26 @@ async fn bad_configuration_exits_non_zero_with_one_line_naming_the_variable() {
             ],
             "LLMA_ALLOW_PRIVATE_ENDPOINTS",
         ),
+        // Checked before the database is touched: nothing listens on port 1.
+        (
+            vec![("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"), ("LLMA_ENCRYPTION_KEYS", "k1:tooshort")],
+            "LLMA_ENCRYPTION_KEYS",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+                ("LLMA_ENCRYPTION_KEYS", &key),
+                ("LLMA_SYSTEM_LLM_PROVIDER", "azure_openai"),
+                ("LLMA_SYSTEM_LLM_API_KEY", "az-key"),
+                ("LLMA_SYSTEM_LLM_MODEL", "gpt-4o"),
+                ("LLMA_SYSTEM_LLM_AZURE_ENDPOINT", "https://attacker.example.com"),
+            ],
+            "LLMA_SYSTEM_LLM_AZURE_ENDPOINT",
+        ),
     ];
     for (env, variable) in cases {
         let (code, stderr) = run_with_env(&env, &["serve"]);
-        assert_ne!(code, 0, "{variable}: the server started anyway");
+        assert_eq!(code, 2, "{variable}: exit code 2 for a configuration problem; stderr: {stderr}");
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{variable}: expected one line, got {stderr}");
         assert!(lines[0].contains(variable), "{variable}: {stderr}");

@@ -21,6 +21,23 @@ fn error(variable: &str, message: impl Into<String>) -> ConfigError {
     ConfigError { variable: variable.to_owned(), message: message.into() }
 }
 
+/// `DATABASE_URL`; its `Debug` hides the password.
+#[derive(Clone)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                write!(f, "{:?}", url.as_str())
+            }
+            Ok(url) => write!(f, "{:?}", url.as_str()),
+            Err(_) => f.write_str("\"<not a URL>\""),
+        }
+    }
+}
+
 /// The operator's system LLM (trial credits, and the last resort for summaries/reports).
 #[derive(Debug, Clone)]
 pub struct SystemLlm {
@@ -34,7 +51,7 @@ pub struct SystemLlm {
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub bind: SocketAddr,
     /// `LLMA_ENCRYPTION_KEYS`; required by the commands that touch secrets.
     pub encryption_keys: Option<SecretString>,
@@ -137,7 +154,7 @@ impl Config {
         };
 
         Ok(Self {
-            database_url: get("DATABASE_URL"),
+            database_url: get("DATABASE_URL").map(DatabaseUrl),
             bind,
             encryption_keys: get("LLMA_ENCRYPTION_KEYS").map(SecretString::from),
             llm_gateway,
@@ -179,7 +196,7 @@ impl Config {
 
     /// `DATABASE_URL`, which every command but `--help` needs.
     pub fn require_database_url(&self) -> Result<&str, ConfigError> {
-        self.database_url.as_deref().ok_or_else(|| {
+        self.database_url.as_ref().map(|url| url.0.as_str()).ok_or_else(|| {
             error(
                 "DATABASE_URL",
                 "is not set (e.g. postgres://user@127.0.0.1:5432/llm_analytics; `cargo xtask dev` sets it)",
@@ -242,6 +259,15 @@ mod tests {
         let config = config(&[("LLMA_SYSTEM_LLM_PROVIDER", "openai"), ("LLMA_SYSTEM_LLM_API_KEY", "sk-x")]).unwrap();
         assert_eq!(config.trial_models.models, vec!["gpt-5-mini".to_owned()]);
         assert!(!format!("{config:?}").contains("sk-x"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let config = config(&[("DATABASE_URL", "postgres://app:s3cret-pw@db.internal:5432/llma")]).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
+        assert_eq!(config.require_database_url().unwrap(), "postgres://app:s3cret-pw@db.internal:5432/llma");
     }
 
     #[test]

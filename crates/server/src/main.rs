@@ -61,6 +61,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::Serve(_))
+        && let Err(error) = llm_analytics::wiring::check_for_serving(&config)
+    {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     init_logging(config.json_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -43,6 +43,15 @@ pub fn cipher(config: &Config) -> Result<AesGcmCipher, ConfigError> {
     Ok(AesGcmCipher::new(ring))
 }
 
+/// Everything `serve` needs from the configuration, checked before the database is
+/// touched, so that a wrong value stops the binary with one line naming the variable.
+pub fn check_for_serving(config: &Config) -> Result<(), ConfigError> {
+    config.require_database_url()?;
+    cipher(config)?;
+    system_llm(config)?;
+    Ok(())
+}
+
 /// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
     let keys = ProviderKeyCapability::build(config, pool)?;
