@@ -24,7 +24,7 @@ const DATABASE: &str = "llm_analytics";
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_BIND: &str = "127.0.0.1:8000";
 
-/// The files under `<repo>/.data`.
+/// The files under `<repo>/.data`, and where the cluster lives.
 struct DevData(PathBuf);
 
 impl DevData {
@@ -33,6 +33,16 @@ impl DevData {
     }
     fn log(&self) -> PathBuf {
         self.0.join("pg.log")
+    }
+    /// Where the cluster and its log go: in the clone when PostgreSQL's user can reach
+    /// it; otherwise (root working in a folder only root can enter, such as `/root` or a
+    /// `mktemp -d`) a folder of this clone's own under `/var/tmp`, kept across restarts.
+    fn cluster_home(&self, server_can_reach: impl Fn(&Path) -> bool) -> (PathBuf, PathBuf, bool) {
+        if server_can_reach(&self.0) {
+            return (self.cluster(), self.log(), false);
+        }
+        let home = PathBuf::from("/var/tmp").join(format!("llm-analytics-dev-{:016x}", fnv1a(&self.0)));
+        (home.join("pg"), home.join("pg.log"), true)
     }
     fn port(&self) -> PathBuf {
         self.0.join("pg-port")
@@ -98,7 +108,19 @@ pub async fn db(root: &Path, signals: &mut Signals) -> Result<u8> {
 async fn start_cluster(data: &DevData, signals: &mut Signals) -> Result<LocalPostgres> {
     let bin = PgBinaries::find()?;
     fs::create_dir_all(&data.0).with_context(|| format!("creating {}", data.0.display()))?;
-    let mut pg = LocalPostgres::new(bin, data.cluster(), data.log(), Durability::Durable);
+    let (cluster, log, elsewhere) = data.cluster_home(|path| bin.server_can_reach(path));
+    if elsewhere {
+        let home = cluster.parent().unwrap_or(&cluster);
+        fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+        eprintln!(
+            "xtask: the `postgres` user cannot enter {}, so PostgreSQL's data lives in {} (kept across \
+             restarts; delete it with {} to start over)",
+            data.0.display(),
+            home.display(),
+            data.0.display()
+        );
+    }
+    let mut pg = LocalPostgres::new(bin, cluster, log, Durability::Durable);
     if let Some(port) = pg.running_port() {
         eprintln!(
             "xtask: PostgreSQL is already running on {} (port {port}); using it and leaving it running",
@@ -116,6 +138,14 @@ async fn start_cluster(data: &DevData, signals: &mut Signals) -> Result<LocalPos
     }
     pg.ensure_database(DATABASE)?;
     Ok(pg)
+}
+
+/// FNV-1a of a path: a stable, short name for this clone's folder outside it.
+fn fnv1a(path: &Path) -> u64 {
+    path.as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The port stored in `.data/pg-port` if it is free, else 5432 if free, else any free one;
@@ -267,7 +297,20 @@ fn print_how_to_call(base: &str, demo: &Value, database_url: &str, demo_file: &P
 
 #[cfg(test)]
 mod tests {
-    use super::base_url;
+    use super::*;
+
+    #[test]
+    fn the_cluster_stays_in_the_clone_when_postgres_can_reach_it_else_moves_to_var_tmp() {
+        let data = DevData(PathBuf::from("/root/clone/.data"));
+        assert_eq!(data.cluster_home(|_| true), (data.cluster(), data.log(), false));
+        let (cluster, log, elsewhere) = data.cluster_home(|_| false);
+        assert!(elsewhere);
+        assert!(cluster.starts_with("/var/tmp") && cluster.ends_with("pg"), "{}", cluster.display());
+        assert_eq!(log.parent(), cluster.parent());
+        let other = DevData(PathBuf::from("/root/other/.data"));
+        assert_ne!(other.cluster_home(|_| false).0, cluster, "each clone has its own");
+        assert_eq!(data.cluster_home(|_| false).0, cluster, "and keeps it across runs");
+    }
 
     #[test]
     fn base_url_points_a_wildcard_bind_at_loopback() {

@@ -75,6 +75,17 @@ impl PgBinaries {
         cmd
     }
 
+    /// Whether the user PostgreSQL runs as can enter `path` (every folder above it
+    /// searchable). Always true when we are not root: then PostgreSQL runs as us.
+    pub fn server_can_reach(&self, path: &Path) -> bool {
+        if !self.as_postgres {
+            return true;
+        }
+        let mut test = self.as_owner("test");
+        test.arg("-x").arg(path).stdout(Stdio::null()).stderr(Stdio::null());
+        test.status().is_ok_and(|status| status.success())
+    }
+
     /// Makes `path` (recursively) belong to the user PostgreSQL runs as.
     fn give_to_owner(&self, path: &Path) -> Result<()> {
         if self.as_postgres {
