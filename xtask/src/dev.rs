@@ -114,10 +114,9 @@ async fn start_cluster(data: &DevData, signals: &mut Signals) -> Result<LocalPos
         fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         eprintln!(
             "xtask: the `postgres` user cannot enter {}, so PostgreSQL's data lives in {} (kept across \
-             restarts; delete it with {} to start over)",
+             restarts; delete both folders to start over)",
             data.0.display(),
-            home.display(),
-            data.0.display()
+            home.display()
         );
     }
     let mut pg = LocalPostgres::new(bin, cluster, log, Durability::Durable);
