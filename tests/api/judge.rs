@@ -633,3 +633,38 @@ async fn the_openapi_document_and_scopes_cover_runs_and_results() {
     assert_eq!(denied.status.as_u16(), 403, "evaluation_runs needs evaluation:read");
     app.request(reqwest::Method::GET, &runs_path, None, None).await.expect(401);
 }
+
+#[tokio::test]
+async fn housekeeping_sweeps_run_as_jobs_one_per_period_across_replicas() {
+    let app = TestApp::spawn_with(&[("LLMA_HOUSEKEEPING_INTERVAL_SECS", "1")]).await;
+    let _replica = app.spawn_replica(&["--worker-only"]);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO jobs (id, project_id, kind, payload, state, finished_at)
+             VALUES (gen_random_uuid(), {0}, 'judge', '{{}}', 'done', now() - interval '30 days');
+         INSERT INTO summary_flights (project_id, cache_key, locked_until)
+             VALUES ({0}, 'crashed-leader', now() - interval '1 hour');",
+        app.project
+    )))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    wait_until(DEADLINE, || async {
+        let old: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE finished_at < now() - interval '7 days'")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        let flights: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM summary_flights").fetch_one(&app.db.pool).await.unwrap();
+        old == 0 && flights == 0
+    })
+    .await;
+    let (sweeps, periods): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT unique_key) FROM jobs WHERE kind = 'housekeeping' AND state = 'done'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(sweeps >= 1);
+    assert_eq!(sweeps, periods, "two processes, one sweep per period");
+}

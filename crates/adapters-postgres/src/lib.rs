@@ -3,6 +3,7 @@
 mod ai_event_store;
 mod evaluation_config_repository;
 mod evaluation_repository;
+mod housekeeping;
 mod identity_repository;
 mod job_queue;
 mod judge_store;
@@ -13,6 +14,7 @@ mod summary_store;
 pub use ai_event_store::PgAiEventStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;
 pub use evaluation_repository::PgEvaluationRepository;
+pub use housekeeping::PgHousekeeping;
 pub use identity_repository::PgIdentityRepository;
 pub use job_queue::PgJobQueue;
 pub use judge_store::PgJudgeStore;

@@ -6,6 +6,7 @@
 pub mod crypto;
 pub mod evaluation;
 pub mod evaluation_config;
+pub mod housekeeping;
 pub mod identity;
 pub mod ids;
 pub mod ingestion;

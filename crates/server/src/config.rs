@@ -68,6 +68,9 @@ pub struct Config {
     pub job_lease: Duration,
     /// `LLMA_JOB_RETRY_BASE_SECS`: the first retry's delay, doubled per attempt (default 5).
     pub job_retry_base: Duration,
+    /// `LLMA_HOUSEKEEPING_INTERVAL_SECS`: how often the expired rows are swept (default
+    /// 600; 0: this process never enqueues a sweep).
+    pub housekeeping_interval: Duration,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -184,6 +187,12 @@ impl Config {
                     .map(|raw| parse_number("LLMA_JOB_LEASE_SECS", &raw, 3u64..=60))
                     .transpose()?
                     .unwrap_or(60),
+            ),
+            housekeeping_interval: Duration::from_secs(
+                get("LLMA_HOUSEKEEPING_INTERVAL_SECS")
+                    .map(|raw| parse_number("LLMA_HOUSEKEEPING_INTERVAL_SECS", &raw, 0u64..=86_400))
+                    .transpose()?
+                    .unwrap_or(600),
             ),
             job_retry_base: Duration::from_secs(
                 get("LLMA_JOB_RETRY_BASE_SECS")

@@ -41,8 +41,13 @@ pub async fn serve(config: Config, listener: Option<TcpListener>, role: Role) ->
     });
 
     let worker = (role != Role::Api).then(|| {
-        Worker::new(services.jobs.clone(), worker_settings(&config)).handle(JobKind::Judge, services.judge.clone())
+        Worker::new(services.jobs.clone(), worker_settings(&config))
+            .handle(JobKind::Judge, services.judge.clone())
+            .handle(JobKind::Housekeeping, services.housekeeping.clone())
     });
+    if role != Role::Api && !config.housekeeping_interval.is_zero() {
+        spawn_housekeeping_schedule(services.jobs.clone(), config.housekeeping_interval, stopping.clone());
+    }
     let api = async {
         let Some(listener) = listener.filter(|_| role != Role::Worker) else {
             println!("llm-analytics worker running");
@@ -81,6 +86,27 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         idle_poll: Duration::from_millis(200),
         shutdown_grace: config.llm_timeout.min(Duration::from_secs(30)),
     }
+}
+
+/// Enqueues the sweep of each period; every replica does, the period's unique key lets
+/// one sweep run (whichever worker claims it).
+fn spawn_housekeeping_schedule(
+    jobs: std::sync::Arc<dyn domain::jobs::JobQueue>,
+    every: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let job = domain::housekeeping::sweep_job(Utc::now(), every);
+            if let Err(error) = jobs.enqueue(std::slice::from_ref(&job)).await {
+                tracing::warn!(error = %error.0, "could not enqueue the housekeeping sweep; trying next period");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
 }
 
 /// How many months after the current one have their `ai_events` partition made ahead.

@@ -7,12 +7,13 @@ use adapters_crypto::{AesGcmCipher, KeyRing};
 use adapters_http::{AppState, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
-    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgJobQueue,
-    PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgSummaryCache,
+    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
+    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgSummaryCache,
 };
 use async_trait::async_trait;
 use domain::evaluation::EvaluationService;
 use domain::evaluation_config::EvaluationConfigService;
+use domain::housekeeping::HousekeepingService;
 use domain::identity::{AccessService, AdminService};
 use domain::ingestion::IngestionService;
 use domain::jobs::JobQueue;
@@ -121,6 +122,8 @@ pub struct Services {
     pub offline_evaluations: Arc<OfflineEvaluationService>,
     pub summaries: Arc<SummaryService>,
     pub judge: Arc<JudgeService>,
+    /// The sweeps of what has expired (a kind of job).
+    pub housekeeping: Arc<HousekeepingService>,
     /// The one job table.
     pub jobs: Arc<dyn JobQueue>,
     /// The one event store (its partition knowledge is shared by every writer).
@@ -201,6 +204,7 @@ impl Services {
             offline_evaluations,
             summaries,
             judge,
+            housekeeping: Arc::new(HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))),
             jobs,
             events,
             pool: pool.clone(),

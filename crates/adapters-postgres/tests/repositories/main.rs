@@ -4,6 +4,7 @@
 mod ai_events;
 mod evaluation_config;
 mod evaluations;
+mod housekeeping;
 mod identity;
 mod jobs;
 mod judge_results;

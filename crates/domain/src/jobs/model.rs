@@ -22,14 +22,17 @@ impl std::fmt::Display for JobId {
 pub enum JobKind {
     /// Judge one generation with one evaluation (spec section 9).
     Judge,
+    /// Delete what has expired (spec section 10).
+    Housekeeping,
 }
 
 impl JobKind {
-    pub const ALL: &'static [JobKind] = &[JobKind::Judge];
+    pub const ALL: &'static [JobKind] = &[JobKind::Judge, JobKind::Housekeeping];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Judge => "judge",
+            Self::Housekeeping => "housekeeping",
         }
     }
 
