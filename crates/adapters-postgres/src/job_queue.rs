@@ -26,7 +26,7 @@ ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL DO NOTHING";
 const CLAIM: &str = "\
 WITH due AS (
     SELECT id FROM jobs
-    WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp()
+    WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp() AND kind = ANY($3::text[])
     ORDER BY run_after
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -214,10 +214,12 @@ impl JobQueue for PgJobQueue {
         insert_jobs(&mut conn, &jobs).await.map_err(RepositoryError::new)
     }
 
-    async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
+    async fn claim(&self, kinds: &[JobKind], limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
+        let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
         let rows: Vec<ClaimRow> = sqlx::query_as(CLAIM)
             .bind(i64::from(limit))
             .bind(seconds(lease))
+            .bind(kinds)
             .fetch_all(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

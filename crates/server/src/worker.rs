@@ -51,7 +51,8 @@ impl Worker {
         let settings = worker.settings;
         let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut tasks = JoinSet::new();
-        tracing::info!(concurrency = settings.concurrency, "worker started");
+        let kinds: Vec<JobKind> = worker.handlers.keys().copied().collect();
+        tracing::info!(concurrency = settings.concurrency, ?kinds, "worker started");
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -62,7 +63,8 @@ impl Worker {
                 }
                 continue;
             }
-            let wait = match worker.queue.claim(u32::try_from(free).unwrap_or(u32::MAX), settings.lease).await {
+            let claimed = worker.queue.claim(&kinds, u32::try_from(free).unwrap_or(u32::MAX), settings.lease).await;
+            let wait = match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
                     for job in jobs {
                         let Ok(permit) = permits.clone().try_acquire_owned() else { break };

@@ -316,8 +316,10 @@ async fn claim_latency(setup: &Setup<'_>, signals: &mut Signals) -> Result<Measu
     ]);
     checked_output(&process::output(&mut seed, signals).await?, "seeding the jobs")?;
 
-    let claim =
-        adapter_sql(setup.root, "job_queue.rs", "CLAIM")?.replace("$1", &CLAIM_BATCH.to_string()).replace("$2", "60");
+    let claim = adapter_sql(setup.root, "job_queue.rs", "CLAIM")?
+        .replace("$1", &CLAIM_BATCH.to_string())
+        .replace("$2", "60")
+        .replace("$3::text[]", "ARRAY['judge']");
     let script = setup.dir.join("claim.sql");
     std::fs::write(&script, format!("{claim};\n")).context("writing the claim script")?;
     let log_prefix = setup.dir.join("claim-log");
@@ -515,6 +517,7 @@ mod tests {
     fn the_adapter_statements_are_found_with_their_parameters() {
         let claim = adapter_sql(&root(), "job_queue.rs", "CLAIM").unwrap();
         assert!(claim.contains("FOR UPDATE SKIP LOCKED") && claim.contains("$1") && claim.contains("$2"), "{claim}");
+        assert!(claim.contains("$3::text[]"), "the bench binds the kinds as the worker does: {claim}");
         let results = adapter_sql(&root(), "judge_store.rs", "RESULTS").unwrap();
         for parameter in ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"] {
             assert!(results.contains(parameter), "{parameter}");

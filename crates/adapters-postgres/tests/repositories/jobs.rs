@@ -68,7 +68,7 @@ async fn racing_workers_each_claim_different_jobs_and_every_job_once() {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claimed = queue.claim(7, LEASE).await.unwrap();
+                let claimed = queue.claim(&[JobKind::Judge], 7, LEASE).await.unwrap();
                 if claimed.is_empty() {
                     return mine;
                 }
@@ -96,13 +96,14 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_holder_can_no_longer_touch_the
     let project = app.project().await.id;
     queue.enqueue(&[job(project, Some("slow"))]).await.unwrap();
 
-    let first = queue.claim(10, LEASE).await.unwrap().pop().unwrap();
-    assert!(queue.claim(10, LEASE).await.unwrap().is_empty(), "a live lease keeps the job");
+    let first = queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().pop().unwrap();
+    assert!(queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().is_empty(), "a live lease keeps the job");
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second', locked_until = now() - interval '1 second'")
         .execute(app.pool())
         .await
         .unwrap();
-    let second = queue.claim(10, LEASE).await.unwrap().pop().expect("the lapsed lease is taken over");
+    let second =
+        queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().pop().expect("the lapsed lease is taken over");
     assert_eq!(second.lease.job, first.lease.job);
     assert_eq!(second.attempts, 2);
     assert_ne!(second.lease.token, first.lease.token);
@@ -122,14 +123,14 @@ async fn a_retried_job_waits_for_its_delay_and_keeps_its_error() {
     let project = app.project().await.id;
     queue.enqueue(&[job(project, None)]).await.unwrap();
 
-    let claimed = queue.claim(1, LEASE).await.unwrap().pop().unwrap();
+    let claimed = queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().pop().unwrap();
     assert!(queue.retry(&claimed.lease, Duration::from_secs(3600), "429 from the provider").await.unwrap());
-    assert!(queue.claim(1, LEASE).await.unwrap().is_empty(), "not due before its delay");
+    assert!(queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().is_empty(), "not due before its delay");
     let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM jobs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(error.as_deref(), Some("429 from the provider"));
 
     sqlx::query("UPDATE jobs SET run_after = now()").execute(app.pool()).await.unwrap();
-    let again = queue.claim(1, LEASE).await.unwrap().pop().expect("due again");
+    let again = queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().pop().expect("due again");
     assert!(queue.fail(&again.lease, "gave up").await.unwrap());
     assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'failed' AND finished_at IS NOT NULL").await, 1);
 }
@@ -237,4 +238,19 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
 
     let fresh = app.project().await.id;
     assert!(store.reserve_trial_credit(fresh).await.unwrap(), "a project without settings has the default limit");
+}
+
+#[tokio::test]
+async fn a_worker_claims_only_the_kinds_it_runs() {
+    let app = TestApp::migrated().await;
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    let mut sweep = job(project, Some("sweep"));
+    sweep.kind = JobKind::Housekeeping;
+    queue.enqueue(&[job(project, Some("judge")), sweep]).await.unwrap();
+
+    let judged = queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap();
+    assert_eq!(judged.iter().map(|j| j.kind).collect::<Vec<_>>(), vec![Some(JobKind::Judge)]);
+    let swept = queue.claim(&[JobKind::Housekeeping, JobKind::Judge], 10, LEASE).await.unwrap();
+    assert_eq!(swept.iter().map(|j| j.kind).collect::<Vec<_>>(), vec![Some(JobKind::Housekeeping)]);
 }

@@ -202,9 +202,9 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
         max_attempts: 3,
     };
     queue.enqueue(&[job]).await.unwrap();
-    let lapsed = queue.claim(1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let lapsed = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second'").execute(app.pool()).await.unwrap();
-    let holder = queue.claim(1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let holder = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
 
