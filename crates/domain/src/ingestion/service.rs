@@ -57,9 +57,10 @@ impl IngestionService {
         self.project_of(token).await
     }
 
-    /// Ingests decoded OpenTelemetry spans (spec section 5.1) of `project`: the AI spans become `$ai_*` events stored
-    /// like captured ones, with their judge jobs, in one write; spans that are not AI are
-    /// ignored; spans without valid trace and span ids are rejected (counted, not stored).
+    /// Ingests decoded OpenTelemetry spans (spec section 5.1) of `project`: the AI spans
+    /// become `$ai_*` events stored like captured ones, with their judge jobs, in one
+    /// write; spans that are not AI are ignored; spans without valid trace and span ids
+    /// are rejected (counted, not stored).
     pub async fn ingest_spans(
         &self,
         project: ProjectId,
@@ -78,10 +79,9 @@ impl IngestionService {
                 None => outcome.ignored += 1,
             }
         }
-        let (events, repeated) = without_repeated_uuids(events);
-        let batch = self.store(project, &events).await?;
+        let (batch, duplicates) = self.store(project, events).await?;
         outcome.stored = batch.stored;
-        outcome.duplicates = repeated + (events.len() as u64).saturating_sub(batch.stored);
+        outcome.duplicates = duplicates;
         tracing::info!(
             project = %project,
             stored = outcome.stored,
@@ -89,23 +89,28 @@ impl IngestionService {
             ignored_non_ai = outcome.ignored,
             rejected = outcome.rejected,
             judge_jobs = batch.jobs_queued,
+            skipped_by_cap = batch.skipped_by_cap,
             "otel export ingested"
         );
         Ok(outcome)
     }
 
-    /// Stores the events with the judge jobs their generations bring (spec section 9).
-    async fn store(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<StoredBatch, IngestError> {
+    /// Stores a request's events (each uuid once) with the judge jobs their generations
+    /// bring (spec section 9); also says how many were repeats, within the request or
+    /// stored before.
+    async fn store(&self, project: ProjectId, events: Vec<IncomingEvent>) -> Result<(StoredBatch, u64), IngestError> {
+        let (events, repeated) = without_repeated_uuids(events);
         if events.is_empty() {
-            return Ok(StoredBatch::default());
+            return Ok((StoredBatch::default(), repeated));
         }
         let jobs = if events.iter().any(|e| e.event.as_str() == AiEventName::GENERATION) {
             let evaluations = self.evaluations.list_enabled(project).await?;
-            plan_jobs(&evaluations, events, Utc::now())
+            plan_jobs(&evaluations, &events, Utc::now())
         } else {
             Vec::new()
         };
-        Ok(self.events.store_batch(project, events, &jobs).await?)
+        let batch = self.events.store_batch(project, &events, &jobs).await?;
+        Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored)))
     }
 
     /// Ingests one (already decompressed) capture body that arrived at `received_at`.
@@ -119,14 +124,8 @@ impl IngestionService {
         let project = self.project_of(payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?).await?;
 
         let parsed = payload.into_events(received_at)?;
-        let (events, repeated) = without_repeated_uuids(parsed.events);
-        let batch = self.store(project, &events).await?;
-        let stored = batch.stored;
-        let outcome = IngestOutcome {
-            stored,
-            duplicates: repeated + (events.len() as u64).saturating_sub(stored),
-            dropped: parsed.dropped,
-        };
+        let (batch, duplicates) = self.store(project, parsed.events).await?;
+        let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped };
         tracing::info!(
             project = %project,
             stored = outcome.stored,
