@@ -49,7 +49,7 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
     drop(dir);
     // cargo ends on the summary of whichever binary ran last, often one without tests; this
     // line totals them all, so a reader (or CI) sees what the whole run did.
-    println!("{}", tally.summary());
+    println!("{}", tally.summary_for(status));
     Ok(status)
 }
 
@@ -87,6 +87,16 @@ impl Tally {
 
     fn summary(&self) -> String {
         format!("summary: {} passed, {} failed, {} skipped", self.passed, self.failed, self.ignored)
+    }
+
+    /// The summary of a run that ended with cargo's `status`: a failure no test reported
+    /// (a binary that crashed or did not build) is said, not hidden behind "0 failed".
+    fn summary_for(&self, status: u8) -> String {
+        if status != 0 && self.failed == 0 {
+            format!("{}; cargo test FAILED (exit {status}): a test binary crashed or did not build", self.summary())
+        } else {
+            self.summary()
+        }
     }
 }
 
@@ -208,6 +218,10 @@ mod tests {
         tally.observe("test something ... ok");
         assert_eq!(tally, Tally { passed: 15, failed: 2, ignored: 1 });
         assert_eq!(tally.summary(), "summary: 15 passed, 2 failed, 1 skipped");
+        assert_eq!(tally.summary_for(101), "summary: 15 passed, 2 failed, 1 skipped");
+        let crashed = Tally { passed: 3, failed: 0, ignored: 0 };
+        assert!(crashed.summary_for(101).contains("cargo test FAILED (exit 101)"), "{}", crashed.summary_for(101));
+        assert_eq!(crashed.summary_for(0), "summary: 3 passed, 0 failed, 0 skipped");
     }
 
     fn runs(extra: &[&str]) -> Vec<String> {
