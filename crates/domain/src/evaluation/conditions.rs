@@ -446,7 +446,8 @@ impl Conditions {
 
     /// Whether any condition matches the generation (always, when there are none).
     pub fn matches(&self, properties: &Value, event: Uuid) -> bool {
-        self.0.is_empty() || self.0.iter().any(|condition| condition.matches(properties, event))
+        let empty = Map::new();
+        self.matches_map(properties.as_object().unwrap_or(&empty), event)
     }
 
     /// As [`Conditions::matches`], for properties already known to be an object.

@@ -277,12 +277,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// Whether the judge runner should judge this generation: the evaluation is live and
     /// one of its conditions matches the generation's properties and event uuid.
-    pub fn applies_to(&self, properties: &Value, event: Uuid) -> bool {
-        !self.deleted && self.state.enabled() && self.conditions.matches(properties, event)
-    }
-
-    /// As [`Evaluation::applies_to`], for an event's property map.
-    pub fn applies_to_event(&self, properties: &serde_json::Map<String, Value>, event: Uuid) -> bool {
+    pub fn applies_to(&self, properties: &serde_json::Map<String, Value>, event: Uuid) -> bool {
         !self.deleted && self.state.enabled() && self.conditions.matches_map(properties, event)
     }
 }

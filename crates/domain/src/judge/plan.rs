@@ -34,7 +34,7 @@ pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: Date
     let hour = hour_of(now);
     let mut planned = Vec::new();
     for event in events.iter().filter(|e| e.event.as_str() == AiEventName::GENERATION) {
-        for evaluation in evaluations.iter().filter(|e| e.applies_to_event(&event.properties, event.uuid)) {
+        for evaluation in evaluations.iter().filter(|e| e.applies_to(&event.properties, event.uuid)) {
             let payload = JudgePayload {
                 evaluation: evaluation.id,
                 generation: event.uuid,

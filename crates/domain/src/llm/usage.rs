@@ -80,11 +80,6 @@ impl LlmUse {
         Self { ports, system_llm, trial_models }
     }
 
-    /// The operator's trial models.
-    pub fn trial_models(&self) -> &TrialModels {
-        &self.trial_models
-    }
-
     fn system(&self) -> Option<ChosenLlm> {
         self.system_llm.as_ref().map(|system| ChosenLlm {
             credentials: ProviderCredentials {
