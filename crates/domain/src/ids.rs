@@ -60,6 +60,15 @@ uuid_id!(
     EvaluationId
 );
 
+uuid_id!(
+    /// An evaluation report's id.
+    ReportId
+);
+uuid_id!(
+    /// One run (generated report) of an evaluation report.
+    ReportRunId
+);
+
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

@@ -18,9 +18,10 @@ pub mod offline_evaluation;
 pub mod otel;
 pub mod pagination;
 pub mod provider_key;
+pub mod reports;
 pub mod repository;
 pub mod summary;
 
-pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, UserId};
+pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId};
 pub use pagination::{Page, PageRequest};
 pub use repository::RepositoryError;

@@ -142,13 +142,17 @@ impl Worker {
         let result = match outcome {
             JobOutcome::Finished => Ok(true),
             JobOutcome::Complete => self.queue.complete(lease).await,
-            JobOutcome::Retry(error) if job.attempts >= job.max_attempts => {
+            JobOutcome::Retry(error) | JobOutcome::RetryAfter(_, error) if job.attempts >= job.max_attempts => {
                 let reason = format!("{error} (after {} attempts)", job.attempts);
                 tracing::warn!(job = %lease.job, kind, project = %job.project, error = %reason, "job failed");
                 self.queue.fail(lease, &reason).await
             }
             JobOutcome::Retry(error) => {
                 let delay = backoff(self.settings.retry_base, job.attempts);
+                tracing::info!(job = %lease.job, kind, attempt = job.attempts, ?delay, error = %error, "job will be retried");
+                self.queue.retry(lease, delay, &error).await
+            }
+            JobOutcome::RetryAfter(delay, error) => {
                 tracing::info!(job = %lease.job, kind, attempt = job.attempts, ?delay, error = %error, "job will be retried");
                 self.queue.retry(lease, delay, &error).await
             }

@@ -26,3 +26,33 @@ pub use service::{
 
 #[cfg(feature = "mocks")]
 pub use ports::MockEvaluationRepository;
+
+/// A plain evaluation for other contexts' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use chrono::{TimeZone, Utc};
+
+    use super::{Conditions, Evaluation, EvaluationState, EvaluationType, OutputType};
+    use crate::{EvaluationId, ProjectId};
+
+    pub(crate) fn evaluation() -> Evaluation {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Evaluation {
+            id: EvaluationId(uuid::Uuid::from_u128(0xE1)),
+            project: ProjectId(1),
+            name: "Politeness".into(),
+            description: "Is the answer polite?".into(),
+            state: EvaluationState::Active,
+            evaluation_type: EvaluationType::LlmJudge,
+            prompt: "Pass when the answer is polite.".into(),
+            output_type: OutputType::BooleanWithNa,
+            conditions: Conditions::default(),
+            model_configuration: None,
+            max_runs_per_hour: None,
+            created_by: None,
+            created_at: at,
+            updated_at: at,
+            deleted: false,
+        }
+    }
+}

@@ -14,6 +14,8 @@ pub enum JobOutcome {
     /// A passing failure (429, 5xx, timeout): try again after backoff, unless attempts
     /// are used up.
     Retry(String),
+    /// Like `Retry`, after a delay the handler chose (its own retry plan).
+    RetryAfter(std::time::Duration, String),
     /// A failure that another attempt would repeat: end the job failed.
     Fail(String),
 }

@@ -24,15 +24,22 @@ pub enum JobKind {
     Judge,
     /// Delete what has expired (spec section 10).
     Housekeeping,
+    /// Generate one run of an evaluation report (spec section 7).
+    ReportRun,
+    /// Deliver one run to one target (one address for e-mail).
+    ReportDelivery,
 }
 
 impl JobKind {
-    pub const ALL: &'static [JobKind] = &[JobKind::Judge, JobKind::Housekeeping];
+    pub const ALL: &'static [JobKind] =
+        &[JobKind::Judge, JobKind::Housekeeping, JobKind::ReportRun, JobKind::ReportDelivery];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Judge => "judge",
             Self::Housekeeping => "housekeeping",
+            Self::ReportRun => "report_run",
+            Self::ReportDelivery => "report_delivery",
         }
     }
 
@@ -102,5 +109,6 @@ mod tests {
             assert_eq!(JobKind::parse(kind.as_str()), Some(*kind));
         }
         assert_eq!(JobKind::parse("report"), None);
+        assert_eq!(JobKind::parse("report_run"), Some(JobKind::ReportRun));
     }
 }
