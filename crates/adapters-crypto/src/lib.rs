@@ -2,6 +2,8 @@
 
 mod aes_gcm_cipher;
 mod key_ring;
+mod link_signer;
 
 pub use aes_gcm_cipher::AesGcmCipher;
 pub use key_ring::{KeyRing, KeyRingError, generate_key_spec};
+pub use link_signer::HmacLinkSigner;

@@ -9,6 +9,8 @@ mod job_queue;
 mod judge_store;
 mod pool;
 mod provider_key_repository;
+mod report_events;
+mod report_store;
 mod summary_store;
 
 pub use ai_event_store::PgAiEventStore;
@@ -20,5 +22,7 @@ pub use job_queue::PgJobQueue;
 pub use judge_store::PgJudgeStore;
 pub use pool::{connect, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;
+pub use report_events::PgReportEvents;
+pub use report_store::PgReportStore;
 pub use sqlx::PgPool;
 pub use summary_store::{PgLlmCallLog, PgRateLimiter, PgSummaryCache};

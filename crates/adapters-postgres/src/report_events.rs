@@ -1,0 +1,199 @@
+//! The evaluation results a report reads (`ReportEvents`): counts of a period, the trend,
+//! a sample, the N-th newest. All on the `(project_id, evaluation_id, timestamp)` index.
+//! The statements are exported so the bench times exactly these.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::reports::content::SampledRun;
+use domain::reports::render::chart::Bucket;
+use domain::reports::{Period, ReportEvents, ResultCounts, TrendPoint};
+use domain::summary::{EvaluationRun, RunResult};
+use domain::{EvaluationId, ProjectId, RepositoryError};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+/// A result's class (na = applicable false; pass / fail = result true / false).
+macro_rules! result_class {
+    () => {
+        "CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na' \
+              WHEN e.properties -> '$ai_evaluation_result' = 'true'::jsonb THEN 'pass' \
+              WHEN e.properties -> '$ai_evaluation_result' = 'false'::jsonb THEN 'fail' END"
+    };
+}
+
+/// Pass / fail / n/a of one evaluation in [$3, $4) — a report's metrics, run for the
+/// period and the previous one.
+pub const PERIOD_COUNTS: &str = concat!(
+    "SELECT count(*) FILTER (WHERE result = 'pass') AS pass, count(*) FILTER (WHERE result = 'fail') AS fail, \
+            count(*) FILTER (WHERE result = 'na') AS na \
+     FROM (SELECT ",
+    result_class!(),
+    " AS result FROM ai_events e \
+       WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' \
+         AND e.timestamp >= $3 AND e.timestamp < $4) c"
+);
+
+/// Pass / fail per UTC bucket ($5: hour | day) in [$3, $4).
+pub const TREND: &str = concat!(
+    "SELECT date_trunc($5, timestamp, 'UTC') AS bucket, count(*) FILTER (WHERE result = 'pass') AS pass, \
+            count(*) FILTER (WHERE result = 'fail') AS fail \
+     FROM (SELECT e.timestamp, ",
+    result_class!(),
+    " AS result FROM ai_events e \
+       WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' \
+         AND e.timestamp >= $3 AND e.timestamp < $4) c \
+     GROUP BY 1 ORDER BY 1"
+);
+
+/// The newest $5 runs of [$3, $4).
+pub const SAMPLE: &str = concat!(
+    "SELECT uuid, target_event_id, trace_id, timestamp, reasoning, result FROM ( \
+       SELECT e.uuid, e.target_event_id, e.trace_id, e.timestamp, \
+              coalesce(e.properties ->> '$ai_evaluation_reasoning', '') AS reasoning, ",
+    result_class!(),
+    " AS result FROM ai_events e \
+       WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' \
+         AND e.timestamp >= $3 AND e.timestamp < $4 \
+       ORDER BY e.timestamp DESC, e.uuid DESC LIMIT $5) s \
+     WHERE result IS NOT NULL"
+);
+
+/// The timestamp of the $4-th newest result before $3.
+pub const NTH_NEWEST: &str = "\
+SELECT e.timestamp FROM ai_events e
+WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' AND e.timestamp < $3
+ORDER BY e.timestamp DESC OFFSET $4 - 1 LIMIT 1";
+
+/// Report reads over `ai_events`.
+#[derive(Clone)]
+pub struct PgReportEvents {
+    pool: PgPool,
+}
+
+impl PgReportEvents {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(FromRow)]
+struct CountsRow {
+    pass: i64,
+    fail: i64,
+    na: i64,
+}
+
+#[derive(FromRow)]
+struct TrendRow {
+    bucket: DateTime<Utc>,
+    pass: i64,
+    fail: i64,
+}
+
+#[derive(FromRow)]
+struct SampleRow {
+    uuid: Uuid,
+    target_event_id: Option<String>,
+    trace_id: Option<String>,
+    timestamp: DateTime<Utc>,
+    reasoning: String,
+    result: String,
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+#[async_trait]
+impl ReportEvents for PgReportEvents {
+    async fn counts(
+        &self,
+        project: ProjectId,
+        evaluation: EvaluationId,
+        period: Period,
+    ) -> Result<ResultCounts, RepositoryError> {
+        let row: CountsRow = sqlx::query_as(PERIOD_COUNTS)
+            .bind(project.0)
+            .bind(evaluation.to_string())
+            .bind(period.start)
+            .bind(period.end)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
+    }
+
+    async fn trend(
+        &self,
+        project: ProjectId,
+        evaluation: EvaluationId,
+        span: Period,
+        bucket: Bucket,
+    ) -> Result<Vec<TrendPoint>, RepositoryError> {
+        let rows: Vec<TrendRow> = sqlx::query_as(TREND)
+            .bind(project.0)
+            .bind(evaluation.to_string())
+            .bind(span.start)
+            .bind(span.end)
+            .bind(bucket.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TrendPoint { bucket: r.bucket, pass: unsigned(r.pass), fail: unsigned(r.fail) })
+            .collect())
+    }
+
+    async fn sample(
+        &self,
+        project: ProjectId,
+        evaluation: EvaluationId,
+        period: Period,
+        limit: u32,
+    ) -> Result<Vec<SampledRun>, RepositoryError> {
+        let rows: Vec<SampleRow> = sqlx::query_as(SAMPLE)
+            .bind(project.0)
+            .bind(evaluation.to_string())
+            .bind(period.start)
+            .bind(period.end)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SampledRun {
+                run: EvaluationRun {
+                    event: row.uuid,
+                    generation_id: row.target_event_id.unwrap_or_default(),
+                    result: match row.result.as_str() {
+                        "pass" => RunResult::Pass,
+                        "fail" => RunResult::Fail,
+                        _ => RunResult::Na,
+                    },
+                    reasoning: row.reasoning,
+                    timestamp: row.timestamp,
+                },
+                trace_id: row.trace_id.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn nth_newest(
+        &self,
+        project: ProjectId,
+        evaluation: EvaluationId,
+        n: u32,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        sqlx::query_scalar(NTH_NEWEST)
+            .bind(project.0)
+            .bind(evaluation.to_string())
+            .bind(before)
+            .bind(i64::from(n.max(1)))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(RepositoryError::new)
+    }
+}
