@@ -32,7 +32,9 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> =
                 found.into_iter().filter(|a| allow_private || !is_private_address(a.ip())).collect();
             if allowed.is_empty() {
-                return Err("the host has no public address (private, loopback and link-local addresses are refused)".into());
+                return Err(
+                    "the host has no public address (private, loopback and link-local addresses are refused)".into()
+                );
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)

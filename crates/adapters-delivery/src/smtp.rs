@@ -29,7 +29,8 @@ pub enum SmtpConfigError {
 impl SmtpConfig {
     /// Checks both values without connecting.
     pub fn check(&self) -> Result<(), SmtpConfigError> {
-        AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose_secret()).map_err(|_| SmtpConfigError::BadUrl)?;
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose_secret())
+            .map_err(|_| SmtpConfigError::BadUrl)?;
         self.from.parse::<Mailbox>().map_err(|_| SmtpConfigError::BadFrom)?;
         Ok(())
     }
@@ -61,7 +62,9 @@ impl SmtpSender {
         match tokio::time::timeout(TARGET_TIMEOUT, self.transport.send(message)).await {
             Err(_) => Err(SendFailure::retry("the SMTP server did not answer within 10 s")),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) if error.is_permanent() => Err(SendFailure::permanent(format!("the SMTP server refused it: {error}"))),
+            Ok(Err(error)) if error.is_permanent() => {
+                Err(SendFailure::permanent(format!("the SMTP server refused it: {error}")))
+            }
             Ok(Err(error)) => Err(SendFailure::retry(format!("the SMTP server could not be used: {error}"))),
         }
     }

@@ -22,7 +22,11 @@ fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub(crate) async fn send(client: &reqwest::Client, call: WebhookCall<'_>, allow_private: bool) -> Result<(), SendFailure> {
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    call: WebhookCall<'_>,
+    allow_private: bool,
+) -> Result<(), SendFailure> {
     let parsed = url::Url::parse(call.url).map_err(|_| SendFailure::permanent("the webhook URL is not valid"))?;
     if !literal_allowed(&parsed, allow_private) {
         return Err(SendFailure::permanent("the URL points at a private address"));

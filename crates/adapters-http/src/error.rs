@@ -126,6 +126,18 @@ impl ApiError {
         error
     }
 
+    /// 405 for DELETE on a soft-deleted model (the reference's sentence).
+    pub fn hard_delete_not_allowed() -> Self {
+        let mut error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "method_not_allowed",
+            "Hard delete of this model is not allowed. Use a patch API call to set \"deleted\" to true",
+        );
+        error.allow = Some("GET, PUT, PATCH");
+        error
+    }
+
     /// 500: logs the cause, answers nothing about it.
     pub fn internal(cause: &anyhow::Error) -> Self {
         tracing::error!(error = %format!("{cause:#}"), "request failed");
@@ -459,6 +471,27 @@ impl From<SummarizeError> for ApiError {
                 Self::new(StatusCode::BAD_GATEWAY, "server_error", "llm_failed", error.to_string()).in_error_shape()
             }
             SummarizeError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<domain::reports::SaveReportError> for ApiError {
+    fn from(error: domain::reports::SaveReportError) -> Self {
+        use domain::reports::SaveReportError;
+        match error {
+            SaveReportError::NotFound => Self::not_found(),
+            SaveReportError::Invalid(invalid) => Self::invalid_field(invalid.field, invalid.message),
+            SaveReportError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<domain::reports::ReportError> for ApiError {
+    fn from(error: domain::reports::ReportError) -> Self {
+        use domain::reports::ReportError;
+        match error {
+            ReportError::NotFound => Self::not_found(),
+            ReportError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod capture;
 mod error;
 mod evaluation_config;
+mod evaluation_reports;
 mod evaluation_results;
 mod evaluation_runs;
 mod evaluation_summary;

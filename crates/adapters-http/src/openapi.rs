@@ -5,6 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
+use crate::evaluation_reports::{self, EvaluationReportBody, EvaluationReportDto, ReportRunDto};
 use crate::evaluation_results::{self, BreakdownValueDto, ResultsDto, TotalsDto, TrendDto};
 use crate::evaluation_runs::{self, EvaluationRunDto, ManualRunBody, ManualRunDto, RunEvaluationDto};
 use crate::evaluation_summary::{self, PatternDto, SummaryBody, SummaryDto, SummaryStatisticsDto};
@@ -23,7 +24,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
 /// The API's OpenAPI 3.1 document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "llm-analytics", description = "LLM analytics management API: provider keys, models, evaluations, judge runs and results."),
+    info(title = "llm-analytics", description = "LLM analytics management API: provider keys, models, evaluations, judge runs and results, evaluation reports."),
     paths(
         health::health,
         health::ready,
@@ -52,6 +53,15 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         evaluation_runs::create_evaluation_run,
         evaluation_runs::list_evaluation_runs,
         evaluation_results::evaluation_results,
+        evaluation_reports::list_reports,
+        evaluation_reports::create_report,
+        evaluation_reports::retrieve_report,
+        evaluation_reports::replace_report,
+        evaluation_reports::update_report,
+        evaluation_reports::delete_report,
+        evaluation_reports::generate_report,
+        evaluation_reports::list_runs,
+        evaluation_reports::run_page,
         capture::capture_batch,
         capture::capture_e,
         capture::capture_capture,
@@ -66,7 +76,8 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         EvaluationConfigDto, SetActiveKeyBody, DependentConfigsDto, DependentEvaluationDto, AlternativeKeyDto,
         TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto, SummaryBody, SummaryDto, PatternDto,
         SummaryStatisticsDto, ManualRunBody, ManualRunDto, RunEvaluationDto, EvaluationRunDto,
-        Paginated<EvaluationRunDto>, ResultsDto, TotalsDto, BreakdownValueDto, TrendDto)),
+        Paginated<EvaluationRunDto>, ResultsDto, TotalsDto, BreakdownValueDto, TrendDto,
+        EvaluationReportDto, EvaluationReportBody, ReportRunDto, Paginated<EvaluationReportDto>, Paginated<ReportRunDto>)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

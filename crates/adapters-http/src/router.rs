@@ -16,8 +16,8 @@ use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    capture, evaluation_config, evaluation_results, evaluation_runs, evaluation_summary, evaluations, health, models,
-    offline_evaluations, otlp, provider_keys,
+    capture, evaluation_config, evaluation_reports, evaluation_results, evaluation_runs, evaluation_summary,
+    evaluations, health, models, offline_evaluations, otlp, provider_keys,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -92,6 +92,27 @@ fn judge_routes() -> Router<AppState> {
     route_both(router, &format!("{LLMA}/evaluation_results"), get(evaluation_results::evaluation_results))
 }
 
+/// Spec section 7: evaluation reports, and the signed run page (outside the API prefix).
+fn report_routes() -> Router<AppState> {
+    let routes: [(String, MethodRouter<AppState>); 5] = [
+        (
+            format!("{LLMA}/evaluation_reports"),
+            get(evaluation_reports::list_reports).post(evaluation_reports::create_report),
+        ),
+        (
+            format!("{LLMA}/evaluation_reports/{{id}}"),
+            get(evaluation_reports::retrieve_report)
+                .put(evaluation_reports::replace_report)
+                .patch(evaluation_reports::update_report)
+                .delete(evaluation_reports::delete_report),
+        ),
+        (format!("{LLMA}/evaluation_reports/{{id}}/generate"), post(evaluation_reports::generate_report)),
+        (format!("{LLMA}/evaluation_reports/{{id}}/runs"), get(evaluation_reports::list_runs)),
+        ("/reports/runs/{run_id}".to_owned(), get(evaluation_reports::run_page)),
+    ];
+    routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
+}
+
 /// Spec section 6: the evaluation summary.
 fn summary_routes() -> Router<AppState> {
     route_both(Router::new(), &format!("{LLMA}/evaluation_summary"), post(evaluation_summary::evaluation_summary))
@@ -135,6 +156,7 @@ pub fn router(state: AppState) -> Router {
     let router = router.merge(offline_evaluation_routes());
     let router = router.merge(summary_routes());
     let router = router.merge(judge_routes());
+    let router = router.merge(report_routes());
     let router = router.merge(capture_routes());
     let schema_json = schema.clone();
     let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));

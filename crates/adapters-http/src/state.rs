@@ -13,6 +13,7 @@ use domain::judge::JudgeService;
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::ProviderKeyService;
+use domain::reports::ReportService;
 use domain::summary::SummaryService;
 
 use crate::error::ApiError;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub summaries: Arc<SummaryService>,
     /// Manual judge runs, stored judgements and results.
     pub judge: Arc<JudgeService>,
+    /// Evaluation reports, their runs and run pages.
+    pub reports: Arc<ReportService>,
     pub readiness: Arc<dyn Readiness>,
 }
 

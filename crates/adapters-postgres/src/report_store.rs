@@ -12,7 +12,7 @@ use domain::reports::{
     AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, NewRun, Period, Report, ReportContent,
     ReportRepository, ReportRun, ReportRunStore, ResultCounts, StoredDelivery, StoredSecret, TrendPoint,
 };
-use domain::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError, ReportId, ReportRunId, UserId};
+use domain::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
 use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
@@ -495,8 +495,7 @@ impl ReportRunStore for PgReportStore {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(row), Some(expected)) => {
-                let current =
-                    if row.frequency == "scheduled" { row.next_delivery_date } else { row.last_delivered_at };
+                let current = if row.frequency == "scheduled" { row.next_delivery_date } else { row.last_delivered_at };
                 current == expected
             }
         };
@@ -558,7 +557,12 @@ impl ReportRunStore for PgReportStore {
         Ok(stored)
     }
 
-    async fn runs(&self, project: ProjectId, report: ReportId, page: PageRequest) -> Result<Page<ReportRun>, RepositoryError> {
+    async fn runs(
+        &self,
+        project: ProjectId,
+        report: ReportId,
+        page: PageRequest,
+    ) -> Result<Page<ReportRun>, RepositoryError> {
         let rows: Vec<RunRow> = sqlx::query_as(LIST_RUNS)
             .bind(project.0)
             .bind(report.0)

@@ -71,6 +71,20 @@ pub struct Config {
     /// `LLMA_HOUSEKEEPING_INTERVAL_SECS`: how often the expired rows are swept (default
     /// 600; 0: this process never enqueues a sweep).
     pub housekeeping_interval: Duration,
+    /// `LLMA_SCHEDULER_INTERVAL_SECS`: how often this process looks for due reports
+    /// (default 30; 0: never).
+    pub scheduler_interval: Duration,
+    /// `LLMA_DELIVERY_RETRY_BASE_SECS`: a failed delivery's first retry waits this, then ×4
+    /// per retry (default 30).
+    pub delivery_retry_base: Duration,
+    /// `LLMA_SMTP_URL` and `LLMA_SMTP_FROM`; without them e-mail targets fail clearly.
+    pub smtp: Option<adapters_delivery::SmtpConfig>,
+    /// `LLMA_PUBLIC_URL`: the base of links sent out (default `http://{LLMA_BIND}`), no
+    /// trailing slash.
+    pub public_url: String,
+    /// `LLMA_SLACK_WEBHOOK_BASE_URL`: what Slack webhook URLs must start with (default
+    /// `https://hooks.slack.com/`; a test or a Slack-compatible relay changes it).
+    pub slack_webhook_base: String,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -156,7 +170,53 @@ impl Config {
             }
         };
 
+        let smtp = match get("LLMA_SMTP_URL") {
+            None => None,
+            Some(url) => {
+                let smtp = adapters_delivery::SmtpConfig {
+                    url: SecretString::from(url.trim().to_owned()),
+                    from: get("LLMA_SMTP_FROM")
+                        .unwrap_or_else(|| "llm-analytics@localhost".to_owned())
+                        .trim()
+                        .to_owned(),
+                };
+                smtp.check().map_err(|e| match e {
+                    adapters_delivery::SmtpConfigError::BadUrl => error("LLMA_SMTP_URL", e.to_string()),
+                    adapters_delivery::SmtpConfigError::BadFrom => error("LLMA_SMTP_FROM", e.to_string()),
+                })?;
+                Some(smtp)
+            }
+        };
+        let public_url = match get("LLMA_PUBLIC_URL") {
+            Some(raw) => {
+                let url = Url::parse(raw.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| error("LLMA_PUBLIC_URL", format!("expected an http(s) URL, got `{raw}`")))?;
+                url.as_str().trim_end_matches('/').to_owned()
+            }
+            None => format!("http://{bind}"),
+        };
+        let slack_webhook_base = match get("LLMA_SLACK_WEBHOOK_BASE_URL") {
+            Some(raw) => {
+                Url::parse(raw.trim())
+                    .map_err(|_| error("LLMA_SLACK_WEBHOOK_BASE_URL", format!("`{raw}` is not a URL")))?;
+                raw.trim().to_owned()
+            }
+            None => "https://hooks.slack.com/".to_owned(),
+        };
+        let seconds = |variable: &str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(
+                get(variable).map(|raw| parse_number(variable, &raw, 0u64..=86_400)).transpose()?.unwrap_or(default),
+            ))
+        };
+
         Ok(Self {
+            scheduler_interval: seconds("LLMA_SCHEDULER_INTERVAL_SECS", 30)?,
+            delivery_retry_base: seconds("LLMA_DELIVERY_RETRY_BASE_SECS", 30)?,
+            smtp,
+            public_url,
+            slack_webhook_base,
             database_url: get("DATABASE_URL").map(DatabaseUrl),
             bind,
             encryption_keys: get("LLMA_ENCRYPTION_KEYS").map(SecretString::from),
@@ -255,6 +315,10 @@ mod tests {
             ("LLMA_JUDGE_CONCURRENCY", "0"),
             ("LLMA_JOB_LEASE_SECS", "61"),
             ("LLMA_JOB_RETRY_BASE_SECS", "soon"),
+            ("LLMA_SCHEDULER_INTERVAL_SECS", "often"),
+            ("LLMA_DELIVERY_RETRY_BASE_SECS", "-1"),
+            ("LLMA_SMTP_URL", "gopher://mail"),
+            ("LLMA_PUBLIC_URL", "ftp://x"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");

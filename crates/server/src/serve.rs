@@ -44,7 +44,12 @@ pub async fn serve(config: Config, listener: Option<TcpListener>, role: Role) ->
         Worker::new(services.jobs.clone(), worker_settings(&config))
             .handle(JobKind::Judge, services.judge.clone())
             .handle(JobKind::Housekeeping, services.housekeeping.clone())
+            .handle(JobKind::ReportRun, services.reports.clone())
+            .handle(JobKind::ReportDelivery, services.reports.clone())
     });
+    if role != Role::Api && !config.scheduler_interval.is_zero() {
+        spawn_report_scheduler(services.reports.clone(), config.scheduler_interval, stopping.clone());
+    }
     if role != Role::Api && !config.housekeeping_interval.is_zero() {
         spawn_housekeeping_schedule(services.jobs.clone(), config.housekeeping_interval, stopping.clone());
     }
@@ -100,6 +105,28 @@ fn spawn_housekeeping_schedule(
             let job = domain::housekeeping::sweep_job(Utc::now(), every);
             if let Err(error) = jobs.enqueue(std::slice::from_ref(&job)).await {
                 tracing::warn!(error = %error.0, "could not enqueue the housekeeping sweep; trying next period");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
+}
+
+/// Looks for due reports every `every` and enqueues their runs; every replica does, the
+/// run keys let one run happen per report and period.
+fn spawn_report_scheduler(
+    reports: std::sync::Arc<domain::reports::ReportService>,
+    every: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match reports.tick(Utc::now()).await {
+                Ok(0) => {}
+                Ok(queued) => tracing::info!(queued, "report runs queued"),
+                Err(error) => tracing::warn!(error = %error.0, "the report scheduler's tick failed; trying next tick"),
             }
             tokio::select! {
                 () = tokio::time::sleep(every) => {}

@@ -3,14 +3,17 @@
 
 use std::sync::Arc;
 
-use adapters_crypto::{AesGcmCipher, KeyRing};
+use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
+use adapters_delivery::{Deliveries, DeliveryConfig};
 use adapters_http::{AppState, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
-    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgSummaryCache,
+    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgReportEvents,
+    PgReportStore, PgSummaryCache,
 };
 use async_trait::async_trait;
+use domain::crypto::KeyCipher;
 use domain::evaluation::EvaluationService;
 use domain::evaluation_config::EvaluationConfigService;
 use domain::housekeeping::HousekeepingService;
@@ -22,6 +25,8 @@ use domain::llm::{LlmUse, LlmUsePorts, SystemLlm};
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, ProviderKeyService, ProviderKeyServiceConfig};
+use domain::reports::targets::TargetPolicy;
+use domain::reports::{ReportConfig, ReportPorts, ReportService};
 use domain::summary::{SummaryConfig, SummaryPorts, SummaryService};
 use secrecy::ExposeSecret;
 
@@ -36,12 +41,30 @@ impl Readiness for DatabaseReadiness {
     }
 }
 
+/// The key ring of `LLMA_ENCRYPTION_KEYS`.
+fn key_ring(config: &Config) -> Result<KeyRing, ConfigError> {
+    let spec = config.require_encryption_keys()?;
+    KeyRing::parse(spec.expose_secret())
+        .map_err(|e| ConfigError { variable: "LLMA_ENCRYPTION_KEYS".into(), message: e.to_string() })
+}
+
 /// The cipher from `LLMA_ENCRYPTION_KEYS`.
 pub fn cipher(config: &Config) -> Result<AesGcmCipher, ConfigError> {
-    let spec = config.require_encryption_keys()?;
-    let ring = KeyRing::parse(spec.expose_secret())
-        .map_err(|e| ConfigError { variable: "LLMA_ENCRYPTION_KEYS".into(), message: e.to_string() })?;
-    Ok(AesGcmCipher::new(ring))
+    Ok(AesGcmCipher::new(key_ring(config)?))
+}
+
+/// What is made from the encryption keys: the secrets' cipher and the links' signer.
+struct Keys {
+    cipher: Arc<dyn KeyCipher>,
+    signer: Arc<HmacLinkSigner>,
+}
+
+impl Keys {
+    fn build(config: &Config) -> Result<Self, ConfigError> {
+        let ring = key_ring(config)?;
+        let signer = Arc::new(HmacLinkSigner::new(&ring));
+        Ok(Self { cipher: Arc::new(AesGcmCipher::new(ring)), signer })
+    }
 }
 
 /// Everything `serve` needs from the configuration, checked before the database is
@@ -55,7 +78,7 @@ pub fn check_for_serving(config: &Config) -> Result<(), ConfigError> {
 
 /// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
-    let keys = ProviderKeyCapability::build(config, pool)?;
+    let keys = ProviderKeyCapability::build(config, pool, Keys::build(config)?.cipher)?;
     Ok(keys.service)
 }
 
@@ -97,13 +120,13 @@ struct ProviderKeyCapability {
 }
 
 impl ProviderKeyCapability {
-    fn build(config: &Config, pool: &PgPool) -> anyhow::Result<Self> {
+    fn build(config: &Config, pool: &PgPool, cipher: Arc<dyn KeyCipher>) -> anyhow::Result<Self> {
         let repository = Arc::new(PgProviderKeyRepository::new(pool.clone()));
         let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
         let service = Arc::new(ProviderKeyService::new(
             repository.clone(),
             gateway.clone(),
-            Arc::new(cipher(config)?),
+            cipher,
             ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
         ));
         Ok(Self { repository, gateway, service })
@@ -122,6 +145,8 @@ pub struct Services {
     pub offline_evaluations: Arc<OfflineEvaluationService>,
     pub summaries: Arc<SummaryService>,
     pub judge: Arc<JudgeService>,
+    /// Evaluation reports: CRUD, the scheduler's tick, run and delivery jobs.
+    pub reports: Arc<ReportService>,
     /// The sweeps of what has expired (a kind of job).
     pub housekeeping: Arc<HousekeepingService>,
     /// The one job table.
@@ -134,7 +159,8 @@ pub struct Services {
 impl Services {
     /// Builds the adapters once and the services on them.
     pub fn build(config: &Config, pool: &PgPool) -> anyhow::Result<Self> {
-        let keys = ProviderKeyCapability::build(config, pool)?;
+        let secrets = Keys::build(config)?;
+        let keys = ProviderKeyCapability::build(config, pool, secrets.cipher.clone())?;
         let identity = Arc::new(PgIdentityRepository::new(pool.clone()));
         let evaluation_repository = Arc::new(PgEvaluationRepository::new(pool.clone()));
         let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
@@ -185,14 +211,16 @@ impl Services {
         let judge_store = Arc::new(PgJudgeStore::new(pool.clone(), events.clone()));
         let judge = Arc::new(JudgeService::new(
             JudgePorts {
-                evaluations: evaluation_repository,
+                evaluations: evaluation_repository.clone(),
                 store: judge_store.clone(),
                 results: judge_store,
                 jobs: jobs.clone(),
-                llm,
+                llm: llm.clone(),
             },
             JudgeConfig { llm_timeout: config.llm_timeout },
         ));
+        let reports =
+            reports(config, pool, ReportDependencies { evaluation_repository, jobs: jobs.clone(), llm, secrets })?;
 
         Ok(Self {
             access: Arc::new(AccessService::new(identity)),
@@ -204,6 +232,7 @@ impl Services {
             offline_evaluations,
             summaries,
             judge,
+            reports,
             housekeeping: Arc::new(HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))),
             jobs,
             events,
@@ -223,7 +252,45 @@ impl Services {
             offline_evaluations: self.offline_evaluations.clone(),
             summaries: self.summaries.clone(),
             judge: self.judge.clone(),
+            reports: self.reports.clone(),
             readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
         }
     }
+}
+
+/// What reports share with the other capabilities.
+struct ReportDependencies {
+    evaluation_repository: Arc<PgEvaluationRepository>,
+    jobs: Arc<dyn JobQueue>,
+    llm: Arc<LlmUse>,
+    secrets: Keys,
+}
+
+/// Reports: their store, event reads, delivery adapters and the service.
+fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<Arc<ReportService>> {
+    let store = Arc::new(PgReportStore::new(pool.clone()));
+    let delivery =
+        Deliveries::new(DeliveryConfig { smtp: config.smtp.clone(), allow_private: config.allow_private_endpoints })?;
+    Ok(Arc::new(ReportService::new(
+        ReportPorts {
+            reports: store.clone(),
+            runs: store,
+            events: Arc::new(PgReportEvents::new(pool.clone())),
+            evaluations: shared.evaluation_repository,
+            jobs: shared.jobs,
+            llm: shared.llm,
+            cipher: shared.secrets.cipher,
+            signer: shared.secrets.signer,
+            delivery: Arc::new(delivery),
+        },
+        ReportConfig {
+            public_url: config.public_url.clone(),
+            targets: TargetPolicy {
+                allow_private: config.allow_private_endpoints,
+                slack_webhook_base: config.slack_webhook_base.clone(),
+            },
+            delivery_retry_base: config.delivery_retry_base,
+            llm_timeout: config.llm_timeout,
+        },
+    )))
 }

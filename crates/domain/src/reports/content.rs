@@ -144,7 +144,10 @@ pub fn from_draft(draft: ReportDraft, metrics: ReportMetrics, sent: &[SampledRun
         .into_iter()
         .filter(|s| !s.content.trim().is_empty())
         .take(MAX_SECTIONS)
-        .map(|s| Section { title: truncate(s.title.trim(), TITLE_MAX_CHARS), content: truncate(&s.content, SECTION_MAX_CHARS) })
+        .map(|s| Section {
+            title: truncate(s.title.trim(), TITLE_MAX_CHARS),
+            content: truncate(&s.content, SECTION_MAX_CHARS),
+        })
         .collect();
     let title = truncate(draft.title.trim(), TITLE_MAX_CHARS);
     ReportContent { title: titled(title, trigger), sections, citations, metrics }

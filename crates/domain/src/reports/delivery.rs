@@ -133,7 +133,8 @@ mod tests {
         assert_eq!(run_status(&[]).0, DeliveryStatus::Pending);
         assert_eq!(run_status(&[record(Sent, None), record(Pending, None)]).0, DeliveryStatus::Pending);
         assert_eq!(run_status(&[record(Sent, None), record(Sent, None)]).0, DeliveryStatus::Delivered);
-        let (status, errors) = run_status(&[record(Sent, None), record(Failed, Some("Failed to send email to a@b.c: no"))]);
+        let (status, errors) =
+            run_status(&[record(Sent, None), record(Failed, Some("Failed to send email to a@b.c: no"))]);
         assert_eq!(status, DeliveryStatus::PartialFailure);
         assert_eq!(errors, vec!["Failed to send email to a@b.c: no".to_owned()]);
         assert_eq!(run_status(&[record(Failed, Some("x")), record(Failed, Some("y"))]).0, DeliveryStatus::Failed);

@@ -78,9 +78,9 @@ pub fn settings(
     policy: &TargetPolicy,
 ) -> Result<ReportSettings, InvalidReport> {
     let evaluation = match (&input.evaluation, stored) {
-        (Some(raw), _) => {
-            raw.parse().map_err(|_| InvalidReport::new("evaluation", "Enter the id of an evaluation of this project."))?
-        }
+        (Some(raw), _) => raw
+            .parse()
+            .map_err(|_| InvalidReport::new("evaluation", "Enter the id of an evaluation of this project."))?,
         (None, Some(report)) => report.evaluation,
         (None, None) => return Err(required("evaluation")),
     };
@@ -154,10 +154,8 @@ pub fn settings(
         Some(value) => ranged("daily_run_cap", value, 1, 1_000)?,
         None => stored.map_or(DEFAULT_DAILY_RUN_CAP, |r| r.daily_run_cap),
     };
-    let report_prompt_guidance = input
-        .report_prompt_guidance
-        .or_else(|| stored.map(|r| r.report_prompt_guidance.clone()))
-        .unwrap_or_default();
+    let report_prompt_guidance =
+        input.report_prompt_guidance.or_else(|| stored.map(|r| r.report_prompt_guidance.clone())).unwrap_or_default();
     if report_prompt_guidance.chars().count() > MAX_GUIDANCE_CHARS {
         return Err(InvalidReport::new(
             "report_prompt_guidance",
@@ -282,7 +280,10 @@ mod tests {
                 },
                 "alert_condition",
             ),
-            (ReportInput { alert_condition: Some(json!({"operator": "lt", "pass_rate": 5})), ..base() }, "alert_condition"),
+            (
+                ReportInput { alert_condition: Some(json!({"operator": "lt", "pass_rate": 5})), ..base() },
+                "alert_condition",
+            ),
             (ReportInput { delivery_targets: Some(json!([{"type": "fax"}])), ..base() }, "delivery_targets[0].type"),
             (ReportInput { report_prompt_guidance: Some("x".repeat(5_001)), ..base() }, "report_prompt_guidance"),
         ];

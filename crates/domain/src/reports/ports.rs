@@ -11,7 +11,7 @@ use super::model::{DeliveryTarget, Period, Report, ReportRun, ResultCounts, Tren
 use super::render::RenderedRun;
 use super::render::chart::Bucket;
 use crate::jobs::{Lease, NewJob};
-use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError, ReportId, ReportRunId, UserId};
+use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
 
 /// Stored reports.
 #[cfg_attr(feature = "mocks", mockall::automock)]
@@ -91,7 +91,12 @@ pub trait ReportRunStore: Send + Sync + 'static {
     async fn store_run(&self, lease: &Lease, run: &NewRun) -> Result<bool, RepositoryError>;
 
     /// A report's runs, newest first.
-    async fn runs(&self, project: ProjectId, report: ReportId, page: PageRequest) -> Result<Page<ReportRun>, RepositoryError>;
+    async fn runs(
+        &self,
+        project: ProjectId,
+        report: ReportId,
+        page: PageRequest,
+    ) -> Result<Page<ReportRun>, RepositoryError>;
 
     /// A run by id alone (the signed page has no project).
     async fn run(&self, id: ReportRunId) -> Result<Option<ReportRun>, RepositoryError>;

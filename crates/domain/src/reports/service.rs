@@ -188,8 +188,11 @@ impl ReportService {
             || settings.starts_at != stored.starts_at
             || settings.timezone_name != stored.timezone_name
             || (settings.enabled && !stored.enabled);
-        let next_delivery_date =
-            if schedule_changed { next_date(&settings, stored.last_delivered_at, now) } else { stored.next_delivery_date };
+        let next_delivery_date = if schedule_changed {
+            next_date(&settings, stored.last_delivered_at, now)
+        } else {
+            stored.next_delivery_date
+        };
         let report = Report {
             evaluation: settings.evaluation,
             frequency: settings.frequency,
@@ -246,7 +249,9 @@ impl ReportService {
                     }
                     TargetInput::Webhook { url, secret: SecretInput::Masked(mask) } => {
                         let kept = stored.iter().find_map(|t| match t {
-                            DeliveryTarget::Webhook { url: stored_url, secret } if secret.masked == mask && *stored_url == url => {
+                            DeliveryTarget::Webhook { url: stored_url, secret }
+                                if secret.masked == mask && *stored_url == url =>
+                            {
                                 Some(secret.clone())
                             }
                             _ => None,
@@ -271,14 +276,20 @@ impl ReportService {
     pub async fn generate(&self, project: ProjectId, id: ReportId, now: DateTime<Utc>) -> Result<(), ReportError> {
         let report = self.get(project, id).await?;
         let key = schedule::manual_run_key(report.id.0, now);
-        let payload = RunPayload { report: report.id.0, key, trigger: Trigger::Manual, anchor: None, observed_pass_rate: None };
+        let payload =
+            RunPayload { report: report.id.0, key, trigger: Trigger::Manual, anchor: None, observed_pass_rate: None };
         let job = run_job(project, &payload);
         self.ports.jobs.enqueue(&[job]).await?;
         Ok(())
     }
 
     /// A report's runs, newest first.
-    pub async fn runs(&self, project: ProjectId, id: ReportId, page: PageRequest) -> Result<Page<ReportRun>, ReportError> {
+    pub async fn runs(
+        &self,
+        project: ProjectId,
+        id: ReportId,
+        page: PageRequest,
+    ) -> Result<Page<ReportRun>, ReportError> {
         let report = self.get(project, id).await?;
         Ok(self.ports.runs.runs(project, report.id, page).await?)
     }
@@ -424,7 +435,13 @@ impl ReportService {
             },
             Frequency::Scheduled => {
                 let zone = schedule::parse_zone(&report.timezone_name).unwrap_or(chrono_tz::UTC);
-                schedule::scheduled_period(recurrence_of(report).as_ref(), report.starts_at, zone, report.last_delivered_at, now)
+                schedule::scheduled_period(
+                    recurrence_of(report).as_ref(),
+                    report.starts_at,
+                    zone,
+                    report.last_delivered_at,
+                    now,
+                )
             }
             Frequency::EveryN => {
                 let start = match report.last_delivered_at.filter(|last| *last < now) {
@@ -476,7 +493,8 @@ impl ReportService {
         let deadline = Instant::now() + self.config.llm_timeout;
         metadata["model"] = json!(llm.model);
         metadata["sample_size"] = json!(included);
-        match self.ports.llm.complete::<ReportDraft>(report.project, LlmPurpose::Report, &llm, &request, deadline).await {
+        match self.ports.llm.complete::<ReportDraft>(report.project, LlmPurpose::Report, &llm, &request, deadline).await
+        {
             Ok(draft) => Ok(content::from_draft(draft, metrics, &sample[..included], trigger)),
             Err(error) => {
                 tracing::warn!(report = %report.id, %error, "the report's LLM call failed; sending the fallback report");
@@ -556,8 +574,11 @@ impl ReportService {
             }
             DeliveryTarget::Webhook { url, secret } => {
                 let context = SealContext { purpose: SECRET_PURPOSE, project: run.project, row: run.report.0 };
-                let secret: SecretString =
-                    self.ports.cipher.open(&secret.sealed, &context).map_err(|e| format!("the webhook secret cannot be opened ({e})"))?;
+                let secret: SecretString = self
+                    .ports
+                    .cipher
+                    .open(&secret.sealed, &context)
+                    .map_err(|e| format!("the webhook secret cannot be opened ({e})"))?;
                 Ok(ResolvedTarget::Webhook { url: url.clone(), secret })
             }
         }
@@ -581,7 +602,11 @@ fn anchor_of(report: &Report) -> Option<DateTime<Utc>> {
 }
 
 /// The first delivery of a (changed) schedule.
-fn next_date(settings: &ReportSettings, last_delivered_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn next_date(
+    settings: &ReportSettings,
+    last_delivered_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let rule = settings.recurrence.as_ref()?;
     rule.next_delivery(settings.starts_at?, settings.zone, now, last_delivered_at)
 }

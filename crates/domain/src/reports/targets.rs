@@ -78,7 +78,11 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
     let first = ip.segments()[0];
-    ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
 }
 
 fn field(index: usize, name: &str) -> String {
@@ -111,7 +115,8 @@ fn parse_target(index: usize, target: &Value, policy: &TargetPolicy) -> Result<T
     let kind = target.get("type").and_then(Value::as_str).unwrap_or_default();
     match kind {
         "email" => {
-            let value = text(target, "value").ok_or_else(|| invalid(index, "value", "Enter at least one e-mail address."))?;
+            let value =
+                text(target, "value").ok_or_else(|| invalid(index, "value", "Enter at least one e-mail address."))?;
             let addresses: Vec<String> =
                 value.split([',', ';']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
             if addresses.is_empty() {
@@ -255,7 +260,10 @@ mod tests {
         assert!(matches!(&ok[0], TargetInput::Email { addresses } if addresses.len() == 2));
 
         let e = error_of(json!([{"type": "email", "value": "a@x.io"}, {"type": "pigeon"}]));
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("delivery_targets[1].type", "Invalid delivery target type: pigeon"));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("delivery_targets[1].type", "Invalid delivery target type: pigeon")
+        );
         let e = error_of(json!([{"type": "email", "value": "a@x.io, nope"}]));
         assert_eq!(e.field, "delivery_targets[0].value");
         assert!(e.message.contains("nope"));
@@ -300,7 +308,18 @@ mod tests {
 
     #[test]
     fn the_address_guard_knows_the_ranges() {
-        for private in ["127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1"] {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+        ] {
             assert!(is_private_address(private.parse().unwrap()), "{private}");
         }
         for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {

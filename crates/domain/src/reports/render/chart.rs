@@ -52,9 +52,7 @@ fn rates(period: &Period, bucket: Bucket, points: &[TrendPoint]) -> Vec<Option<f
             slot.1 += point.fail;
         }
     }
-    sums.into_iter()
-        .map(|(pass, fail)| (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64 * 100.0))
-        .collect()
+    sums.into_iter().map(|(pass, fail)| (pass + fail > 0).then(|| pass as f64 / (pass + fail) as f64 * 100.0)).collect()
 }
 
 fn polyline(values: &[Option<f64>], slots: usize) -> String {
@@ -64,7 +62,9 @@ fn polyline(values: &[Option<f64>], slots: usize) -> String {
     values
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| v.map(|rate| format!("{:.1},{:.1}", LEFT + step * i as f64, TOP + plot_height * (1.0 - rate / 100.0))))
+        .filter_map(|(i, v)| {
+            v.map(|rate| format!("{:.1},{:.1}", LEFT + step * i as f64, TOP + plot_height * (1.0 - rate / 100.0)))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -123,10 +123,8 @@ mod tests {
     #[test]
     fn both_periods_are_drawn() {
         let period = Period { start: at(24), end: at(48) };
-        let points = vec![
-            TrendPoint { bucket: at(2), pass: 1, fail: 1 },
-            TrendPoint { bucket: at(30), pass: 3, fail: 1 },
-        ];
+        let points =
+            vec![TrendPoint { bucket: at(2), pass: 1, fail: 1 }, TrendPoint { bucket: at(30), pass: 3, fail: 1 }];
         let svg = trend_svg(&period, &points).into_string();
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert!(!svg.contains("<script"));

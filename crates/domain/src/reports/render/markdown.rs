@@ -13,8 +13,8 @@ fn safe_link(url: &str) -> bool {
 pub fn to_safe_html(markdown: &str) -> String {
     let mut dropped_links = Vec::new();
     let mut in_image = 0usize;
-    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).filter_map(|event| {
-        match event {
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).filter_map(
+        |event| match event {
             Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
             Event::Start(Tag::Link { dest_url, .. }) if !safe_link(&dest_url) => {
                 dropped_links.push(true);
@@ -34,8 +34,8 @@ pub fn to_safe_html(markdown: &str) -> String {
                 None
             }
             other => Some(other),
-        }
-    });
+        },
+    );
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, events);
     out
@@ -101,7 +101,8 @@ mod tests {
 
     #[test]
     fn only_http_links_survive_and_images_never_load() {
-        let html = to_safe_html("[a](javascript:alert(1)) [b](https://ok.example/) ![c](https://tracker.example/p.png)");
+        let html =
+            to_safe_html("[a](javascript:alert(1)) [b](https://ok.example/) ![c](https://tracker.example/p.png)");
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains(r#"<a href="https://ok.example/">b</a>"#), "{html}");
         assert!(!html.contains("<img") && !html.contains("tracker"), "{html}");
@@ -116,7 +117,8 @@ mod tests {
 
     #[test]
     fn slack_text_is_escaped_and_links_checked() {
-        let text = to_slack("**Bold** <script>x</script> [ok](https://a.example/) [bad](javascript:alert(1))\n\n- item");
+        let text =
+            to_slack("**Bold** <script>x</script> [ok](https://a.example/) [bad](javascript:alert(1))\n\n- item");
         assert!(text.contains("*Bold*"), "{text}");
         assert!(text.contains("&lt;script&gt;"), "{text}");
         assert!(text.contains("<https://a.example/|ok>"), "{text}");

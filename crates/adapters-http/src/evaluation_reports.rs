@@ -1,0 +1,374 @@
+//! `llm_analytics/evaluation_reports/` (spec section 7): CRUD with soft delete,
+//! `generate`, run history; and the signed run page at `/reports/runs/{id}`.
+
+use axum::Json;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use domain::ReportId;
+use domain::identity::Scope;
+use domain::reports::{DeliveryTarget, Report, ReportInput, ReportRun};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::pagination::{Paginated, page_request, paginated};
+use crate::provider_keys::CreatedByDto;
+use crate::state::AppState;
+
+/// A report as returned. A webhook target's secret is masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationReportDto {
+    pub id: uuid::Uuid,
+    pub evaluation: uuid::Uuid,
+    /// scheduled | every_n | alert
+    pub frequency: String,
+    /// Alert reports: `{operator: lt|gt, pass_rate, min_runs, window_minutes}`.
+    #[schema(value_type = Option<Object>)]
+    pub alert_condition: Option<Value>,
+    /// RFC 5545 RRULE without DTSTART ("" unless scheduled).
+    pub rrule: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub timezone_name: String,
+    pub next_delivery_date: Option<DateTime<Utc>>,
+    #[schema(value_type = Vec<Object>)]
+    pub delivery_targets: Vec<Value>,
+    pub max_sample_size: u32,
+    pub enabled: bool,
+    pub deleted: bool,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    pub report_prompt_guidance: String,
+    pub trigger_threshold: u32,
+    pub cooldown_minutes: u32,
+    pub daily_run_cap: u32,
+    pub created_by: Option<CreatedByDto>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn target_dto(target: &DeliveryTarget) -> Value {
+    match target {
+        DeliveryTarget::Email { addresses } => json!({"type": "email", "value": addresses.join(", ")}),
+        DeliveryTarget::Slack { channel, webhook_url, integration_id } => {
+            let mut value = json!({"type": "slack", "channel": channel});
+            if let Some(url) = webhook_url {
+                value["webhook_url"] = json!(url);
+            }
+            if let Some(id) = integration_id {
+                value["integration_id"] = json!(id);
+            }
+            value
+        }
+        DeliveryTarget::Webhook { url, secret } => json!({"type": "webhook", "url": url, "secret": secret.masked}),
+    }
+}
+
+impl From<Report> for EvaluationReportDto {
+    fn from(report: Report) -> Self {
+        Self {
+            id: report.id.0,
+            evaluation: report.evaluation.0,
+            frequency: report.frequency.as_str().to_owned(),
+            alert_condition: report.alert_condition.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
+            rrule: report.rrule,
+            starts_at: report.starts_at,
+            timezone_name: report.timezone_name,
+            next_delivery_date: report.next_delivery_date,
+            delivery_targets: report.delivery_targets.iter().map(target_dto).collect(),
+            max_sample_size: report.max_sample_size,
+            enabled: report.enabled,
+            deleted: report.deleted,
+            last_delivered_at: report.last_delivered_at,
+            report_prompt_guidance: report.report_prompt_guidance,
+            trigger_threshold: report.trigger_threshold,
+            cooldown_minutes: report.cooldown_minutes,
+            daily_run_cap: report.daily_run_cap,
+            created_by: report.created_by.map(CreatedByDto::from),
+            created_at: report.created_at,
+        }
+    }
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Body of create, PUT and PATCH; read-only fields are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct EvaluationReportBody {
+    /// The evaluation's id (same project); required on create.
+    pub evaluation: Option<String>,
+    /// scheduled | every_n (default) | alert
+    pub frequency: Option<String>,
+    /// Required for alert reports, null otherwise.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub alert_condition: Option<Option<Value>>,
+    /// Required when scheduled; no DTSTART.
+    pub rrule: Option<String>,
+    /// Required when scheduled.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    /// IANA zone (default UTC).
+    pub timezone_name: Option<String>,
+    /// `{type: email, value}`, `{type: slack, channel, webhook_url|integration_id}`,
+    /// `{type: webhook, url, secret}`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub delivery_targets: Option<Value>,
+    pub max_sample_size: Option<i64>,
+    pub enabled: Option<bool>,
+    /// `true` soft-deletes; `false` restores.
+    pub deleted: Option<bool>,
+    pub report_prompt_guidance: Option<String>,
+    /// every_n: 10..=10000 (default 100).
+    pub trigger_threshold: Option<i64>,
+    /// ≥ 60 (default 60).
+    pub cooldown_minutes: Option<i64>,
+    /// Default 10.
+    pub daily_run_cap: Option<i64>,
+}
+
+impl From<EvaluationReportBody> for ReportInput {
+    fn from(body: EvaluationReportBody) -> Self {
+        Self {
+            evaluation: body.evaluation,
+            frequency: body.frequency,
+            alert_condition: body.alert_condition.map(|c| c.unwrap_or(Value::Null)),
+            rrule: body.rrule,
+            starts_at: body.starts_at,
+            timezone_name: body.timezone_name,
+            delivery_targets: body.delivery_targets,
+            max_sample_size: body.max_sample_size,
+            enabled: body.enabled,
+            deleted: body.deleted,
+            report_prompt_guidance: body.report_prompt_guidance,
+            trigger_threshold: body.trigger_threshold,
+            cooldown_minutes: body.cooldown_minutes,
+            daily_run_cap: body.daily_run_cap,
+        }
+    }
+}
+
+/// One run of a report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportRunDto {
+    pub id: uuid::Uuid,
+    pub report: uuid::Uuid,
+    /// `{title, sections, citations, metrics}`.
+    #[schema(value_type = Object)]
+    pub content: Value,
+    /// `{trigger: scheduled|every_n|alert|manual, ...}`.
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    /// pending | delivered | partial_failure | failed
+    pub delivery_status: String,
+    pub delivery_errors: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// The run's page (signed; valid 30 days).
+    pub share_url: String,
+}
+
+fn run_dto(app: &AppState, run: ReportRun) -> ReportRunDto {
+    let share_url = app.reports.share_url(&run);
+    ReportRunDto {
+        id: run.id.0,
+        report: run.report.0,
+        content: serde_json::to_value(&run.content).unwrap_or(Value::Null),
+        metadata: run.metadata,
+        period_start: run.period.start,
+        period_end: run.period.end,
+        delivery_status: run.delivery_status.as_str().to_owned(),
+        delivery_errors: run.delivery_errors,
+        created_at: run.created_at,
+        share_url,
+    }
+}
+
+/// A path's report id; anything that is not a UUID is simply not found.
+fn report_id(raw: &str) -> Result<ReportId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found())
+}
+
+/// `?evaluation=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportFilter {
+    /// Only the reports of this evaluation.
+    pub evaluation: Option<String>,
+}
+
+/// List the project's reports (not deleted), newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ReportFilter, ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Paginated<EvaluationReportDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:read"])))]
+pub async fn list_reports(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(project): Path<String>,
+    Query(filter): Query<ReportFilter>,
+) -> Result<Json<Paginated<EvaluationReportDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
+    let page = app.reports.list(access.project, filter.evaluation.as_deref(), page_request(&uri)?).await?;
+    Ok(Json(paginated(&headers, &uri, page, EvaluationReportDto::from)))
+}
+
+/// Create a report.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path)), request_body = EvaluationReportBody,
+    responses((status = 201, body = EvaluationReportDto), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn create_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    ApiJson(body): ApiJson<EvaluationReportBody>,
+) -> Result<(StatusCode, Json<EvaluationReportDto>), ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    let report = app.reports.create(access.project, access.user, body.into(), Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(report.into())))
+}
+
+/// One report (404 once deleted).
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = EvaluationReportDto), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:read"])))]
+pub async fn retrieve_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<EvaluationReportDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
+    Ok(Json(app.reports.get(access.project, report_id(&id)?).await?.into()))
+}
+
+/// Replace a report's fields.
+#[utoipa::path(put, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)), request_body = EvaluationReportBody,
+    responses((status = 200, body = EvaluationReportDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn replace_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EvaluationReportBody>,
+) -> Result<Json<EvaluationReportDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    if body.evaluation.is_none() {
+        return Err(ApiError::invalid_field("evaluation", "This field is required."));
+    }
+    Ok(Json(app.reports.update(access.project, report_id(&id)?, body.into(), Utc::now()).await?.into()))
+}
+
+/// Change some of a report's fields; `deleted: true` soft-deletes, `false` restores.
+#[utoipa::path(patch, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)), request_body = EvaluationReportBody,
+    responses((status = 200, body = EvaluationReportDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn update_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<EvaluationReportBody>,
+) -> Result<Json<EvaluationReportDto>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    Ok(Json(app.reports.update(access.project, report_id(&id)?, body.into(), Utc::now()).await?.into()))
+}
+
+/// Hard delete is not allowed: PATCH `deleted: true` instead.
+#[utoipa::path(delete, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 405, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn delete_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, _id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    Err(ApiError::hard_delete_not_allowed())
+}
+
+/// Generate and deliver a run now (in the background); calls within a minute coalesce.
+#[utoipa::path(post, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/generate/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 202), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:write"])))]
+pub async fn generate_report(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
+    app.reports
+        .generate(access.project, report_id(&id)?, Utc::now())
+        .await
+        .map_err(|e| ApiError::from(e).in_error_shape())?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The report's runs, newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/{id}/runs/", tag = "evaluation_reports",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Paginated<ReportRunDto>), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_analytics:read"])))]
+pub async fn list_runs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<Paginated<ReportRunDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
+    let page = app.reports.runs(access.project, report_id(&id)?, page_request(&uri)?).await?;
+    Ok(Json(paginated(&headers, &uri, page, |run| run_dto(&app, run))))
+}
+
+/// The run page's query.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunPageQuery {
+    pub expires: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// The whole run as a page: signed, expiring; no script, nothing loaded from elsewhere.
+#[utoipa::path(get, path = "/reports/runs/{run_id}", tag = "evaluation_reports",
+    params(("run_id" = uuid::Uuid, Path), RunPageQuery),
+    responses((status = 200, content_type = "text/html"), (status = 404)))]
+pub async fn run_page(
+    State(app): State<AppState>,
+    Path(run): Path<String>,
+    Query(query): Query<RunPageQuery>,
+) -> Response {
+    let page = app.reports.page(&run, query.expires.as_deref(), query.signature.as_deref(), Utc::now()).await;
+    let (status, body) = match page {
+        Ok(html) => (StatusCode::OK, html),
+        Err(domain::reports::ReportError::NotFound) => (StatusCode::NOT_FOUND, "Not found.".to_owned()),
+        Err(domain::reports::ReportError::Unexpected(cause)) => {
+            return ApiError::internal(&cause).into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    let content_type = if status == StatusCode::OK { "text/html; charset=utf-8" } else { "text/plain; charset=utf-8" };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
