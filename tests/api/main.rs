@@ -16,4 +16,5 @@ mod otel;
 mod provider_key_actions;
 mod provider_key_validations;
 mod provider_keys;
+mod reports;
 mod secrets;

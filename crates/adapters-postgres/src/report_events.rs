@@ -58,11 +58,13 @@ pub const SAMPLE: &str = concat!(
      WHERE result IS NOT NULL"
 );
 
-/// The timestamp of the $4-th newest result before $3.
+/// The timestamp of the $4-th newest result before $3 (of the oldest when there are
+/// fewer; NULL when there are none).
 pub const NTH_NEWEST: &str = "\
-SELECT e.timestamp FROM ai_events e
-WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' AND e.timestamp < $3
-ORDER BY e.timestamp DESC OFFSET $4 - 1 LIMIT 1";
+SELECT min(timestamp) FROM (
+    SELECT e.timestamp FROM ai_events e
+    WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' AND e.timestamp < $3
+    ORDER BY e.timestamp DESC LIMIT $4) newest";
 
 /// Report reads over `ai_events`.
 #[derive(Clone)]
@@ -192,7 +194,7 @@ impl ReportEvents for PgReportEvents {
             .bind(evaluation.to_string())
             .bind(before)
             .bind(i64::from(n.max(1)))
-            .fetch_optional(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(RepositoryError::new)
     }

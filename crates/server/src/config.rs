@@ -82,6 +82,8 @@ pub struct Config {
     /// `LLMA_PUBLIC_URL`: the base of links sent out (default `http://{LLMA_BIND}`), no
     /// trailing slash.
     pub public_url: String,
+    /// Whether `LLMA_PUBLIC_URL` was set (else the bound address replaces the default).
+    pub public_url_explicit: bool,
     /// `LLMA_SLACK_WEBHOOK_BASE_URL`: what Slack webhook URLs must start with (default
     /// `https://hooks.slack.com/`; a test or a Slack-compatible relay changes it).
     pub slack_webhook_base: String,
@@ -215,6 +217,7 @@ impl Config {
             scheduler_interval: seconds("LLMA_SCHEDULER_INTERVAL_SECS", 30)?,
             delivery_retry_base: seconds("LLMA_DELIVERY_RETRY_BASE_SECS", 30)?,
             smtp,
+            public_url_explicit: get("LLMA_PUBLIC_URL").is_some(),
             public_url,
             slack_webhook_base,
             database_url: get("DATABASE_URL").map(DatabaseUrl),

@@ -26,7 +26,13 @@ pub enum Role {
 
 /// Connects, migrates, and runs `role` until a shutdown signal. `listener` is required
 /// unless the role is worker-only.
-pub async fn serve(config: Config, listener: Option<TcpListener>, role: Role) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role) -> anyhow::Result<()> {
+    if !config.public_url_explicit
+        && let Some(address) = listener.as_ref().and_then(|l| l.local_addr().ok())
+    {
+        // `http://{LLMA_BIND}` with the port actually bound (LLMA_BIND may say port 0).
+        config.public_url = format!("http://{address}");
+    }
     let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
     adapters_postgres::migrate(&pool).await?;
     let services = Services::build(&config, &pool)?;
@@ -124,7 +130,7 @@ fn spawn_report_scheduler(
     tokio::spawn(async move {
         loop {
             match reports.tick(Utc::now()).await {
-                Ok(0) => {}
+                Ok(0) => tracing::debug!("report scheduler tick: nothing due"),
                 Ok(queued) => tracing::info!(queued, "report runs queued"),
                 Err(error) => tracing::warn!(error = %error.0, "the report scheduler's tick failed; trying next tick"),
             }

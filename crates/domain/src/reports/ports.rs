@@ -151,7 +151,8 @@ pub trait ReportEvents: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<SampledRun>, RepositoryError>;
 
-    /// The timestamp of the `n`-th newest result before `before`.
+    /// The timestamp of the `n`-th newest result before `before` (the oldest one's when
+    /// there are fewer; `None` when there are none).
     async fn nth_newest(
         &self,
         project: ProjectId,
