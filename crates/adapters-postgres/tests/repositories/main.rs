@@ -9,5 +9,6 @@ mod identity;
 mod jobs;
 mod judge_results;
 mod provider_keys;
+mod reports;
 mod summaries;
 mod support;
