@@ -16,5 +16,6 @@ mod otel;
 mod provider_key_actions;
 mod provider_key_validations;
 mod provider_keys;
+mod report_browser;
 mod reports;
 mod secrets;

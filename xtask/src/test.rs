@@ -14,6 +14,7 @@ const TEST_DATABASE_URL: &str = "LLMA_TEST_DATABASE_URL";
 /// Starts a cluster in a fresh folder under /tmp, runs `cargo test` with `extra` args,
 /// stops the cluster, deletes the folder, and returns cargo's exit code.
 pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result<u8> {
+    ensure_chromium();
     let bin = PgBinaries::find()?;
     let dir = TempDir::create("llma-test")?;
     let mut pg =
@@ -51,6 +52,39 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
     // line totals them all, so a reader (or CI) sees what the whole run did.
     println!("{}", tally.summary_for(status));
     Ok(status)
+}
+
+/// Where the report tests find headless Chromium (Debian's package).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The report page tests render in headless Chromium: install Debian's package when it is
+/// missing and this user may (root with apt), so a fresh machine needs nothing by hand.
+/// When it cannot be installed the tests that need it say so.
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() || !Path::new("/usr/bin/apt-get").exists() {
+        return;
+    }
+    let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !is_root {
+        eprintln!("xtask: {CHROMIUM} is missing; install Debian's `chromium` package for the report page tests");
+        return;
+    }
+    eprintln!("xtask: installing Debian's chromium for the report page tests (once per machine)");
+    let install = || {
+        std::process::Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ =
+            std::process::Command::new("apt-get").args(["update", "-q"]).stdout(std::process::Stdio::null()).status();
+        if !install() {
+            eprintln!("xtask: could not install chromium; the report page tests will fail");
+        }
+    }
 }
 
 /// The counts of every `test result:` line of a run.
