@@ -9,8 +9,8 @@ mod job_queue;
 mod judge_store;
 mod pool;
 mod provider_key_repository;
-mod report_events;
-mod report_store;
+pub mod report_events;
+pub mod report_store;
 mod summary_store;
 
 pub use ai_event_store::PgAiEventStore;

@@ -72,10 +72,14 @@ const COUNT_REPORTS: &str = "\
 SELECT count(*) FROM evaluation_reports r
 WHERE r.project_id = $1 AND NOT r.deleted AND ($2::uuid IS NULL OR r.evaluation_id = $2)";
 
-/// The scheduler's candidates: scheduled reports past their date; every_n and alert
-/// reports outside their cooldown, with the new results counted up to the threshold (an
-/// index probe that stops at N) and the alert window's counts. Exported for the bench.
+/// The scheduler's due reports, decided in SQL so that the per-tick bound applies to
+/// reports that will run, not to everything that was looked at: scheduled reports past
+/// their date; every_n reports outside their cooldown whose new results (counted up to
+/// the threshold: an index probe that stops at N) reached it; alert reports outside their
+/// cooldown whose window has enough results at a pass rate past the threshold (the
+/// domain checks the same rules again). All under the daily cap. Exported for the bench.
 pub const DUE_CANDIDATES: &str = concat!(
+    "SELECT * FROM (",
     select_report!(),
     ",
     (SELECT count(*) FROM evaluation_report_runs x
@@ -108,7 +112,18 @@ WHERE r.enabled AND NOT r.deleted AND (
     (r.frequency = 'scheduled' AND r.next_delivery_date <= $1)
     OR (r.frequency <> 'scheduled'
         AND (r.last_delivered_at IS NULL OR r.last_delivered_at + make_interval(mins => r.cooldown_minutes) <= $1)))
-ORDER BY r.next_delivery_date NULLS LAST, r.id
+) due
+WHERE runs_last_day < daily_run_cap AND (
+    frequency = 'scheduled'
+    OR (frequency = 'every_n' AND new_results >= trigger_threshold)
+    OR (frequency = 'alert' AND window_pass + window_fail >= (alert_condition ->> 'min_runs')::bigint
+        AND CASE alert_condition ->> 'operator'
+                WHEN 'lt' THEN round(window_pass * 100.0 / (window_pass + window_fail), 2)
+                               < (alert_condition ->> 'pass_rate')::numeric
+                WHEN 'gt' THEN round(window_pass * 100.0 / (window_pass + window_fail), 2)
+                               > (alert_condition ->> 'pass_rate')::numeric
+            END))
+ORDER BY next_delivery_date NULLS LAST, id
 LIMIT 1000"
 );
 

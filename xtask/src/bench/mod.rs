@@ -16,7 +16,9 @@
 //!   replicas, claim latency with 100 000 due jobs, and `evaluation_results/` beside its
 //!   SQL in `psql`;
 //! - **otel** ([`otel`]): OTLP protobuf spans through `/i/v0/ai/otel` beside the same
-//!   generations through `/batch/` as JSON.
+//!   generations through `/batch/` as JSON;
+//! - **reports** ([`reports`]): a report period's metrics through the service's adapter
+//!   beside the same statements in `psql`, and one scheduler tick over 10 000 reports.
 
 mod ingestion;
 mod judge;
@@ -24,6 +26,7 @@ mod offline_items;
 mod otel;
 mod provider_key_reads;
 mod report;
+mod reports;
 mod server;
 mod summary;
 
@@ -57,6 +60,8 @@ pub enum Part {
     Judge,
     /// OTel spans through `/i/v0/ai/otel` (protobuf) beside `/batch/` (JSON).
     Otel,
+    /// Report metrics beside psql, and one scheduler tick over 10 000 reports.
+    Reports,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -146,6 +151,8 @@ fn serve_command(server: &Server, fake_openai: &FakeOpenai, args: &[&str]) -> to
         // The summary's LLM: the fake OpenAI (its answer set by the summary measurement).
         .env("LLMA_SYSTEM_LLM_PROVIDER", "openai")
         .env("LLMA_SYSTEM_LLM_API_KEY", "sk-bench-123456")
+        // The reports measurement ticks the scheduler itself; the server's own would race it.
+        .env("LLMA_SCHEDULER_INTERVAL_SECS", "0")
         // Not sqlx's slow-statement warnings, which print whole statements: the bench
         // reports slowness itself.
         .env("RUST_LOG", "warn,sqlx::query=error");
@@ -220,6 +227,11 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
     }
     if args.runs(Part::Otel) {
         report.add(otel::run(&setup, args, signals).await?);
+    }
+    if args.runs(Part::Reports) {
+        for measured in reports::run(&setup, args, signals).await? {
+            report.add(measured);
+        }
     }
     if args.runs(Part::Judge) {
         let spawn_worker = || serve_command(&server, &fake_openai, &["--worker-only"]);

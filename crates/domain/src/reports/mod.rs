@@ -21,7 +21,7 @@ pub use ports::{
     DueCandidate, LinkSigner, NewDelivery, NewRun, ReportDelivery, ReportEvents, ReportRepository, ReportRunStore,
     StoredDelivery,
 };
-pub use service::{LINK_LIFETIME, ReportConfig, ReportPorts, ReportService};
+pub use service::{LINK_LIFETIME, ReportConfig, ReportPorts, ReportService, due_jobs};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore};

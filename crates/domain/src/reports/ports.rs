@@ -81,8 +81,9 @@ pub struct StoredDelivery {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ReportRunStore: Send + Sync + 'static {
-    /// Reports that may be due at `now`: enabled, not deleted, and scheduled with
-    /// `next_delivery_date <= now`, or every_n / alert outside their cooldown.
+    /// Reports due at `now` (at most 1 000 per call): enabled, not deleted, under their
+    /// daily cap, and scheduled with `next_delivery_date <= now`, or every_n / alert
+    /// outside their cooldown with their threshold / condition met.
     async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError>;
 
     /// In one transaction: the run (unless its key exists or the report's anchor

@@ -337,7 +337,7 @@ impl ReportService {
     /// make every replica's tick enqueue the same jobs). Returns how many were new.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<u64, crate::RepositoryError> {
         let candidates = self.ports.runs.due_candidates(now).await?;
-        let jobs: Vec<NewJob> = candidates.iter().filter_map(|candidate| due_job(candidate, now)).collect();
+        let jobs = due_jobs(&candidates, now);
         if jobs.is_empty() {
             return Ok(0);
         }
@@ -620,6 +620,12 @@ fn run_job(project: ProjectId, payload: &RunPayload) -> NewJob {
         payload: serde_json::to_value(payload).unwrap_or(Value::Null),
         max_attempts: RUN_ATTEMPTS,
     }
+}
+
+/// The run jobs of the candidates whose gates let them run at `now` (one scheduler tick
+/// between reading the candidates and enqueueing).
+pub fn due_jobs(candidates: &[DueCandidate], now: DateTime<Utc>) -> Vec<NewJob> {
+    candidates.iter().filter_map(|candidate| due_job(candidate, now)).collect()
 }
 
 /// The job a due candidate gets, if its gates let it run now.

@@ -246,6 +246,9 @@ fn delivery_mocks(state: DeliveryState) -> Mocks {
     mocks
 }
 
+/// How a delivery was finished: its state and error line.
+type FinishedDelivery = (DeliveryState, Option<String>);
+
 fn delivery_payload() -> Value {
     json!({"run": stored_run().id.0, "target_index": 0, "recipient": "a@example.com"})
 }
@@ -263,7 +266,7 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
     for (attempt, expected) in [(1, Some(30)), (2, Some(120)), (3, Some(480)), (4, None)] {
         let mut mocks = delivery_mocks(DeliveryState::Pending);
         mocks.delivery.expect_send().returning(|_, _, _| Err(SendFailure::retry("connection refused")));
-        let finished: Arc<Mutex<Option<(DeliveryState, Option<String>)>>> = Arc::default();
+        let finished: Arc<Mutex<Option<FinishedDelivery>>> = Arc::default();
         let keep = finished.clone();
         mocks.runs.expect_finish_delivery().returning(move |_, _, _, _, state, error| {
             *keep.lock().unwrap() = Some((state, error));
