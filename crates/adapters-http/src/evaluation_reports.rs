@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::ReportId;
 use domain::identity::Scope;
 use domain::reports::{DeliveryTarget, Report, ReportInput, ReportRun};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
@@ -91,15 +91,6 @@ impl From<Report> for EvaluationReportDto {
     }
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// Body of create, PUT and PATCH; read-only fields are ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EvaluationReportBody {
@@ -108,13 +99,13 @@ pub struct EvaluationReportBody {
     /// scheduled | every_n (default) | alert
     pub frequency: Option<String>,
     /// Required for alert reports, null otherwise.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<Object>)]
     pub alert_condition: Option<Option<Value>>,
     /// Required when scheduled; no DTSTART.
     pub rrule: Option<String>,
     /// Required when scheduled.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub starts_at: Option<Option<DateTime<Utc>>>,
     /// IANA zone (default UTC).

@@ -185,3 +185,13 @@ mod tests {
         assert!(format!("{error:?}").contains("JSON object"), "{error:?}");
     }
 }
+
+/// `deserialize_with` for optional fields where `null` means something: tells a field
+/// sent as `null` (`Some(None)`) from a field left out (`None`, with `#[serde(default)]`).
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

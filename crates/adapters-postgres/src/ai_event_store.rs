@@ -297,13 +297,7 @@ impl PgAiEventStore {
         let columns = BatchColumns::of(events);
         let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
         insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
-        let ended = sqlx::query(job_queue::COMPLETE)
-            .bind(lease.job.0)
-            .bind(lease.token)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        if ended.rows_affected() != 1 {
+        if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {
             tx.rollback().await.map_err(RepositoryError::new)?;
             return Ok(false);
         }

@@ -87,6 +87,13 @@ fn bounded(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
+/// Ends the job holding `lease` on `conn` (the caller's transaction, which stores the
+/// job's result); false when the lease is no longer the job's.
+pub(crate) async fn complete_in(conn: &mut PgConnection, lease: &domain::jobs::Lease) -> Result<bool, sqlx::Error> {
+    let ended = sqlx::query(COMPLETE).bind(lease.job.0).bind(lease.token).execute(conn).await?;
+    Ok(ended.rows_affected() == 1)
+}
+
 /// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
 pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob]) -> Result<u64, sqlx::Error> {
     if jobs.is_empty() {

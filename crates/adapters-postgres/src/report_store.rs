@@ -44,7 +44,7 @@ macro_rules! select_report {
 }
 
 const INSERT_REPORT: &str = "\
-INSERT INTO evaluation_reports (id, project_id, evaluation_id, frequency, alert_condition, rrule, starts_at,
+INSERT INTO evaluation_reports (project_id, id, evaluation_id, frequency, alert_condition, rrule, starts_at,
     timezone_name, next_delivery_date, delivery_targets, max_sample_size, enabled, deleted, report_prompt_guidance,
     trigger_threshold, cooldown_minutes, daily_run_cap, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
@@ -369,10 +369,31 @@ impl DeliveryRow {
     }
 }
 
-fn report_binds(report: &Report) -> (Value, Option<Value>) {
+/// Binds $1..$17, the report's own fields, in the order both statements take them.
+fn bind_report<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    report: &'q Report,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let targets = Value::Array(report.delivery_targets.iter().map(target_to_json).collect());
     let condition = report.alert_condition.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
-    (targets, condition)
+    query
+        .bind(report.project.0)
+        .bind(report.id.0)
+        .bind(report.evaluation.0)
+        .bind(report.frequency.as_str())
+        .bind(condition)
+        .bind(&report.rrule)
+        .bind(report.starts_at)
+        .bind(&report.timezone_name)
+        .bind(report.next_delivery_date)
+        .bind(targets)
+        .bind(int(report.max_sample_size))
+        .bind(report.enabled)
+        .bind(report.deleted)
+        .bind(&report.report_prompt_guidance)
+        .bind(int(report.trigger_threshold))
+        .bind(int(report.cooldown_minutes))
+        .bind(int(report.daily_run_cap))
 }
 
 fn int(value: u32) -> i32 {
@@ -382,25 +403,7 @@ fn int(value: u32) -> i32 {
 #[async_trait]
 impl ReportRepository for PgReportStore {
     async fn insert(&self, report: &Report, created_by: UserId) -> Result<(), RepositoryError> {
-        let (targets, condition) = report_binds(report);
-        sqlx::query(INSERT_REPORT)
-            .bind(report.id.0)
-            .bind(report.project.0)
-            .bind(report.evaluation.0)
-            .bind(report.frequency.as_str())
-            .bind(condition)
-            .bind(&report.rrule)
-            .bind(report.starts_at)
-            .bind(&report.timezone_name)
-            .bind(report.next_delivery_date)
-            .bind(targets)
-            .bind(int(report.max_sample_size))
-            .bind(report.enabled)
-            .bind(report.deleted)
-            .bind(&report.report_prompt_guidance)
-            .bind(int(report.trigger_threshold))
-            .bind(int(report.cooldown_minutes))
-            .bind(int(report.daily_run_cap))
+        bind_report(sqlx::query(INSERT_REPORT), report)
             .bind(created_by.0)
             .bind(report.created_at)
             .execute(&self.pool)
@@ -444,28 +447,8 @@ impl ReportRepository for PgReportStore {
     }
 
     async fn save(&self, report: &Report) -> Result<bool, RepositoryError> {
-        let (targets, condition) = report_binds(report);
-        let result = sqlx::query(SAVE_REPORT)
-            .bind(report.project.0)
-            .bind(report.id.0)
-            .bind(report.evaluation.0)
-            .bind(report.frequency.as_str())
-            .bind(condition)
-            .bind(&report.rrule)
-            .bind(report.starts_at)
-            .bind(&report.timezone_name)
-            .bind(report.next_delivery_date)
-            .bind(targets)
-            .bind(int(report.max_sample_size))
-            .bind(report.enabled)
-            .bind(report.deleted)
-            .bind(&report.report_prompt_guidance)
-            .bind(int(report.trigger_threshold))
-            .bind(int(report.cooldown_minutes))
-            .bind(int(report.daily_run_cap))
-            .execute(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
+        let result =
+            bind_report(sqlx::query(SAVE_REPORT), report).execute(&self.pool).await.map_err(RepositoryError::new)?;
         Ok(result.rows_affected() == 1)
     }
 }
@@ -557,13 +540,7 @@ impl ReportRunStore for PgReportStore {
             let jobs: Vec<&NewJob> = new.deliveries.iter().map(|(_, job)| job).collect();
             job_queue::insert_jobs(&mut tx, &jobs).await.map_err(RepositoryError::new)?;
         }
-        let ended = sqlx::query(job_queue::COMPLETE)
-            .bind(lease.job.0)
-            .bind(lease.token)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        if ended.rows_affected() != 1 {
+        if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {
             // The lease lapsed and another worker holds the job: it will do this again.
             tx.rollback().await.map_err(RepositoryError::new)?;
             return Ok(false);
@@ -657,13 +634,8 @@ impl ReportRunStore for PgReportStore {
             .map_err(RepositoryError::new)?;
         // The delivery's end is kept even when the lease lapsed: it is true either way,
         // and the job's new holder then finds it done instead of sending again.
-        let ended = sqlx::query(job_queue::COMPLETE)
-            .bind(lease.job.0)
-            .bind(lease.token)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
+        let ended = job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)?;
         tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(ended.rows_affected() == 1)
+        Ok(ended)
     }
 }

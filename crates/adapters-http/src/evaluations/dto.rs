@@ -5,7 +5,7 @@ use domain::evaluation::{
     Condition, ConditionInput, Evaluation, EvaluationInput, JudgeConfigInput, ModelConfiguration,
     ModelConfigurationInput, PropertyFilter, PropertyFilterInput,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -162,15 +162,6 @@ pub struct ModelConfigurationBody {
     pub provider_key_id: Option<String>,
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from a field left out (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// Body of create, PUT and PATCH. Read-only fields (id, status, status_reason,
 /// created_at, updated_at, created_by) are ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -189,11 +180,11 @@ pub struct EvaluationBody {
     pub output_type: Option<String>,
     pub conditions: Option<Vec<ConditionBody>>,
     /// null removes it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<ModelConfigurationBody>)]
     pub model_configuration: Option<Option<ModelConfigurationBody>>,
     /// 1..=1 000 000 judgements queued per UTC hour at most; null: no cap (the default).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<u32>)]
     pub max_runs_per_hour: Option<Option<Value>>,
     /// `true` soft-deletes (as DELETE does).
