@@ -134,6 +134,16 @@ fn describe_data_error(path: &str, message: &str) -> ApiError {
     }
 }
 
+/// `deserialize_with` for optional fields where `null` means something: tells a field
+/// sent as `null` (`Some(None)`) from a field left out (`None`, with `#[serde(default)]`).
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -184,14 +194,4 @@ mod tests {
         let error = parse_json::<Body>(b"5").unwrap_err();
         assert!(format!("{error:?}").contains("JSON object"), "{error:?}");
     }
-}
-
-/// `deserialize_with` for optional fields where `null` means something: tells a field
-/// sent as `null` (`Some(None)`) from a field left out (`None`, with `#[serde(default)]`).
-pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
