@@ -110,7 +110,7 @@ fn latest(column: &str) -> String {
 /// Section 8 in one statement: the matching evaluations (`src`), their groups with the
 /// latest values, newest first and limited (`groups`), the time span of the traced groups
 /// (`span`), and the latest input/output of each group's trace within it (`io`).
-fn experiment_items_sql() -> &'static str {
+pub fn experiment_items_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         let src_columns: String = ITEM_COLUMNS
@@ -443,7 +443,7 @@ impl AiEventStore for PgAiEventStore {
 /// Section 6.2: the evaluation's runs, classified (na = applicable false; pass/fail =
 /// result true/false otherwise; neither: not a run), filtered, newest first. Uses the
 /// `(project_id, evaluation_id, timestamp)` index.
-const EVALUATION_RUNS: &str = "\
+pub const EVALUATION_RUNS: &str = "\
 SELECT uuid, target_event_id, timestamp, reasoning, result FROM (
     SELECT e.uuid, e.target_event_id, e.timestamp,
            coalesce(e.properties ->> '$ai_evaluation_reasoning', '') AS reasoning,

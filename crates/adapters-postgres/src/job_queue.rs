@@ -23,7 +23,7 @@ ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL DO NOTHING";
 
 /// Leases due jobs: pending ones whose time has come, and running ones whose lease lapsed
 /// (`run_after` is the lease's end while running). Oldest due first.
-const CLAIM: &str = "\
+pub const CLAIM: &str = "\
 WITH due AS (
     SELECT id FROM jobs
     WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp() AND kind = ANY($3::text[])

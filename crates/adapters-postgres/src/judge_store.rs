@@ -69,7 +69,7 @@ WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
 /// materialized: inlined, PostgreSQL would re-run it per result and its cost estimate
 /// would switch JIT compilation on, which alone took ~650 ms in the bench); counted per
 /// (bucket, value).
-const RESULTS: &str = "\
+pub const RESULTS: &str = "\
 WITH runs AS (
     SELECT e.timestamp,
            CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na'

@@ -9,8 +9,8 @@ mod job_queue;
 mod judge_store;
 mod pool;
 mod provider_key_repository;
-pub mod report_events;
-pub mod report_store;
+mod report_events;
+mod report_store;
 mod summary_store;
 
 pub use ai_event_store::PgAiEventStore;
@@ -26,3 +26,13 @@ pub use report_events::PgReportEvents;
 pub use report_store::PgReportStore;
 pub use sqlx::PgPool;
 pub use summary_store::{PgLlmCallLog, PgRateLimiter, PgSummaryCache};
+
+/// The statements `cargo xtask bench` times beside `psql`, exported so that a bench can
+/// only ever time what the service runs.
+pub mod statements {
+    pub use crate::ai_event_store::{EVALUATION_RUNS, experiment_items_sql};
+    pub use crate::job_queue::CLAIM;
+    pub use crate::judge_store::RESULTS;
+    pub use crate::report_events::PERIOD_COUNTS;
+    pub use crate::report_store::DUE_CANDIDATES;
+}

@@ -13,10 +13,9 @@
 //!    one evaluation among `--seed-events` events, one request at a time, beside the
 //!    adapter's results statement run by `psql` on the same data.
 //!
-//! The claim and results statements are read from the adapter's source (see
-//! [`adapter_sql`]), so the bench times exactly what the service runs.
+//! The claim and results statements are the ones `adapters-postgres` exports, so the
+//! bench times exactly what the service runs.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -280,17 +279,6 @@ fn uuid_like(run: usize, batch: usize, index: usize) -> String {
     format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", random as u32, run, batch % 0xfff, index % 0xfff, random >> 16)
 }
 
-/// A SQL constant of the adapters' source (`const NAME: &str = "\` … `";`), as the
-/// service runs it.
-pub(super) fn adapter_sql(root: &Path, file: &str, name: &str) -> Result<String> {
-    let path = root.join("crates/adapters-postgres/src").join(file);
-    let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let start = format!("const {name}: &str = \"\\\n");
-    let from = source.find(&start).with_context(|| format!("no `{start}` in {}", path.display()))? + start.len();
-    let to = source[from..].find("\";").with_context(|| format!("`{name}` in {} is not closed", path.display()))?;
-    Ok(source[from..from + to].to_owned())
-}
-
 async fn claim_latency(setup: &Setup<'_>, signals: &mut Signals) -> Result<Measured> {
     const DATABASE: &str = "bench_jobs";
     setup.pg.ensure_database(DATABASE)?;
@@ -316,7 +304,7 @@ async fn claim_latency(setup: &Setup<'_>, signals: &mut Signals) -> Result<Measu
     ]);
     checked_output(&process::output(&mut seed, signals).await?, "seeding the jobs")?;
 
-    let claim = adapter_sql(setup.root, "job_queue.rs", "CLAIM")?
+    let claim = adapters_postgres::statements::CLAIM
         .replace("$1", &CLAIM_BATCH.to_string())
         .replace("$2", "60")
         .replace("$3::text[]", "ARRAY['judge']");
@@ -437,7 +425,7 @@ async fn results(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> 
         bail!("evaluation_results/ counted {totals:?} runs, expected {runs}: {answered}");
     }
 
-    let sql = adapter_sql(setup.root, "judge_store.rs", "RESULTS")?;
+    let sql = adapters_postgres::statements::RESULTS;
     let script = timing_script(
         &format!("PREPARE results(bigint, text, timestamptz, timestamptz, text, text, bigint, text) AS\n{sql};\n"),
         &format!(
@@ -509,20 +497,15 @@ fn chrono_days_ago(days: u64) -> String {
 mod tests {
     use super::*;
 
-    fn root() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-    }
-
     #[test]
-    fn the_adapter_statements_are_found_with_their_parameters() {
-        let claim = adapter_sql(&root(), "job_queue.rs", "CLAIM").unwrap();
+    fn the_adapter_statements_have_the_parameters_the_bench_binds() {
+        let claim = adapters_postgres::statements::CLAIM;
         assert!(claim.contains("FOR UPDATE SKIP LOCKED") && claim.contains("$1") && claim.contains("$2"), "{claim}");
         assert!(claim.contains("$3::text[]"), "the bench binds the kinds as the worker does: {claim}");
-        let results = adapter_sql(&root(), "judge_store.rs", "RESULTS").unwrap();
+        let results = adapters_postgres::statements::RESULTS;
         for parameter in ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"] {
             assert!(results.contains(parameter), "{parameter}");
         }
-        assert!(!results.contains("\";"));
     }
 
     #[test]

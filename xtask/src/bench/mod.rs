@@ -114,8 +114,6 @@ impl BenchArgs {
 
 /// What a bench run knows about its server and cluster; every measurement gets it.
 pub(super) struct Setup<'a> {
-    /// The workspace (the judge part reads the adapters' SQL from it).
-    root: &'a Path,
     server: &'a Server,
     pg: &'a LocalPostgres,
     /// A folder for data files, deleted after the run.
@@ -200,7 +198,6 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
     eprintln!("xtask: llm-analytics (release) at {}", running.base_url);
 
     let setup = Setup {
-        root,
         server: &server,
         pg: &pg,
         dir: dir.path(),

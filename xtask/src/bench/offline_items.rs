@@ -9,7 +9,6 @@
 //! the query does not read it.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -315,7 +314,10 @@ async fn api_timings(
 /// its estimated cost is lower); that one is timed separately, under a timeout.
 fn psql_script(project_id: &str, experiment_id: &str, args: &BenchArgs) -> String {
     timing_script(
-        &format!("PREPARE items(bigint, text, timestamptz, timestamptz, bigint) AS\n{};\n", experiment_items_sql()),
+        &format!(
+            "PREPARE items(bigint, text, timestamptz, timestamptz, bigint) AS\n{};\n",
+            adapters_postgres::statements::experiment_items_sql()
+        ),
         &format!("EXECUTE items({project_id}, '{experiment_id}', NULL, NULL, {MAX_EXPERIMENT_ITEMS});\n"),
         args,
     )
@@ -399,88 +401,6 @@ pub(super) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-// ---------------------------------------------------------------------------------------
-// A copy of `experiment_items_sql()` in crates/adapters-postgres/src/ai_event_store.rs (the
-// statement `PgAiEventStore::experiment_items` runs; bound there as $1 project id, $2
-// experiment id, $3/$4 date bounds, $5 limit). Keep the two in step.
-// ---------------------------------------------------------------------------------------
-
-/// The experiment-item columns read from the properties: (output column, property).
-const ITEM_COLUMNS: [(&str, &str); 11] = [
-    ("experiment_item_name", "$ai_experiment_item_name"),
-    ("experiment_name", "$ai_experiment_name"),
-    ("status", "$ai_status"),
-    ("score", "$ai_score"),
-    ("score_min", "$ai_score_min"),
-    ("score_max", "$ai_score_max"),
-    ("result_type", "$ai_result_type"),
-    ("reasoning", "$ai_reasoning"),
-    ("dataset_id", "$ai_dataset_id"),
-    ("dataset_item_id", "$ai_dataset_item_id"),
-    ("expected", "$ai_expected"),
-];
-
-/// The latest non-null `column` of a group (`ts`, then `uuid`, break ties).
-fn latest(column: &str) -> String {
-    format!("(array_agg({column} ORDER BY ts DESC, uuid DESC) FILTER (WHERE {column} IS NOT NULL))[1]")
-}
-
-fn experiment_items_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let src_columns: String = ITEM_COLUMNS
-            .iter()
-            .map(|(name, key)| format!(",\n           NULLIF(e.properties -> '{key}', 'null'::jsonb) AS {name}"))
-            .collect();
-        let group_columns: String =
-            ITEM_COLUMNS.iter().map(|(name, _)| format!(",\n           {} AS {name}", latest(name))).collect();
-        let item_columns: String = ITEM_COLUMNS.iter().map(|(name, _)| format!("g.{name}, ")).collect();
-        format!(
-            "\
-WITH src AS (
-    SELECT e.experiment_item_id AS item_id,
-           ai_property_text(e.properties, '$ai_metric_name') AS metric_name,
-           ai_property_text(e.properties, '$ai_metric_version') AS metric_version,
-           e.timestamp AS ts, e.uuid, e.trace_id{src_columns}
-    FROM ai_events e
-    WHERE e.project_id = $1 AND e.event = '$ai_evaluation' AND e.experiment_id = $2
-      AND e.experiment_item_id IS NOT NULL
-      AND ($3::timestamptz IS NULL OR e.timestamp >= $3::timestamptz)
-      AND ($4::timestamptz IS NULL OR e.timestamp <= $4::timestamptz)
-),
-groups AS (
-    SELECT item_id, metric_name, metric_version,
-           {trace} AS trace_id,
-           max(ts) AS last_seen_at,
-           min(ts) AS first_seen_at{group_columns}
-    FROM src
-    GROUP BY item_id, metric_name, metric_version
-    ORDER BY last_seen_at DESC, item_id, metric_name, metric_version
-    LIMIT $5
-),
-span AS (
-    SELECT min(first_seen_at) AS ts_start, max(last_seen_at) AS ts_end FROM groups WHERE trace_id IS NOT NULL
-),
-io AS (
-    SELECT e.trace_id,
-           (array_agg(e.properties -> '$ai_input' ORDER BY e.timestamp DESC, e.uuid DESC)
-               FILTER (WHERE NULLIF(e.properties -> '$ai_input', 'null'::jsonb) IS NOT NULL))[1] AS input,
-           (array_agg(e.properties -> '$ai_output' ORDER BY e.timestamp DESC, e.uuid DESC)
-               FILTER (WHERE NULLIF(e.properties -> '$ai_output', 'null'::jsonb) IS NOT NULL))[1] AS output
-    FROM ai_events e CROSS JOIN span
-    WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
-      AND e.trace_id IN (SELECT trace_id FROM groups WHERE trace_id IS NOT NULL)
-      AND e.timestamp >= span.ts_start AND e.timestamp <= span.ts_end
-    GROUP BY e.trace_id
-)
-SELECT g.item_id, g.metric_name, g.metric_version, g.trace_id, g.last_seen_at, {item_columns}io.input, io.output
-FROM groups g LEFT JOIN io ON io.trace_id = g.trace_id
-ORDER BY g.last_seen_at DESC, g.item_id, g.metric_name, g.metric_version",
-            trace = latest("trace_id"),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,12 +439,8 @@ mod tests {
     }
 
     #[test]
-    fn the_copied_items_query_has_the_adapters_parameters() {
-        let sql = experiment_items_sql();
-        for (name, key) in ITEM_COLUMNS {
-            assert!(sql.contains(&format!("AS {name}")), "{name}");
-            assert!(sql.contains(key), "{key}");
-        }
+    fn the_items_query_is_the_adapters_with_the_parameters_the_bench_binds() {
+        let sql = adapters_postgres::statements::experiment_items_sql();
         for parameter in ["$1", "$2", "$3::timestamptz", "$4::timestamptz", "LIMIT $5"] {
             assert!(sql.contains(parameter), "{parameter}");
         }

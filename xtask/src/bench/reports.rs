@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use adapters_postgres::report_events::PERIOD_COUNTS;
+use adapters_postgres::statements::PERIOD_COUNTS;
 use adapters_postgres::{PgJobQueue, PgReportEvents, PgReportStore};
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -228,7 +228,7 @@ async fn tick(
 mod tests {
     #[test]
     fn the_bench_times_the_adapters_exported_statements() {
-        assert!(adapters_postgres::report_events::PERIOD_COUNTS.contains("$ai_evaluation"));
-        assert!(adapters_postgres::report_store::DUE_CANDIDATES.contains("evaluation_reports"));
+        assert!(adapters_postgres::statements::PERIOD_COUNTS.contains("$ai_evaluation"));
+        assert!(adapters_postgres::statements::DUE_CANDIDATES.contains("evaluation_reports"));
     }
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use adapters_postgres::statements::EVALUATION_RUNS;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
@@ -512,34 +513,12 @@ fn psql_script(project_id: &str, evaluation_id: &str, args: &BenchArgs) -> Strin
     )
 }
 
-// ---------------------------------------------------------------------------------------
-// A verbatim copy of `EVALUATION_RUNS` in crates/adapters-postgres/src/ai_event_store.rs
-// (the statement `PgAiEventStore::evaluation_runs` runs; bound there as $1 project id,
-// $2 evaluation id, $3 filter, $4 generation ids, $5 limit). Keep the two in step.
-// ---------------------------------------------------------------------------------------
-
-const EVALUATION_RUNS: &str = "\
-SELECT uuid, target_event_id, timestamp, reasoning, result FROM (
-    SELECT e.uuid, e.target_event_id, e.timestamp,
-           coalesce(e.properties ->> '$ai_evaluation_reasoning', '') AS reasoning,
-           CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na'
-                WHEN e.properties -> '$ai_evaluation_result' = 'true'::jsonb THEN 'pass'
-                WHEN e.properties -> '$ai_evaluation_result' = 'false'::jsonb THEN 'fail'
-           END AS result
-    FROM ai_events e
-    WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation'
-      AND ($4::text[] IS NULL OR lower(e.target_event_id) = ANY($4::text[]))
-) runs
-WHERE result IS NOT NULL AND ($3 = 'all' OR result = $3)
-ORDER BY timestamp DESC, uuid DESC
-LIMIT $5";
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_copied_runs_query_has_the_adapters_parameters() {
+    fn the_runs_query_is_the_adapters_with_its_parameters() {
         for parameter in ["$1", "$2", "$3 = 'all'", "$4::text[]", "LIMIT $5"] {
             assert!(EVALUATION_RUNS.contains(parameter), "{parameter}");
         }
