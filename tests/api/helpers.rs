@@ -66,6 +66,8 @@ pub struct TestApp {
     pub project_token: String,
     pub admin_key: String,
     pub client: reqwest::Client,
+    /// `GET /metrics` of the server (on its own port).
+    pub metrics_url: Option<String>,
     env: Vec<(String, String)>,
     /// Arguments after `serve` (e.g. `--api-only`).
     serve_args: Vec<String>,
@@ -136,6 +138,7 @@ impl TestApp {
             ("LLMA_ENCRYPTION_KEYS".into(), encryption_key()),
             ("LLMA_BIND".into(), "127.0.0.1:0".into()),
             ("LLMA_ALLOW_PRIVATE_ENDPOINTS".into(), "true".into()),
+            ("LLMA_METRICS_BIND".into(), "127.0.0.1:0".into()),
             ("RUST_LOG".into(), "debug,sqlx=warn,hyper=info,h2=info,rustls=info,reqwest=info".into()),
         ];
         for (variable, path) in PROVIDER_PREFIXES {
@@ -153,6 +156,7 @@ impl TestApp {
             project_token: String::new(),
             admin_key: String::new(),
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            metrics_url: None,
             env,
             serve_args: Vec::new(),
             child: None,
@@ -227,7 +231,7 @@ impl TestApp {
 
     /// Starts `serve <args>` and waits until it says it is up; returns the process and
     /// the API's address (`None` for a worker-only process). Its logs join this app's.
-    fn spawn_serve(&self, args: &[String]) -> (Child, Option<String>) {
+    fn spawn_serve(&self, args: &[String]) -> (Child, Option<String>, Option<String>) {
         let mut child = self
             .command()
             .arg("serve")
@@ -248,6 +252,7 @@ impl TestApp {
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
+        let mut metrics_url = None;
         let base_url = loop {
             line.clear();
             if stdout.read_line(&mut line).expect("read server stdout") == 0 {
@@ -256,6 +261,9 @@ impl TestApp {
             }
             if let Some(address) = line.trim().strip_prefix("llm-analytics listening on ") {
                 break Some(address.to_owned());
+            }
+            if let Some(url) = line.trim().strip_prefix("llm-analytics metrics on ") {
+                metrics_url = Some(url.to_owned());
             }
             if line.starts_with("llm-analytics worker running") {
                 break None;
@@ -267,21 +275,22 @@ impl TestApp {
             let _ = stdout.read_to_string(&mut rest);
             logs.lock().unwrap().push_str(&rest);
         });
-        (child, base_url)
+        (child, base_url, metrics_url)
     }
 
     /// Another process of the service on the same database and configuration (a
     /// replica): `serve` with `args` (e.g. `--worker-only`).
     pub fn spawn_replica(&self, args: &[&str]) -> Replica {
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let (child, base_url) = self.spawn_serve(&args);
+        let (child, base_url, _) = self.spawn_serve(&args);
         Replica { child: Some(child), base_url }
     }
 
     /// Starts the server and waits for its "listening" line.
     pub fn start(&mut self) {
-        let (child, base_url) = self.spawn_serve(&self.serve_args);
+        let (child, base_url, metrics_url) = self.spawn_serve(&self.serve_args);
         self.base_url = base_url.expect("the test server serves the API");
+        self.metrics_url = metrics_url;
         self.child = Some(child);
     }
 

@@ -21,7 +21,7 @@ const COMPLETIONS: &str = "/openai/v1/chat/completions";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The system LLM on the fake OpenAI, fast retries.
-const TRIAL_ENV: [(&str, &str); 4] = [
+pub const TRIAL_ENV: [(&str, &str); 4] = [
     ("LLMA_SYSTEM_LLM_PROVIDER", "openai"),
     ("LLMA_SYSTEM_LLM_API_KEY", "sk-operator-trial-key"),
     ("LLMA_SYSTEM_LLM_MODEL", "gpt-5-mini"),
@@ -40,7 +40,7 @@ fn verdict(pass: bool) -> Value {
 }
 
 /// The fake OpenAI judges every request `pass`.
-async fn judge_answers(app: &TestApp, pass: bool) {
+pub async fn judge_answers(app: &TestApp, pass: bool) {
     Mock::given(method("POST"))
         .and(path(COMPLETIONS))
         .and(body_string_contains("evaluation_verdict"))
@@ -58,7 +58,7 @@ async fn judge_requests(app: &TestApp) -> usize {
 }
 
 /// An enabled evaluation judging with `configuration` (null: trial credits).
-async fn enabled_evaluation(app: &TestApp, name: &str, configuration: Value, extra: Value) -> String {
+pub async fn enabled_evaluation(app: &TestApp, name: &str, configuration: Value, extra: Value) -> String {
     let mut body = evaluation_body(name);
     body["enabled"] = json!(true);
     body["output_type"] = json!("boolean_with_na");
@@ -69,7 +69,7 @@ async fn enabled_evaluation(app: &TestApp, name: &str, configuration: Value, ext
     id_of(&create_evaluation(app, body).await)
 }
 
-fn generation(properties: Value) -> Value {
+pub fn generation(properties: Value) -> Value {
     let mut all = json!({
         "$ai_model": "gpt-5-mini", "$ai_provider": "openai", "$ai_trace_id": format!("trace-{}", Uuid::now_v7()),
         "$ai_input": [{"role": "user", "content": "Say hello"}],

@@ -9,6 +9,7 @@ mod helpers;
 mod hostile_text;
 mod ingestion;
 mod judge;
+mod metrics;
 mod models;
 mod offline_items;
 mod operations;

@@ -120,6 +120,7 @@ async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result
     let body = read_body(query, request).await?;
     let outcome = app.ingestion.ingest(&body, received_at).await?;
     tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, dropped = outcome.dropped, "capture");
+    crate::metrics_layer::ingested("capture", outcome.stored, outcome.duplicates, outcome.dropped);
     Ok(Json(CaptureResponse { status: 1 }))
 }
 

@@ -11,6 +11,7 @@ mod evaluation_summary;
 mod evaluations;
 mod extract;
 mod health;
+mod metrics_layer;
 mod models;
 mod offline_evaluations;
 mod openapi;

@@ -171,6 +171,7 @@ pub async fn otel_traces(
     let body = read_body(uri.query(), request).await?;
     let spans = spans(decode(&body, encoding)?);
     let outcome = app.ingestion.ingest_spans(project, &spans, received_at).await?;
+    crate::metrics_layer::ingested("otel", outcome.stored, outcome.duplicates, outcome.ignored + outcome.rejected);
     Ok((StatusCode::OK, answer(encoding, outcome.rejected)).into_response())
 }
 

@@ -162,11 +162,13 @@ pub fn router(state: AppState) -> Router {
     let router = route_both(router, "/api/schema", get(move || async move { axum::Json(schema_json) }));
 
     router
+        .route_layer(axum::middleware::from_fn(crate::metrics_layer::note_route))
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)
         .merge(SwaggerUi::new("/api/docs").config(utoipa_swagger_ui::Config::from("/api/schema/")))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn(refuse_nul_queries))
+        .layer(axum::middleware::from_fn(crate::metrics_layer::record))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

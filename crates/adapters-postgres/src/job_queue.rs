@@ -66,9 +66,56 @@ pub struct PgJobQueue {
     pool: PgPool,
 }
 
+/// How the jobs of one kind stand (for the operators' metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStats {
+    pub kind: String,
+    /// Pending (due or not).
+    pub queued: i64,
+    pub running: i64,
+    /// Ended failed and not yet swept by housekeeping.
+    pub failed: i64,
+    /// How long the oldest due pending job has waited, in seconds (0 when none is due).
+    pub oldest_due_seconds: f64,
+}
+
+const JOB_STATS: &str = "\
+SELECT kind,
+       count(*) FILTER (WHERE state = 'pending') AS queued,
+       count(*) FILTER (WHERE state = 'running') AS running,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       coalesce(extract(epoch FROM now() - min(run_after) FILTER (WHERE state = 'pending' AND run_after <= now())),
+                0)::float8 AS oldest_due_seconds
+FROM jobs GROUP BY kind";
+
+#[derive(FromRow)]
+struct JobStatsRow {
+    kind: String,
+    queued: i64,
+    running: i64,
+    failed: i64,
+    oldest_due_seconds: f64,
+}
+
 impl PgJobQueue {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// The jobs by kind and state, and the wait of the oldest due one.
+    pub async fn stats(&self) -> Result<Vec<JobStats>, RepositoryError> {
+        let rows: Vec<JobStatsRow> =
+            sqlx::query_as(JOB_STATS).fetch_all(&self.pool).await.map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| JobStats {
+                kind: r.kind,
+                queued: r.queued,
+                running: r.running,
+                failed: r.failed,
+                oldest_due_seconds: r.oldest_due_seconds,
+            })
+            .collect())
     }
 }
 

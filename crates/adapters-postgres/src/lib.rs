@@ -18,7 +18,7 @@ pub use evaluation_config_repository::PgEvaluationConfigRepository;
 pub use evaluation_repository::PgEvaluationRepository;
 pub use housekeeping::PgHousekeeping;
 pub use identity_repository::PgIdentityRepository;
-pub use job_queue::PgJobQueue;
+pub use job_queue::{JobStats, PgJobQueue};
 pub use judge_store::PgJudgeStore;
 pub use pool::{connect, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;

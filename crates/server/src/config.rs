@@ -87,6 +87,9 @@ pub struct Config {
     /// `LLMA_SLACK_WEBHOOK_BASE_URL`: what Slack webhook URLs must start with (default
     /// `https://hooks.slack.com/`; a test or a Slack-compatible relay changes it).
     pub slack_webhook_base: String,
+    /// `LLMA_METRICS_BIND`: where `GET /metrics` listens (default `127.0.0.1:9464`; set to
+    /// the empty string to turn it off).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -213,7 +216,16 @@ impl Config {
             ))
         };
 
+        let metrics_bind = match lookup("LLMA_METRICS_BIND") {
+            Some(raw) if raw.trim().is_empty() => None,
+            Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                error("LLMA_METRICS_BIND", format!("expected host:port such as 127.0.0.1:9464 (or empty), got `{raw}`"))
+            })?),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        };
+
         Ok(Self {
+            metrics_bind,
             scheduler_interval: seconds("LLMA_SCHEDULER_INTERVAL_SECS", 30)?,
             delivery_retry_base: seconds("LLMA_DELIVERY_RETRY_BASE_SECS", 30)?,
             smtp,
@@ -322,6 +334,7 @@ mod tests {
             ("LLMA_DELIVERY_RETRY_BASE_SECS", "-1"),
             ("LLMA_SMTP_URL", "gopher://mail"),
             ("LLMA_PUBLIC_URL", "ftp://x"),
+            ("LLMA_METRICS_BIND", "everywhere"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod serve;
+pub mod telemetry;
 pub mod wiring;
 pub mod worker;

@@ -33,6 +33,15 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         // `http://{LLMA_BIND}` with the port actually bound (LLMA_BIND may say port 0).
         config.public_url = format!("http://{address}");
     }
+    // The metrics listener is bound first: a port in use stops the start-up here.
+    let metrics_listener = match config.metrics_bind {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("LLMA_METRICS_BIND: cannot listen on {address}: {e}"))?,
+        ),
+        None => None,
+    };
     let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
     adapters_postgres::migrate(&pool).await?;
     let services = Services::build(&config, &pool)?;
@@ -45,6 +54,15 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         signalled.await;
         let _ = stop.send(true);
     });
+
+    if let Some(listener) = metrics_listener {
+        let handle = crate::telemetry::install()?;
+        let address = listener.local_addr()?;
+        // Tests read this line to learn the port (printed before the API's line).
+        println!("llm-analytics metrics on http://{address}/metrics");
+        tokio::spawn(crate::telemetry::serve(listener, handle, stopping.clone()));
+        crate::telemetry::spawn_gauges(pool.clone(), services.job_table.clone(), stopping.clone());
+    }
 
     let worker = (role != Role::Api).then(|| {
         Worker::new(services.jobs.clone(), worker_settings(&config))

@@ -151,6 +151,8 @@ pub struct Services {
     pub housekeeping: Arc<HousekeepingService>,
     /// The one job table.
     pub jobs: Arc<dyn JobQueue>,
+    /// The same table, for the operators' job gauges.
+    pub job_table: PgJobQueue,
     /// The one event store (its partition knowledge is shared by every writer).
     pub events: PgAiEventStore,
     pool: PgPool,
@@ -166,7 +168,8 @@ impl Services {
         let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
         let events = PgAiEventStore::new(pool.clone());
         let event_store = Arc::new(events.clone());
-        let jobs: Arc<dyn JobQueue> = Arc::new(PgJobQueue::new(pool.clone()));
+        let job_table = PgJobQueue::new(pool.clone());
+        let jobs: Arc<dyn JobQueue> = Arc::new(job_table.clone());
 
         // LLM use, shared by the summary and the judge.
         let llm = Arc::new(LlmUse::new(
@@ -176,7 +179,7 @@ impl Services {
                 evaluation_configs: evaluation_configs.clone(),
                 gateway: keys.gateway.clone(),
                 completion: Arc::new(HttpStructuredCompletion::new(config.llm_gateway.clone())?),
-                llm_calls: Arc::new(PgLlmCallLog::new(pool.clone())),
+                llm_calls: Arc::new(crate::telemetry::MeteredLlmCalls(Arc::new(PgLlmCallLog::new(pool.clone())))),
             },
             system_llm(config)?,
             config.trial_models.clone(),
@@ -235,6 +238,7 @@ impl Services {
             reports,
             housekeeping: Arc::new(HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))),
             jobs,
+            job_table,
             events,
             pool: pool.clone(),
         })
@@ -281,7 +285,7 @@ fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow
             llm: shared.llm,
             cipher: shared.secrets.cipher,
             signer: shared.secrets.signer,
-            delivery: Arc::new(delivery),
+            delivery: Arc::new(crate::telemetry::MeteredDelivery(Arc::new(delivery))),
         },
         ReportConfig {
             public_url: config.public_url.clone(),

@@ -1,0 +1,128 @@
+//! Operators' metrics (spec section 10): the Prometheus recorder, `GET /metrics` on its own
+//! listener (`LLMA_METRICS_BIND`), the gauges read from the database every few seconds
+//! (jobs by kind and state, the oldest due job's wait, pool connections), and decorators
+//! that count LLM calls, tokens, trial credits and deliveries where they happen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_postgres::{PgJobQueue, PgPool};
+use async_trait::async_trait;
+use domain::RepositoryError;
+use domain::llm::{LlmCallLog, LlmCallRecord, LlmPurpose};
+use domain::reports::ReportDelivery;
+use domain::reports::delivery::{ResolvedTarget, SendFailure};
+use domain::reports::render::RenderedRun;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Latency buckets in seconds: 1 ms to 2 minutes (LLM calls take seconds).
+const SECONDS_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0];
+
+/// How often the database gauges are refreshed.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Installs the process's recorder (once) and returns the handle that renders it.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)?
+        .install_recorder()?;
+    Ok(handle)
+}
+
+/// Serves `GET /metrics` on `listener` until `stopping`.
+pub async fn serve(listener: TcpListener, handle: PrometheusHandle, mut stopping: watch::Receiver<bool>) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { ([("content-type", "text/plain; version=0.0.4")], handle.render()) }
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(error) = served {
+        tracing::warn!(%error, "the metrics listener stopped");
+    }
+}
+
+/// Refreshes the jobs and pool gauges every few seconds.
+pub fn spawn_gauges(pool: PgPool, jobs: PgJobQueue, mut stopping: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let size = f64::from(pool.size());
+            let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
+            metrics::gauge!("llma_db_pool_connections", "state" => "in_use").set(size - idle);
+            metrics::gauge!("llma_db_pool_connections", "state" => "idle").set(idle);
+            match jobs.stats().await {
+                Ok(stats) => {
+                    let mut oldest: f64 = 0.0;
+                    for kind in stats {
+                        let label = kind.kind.clone();
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "queued")
+                            .set(kind.queued as f64);
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "running")
+                            .set(kind.running as f64);
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "failed")
+                            .set(kind.failed as f64);
+                        metrics::gauge!("llma_jobs_oldest_due_seconds", "kind" => label).set(kind.oldest_due_seconds);
+                        oldest = oldest.max(kind.oldest_due_seconds);
+                    }
+                    metrics::gauge!("llma_jobs_oldest_due_age_seconds").set(oldest);
+                }
+                Err(error) => tracing::debug!(error = %error.0, "could not read the job gauges"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(GAUGE_INTERVAL) => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
+}
+
+/// Counts every LLM call as it is recorded: by provider, purpose and outcome, its
+/// latency and tokens; a judge call on the system LLM that succeeded used a trial credit.
+pub struct MeteredLlmCalls(pub Arc<dyn LlmCallLog>);
+
+#[async_trait]
+impl LlmCallLog for MeteredLlmCalls {
+    async fn record(&self, call: &LlmCallRecord) -> Result<(), RepositoryError> {
+        let provider = call.provider.as_str();
+        let purpose = call.purpose.as_str();
+        let outcome = call.outcome.as_str();
+        metrics::counter!("llma_llm_calls_total", "provider" => provider, "purpose" => purpose, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("llma_llm_call_duration_seconds", "provider" => provider, "purpose" => purpose)
+            .record(call.latency_ms as f64 / 1e3);
+        metrics::counter!("llma_llm_tokens_total", "provider" => provider, "purpose" => purpose, "direction" => "in")
+            .increment(call.input_tokens);
+        metrics::counter!("llma_llm_tokens_total", "provider" => provider, "purpose" => purpose, "direction" => "out")
+            .increment(call.output_tokens);
+        if call.purpose == LlmPurpose::Judge && call.key.is_none() && outcome == "ok" {
+            metrics::counter!("llma_trial_credits_used_total").increment(1);
+        }
+        self.0.record(call).await
+    }
+}
+
+/// Counts report deliveries by target type and outcome (sent, retry, failed).
+pub struct MeteredDelivery(pub Arc<dyn ReportDelivery>);
+
+#[async_trait]
+impl ReportDelivery for MeteredDelivery {
+    async fn send(&self, target: &ResolvedTarget, run: &RenderedRun, delivery_id: &str) -> Result<(), SendFailure> {
+        let sent = self.0.send(target, run, delivery_id).await;
+        let outcome = match &sent {
+            Ok(()) => "sent",
+            Err(failure) if failure.retryable => "retryable_failure",
+            Err(_) => "failed",
+        };
+        metrics::counter!("llma_deliveries_total", "target" => target.type_name(), "outcome" => outcome).increment(1);
+        sent
+    }
+}
