@@ -20,3 +20,4 @@ mod provider_keys;
 mod report_browser;
 mod reports;
 mod secrets;
+mod slow_clients;

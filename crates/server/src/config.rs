@@ -90,6 +90,11 @@ pub struct Config {
     /// `LLMA_METRICS_BIND`: where `GET /metrics` listens (default `127.0.0.1:9464`; set to
     /// the empty string to turn it off).
     pub metrics_bind: Option<SocketAddr>,
+    /// `LLMA_HTTP_HEADER_TIMEOUT_SECS`: a request's headers must arrive within this, and
+    /// an idle keep-alive connection is closed after it (default 10).
+    pub http_header_timeout: Duration,
+    /// `LLMA_MAX_CONNECTIONS`: open HTTP connections at most (default 4096).
+    pub max_connections: usize,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -225,6 +230,16 @@ impl Config {
         };
 
         Ok(Self {
+            http_header_timeout: Duration::from_secs(
+                get("LLMA_HTTP_HEADER_TIMEOUT_SECS")
+                    .map(|raw| parse_number("LLMA_HTTP_HEADER_TIMEOUT_SECS", &raw, 1u64..=300))
+                    .transpose()?
+                    .unwrap_or(10),
+            ),
+            max_connections: get("LLMA_MAX_CONNECTIONS")
+                .map(|raw| parse_number("LLMA_MAX_CONNECTIONS", &raw, 1usize..=1_000_000))
+                .transpose()?
+                .unwrap_or(4096),
             metrics_bind,
             scheduler_interval: seconds("LLMA_SCHEDULER_INTERVAL_SECS", 30)?,
             delivery_retry_base: seconds("LLMA_DELIVERY_RETRY_BASE_SECS", 30)?,
@@ -335,6 +350,8 @@ mod tests {
             ("LLMA_SMTP_URL", "gopher://mail"),
             ("LLMA_PUBLIC_URL", "ftp://x"),
             ("LLMA_METRICS_BIND", "everywhere"),
+            ("LLMA_HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("LLMA_MAX_CONNECTIONS", "none"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");

@@ -87,12 +87,11 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         // Tests and the dev command read this line to learn the port.
         println!("llm-analytics listening on http://{address}");
         tracing::info!(%address, ?role, "serving");
-        let mut stopping = stopping.clone();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopping.wait_for(|stop| *stop).await;
-            })
-            .await?;
+        let limits = crate::http_server::ConnectionLimits {
+            header_timeout: config.http_header_timeout,
+            max_connections: config.max_connections,
+        };
+        crate::http_server::serve(listener, app, limits, stopping.clone(), Duration::from_secs(30)).await;
         tracing::info!("stopped accepting; in-flight requests finished");
         Ok(())
     };
