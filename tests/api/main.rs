@@ -19,5 +19,6 @@ mod provider_key_validations;
 mod provider_keys;
 mod report_browser;
 mod reports;
+mod retention;
 mod secrets;
 mod slow_clients;

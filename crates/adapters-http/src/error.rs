@@ -426,9 +426,9 @@ impl From<ManualRunError> for ApiError {
     fn from(error: ManualRunError) -> Self {
         match error {
             ManualRunError::Invalid { field, message } => Self::invalid_field(field, message).in_field_error_shape(),
-            ManualRunError::EvaluationNotFound(_) | ManualRunError::EventNotFound(_) => {
-                Self::not_found_with(error.to_string()).in_error_shape()
-            }
+            ManualRunError::EvaluationNotFound(_)
+            | ManualRunError::EventNotFound(_)
+            | ManualRunError::PastRetention(_) => Self::not_found_with(error.to_string()).in_error_shape(),
             ManualRunError::Unexpected(cause) => Self::internal(&cause.0),
         }
     }

@@ -28,6 +28,29 @@ const FINISHED_JOBS: &str = "\
 DELETE FROM jobs WHERE id = ANY(ARRAY(
     SELECT id FROM jobs WHERE finished_at < $1 - make_interval(secs => $3) ORDER BY finished_at LIMIT $2))";
 
+/// Monthly event partitions whose whole month ends at or before `$1` (the retention
+/// cutoff), a few per sweep.
+const EXPIRED_PARTITIONS: &str = "\
+SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'ai_events'::regclass AND c.relname ~ '^ai_events_p[0-9]{4}_[0-9]{2}$'
+  AND (to_date(substr(c.relname, 12), 'YYYY_MM') + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= $1
+ORDER BY c.relname LIMIT 12";
+
+/// Id claims of events in the dropped months (before the cutoff's month).
+const EXPIRED_IDS: &str = "\
+DELETE FROM ai_event_ids WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM ai_event_ids
+    WHERE timestamp < date_trunc('month', $1 AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' LIMIT $2))";
+
+/// A partition name as `EXPIRED_PARTITIONS` selects it (checked again before it goes into
+/// a statement).
+fn is_partition_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("ai_events_p") else {
+        return false;
+    };
+    rest.len() == 7 && rest.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'_' } else { b.is_ascii_digit() })
+}
+
 /// Housekeeping's deletes.
 #[derive(Clone)]
 pub struct PgHousekeeping {
@@ -37,6 +60,34 @@ pub struct PgHousekeeping {
 impl PgHousekeeping {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Drops the partitions wholly past `cutoff`. Each drop waits at most 2 s for its
+    /// lock (ingestion is never blocked longer); one that could not is tried next sweep.
+    async fn drop_partitions(&self, cutoff: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let names: Vec<String> = sqlx::query_scalar(EXPIRED_PARTITIONS)
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        let mut dropped = 0;
+        for name in names.into_iter().filter(|n| is_partition_name(n)) {
+            let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+            sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *tx).await.map_err(RepositoryError::new)?;
+            // The name was checked to be `ai_events_pYYYY_MM`: safe to put in the statement.
+            let drop = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"));
+            match sqlx::query(drop).execute(&mut *tx).await {
+                Ok(_) => {
+                    tx.commit().await.map_err(RepositoryError::new)?;
+                    tracing::info!(partition = %name, "dropped an event partition past retention");
+                    dropped += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(partition = %name, %error, "could not drop an event partition; next sweep");
+                }
+            }
+        }
+        Ok(dropped)
     }
 
     async fn delete(
@@ -59,7 +110,12 @@ impl PgHousekeeping {
 
 #[async_trait]
 impl Housekeeping for PgHousekeeping {
-    async fn sweep(&self, now: DateTime<Utc>, batch: u32) -> Result<SweepReport, RepositoryError> {
+    async fn sweep(
+        &self,
+        now: DateTime<Utc>,
+        batch: u32,
+        event_cutoff: Option<DateTime<Utc>>,
+    ) -> Result<SweepReport, RepositoryError> {
         let longest_window = SUMMARY_RATE_LIMITS.iter().map(|limit| limit.window).max().unwrap_or_default();
         let flights = sqlx::query(FLIGHTS)
             .bind(now)
@@ -73,6 +129,20 @@ impl Housekeeping for PgHousekeeping {
             summary_cache: self.delete(CACHE, now, batch, CACHE_TTL.as_secs_f64()).await?,
             rate_limit_hits: self.delete(RATE_HITS, now, batch, longest_window.as_secs_f64()).await?,
             finished_jobs: self.delete(FINISHED_JOBS, now, batch, FINISHED_JOBS_KEPT.as_secs_f64()).await?,
+            event_partitions: match event_cutoff {
+                Some(cutoff) => self.drop_partitions(cutoff).await?,
+                None => 0,
+            },
+            event_ids: match event_cutoff {
+                Some(cutoff) => sqlx::query(EXPIRED_IDS)
+                    .bind(cutoff)
+                    .bind(i64::from(batch))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(RepositoryError::new)?
+                    .rows_affected(),
+                None => 0,
+            },
         })
     }
 }

@@ -95,6 +95,8 @@ pub struct Config {
     pub http_header_timeout: Duration,
     /// `LLMA_MAX_CONNECTIONS`: open HTTP connections at most (default 4096).
     pub max_connections: usize,
+    /// `LLMA_EVENT_RETENTION_DAYS`: events older than this are not kept (default 0: all).
+    pub event_retention: domain::ingestion::EventRetention,
 }
 
 const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
@@ -230,6 +232,12 @@ impl Config {
         };
 
         Ok(Self {
+            event_retention: domain::ingestion::EventRetention::days(
+                get("LLMA_EVENT_RETENTION_DAYS")
+                    .map(|raw| parse_number("LLMA_EVENT_RETENTION_DAYS", &raw, 0u32..=36_500))
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
             http_header_timeout: Duration::from_secs(
                 get("LLMA_HTTP_HEADER_TIMEOUT_SECS")
                     .map(|raw| parse_number("LLMA_HTTP_HEADER_TIMEOUT_SECS", &raw, 1u64..=300))
@@ -352,6 +360,7 @@ mod tests {
             ("LLMA_METRICS_BIND", "everywhere"),
             ("LLMA_HTTP_HEADER_TIMEOUT_SECS", "0"),
             ("LLMA_MAX_CONNECTIONS", "none"),
+            ("LLMA_EVENT_RETENTION_DAYS", "-3"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{error}");

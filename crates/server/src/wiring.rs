@@ -196,8 +196,10 @@ impl Services {
         let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
 
         // Events in and out.
-        let ingestion =
-            Arc::new(IngestionService::new(identity.clone(), event_store.clone(), evaluation_repository.clone()));
+        let ingestion = Arc::new(
+            IngestionService::new(identity.clone(), event_store.clone(), evaluation_repository.clone())
+                .with_retention(config.event_retention),
+        );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 
         // The summary and the judge.
@@ -220,7 +222,7 @@ impl Services {
                 jobs: jobs.clone(),
                 llm: llm.clone(),
             },
-            JudgeConfig { llm_timeout: config.llm_timeout },
+            JudgeConfig { llm_timeout: config.llm_timeout, retention: config.event_retention },
         ));
         let reports =
             reports(config, pool, ReportDependencies { evaluation_repository, jobs: jobs.clone(), llm, secrets })?;
@@ -236,7 +238,10 @@ impl Services {
             summaries,
             judge,
             reports,
-            housekeeping: Arc::new(HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))),
+            housekeeping: Arc::new(
+                HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))
+                    .with_retention(config.event_retention),
+            ),
             jobs,
             job_table,
             events,

@@ -1,7 +1,7 @@
 //! `PgHousekeeping`: what has expired goes, in bounded batches; what is live stays.
 
 use adapters_postgres::PgHousekeeping;
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use domain::housekeeping::Housekeeping;
 
 use crate::support::TestApp;
@@ -39,13 +39,56 @@ async fn a_sweep_deletes_only_what_expired_and_at_most_a_batch_per_step() {
     .await;
     let housekeeping = PgHousekeeping::new(app.pool().clone());
 
-    let first = housekeeping.sweep(Utc::now(), 2).await.unwrap();
+    let first = housekeeping.sweep(Utc::now(), 2, None).await.unwrap();
     assert_eq!((first.summary_flights, first.summary_cache, first.rate_limit_hits, first.finished_jobs), (2, 1, 1, 2));
-    let second = housekeeping.sweep(Utc::now(), 2).await.unwrap();
+    let second = housekeeping.sweep(Utc::now(), 2, None).await.unwrap();
     assert_eq!((second.summary_flights, second.finished_jobs), (1, 0), "the rest of the lapsed claims");
 
     assert_eq!(count(&app, "SELECT count(*) FROM summary_flights").await, 1, "the live claim stays");
     assert_eq!(count(&app, "SELECT count(*) FROM summary_cache").await, 1);
     assert_eq!(count(&app, "SELECT count(*) FROM rate_limit_hits").await, 1);
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 2, "the recent and the pending job stay");
+}
+
+#[tokio::test]
+async fn with_retention_whole_months_past_it_are_dropped_with_their_id_claims() {
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id.0;
+    // Events in January, February and March 2026 (partitions made as ingestion makes them).
+    run(
+        &app,
+        &format!(
+            "SELECT ai_events_ensure_partition(m) FROM unnest(ARRAY['2026-01-15', '2026-02-15', '2026-03-15']::timestamptz[]) AS m;
+             INSERT INTO ai_event_ids (project_id, uuid, timestamp)
+                SELECT {project}, gen_random_uuid(), t FROM unnest(ARRAY['2026-01-10', '2026-01-20', '2026-02-10', '2026-03-10']::timestamptz[]) AS t;
+             INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, properties)
+                SELECT project_id, uuid, '$ai_generation', 'u', timestamp, '{{}}' FROM ai_event_ids;"
+        ),
+    )
+    .await;
+    let housekeeping = PgHousekeeping::new(app.pool().clone());
+    // Cutoff 20 February: January is wholly past it; February is not (kept whole).
+    let cutoff = Utc.with_ymd_and_hms(2026, 2, 20, 0, 0, 0).unwrap();
+    let report = housekeeping.sweep(Utc::now(), 1, Some(cutoff)).await.unwrap();
+    assert_eq!(report.event_partitions, 1);
+    assert_eq!(report.event_ids, 1, "a batch at a time");
+    let report = housekeeping.sweep(Utc::now(), 1, Some(cutoff)).await.unwrap();
+    assert_eq!((report.event_partitions, report.event_ids), (0, 1));
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'ai_events'::regclass ORDER BY 1",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert!(!partitions.contains(&"ai_events_p2026_01".to_owned()), "{partitions:?}");
+    assert!(
+        partitions.contains(&"ai_events_p2026_02".to_owned()) && partitions.contains(&"ai_events_p2026_03".to_owned())
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_event_ids").await, 2);
+
+    // Without retention nothing of the events is touched.
+    let report = housekeeping.sweep(Utc::now(), 100, None).await.unwrap();
+    assert_eq!((report.event_partitions, report.event_ids), (0, 0));
 }

@@ -6,6 +6,7 @@ mod error;
 mod model;
 mod payload;
 mod ports;
+mod retention;
 mod service;
 mod timestamp;
 
@@ -14,6 +15,7 @@ pub use model::{AiEventName, IncomingEvent, IngestOutcome, SpansOutcome};
 pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError};
 pub(crate) use payload::{strip_nul, strip_nul_map};
 pub use ports::{AiEventStore, ProjectTokens};
+pub use retention::EventRetention;
 pub use service::IngestionService;
 pub use timestamp::{ClientTime, MAX_FUTURE, MAX_PAST, parse_iso8601, resolve as resolve_timestamp};
 

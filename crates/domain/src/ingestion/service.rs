@@ -11,7 +11,8 @@ use crate::judge::{StoredBatch, plan_jobs};
 use crate::otel::Span;
 
 use super::{
-    AiEventName, AiEventStore, CapturePayload, IncomingEvent, IngestError, IngestOutcome, ProjectTokens, SpansOutcome,
+    AiEventName, AiEventStore, CapturePayload, EventRetention, IncomingEvent, IngestError, IngestOutcome,
+    ProjectTokens, SpansOutcome,
 };
 
 /// Longest token worth looking up: real ones are 48 characters.
@@ -28,6 +29,7 @@ pub struct IngestionService {
     projects: Arc<dyn ProjectTokens>,
     events: Arc<dyn AiEventStore>,
     evaluations: Arc<dyn EvaluationRepository>,
+    retention: EventRetention,
 }
 
 impl IngestionService {
@@ -36,7 +38,13 @@ impl IngestionService {
         events: Arc<dyn AiEventStore>,
         evaluations: Arc<dyn EvaluationRepository>,
     ) -> Self {
-        Self { projects, events, evaluations }
+        Self { projects, events, evaluations, retention: EventRetention::forever() }
+    }
+
+    /// Events older than `retention` are answered as stored but kept nowhere.
+    pub fn with_retention(mut self, retention: EventRetention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The project whose public token this is (401 otherwise).
@@ -79,6 +87,8 @@ impl IngestionService {
                 None => outcome.ignored += 1,
             }
         }
+        let (events, expired) = self.within_retention(events, received_at);
+        outcome.ignored += expired;
         let (batch, duplicates) = self.store(project, events).await?;
         outcome.stored = batch.stored;
         outcome.duplicates = duplicates;
@@ -93,6 +103,15 @@ impl IngestionService {
             "otel export ingested"
         );
         Ok(outcome)
+    }
+
+    /// The events inside the retention window, and how many were older (answered as
+    /// stored, kept nowhere).
+    fn within_retention(&self, events: Vec<IncomingEvent>, now: DateTime<Utc>) -> (Vec<IncomingEvent>, u64) {
+        let before = events.len();
+        let kept: Vec<IncomingEvent> = events.into_iter().filter(|e| self.retention.keeps(e.timestamp, now)).collect();
+        let expired = (before - kept.len()) as u64;
+        (kept, expired)
     }
 
     /// Stores a request's events (each uuid once) with the judge jobs their generations
@@ -124,8 +143,9 @@ impl IngestionService {
         let project = self.project_of(payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?).await?;
 
         let parsed = payload.into_events(received_at)?;
-        let (batch, duplicates) = self.store(project, parsed.events).await?;
-        let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped };
+        let (events, expired) = self.within_retention(parsed.events, received_at);
+        let (batch, duplicates) = self.store(project, events).await?;
+        let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped + expired };
         tracing::info!(
             project = %project,
             stored = outcome.stored,

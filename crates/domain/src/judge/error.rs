@@ -12,6 +12,9 @@ pub enum ManualRunError {
     EvaluationNotFound(String),
     #[error("Event {0} not found")]
     EventNotFound(String),
+    /// Older than `LLMA_EVENT_RETENTION_DAYS`.
+    #[error("Event {0} is past the ai_events retention window and can no longer be evaluated")]
+    PastRetention(String),
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }

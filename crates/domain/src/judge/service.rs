@@ -34,6 +34,8 @@ pub struct JudgePorts {
 pub struct JudgeConfig {
     /// `LLMA_LLM_TIMEOUT_SECS`: one judgement's LLM work, retries included.
     pub llm_timeout: Duration,
+    /// `LLMA_EVENT_RETENTION_DAYS`: events past it can no longer be judged.
+    pub retention: crate::ingestion::EventRetention,
 }
 
 /// `POST evaluation_runs/` as sent (values unchecked).
@@ -123,6 +125,9 @@ impl JudgeService {
             .await?
             .filter(|e| e.event == event_name && distinct_id.is_none_or(|d| e.distinct_id == d))
             .ok_or_else(|| ManualRunError::EventNotFound(target.to_string()))?;
+        if !self.config.retention.keeps(event.timestamp, Utc::now()) {
+            return Err(ManualRunError::PastRetention(target.to_string()));
+        }
         let payload = JudgePayload {
             evaluation: evaluation.id,
             generation: event.uuid,

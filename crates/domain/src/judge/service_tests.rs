@@ -223,7 +223,10 @@ impl Mocks {
                 jobs: Arc::new(self.jobs),
                 llm,
             },
-            JudgeConfig { llm_timeout: Duration::from_secs(30) },
+            JudgeConfig {
+                llm_timeout: Duration::from_secs(30),
+                retention: crate::ingestion::EventRetention::forever(),
+            },
         );
         (service, self.stored)
     }
