@@ -15,6 +15,7 @@ mod offline_items;
 mod operations;
 mod otel;
 mod provider_key_actions;
+mod provider_key_activity;
 mod provider_key_validations;
 mod provider_keys;
 mod report_browser;

@@ -17,7 +17,7 @@ use crate::models::{ModelDto, ModelsDto};
 use crate::pagination::Paginated;
 use crate::provider_keys::{
     self, AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
-    KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
+    FieldChangeDto, KeyActivityDto, KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
 };
 use crate::{capture, health, models, offline_evaluations, otlp};
 
@@ -39,6 +39,8 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         provider_keys::dependent_configs,
         provider_keys::trial_evaluations,
         provider_keys::assign_provider_key,
+        provider_keys::provider_keys_activity,
+        provider_keys::provider_key_activity,
         evaluations::list_evaluations,
         evaluations::create_evaluation,
         evaluations::retrieve_evaluation,
@@ -77,6 +79,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto, SummaryBody, SummaryDto, PatternDto,
         SummaryStatisticsDto, ManualRunBody, ManualRunDto, RunEvaluationDto, EvaluationRunDto,
         Paginated<EvaluationRunDto>, ResultsDto, TotalsDto, BreakdownValueDto, TrendDto,
+        KeyActivityDto, FieldChangeDto, Paginated<KeyActivityDto>,
         EvaluationReportDto, EvaluationReportBody, ReportRunDto, Paginated<EvaluationReportDto>, Paginated<ReportRunDto>)),
     modifiers(&BearerAuth)
 )]

@@ -54,7 +54,7 @@ const ENV: &str = "/api/environments/{project_id}";
 /// that act on evaluations. `provider_keys/trial_evaluations` is a static segment, so it
 /// takes precedence over `provider_keys/{id}`.
 fn evaluation_routes() -> Router<AppState> {
-    let routes: [(String, MethodRouter<AppState>); 7] = [
+    let routes: [(String, MethodRouter<AppState>); 9] = [
         (format!("{ENV}/evaluations"), get(evaluations::list_evaluations).post(evaluations::create_evaluation)),
         (
             format!("{ENV}/evaluations/{{id}}"),
@@ -68,6 +68,8 @@ fn evaluation_routes() -> Router<AppState> {
         (format!("{LLMA}/provider_keys/trial_evaluations"), get(provider_keys::trial_evaluations)),
         (format!("{LLMA}/provider_keys/{{id}}/dependent_configs"), get(provider_keys::dependent_configs)),
         (format!("{LLMA}/provider_keys/{{id}}/assign"), post(provider_keys::assign_provider_key)),
+        (format!("{LLMA}/provider_keys/activity"), get(provider_keys::provider_keys_activity)),
+        (format!("{LLMA}/provider_keys/{{id}}/activity"), get(provider_keys::provider_key_activity)),
     ];
     routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
 }

@@ -7,7 +7,7 @@ use domain::evaluation::{
     EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
     ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
 };
-use domain::provider_key::{Provider, UserSummary};
+use domain::provider_key::{FieldChange, KeyAction, Provider, UserSummary};
 use domain::{
     EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId,
 };
@@ -511,14 +511,14 @@ impl EvaluationRepository for PgEvaluationRepository {
         assignment: &KeyAssignment,
     ) -> Result<AssignOutcome, RepositoryError> {
         let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
-        let provider: Option<String> =
-            sqlx::query_scalar("SELECT provider FROM provider_keys WHERE project_id = $1 AND id = $2 FOR SHARE")
+        let found: Option<(String, String)> =
+            sqlx::query_as("SELECT provider, name FROM provider_keys WHERE project_id = $1 AND id = $2 FOR SHARE")
                 .bind(project.0)
                 .bind(key.0)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(RepositoryError::new)?;
-        let Some(provider) = provider else {
+        let Some((provider, key_name)) = found else {
             return Ok(AssignOutcome::KeyNotFound);
         };
         let ids: Vec<Uuid> = assignment.evaluations.iter().map(|id| id.0).collect();
@@ -606,7 +606,22 @@ impl EvaluationRepository for PgEvaluationRepository {
         .execute(&mut *tx)
         .await
         .map_err(RepositoryError::new)?;
+        let configs_updated = repointed + created.len() as u64;
+        let changes = vec![
+            FieldChange::outcome("evaluation_ids", json!(update_ids)),
+            FieldChange::outcome("configurations_updated", json!(configs_updated)),
+            FieldChange::outcome("evaluations_enabled", json!(evals_enabled)),
+        ];
+        let entry = crate::key_activity::Entry {
+            project,
+            key,
+            key_name: &key_name,
+            action: KeyAction::Assigned,
+            actor: assignment.actor,
+            changes,
+        };
+        crate::key_activity::record(&mut tx, entry).await?;
         tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(AssignOutcome::Assigned { configs_updated: repointed + created.len() as u64, evals_enabled })
+        Ok(AssignOutcome::Assigned { configs_updated, evals_enabled })
     }
 }

@@ -7,6 +7,7 @@ mod housekeeping;
 mod identity_repository;
 mod job_queue;
 mod judge_store;
+mod key_activity;
 mod pool;
 mod provider_key_repository;
 mod report_events;

@@ -5,12 +5,15 @@ use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
 use domain::evaluation::{EvaluationState, EvaluationStatus, StatusReason};
 use domain::provider_key::{
-    DeleteOutcome, KeyState, NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    SealedKeyRow, UserSummary,
+    DeleteOutcome, FieldChange, KeyAction, KeyActivity, KeyState, NewProviderKeyRecord, Provider, ProviderKey,
+    ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow, UserSummary, changed_fields, created_fields,
 };
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::key_activity::{self, Entry};
 
 /// Provider keys in table `provider_keys`; the active key in `evaluation_configs`.
 #[derive(Clone)]
@@ -86,6 +89,21 @@ impl TryFrom<KeyRow> for ProviderKey {
             last_used_at: row.last_used_at,
         })
     }
+}
+
+/// The key as it is before a change, its row locked for the change's transaction.
+async fn lock_key(
+    conn: &mut PgConnection,
+    project: ProjectId,
+    id: ProviderKeyId,
+) -> Result<Option<ProviderKey>, RepositoryError> {
+    sqlx::query("SELECT 1 FROM provider_keys WHERE project_id = $1 AND id = $2 FOR UPDATE")
+        .bind(project.0)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(RepositoryError::new)?;
+    fetch_key(conn, project, id).await
 }
 
 async fn fetch_key(
@@ -164,6 +182,19 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         let stored = fetch_key(&mut tx, key.project, key.id)
             .await?
             .ok_or_else(|| RepositoryError::new(anyhow::anyhow!("inserted provider key {} vanished", key.id)))?;
+        let mut changes = created_fields(&stored);
+        if key.set_as_active {
+            changes.push(FieldChange::outcome("active", json!(true)));
+        }
+        let entry = Entry {
+            project: key.project,
+            key: key.id,
+            key_name: &stored.name,
+            action: KeyAction::Created,
+            actor: Some(key.created_by),
+            changes,
+        };
+        key_activity::record(&mut tx, entry).await?;
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(stored)
     }
@@ -223,6 +254,10 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         changes: &ProviderKeyChanges,
     ) -> Result<Option<ProviderKey>, RepositoryError> {
         let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let before = match changes.audit {
+            Some(_) => lock_key(&mut tx, project, id).await?,
+            None => None,
+        };
         let updated: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE provider_keys SET \
                name = COALESCE($3, name), \
@@ -255,6 +290,21 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
             set_active(&mut tx, project, id).await?;
         }
         let stored = fetch_key(&mut tx, project, id).await?;
+        if let (Some(note), Some(before), Some(after)) = (changes.audit, &before, &stored) {
+            let mut fields = changed_fields(before, after);
+            if changes.set_as_active {
+                fields.push(FieldChange::outcome("active", json!(true)));
+            }
+            let entry = Entry {
+                project,
+                key: id,
+                key_name: &after.name,
+                action: note.action,
+                actor: note.actor,
+                changes: fields,
+            };
+            key_activity::record(&mut tx, entry).await?;
+        }
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(stored)
     }
@@ -264,16 +314,17 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         project: ProjectId,
         id: ProviderKeyId,
         replacement: Option<ProviderKeyId>,
+        actor: Option<UserId>,
     ) -> Result<DeleteOutcome, RepositoryError> {
         let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
-        let key: Option<(String,)> =
-            sqlx::query_as("SELECT provider FROM provider_keys WHERE project_id = $1 AND id = $2 FOR UPDATE")
+        let key: Option<(String, String)> =
+            sqlx::query_as("SELECT provider, name FROM provider_keys WHERE project_id = $1 AND id = $2 FOR UPDATE")
                 .bind(project.0)
                 .bind(id.0)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(RepositoryError::new)?;
-        let Some((provider,)) = key else {
+        let Some((provider, name)) = key else {
             return Ok(DeleteOutcome::NotFound);
         };
         if let Some(replacement) = replacement {
@@ -335,8 +386,24 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
             .execute(&mut *tx)
             .await
             .map_err(RepositoryError::new)?;
+        let changes = vec![
+            FieldChange::outcome("replacement_key_id", json!(replacement.map(|r| r.0))),
+            FieldChange::outcome("configurations_moved", json!(moved)),
+            FieldChange::outcome("evaluations_disabled", json!(disabled)),
+        ];
+        let entry = Entry { project, key: id, key_name: &name, action: KeyAction::Deleted, actor, changes };
+        key_activity::record(&mut tx, entry).await?;
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(DeleteOutcome::Deleted { moved, disabled })
+    }
+
+    async fn activity(
+        &self,
+        project: ProjectId,
+        key: Option<ProviderKeyId>,
+        page: PageRequest,
+    ) -> Result<Page<KeyActivity>, RepositoryError> {
+        key_activity::list(&self.pool, project, key, page).await
     }
 
     async fn touch_last_used(&self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError> {

@@ -272,3 +272,45 @@ impl From<AssignResult> for AssignResultDto {
         Self { configs_updated: result.configs_updated, evals_enabled: result.evals_enabled }
     }
 }
+
+/// One changed field of an audit entry (a key appears only as its mask).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldChangeDto {
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+}
+
+/// One entry of a key's audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyActivityDto {
+    pub id: uuid::Uuid,
+    pub provider_key_id: uuid::Uuid,
+    pub provider_key_name: String,
+    /// created | updated | validated | assigned | deleted
+    pub action: String,
+    /// null for the system (e.g. the runner marking a rejected key invalid).
+    pub actor: Option<CreatedByDto>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub changes: Vec<FieldChangeDto>,
+}
+
+impl From<domain::provider_key::KeyActivity> for KeyActivityDto {
+    fn from(activity: domain::provider_key::KeyActivity) -> Self {
+        Self {
+            id: activity.id,
+            provider_key_id: activity.key.0,
+            provider_key_name: activity.key_name,
+            action: activity.action.as_str().to_owned(),
+            actor: activity.actor.map(CreatedByDto::from),
+            created_at: activity.created_at,
+            changes: activity
+                .changes
+                .into_iter()
+                .map(|c| FieldChangeDto { field: c.field, before: c.before, after: c.after })
+                .collect(),
+        }
+    }
+}

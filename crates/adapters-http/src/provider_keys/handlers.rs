@@ -7,8 +7,8 @@ use domain::ProviderKeyId;
 use domain::identity::Scope;
 
 use super::dto::{
-    AssignBody, AssignResultDto, DeleteQuery, DependentConfigsDto, KeyCheckBody, KeyCheckDto, ProviderKeyBody,
-    ProviderKeyDto, TrialEvaluationsDto, TrialEvaluationsQuery,
+    AssignBody, AssignResultDto, DeleteQuery, DependentConfigsDto, KeyActivityDto, KeyCheckBody, KeyCheckDto,
+    ProviderKeyBody, ProviderKeyDto, TrialEvaluationsDto, TrialEvaluationsQuery,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
@@ -86,7 +86,7 @@ pub async fn replace_provider_key(
     if body.name.is_none() {
         return Err(ApiError::invalid_field("name", "This field is required."));
     }
-    let key = app.provider_keys.update(access.project, id, body.into()).await?;
+    let key = app.provider_keys.update(access.project, id, body.into(), access.user).await?;
     Ok(Json(key.into()))
 }
 
@@ -102,7 +102,7 @@ pub async fn update_provider_key(
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
     let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
-    let key = app.provider_keys.update(access.project, key_id(&id)?, body.into()).await?;
+    let key = app.provider_keys.update(access.project, key_id(&id)?, body.into(), access.user).await?;
     Ok(Json(key.into()))
 }
 
@@ -118,7 +118,7 @@ pub async fn delete_provider_key(
     Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
-    app.provider_keys.delete(access.project, key_id(&id)?, query.replacement_key_id.as_deref()).await?;
+    app.provider_keys.delete(access.project, key_id(&id)?, query.replacement_key_id.as_deref(), access.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -133,7 +133,7 @@ pub async fn validate_provider_key(
     Path((project, id)): Path<(String, String)>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
     let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
-    let key = app.provider_keys.validate(access.project, key_id(&id)?).await?;
+    let key = app.provider_keys.validate(access.project, key_id(&id)?, access.user).await?;
     Ok(Json(key.into()))
 }
 
@@ -197,6 +197,41 @@ pub async fn assign_provider_key(
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<AssignResultDto>, ApiError> {
     let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
-    let result = app.evaluations.assign_key(access.project, key_id(&id)?, body.into()).await?;
+    let result = app.evaluations.assign_key(access.project, key_id(&id)?, body.into(), access.user).await?;
     Ok(Json(result.into()))
+}
+
+/// The audit trail of every key of the project, newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/activity/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Paginated<KeyActivityDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn provider_keys_activity(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(project): Path<String>,
+) -> Result<Json<Paginated<KeyActivityDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let page = app.provider_keys.activity(access.project, None, page_request(&uri)?).await?;
+    Ok(Json(paginated(&headers, &uri, page, KeyActivityDto::from)))
+}
+
+/// The audit trail of one key (also after it was deleted), newest first.
+#[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/activity/", tag = "provider_keys",
+    params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
+    responses((status = 200, body = Paginated<KeyActivityDto>), (status = 404, body = ErrorBody)),
+    security(("personal_api_key" = ["llm_provider_key:read"])))]
+pub async fn provider_key_activity(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<Paginated<KeyActivityDto>>, ApiError> {
+    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
+    let page = app.provider_keys.activity(access.project, Some(key_id(&id)?), page_request(&uri)?).await?;
+    if page.total == 0 && app.provider_keys.get(access.project, key_id(&id)?).await.is_err() {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(paginated(&headers, &uri, page, KeyActivityDto::from)))
 }

@@ -5,6 +5,6 @@ mod handlers;
 
 pub use dto::{
     AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
-    KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
+    FieldChangeDto, KeyActivityDto, KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
 };
 pub(crate) use handlers::*;

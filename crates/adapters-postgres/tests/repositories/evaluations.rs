@@ -604,6 +604,7 @@ async fn assign_key_repoints_same_provider_configurations_and_moves_states() {
     let unconfigured = insert(&app, new_evaluation(&tenant)).await;
     let untouched = insert_using_key(&app, &tenant, Provider::Anthropic, None, EvaluationState::Paused).await;
     let assignment = KeyAssignment {
+        actor: None,
         evaluations: vec![failed.id, trial.id, other_provider.id, unconfigured.id],
         enable: false,
         model_for_unconfigured: None,
@@ -632,6 +633,7 @@ async fn assign_key_configures_unconfigured_evaluations_and_enables_on_request()
     let failed = insert(&app, new_evaluation(&tenant)).await;
     set_state(&app, failed.id, EvaluationState::Error(StatusReason::TrialLimitReached)).await;
     let assignment = KeyAssignment {
+        actor: None,
         evaluations: vec![unconfigured.id, active.id, failed.id],
         enable: true,
         model_for_unconfigured: Some(ModelName::parse("gpt-5-mini").unwrap()),
@@ -661,6 +663,7 @@ async fn assign_key_ignores_other_projects_and_deleted_evaluations() {
     let deleted = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
     evaluations(&app).soft_delete(tenant.id(), deleted.id).await.unwrap();
     let assignment = KeyAssignment {
+        actor: None,
         evaluations: vec![foreign.id, deleted.id, EvaluationId::generate()],
         enable: true,
         model_for_unconfigured: Some(ModelName::parse("gpt-5-mini").unwrap()),
@@ -680,7 +683,8 @@ async fn assign_key_of_an_unknown_or_foreign_key_changes_nothing() {
     let other = app.project_with_admin().await;
     let foreign_key = app.insert_key(other.key()).await;
     let evaluation = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
-    let assignment = KeyAssignment { evaluations: vec![evaluation.id], enable: true, model_for_unconfigured: None };
+    let assignment =
+        KeyAssignment { actor: None, evaluations: vec![evaluation.id], enable: true, model_for_unconfigured: None };
 
     for key in [foreign_key.id, ProviderKeyId::generate()] {
         let outcome = evaluations(&app).assign_key(tenant.id(), key, &assignment).await.unwrap();
@@ -695,7 +699,8 @@ async fn a_key_in_any_state_can_be_assigned() {
     let tenant = app.project_with_admin().await;
     let key = app.insert_key(tenant.key().state(KeyState::Invalid)).await;
     let evaluation = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
-    let assignment = KeyAssignment { evaluations: vec![evaluation.id], enable: false, model_for_unconfigured: None };
+    let assignment =
+        KeyAssignment { actor: None, evaluations: vec![evaluation.id], enable: false, model_for_unconfigured: None };
 
     let outcome = evaluations(&app).assign_key(tenant.id(), key.id, &assignment).await.unwrap();
 

@@ -399,7 +399,7 @@ async fn delete_without_replacement_detaches_its_model_configurations() {
     ];
     let uses_kept = app.add_model_configuration(tenant.id(), Provider::Openai, kept.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, None).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, None, None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -426,7 +426,7 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
     let staying = app.add_model_configuration(tenant.id(), Provider::Anthropic, unrelated.id).await;
     let others = app.add_model_configuration(other.id(), Provider::Anthropic, others_key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -452,7 +452,7 @@ async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_
     let trial = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
     let others = insert_using_key(&app, &other, Provider::Openai, Some(others_key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, None).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, None, None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 1 });
     let failed = stored(&app, &tenant, active.id).await;
@@ -475,7 +475,7 @@ async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacemen
     let replacement = app.insert_key(tenant.key()).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 1, disabled: 0 });
     let after = stored(&app, &tenant, active.id).await;
@@ -491,7 +491,7 @@ async fn a_refused_delete_leaves_the_evaluations_alone() {
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_eq!(stored(&app, &tenant, active.id).await, active);
@@ -523,7 +523,7 @@ async fn delete_of_an_unused_key_moves_nothing() {
     let key = app.insert_key(tenant.key()).await;
     let replacement = app.insert_key(tenant.key()).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 0, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -548,7 +548,7 @@ async fn delete_refuses_a_replacement_from_another_project_and_changes_nothing()
     let foreign = app.insert_key(other.key()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(foreign.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(foreign.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -561,7 +561,7 @@ async fn delete_refuses_an_unknown_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(ProviderKeyId::generate())).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(ProviderKeyId::generate()), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -574,7 +574,7 @@ async fn delete_refuses_the_key_itself_as_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(key.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(key.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -588,7 +588,7 @@ async fn delete_refuses_a_replacement_of_another_provider_and_changes_nothing() 
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id)).await.unwrap();
+    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -602,9 +602,9 @@ async fn delete_never_deletes_another_projects_key() {
     let key = app.insert_key(owner.key().active()).await;
     let config = app.add_model_configuration(owner.id(), Provider::Openai, key.id).await;
 
-    let without = app.keys.delete(intruder.id(), key.id, None).await.unwrap();
+    let without = app.keys.delete(intruder.id(), key.id, None, None).await.unwrap();
     let intruders_key = app.insert_key(intruder.key()).await;
-    let with = app.keys.delete(intruder.id(), key.id, Some(intruders_key.id)).await.unwrap();
+    let with = app.keys.delete(intruder.id(), key.id, Some(intruders_key.id), None).await.unwrap();
 
     assert_eq!(without, DeleteOutcome::NotFound);
     assert_eq!(with, DeleteOutcome::NotFound);
@@ -616,7 +616,10 @@ async fn delete_returns_not_found_for_an_unknown_key() {
     let app = TestApp::migrated().await;
     let tenant = app.project_with_admin().await;
 
-    assert_eq!(app.keys.delete(tenant.id(), ProviderKeyId::generate(), None).await.unwrap(), DeleteOutcome::NotFound);
+    assert_eq!(
+        app.keys.delete(tenant.id(), ProviderKeyId::generate(), None, None).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
 }
 
 #[tokio::test]
@@ -628,7 +631,7 @@ async fn delete_of_the_active_key_clears_the_active_key() {
     let replacement = app.insert_key(tenant.key()).await;
     let others_active = app.insert_key(other.key().active()).await;
 
-    app.keys.delete(tenant.id(), key.id, Some(replacement.id)).await.unwrap();
+    app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(app.active_key(tenant.id()).await, None);
     assert_eq!(app.active_key(other.id()).await, Some(others_active.id));
@@ -642,7 +645,7 @@ async fn delete_of_another_key_keeps_the_active_key() {
     let spare = app.insert_key(tenant.key()).await;
 
     assert_eq!(
-        app.keys.delete(tenant.id(), spare.id, None).await.unwrap(),
+        app.keys.delete(tenant.id(), spare.id, None, None).await.unwrap(),
         DeleteOutcome::Deleted { moved: 0, disabled: 0 }
     );
 

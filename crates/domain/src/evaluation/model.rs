@@ -371,6 +371,8 @@ pub struct KeyAssignment {
     /// Give evaluations without a model configuration one with the key's provider, this
     /// model and the key. `None`: leave them without.
     pub model_for_unconfigured: Option<ModelName>,
+    /// Who assigned it (recorded in the key's audit trail with the change).
+    pub actor: Option<crate::UserId>,
 }
 
 /// What an assignment did.

@@ -338,6 +338,7 @@ impl EvaluationService {
         project: ProjectId,
         key: ProviderKeyId,
         request: AssignKeyRequest,
+        actor: UserId,
     ) -> Result<AssignResult, AssignKeyError> {
         let raw_ids = request.evaluation_ids.unwrap_or_default();
         if raw_ids.is_empty() {
@@ -367,7 +368,8 @@ impl EvaluationService {
                 .map_err(|e| anyhow::anyhow!("the default OpenAI judge model is not a valid model name: {e}"))?,
             _ => None,
         };
-        let assignment = KeyAssignment { evaluations, enable: request.enable, model_for_unconfigured };
+        let assignment =
+            KeyAssignment { evaluations, enable: request.enable, model_for_unconfigured, actor: Some(actor) };
         match self.evaluations.assign_key(project, key, &assignment).await? {
             AssignOutcome::Assigned { configs_updated, evals_enabled } => {
                 Ok(AssignResult { configs_updated, evals_enabled })

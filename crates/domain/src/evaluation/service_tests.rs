@@ -464,7 +464,7 @@ async fn assign_needs_evaluation_ids() {
 
     for ids in [None, Some(vec![])] {
         let request = AssignKeyRequest { evaluation_ids: ids, enable: false };
-        let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+        let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
         assert_eq!(error.to_string(), "evaluation_ids is required");
     }
 }
@@ -477,7 +477,7 @@ async fn assign_refuses_ids_that_are_not_uuids_naming_the_position() {
         enable: false,
     };
 
-    let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+    let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
     assert!(matches!(error, AssignKeyError::Invalid { field, .. } if field == "evaluation_ids[1]"));
 }
@@ -488,7 +488,7 @@ async fn assign_of_an_unknown_key_is_not_found_and_writes_nothing() {
     keys.expect_find().returning(|_, _| Ok(None));
     let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: true };
 
-    let error = service(no_writes(), keys).assign_key(PROJECT, ProviderKeyId::generate(), request).await;
+    let error = service(no_writes(), keys).assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await;
 
     assert!(matches!(error.unwrap_err(), AssignKeyError::NotFound));
 }
@@ -506,6 +506,7 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
             eq(PROJECT),
             eq(key.id),
             eq(KeyAssignment {
+                actor: Some(ACTOR),
                 evaluations: vec![evaluation],
                 enable: true,
                 model_for_unconfigured: Some(ModelName::parse("gpt-5-mini").unwrap()),
@@ -518,7 +519,7 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
         enable: true,
     };
 
-    let result = service(repo, keys).assign_key(PROJECT, key.id, request).await.unwrap();
+    let result = service(repo, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap();
 
     assert_eq!(result, AssignResult { configs_updated: 1, evals_enabled: 1 });
 }
@@ -535,7 +536,7 @@ async fn assigning_another_providers_key_creates_no_configurations() {
         .returning(|_, _, _| Ok(AssignOutcome::KeyNotFound));
     let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: false };
 
-    let error = service(repo, keys).assign_key(PROJECT, key.id, request).await.unwrap_err();
+    let error = service(repo, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap_err();
 
     assert!(matches!(error, AssignKeyError::NotFound), "a key deleted meanwhile is not found");
 }

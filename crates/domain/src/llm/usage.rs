@@ -262,6 +262,7 @@ impl LlmUse {
         let changes = ProviderKeyChanges {
             state: Some(KeyState::Invalid),
             error_message: Some(Some(KEY_REJECTED_MESSAGE.to_owned())),
+            audit: Some(crate::provider_key::AuditNote::system(crate::provider_key::KeyAction::Validated)),
             ..ProviderKeyChanges::default()
         };
         if let Err(error) = self.ports.key_repository.update(project, key_id, &changes).await {

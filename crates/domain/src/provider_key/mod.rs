@@ -1,5 +1,6 @@
 //! Provider keys: a project's own LLM provider credentials.
 
+mod audit;
 mod credentials;
 mod error;
 mod model;
@@ -7,6 +8,7 @@ mod ports;
 mod provider;
 mod service;
 
+pub use audit::{AuditNote, FieldChange, KeyAction, KeyActivity, created as created_fields, diff as changed_fields};
 pub use credentials::{
     ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DEFAULT_AZURE_API_VERSION,
     ProviderCredentials, SecretConfig, check_key_format, mask_api_key,

@@ -128,12 +128,15 @@ pub struct ProviderKeyChanges {
     pub api_version: Option<String>,
     pub sealed_secret: Option<SealedSecret>,
     pub set_as_active: bool,
+    /// Who changed the key and how; recorded with the change (`None`: not audited, e.g.
+    /// the key-rotation re-seal, which changes no visible field).
+    pub audit: Option<super::AuditNote>,
 }
 
 impl ProviderKeyChanges {
     /// Whether nothing would change.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        Self { audit: None, ..self.clone() } == Self::default()
     }
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyChanges};
 use crate::crypto::SealedSecret;
-use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
+use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 
 /// What a delete did (or why it did nothing). Decided inside the delete's transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,16 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
         project: ProjectId,
         id: ProviderKeyId,
         replacement: Option<ProviderKeyId>,
+        actor: Option<UserId>,
     ) -> Result<DeleteOutcome, RepositoryError>;
+
+    /// The audit trail of the project's keys (or of one, also once deleted), newest first.
+    async fn activity(
+        &self,
+        project: ProjectId,
+        key: Option<ProviderKeyId>,
+        page: PageRequest,
+    ) -> Result<Page<super::KeyActivity>, RepositoryError>;
 
     /// Marks the key as used now (by the runner, a summary or a report).
     async fn touch_last_used(&self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError>;

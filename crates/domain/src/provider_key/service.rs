@@ -6,10 +6,10 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    ApiVersion, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField, DeleteOutcome,
-    DeleteProviderKeyError, GetProviderKeyError, KeyName, KeyState, NewProviderKeyRecord, Provider,
-    ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, ResealError, UpdateProviderKeyError,
-    ValidateStoredKeyError, check_key_format,
+    ApiVersion, AuditNote, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
+    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyName, KeyState,
+    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
+    ResealError, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::llm::{KeyCheck, LlmGateway};
@@ -241,6 +241,7 @@ impl ProviderKeyService {
         project: ProjectId,
         id: ProviderKeyId,
         request: UpdateProviderKey,
+        actor: UserId,
     ) -> Result<ProviderKey, UpdateProviderKeyError> {
         let invalid = |(field, message): FieldError| UpdateProviderKeyError::Invalid { field, message };
         let existing = self.repository.find(project, id).await?.ok_or(UpdateProviderKeyError::NotFound)?;
@@ -305,13 +306,19 @@ impl ProviderKeyService {
         if changes.is_empty() {
             return Ok(existing);
         }
+        changes.audit = Some(AuditNote::by(actor, KeyAction::Updated));
         self.repository.update(project, id, &changes).await?.ok_or(UpdateProviderKeyError::NotFound)
     }
 
     /// Re-checks the stored key with its provider and records the outcome; returns the key
     /// also when the provider rejects it.
     #[tracing::instrument(skip_all, fields(project = %project, key = %id))]
-    pub async fn validate(&self, project: ProjectId, id: ProviderKeyId) -> Result<ProviderKey, ValidateStoredKeyError> {
+    pub async fn validate(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        actor: UserId,
+    ) -> Result<ProviderKey, ValidateStoredKeyError> {
         let existing = self.repository.find(project, id).await?.ok_or(ValidateStoredKeyError::NotFound)?;
         let sealed = self.repository.find_sealed(project, id).await?.ok_or(ValidateStoredKeyError::NoSecret)?;
         let credentials = self.open(&existing, &sealed)?;
@@ -322,6 +329,7 @@ impl ProviderKeyService {
         let changes = ProviderKeyChanges {
             state: Some(check.state),
             error_message: Some(check.message),
+            audit: Some(AuditNote::by(actor, KeyAction::Validated)),
             ..ProviderKeyChanges::default()
         };
         self.repository.update(project, id, &changes).await?.ok_or(ValidateStoredKeyError::NotFound)
@@ -335,6 +343,7 @@ impl ProviderKeyService {
         project: ProjectId,
         id: ProviderKeyId,
         replacement: Option<&str>,
+        actor: UserId,
     ) -> Result<(), DeleteProviderKeyError> {
         let replacement = match replacement.map(str::trim).filter(|raw| !raw.is_empty()) {
             Some(raw) => match raw.parse::<ProviderKeyId>() {
@@ -347,7 +356,7 @@ impl ProviderKeyService {
             },
             None => None,
         };
-        match self.repository.delete(project, id, replacement).await? {
+        match self.repository.delete(project, id, replacement, Some(actor)).await? {
             DeleteOutcome::Deleted { moved, disabled } => {
                 tracing::info!(moved, disabled, "provider key deleted");
                 Ok(())
@@ -356,6 +365,17 @@ impl ProviderKeyService {
             DeleteOutcome::ReplacementNotFound => Err(DeleteProviderKeyError::ReplacementNotFound),
             DeleteOutcome::ReplacementProviderMismatch => Err(DeleteProviderKeyError::ReplacementProviderMismatch),
         }
+    }
+
+    /// The audit trail of the project's keys, or of one key (also after its delete; an id
+    /// that never had activity is simply an empty page).
+    pub async fn activity(
+        &self,
+        project: ProjectId,
+        key: Option<ProviderKeyId>,
+        page: PageRequest,
+    ) -> Result<Page<KeyActivity>, RepositoryError> {
+        self.repository.activity(project, key, page).await
     }
 
     /// Checks a key live without storing anything.

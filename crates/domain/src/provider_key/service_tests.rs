@@ -170,7 +170,7 @@ async fn update_with_new_key_changes_nothing_when_validation_fails() {
     let service = service(repo, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
     let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
-    let error = service.update(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+    let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
     assert!(matches!(error, UpdateProviderKeyError::Rejected { field: "api_key", .. }));
 }
@@ -192,7 +192,7 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
     let service = service(repo, gateway_answering(KeyCheck::ok()), transparent_cipher());
 
     let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
-    service.update(PROJECT, id, request).await.unwrap();
+    service.update(PROJECT, id, request, ACTOR).await.unwrap();
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
 
     let request =
         UpdateProviderKey { azure_endpoint: Some("https://b.openai.azure.com/".into()), ..Default::default() };
-    service.update(PROJECT, ProviderKeyId::generate(), request).await.unwrap();
+    service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap();
 }
 
 #[tokio::test]
@@ -233,7 +233,7 @@ async fn update_refuses_a_provider_change() {
     let service = service(repo, MockLlmGateway::new(), transparent_cipher());
 
     let request = UpdateProviderKey { provider: Some("anthropic".into()), ..Default::default() };
-    let error = service.update(PROJECT, ProviderKeyId::generate(), request).await.unwrap_err();
+    let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
     assert!(matches!(error, UpdateProviderKeyError::Invalid { field: "provider", .. }));
 }
@@ -244,7 +244,8 @@ async fn update_of_missing_key_is_not_found() {
     repo.expect_find().returning(|_, _| Ok(None));
     let service = service(repo, MockLlmGateway::new(), transparent_cipher());
 
-    let error = service.update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::default()).await.unwrap_err();
+    let error =
+        service.update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::default(), ACTOR).await.unwrap_err();
 
     assert!(matches!(error, UpdateProviderKeyError::NotFound));
 }
@@ -265,7 +266,7 @@ async fn validate_persists_the_new_state_and_message() {
         .returning(|_, _, _| Ok(Some(stored_key(Provider::Openai))));
     let service = service(repo, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
-    service.validate(PROJECT, ProviderKeyId::generate()).await.unwrap();
+    service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap();
 }
 
 #[tokio::test]
@@ -276,7 +277,7 @@ async fn validate_without_stored_secret_says_so() {
     repo.expect_find_sealed().returning(|_, _| Ok(None));
     let service = service(repo, MockLlmGateway::new(), transparent_cipher());
 
-    let error = service.validate(PROJECT, ProviderKeyId::generate()).await.unwrap_err();
+    let error = service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap_err();
 
     assert_eq!(error.to_string(), "No API key configured for this provider key.");
 }
@@ -286,20 +287,20 @@ async fn delete_maps_replacement_rules_to_their_messages() {
     let mut repo = MockProviderKeyRepository::new();
     let mismatch = ProviderKeyId::generate();
     repo.expect_delete()
-        .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)))
-        .returning(|_, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
-    repo.expect_delete().returning(|_, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
+        .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)), eq(Some(ACTOR)))
+        .returning(|_, _, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
+    repo.expect_delete().returning(|_, _, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
     let id = ProviderKeyId::generate();
     repo.expect_find().returning(move |_, key| Ok((key == id).then(|| stored_key(Provider::Openai))));
     let service = service(repo, MockLlmGateway::new(), transparent_cipher());
 
-    let error = service.delete(PROJECT, id, Some(&mismatch.to_string())).await.unwrap_err();
+    let error = service.delete(PROJECT, id, Some(&mismatch.to_string()), ACTOR).await.unwrap_err();
     assert_eq!(error.to_string(), "Replacement key must be from the same provider");
-    let error = service.delete(PROJECT, id, Some("not-a-uuid")).await.unwrap_err();
+    let error = service.delete(PROJECT, id, Some("not-a-uuid"), ACTOR).await.unwrap_err();
     assert_eq!(error.to_string(), "Replacement key not found");
-    let missing = service.delete(PROJECT, ProviderKeyId::generate(), Some("not-a-uuid")).await.unwrap_err();
+    let missing = service.delete(PROJECT, ProviderKeyId::generate(), Some("not-a-uuid"), ACTOR).await.unwrap_err();
     assert!(matches!(missing, DeleteProviderKeyError::NotFound), "a missing key is 404 whatever the replacement");
-    service.delete(PROJECT, id, None).await.unwrap();
+    service.delete(PROJECT, id, None, ACTOR).await.unwrap();
 }
 
 #[tokio::test]
@@ -409,5 +410,5 @@ async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_o
     gateway.expect_check_key().never();
     let service = service(repo, gateway, transparent_cipher());
 
-    service.validate(PROJECT, ProviderKeyId::generate()).await.unwrap();
+    service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap();
 }
