@@ -7,10 +7,8 @@ use domain::evaluation::{
     EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
     ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
 };
-use domain::provider_key::{FieldChange, KeyAction, Provider, UserSummary};
-use domain::{
-    EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId,
-};
+use domain::provider_key::{FieldChange, KeyAction, Provider};
+use domain::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -64,11 +62,8 @@ struct EvaluationRow {
     config_provider: Option<String>,
     config_model: Option<String>,
     config_key: Option<Uuid>,
-    user_id: Option<i64>,
-    user_uuid: Option<Uuid>,
-    user_email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    #[sqlx(flatten)]
+    user: crate::user_columns::UserColumns,
 }
 
 fn corrupt(what: &str, id: Uuid) -> RepositoryError {
@@ -110,16 +105,7 @@ impl TryFrom<EvaluationRow> for Evaluation {
             }),
             _ => None,
         };
-        let created_by = match (row.user_id, row.user_uuid, row.user_email) {
-            (Some(id), Some(uuid), Some(email)) => Some(UserSummary {
-                id: UserId(id),
-                uuid,
-                email,
-                first_name: row.first_name.unwrap_or_default(),
-                last_name: row.last_name.unwrap_or_default(),
-            }),
-            _ => None,
-        };
+        let created_by = row.user.summary();
         Ok(Evaluation {
             id: EvaluationId(row.id),
             project: ProjectId(row.project_id),

@@ -2,7 +2,7 @@
 //! connection (the change's own transaction), read newest first.
 
 use chrono::{DateTime, Utc};
-use domain::provider_key::{FieldChange, KeyAction, KeyActivity, UserSummary};
+use domain::provider_key::{FieldChange, KeyAction, KeyActivity};
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -57,11 +57,8 @@ struct Row {
     action: String,
     changes: Value,
     created_at: DateTime<Utc>,
-    user_id: Option<i64>,
-    user_uuid: Option<Uuid>,
-    user_email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    #[sqlx(flatten)]
+    user: crate::user_columns::UserColumns,
 }
 
 fn change(value: &Value) -> Option<FieldChange> {
@@ -98,16 +95,7 @@ pub(crate) async fn list(
         .map(|row| {
             let action = KeyAction::parse(&row.action)
                 .ok_or_else(|| RepositoryError::new(anyhow::anyhow!("activity {} has an invalid action", row.id)))?;
-            let actor = match (row.user_id, row.user_uuid, row.user_email) {
-                (Some(id), Some(uuid), Some(email)) => Some(UserSummary {
-                    id: UserId(id),
-                    uuid,
-                    email,
-                    first_name: row.first_name.unwrap_or_default(),
-                    last_name: row.last_name.unwrap_or_default(),
-                }),
-                _ => None,
-            };
+            let actor = row.user.summary();
             Ok(KeyActivity {
                 id: row.id,
                 key: ProviderKeyId(row.provider_key_id),

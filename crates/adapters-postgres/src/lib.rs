@@ -13,6 +13,7 @@ mod provider_key_repository;
 mod report_events;
 mod report_store;
 mod summary_store;
+mod user_columns;
 
 pub use ai_event_store::PgAiEventStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;

@@ -6,7 +6,7 @@ use domain::crypto::SealedSecret;
 use domain::evaluation::{EvaluationState, EvaluationStatus, StatusReason};
 use domain::provider_key::{
     DeleteOutcome, FieldChange, KeyAction, KeyActivity, KeyState, NewProviderKeyRecord, Provider, ProviderKey,
-    ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow, UserSummary, changed_fields, created_fields,
+    ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow, changed_fields, created_fields,
 };
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 use serde_json::json;
@@ -46,11 +46,8 @@ struct KeyRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
-    user_id: Option<i64>,
-    user_uuid: Option<Uuid>,
-    user_email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    #[sqlx(flatten)]
+    user: crate::user_columns::UserColumns,
 }
 
 fn corrupt(what: &str, id: Uuid) -> RepositoryError {
@@ -63,16 +60,7 @@ impl TryFrom<KeyRow> for ProviderKey {
     fn try_from(row: KeyRow) -> Result<Self, Self::Error> {
         let provider = Provider::parse(&row.provider).map_err(|_| corrupt("provider", row.id))?;
         let state = KeyState::parse(&row.state).ok_or_else(|| corrupt("state", row.id))?;
-        let created_by = match (row.user_id, row.user_uuid, row.user_email) {
-            (Some(id), Some(uuid), Some(email)) => Some(UserSummary {
-                id: UserId(id),
-                uuid,
-                email,
-                first_name: row.first_name.unwrap_or_default(),
-                last_name: row.last_name.unwrap_or_default(),
-            }),
-            _ => None,
-        };
+        let created_by = row.user.summary();
         Ok(ProviderKey {
             id: ProviderKeyId(row.id),
             project: ProjectId(row.project_id),

@@ -6,7 +6,6 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
 use domain::jobs::{Lease, NewJob};
-use domain::provider_key::UserSummary;
 use domain::reports::delivery::{DeliveryRecord, DeliveryState, run_status};
 use domain::reports::{
     AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, NewRun, Period, Report, ReportContent,
@@ -200,11 +199,8 @@ struct ReportRow {
     cooldown_minutes: i32,
     daily_run_cap: i32,
     created_at: DateTime<Utc>,
-    user_id: Option<i64>,
-    user_uuid: Option<Uuid>,
-    user_email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
+    #[sqlx(flatten)]
+    user: crate::user_columns::UserColumns,
 }
 
 #[derive(FromRow)]
@@ -281,16 +277,7 @@ impl TryFrom<ReportRow> for Report {
             .iter()
             .map(|t| target_from_json(t).ok_or_else(|| corrupt("delivery target", row.id)))
             .collect::<Result<Vec<_>, _>>()?;
-        let created_by = match (row.user_id, row.user_uuid, row.user_email) {
-            (Some(id), Some(uuid), Some(email)) => Some(UserSummary {
-                id: UserId(id),
-                uuid,
-                email,
-                first_name: row.first_name.unwrap_or_default(),
-                last_name: row.last_name.unwrap_or_default(),
-            }),
-            _ => None,
-        };
+        let created_by = row.user.summary();
         let whole = |value: i32| u32::try_from(value).unwrap_or(0);
         Ok(Report {
             id: ReportId(row.id),
