@@ -5,6 +5,7 @@
 
 mod bench;
 mod dev;
+mod packages;
 mod postgres;
 mod process;
 mod test;

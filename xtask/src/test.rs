@@ -57,34 +57,10 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
 /// Where the report tests find headless Chromium (Debian's package).
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// The report page tests render in headless Chromium: install Debian's package when it is
-/// missing and this user may (root with apt), so a fresh machine needs nothing by hand.
-/// When it cannot be installed the tests that need it say so.
+/// The report page tests render in headless Chromium; the tests that need it say so when
+/// it could not be installed.
 fn ensure_chromium() {
-    if Path::new(CHROMIUM).exists() || !Path::new("/usr/bin/apt-get").exists() {
-        return;
-    }
-    let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !is_root {
-        eprintln!("xtask: {CHROMIUM} is missing; install Debian's `chromium` package for the report page tests");
-        return;
-    }
-    eprintln!("xtask: installing Debian's chromium for the report page tests (once per machine)");
-    let install = || {
-        std::process::Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        let _ =
-            std::process::Command::new("apt-get").args(["update", "-q"]).stdout(std::process::Stdio::null()).status();
-        if !install() {
-            eprintln!("xtask: could not install chromium; the report page tests will fail");
-        }
-    }
+    crate::packages::ensure(CHROMIUM, "chromium", "the report page tests");
 }
 
 /// The counts of every `test result:` line of a run.

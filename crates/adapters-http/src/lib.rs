@@ -25,4 +25,4 @@ pub use capture::CAPTURE_BODY_LIMIT_BYTES;
 pub use error::{ApiError, ErrorBody};
 pub use openapi::ApiDoc;
 pub use router::router;
-pub use state::{AppState, Readiness};
+pub use state::{ApiServices, AppState, Readiness};

@@ -24,9 +24,27 @@ pub trait Readiness: Send + Sync + 'static {
     async fn is_ready(&self) -> bool;
 }
 
-/// The use cases the API exposes.
+/// The state every handler gets: one pointer, so that handing it to a request is one
+/// reference count rather than one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<ApiServices>);
+
+impl AppState {
+    pub fn new(services: ApiServices) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = ApiServices;
+
+    fn deref(&self) -> &ApiServices {
+        &self.0
+    }
+}
+
+/// The use cases the API exposes.
+pub struct ApiServices {
     pub access: Arc<AccessService>,
     pub provider_keys: Arc<ProviderKeyService>,
     pub models: Arc<ModelsService>,

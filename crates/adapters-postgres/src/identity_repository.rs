@@ -10,15 +10,18 @@ use domain::{ApiKeyId, ProjectId, RepositoryError, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::read_connections::ReadConnections;
+
 /// Identity tables: `projects`, `users`, `memberships`, `personal_api_keys`.
 #[derive(Clone)]
 pub struct PgIdentityRepository {
     pool: PgPool,
+    reads: ReadConnections,
 }
 
 impl PgIdentityRepository {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, reads: ReadConnections) -> Self {
+        Self { pool, reads }
     }
 }
 
@@ -27,7 +30,8 @@ type GrantRow = (Uuid, i64, Vec<String>, Option<Vec<i64>>, Option<String>);
 #[async_trait]
 impl IdentityRepository for PgIdentityRepository {
     async fn find_grant(&self, hash: &TokenHash, project: ProjectId) -> Result<Option<ApiKeyGrant>, RepositoryError> {
-        let row: Option<GrantRow> = sqlx::query_as(
+        let mut lease = self.reads.lease().await?;
+        let row: Result<Option<GrantRow>, sqlx::Error> = sqlx::query_as(
             "SELECT k.id, k.user_id, k.scopes, k.project_ids, m.level \
              FROM personal_api_keys k \
              LEFT JOIN memberships m ON m.user_id = k.user_id AND m.project_id = $2 \
@@ -35,10 +39,9 @@ impl IdentityRepository for PgIdentityRepository {
         )
         .bind(&hash.0)
         .bind(project.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(RepositoryError::new)?;
-        let Some((id, user, scopes, projects, level)) = row else {
+        .fetch_optional(lease.connection())
+        .await;
+        let Some((id, user, scopes, projects, level)) = lease.finish(row)? else {
             return Ok(None);
         };
         let scopes = Scopes::from_strings(scopes.iter().map(String::as_str))

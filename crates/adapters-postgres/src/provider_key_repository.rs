@@ -14,16 +14,18 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::key_activity::{self, Entry};
+use crate::read_connections::ReadConnections;
 
 /// Provider keys in table `provider_keys`; the active key in `evaluation_configs`.
 #[derive(Clone)]
 pub struct PgProviderKeyRepository {
     pool: PgPool,
+    reads: ReadConnections,
 }
 
 impl PgProviderKeyRepository {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, reads: ReadConnections) -> Self {
+        Self { pool, reads }
     }
 }
 
@@ -188,8 +190,10 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
     }
 
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError> {
-        let mut conn = self.pool.acquire().await.map_err(RepositoryError::new)?;
-        fetch_key(&mut conn, project, id).await
+        let mut lease = self.reads.lease().await?;
+        let row: Result<Option<KeyRow>, sqlx::Error> =
+            sqlx::query_as(key_by_id_sql()).bind(project.0).bind(id.0).fetch_optional(lease.connection()).await;
+        lease.finish(row)?.map(ProviderKey::try_from).transpose()
     }
 
     async fn find_sealed(

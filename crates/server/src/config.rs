@@ -61,6 +61,9 @@ pub struct Config {
     pub trial_models: TrialModels,
     pub llm_timeout: Duration,
     pub database_max_connections: u32,
+    /// `LLMA_DATABASE_READ_CONNECTIONS`: connections of the hot single-row reads (key
+    /// lookups, API-key grants), beside the pool's (default 8).
+    pub database_read_connections: u32,
     pub json_logs: bool,
     /// `LLMA_JUDGE_CONCURRENCY`: jobs in flight per process (default 8).
     pub judge_concurrency: usize,
@@ -275,6 +278,10 @@ impl Config {
                 .map(|raw| parse_number("LLMA_DATABASE_MAX_CONNECTIONS", &raw, 1u32..=1000))
                 .transpose()?
                 .unwrap_or(16),
+            database_read_connections: get("LLMA_DATABASE_READ_CONNECTIONS")
+                .map(|raw| parse_number("LLMA_DATABASE_READ_CONNECTIONS", &raw, 1u32..=1000))
+                .transpose()?
+                .unwrap_or(8),
             json_logs: get("LLMA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             judge_concurrency: get("LLMA_JUDGE_CONCURRENCY")
                 .map(|raw| parse_number("LLMA_JUDGE_CONCURRENCY", &raw, 1usize..=1000))

@@ -44,7 +44,8 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
     };
     let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
     adapters_postgres::migrate(&pool).await?;
-    let services = Services::build(&config, &pool)?;
+    let reads = adapters_postgres::ReadConnections::new(&pool, config.database_read_connections);
+    let services = Services::build(&config, &pool, &reads)?;
     services.events.create_partitions_ahead(Utc::now(), PARTITION_MONTHS_AHEAD).await?;
     spawn_partition_maintenance(services.events.clone());
 
@@ -61,7 +62,7 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         // Tests read this line to learn the port (printed before the API's line).
         println!("llm-analytics metrics on http://{address}/metrics");
         tokio::spawn(crate::telemetry::serve(listener, handle, stopping.clone()));
-        crate::telemetry::spawn_gauges(pool.clone(), services.job_table.clone(), stopping.clone());
+        crate::telemetry::spawn_gauges(pool.clone(), reads.clone(), services.job_table.clone(), stopping.clone());
     }
 
     let worker = (role != Role::Api).then(|| {

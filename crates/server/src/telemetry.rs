@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_postgres::{PgJobQueue, PgPool};
+use adapters_postgres::{PgJobQueue, PgPool, ReadConnections};
 use async_trait::async_trait;
 use domain::RepositoryError;
 use domain::llm::{LlmCallLog, LlmCallRecord, LlmPurpose};
@@ -52,13 +52,15 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, mut stopping
 }
 
 /// Refreshes the jobs and pool gauges every few seconds.
-pub fn spawn_gauges(pool: PgPool, jobs: PgJobQueue, mut stopping: watch::Receiver<bool>) {
+pub fn spawn_gauges(pool: PgPool, reads: ReadConnections, jobs: PgJobQueue, mut stopping: watch::Receiver<bool>) {
     tokio::spawn(async move {
         loop {
+            // The pool and the hot reads' own connections: one budget to the operator.
+            let (lent, idle_reads) = reads.usage();
             let size = f64::from(pool.size());
             let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
-            metrics::gauge!("llma_db_pool_connections", "state" => "in_use").set(size - idle);
-            metrics::gauge!("llma_db_pool_connections", "state" => "idle").set(idle);
+            metrics::gauge!("llma_db_pool_connections", "state" => "in_use").set(size - idle + lent as f64);
+            metrics::gauge!("llma_db_pool_connections", "state" => "idle").set(idle + idle_reads as f64);
             match jobs.stats().await {
                 Ok(stats) => {
                     let mut oldest: f64 = 0.0;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
-use adapters_http::{AppState, Readiness};
+use adapters_http::{ApiServices, AppState, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
     PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgReportEvents,
-    PgReportStore, PgSummaryCache,
+    PgReportStore, PgSummaryCache, ReadConnections,
 };
 use async_trait::async_trait;
 use domain::crypto::KeyCipher;
@@ -78,13 +78,14 @@ pub fn check_for_serving(config: &Config) -> Result<(), ConfigError> {
 
 /// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
-    let keys = ProviderKeyCapability::build(config, pool, Keys::build(config)?.cipher)?;
+    let reads = ReadConnections::new(pool, 1);
+    let keys = ProviderKeyCapability::build(config, pool, &reads, Keys::build(config)?.cipher)?;
     Ok(keys.service)
 }
 
 /// The operator's identity commands.
 pub fn admin_service(pool: &PgPool) -> AdminService {
-    AdminService::new(Arc::new(PgIdentityRepository::new(pool.clone())))
+    AdminService::new(Arc::new(PgIdentityRepository::new(pool.clone(), ReadConnections::new(pool, 1))))
 }
 
 /// The system LLM as the domain takes it (the Azure endpoint parsed under the endpoint
@@ -120,8 +121,13 @@ struct ProviderKeyCapability {
 }
 
 impl ProviderKeyCapability {
-    fn build(config: &Config, pool: &PgPool, cipher: Arc<dyn KeyCipher>) -> anyhow::Result<Self> {
-        let repository = Arc::new(PgProviderKeyRepository::new(pool.clone()));
+    fn build(
+        config: &Config,
+        pool: &PgPool,
+        reads: &ReadConnections,
+        cipher: Arc<dyn KeyCipher>,
+    ) -> anyhow::Result<Self> {
+        let repository = Arc::new(PgProviderKeyRepository::new(pool.clone(), reads.clone()));
         let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
         let service = Arc::new(ProviderKeyService::new(
             repository.clone(),
@@ -160,10 +166,10 @@ pub struct Services {
 
 impl Services {
     /// Builds the adapters once and the services on them.
-    pub fn build(config: &Config, pool: &PgPool) -> anyhow::Result<Self> {
+    pub fn build(config: &Config, pool: &PgPool, reads: &ReadConnections) -> anyhow::Result<Self> {
         let secrets = Keys::build(config)?;
-        let keys = ProviderKeyCapability::build(config, pool, secrets.cipher.clone())?;
-        let identity = Arc::new(PgIdentityRepository::new(pool.clone()));
+        let keys = ProviderKeyCapability::build(config, pool, reads, secrets.cipher.clone())?;
+        let identity = Arc::new(PgIdentityRepository::new(pool.clone(), reads.clone()));
         let evaluation_repository = Arc::new(PgEvaluationRepository::new(pool.clone()));
         let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
         let events = PgAiEventStore::new(pool.clone());
@@ -251,7 +257,7 @@ impl Services {
 
     /// What the HTTP API needs.
     pub fn http_state(&self) -> AppState {
-        AppState {
+        AppState::new(ApiServices {
             access: self.access.clone(),
             provider_keys: self.provider_keys.clone(),
             models: self.models.clone(),
@@ -263,7 +269,7 @@ impl Services {
             judge: self.judge.clone(),
             reports: self.reports.clone(),
             readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
-        }
+        })
     }
 }
 

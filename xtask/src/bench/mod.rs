@@ -151,8 +151,9 @@ fn serve_command(server: &Server, fake_openai: &FakeOpenai, args: &[&str]) -> to
         .env("LLMA_SYSTEM_LLM_API_KEY", "sk-bench-123456")
         // The reports measurement ticks the scheduler itself; the server's own would race it.
         .env("LLMA_SCHEDULER_INTERVAL_SECS", "0")
-        // Several bench servers run at once; none needs the metrics listener.
-        .env("LLMA_METRICS_BIND", "")
+        // Recording metrics is part of serving a request, so it is measured; several bench
+        // servers run at once, each on a port of its own.
+        .env("LLMA_METRICS_BIND", "127.0.0.1:0")
         // Not sqlx's slow-statement warnings, which print whole statements: the bench
         // reports slowness itself.
         .env("RUST_LOG", "warn,sqlx::query=error");

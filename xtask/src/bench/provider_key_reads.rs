@@ -17,6 +17,8 @@ use crate::process::{self, Interrupted, Signals};
 const PGBENCH_DATABASE: &str = "bench_pg";
 /// `pgbench -i -s`: 1 000 000 rows in `pgbench_accounts`.
 const PGBENCH_SCALE: &str = "10";
+/// The C load generator the issue names (Debian's package).
+const WRK: &str = "/usr/bin/wrk";
 /// The ratio server rps / pgbench tps we aim for.
 const TARGET_RATIO: f64 = 0.5;
 
@@ -50,10 +52,16 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         eprintln!("xtask: pgbench -S warm-up, {}s", args.warmup);
         pgbench(setup.pg, &select_only(args.warmup), signals).await?;
     }
-    eprintln!("xtask: pgbench -S -c {connections} -j {jobs} -T {}", args.seconds);
-    let out = pgbench(setup.pg, &select_only(args.seconds), signals).await?;
-    let pgbench_tps =
-        parse_tps(&out).with_context(|| format!("no `tps = N (without initial connection time)` in:\n{out}"))?;
+    // pgbench's figure swings by a fifth between runs on this shared machine: the better of
+    // two runs is the yardstick, so noise can only make the ratio look worse.
+    let mut pgbench_tps: f64 = 0.0;
+    for _ in 0..2 {
+        eprintln!("xtask: pgbench -S -c {connections} -j {jobs} -T {}", args.seconds);
+        let out = pgbench(setup.pg, &select_only(args.seconds), signals).await?;
+        let tps =
+            parse_tps(&out).with_context(|| format!("no `tps = N (without initial connection time)` in:\n{out}"))?;
+        pgbench_tps = pgbench_tps.max(tps);
+    }
 
     let rps = load.per_second(load.ok);
     let ratio = rps / pgbench_tps;
@@ -67,7 +75,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         lines.push(("server requests/s with wrk (C client)".to_owned(), thousands(wrk.requests_per_second)));
         lines.push(("wrk non-2xx responses".to_owned(), wrk.non_2xx.to_string()));
     }
-    lines.push(("pgbench -S tps".to_owned(), thousands(pgbench_tps)));
+    lines.push(("pgbench -S tps (better of two runs)".to_owned(), thousands(pgbench_tps)));
     lines.push(("server rps / pgbench tps".to_owned(), format!("{ratio:.3}")));
     let wrk_ratio = wrk.as_ref().map(|w| w.requests_per_second / pgbench_tps);
     if let Some(wrk_ratio) = wrk_ratio {
@@ -172,8 +180,8 @@ struct WrkResult {
 /// The same load from `wrk` (a C load generator, Debian package `wrk`) when it is installed;
 /// `None` when it is not.
 async fn wrk_load(url: &str, token: &str, args: &BenchArgs, signals: &mut Signals) -> Result<Option<WrkResult>> {
-    if std::process::Command::new("wrk").arg("--version").output().is_err() {
-        eprintln!("xtask: reads: `wrk` is not installed (apt-get install wrk); only the Rust client measures");
+    if !crate::packages::ensure(WRK, "wrk", "the reads measurement with wrk") {
+        eprintln!("xtask: reads: without `wrk` only the Rust client measures");
         return Ok(None);
     }
     let threads = args.connections.clamp(1, 2).to_string();
@@ -182,7 +190,7 @@ async fn wrk_load(url: &str, token: &str, args: &BenchArgs, signals: &mut Signal
     let mut last = None;
     for seconds in [args.warmup, args.seconds].into_iter().filter(|s| *s > 0) {
         eprintln!("xtask: reads: wrk -t{threads} -c{connections} -d{seconds}s");
-        let mut wrk = tokio::process::Command::new("wrk");
+        let mut wrk = tokio::process::Command::new(WRK);
         wrk.args(["-t", &threads, "-c", &connections, "-d", &format!("{seconds}s"), "-H", &auth, url]);
         let out = process::output(&mut wrk, signals).await?;
         checked_output(&out, "wrk")?;

@@ -219,7 +219,8 @@ async fn the_columns_reads_filter_on_are_extracted() {
 #[tokio::test]
 async fn project_tokens_find_exactly_their_project() {
     let app = TestApp::migrated().await;
-    let identity = PgIdentityRepository::new(app.pool().clone());
+    let identity =
+        PgIdentityRepository::new(app.pool().clone(), adapters_postgres::ReadConnections::new(app.pool(), 1));
     let project = app.project().await;
 
     assert_eq!(identity.find_project_by_token(&project.api_token).await.unwrap(), Some(project.id));

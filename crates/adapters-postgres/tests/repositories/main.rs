@@ -9,6 +9,7 @@ mod identity;
 mod jobs;
 mod judge_results;
 mod provider_keys;
+mod read_connections;
 mod reports;
 mod summaries;
 mod support;

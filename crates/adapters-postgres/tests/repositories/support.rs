@@ -2,7 +2,9 @@
 //! provider key records with a fake sealed secret, and model configurations written with
 //! plain SQL (no repository owns them yet).
 
-use adapters_postgres::{PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository};
+use adapters_postgres::{
+    PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository, ReadConnections,
+};
 use domain::crypto::SealedSecret;
 use domain::evaluation_config::EvaluationConfigRepository;
 use domain::identity::{CreateUserOutcome, IdentityRepository, MembershipLevel, NewUser, Project, ProjectToken, User};
@@ -25,8 +27,8 @@ impl TestApp {
         let db = TestDatabase::create().await;
         adapters_postgres::migrate(&db.pool).await.expect("migrations apply to an empty database");
         TestApp {
-            identity: PgIdentityRepository::new(db.pool.clone()),
-            keys: PgProviderKeyRepository::new(db.pool.clone()),
+            identity: PgIdentityRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
+            keys: PgProviderKeyRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
             configs: PgEvaluationConfigRepository::new(db.pool.clone()),
             db,
         }
