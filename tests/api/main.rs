@@ -7,6 +7,7 @@ mod evaluation_summary;
 mod evaluations;
 mod helpers;
 mod hostile_text;
+mod ingest_memory;
 mod ingestion;
 mod judge;
 mod metrics;

@@ -10,14 +10,14 @@
 use std::io::Read;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, OriginalUri, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderValue, header};
 use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::ingest_budget::{HELD_PER_BODY_BYTE, Reservation};
 use crate::state::AppState;
 
 /// The largest capture body, compressed or decompressed.
@@ -90,35 +90,65 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(inflated)
 }
 
-/// Reads, inflates and ingests one capture request.
-/// A capture-lane body (capture and OTLP alike): refused past
-/// [`CAPTURE_BODY_LIMIT_BYTES`] as declared or as read, inflated when gzip (up to the same
-/// limit, never further).
-pub(crate) async fn read_body(query: Option<&str>, request: Request) -> Result<Bytes, ApiError> {
+/// A capture-lane body (capture and OTLP alike), decoded, with the share of the memory
+/// budget it holds until the request ends.
+pub(crate) struct BudgetedBody {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) reservation: Reservation,
+}
+
+/// Reads a capture-lane body: refused past [`CAPTURE_BODY_LIMIT_BYTES`] as declared or
+/// as read, inflated when gzip (up to the same limit, never further), within the body
+/// deadline (408), and only once the memory budget has room for it (503 otherwise).
+pub(crate) async fn read_body(app: &AppState, query: Option<&str>, request: Request) -> Result<BudgetedBody, ApiError> {
     // A body declared too large is refused before a byte of it is read.
-    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > CAPTURE_BODY_LIMIT_BYTES as u64) {
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > CAPTURE_BODY_LIMIT_BYTES) {
         return Err(ApiError::payload_too_large(CAPTURE_BODY_LIMIT_BYTES));
     }
     let encoding = request.headers().get(header::CONTENT_ENCODING).cloned();
-    // Reads up to the route's `DefaultBodyLimit` (the capture limit).
-    let body = Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(CAPTURE_BODY_LIMIT_BYTES)
-        } else {
-            ApiError::parse_error("The request body could not be read.")
+    let declared_gzip = is_gzip(encoding.as_ref(), query, &[])?;
+    // Reserve before reading: what a plain body will cost in all, or (gzip, or no length)
+    // its raw bytes now and the rest once the decoded size is known.
+    let mut reservation = app.ingest_budget.reservation();
+    let upfront = match declared {
+        Some(length) if !declared_gzip => length.saturating_mul(HELD_PER_BODY_BYTE),
+        Some(length) => length,
+        None => CAPTURE_BODY_LIMIT_BYTES,
+    };
+    reservation.grow_to(upfront).await?;
+    let deadline = app.ingest_body_timeout;
+    let raw = tokio::time::timeout(deadline, read_limited(request.into_body(), declared, CAPTURE_BODY_LIMIT_BYTES))
+        .await
+        .map_err(|_| ApiError::body_timeout(deadline.as_secs()))??;
+    let bytes = if is_gzip(encoding.as_ref(), query, &raw)? { gunzip(&raw, CAPTURE_BODY_LIMIT_BYTES)? } else { raw };
+    reservation.grow_to(bytes.len().saturating_mul(HELD_PER_BODY_BYTE)).await?;
+    Ok(BudgetedBody { bytes, reservation })
+}
+
+/// The body's bytes in one buffer sized from the declared length (no growing copies),
+/// refused past `limit`.
+async fn read_limited(body: axum::body::Body, declared: Option<usize>, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use axum::body::HttpBody;
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        let frame = frame.map_err(|_| ApiError::parse_error("The request body could not be read."))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            bytes.extend_from_slice(&data);
         }
-    })?;
-    if is_gzip(encoding.as_ref(), query, &body)? {
-        return gunzip(&body, CAPTURE_BODY_LIMIT_BYTES).map(Bytes::from);
     }
-    Ok(body)
+    Ok(bytes)
 }
 
 async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result<Json<CaptureResponse>, ApiError> {
     let received_at = Utc::now();
-    let body = read_body(query, request).await?;
-    let outcome = app.ingestion.ingest(&body, received_at).await?;
+    let BudgetedBody { bytes, reservation } = read_body(app, query, request).await?;
+    let outcome = app.ingestion.ingest(bytes, received_at).await?;
+    drop(reservation);
     tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, dropped = outcome.dropped, "capture");
     crate::metrics_layer::ingested("capture", outcome.stored, outcome.duplicates, outcome.dropped);
     Ok(Json(CaptureResponse { status: 1 }))
@@ -158,6 +188,7 @@ capture_handler!(capture_ai_batch, "/i/v0/ai/batch/", "Capture AI events (the Py
 mod tests {
     use std::io::Write;
 
+    use axum::http::StatusCode;
     use flate2::Compression;
     use flate2::write::GzEncoder;
 

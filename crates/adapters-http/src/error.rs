@@ -41,7 +41,7 @@ pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     allow: Option<&'static str>,
-    /// `Retry-After` seconds (429).
+    /// `Retry-After` seconds (429, 503).
     retry_after: Option<u64>,
     /// Answer `{"error": detail}` instead of the standard body: the reference's shape on
     /// the endpoints that the spec keeps it for (e.g. offline evaluations).
@@ -103,6 +103,28 @@ impl ApiError {
             "invalid_request",
             "payload_too_large",
             format!("The request body is larger than the limit of {limit_bytes} bytes."),
+        )
+    }
+
+    /// 503 with `Retry-After`: the capture lane's memory budget is taken (the SDKs retry).
+    pub fn ingest_memory_busy(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "ingest_memory_busy",
+            "The server is holding as many event bodies as its memory budget allows; retry after `Retry-After` seconds.",
+        );
+        error.retry_after = Some(retry_after_secs);
+        error
+    }
+
+    /// 408: the body did not arrive within the time allowed for it.
+    pub fn body_timeout(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "request_timeout",
+            format!("The request body did not arrive within {seconds} seconds."),
         )
     }
 

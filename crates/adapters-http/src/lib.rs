@@ -11,6 +11,7 @@ mod evaluation_summary;
 mod evaluations;
 mod extract;
 mod health;
+mod ingest_budget;
 mod metrics_layer;
 mod models;
 mod offline_evaluations;
@@ -23,6 +24,7 @@ mod state;
 
 pub use capture::CAPTURE_BODY_LIMIT_BYTES;
 pub use error::{ApiError, ErrorBody};
+pub use ingest_budget::IngestBudget;
 pub use openapi::ApiDoc;
 pub use router::router;
 pub use state::{ApiServices, AppState, Readiness};

@@ -168,9 +168,11 @@ pub async fn otel_traces(
     let token = token(request.headers(), uri.query());
     // The token is checked before the body is decoded: an unknown sender costs no parsing.
     let project = app.ingestion.authenticate(token.as_deref()).await?;
-    let body = read_body(uri.query(), request).await?;
-    let spans = spans(decode(&body, encoding)?);
+    let body = read_body(&app, uri.query(), request).await?;
+    let spans = spans(decode(&body.bytes, encoding)?);
+    drop(body.bytes);
     let outcome = app.ingestion.ingest_spans(project, &spans, received_at).await?;
+    drop(body.reservation);
     crate::metrics_layer::ingested("otel", outcome.stored, outcome.duplicates, outcome.ignored + outcome.rejected);
     Ok((StatusCode::OK, answer(encoding, outcome.rejected)).into_response())
 }

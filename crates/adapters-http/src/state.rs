@@ -63,6 +63,10 @@ pub struct ApiServices {
     /// Evaluation reports, their runs and run pages.
     pub reports: Arc<ReportService>,
     pub readiness: Arc<dyn Readiness>,
+    /// The memory capture and OTLP bodies in flight may hold.
+    pub ingest_budget: crate::IngestBudget,
+    /// How long a capture or OTLP body may take to arrive in full.
+    pub ingest_body_timeout: std::time::Duration,
 }
 
 /// The bearer token of the request, if it sent one.

@@ -64,6 +64,15 @@ pub struct Config {
     /// `LLMA_DATABASE_READ_CONNECTIONS`: connections of the hot single-row reads (key
     /// lookups, API-key grants), beside the pool's (default 8).
     pub database_read_connections: u32,
+    /// `LLMA_INGEST_MEMORY_LIMIT_MB`: memory capture and OTLP bodies in flight may hold
+    /// (default 256).
+    pub ingest_memory_limit_mb: usize,
+    /// `LLMA_INGEST_MEMORY_WAIT_SECS`: how long a body waits for that memory before a 503
+    /// (default 2).
+    pub ingest_memory_wait: Duration,
+    /// `LLMA_INGEST_BODY_TIMEOUT_SECS`: how long a capture or OTLP body may take to arrive
+    /// (default 30).
+    pub ingest_body_timeout: Duration,
     pub json_logs: bool,
     /// `LLMA_JUDGE_CONCURRENCY`: jobs in flight per process (default 8).
     pub judge_concurrency: usize,
@@ -282,6 +291,22 @@ impl Config {
                 .map(|raw| parse_number("LLMA_DATABASE_READ_CONNECTIONS", &raw, 1u32..=1000))
                 .transpose()?
                 .unwrap_or(8),
+            ingest_memory_limit_mb: get("LLMA_INGEST_MEMORY_LIMIT_MB")
+                .map(|raw| parse_number("LLMA_INGEST_MEMORY_LIMIT_MB", &raw, 1usize..=1_048_576))
+                .transpose()?
+                .unwrap_or(256),
+            ingest_memory_wait: Duration::from_secs(
+                get("LLMA_INGEST_MEMORY_WAIT_SECS")
+                    .map(|raw| parse_number("LLMA_INGEST_MEMORY_WAIT_SECS", &raw, 0u64..=60))
+                    .transpose()?
+                    .unwrap_or(2),
+            ),
+            ingest_body_timeout: Duration::from_secs(
+                get("LLMA_INGEST_BODY_TIMEOUT_SECS")
+                    .map(|raw| parse_number("LLMA_INGEST_BODY_TIMEOUT_SECS", &raw, 1u64..=600))
+                    .transpose()?
+                    .unwrap_or(30),
+            ),
             json_logs: get("LLMA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             judge_concurrency: get("LLMA_JUDGE_CONCURRENCY")
                 .map(|raw| parse_number("LLMA_JUDGE_CONCURRENCY", &raw, 1usize..=1000))

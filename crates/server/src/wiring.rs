@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
-use adapters_http::{ApiServices, AppState, Readiness};
+use adapters_http::{ApiServices, AppState, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
@@ -161,6 +161,9 @@ pub struct Services {
     pub job_table: PgJobQueue,
     /// The one event store (its partition knowledge is shared by every writer).
     pub events: PgAiEventStore,
+    /// The capture lane's memory budget, one per process.
+    ingest_budget: IngestBudget,
+    ingest_body_timeout: std::time::Duration,
     pool: PgPool,
 }
 
@@ -251,6 +254,8 @@ impl Services {
             jobs,
             job_table,
             events,
+            ingest_budget: IngestBudget::new(config.ingest_memory_limit_mb * 1024 * 1024, config.ingest_memory_wait),
+            ingest_body_timeout: config.ingest_body_timeout,
             pool: pool.clone(),
         })
     }
@@ -269,6 +274,8 @@ impl Services {
             judge: self.judge.clone(),
             reports: self.reports.clone(),
             readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
+            ingest_budget: self.ingest_budget.clone(),
+            ingest_body_timeout: self.ingest_body_timeout,
         })
     }
 }

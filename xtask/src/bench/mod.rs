@@ -18,8 +18,11 @@
 //! - **otel** ([`otel`]): OTLP protobuf spans through `/i/v0/ai/otel` beside the same
 //!   generations through `/batch/` as JSON;
 //! - **reports** ([`reports`]): a report period's metrics through the service's adapter
-//!   beside the same statements in `psql`, and one scheduler tick over 10 000 reports.
+//!   beside the same statements in `psql`, and one scheduler tick over 10 000 reports;
+//! - **burst** ([`burst`]): 16 concurrent 18.5 MB batches on a server of their own: every
+//!   event stored (503s retried), peak RSS, and RSS 30 s later.
 
+mod burst;
 mod ingestion;
 mod judge;
 mod offline_items;
@@ -62,6 +65,8 @@ pub enum Part {
     Otel,
     /// Report metrics beside psql, and one scheduler tick over 10 000 reports.
     Reports,
+    /// Concurrent 18.5 MB batches against a server of their own: all stored, memory bounded.
+    Burst,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -104,6 +109,9 @@ pub struct BenchArgs {
     /// judge: generations sent (and judged) per throughput measurement.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     judge_generations: u64,
+    /// burst: concurrent `POST /batch/` of ~18.5 MB each.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=64))]
+    burst_requests: u64,
 }
 
 impl BenchArgs {
@@ -240,6 +248,11 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
         }
     }
     let peak_rss_kib = peak_rss_kib(running.pid).context("reading the server's VmHWM")?;
+    if args.runs(Part::Burst) {
+        // A server of its own: the burst's peak is measured against its own targets.
+        let spawn_server = || serve_command(&server, &fake_openai, &[]);
+        report.add(burst::run(&setup, args, &spawn_server, signals).await?);
+    }
     running.stop().await?;
     fake_openai.stop();
     pg.stop()?;

@@ -32,6 +32,10 @@ pub(super) struct SummaryRow {
     pub(super) met: bool,
 }
 
+/// The bench server's peak resident set over every measurement but the burst (which has a
+/// server and targets of its own).
+const PEAK_RSS_TARGET_MIB: f64 = 100.0;
+
 #[derive(Default)]
 pub(super) struct Report {
     parts: Vec<Measured>,
@@ -70,6 +74,11 @@ impl Report {
             let verdict = if s.met { "met" } else { "**not met**" };
             println!("| {} | {} | {} | {} | {} ({verdict}) |", s.measurement, s.server, s.yardstick, s.ratio, s.target);
         }
+        let peak_mib = peak_rss_kib as f64 / 1024.0;
+        let verdict = if peak_mib <= PEAK_RSS_TARGET_MIB { "met" } else { "**not met**" };
+        println!(
+            "| server peak RSS over the measurements above the burst | {peak_mib:.0} MiB | — | — | ≤ {PEAK_RSS_TARGET_MIB:.0} MiB ({verdict}) |"
+        );
         println!();
         println!(
             "Release build, throwaway PostgreSQL (fsync off) on the same {}-core machine as the load \

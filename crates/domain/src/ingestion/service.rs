@@ -138,8 +138,15 @@ impl IngestionService {
     /// event (400, naming the first bad one). Only then are the AI events stored, all in
     /// one atomic write; when this returns `Ok` they are durable. Nothing is stored on
     /// any error.
-    pub async fn ingest(&self, body: &[u8], received_at: DateTime<Utc>) -> Result<IngestOutcome, IngestError> {
-        let payload = CapturePayload::parse(body)?;
+    ///
+    /// The body is taken by value and let go once parsed: a large batch is not held twice.
+    pub async fn ingest(
+        &self,
+        body: impl AsRef<[u8]> + Send,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let payload = CapturePayload::parse(body.as_ref())?;
+        drop(body);
         let project = self.project_of(payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?).await?;
 
         let parsed = payload.into_events(received_at)?;

@@ -1,0 +1,210 @@
+//! burst: `--burst-requests` concurrent `POST /batch/` of ~18.5 MB each (9 000 events of
+//! ~2 KB) against a server of its own, every 503 retried after its `Retry-After` as the
+//! SDKs do. Measures that every event is stored, the server's peak RSS, and its RSS 30 s
+//! after the burst (memory given back).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::ingestion::{iso8601_millis, unix_millis, uuid_v7};
+use super::server::{RunningServer, peak_rss_kib};
+use super::{BenchArgs, Measured, Setup, SummaryRow, http_client, psql_value, thousands};
+use crate::process::{Interrupted, Signals};
+
+/// Events per request, and the padding that makes each event ~2 KB.
+const EVENTS_PER_REQUEST: usize = 9_000;
+const PADDING: usize = 1_600;
+/// The targets: peak RSS during the burst, RSS 30 s after it (MiB).
+const PEAK_TARGET_MIB: f64 = 400.0;
+const AFTER_TARGET_MIB: f64 = 150.0;
+/// How long after the burst the resident set is read.
+const SETTLE: Duration = Duration::from_secs(30);
+/// How long the whole burst may take, retries included.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+pub(super) async fn run(
+    setup: &Setup<'_>,
+    args: &BenchArgs,
+    spawn_server: &dyn Fn() -> tokio::process::Command,
+    signals: &mut Signals,
+) -> Result<Measured> {
+    let requests = usize::try_from(args.burst_requests)?;
+    psql_value(setup.pg, "TRUNCATE ai_events, ai_event_ids", signals).await?;
+    let mut server = RunningServer::start(spawn_server(), signals).await?;
+    let url = format!("{}/batch/", server.base_url);
+    let before_kib = current_rss_kib(server.pid)?;
+    eprintln!("xtask: burst: building {requests} bodies of {EVENTS_PER_REQUEST} events");
+    let bodies: Vec<Arc<Vec<u8>>> = (0..requests).map(|n| Arc::new(body(setup.project_token, n))).collect::<Vec<_>>();
+    let mean_mb = bodies.iter().map(|b| b.len()).sum::<usize>() as f64 / requests as f64 / 1e6;
+    eprintln!("xtask: burst: {requests} concurrent POST {url} of {mean_mb:.1} MB each");
+    let client = http_client(args.burst_requests)?;
+    let started = Instant::now();
+    let sends = bodies.into_iter().map(|body| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move { send_until_stored(&client, &url, body).await })
+    });
+    let all = futures_join(sends.collect());
+    let outcomes = tokio::select! {
+        outcomes = all => outcomes,
+        sig = signals.recv() => return Err(Interrupted(sig).into()),
+    };
+    let elapsed = started.elapsed();
+    let mut retries = 0;
+    let mut errors = 0;
+    let mut first_error = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(Ok(tries)) => retries += tries,
+            Ok(Err(error)) | Err(error) => {
+                errors += 1;
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    let peak_kib = peak_rss_kib(server.pid)?;
+    let stored: u64 = psql_value(setup.pg, "SELECT count(*) FROM ai_events", signals).await?.parse()?;
+    eprintln!(
+        "xtask: burst: done in {:.1} s; waiting {}s for the memory to settle",
+        elapsed.as_secs_f64(),
+        SETTLE.as_secs()
+    );
+    tokio::select! {
+        () = tokio::time::sleep(SETTLE) => {}
+        sig = signals.recv() => return Err(Interrupted(sig).into()),
+    }
+    let after_kib = current_rss_kib(server.pid)?;
+    server.stop().await?;
+
+    let expected = (requests * EVENTS_PER_REQUEST) as u64;
+    let peak_mib = peak_kib as f64 / 1024.0;
+    let after_mib = after_kib as f64 / 1024.0;
+    let met = stored == expected && peak_mib <= PEAK_TARGET_MIB && after_mib <= AFTER_TARGET_MIB;
+    Ok(Measured {
+        title: format!("burst: {requests} concurrent POST /batch/ of {mean_mb:.1} MB ({EVENTS_PER_REQUEST} events)"),
+        lines: vec![
+            (
+                "events stored / sent".to_owned(),
+                format!("{} / {}", thousands(stored as f64), thousands(expected as f64)),
+            ),
+            ("503 answers retried".to_owned(), retries.to_string()),
+            ("burst wall time".to_owned(), format!("{:.1} s", elapsed.as_secs_f64())),
+            ("server RSS before, MiB".to_owned(), format!("{:.1}", before_kib as f64 / 1024.0)),
+            ("server peak RSS (VmHWM), MiB".to_owned(), format!("{peak_mib:.1}")),
+            (format!("server RSS {}s after, MiB", SETTLE.as_secs()), format!("{after_mib:.1}")),
+        ],
+        summary: SummaryRow {
+            measurement: format!("{requests} concurrent 18.5 MB `POST /batch/` (memory bound)"),
+            server: format!(
+                "{} of {} events stored ({retries} 503s retried), peak RSS {peak_mib:.0} MiB, {after_mib:.0} MiB {}s later",
+                thousands(stored as f64),
+                thousands(expected as f64),
+                SETTLE.as_secs()
+            ),
+            yardstick: "—".to_owned(),
+            ratio: "—".to_owned(),
+            target: format!("all stored, peak ≤ {PEAK_TARGET_MIB:.0} MiB, ≤ {AFTER_TARGET_MIB:.0} MiB after"),
+            met,
+        },
+        notes: Vec::new(),
+        errors,
+        first_error,
+    })
+}
+
+/// Waits for every task, in order.
+async fn futures_join(
+    tasks: Vec<tokio::task::JoinHandle<Result<u64, String>>>,
+) -> Vec<Result<Result<u64, String>, String>> {
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outcomes.push(task.await.map_err(|e| e.to_string()));
+    }
+    outcomes
+}
+
+/// Posts `body` until it is stored, waiting out each 503's `Retry-After`; returns how many
+/// 503s it got.
+async fn send_until_stored(client: &reqwest::Client, url: &str, body: Arc<Vec<u8>>) -> Result<u64, String> {
+    let deadline = Instant::now() + DEADLINE;
+    let mut retries = 0;
+    loop {
+        let response = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.as_ref().clone())
+            .send()
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && Instant::now() < deadline {
+            let wait = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .ok_or("a 503 without a Retry-After in seconds")?;
+            retries += 1;
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            continue;
+        }
+        let text = response.text().await.unwrap_or_default();
+        if status != reqwest::StatusCode::OK {
+            return Err(format!("{status}: {}", text.chars().take(300).collect::<String>()));
+        }
+        return Ok(retries);
+    }
+}
+
+/// One request's body: a batch of [`EVENTS_PER_REQUEST`] `$ai_generation` events of ~2 KB.
+fn body(token: &str, request: usize) -> Vec<u8> {
+    let now = unix_millis();
+    let padding: String = "The quick brown fox jumps over the lazy dog. ".chars().cycle().take(PADDING).collect();
+    let mut out = String::with_capacity(EVENTS_PER_REQUEST * 2_100);
+    let _ = write!(out, "{{\"api_key\":\"{token}\",\"sent_at\":\"{}\",\"batch\":[", iso8601_millis(now));
+    for n in 0..EVENTS_PER_REQUEST {
+        if n > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"event\":\"$ai_generation\",\"distinct_id\":\"burst-{request}-{}\",\"uuid\":\"{}\",\
+             \"timestamp\":\"{}\",\"properties\":{{\"$ai_trace_id\":\"{}\",\"$ai_model\":\"gpt-4.1-mini\",\
+             \"$ai_provider\":\"openai\",\"$ai_input_tokens\":{},\"$ai_output_tokens\":{},\
+             \"$ai_latency\":0.{:03},\"$ai_input\":[{{\"role\":\"user\",\"content\":\"{padding} #{n}\"}}],\
+             \"$ai_output_choices\":[{{\"role\":\"assistant\",\"content\":\"ok\"}}],\"$lib\":\"posthog-python\"}}}}",
+            n % 500,
+            uuid_v7(now, rand::random()),
+            iso8601_millis(now),
+            uuid_v7(now, rand::random()),
+            100 + n % 900,
+            10 + n % 90,
+            n % 1000,
+        );
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+/// The resident set (`VmRSS`) of process `pid`, in KiB.
+fn current_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).context("no VmRSS line")?;
+    let kib = line.trim().trim_end_matches("kB").trim();
+    kib.parse().with_context(|| format!("VmRSS is `{line}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_a_batch_of_about_eighteen_and_a_half_megabytes() {
+        let body = body("phc_test", 0);
+        let size = body.len() as f64 / 1e6;
+        assert!((17.0..20.0).contains(&size), "{size} MB");
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed["batch"].as_array().unwrap().len(), EVENTS_PER_REQUEST);
+    }
+}
