@@ -15,6 +15,7 @@ mod report_events;
 mod report_store;
 mod summary_store;
 mod user_columns;
+mod user_summaries;
 
 pub use ai_event_store::PgAiEventStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;

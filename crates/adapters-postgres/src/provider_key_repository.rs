@@ -15,17 +15,20 @@ use uuid::Uuid;
 
 use crate::key_activity::{self, Entry};
 use crate::read_connections::ReadConnections;
+use crate::user_summaries::{USER_SUMMARY_TTL, UserSummaries};
+use std::sync::Arc;
 
 /// Provider keys in table `provider_keys`; the active key in `evaluation_configs`.
 #[derive(Clone)]
 pub struct PgProviderKeyRepository {
     pool: PgPool,
     reads: ReadConnections,
+    users: Arc<UserSummaries>,
 }
 
 impl PgProviderKeyRepository {
     pub fn new(pool: PgPool, reads: ReadConnections) -> Self {
-        Self { pool, reads }
+        Self { pool, reads, users: Arc::new(UserSummaries::new(USER_SUMMARY_TTL)) }
     }
 }
 
@@ -34,8 +37,9 @@ const SELECT_KEY: &str = "SELECT k.id, k.project_id, k.provider, k.name, k.state
      u.id AS user_id, u.uuid AS user_uuid, u.email AS user_email, u.first_name, u.last_name \
      FROM provider_keys k LEFT JOIN users u ON u.id = k.created_by";
 
+/// A key's own columns.
 #[derive(FromRow)]
-struct KeyRow {
+struct KeyFields {
     id: Uuid,
     project_id: i64,
     provider: String,
@@ -48,8 +52,23 @@ struct KeyRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A key with its creator joined.
+#[derive(FromRow)]
+struct KeyRow {
+    #[sqlx(flatten)]
+    key: KeyFields,
     #[sqlx(flatten)]
     user: crate::user_columns::UserColumns,
+}
+
+/// A key with its creator's id only (the hot read: the creator comes from the cache).
+#[derive(FromRow)]
+struct KeyByIdRow {
+    #[sqlx(flatten)]
+    key: KeyFields,
+    created_by: Option<i64>,
 }
 
 fn corrupt(what: &str, id: Uuid) -> RepositoryError {
@@ -60,23 +79,28 @@ impl TryFrom<KeyRow> for ProviderKey {
     type Error = RepositoryError;
 
     fn try_from(row: KeyRow) -> Result<Self, Self::Error> {
-        let provider = Provider::parse(&row.provider).map_err(|_| corrupt("provider", row.id))?;
-        let state = KeyState::parse(&row.state).ok_or_else(|| corrupt("state", row.id))?;
-        let created_by = row.user.summary();
+        row.key.into_key(row.user.summary())
+    }
+}
+
+impl KeyFields {
+    fn into_key(self, created_by: Option<domain::provider_key::UserSummary>) -> Result<ProviderKey, RepositoryError> {
+        let provider = Provider::parse(&self.provider).map_err(|_| corrupt("provider", self.id))?;
+        let state = KeyState::parse(&self.state).ok_or_else(|| corrupt("state", self.id))?;
         Ok(ProviderKey {
-            id: ProviderKeyId(row.id),
-            project: ProjectId(row.project_id),
+            id: ProviderKeyId(self.id),
+            project: ProjectId(self.project_id),
             provider,
-            name: row.name,
+            name: self.name,
             state,
-            error_message: row.error_message,
-            api_key_masked: row.api_key_masked,
-            azure_endpoint: row.azure_endpoint,
-            api_version: row.api_version,
+            error_message: self.error_message,
+            api_key_masked: self.api_key_masked,
+            azure_endpoint: self.azure_endpoint,
+            api_version: self.api_version,
             created_by,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            last_used_at: row.last_used_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_used_at: self.last_used_at,
         })
     }
 }
@@ -106,6 +130,12 @@ async fn fetch_key(
         sqlx::query_as(sql).bind(project.0).bind(id.0).fetch_optional(conn).await.map_err(RepositoryError::new)?;
     row.map(ProviderKey::try_from).transpose()
 }
+
+/// The hot read's statement: one index lookup, no join (the creator comes from
+/// [`UserSummaries`]).
+const KEY_ONLY_BY_ID: &str = "SELECT id, project_id, provider, name, state, error_message, api_key_masked, \
+     azure_endpoint, api_version, created_at, updated_at, last_used_at, created_by \
+     FROM provider_keys WHERE project_id = $1 AND id = $2";
 
 fn key_by_id_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -191,9 +221,16 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
 
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError> {
         let mut lease = self.reads.lease().await?;
-        let row: Result<Option<KeyRow>, sqlx::Error> =
-            sqlx::query_as(key_by_id_sql()).bind(project.0).bind(id.0).fetch_optional(lease.connection()).await;
-        lease.finish(row)?.map(ProviderKey::try_from).transpose()
+        let row: Result<Option<KeyByIdRow>, sqlx::Error> =
+            sqlx::query_as(KEY_ONLY_BY_ID).bind(project.0).bind(id.0).fetch_optional(lease.connection()).await;
+        let Some(row) = lease.finish(row)? else {
+            return Ok(None);
+        };
+        let created_by = match row.created_by {
+            Some(user) => self.users.summary(&self.reads, UserId(user)).await?,
+            None => None,
+        };
+        row.key.into_key(created_by).map(Some)
     }
 
     async fn find_sealed(
