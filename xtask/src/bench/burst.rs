@@ -33,11 +33,15 @@ pub(super) async fn run(
 ) -> Result<Measured> {
     let requests = usize::try_from(args.burst_requests)?;
     psql_value(setup.pg, "TRUNCATE ai_events, ai_event_ids", signals).await?;
+    // A project of its own: the judge measurement's evaluations would otherwise queue a
+    // judgement per generation, and the 30 s after the burst would measure that work.
+    let project = setup.server.admin(&["create-project", "--name", "Burst project"])?;
+    let token = crate::dev::scalar(&project["api_token"]).context("create-project printed no api_token")?;
     let mut server = RunningServer::start(spawn_server(), signals).await?;
     let url = format!("{}/batch/", server.base_url);
     let before_kib = current_rss_kib(server.pid)?;
     eprintln!("xtask: burst: building {requests} bodies of {EVENTS_PER_REQUEST} events");
-    let bodies: Vec<Arc<Vec<u8>>> = (0..requests).map(|n| Arc::new(body(setup.project_token, n))).collect::<Vec<_>>();
+    let bodies: Vec<Arc<Vec<u8>>> = (0..requests).map(|n| Arc::new(body(&token, n))).collect::<Vec<_>>();
     let mean_mb = bodies.iter().map(|b| b.len()).sum::<usize>() as f64 / requests as f64 / 1e6;
     eprintln!("xtask: burst: {requests} concurrent POST {url} of {mean_mb:.1} MB each");
     let client = http_client(args.burst_requests)?;
