@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::ingestion::{iso8601_millis, unix_millis, uuid_v7};
-use super::server::{RunningServer, peak_rss_kib};
+use super::server::{RunningServer, current_rss_kib, peak_rss_kib};
 use super::{BenchArgs, Measured, Setup, SummaryRow, http_client, psql_value, thousands};
 use crate::process::{Interrupted, Signals};
 
@@ -189,14 +189,6 @@ fn body(token: &str, request: usize) -> Vec<u8> {
     }
     out.push_str("]}");
     out.into_bytes()
-}
-
-/// The resident set (`VmRSS`) of process `pid`, in KiB.
-fn current_rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:")).context("no VmRSS line")?;
-    let kib = line.trim().trim_end_matches("kB").trim();
-    kib.parse().with_context(|| format!("VmRSS is `{line}`"))
 }
 
 #[cfg(test)]

@@ -230,8 +230,21 @@ pub(super) fn http_client(connections: u64) -> Result<reqwest::Client> {
 
 /// The peak resident set size (`VmHWM`) of process `pid`, in KiB.
 pub(super) fn peak_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmHWM")
+}
+
+/// The resident set size now (`VmRSS`) of process `pid`, in KiB.
+pub(super) fn current_rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// A `kB` field of `/proc/{pid}/status`.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find_map(|line| line.strip_prefix("VmHWM:")).context("no VmHWM line")?;
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field} line"))?;
     let kib = line.trim().trim_end_matches("kB").trim();
-    kib.parse().with_context(|| format!("VmHWM is `{line}`"))
+    kib.parse().with_context(|| format!("{field} is `{line}`"))
 }
