@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::evaluations::{create_key, id_of, other_project};
 use crate::helpers::*;
+use crate::provider_key_actions::set_key_state;
 
 fn config_path(app: &TestApp) -> String {
     app.llma("evaluation_config/")
@@ -73,7 +74,11 @@ async fn set_active_key_needs_a_key_of_the_project() {
 
     for body in [json!({}), json!({"key_id": null}), json!({"key_id": "  "})] {
         let error = app.post(&set_active_path(&app), body.clone()).await.expect(400).json();
-        assert_eq!((error["attr"].clone(), error["detail"].clone()), (json!("key_id"), json!("key_id is required")));
+        assert_eq!(
+            (error["attr"].clone(), error["code"].clone(), error["detail"].clone()),
+            (json!("key_id"), json!("required"), json!("key_id is required")),
+            "{body}"
+        );
     }
     for key_id in [id_of(&foreign), Uuid::new_v4().to_string(), "not-a-uuid".to_owned()] {
         let error = app.post(&set_active_path(&app), json!({"key_id": key_id})).await.expect(404).json();
@@ -81,6 +86,37 @@ async fn set_active_key_needs_a_key_of_the_project() {
     }
     let config = app.get(&config_path(&app)).await.expect(200).json();
     assert_eq!(config["active_provider_key"]["id"], mine.as_str(), "refusals change nothing");
+}
+
+#[tokio::test]
+async fn only_a_key_in_state_ok_can_be_the_active_key() {
+    let app = TestApp::spawn().await;
+    let usable = create_key(&app, "openai", "usable").await;
+    app.post(&set_active_path(&app), json!({"key_id": usable})).await.expect(200);
+    let revoked = create_key(&app, "openai", "revoked").await;
+    app.providers.reset().await;
+    fake::answer_status(&app.providers, "openai", 401).await;
+    let validated =
+        app.post(&app.llma(&format!("provider_keys/{revoked}/validate/")), json!({})).await.expect(200).json();
+    assert_eq!(validated["state"], "invalid");
+
+    let error = app.post(&set_active_path(&app), json!({"key_id": revoked})).await.expect(400).json();
+    assert_eq!(error["detail"], "Cannot activate key with state 'invalid'. Please validate the key first.");
+    assert_eq!(error["attr"], "key_id");
+    for state in ["unknown", "error"] {
+        set_key_state(&app, &revoked, state).await;
+        let error = app.post(&set_active_path(&app), json!({"key_id": revoked})).await.expect(400).json();
+        assert_eq!(
+            error["detail"],
+            format!("Cannot activate key with state '{state}'. Please validate the key first.").as_str()
+        );
+    }
+
+    let config = app.get(&config_path(&app)).await.expect(200).json();
+    assert_eq!(config["active_provider_key"]["id"], usable.as_str(), "a refused key changes nothing");
+    set_key_state(&app, &revoked, "ok").await;
+    let config = app.post(&set_active_path(&app), json!({"key_id": revoked})).await.expect(200).json();
+    assert_eq!(config["active_provider_key"]["id"], revoked.as_str());
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ async fn unknown_other_projects_and_deleted_evaluations_are_404_in_the_reference
     summarize(&app, json!({"evaluation_id": id_of(&theirs)})).await.expect(404);
 
     let (evaluation, _) = evaluation_with_runs(&app).await;
-    app.delete(&crate::evaluations::evaluation_path(&app, &evaluation)).await;
+    crate::evaluations::soft_delete(&app, &evaluation).await;
     let reply = summarize(&app, json!({"evaluation_id": evaluation})).await.expect(404);
     assert_eq!(reply.json(), json!({"error": format!("Evaluation {evaluation} not found")}));
 }

@@ -19,7 +19,12 @@ pub fn evaluation_path(app: &TestApp, id: &str) -> String {
 
 /// The smallest valid create body.
 pub fn evaluation_body(name: &str) -> Value {
-    json!({"name": name, "evaluation_config": {"prompt": "Is the answer polite?"}})
+    json!({"name": name, "evaluation_type": "llm_judge", "evaluation_config": {"prompt": "Is the answer polite?"}})
+}
+
+/// Soft-deletes an evaluation the way the reference's clients do (DELETE is a 405).
+pub async fn soft_delete(app: &TestApp, id: &str) {
+    app.patch(&evaluation_path(app, id), json!({"deleted": true})).await.expect(200);
 }
 
 /// The `id` of a JSON object.
@@ -199,7 +204,8 @@ async fn invalid_fields_are_400_naming_the_field_and_nothing_is_stored() {
         (json!({"evaluation_config": {"prompt": "x"}}), "name"),
         (with("name", json!("   ")), "name"),
         (with("name", json!("x".repeat(401))), "name"),
-        (json!({"name": "judge"}), "evaluation_config"),
+        (json!({"name": "judge", "evaluation_config": {"prompt": "x"}}), "evaluation_type"),
+        (json!({"name": "judge", "evaluation_type": "llm_judge"}), "evaluation_config"),
         (with("evaluation_config", json!({})), "evaluation_config.prompt"),
         (with("evaluation_config", json!({"prompt": " \n "})), "evaluation_config.prompt"),
         (with("evaluation_type", json!("hog")), "evaluation_type"),
@@ -296,7 +302,7 @@ async fn list_returns_the_live_evaluations_newest_first_in_the_envelope() {
     let first = create_evaluation(&app, evaluation_body("first")).await;
     let doomed = create_evaluation(&app, evaluation_body("doomed")).await;
     let last = create_evaluation(&app, evaluation_body("last")).await;
-    app.delete(&evaluation_path(&app, &id_of(&doomed))).await.expect(204);
+    soft_delete(&app, &id_of(&doomed)).await;
 
     let list = app.get(&evaluations_path(&app)).await.expect(200).json();
 
@@ -363,7 +369,12 @@ async fn an_evaluation_in_error_keeps_its_reason_until_it_is_enabled() {
         (json!("error"), json!("provider_key_deleted"))
     );
 
-    let enabled = app.patch(&path, json!({"enabled": true})).await.expect(200).json();
+    let replacement = create_key(&app, "openai", "replacement").await;
+    let enabled = app
+        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&replacement))}))
+        .await
+        .expect(200)
+        .json();
     assert_eq!(enabled["status"], "active");
     assert_eq!(enabled["status_reason"], Value::Null, "enabling clears the reason");
     assert_eq!(enabled["enabled"], true);
@@ -414,17 +425,27 @@ async fn put_needs_name_and_evaluation_config_and_replaces_them() {
 // ---- delete ----
 
 #[tokio::test]
-async fn delete_is_a_soft_delete_after_which_the_evaluation_is_gone() {
+async fn delete_is_405_and_changes_nothing_as_the_reference_answers() {
     let app = TestApp::spawn().await;
     let evaluation = create_evaluation(&app, evaluation_body("judge")).await;
     let path = evaluation_path(&app, &id_of(&evaluation));
 
-    let reply = app.delete(&path).await.expect(204);
+    let reply = app.delete(&path).await.expect(405);
 
-    assert!(reply.text.is_empty());
+    assert_eq!(
+        reply.json(),
+        json!({"type": "invalid_request", "code": "method_not_allowed", "attr": null,
+               "detail": "Hard delete of this model is not allowed. Use a patch API call to set \"deleted\" to true"})
+    );
+    assert_eq!(fetch(&app, &id_of(&evaluation)).await, evaluation, "the evaluation is untouched");
+    app.delete(&evaluation_path(&app, &Uuid::new_v4().to_string())).await.expect(405);
+    let reader = app.user_with_key("reader@example.com", Some((app.project, "admin")), "evaluation:read", None);
+    app.request(Method::DELETE, &path, Some(&reader), None).await.expect(403);
+    app.request(Method::DELETE, &path, None, None).await.expect(401);
+
+    soft_delete(&app, &id_of(&evaluation)).await;
     app.get(&path).await.expect(404);
     app.patch(&path, json!({"name": "zombie"})).await.expect(404);
-    app.delete(&path).await.expect(404);
     assert_eq!(app.get(&evaluations_path(&app)).await.expect(200).json()["count"], 0);
     let deleted: bool = sqlx::query_scalar("SELECT deleted FROM evaluations WHERE id = $1")
         .bind(Uuid::parse_str(&id_of(&evaluation)).unwrap())
@@ -479,7 +500,8 @@ async fn evaluation_read_may_read_and_evaluation_write_may_write() {
         .expect(201);
     app.request(Method::PATCH, &path, Some(&writer), Some(json!({"enabled": true}))).await.expect(200);
     app.request(Method::GET, &path, Some(&writer), None).await.expect(200);
-    app.request(Method::DELETE, &path, Some(&writer), None).await.expect(204);
+    app.request(Method::DELETE, &path, Some(&writer), None).await.expect(405);
+    app.request(Method::PATCH, &path, Some(&writer), Some(json!({"deleted": true}))).await.expect(200);
 }
 
 #[tokio::test]
@@ -491,7 +513,8 @@ async fn evaluations_of_another_project_are_404() {
 
     app.request(Method::GET, &theirs, Some(&other_admin), None).await.expect(404);
     app.request(Method::PATCH, &theirs, Some(&other_admin), Some(json!({"enabled": true}))).await.expect(404);
-    app.request(Method::DELETE, &theirs, Some(&other_admin), None).await.expect(404);
+    app.request(Method::PATCH, &theirs, Some(&other_admin), Some(json!({"deleted": true}))).await.expect(404);
+    app.request(Method::DELETE, &theirs, Some(&other_admin), None).await.expect(405);
     let list = app
         .request(Method::GET, &format!("/api/environments/{other}/evaluations/"), Some(&other_admin), None)
         .await
@@ -520,4 +543,184 @@ async fn the_openapi_document_describes_the_evaluation_endpoints() {
         assert!(paths.contains_key(path), "{path} missing from the schema");
     }
     assert!(schema["components"]["schemas"]["EvaluationDto"].is_object());
+}
+
+// ---- list filters, agent lists, enabling guards (the reference's own API tests) ----
+
+#[tokio::test]
+async fn search_and_enabled_filter_the_list_combine_and_page() {
+    let app = TestApp::spawn().await;
+    let mut accuracy = evaluation_body("Accuracy Evaluation");
+    accuracy["description"] = json!("Tests accuracy");
+    accuracy["enabled"] = json!(true);
+    let accuracy = id_of(&create_evaluation(&app, accuracy).await);
+    let mut performance = evaluation_body("Performance Evaluation");
+    performance["description"] = json!("Tests PERFORMANCE");
+    let performance = id_of(&create_evaluation(&app, performance).await);
+    let mut latency = evaluation_body("Latency");
+    latency["description"] = json!("tests how fast");
+    let latency = id_of(&create_evaluation(&app, latency).await);
+    let names = |list: &Value| -> Vec<String> { list["results"].as_array().unwrap().iter().map(id_of).collect() };
+    let list = |query: &'static str| {
+        let path = format!("{}?{query}", evaluations_path(&app));
+        let app = &app;
+        async move { app.get(&path).await.expect(200).json() }
+    };
+
+    assert_eq!(names(&list("search=accuracy").await), vec![accuracy.clone()], "by name, any case");
+    assert_eq!(names(&list("search=performance").await), vec![performance.clone()], "by description, any case");
+    assert_eq!(names(&list("enabled=true").await), vec![accuracy.clone()]);
+    assert_eq!(names(&list("enabled=false").await), [latency.clone(), performance.clone()]);
+    assert_eq!(names(&list("search=TESTS&enabled=false").await), [latency.clone(), performance.clone()]);
+    assert_eq!(names(&list("search=nothing%20like%20it").await), Vec::<String>::new());
+    assert_eq!(list("search=").await["count"], 3, "an empty search filters nothing");
+
+    let first = list("search=tests&limit=2").await;
+    assert_eq!((first["count"].clone(), names(&first).len()), (json!(3), 2));
+    let next = first["next"].as_str().unwrap();
+    assert!(next.contains("search=tests"), "the next link keeps the filter: {next}");
+    let rest = list("search=tests&limit=2&offset=2").await;
+    assert_eq!(names(&rest), [accuracy]);
+
+    let error = app.get(&format!("{}?enabled=maybe", evaluations_path(&app))).await.expect(400).json();
+    assert_eq!((error["attr"].clone(), error["type"].clone()), (json!("enabled"), json!("validation_error")));
+}
+
+#[tokio::test]
+async fn agent_tools_get_the_slim_list_and_the_full_evaluation_on_retrieve() {
+    let app = TestApp::spawn().await;
+    let mut body = evaluation_body("Evaluation 1");
+    body["conditions"] = json!([{"id": "c1", "rollout_percentage": 100, "properties": []}]);
+    body["model_configuration"] = configuration("openai", None);
+    let evaluation = create_evaluation(&app, body).await;
+    let agent = |path: String| {
+        let app = &app;
+        async move {
+            let request = reqwest::Client::new()
+                .get(format!("{}{path}", app.base_url))
+                .bearer_auth(&app.admin_key)
+                .header("X-PostHog-Client", "mcp");
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    let list = agent(evaluations_path(&app)).await;
+    let item = list["results"][0].as_object().unwrap().clone();
+    for dropped in ["evaluation_config", "output_config", "conditions", "model_configuration", "created_by", "deleted"]
+    {
+        assert!(!item.contains_key(dropped), "{dropped} is in the agent's list item: {item:?}");
+    }
+    for kept in ["id", "name", "evaluation_type", "output_type", "enabled", "status", "status_reason"] {
+        assert_eq!(item[kept], evaluation[kept], "{kept}");
+    }
+    assert_eq!(list["count"], 1);
+    let full = app.get(&evaluations_path(&app)).await.expect(200).json();
+    assert_eq!(full["results"][0], evaluation, "other clients keep the whole item");
+    assert_eq!(agent(evaluation_path(&app, &id_of(&evaluation))).await, evaluation, "retrieve stays whole");
+}
+
+#[tokio::test]
+async fn enabling_an_evaluation_on_used_up_trial_credits_is_refused() {
+    let app = TestApp::spawn().await;
+    let paused = create_evaluation_with(&app, "Trial Eval", false, configuration("openai", None)).await;
+    sqlx::query(
+        "INSERT INTO evaluation_configs (project_id, trial_eval_limit, trial_evals_used) VALUES ($1, 100, 100)",
+    )
+    .bind(app.project)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let path = evaluation_path(&app, &id_of(&paused));
+    const SENTENCE: &str = "Trial evaluation limit reached. Add a provider API key to re-enable this evaluation.";
+
+    let error = app.patch(&path, json!({"enabled": true})).await.expect(400).json();
+    assert_eq!((error["attr"].clone(), error["detail"].clone()), (json!("enabled"), json!(SENTENCE)));
+    assert_eq!(fetch(&app, &id_of(&paused)).await, paused, "nothing changed");
+    let mut created = evaluation_body("enabled on trial");
+    created["enabled"] = json!(true);
+    let error = app.post(&evaluations_path(&app), created).await.expect(400).json();
+    assert_eq!(error["detail"], SENTENCE);
+    assert_eq!(stored_rows(&app).await, 1, "nothing stored");
+
+    let key = create_key(&app, "openai", "byok").await;
+    let enabled = app
+        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&key))}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(enabled["status"], "active", "a key of its own lifts the guard");
+
+    let other = create_evaluation_with(&app, "on the active key", false, configuration("openai", None)).await;
+    app.post(&app.llma("evaluation_config/set_active_key/"), json!({"key_id": key})).await.expect(200);
+    let enabled = app.patch(&evaluation_path(&app, &id_of(&other)), json!({"enabled": true})).await.expect(200);
+    assert_eq!(enabled.json()["status"], "active", "the project's usable active key pays");
+}
+
+#[tokio::test]
+async fn enabling_with_trial_credits_left_is_allowed() {
+    let app = TestApp::spawn().await;
+    sqlx::query("INSERT INTO evaluation_configs (project_id, trial_eval_limit, trial_evals_used) VALUES ($1, 100, 50)")
+        .bind(app.project)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let paused = create_evaluation_with(&app, "Trial Eval", false, configuration("openai", None)).await;
+
+    let enabled = app.patch(&evaluation_path(&app, &id_of(&paused)), json!({"enabled": true})).await.expect(200);
+
+    assert_eq!(enabled.json()["status"], "active");
+}
+
+#[tokio::test]
+async fn re_enabling_after_the_key_was_deleted_needs_a_key_again() {
+    let app = TestApp::spawn().await;
+    let key = create_key(&app, "openai", "doomed").await;
+    let evaluation = create_evaluation_with(&app, "judge", true, configuration("openai", Some(&key))).await;
+    let path = evaluation_path(&app, &id_of(&evaluation));
+    app.delete(&app.llma(&format!("provider_keys/{key}/"))).await.expect(204);
+    let failed = fetch(&app, &id_of(&evaluation)).await;
+    assert_eq!(
+        (failed["status"].clone(), failed["status_reason"].clone()),
+        (json!("error"), json!("provider_key_deleted"))
+    );
+
+    let error = app.patch(&path, json!({"enabled": true})).await.expect(400).json();
+    assert_eq!(error["attr"], "enabled");
+    assert!(error["detail"].as_str().unwrap().contains("provider API key"), "{error}");
+    assert_eq!(fetch(&app, &id_of(&evaluation)).await, failed, "it stays in error, not moved to trial credits");
+    let error = app
+        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", None)}))
+        .await
+        .expect(400)
+        .json();
+    assert!(error["detail"].as_str().unwrap().contains("provider API key"), "{error}");
+
+    let replacement = create_key(&app, "openai", "replacement").await;
+    let enabled = app
+        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&replacement))}))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!((enabled["status"].clone(), enabled["status_reason"].clone()), (json!("active"), Value::Null));
+}
+
+#[tokio::test]
+async fn the_openapi_document_has_the_list_filters_the_agent_header_and_the_405() {
+    let app = TestApp::spawn().await;
+    let schema = app.request(Method::GET, "/api/schema/", None, None).await.expect(200).json();
+    let list = &schema["paths"]["/api/environments/{project_id}/evaluations/"]["get"];
+    let params: Vec<&str> =
+        list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["search", "enabled", "limit", "offset", "X-PostHog-Client"] {
+        assert!(params.contains(&name), "{name} missing from {params:?}");
+    }
+    let delete = &schema["paths"]["/api/environments/{project_id}/evaluations/{id}/"]["delete"];
+    assert!(delete["responses"]["405"].is_object(), "{delete}");
+    assert!(delete["responses"].get("204").is_none(), "{delete}");
+    let reports = &schema["paths"]["/api/environments/{project_id}/llm_analytics/evaluation_reports/"]["get"];
+    let params: Vec<&str> =
+        reports["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(params.contains(&"X-PostHog-Client"), "{params:?}");
 }

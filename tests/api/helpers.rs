@@ -155,7 +155,13 @@ impl TestApp {
             project: 0,
             project_token: String::new(),
             admin_key: String::new(),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            // Idle connections are dropped before the server's keep-alive timeout (10 s) can
+            // close one as a request goes out on it.
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap(),
             metrics_url: None,
             env,
             serve_args: Vec::new(),

@@ -201,6 +201,28 @@ async fn input_and_output_come_from_the_trace() {
 }
 
 #[tokio::test]
+async fn structured_input_and_output_are_columns_of_json_text_as_the_reference_sends_them() {
+    let app = TestApp::spawn().await;
+    let messages = json!([{"role": "user", "content": "hi"}]);
+    let answer = json!([{"role": "assistant", "content": "hi"}]);
+    let run = evaluation(
+        base(),
+        "exp-json",
+        "item-1",
+        json!({"$ai_trace_id": "trace-json", "$ai_score": 1, "$ai_input": messages, "$ai_output": answer}),
+    );
+    capture(&app, "/batch/", &json!({"api_key": app.project_token, "batch": [run]})).await.expect(200);
+
+    let rows = items(&app, json!({"experiment_id": "exp-json"})).await;
+
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][14], json!(r#"[{"content":"hi","role":"user"}]"#), "a string holding the JSON");
+    assert_eq!(rows[0][15], json!(r#"[{"content":"hi","role":"assistant"}]"#));
+    let parsed: Value = serde_json::from_str(rows[0][14].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, messages);
+}
+
+#[tokio::test]
 async fn date_bounds_narrow_the_items_and_their_values() {
     let app = TestApp::spawn().await;
     let t = seed(&app).await;

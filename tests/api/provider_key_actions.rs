@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::evaluations::{
-    configuration, create_evaluation, create_evaluation_with, create_key, evaluation_body, evaluation_path, fetch,
-    id_of, other_project,
+    configuration, create_evaluation, create_evaluation_with, create_key, evaluation_body, fetch, id_of, other_project,
 };
 use crate::helpers::*;
 
@@ -24,7 +23,7 @@ fn listed(answer: &Value) -> Vec<String> {
     answer["evaluations"].as_array().unwrap().iter().map(id_of).collect()
 }
 
-async fn set_key_state(app: &TestApp, key: &str, state: &str) {
+pub(crate) async fn set_key_state(app: &TestApp, key: &str, state: &str) {
     sqlx::query("UPDATE provider_keys SET state = $2 WHERE id = $1")
         .bind(Uuid::parse_str(key).unwrap())
         .bind(state)
@@ -46,7 +45,7 @@ async fn dependent_configs_lists_the_evaluations_using_the_key_and_its_alternati
     let first = create_evaluation_with(&app, "first", true, configuration("openai", Some(&key))).await;
     let second = create_evaluation_with(&app, "second", false, configuration("openai", Some(&key))).await;
     let deleted = create_evaluation_with(&app, "deleted", true, configuration("openai", Some(&key))).await;
-    app.delete(&evaluation_path(&app, &id_of(&deleted))).await.expect(204);
+    crate::evaluations::soft_delete(&app, &id_of(&deleted)).await;
     create_evaluation_with(&app, "on spare", true, configuration("openai", Some(&spare))).await;
     create_evaluation_with(&app, "trial", true, configuration("openai", None)).await;
 
@@ -135,7 +134,7 @@ async fn trial_evaluations_lists_keyless_evaluations_of_the_provider() {
     create_evaluation_with(&app, "keyed", true, configuration("openai", Some(&key))).await;
     let anthropic = create_evaluation_with(&app, "anthropic", false, configuration("anthropic", None)).await;
     let deleted = create_evaluation_with(&app, "deleted", true, configuration("openai", None)).await;
-    app.delete(&evaluation_path(&app, &id_of(&deleted))).await.expect(204);
+    crate::evaluations::soft_delete(&app, &id_of(&deleted)).await;
 
     let openai = app.get(&trial_path(&app, "openai")).await.expect(200).json();
     let claude = app.get(&trial_path(&app, "Anthropic")).await.expect(200).json();
@@ -278,7 +277,7 @@ async fn assign_ignores_other_projects_evaluations() {
             Method::POST,
             &format!("/api/environments/{other}/evaluations/"),
             Some(&other_admin),
-            Some(json!({"name": "theirs", "evaluation_config": {"prompt": "p"}, "model_configuration": configuration("openai", None)})),
+            Some(json!({"name": "theirs", "evaluation_type": "llm_judge", "evaluation_config": {"prompt": "p"}, "model_configuration": configuration("openai", None)})),
         )
         .await
         .expect(201)

@@ -243,6 +243,11 @@ async fn reports_are_created_validated_listed_soft_deleted_and_isolated() {
             "Slack webhook URLs start with https://hooks.slack.com/",
         ),
         (
+            json!({"evaluation": evaluation, "delivery_targets": [{"type": "slack", "channel": "#evals", "integration_id": 42}]}),
+            "delivery_targets",
+            "Slack integration(s) not found for this team: [42]. Send Slack reports through an incoming webhook: give the target a webhook_url.",
+        ),
+        (
             json!({"evaluation": evaluation, "delivery_targets": [{"type": "webhook", "url": "http://hooks.example.com/x", "secret": SECRET}]}),
             "delivery_targets[0].url",
             "Webhook URLs must use https.",
@@ -674,4 +679,55 @@ async fn three_replicas_make_one_run_per_period_and_a_killed_replica_loses_no_de
     for mut replica in replicas {
         replica.terminate();
     }
+}
+
+#[tokio::test]
+async fn agent_tools_get_the_slim_report_list_and_the_full_report_on_retrieve() {
+    let app = TestApp::spawn().await;
+    let evaluation = plain_evaluation(&app, "Politeness").await;
+    let report = create_report(
+        &app,
+        json!({"evaluation": evaluation, "frequency": "scheduled", "rrule": "FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+               "starts_at": "2026-12-01T00:00:00Z", "timezone_name": "UTC", "report_prompt_guidance": "Be brief.",
+               "delivery_targets": [{"type": "email", "value": "test@example.com"}]}),
+    )
+    .await;
+    let agent = |path: String| {
+        let app = &app;
+        async move {
+            let response = reqwest::Client::new()
+                .get(format!("{}{path}", app.base_url))
+                .bearer_auth(&app.admin_key)
+                .header("X-PostHog-Client", "MCP")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    let list = agent(reports_path(&app)).await;
+    let item = list["results"][0].as_object().unwrap().clone();
+    for dropped in [
+        "rrule",
+        "starts_at",
+        "timezone_name",
+        "delivery_targets",
+        "max_sample_size",
+        "deleted",
+        "report_prompt_guidance",
+        "cooldown_minutes",
+        "daily_run_cap",
+        "created_by",
+    ] {
+        assert!(!item.contains_key(dropped), "{dropped} is in the agent's list item: {item:?}");
+    }
+    for kept in ["id", "evaluation", "frequency", "next_delivery_date", "enabled", "trigger_threshold", "created_at"] {
+        assert_eq!(item[kept], report[kept], "{kept}");
+    }
+    let full = app.get(&reports_path(&app)).await.expect(200).json();
+    assert_eq!(full["results"][0], report, "other clients keep the whole item");
+    let id = report["id"].as_str().unwrap();
+    assert_eq!(agent(report_path(&app, id)).await, report, "retrieve stays whole");
 }

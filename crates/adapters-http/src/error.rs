@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::RepositoryError;
 use domain::evaluation::{
-    AssignKeyError, CreateEvaluationError, DeleteEvaluationError, DependentConfigsError, GetEvaluationError,
+    AssignKeyError, CreateEvaluationError, DependentConfigsError, EnableRefusal, GetEvaluationError,
     TrialEvaluationsError, UpdateEvaluationError,
 };
 use domain::evaluation_config::SetActiveKeyError;
@@ -71,6 +71,11 @@ impl ApiError {
     /// 400 on one field.
     pub fn invalid_field(attr: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "validation_error", "invalid_input", detail).with_attr(attr)
+    }
+
+    /// 400 for a field that must be sent (DRF's `required` code).
+    pub fn required_field(attr: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_error", "required", detail).with_attr(attr)
     }
 
     /// 400 about the request as a whole.
@@ -336,6 +341,7 @@ impl From<CreateEvaluationError> for ApiError {
     fn from(error: CreateEvaluationError) -> Self {
         match error {
             CreateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
+            CreateEvaluationError::EnableRefused(refusal) => refusal.into(),
             CreateEvaluationError::Unexpected(cause) => Self::internal(&cause),
         }
     }
@@ -346,8 +352,24 @@ impl From<UpdateEvaluationError> for ApiError {
         match error {
             UpdateEvaluationError::NotFound => Self::not_found(),
             UpdateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
+            UpdateEvaluationError::EnableRefused(refusal) => refusal.into(),
             UpdateEvaluationError::Unexpected(cause) => Self::internal(&cause),
         }
+    }
+}
+
+/// The reference's sentences for an evaluation that may not be enabled yet.
+impl From<EnableRefusal> for ApiError {
+    fn from(refusal: EnableRefusal) -> Self {
+        let detail = match refusal {
+            EnableRefusal::TrialLimitReached => {
+                "Trial evaluation limit reached. Add a provider API key to re-enable this evaluation."
+            }
+            EnableRefusal::ProviderKeyMissing => {
+                "The provider API key for this evaluation was deleted. Attach a provider API key before re-enabling."
+            }
+        };
+        Self::invalid_field("enabled", detail)
     }
 }
 
@@ -356,15 +378,6 @@ impl From<GetEvaluationError> for ApiError {
         match error {
             GetEvaluationError::NotFound => Self::not_found(),
             GetEvaluationError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<DeleteEvaluationError> for ApiError {
-    fn from(error: DeleteEvaluationError) -> Self {
-        match error {
-            DeleteEvaluationError::NotFound => Self::not_found(),
-            DeleteEvaluationError::Unexpected(cause) => Self::internal(&cause),
         }
     }
 }
@@ -403,8 +416,12 @@ impl From<AssignKeyError> for ApiError {
 impl From<SetActiveKeyError> for ApiError {
     fn from(error: SetActiveKeyError) -> Self {
         match error {
-            SetActiveKeyError::MissingKeyId => Self::invalid_field("key_id", error.to_string()),
+            SetActiveKeyError::MissingKeyId => Self::required_field("key_id", error.to_string()),
             SetActiveKeyError::KeyNotFound => Self::not_found_with(error.to_string()).with_attr("key_id"),
+            SetActiveKeyError::KeyNotUsable(state) => Self::invalid_field(
+                "key_id",
+                format!("Cannot activate key with state '{}'. Please validate the key first.", state.as_str()),
+            ),
             SetActiveKeyError::Unexpected(cause) => Self::internal(&cause),
         }
     }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, from_agent_tool};
 use crate::pagination::{Paginated, page_request, paginated};
 use crate::provider_keys::CreatedByDto;
 use crate::state::AppState;
@@ -46,6 +46,49 @@ pub struct EvaluationReportDto {
     pub daily_run_cap: u32,
     pub created_by: Option<CreatedByDto>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A report as the list shows it to agent tools (`X-PostHog-Client: mcp`): no schedule
+/// rule, targets, guidance, limits or creator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationReportSummaryDto {
+    pub id: uuid::Uuid,
+    pub evaluation: uuid::Uuid,
+    pub frequency: String,
+    #[schema(value_type = Option<Object>)]
+    pub alert_condition: Option<Value>,
+    pub next_delivery_date: Option<DateTime<Utc>>,
+    pub enabled: bool,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    pub trigger_threshold: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One item of the report list: whole, or slim for agent tools.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationReportListItem {
+    Full(Box<EvaluationReportDto>),
+    Slim(EvaluationReportSummaryDto),
+}
+
+impl EvaluationReportListItem {
+    fn new(report: Report, slim: bool) -> Self {
+        if !slim {
+            return Self::Full(Box::new(report.into()));
+        }
+        Self::Slim(EvaluationReportSummaryDto {
+            id: report.id.0,
+            evaluation: report.evaluation.0,
+            frequency: report.frequency.as_str().to_owned(),
+            alert_condition: report.alert_condition.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
+            next_delivery_date: report.next_delivery_date,
+            enabled: report.enabled,
+            last_delivered_at: report.last_delivered_at,
+            trigger_threshold: report.trigger_threshold,
+            created_at: report.created_at,
+        })
+    }
 }
 
 fn target_dto(target: &DeliveryTarget) -> Value {
@@ -197,10 +240,12 @@ pub struct ReportFilter {
     pub evaluation: Option<String>,
 }
 
-/// List the project's reports (not deleted), newest first.
+/// List the project's reports (not deleted), newest first. With `X-PostHog-Client: mcp`
+/// each item is slim: no schedule rule, targets, guidance, limits or creator.
 #[utoipa::path(get, path = "/api/environments/{project_id}/llm_analytics/evaluation_reports/", tag = "evaluation_reports",
-    params(("project_id" = i64, Path), ReportFilter, ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Paginated<EvaluationReportDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("project_id" = i64, Path), ReportFilter, ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query),
+        ("X-PostHog-Client" = Option<String>, Header, description = "`mcp`: the slim list items agent tools expect")),
+    responses((status = 200, body = Paginated<EvaluationReportListItem>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn list_reports(
     State(app): State<AppState>,
@@ -208,10 +253,11 @@ pub async fn list_reports(
     OriginalUri(uri): OriginalUri,
     Path(project): Path<String>,
     Query(filter): Query<ReportFilter>,
-) -> Result<Json<Paginated<EvaluationReportDto>>, ApiError> {
+) -> Result<Json<Paginated<EvaluationReportListItem>>, ApiError> {
     let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     let page = app.reports.list(access.project, filter.evaluation.as_deref(), page_request(&uri)?).await?;
-    Ok(Json(paginated(&headers, &uri, page, EvaluationReportDto::from)))
+    let slim = from_agent_tool(&headers);
+    Ok(Json(paginated(&headers, &uri, page, |report| EvaluationReportListItem::new(report, slim))))
 }
 
 /// Create a report.

@@ -8,6 +8,18 @@ use serde_json::error::Category;
 
 use crate::error::ApiError;
 
+/// The header by which agent tools (the reference's MCP server) name themselves.
+const CLIENT_HEADER: &str = "x-posthog-client";
+
+/// Whether the request comes from an agent tool (`X-PostHog-Client: mcp`): lists answer
+/// it with the reference's slim items, so that they fit an agent's context budget.
+pub fn from_agent_tool(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(CLIENT_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("mcp"))
+}
+
 /// The JSON body size limit.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 

@@ -45,6 +45,7 @@ impl TryFrom<ExperimentItemsBody> for ExperimentItemsRequest {
 /// 0 item_id, 1 experiment_item_name, 2 experiment_name, 3 metric_name, 4 metric_version,
 /// 5 status, 6 score, 7 score_min, 8 score_max, 9 result_type, 10 reasoning, 11 trace_id,
 /// 12 dataset_id, 13 dataset_item_id, 14 input, 15 output, 16 expected, 17 last_seen_at.
+/// Input and output are JSON text: a string holding the JSON of `$ai_input` / `$ai_output`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExperimentItemsDto {
     #[schema(value_type = Vec<Vec<Object>>)]
@@ -57,6 +58,16 @@ fn text(value: Option<String>) -> Value {
 
 fn json(value: Option<Value>) -> Value {
     value.unwrap_or(Value::Null)
+}
+
+/// A structured value as the reference's string columns carry it: its JSON text (a
+/// string stays itself).
+fn json_text(value: Option<Value>) -> Value {
+    match value {
+        None | Some(Value::Null) => Value::Null,
+        Some(Value::String(text)) => Value::String(text),
+        Some(other) => Value::String(other.to_string()),
+    }
 }
 
 /// One item as the reference's 18 positional columns.
@@ -76,8 +87,8 @@ fn row(item: ExperimentItem) -> Vec<Value> {
         text(item.trace_id),
         json(item.dataset_id),
         json(item.dataset_item_id),
-        json(item.input),
-        json(item.output),
+        json_text(item.input),
+        json_text(item.output),
         json(item.expected),
         Value::String(item.last_seen_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
     ]
@@ -140,8 +151,26 @@ mod tests {
         assert_eq!(row.len(), 18);
         assert_eq!(
             Value::Array(row),
-            json!(["item-1", "case 1", "exp", "accuracy", null, "ok", 0.5, 0, 1, "numeric", null, "trace-1",
-                   null, null, [{"role": "user", "content": "hi"}], "hello", null, "2026-01-02T03:04:05.000000Z"])
+            json!([
+                "item-1",
+                "case 1",
+                "exp",
+                "accuracy",
+                null,
+                "ok",
+                0.5,
+                0,
+                1,
+                "numeric",
+                null,
+                "trace-1",
+                null,
+                null,
+                r#"[{"content":"hi","role":"user"}]"#,
+                "hello",
+                null,
+                "2026-01-02T03:04:05.000000Z"
+            ])
         );
     }
 

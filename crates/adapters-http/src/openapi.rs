@@ -5,13 +5,16 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorBody;
 use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
-use crate::evaluation_reports::{self, EvaluationReportBody, EvaluationReportDto, ReportRunDto};
+use crate::evaluation_reports::{
+    self, EvaluationReportBody, EvaluationReportDto, EvaluationReportListItem, EvaluationReportSummaryDto, ReportRunDto,
+};
 use crate::evaluation_results::{self, BreakdownValueDto, ResultsDto, TotalsDto, TrendDto};
 use crate::evaluation_runs::{self, EvaluationRunDto, ManualRunBody, ManualRunDto, RunEvaluationDto};
 use crate::evaluation_summary::{self, PatternDto, SummaryBody, SummaryDto, SummaryStatisticsDto};
 use crate::evaluations::{
-    self, ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
-    ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody, PropertyFilterDto,
+    self, ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, EvaluationListItem, EvaluationSummaryDto,
+    JudgeConfigBody, JudgeConfigDto, ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody,
+    PropertyFilterDto,
 };
 use crate::models::{ModelDto, ModelsDto};
 use crate::pagination::Paginated;
@@ -75,12 +78,14 @@ use crate::{capture, health, models, offline_evaluations, otlp};
     components(schemas(ErrorBody, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
+        EvaluationSummaryDto, EvaluationListItem, Paginated<EvaluationListItem>,
         EvaluationConfigDto, SetActiveKeyBody, DependentConfigsDto, DependentEvaluationDto, AlternativeKeyDto,
         TrialEvaluationsDto, TrialEvaluationDto, AssignBody, AssignResultDto, SummaryBody, SummaryDto, PatternDto,
         SummaryStatisticsDto, ManualRunBody, ManualRunDto, RunEvaluationDto, EvaluationRunDto,
         Paginated<EvaluationRunDto>, ResultsDto, TotalsDto, BreakdownValueDto, TrendDto,
         KeyActivityDto, FieldChangeDto, Paginated<KeyActivityDto>,
-        EvaluationReportDto, EvaluationReportBody, ReportRunDto, Paginated<EvaluationReportDto>, Paginated<ReportRunDto>)),
+        EvaluationReportDto, EvaluationReportBody, ReportRunDto, Paginated<EvaluationReportDto>, Paginated<ReportRunDto>,
+        EvaluationReportSummaryDto, EvaluationReportListItem, Paginated<EvaluationReportListItem>)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -22,6 +22,11 @@ pub fn page_request(uri: &Uri) -> Result<PageRequest, ApiError> {
     Ok(PageRequest::parse(find("limit"), find("offset"))?)
 }
 
+/// The first value of query parameter `name`, decoded.
+pub fn query_value(uri: &Uri, name: &str) -> Option<String> {
+    query_pairs(uri).into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
+}
+
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
     uri.query().map(url_pairs).unwrap_or_default()
 }

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::{
-    AssignOutcome, Conditions, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationRepository,
-    EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
-    ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
+    AssignOutcome, Conditions, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter,
+    EvaluationRepository, EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour,
+    ModelConfiguration, ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
 };
 use domain::provider_key::{FieldChange, KeyAction, Provider};
 use domain::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
@@ -38,6 +38,13 @@ macro_rules! select_evaluation {
          FROM evaluations e \
          LEFT JOIN model_configurations m ON m.project_id = e.project_id AND m.id = e.model_configuration_id \
          LEFT JOIN users u ON u.id = e.created_by "
+    };
+}
+
+/// The list's filters: `$2` an `ILIKE` pattern or null, `$3` enabled or null.
+macro_rules! list_filter {
+    () => {
+        "($2::text IS NULL OR e.name ILIKE $2 OR e.description ILIKE $2) AND ($3::bool IS NULL OR e.enabled = $3) "
     };
 }
 
@@ -270,22 +277,37 @@ impl EvaluationRepository for PgEvaluationRepository {
         row.map(Evaluation::try_from).transpose()
     }
 
-    async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<Evaluation>, RepositoryError> {
+    async fn list(
+        &self,
+        project: ProjectId,
+        filter: &EvaluationListFilter,
+        page: PageRequest,
+    ) -> Result<Page<Evaluation>, RepositoryError> {
+        let pattern = filter.search.as_deref().map(contains_pattern);
         let rows: Vec<EvaluationRow> = sqlx::query_as(concat!(
             select_evaluation!(),
-            "WHERE e.project_id = $1 AND NOT e.deleted ORDER BY e.created_at DESC, e.id LIMIT $2 OFFSET $3"
+            "WHERE e.project_id = $1 AND NOT e.deleted AND ",
+            list_filter!(),
+            "ORDER BY e.created_at DESC, e.id LIMIT $4 OFFSET $5"
         ))
         .bind(project.0)
+        .bind(pattern.as_deref())
+        .bind(filter.enabled)
         .bind(page.limit())
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await
         .map_err(RepositoryError::new)?;
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM evaluations WHERE project_id = $1 AND NOT deleted")
-            .bind(project.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
+        let total: i64 = sqlx::query_scalar(concat!(
+            "SELECT count(*) FROM evaluations e WHERE e.project_id = $1 AND NOT e.deleted AND ",
+            list_filter!()
+        ))
+        .bind(project.0)
+        .bind(pattern.as_deref())
+        .bind(filter.enabled)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
         let items = rows.into_iter().map(Evaluation::try_from).collect::<Result<_, _>>()?;
         Ok(Page { items, total, request: page })
     }
@@ -610,4 +632,18 @@ impl EvaluationRepository for PgEvaluationRepository {
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(AssignOutcome::Assigned { configs_updated, evals_enabled })
     }
+}
+
+/// An `ILIKE` pattern matching `text` anywhere, its own `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }

@@ -201,7 +201,11 @@ impl Services {
             evaluation_configs.clone(),
             config.trial_models.clone(),
         ));
-        let evaluations = Arc::new(EvaluationService::new(evaluation_repository.clone(), keys.repository.clone()));
+        let evaluations = Arc::new(EvaluationService::new(
+            evaluation_repository.clone(),
+            keys.repository.clone(),
+            evaluation_configs.clone(),
+        ));
         let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
 
         // Events in and out.

@@ -111,6 +111,7 @@ async fn throughput(
         json!({
             "name": "bench judge",
             "enabled": true,
+            "evaluation_type": "llm_judge",
             "evaluation_config": {"prompt": "Is the answer polite?"},
             "output_type": "boolean_with_na",
             "model_configuration": {"provider": "openai", "model": "gpt-5-mini", "provider_key_id": key_id},
@@ -381,7 +382,7 @@ async fn results(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> 
         setup,
         reqwest::Method::POST,
         &format!("/api/environments/{}/evaluations/", setup.project_id),
-        json!({"name": "bench results", "evaluation_config": {"prompt": "Is the answer polite?"}}),
+        json!({"name": "bench results", "evaluation_type": "llm_judge", "evaluation_config": {"prompt": "Is the answer polite?"}}),
     )
     .await?;
     let evaluation_id = scalar(&evaluation["id"]).context("the evaluation has no id")?;

@@ -36,7 +36,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let response = client
         .post(format!("{}/api/environments/{}/evaluations/", setup.base_url, setup.project_id))
         .bearer_auth(setup.personal_key)
-        .json(&json!({"name": "bench reports", "evaluation_config": {"prompt": "Is the answer polite?"}}))
+        .json(&json!({"name": "bench reports", "evaluation_type": "llm_judge", "evaluation_config": {"prompt": "Is the answer polite?"}}))
         .send()
         .await
         .context("creating the evaluation")?;

@@ -295,6 +295,7 @@ async fn create_evaluation(client: &reqwest::Client, setup: &Setup<'_>, name: &s
     let body = json!({
         "name": name,
         "description": "Whether the answer is polite",
+        "evaluation_type": "llm_judge",
         "evaluation_config": { "prompt": "Is the answer polite? Answer true when it greets the user." },
         "output_type": "boolean_with_na",
     });

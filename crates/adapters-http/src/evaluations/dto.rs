@@ -71,6 +71,59 @@ pub struct EvaluationDto {
     pub deleted: bool,
 }
 
+/// An evaluation as the list shows it to agent tools (`X-PostHog-Client: mcp`): no
+/// prompt, conditions, model configuration or creator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationSummaryDto {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub evaluation_type: String,
+    pub output_type: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One item of the evaluation list: whole, or slim for agent tools.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EvaluationListItem {
+    Full(Box<EvaluationDto>),
+    Slim(EvaluationSummaryDto),
+}
+
+impl EvaluationListItem {
+    pub fn new(evaluation: Evaluation, slim: bool) -> Self {
+        if !slim {
+            return Self::Full(Box::new(evaluation.into()));
+        }
+        Self::Slim(EvaluationSummaryDto {
+            id: evaluation.id.0,
+            name: evaluation.name,
+            description: evaluation.description,
+            enabled: evaluation.state.enabled(),
+            status: evaluation.state.status().as_str().to_owned(),
+            status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
+            evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
+            output_type: evaluation.output_type.as_str().to_owned(),
+            created_at: evaluation.created_at,
+            updated_at: evaluation.updated_at,
+        })
+    }
+}
+
+/// `?search=&enabled=` of the evaluation list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EvaluationListQuery {
+    /// Only evaluations whose name or description contains this text (any case).
+    pub search: Option<String>,
+    /// `true` or `false`: only enabled, or only disabled, evaluations.
+    pub enabled: Option<String>,
+}
+
 impl From<&PropertyFilter> for PropertyFilterDto {
     fn from(filter: &PropertyFilter) -> Self {
         Self {
@@ -172,7 +225,7 @@ pub struct EvaluationBody {
     /// Defaults to false. Enabling makes the status active (and clears an error);
     /// disabling an active evaluation pauses it.
     pub enabled: Option<bool>,
-    /// llm_judge (the default).
+    /// llm_judge; required on create.
     pub evaluation_type: Option<String>,
     /// Required on create and PUT.
     pub evaluation_config: Option<JudgeConfigBody>,

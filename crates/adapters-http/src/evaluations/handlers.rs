@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use domain::EvaluationId;
+use domain::evaluation::EvaluationListFilter;
 use domain::identity::Scope;
 
-use super::dto::{EvaluationBody, EvaluationDto};
+use super::dto::{EvaluationBody, EvaluationDto, EvaluationListItem, EvaluationListQuery};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::pagination::{Paginated, page_request, paginated};
+use crate::extract::{ApiJson, from_agent_tool};
+use crate::pagination::{Paginated, page_request, paginated, query_value};
 use crate::state::AppState;
 
 /// A path's evaluation id; anything that is not a UUID is simply not found.
@@ -17,20 +18,40 @@ fn evaluation_id(raw: &str) -> Result<EvaluationId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found())
 }
 
-/// List the project's evaluations (not deleted), newest first.
+/// The list's filters as sent; `enabled` is `true` or `false` (any case), or `1` / `0`.
+fn list_filter(query: EvaluationListQuery) -> Result<EvaluationListFilter, ApiError> {
+    let enabled = match query.enabled.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) if raw.eq_ignore_ascii_case("true") || raw == "1" => Some(true),
+        Some(raw) if raw.eq_ignore_ascii_case("false") || raw == "0" => Some(false),
+        Some(_) => return Err(ApiError::invalid_field("enabled", "Must be true or false.")),
+    };
+    let search = query.search.filter(|text| !text.trim().is_empty());
+    Ok(EvaluationListFilter { search, enabled })
+}
+
+/// List the project's evaluations (not deleted), newest first. With
+/// `X-PostHog-Client: mcp` each item is slim: no prompt, conditions, model configuration
+/// or creator.
 #[utoipa::path(get, path = "/api/environments/{project_id}/evaluations/", tag = "evaluations",
-    params(("project_id" = i64, Path), ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query)),
-    responses((status = 200, body = Paginated<EvaluationDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("project_id" = i64, Path), EvaluationListQuery, ("limit" = Option<i64>, Query), ("offset" = Option<i64>, Query),
+        ("X-PostHog-Client" = Option<String>, Header, description = "`mcp`: the slim list items agent tools expect")),
+    responses((status = 200, body = Paginated<EvaluationListItem>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn list_evaluations(
     State(app): State<AppState>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     Path(project): Path<String>,
-) -> Result<Json<Paginated<EvaluationDto>>, ApiError> {
+) -> Result<Json<Paginated<EvaluationListItem>>, ApiError> {
     let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
-    let page = app.evaluations.list(access.project, page_request(&uri)?).await?;
-    Ok(Json(paginated(&headers, &uri, page, EvaluationDto::from)))
+    let filter = list_filter(EvaluationListQuery {
+        search: query_value(&uri, "search"),
+        enabled: query_value(&uri, "enabled"),
+    })?;
+    let page = app.evaluations.list(access.project, &filter, page_request(&uri)?).await?;
+    let slim = from_agent_tool(&headers);
+    Ok(Json(paginated(&headers, &uri, page, |evaluation| EvaluationListItem::new(evaluation, slim))))
 }
 
 /// Create an evaluation (paused unless `enabled`).
@@ -96,17 +117,16 @@ pub async fn update_evaluation(
     Ok(Json(evaluation.into()))
 }
 
-/// Soft-delete an evaluation: it leaves lists and reads and is never judged again.
+/// Hard delete is not allowed: PATCH `deleted: true` soft-deletes instead.
 #[utoipa::path(delete, path = "/api/environments/{project_id}/evaluations/{id}/", tag = "evaluations",
     params(("project_id" = i64, Path), ("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 405, body = ErrorBody)),
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn delete_evaluation(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    Path((project, _id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
-    app.evaluations.delete(access.project, evaluation_id(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+    app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
+    Err(ApiError::hard_delete_not_allowed())
 }

@@ -4,7 +4,8 @@ mod dto;
 mod handlers;
 
 pub use dto::{
-    ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, JudgeConfigBody, JudgeConfigDto,
-    ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody, PropertyFilterDto,
+    ConditionBody, ConditionDto, EvaluationBody, EvaluationDto, EvaluationListItem, EvaluationSummaryDto,
+    JudgeConfigBody, JudgeConfigDto, ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody,
+    PropertyFilterDto,
 };
 pub(crate) use handlers::*;

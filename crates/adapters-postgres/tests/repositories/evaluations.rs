@@ -3,9 +3,10 @@
 
 use adapters_postgres::PgEvaluationRepository;
 use domain::evaluation::{
-    AssignOutcome, ConditionInput, Conditions, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
-    EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec, ModelName,
-    NewEvaluation, OutputType, Prompt, PropertyFilterInput, SaveOutcome, StatusReason,
+    AssignOutcome, ConditionInput, Conditions, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
+    EvaluationRepository, EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour,
+    ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, PropertyFilterInput, SaveOutcome,
+    StatusReason,
 };
 use domain::provider_key::{KeyState, Provider, UserSummary};
 use domain::{EvaluationId, PageRequest, ProviderKeyId};
@@ -256,7 +257,8 @@ async fn list_returns_the_projects_live_evaluations_newest_first_with_the_total(
     insert(&app, new_evaluation(&other)).await;
     evaluations(&app).soft_delete(tenant.id(), deleted.id).await.unwrap();
 
-    let page = evaluations(&app).list(tenant.id(), PageRequest::default()).await.unwrap();
+    let page =
+        evaluations(&app).list(tenant.id(), &EvaluationListFilter::default(), PageRequest::default()).await.unwrap();
 
     assert_eq!(page.total, 2);
     assert_eq!(page.items, [newest, oldest]);
@@ -273,12 +275,48 @@ async fn list_breaks_ties_on_created_at_by_ascending_id_and_pages() {
     sqlx::query("UPDATE evaluations SET created_at = '2025-01-01T00:00:00Z'").execute(app.pool()).await.unwrap();
     ids.sort();
 
-    let first = evaluations(&app).list(tenant.id(), PageRequest::new(2, 0)).await.unwrap();
-    let last = evaluations(&app).list(tenant.id(), PageRequest::new(2, 4)).await.unwrap();
+    let first =
+        evaluations(&app).list(tenant.id(), &EvaluationListFilter::default(), PageRequest::new(2, 0)).await.unwrap();
+    let last =
+        evaluations(&app).list(tenant.id(), &EvaluationListFilter::default(), PageRequest::new(2, 4)).await.unwrap();
 
     assert_eq!(first.items.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..2]);
     assert_eq!(last.items.iter().map(|e| e.id).collect::<Vec<_>>(), ids[4..]);
     assert_eq!((first.total, last.total), (5, 5));
+}
+
+#[tokio::test]
+async fn list_filters_by_text_in_name_or_description_and_by_enabled_and_counts_what_it_keeps() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let named = |name: &str, description: &str, state: EvaluationState| NewEvaluation {
+        name: EvaluationName::parse(name).unwrap(),
+        description: description.to_owned(),
+        state,
+        ..new_evaluation(&tenant)
+    };
+    let accuracy = insert(&app, named("Accuracy check", "Tests accuracy", EvaluationState::Active)).await;
+    let speed = insert(&app, named("Speed", "Tests PERFORMANCE", EvaluationState::Paused)).await;
+    let literal = insert(&app, named("100% _literal_", "", EvaluationState::Paused)).await;
+    let project = tenant.id();
+    let list = |search: Option<&str>, enabled: Option<bool>| {
+        let filter = EvaluationListFilter { search: search.map(str::to_owned), enabled };
+        let repository = evaluations(&app);
+        async move {
+            let page = repository.list(project, &filter, PageRequest::new(1, 0)).await.unwrap();
+            (page.total, page.items.into_iter().map(|e| e.id).collect::<Vec<_>>())
+        }
+    };
+
+    assert_eq!(list(Some("ACCURACY"), None).await, (1, vec![accuracy.id]));
+    assert_eq!(list(Some("performance"), None).await, (1, vec![speed.id]));
+    assert_eq!(list(Some("tests"), None).await.0, 2);
+    assert_eq!(list(Some("0%"), None).await, (1, vec![literal.id]), "% is matched as text");
+    assert_eq!(list(Some("_l"), None).await, (1, vec![literal.id]), "_ is matched as text");
+    assert_eq!(list(None, Some(true)).await, (1, vec![accuracy.id]));
+    assert_eq!(list(None, Some(false)).await.0, 2);
+    assert_eq!(list(Some("tests"), Some(false)).await, (1, vec![speed.id]));
+    assert_eq!(list(Some("nothing like it"), None).await, (0, vec![]));
 }
 
 // ---- update ----

@@ -1,11 +1,23 @@
 //! One error enum per evaluation use case. `field` is the path of the request value at
 //! fault (the HTTP layer's `attr`), e.g. `model_configuration.provider_key_id`.
 
+/// Why an evaluation may not be enabled now (spec section 4, enabling guards): enabling
+/// it would only have the next judgement turn it off again for the same cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnableRefusal {
+    /// It would run on trial credits, and the project's are used up.
+    TrialLimitReached,
+    /// It stopped because its key was deleted, and its model configuration still names none.
+    ProviderKeyMissing,
+}
+
 /// Creating an evaluation failed; nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateEvaluationError {
     #[error("{message}")]
     Invalid { field: String, message: String },
+    #[error("the evaluation cannot be enabled: {0:?}")]
+    EnableRefused(EnableRefusal),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -17,6 +29,8 @@ pub enum UpdateEvaluationError {
     NotFound,
     #[error("{message}")]
     Invalid { field: String, message: String },
+    #[error("the evaluation cannot be enabled: {0:?}")]
+    EnableRefused(EnableRefusal),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -24,15 +38,6 @@ pub enum UpdateEvaluationError {
 /// Reading an evaluation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetEvaluationError {
-    #[error("Not found.")]
-    NotFound,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// Soft-deleting an evaluation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeleteEvaluationError {
     #[error("Not found.")]
     NotFound,
     #[error(transparent)]
@@ -88,7 +93,6 @@ from_repository_error!(
     CreateEvaluationError,
     UpdateEvaluationError,
     GetEvaluationError,
-    DeleteEvaluationError,
     DependentConfigsError,
     TrialEvaluationsError,
     AssignKeyError

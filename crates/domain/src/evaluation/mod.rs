@@ -13,8 +13,8 @@ pub use conditions::{
 };
 pub use error::*;
 pub use model::{
-    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationState,
-    EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
+    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
+    EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
     ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError,
     TrialEvaluation,
 };

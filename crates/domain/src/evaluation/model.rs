@@ -282,6 +282,14 @@ impl Evaluation {
     }
 }
 
+/// Which evaluations a list returns (spec section 4: `?search=`, `?enabled=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvaluationListFilter {
+    /// Contained in the name or the description, ignoring case.
+    pub search: Option<String>,
+    pub enabled: Option<bool>,
+}
+
 /// A validated evaluation ready to insert (with its model configuration, if any).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvaluation {

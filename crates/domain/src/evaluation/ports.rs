@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, JudgeStop, KeyAssignment, NewEvaluation,
-    SaveOutcome, StatusReason, TrialEvaluation,
+    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, JudgeStop, KeyAssignment,
+    NewEvaluation, SaveOutcome, StatusReason, TrialEvaluation,
 };
 use crate::provider_key::Provider;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
@@ -23,8 +23,14 @@ pub trait EvaluationRepository: Send + Sync + 'static {
     /// The evaluation, unless it is deleted.
     async fn find(&self, project: ProjectId, id: EvaluationId) -> Result<Option<Evaluation>, RepositoryError>;
 
-    /// One page of the project's non-deleted evaluations, newest first (ties by id).
-    async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<Evaluation>, RepositoryError>;
+    /// One page of the project's non-deleted evaluations that pass `filter`, newest first
+    /// (ties by id).
+    async fn list(
+        &self,
+        project: ProjectId,
+        filter: &EvaluationListFilter,
+        page: PageRequest,
+    ) -> Result<Page<Evaluation>, RepositoryError>;
 
     /// Applies `changes` to the locked row in one transaction (the model configuration is
     /// updated in place, created or removed). `NotFound` for a missing or deleted

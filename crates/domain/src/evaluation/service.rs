@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use super::{
-    AssignKeyError, AssignOutcome, ConditionInput, Conditions, CreateEvaluationError, DeleteEvaluationError,
-    DependentConfigsError, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationName, EvaluationRepository,
-    EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, MaxRunsPerHour, ModelConfigurationSpec,
-    ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, TextError, TrialEvaluation, TrialEvaluationsError,
-    UpdateEvaluationError,
+    AssignKeyError, AssignOutcome, ConditionInput, Conditions, CreateEvaluationError, DependentConfigsError,
+    DependentEvaluation, EnableRefusal, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
+    EvaluationRepository, EvaluationState, EvaluationType, GetEvaluationError, KeyAssignment, MaxRunsPerHour,
+    ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError,
+    TrialEvaluation, TrialEvaluationsError, UpdateEvaluationError,
 };
+use crate::evaluation_config::EvaluationConfigRepository;
 use crate::models::default_model;
-use crate::provider_key::{Provider, ProviderKey, ProviderKeyRepository};
+use crate::provider_key::{KeyState, Provider, ProviderKey, ProviderKeyRepository};
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 
 /// The most evaluations `trial_evaluations` lists.
@@ -192,16 +193,46 @@ fn saved(outcome: SaveOutcome, configured: Option<Provider>) -> Result<Option<Ev
 pub struct EvaluationService {
     evaluations: Arc<dyn EvaluationRepository>,
     keys: Arc<dyn ProviderKeyRepository>,
+    configs: Arc<dyn EvaluationConfigRepository>,
 }
 
 impl EvaluationService {
-    pub fn new(evaluations: Arc<dyn EvaluationRepository>, keys: Arc<dyn ProviderKeyRepository>) -> Self {
-        Self { evaluations, keys }
+    pub fn new(
+        evaluations: Arc<dyn EvaluationRepository>,
+        keys: Arc<dyn ProviderKeyRepository>,
+        configs: Arc<dyn EvaluationConfigRepository>,
+    ) -> Self {
+        Self { evaluations, keys, configs }
+    }
+
+    /// Whether an evaluation now in `state` may become enabled with `key` as its model
+    /// configuration's key (spec section 4, enabling guards).
+    async fn enable_refusal(
+        &self,
+        project: ProjectId,
+        state: EvaluationState,
+        key: Option<ProviderKeyId>,
+    ) -> Result<Option<EnableRefusal>, RepositoryError> {
+        if state == EvaluationState::Error(StatusReason::ProviderKeyDeleted) {
+            return Ok(key.is_none().then_some(EnableRefusal::ProviderKeyMissing));
+        }
+        if key.is_some() {
+            return Ok(None);
+        }
+        let config = self.configs.get(project).await?;
+        if !config.trial_limit_reached() {
+            return Ok(None);
+        }
+        let active_key_usable = match config.active_provider_key {
+            Some(active) => self.keys.find(project, active).await?.is_some_and(|k| k.state == KeyState::Ok),
+            None => false,
+        };
+        Ok((!active_key_usable).then_some(EnableRefusal::TrialLimitReached))
     }
 
     /// Creates an evaluation (and its model configuration) after validating every field.
-    /// `name` and `evaluation_config.prompt` are required; `enabled` defaults to false
-    /// (paused), `evaluation_type` to llm_judge, `output_type` to boolean, `conditions` to none.
+    /// `name`, `evaluation_type` and `evaluation_config.prompt` are required; `enabled`
+    /// defaults to false (paused), `output_type` to boolean, `conditions` to none.
     #[tracing::instrument(skip_all, fields(project = %project))]
     pub async fn create(
         &self,
@@ -212,16 +243,25 @@ impl EvaluationService {
         let invalid = |(field, message): FieldError| CreateEvaluationError::Invalid { field, message };
         let fields = parse_fields(&input).map_err(invalid)?;
         let name = fields.name.ok_or_else(|| invalid(("name".to_owned(), REQUIRED.to_owned())))?;
+        let evaluation_type =
+            fields.evaluation_type.ok_or_else(|| invalid(("evaluation_type".to_owned(), REQUIRED.to_owned())))?;
         let prompt = fields.prompt.ok_or_else(|| invalid(("evaluation_config".to_owned(), REQUIRED.to_owned())))?;
         let model_configuration = fields.model_configuration.flatten();
         let configured = model_configuration.as_ref().map(|c| c.provider);
+        let state = EvaluationState::from_enabled(input.enabled.unwrap_or(false));
+        if state.enabled() {
+            let key = model_configuration.as_ref().and_then(|c| c.provider_key);
+            if let Some(refusal) = self.enable_refusal(project, EvaluationState::Paused, key).await? {
+                return Err(CreateEvaluationError::EnableRefused(refusal));
+            }
+        }
         let record = NewEvaluation {
             id: EvaluationId::generate(),
             project,
             name,
             description: fields.description.unwrap_or_default(),
-            state: EvaluationState::from_enabled(input.enabled.unwrap_or(false)),
-            evaluation_type: fields.evaluation_type.unwrap_or(EvaluationType::LlmJudge),
+            state,
+            evaluation_type,
             prompt,
             output_type: fields.output_type.unwrap_or(OutputType::Boolean),
             conditions: fields.conditions.unwrap_or_default(),
@@ -241,8 +281,13 @@ impl EvaluationService {
     }
 
     /// A page of the project's non-deleted evaluations, newest first.
-    pub async fn list(&self, project: ProjectId, page: PageRequest) -> Result<Page<Evaluation>, RepositoryError> {
-        self.evaluations.list(project, page).await
+    pub async fn list(
+        &self,
+        project: ProjectId,
+        filter: &EvaluationListFilter,
+        page: PageRequest,
+    ) -> Result<Page<Evaluation>, RepositoryError> {
+        self.evaluations.list(project, filter, page).await
     }
 
     /// PUT: as PATCH, but `name` and `evaluation_config` are required.
@@ -290,14 +335,20 @@ impl EvaluationService {
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound);
         }
+        if changes.enabled == Some(true) && !changes.delete {
+            let current = self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound)?;
+            if !current.state.enabled() {
+                let key = match &changes.model_configuration {
+                    Some(configuration) => configuration.as_ref().and_then(|c| c.provider_key),
+                    None => current.model_configuration.as_ref().and_then(|c| c.provider_key),
+                };
+                if let Some(refusal) = self.enable_refusal(project, current.state, key).await? {
+                    return Err(UpdateEvaluationError::EnableRefused(refusal));
+                }
+            }
+        }
         let outcome = self.evaluations.update(project, id, &changes).await?;
         saved(outcome, configured).map_err(invalid)?.ok_or(UpdateEvaluationError::NotFound)
-    }
-
-    /// Soft-deletes: the evaluation disappears from lists and reads, and is never judged.
-    #[tracing::instrument(skip_all, fields(project = %project, evaluation = %id))]
-    pub async fn delete(&self, project: ProjectId, id: EvaluationId) -> Result<(), DeleteEvaluationError> {
-        if self.evaluations.soft_delete(project, id).await? { Ok(()) } else { Err(DeleteEvaluationError::NotFound) }
     }
 
     /// The evaluations using a key and the keys that could replace it.

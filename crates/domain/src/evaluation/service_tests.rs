@@ -5,7 +5,10 @@ use mockall::predicate::eq;
 use serde_json::json;
 
 use super::*;
+use crate::ModelConfigurationId;
+use crate::evaluation::ModelConfiguration;
 use crate::evaluation::{MockEvaluationRepository, PropertyFilterInput};
+use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::provider_key::{KeyState, MockProviderKeyRepository};
 
 const PROJECT: ProjectId = ProjectId(7);
@@ -71,6 +74,7 @@ fn an_evaluation() -> Evaluation {
 fn minimal_input() -> EvaluationInput {
     EvaluationInput {
         name: Some(" Politeness ".into()),
+        evaluation_type: Some("llm_judge".into()),
         evaluation_config: Some(JudgeConfigInput { prompt: Some("Is the answer polite?".into()) }),
         ..EvaluationInput::default()
     }
@@ -85,7 +89,20 @@ fn model_configuration(provider: &str, key: Option<ProviderKeyId>) -> Option<Opt
 }
 
 fn service(evaluations: MockEvaluationRepository, keys: MockProviderKeyRepository) -> EvaluationService {
-    EvaluationService::new(Arc::new(evaluations), Arc::new(keys))
+    service_with_trial(evaluations, keys, 0)
+}
+
+/// A service whose project has used `trial_evals_used` of its 100 trial credits.
+fn service_with_trial(
+    evaluations: MockEvaluationRepository,
+    keys: MockProviderKeyRepository,
+    trial_evals_used: i64,
+) -> EvaluationService {
+    let mut configs = MockEvaluationConfigRepository::new();
+    configs
+        .expect_get()
+        .returning(move |project| Ok(EvaluationConfig { trial_evals_used, ..EvaluationConfig::default_for(project) }));
+    EvaluationService::new(Arc::new(evaluations), Arc::new(keys), Arc::new(configs))
 }
 
 fn no_writes() -> MockEvaluationRepository {
@@ -151,6 +168,8 @@ async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
 
     let missing_name = EvaluationInput { name: None, ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, missing_name).await.unwrap_err(), "name");
+    let missing_type = EvaluationInput { evaluation_type: None, ..minimal_input() };
+    assert_create_invalid(service.create(PROJECT, ACTOR, missing_type).await.unwrap_err(), "evaluation_type");
     let long_name = EvaluationInput { name: Some("x".repeat(401)), ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, long_name).await.unwrap_err(), "name");
     let no_config = EvaluationInput { evaluation_config: None, ..minimal_input() };
@@ -319,7 +338,8 @@ async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
 #[tokio::test]
 async fn update_of_a_missing_evaluation_is_not_found() {
     let mut repo = MockEvaluationRepository::new();
-    repo.expect_update().returning(|_, _, _| Ok(SaveOutcome::NotFound));
+    repo.expect_find().returning(|_, _| Ok(None));
+    repo.expect_update().never();
     let input = EvaluationInput { enabled: Some(true), ..EvaluationInput::default() };
 
     let service = service(repo, MockProviderKeyRepository::new());
@@ -362,7 +382,7 @@ async fn replace_requires_name_and_evaluation_config() {
     }
 }
 
-// ---- get / delete ----
+// ---- get ----
 
 #[tokio::test]
 async fn get_of_a_missing_or_deleted_evaluation_is_not_found() {
@@ -372,15 +392,6 @@ async fn get_of_a_missing_or_deleted_evaluation_is_not_found() {
     let error = service(repo, MockProviderKeyRepository::new()).get(PROJECT, EvaluationId::generate()).await;
 
     assert!(matches!(error.unwrap_err(), GetEvaluationError::NotFound));
-}
-
-#[tokio::test]
-async fn delete_is_not_found_when_nothing_was_deleted() {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_soft_delete().returning(|_, _| Ok(false));
-    let service = service(repo, MockProviderKeyRepository::new());
-
-    assert!(matches!(service.delete(PROJECT, EvaluationId::generate()).await, Err(DeleteEvaluationError::NotFound)));
 }
 
 // ---- dependent_configs ----
@@ -554,7 +565,7 @@ async fn max_runs_per_hour_is_an_integer_from_1_to_a_million_or_null() {
     ] {
         let mut repository = MockEvaluationRepository::new();
         repository.expect_insert().returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
-        let service = EvaluationService::new(Arc::new(repository), Arc::new(MockProviderKeyRepository::new()));
+        let service = service(repository, MockProviderKeyRepository::new());
         let input = EvaluationInput { max_runs_per_hour: Some(raw.clone()), ..minimal_input() };
         match service.create(PROJECT, ACTOR, input).await {
             Ok(evaluation) if ok => {
@@ -564,4 +575,127 @@ async fn max_runs_per_hour_is_an_integer_from_1_to_a_million_or_null() {
             other => panic!("{raw}: {other:?}"),
         }
     }
+}
+
+// ---- enabling guards ----
+
+fn paused_in(state: EvaluationState, key: Option<ProviderKeyId>) -> Evaluation {
+    Evaluation {
+        state,
+        model_configuration: Some(ModelConfiguration {
+            id: ModelConfigurationId::generate(),
+            provider: Provider::Openai,
+            model: "gpt-5-mini".into(),
+            provider_key: key,
+        }),
+        ..an_evaluation()
+    }
+}
+
+fn enable() -> EvaluationInput {
+    EvaluationInput { enabled: Some(true), ..EvaluationInput::default() }
+}
+
+#[tokio::test]
+async fn enabling_on_used_up_trial_credits_is_refused_before_any_write() {
+    let mut repo = no_writes();
+    repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Paused, None))));
+    let service = service_with_trial(repo, MockProviderKeyRepository::new(), 100);
+
+    let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
+    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
+    let created = EvaluationInput { enabled: Some(true), ..minimal_input() };
+    let error = service.create(PROJECT, ACTOR, created).await.unwrap_err();
+    assert!(matches!(error, CreateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
+}
+
+#[tokio::test]
+async fn enabling_with_a_key_or_credits_left_or_a_usable_active_key_is_allowed() {
+    let enabled = |_: ProjectId, _: EvaluationId, changes: &EvaluationChanges| {
+        assert_eq!(changes.enabled, Some(true));
+        Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
+    };
+    let cases: [(Option<ProviderKeyId>, i64, Option<KeyState>); 3] =
+        [(Some(ProviderKeyId::generate()), 100, None), (None, 99, None), (None, 100, Some(KeyState::Ok))];
+    for (key, used, active) in cases {
+        let mut repo = MockEvaluationRepository::new();
+        repo.expect_find().returning(move |_, _| Ok(Some(paused_in(EvaluationState::Paused, key))));
+        repo.expect_update().times(1).returning(enabled);
+        let mut keys = MockProviderKeyRepository::new();
+        keys.expect_find()
+            .returning(move |_, _| Ok(active.map(|state| ProviderKey { state, ..stored_key(Provider::Openai) })));
+        let mut configs = MockEvaluationConfigRepository::new();
+        configs.expect_get().returning(move |project| {
+            Ok(EvaluationConfig {
+                trial_evals_used: used,
+                active_provider_key: active.map(|_| ProviderKeyId::generate()),
+                ..EvaluationConfig::default_for(project)
+            })
+        });
+        let service = EvaluationService::new(Arc::new(repo), Arc::new(keys), Arc::new(configs));
+
+        let evaluation = service.update(PROJECT, EvaluationId::generate(), enable()).await;
+
+        assert!(evaluation.unwrap().state.enabled(), "key {key:?}, used {used}, active {active:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
+    let mut repo = no_writes();
+    repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Paused, None))));
+    let mut keys = MockProviderKeyRepository::new();
+    keys.expect_find()
+        .returning(|_, _| Ok(Some(ProviderKey { state: KeyState::Invalid, ..stored_key(Provider::Openai) })));
+    let mut configs = MockEvaluationConfigRepository::new();
+    configs.expect_get().returning(|project| {
+        Ok(EvaluationConfig {
+            trial_evals_used: 100,
+            active_provider_key: Some(ProviderKeyId::generate()),
+            ..EvaluationConfig::default_for(project)
+        })
+    });
+    let service = EvaluationService::new(Arc::new(repo), Arc::new(keys), Arc::new(configs));
+
+    let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
+
+    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)));
+}
+
+#[tokio::test]
+async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
+    let deleted = EvaluationState::Error(StatusReason::ProviderKeyDeleted);
+    let mut repo = no_writes();
+    repo.expect_find().returning(move |_, _| Ok(Some(paused_in(deleted, None))));
+    let service = service(repo, MockProviderKeyRepository::new());
+
+    let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
+    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::ProviderKeyMissing)), "{error:?}");
+
+    let key = ProviderKeyId::generate();
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_find().returning(move |_, _| Ok(Some(paused_in(deleted, None))));
+    repo.expect_update().times(1).returning(|_, _, _| {
+        Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
+    });
+    let with_key = EvaluationInput { model_configuration: model_configuration("openai", Some(key)), ..enable() };
+    let evaluation = service_with_trial(repo, MockProviderKeyRepository::new(), 0)
+        .update(PROJECT, EvaluationId::generate(), with_key)
+        .await;
+    assert!(evaluation.unwrap().state.enabled());
+}
+
+#[tokio::test]
+async fn an_evaluation_already_enabled_is_not_guarded() {
+    let mut repo = MockEvaluationRepository::new();
+    repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Active, None))));
+    repo.expect_update().times(1).returning(|_, _, _| {
+        Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
+    });
+
+    let evaluation = service_with_trial(repo, MockProviderKeyRepository::new(), 100)
+        .update(PROJECT, EvaluationId::generate(), enable())
+        .await;
+
+    assert!(evaluation.unwrap().state.enabled());
 }

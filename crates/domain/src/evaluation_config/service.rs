@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{EvaluationConfig, EvaluationConfigRepository};
-use crate::provider_key::{ProviderKey, ProviderKeyRepository};
+use crate::provider_key::{KeyState, ProviderKey, ProviderKeyRepository};
 use crate::{ProjectId, ProviderKeyId, RepositoryError};
 
 /// A project's settings with its active key resolved.
@@ -21,6 +21,9 @@ pub enum SetActiveKeyError {
     /// Not a key of this project (or not a UUID).
     #[error("Key not found")]
     KeyNotFound,
+    /// Only a key the provider accepted (`ok`) may run the project's evaluations.
+    #[error("the key's state is {}, not ok", .0.as_str())]
+    KeyNotUsable(KeyState),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -61,6 +64,10 @@ impl EvaluationConfigService {
     ) -> Result<EvaluationSettings, SetActiveKeyError> {
         let raw = key_id.map(str::trim).filter(|raw| !raw.is_empty()).ok_or(SetActiveKeyError::MissingKeyId)?;
         let key = raw.parse::<ProviderKeyId>().map_err(|_| SetActiveKeyError::KeyNotFound)?;
+        let stored = self.keys.find(project, key).await?.ok_or(SetActiveKeyError::KeyNotFound)?;
+        if stored.state != KeyState::Ok {
+            return Err(SetActiveKeyError::KeyNotUsable(stored.state));
+        }
         if !self.configs.set_active_key(project, key).await? {
             return Err(SetActiveKeyError::KeyNotFound);
         }
@@ -75,7 +82,7 @@ mod tests {
 
     use super::*;
     use crate::evaluation_config::MockEvaluationConfigRepository;
-    use crate::provider_key::{KeyState, MockProviderKeyRepository, Provider};
+    use crate::provider_key::{MockProviderKeyRepository, Provider};
 
     const PROJECT: ProjectId = ProjectId(4);
 
@@ -142,9 +149,11 @@ mod tests {
     #[tokio::test]
     async fn set_active_key_refuses_a_key_outside_the_project() {
         let mut configs = MockEvaluationConfigRepository::new();
-        configs.expect_set_active_key().returning(|_, _| Ok(false));
+        configs.expect_set_active_key().never();
         configs.expect_get().never();
-        let service = service(configs, MockProviderKeyRepository::new());
+        let mut keys = MockProviderKeyRepository::new();
+        keys.expect_find().returning(|_, _| Ok(None));
+        let service = service(configs, keys);
 
         let error = service.set_active_key(PROJECT, Some(&ProviderKeyId::generate().to_string())).await.unwrap_err();
 
@@ -165,5 +174,22 @@ mod tests {
         let settings = service(configs, keys).set_active_key(PROJECT, Some(&format!(" {id} "))).await.unwrap();
 
         assert_eq!(settings.active_key.map(|k| k.id), Some(id));
+    }
+
+    #[tokio::test]
+    async fn set_active_key_refuses_a_key_that_is_not_ok() {
+        for state in [KeyState::Unknown, KeyState::Invalid, KeyState::Error] {
+            let mut configs = MockEvaluationConfigRepository::new();
+            configs.expect_set_active_key().never();
+            let mut keys = MockProviderKeyRepository::new();
+            keys.expect_find().returning(move |_, id| Ok(Some(ProviderKey { state, ..key(id) })));
+
+            let error = service(configs, keys)
+                .set_active_key(PROJECT, Some(&ProviderKeyId::generate().to_string()))
+                .await
+                .unwrap_err();
+
+            assert!(matches!(error, SetActiveKeyError::KeyNotUsable(refused) if refused == state), "{state:?}");
+        }
     }
 }

@@ -137,8 +137,21 @@ fn parse_target(index: usize, target: &Value, policy: &TargetPolicy) -> Result<T
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             });
-            if webhook_url.is_none() && integration_id.is_none() {
-                return Err(invalid(index, "webhook_url", "A Slack target needs webhook_url or integration_id."));
+            match (webhook_url, &integration_id) {
+                (None, None) => {
+                    return Err(invalid(index, "webhook_url", "A Slack target needs webhook_url or integration_id."));
+                }
+                // This server has no Slack app installations: such a target could never be sent.
+                (None, Some(id)) => {
+                    return Err(InvalidReport::new(
+                        "delivery_targets",
+                        format!(
+                            "Slack integration(s) not found for this team: [{id}]. Send Slack reports through an \
+                             incoming webhook: give the target a webhook_url."
+                        ),
+                    ));
+                }
+                _ => {}
             }
             if let Some(url) = webhook_url {
                 let allowed = url.starts_with(&policy.slack_webhook_base) && Url::parse(url).is_ok();
@@ -275,6 +288,16 @@ mod tests {
         assert_eq!(e.field, "delivery_targets[0].secret");
         let e = error_of(json!("nope"));
         assert_eq!(e.field, "delivery_targets");
+    }
+
+    #[test]
+    fn a_slack_target_only_an_app_integration_could_send_is_refused() {
+        let e = error_of(json!([{"type": "slack", "channel": "#evals", "integration_id": 42}]));
+        assert_eq!(e.field, "delivery_targets");
+        assert!(e.message.starts_with("Slack integration(s) not found for this team: [42]."), "{}", e.message);
+        let both = json!([{"type": "slack", "channel": "#evals", "integration_id": 42,
+                           "webhook_url": "https://hooks.slack.com/services/T/B/X"}]);
+        assert!(parse_targets(&both, &policy()).is_ok(), "the webhook URL is what is sent to");
     }
 
     #[test]
