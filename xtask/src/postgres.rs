@@ -149,6 +149,23 @@ impl LocalPostgres {
         Self { bin, data_dir, log_file, durability, port: 0, server: None }
     }
 
+    /// The command line that restarts the running server in fast mode with the options it
+    /// was started with, waiting until it accepts connections again (for tests that restart
+    /// PostgreSQL under a running service).
+    pub fn restart_command(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        if self.bin.as_postgres {
+            words.extend(["runuser", "-u", "postgres", "--"].map(str::to_owned));
+        }
+        words.push(self.bin.bindir.join("pg_ctl").to_string_lossy().into_owned());
+        words.extend(["restart", "-m", "fast", "-w", "-s", "-D"].map(str::to_owned));
+        words.push(self.data_dir.to_string_lossy().into_owned());
+        // The server's user may not write our log file; its data directory it may.
+        words.push("-l".to_owned());
+        words.push(self.data_dir.join("restarted.log").to_string_lossy().into_owned());
+        words
+    }
+
     /// The cluster's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

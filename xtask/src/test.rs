@@ -10,6 +10,9 @@ use crate::process::{self, Signals};
 
 /// The variable that tells tests where the throwaway cluster is (read by `test-support`).
 const TEST_DATABASE_URL: &str = "LLMA_TEST_DATABASE_URL";
+/// The variable that tells tests how to restart that cluster: the words of the command,
+/// one per line (read by `test-support`).
+const TEST_DATABASE_RESTART: &str = "LLMA_TEST_DATABASE_RESTART";
 
 /// Starts a cluster in a fresh folder under /tmp, runs `cargo test` with `extra` args,
 /// stops the cluster, deletes the folder, and returns cargo's exit code.
@@ -34,6 +37,7 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
             .args(&args)
             .current_dir(root)
             .env(TEST_DATABASE_URL, &url)
+            .env(TEST_DATABASE_RESTART, pg.restart_command().join("\n"))
             // Tests reach PostgreSQL through the variable above only, never a developer's
             // own database; and sqlx's query macros read the committed `.sqlx/` data.
             .env_remove("DATABASE_URL");

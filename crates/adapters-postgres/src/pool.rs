@@ -2,8 +2,17 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
+
+/// A connection idle at least this long is asked whether its server is still there before
+/// it is lent. A restart or failover of PostgreSQL takes far longer, so every connection
+/// that sat through one is checked; connections busy under load skip the round trip.
+pub const CHECK_IDLE_AFTER: Duration = Duration::from_millis(50);
+/// Idle connections are closed after this long (a quiet replica holds none).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connections are replaced after this long, so that none outlives a failover for long.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// The migrations in `migrations/`, embedded in the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -13,9 +22,21 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(IDLE_TIMEOUT)
+        .max_lifetime(MAX_LIFETIME)
         // sqlx would otherwise ping every connection it hands out: a second round trip per
-        // query. A connection that died is dropped by the pool when its query fails.
+        // query. Only a connection that sat idle is checked, before its first statement,
+        // so a request never meets a connection its server closed (a restart, a failover):
+        // a dead one is closed and the next one (or a new one) is lent instead.
         .test_before_acquire(false)
+        .before_acquire(|connection, metadata| {
+            Box::pin(async move {
+                if metadata.idle_for < CHECK_IDLE_AFTER {
+                    return Ok(true);
+                }
+                Ok(connection.ping().await.is_ok())
+            })
+        })
         .connect(url)
         .await?;
     Ok(pool)

@@ -6,12 +6,18 @@
 //! socket work and a spawned task in the service. Here a connection goes back only when
 //! its statement ran to the end; one whose future was dropped, or whose statement failed,
 //! is closed instead, which is the case the ping guards against.
+//!
+//! A connection that sat idle is asked whether its server is still there before it is
+//! lent (as the pool does, see `pool::CHECK_IDLE_AFTER`), so a read never meets a
+//! connection that a restart of PostgreSQL closed; idle connections are closed after a
+//! while and replaced after a longer one.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// At most `size` connections, opened on first need and kept open while they stay healthy.
@@ -20,11 +26,46 @@ pub struct ReadConnections {
     inner: Arc<Inner>,
 }
 
+/// Idle connections are closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Connections are replaced after this long.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 struct Inner {
     options: PgConnectOptions,
-    idle: Mutex<Vec<PgConnection>>,
+    idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
     size: usize,
+}
+
+/// A connection waiting for its next read.
+struct Idle {
+    connection: PgConnection,
+    opened_at: Instant,
+    since: Instant,
+}
+
+impl Inner {
+    fn pop_idle(&self) -> Option<Idle> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
+    }
+
+    /// The newest idle connection that is still usable; the ones past their time, or whose
+    /// server no longer answers, are closed on the way.
+    async fn usable_idle(&self) -> Option<(PgConnection, Instant)> {
+        while let Some(idle) = self.pop_idle() {
+            let now = Instant::now();
+            let idle_for = now.duration_since(idle.since);
+            if idle_for >= IDLE_TIMEOUT || now.duration_since(idle.opened_at) >= MAX_LIFETIME {
+                continue;
+            }
+            let mut connection = idle.connection;
+            if idle_for < crate::pool::CHECK_IDLE_AFTER || connection.ping().await.is_ok() {
+                return Some((connection, idle.opened_at));
+            }
+        }
+        None
+    }
 }
 
 impl ReadConnections {
@@ -38,12 +79,11 @@ impl ReadConnections {
     /// A connection for one read; give it back with [`Lease::release`] once the read ended.
     pub async fn lease(&self) -> Result<Lease<'_>, RepositoryError> {
         let permit = self.inner.permits.acquire().await.map_err(RepositoryError::new)?;
-        let idle = self.inner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let connection = match idle {
-            Some(connection) => connection,
-            None => self.inner.options.connect().await.map_err(RepositoryError::new)?,
+        let (connection, opened_at) = match self.inner.usable_idle().await {
+            Some(found) => found,
+            None => (self.inner.options.connect().await.map_err(RepositoryError::new)?, Instant::now()),
         };
-        Ok(Lease { owner: &self.inner, connection: Some(connection), _permit: permit })
+        Ok(Lease { owner: &self.inner, connection: Some(connection), opened_at, _permit: permit })
     }
 
     /// Connections open now: (lent, idle).
@@ -58,6 +98,7 @@ impl ReadConnections {
 pub struct Lease<'a> {
     owner: &'a Inner,
     connection: Option<PgConnection>,
+    opened_at: Instant,
     _permit: SemaphorePermit<'a>,
 }
 
@@ -70,7 +111,8 @@ impl Lease<'_> {
     /// completed (successfully or with an error PostgreSQL reported).
     pub fn release(mut self) {
         if let Some(connection) = self.connection.take() {
-            self.owner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+            let idle = Idle { connection, opened_at: self.opened_at, since: Instant::now() };
+            self.owner.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(idle);
         }
     }
 

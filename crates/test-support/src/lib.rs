@@ -19,6 +19,34 @@ use uuid::Uuid;
 /// The variable through which `cargo xtask test` passes the test cluster's URL.
 pub const TEST_DATABASE_URL_VAR: &str = "LLMA_TEST_DATABASE_URL";
 
+/// The variable through which `cargo xtask test` says how to restart the test cluster.
+pub const TEST_DATABASE_RESTART_VAR: &str = "LLMA_TEST_DATABASE_RESTART";
+
+/// Restarts the whole test cluster (fast mode: every connection is closed, as in a routine
+/// restart or a failover) and returns once it accepts connections again. Only a test
+/// binary of its own may call it: tests of other binaries do not run meanwhile.
+///
+/// # Panics
+/// When `cargo xtask test` did not say how, or the restart fails.
+pub fn restart_cluster() {
+    let command = std::env::var(TEST_DATABASE_RESTART_VAR)
+        .unwrap_or_else(|_| panic!("{TEST_DATABASE_RESTART_VAR} is not set: run the tests with `cargo xtask test`"));
+    let words: Vec<&str> = command.lines().collect();
+    let (program, args) = words.split_first().expect("a restart command");
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "restarting the test cluster failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Connections per [`TestDatabase`] pool: tests run in parallel on one small cluster.
 const MAX_CONNECTIONS: u32 = 5;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use adapters_postgres::ReadConnections;
+use adapters_postgres::{CHECK_IDLE_AFTER, ReadConnections};
 
 use crate::support::TestApp;
 
@@ -44,6 +44,55 @@ async fn an_error_postgres_reported_keeps_the_connection_and_a_cut_off_read_clos
     drop(lease);
     assert_eq!(connections.usage(), (0, 0), "a connection in an unknown state is not lent again");
     assert_ne!(backend_pid(&connections).await, first, "the next read opens a new session");
+}
+
+#[tokio::test]
+async fn an_idle_connection_whose_server_side_ended_is_replaced_before_the_read() {
+    let app = TestApp::migrated().await;
+    let connections = ReadConnections::new(app.pool(), 2);
+    let first = backend_pid(&connections).await;
+    let idle_since = std::time::Instant::now();
+
+    // What a restart of PostgreSQL does to every session: it ends, the client unaware.
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(first).execute(app.pool()).await.unwrap();
+    test_support::wait_until(Duration::from_secs(10), || async {
+        let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+            .bind(first)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
+    })
+    .await;
+
+    let next = backend_pid(&connections).await;
+
+    assert_ne!(next, first, "the dead session was closed and a new one served the read");
+    assert_eq!(connections.usage(), (0, 1));
+}
+
+#[tokio::test]
+async fn the_pool_replaces_an_idle_connection_whose_server_side_ended_before_lending_it() {
+    let app = TestApp::migrated().await;
+    let pool = adapters_postgres::connect(&app.db.url, 1).await.unwrap();
+    let pid = || async { sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&pool).await };
+    let first = pid().await.unwrap();
+    let idle_since = std::time::Instant::now();
+
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(first).execute(app.pool()).await.unwrap();
+    test_support::wait_until(Duration::from_secs(10), || async {
+        let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+            .bind(first)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
+    })
+    .await;
+
+    let next = pid().await.expect("the statement meets a live connection");
+
+    assert_ne!(next, first);
 }
 
 #[tokio::test]
