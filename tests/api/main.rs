@@ -2,6 +2,7 @@
 //! and fake provider servers speaking each provider's wire format.
 
 mod access;
+mod body_deadlines;
 mod evaluation_config;
 mod evaluation_summary;
 mod evaluations;

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The header by which agent tools (the reference's MCP server) name themselves.
 const CLIENT_HEADER: &str = "x-posthog-client";
@@ -34,25 +35,30 @@ fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+impl<T> FromRequest<AppState> for ApiJson<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
         if !is_json(content_type) {
             return Err(ApiError::unsupported_media_type());
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(BODY_LIMIT_BYTES)
-            } else {
-                ApiError::parse_error("The request body could not be read.")
-            }
-        })?;
+        // A body that trickles in would hold its connection (and its handler) for as long
+        // as the client likes.
+        let deadline = state.api_body_timeout;
+        let bytes = tokio::time::timeout(deadline, Bytes::from_request(request, state))
+            .await
+            .map_err(|_| ApiError::body_timeout(deadline.as_secs()))?
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(BODY_LIMIT_BYTES)
+                } else {
+                    ApiError::parse_error("The request body could not be read.")
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -67,6 +67,8 @@ pub struct ApiServices {
     pub ingest_budget: crate::IngestBudget,
     /// How long a capture or OTLP body may take to arrive in full.
     pub ingest_body_timeout: std::time::Duration,
+    /// How long a JSON API body (at most 1 MB) may take to arrive in full.
+    pub api_body_timeout: std::time::Duration,
 }
 
 /// The bearer token of the request, if it sent one.

@@ -73,6 +73,8 @@ pub struct Config {
     /// `LLMA_INGEST_BODY_TIMEOUT_SECS`: how long a capture or OTLP body may take to arrive
     /// (default 30).
     pub ingest_body_timeout: Duration,
+    /// `LLMA_API_BODY_TIMEOUT_SECS`: how long a JSON API body may take to arrive (default 10).
+    pub api_body_timeout: Duration,
     pub json_logs: bool,
     /// `LLMA_JUDGE_CONCURRENCY`: jobs in flight per process (default 8).
     pub judge_concurrency: usize,
@@ -306,6 +308,12 @@ impl Config {
                     .map(|raw| parse_number("LLMA_INGEST_BODY_TIMEOUT_SECS", &raw, 1u64..=600))
                     .transpose()?
                     .unwrap_or(30),
+            ),
+            api_body_timeout: Duration::from_secs(
+                get("LLMA_API_BODY_TIMEOUT_SECS")
+                    .map(|raw| parse_number("LLMA_API_BODY_TIMEOUT_SECS", &raw, 1u64..=600))
+                    .transpose()?
+                    .unwrap_or(10),
             ),
             json_logs: get("LLMA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json")),
             judge_concurrency: get("LLMA_JUDGE_CONCURRENCY")

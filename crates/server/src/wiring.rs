@@ -164,6 +164,7 @@ pub struct Services {
     /// The capture lane's memory budget, one per process.
     ingest_budget: IngestBudget,
     ingest_body_timeout: std::time::Duration,
+    api_body_timeout: std::time::Duration,
     pool: PgPool,
 }
 
@@ -260,6 +261,7 @@ impl Services {
             events,
             ingest_budget: IngestBudget::new(config.ingest_memory_limit_mb * 1024 * 1024, config.ingest_memory_wait),
             ingest_body_timeout: config.ingest_body_timeout,
+            api_body_timeout: config.api_body_timeout,
             pool: pool.clone(),
         })
     }
@@ -280,6 +282,7 @@ impl Services {
             readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
             ingest_budget: self.ingest_budget.clone(),
             ingest_body_timeout: self.ingest_body_timeout,
+            api_body_timeout: self.api_body_timeout,
         })
     }
 }
