@@ -682,6 +682,56 @@ async fn three_replicas_make_one_run_per_period_and_a_killed_replica_loses_no_de
 }
 
 #[tokio::test]
+async fn a_delivery_whose_worker_dies_at_every_attempt_ends_failed_and_so_does_its_run() {
+    let hooks = MockServer::start().await;
+    // Every delivery hangs: the worker holding it is killed meanwhile, each time.
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&hooks)
+        .await;
+    let app = TestApp::spawn_api_only(&[("LLMA_SCHEDULER_INTERVAL_SECS", "1"), ("LLMA_JOB_LEASE_SECS", "3")]).await;
+    let evaluation = plain_evaluation(&app, "Safety").await;
+    send_results(&app, &evaluation, 3, 1, 0).await;
+    let report = create_report(
+        &app,
+        json!({"evaluation": evaluation, "frequency": "scheduled", "rrule": "FREQ=DAILY", "starts_at": "2026-01-01T08:00:00Z",
+               "delivery_targets": [{"type": "webhook", "url": format!("{}/hook", hooks.uri()), "secret": SECRET}]}),
+    )
+    .await;
+    let id = id_of(&report);
+    make_due(&app, &id).await;
+
+    const ATTEMPTS: usize = 4;
+    for attempt in 1..=ATTEMPTS {
+        let mut doomed = app.spawn_replica(&["--worker-only"]);
+        wait_until(DEADLINE, || async { hooks.received_requests().await.unwrap_or_default().len() >= attempt }).await;
+        doomed.kill();
+        let run = runs(&app, &id).await.remove(0);
+        assert_eq!(run["delivery_status"], "pending", "attempt {attempt} is not the last");
+    }
+    // The next worker finds the attempts used up: the delivery ends failed, not pending forever.
+    let mut last = app.spawn_replica(&["--worker-only"]);
+    let run = finished_run(&app, &id).await;
+    last.terminate();
+
+    assert_eq!(run["delivery_status"], "failed");
+    let errors = run["delivery_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line = errors[0].as_str().unwrap();
+    assert!(line.starts_with("Failed to deliver to target 0: gave up after 4 attempts"), "{line}");
+    assert_eq!(hooks.received_requests().await.unwrap().len(), ATTEMPTS, "no fifth send");
+    let failed = sql_count(
+        &app,
+        "SELECT count(*) FROM jobs j JOIN evaluation_report_runs r ON r.id = (j.payload->>'run')::uuid \
+         WHERE r.report_id = $1 AND j.kind = 'report_delivery' AND j.state = 'failed' AND j.last_error LIKE 'gave up%'",
+        &id,
+    )
+    .await;
+    assert_eq!(failed, 1, "the job itself ends failed with the reason");
+}
+
+#[tokio::test]
 async fn agent_tools_get_the_slim_report_list_and_the_full_report_on_retrieve() {
     let app = TestApp::spawn().await;
     let evaluation = plain_evaluation(&app, "Politeness").await;

@@ -141,6 +141,17 @@ pub(crate) async fn complete_in(conn: &mut PgConnection, lease: &domain::jobs::L
     Ok(ended.rows_affected() == 1)
 }
 
+/// Ends the job holding `lease` as failed with `reason`, on `conn` (the caller's transaction).
+pub(crate) async fn fail_in(
+    conn: &mut PgConnection,
+    lease: &domain::jobs::Lease,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let reason: String = reason.chars().take(MAX_ERROR_CHARS).collect();
+    let ended = sqlx::query(FAIL).bind(lease.job.0).bind(lease.token).bind(reason).execute(conn).await?;
+    Ok(ended.rows_affected() == 1)
+}
+
 /// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
 pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob]) -> Result<u64, sqlx::Error> {
     if jobs.is_empty() {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
-use domain::jobs::{Lease, NewJob};
+use domain::jobs::{JobEnd, Lease, NewJob};
 use domain::reports::delivery::{DeliveryRecord, DeliveryState, run_status};
 use domain::reports::{
     AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, NewRun, Period, Report, ReportContent,
@@ -596,6 +596,7 @@ impl ReportRunStore for PgReportStore {
         recipient: &str,
         state: DeliveryState,
         error: Option<String>,
+        job_end: &JobEnd,
     ) -> Result<bool, RepositoryError> {
         let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
         sqlx::query(LOCK_RUN).bind(run.0).execute(&mut *tx).await.map_err(RepositoryError::new)?;
@@ -621,7 +622,11 @@ impl ReportRunStore for PgReportStore {
             .map_err(RepositoryError::new)?;
         // The delivery's end is kept even when the lease lapsed: it is true either way,
         // and the job's new holder then finds it done instead of sending again.
-        let ended = job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)?;
+        let ended = match job_end {
+            JobEnd::Complete => job_queue::complete_in(&mut tx, lease).await,
+            JobEnd::Fail(reason) => job_queue::fail_in(&mut tx, lease, reason).await,
+        }
+        .map_err(RepositoryError::new)?;
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(ended)
     }

@@ -105,16 +105,17 @@ impl Worker {
     /// Runs one claimed job to its end (exposed for tests that drive one step).
     pub async fn execute(&self, job: ClaimedJob) {
         let lease = job.lease;
-        if job.attempts > job.max_attempts {
-            let reason =
-                format!("gave up after {} attempts: its worker stopped or timed out each time", job.max_attempts);
-            self.apply(&job, JobOutcome::Fail(reason)).await;
-            return;
-        }
         let Some(handler) = job.kind.and_then(|kind| self.handlers.get(&kind)).cloned() else {
             self.apply(&job, JobOutcome::Fail("no handler for this job kind in this process".into())).await;
             return;
         };
+        if job.attempts > job.max_attempts {
+            let reason =
+                format!("gave up after {} attempts: its worker stopped or timed out each time", job.max_attempts);
+            let outcome = handler.give_up(&job, reason).await;
+            self.apply(&job, outcome).await;
+            return;
+        }
         let renew = async {
             let every = self.settings.lease / 3;
             loop {
@@ -133,6 +134,12 @@ impl Worker {
             outcome = handler.run(&job) => outcome,
             () = renew => unreachable!("renewing never ends"),
         };
+        let outcome = match outcome {
+            JobOutcome::Retry(error) | JobOutcome::RetryAfter(_, error) if job.attempts >= job.max_attempts => {
+                handler.give_up(&job, format!("{error} (after {} attempts)", job.attempts)).await
+            }
+            outcome => outcome,
+        };
         self.apply(&job, outcome).await;
     }
 
@@ -142,11 +149,6 @@ impl Worker {
         let result = match outcome {
             JobOutcome::Finished => Ok(true),
             JobOutcome::Complete => self.queue.complete(lease).await,
-            JobOutcome::Retry(error) | JobOutcome::RetryAfter(_, error) if job.attempts >= job.max_attempts => {
-                let reason = format!("{error} (after {} attempts)", job.attempts);
-                tracing::warn!(job = %lease.job, kind, project = %job.project, error = %reason, "job failed");
-                self.queue.fail(lease, &reason).await
-            }
             JobOutcome::Retry(error) => {
                 let delay = backoff(self.settings.retry_base, job.attempts);
                 tracing::info!(job = %lease.job, kind, attempt = job.attempts, ?delay, error = %error, "job will be retried");

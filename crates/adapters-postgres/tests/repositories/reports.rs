@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::PageRequest;
 use domain::crypto::SealedSecret;
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
-use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
+use domain::jobs::{JobEnd, JobId, JobKind, JobQueue, NewJob};
 use domain::reports::delivery::DeliveryState;
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
@@ -359,16 +359,30 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     assert!(matches!(delivery.target, DeliveryTarget::Webhook { .. }));
     let claimed = queue.claim(&[JobKind::ReportDelivery], 2, Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    store.finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Sent, None).await.unwrap();
+    store
+        .finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Sent, None, &JobEnd::Complete)
+        .await
+        .unwrap();
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::Pending);
     let line = "Failed to deliver webhook to https://hooks.example.com/x: HTTP 500".to_owned();
-    store.finish_delivery(&claimed[1].lease, latest, 1, "", DeliveryState::Failed, Some(line.clone())).await.unwrap();
+    store
+        .finish_delivery(&claimed[1].lease, latest, 1, "", DeliveryState::Failed, Some(line.clone()), &JobEnd::Complete)
+        .await
+        .unwrap();
     let finished = store.run(latest).await.unwrap().unwrap();
     assert_eq!(finished.delivery_status, DeliveryStatus::PartialFailure);
     assert_eq!(finished.delivery_errors, vec![line]);
     // A second end of the same delivery changes nothing.
     store
-        .finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Failed, Some("x".into()))
+        .finish_delivery(
+            &claimed[0].lease,
+            latest,
+            0,
+            "a@example.com",
+            DeliveryState::Failed,
+            Some("x".into()),
+            &JobEnd::Complete,
+        )
         .await
         .unwrap();
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::PartialFailure);

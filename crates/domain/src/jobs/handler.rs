@@ -20,9 +20,24 @@ pub enum JobOutcome {
     Fail(String),
 }
 
+/// How a job's own end is written when a handler ends it inside its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEnd {
+    Complete,
+    Fail(String),
+}
+
 /// Runs one kind of job. Handlers are idempotent: a job whose worker died is run again
 /// by another, so what it stores is keyed so that a second run adds nothing.
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: &ClaimedJob) -> JobOutcome;
+
+    /// The job will not be tried again (its attempts are used up, or each of its workers
+    /// died): the handler records what that means for what the job stood for, and ends
+    /// it failed with `reason`. By default there is nothing to record.
+    async fn give_up(&self, job: &ClaimedJob, reason: String) -> JobOutcome {
+        let _ = job;
+        JobOutcome::Fail(reason)
+    }
 }

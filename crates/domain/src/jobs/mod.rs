@@ -7,7 +7,7 @@ mod handler;
 mod model;
 mod ports;
 
-pub use handler::{JobHandler, JobOutcome};
+pub use handler::{JobEnd, JobHandler, JobOutcome};
 pub use model::{ClaimedJob, JobId, JobKind, Lease, NewJob, backoff};
 pub use ports::JobQueue;
 

@@ -10,7 +10,7 @@ use super::delivery::{DeliveryRecord, DeliveryState, ResolvedTarget, SendFailure
 use super::model::{DeliveryTarget, Period, Report, ReportRun, ResultCounts, TrendPoint};
 use super::render::RenderedRun;
 use super::render::chart::Bucket;
-use crate::jobs::{Lease, NewJob};
+use crate::jobs::{JobEnd, Lease, NewJob};
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
 
 /// Stored reports.
@@ -110,7 +110,8 @@ pub trait ReportRunStore: Send + Sync + 'static {
     ) -> Result<Option<StoredDelivery>, RepositoryError>;
 
     /// In one transaction: the delivery's end (`Sent`, or `Failed` with its line), the
-    /// run's status and errors recomputed, and the end of the job holding `lease`.
+    /// run's status and errors recomputed, and the end (`job_end`) of the job holding `lease`.
+    #[allow(clippy::too_many_arguments)]
     async fn finish_delivery(
         &self,
         lease: &Lease,
@@ -119,6 +120,7 @@ pub trait ReportRunStore: Send + Sync + 'static {
         recipient: &str,
         state: DeliveryState,
         error: Option<String>,
+        job_end: &JobEnd,
     ) -> Result<bool, RepositoryError>;
 }
 

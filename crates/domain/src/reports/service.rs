@@ -26,7 +26,7 @@ use super::schedule::{self, Recurrence};
 use super::targets::{SecretInput, TargetInput, TargetPolicy};
 use crate::crypto::{KeyCipher, SealContext};
 use crate::evaluation::{Evaluation, EvaluationRepository};
-use crate::jobs::{ClaimedJob, JobHandler, JobId, JobKind, JobOutcome, JobQueue, NewJob};
+use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobId, JobKind, JobOutcome, JobQueue, NewJob};
 use crate::llm::{CompletionRequest, LlmPurpose, LlmUse};
 use crate::provider_key::mask_api_key;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, UserId};
@@ -532,7 +532,15 @@ impl ReportService {
         let finish = |state, error: Option<String>| async move {
             self.ports
                 .runs
-                .finish_delivery(&job.lease, run_id, payload.target_index, &payload.recipient, state, error)
+                .finish_delivery(
+                    &job.lease,
+                    run_id,
+                    payload.target_index,
+                    &payload.recipient,
+                    state,
+                    error,
+                    &JobEnd::Complete,
+                )
                 .await
         };
         let target = match self.resolve(&run, &delivery.target, &payload.recipient) {
@@ -689,6 +697,38 @@ impl JobHandler for ReportService {
             Some(JobKind::ReportRun) => self.run_job(job).await,
             Some(JobKind::ReportDelivery) => self.delivery_job(job).await,
             _ => JobOutcome::Fail("not a report job".into()),
+        }
+    }
+
+    /// A delivery given up on ends `failed` with the reason, and its run's status follows
+    /// (spec section 7), in the transaction that fails the job.
+    async fn give_up(&self, job: &ClaimedJob, reason: String) -> JobOutcome {
+        if job.kind != Some(JobKind::ReportDelivery) {
+            return JobOutcome::Fail(reason);
+        }
+        let Ok(payload) = serde_json::from_value::<DeliveryPayload>(job.payload.clone()) else {
+            return JobOutcome::Fail(reason);
+        };
+        let line = format!("Failed to deliver to target {}: {reason}", payload.target_index);
+        let ended = self
+            .ports
+            .runs
+            .finish_delivery(
+                &job.lease,
+                ReportRunId(payload.run),
+                payload.target_index,
+                &payload.recipient,
+                DeliveryState::Failed,
+                Some(line),
+                &JobEnd::Fail(reason.clone()),
+            )
+            .await;
+        match ended {
+            Ok(_) => JobOutcome::Finished,
+            Err(error) => {
+                tracing::warn!(job = %job.lease.job, error = %error.0, "recording a given-up delivery failed");
+                JobOutcome::Fail(reason)
+            }
         }
     }
 }

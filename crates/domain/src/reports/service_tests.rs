@@ -268,7 +268,7 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
         mocks.delivery.expect_send().returning(|_, _, _| Err(SendFailure::retry("connection refused")));
         let finished: Arc<Mutex<Option<FinishedDelivery>>> = Arc::default();
         let keep = finished.clone();
-        mocks.runs.expect_finish_delivery().returning(move |_, _, _, _, state, error| {
+        mocks.runs.expect_finish_delivery().returning(move |_, _, _, _, state, error, _| {
             *keep.lock().unwrap() = Some((state, error));
             Ok(true)
         });
@@ -295,10 +295,38 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
 }
 
 #[tokio::test]
+async fn giving_up_on_a_delivery_ends_it_failed_with_the_reason_in_the_jobs_transaction() {
+    let mut mocks = delivery_mocks(DeliveryState::Pending);
+    mocks.delivery.expect_send().never();
+    mocks.runs.expect_finish_delivery().times(1).returning(|_, _, index, _, state, error, end| {
+        assert_eq!((index, state), (0, DeliveryState::Failed));
+        assert_eq!(error.as_deref(), Some("Failed to deliver to target 0: gave up after 4 attempts"));
+        assert_eq!(end, &JobEnd::Fail("gave up after 4 attempts".into()));
+        Ok(true)
+    });
+    let job = claimed(JobKind::ReportDelivery, delivery_payload(), 5);
+
+    let outcome = mocks.service().give_up(&job, "gave up after 4 attempts".into()).await;
+
+    assert_eq!(outcome, JobOutcome::Finished);
+}
+
+#[tokio::test]
+async fn giving_up_on_a_report_run_just_fails_the_job() {
+    let mut mocks = delivery_mocks(DeliveryState::Pending);
+    mocks.runs.expect_finish_delivery().never();
+    let job = claimed(JobKind::ReportRun, json!({}), 5);
+
+    let outcome = mocks.service().give_up(&job, "gave up".into()).await;
+
+    assert_eq!(outcome, JobOutcome::Fail("gave up".into()));
+}
+
+#[tokio::test]
 async fn a_permanent_failure_is_not_retried() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
     mocks.delivery.expect_send().times(1).returning(|_, _, _| Err(SendFailure::permanent("550 no such user")));
-    mocks.runs.expect_finish_delivery().times(1).returning(|_, _, _, _, state, _| {
+    mocks.runs.expect_finish_delivery().times(1).returning(|_, _, _, _, state, _, _| {
         assert_eq!(state, DeliveryState::Failed);
         Ok(true)
     });
