@@ -397,12 +397,25 @@ async fn concurrent_identical_requests_share_one_llm_call() {
         .await;
 
     let body = json!({"evaluation_id": evaluation});
-    let (a, b, c) = tokio::join!(summarize(&app, body.clone()), summarize(&app, body.clone()), summarize(&app, body));
+    let timed = |body: Value| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let reply = summarize(app, body).await;
+            (reply, started.elapsed())
+        }
+    };
+    let ((a, a_took), (b, b_took), (c, c_took)) = tokio::join!(timed(body.clone()), timed(body.clone()), timed(body));
 
     let (a, b, c) = (a.expect(200).json(), b.expect(200).json(), c.expect(200).json());
     assert_eq!(a, b);
     assert_eq!(b, c);
     assert_eq!(llm_requests(&app).await.len(), 1);
+    // Each one waited for the one LLM call: none was answered from a cache filled by
+    // another that had already finished (which is what requests one after another get).
+    for took in [a_took, b_took, c_took] {
+        assert!(took >= Duration::from_millis(1200), "a request took {took:?}: they did not overlap");
+    }
 }
 
 #[tokio::test]

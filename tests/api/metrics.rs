@@ -103,7 +103,17 @@ async fn metrics_count_exactly_what_was_sent() {
     .await;
     let page = scrape(&app).await;
     assert_eq!(value(&page, "llma_jobs", &[("kind", "judge"), ("state", "queued")]), 0.0);
-    assert!(value(&page, "llma_db_pool_connections", &[("state", "idle")]) >= 0.0);
+    assert!(
+        samples(&page).iter().any(|(name, labels, _)| name == "llma_db_pool_connections"
+            && labels.get("state").map(String::as_str) == Some("idle")),
+        "the idle-connections series is exported"
+    );
+    assert!(
+        value(&page, "llma_db_pool_connections", &[("state", "in_use")])
+            + value(&page, "llma_db_pool_connections", &[("state", "idle")])
+            >= 1.0,
+        "the pool holds a connection after the traffic above"
+    );
     assert!(page.contains("llma_jobs_oldest_due_age_seconds"));
 
     // Deliveries: a manual report run to one webhook.

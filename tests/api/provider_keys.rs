@@ -233,19 +233,28 @@ async fn azure_endpoints_outside_azure_are_refused_without_any_call_when_private
     let app = TestApp::spawn_with(&[("LLMA_ALLOW_PRIVATE_ENDPOINTS", "false")]).await;
     fake::accept_models(&app.providers, "azure_openai").await;
     let fake_endpoint = azure_endpoint(&app);
-    for endpoint in [
-        "http://myres.openai.azure.com",
-        "https://evil.example.com",
-        "https://169.254.169.254",
-        "http://169.254.169.254/latest/meta-data",
-        "https://evil.com/.openai.azure.com",
-        "https://myres.openai.azure.com.evil.com",
-        fake_endpoint.as_str(),
+    const HTTPS: &str = "azure_endpoint must use https://.";
+    const AZURE: &str = "azure_endpoint must be an Azure OpenAI endpoint (a host ending in .openai.azure.com, \
+                         .cognitiveservices.azure.com or .services.ai.azure.com).";
+    for (endpoint, detail) in [
+        ("http://myres.openai.azure.com", HTTPS),
+        ("https://evil.example.com", AZURE),
+        ("https://169.254.169.254", AZURE),
+        ("http://169.254.169.254/latest/meta-data", HTTPS),
+        ("https://evil.com/.openai.azure.com", AZURE),
+        ("https://myres.openai.azure.com.evil.com", AZURE),
+        (fake_endpoint.as_str(), HTTPS),
     ] {
         let body = json!({"provider": "azure_openai", "name": "az", "api_key": "azure-test-key-12345",
                           "azure_endpoint": endpoint});
         let error = app.post(&app.llma("provider_keys/"), body).await.expect(400).json();
-        assert_eq!(error["attr"], "azure_endpoint", "{endpoint}: {error}");
+        // The sentence of the refusal itself: a failed connection would also name
+        // azure_endpoint, but say that the endpoint could not be reached.
+        assert_eq!(
+            (error["attr"].clone(), error["detail"].clone()),
+            (json!("azure_endpoint"), json!(detail)),
+            "{endpoint}"
+        );
     }
     assert!(fake::all_requests(&app.providers).await.is_empty(), "a refused endpoint was called");
     assert_eq!(stored_keys(&app).await, 0);
