@@ -75,7 +75,7 @@ async fn the_otlp_endpoint_has_the_memory_budget_and_the_body_deadline() {
     let app = TestApp::spawn_with(&[
         ("LLMA_INGEST_MEMORY_LIMIT_MB", "1"),
         ("LLMA_INGEST_MEMORY_WAIT_SECS", "0"),
-        ("LLMA_INGEST_BODY_TIMEOUT_SECS", "3"),
+        ("LLMA_INGEST_BODY_TIMEOUT_SECS", "10"),
     ])
     .await;
     let bearer = format!("Bearer {}", app.project_token);

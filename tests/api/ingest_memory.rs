@@ -26,7 +26,7 @@ async fn past_the_budget_a_batch_is_503_with_retry_after_and_a_stalled_body_is_4
     let app = TestApp::spawn_with(&[
         ("LLMA_INGEST_MEMORY_LIMIT_MB", "1"),
         ("LLMA_INGEST_MEMORY_WAIT_SECS", "0"),
-        ("LLMA_INGEST_BODY_TIMEOUT_SECS", "3"),
+        ("LLMA_INGEST_BODY_TIMEOUT_SECS", "10"),
     ])
     .await;
     let address = app.base_url.trim_start_matches("http://").to_owned();

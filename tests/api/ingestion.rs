@@ -2,7 +2,7 @@
 //! idempotency, clock skew, and the real posthog Python SDK as the client.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use chrono::{DateTime, Duration, Utc};
@@ -436,42 +436,19 @@ pub fn run(command: &mut Command, what: &str) -> String {
     stdout
 }
 
-/// A virtualenv with the `posthog` package, cached in `target/posthog-venv` across runs.
-pub fn posthog_python() -> PathBuf {
-    python_with("posthog-venv", &["posthog"], "import posthog")
+/// The Python with the pinned clients of `tests/python-requirements.txt` (the posthog SDK,
+/// its OTel extra, the OTel SDK and instrumentations), which `cargo xtask test` made ready
+/// before the tests started: a test never installs anything.
+pub fn test_python() -> PathBuf {
+    let python = std::env::var("LLMA_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("LLMA_TEST_PYTHON is not set: run the tests with `cargo xtask test`, which installs the pinned Python clients")
+    });
+    PathBuf::from(python)
 }
 
-/// A virtualenv with `packages` (pip specifiers), cached in `target/<name>` across runs
-/// once `check` (Python code) runs in it. Built in a temporary folder first and moved into
-/// place, so an interrupted install never leaves a half-made cache. Without python3, venv
-/// or pip this panics: the test fails, it does not skip.
-pub fn python_with(name: &str, packages: &[&str], check: &str) -> PathBuf {
-    let cached = target_dir().join(name);
-    let python = |venv: &Path| venv.join("bin").join("python");
-    let works = |venv: &Path| Command::new(python(venv)).args(["-c", check]).output().is_ok_and(|o| o.status.success());
-    if works(&cached) {
-        return python(&cached);
-    }
-    let scratch = target_dir().join("tmp").join(format!("{name}-{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(scratch.parent().unwrap()).unwrap();
-    run(Command::new("python3").args(["-m", "venv"]).arg(&scratch), "python3 -m venv");
-    run(
-        Command::new(python(&scratch))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--timeout", "60"])
-            .args(packages),
-        &format!("pip install {}", packages.join(" ")),
-    );
-    // A cache that exists but does not work (say, Python was upgraded) is replaced; one
-    // that works is never removed: another test may be running from it right now.
-    if cached.exists() && !works(&cached) {
-        let _ = std::fs::remove_dir_all(&cached);
-    }
-    // The rename is atomic and fails onto a non-empty folder: when another test put its
-    // venv in place meanwhile, ours is used where it is.
-    if std::fs::rename(&scratch, &cached).is_err() || !works(&cached) {
-        return python(&scratch);
-    }
-    python(&cached)
+/// The Python with the `posthog` SDK.
+pub fn posthog_python() -> PathBuf {
+    test_python()
 }
 
 /// Captures with the SDK in sync mode (each call is one HTTP request, gzip on) and

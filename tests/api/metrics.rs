@@ -137,3 +137,47 @@ async fn metrics_count_exactly_what_was_sent() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_counter_with_known_labels_is_at_zero_from_the_first_scrape() {
+    let app = TestApp::spawn().await;
+
+    let page = scrape(&app).await;
+
+    let exists_at_zero = |name: &str, labels: &[(&str, &str)]| {
+        samples(&page).iter().any(|(n, l, v)| {
+            n == name && *v == 0.0 && labels.iter().all(|(k, want)| l.get(*k).map(String::as_str) == Some(*want))
+        })
+    };
+    for source in ["capture", "otel"] {
+        for name in ["llma_events_ingested_total", "llma_events_duplicate_total", "llma_events_dropped_total"] {
+            assert!(exists_at_zero(name, &[("source", source)]), "{name}{{source={source}}}");
+        }
+    }
+    for target in ["email", "slack", "webhook"] {
+        for outcome in ["sent", "retryable_failure", "failed"] {
+            assert!(
+                exists_at_zero("llma_deliveries_total", &[("target", target), ("outcome", outcome)]),
+                "llma_deliveries_total{{{target},{outcome}}}"
+            );
+        }
+    }
+    for provider in ["openai", "anthropic", "gemini", "azure_openai", "fireworks", "openrouter", "together_ai"] {
+        for purpose in ["judge", "summary", "report"] {
+            for outcome in ["ok", "key_rejected", "rate_limited", "timeout", "unavailable", "bad_output"] {
+                let labels = [("provider", provider), ("purpose", purpose), ("outcome", outcome)];
+                assert!(exists_at_zero("llma_llm_calls_total", &labels), "llma_llm_calls_total{labels:?}");
+            }
+        }
+    }
+    assert!(exists_at_zero("llma_trial_credits_used_total", &[]));
+    assert!(exists_at_zero("llma_ingest_memory_refused_total", &[]));
+
+    // The job gauges are read from the shared database: labelled so, since every replica
+    // reports the same figures (take their max, not their sum).
+    wait_until(Duration::from_secs(30), || async { scrape(&app).await.contains("llma_jobs_oldest_due_age_seconds") })
+        .await;
+    let page = scrape(&app).await;
+    let ages: Vec<_> = samples(&page).into_iter().filter(|(n, _, _)| n == "llma_jobs_oldest_due_age_seconds").collect();
+    assert!(!ages.is_empty() && ages.iter().all(|(_, l, _)| l.get("scope").map(String::as_str) == Some("database")));
+}

@@ -19,26 +19,15 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::evaluations::{create_evaluation, create_key, evaluation_body, id_of};
 use crate::helpers::*;
-use crate::ingestion::{capture_raw, python_with, raw_post_to, run, target_dir};
+use crate::ingestion::{capture_raw, raw_post_to, run, target_dir};
 
 const OTEL: &str = "/i/v0/ai/otel";
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A virtualenv with the posthog SDK's OTel extra, the OTel SDK and exporter, the openai
-/// client and both instrumentations.
+/// The Python with the posthog SDK's OTel extra, the OTel SDK and exporter, the openai
+/// client and both instrumentations (`tests/python-requirements.txt`).
 fn otel_python() -> PathBuf {
-    python_with(
-        "otel-venv",
-        &[
-            "posthog[otel]",
-            "openai",
-            "opentelemetry-sdk",
-            "opentelemetry-exporter-otlp-proto-http",
-            "openinference-instrumentation-openai",
-            "opentelemetry-instrumentation-openai",
-        ],
-        "import posthog.ai.otel, openai, openinference.instrumentation.openai, opentelemetry.instrumentation.openai",
-    )
+    crate::ingestion::test_python()
 }
 
 /// Runs a Python script with arguments; returns its stdout.

@@ -732,6 +732,72 @@ async fn a_delivery_whose_worker_dies_at_every_attempt_ends_failed_and_so_does_i
 }
 
 #[tokio::test]
+async fn put_replaces_a_report_and_what_get_returned_can_be_put_back() {
+    let app = TestApp::spawn().await;
+    let evaluation = plain_evaluation(&app, "Politeness").await;
+    let report = create_report(
+        &app,
+        json!({"evaluation": evaluation, "frequency": "every_n", "trigger_threshold": 50,
+               "delivery_targets": [{"type": "webhook", "url": "https://hooks.example.com/x", "secret": SECRET}]}),
+    )
+    .await;
+    let id = id_of(&report);
+    let path = report_path(&app, &id);
+    let put = |body: Value, key: Option<String>| {
+        let app = &app;
+        let path = path.clone();
+        async move { app.request(Method::PUT, &path, Some(&key.unwrap_or_else(|| app.admin_key.clone())), Some(body)).await }
+    };
+
+    // What GET returned, with the masked secret, goes back unchanged: nothing is lost.
+    let unchanged = put(report.clone(), None).await.expect(200).json();
+    assert_eq!(unchanged["delivery_targets"], report["delivery_targets"]);
+    let stored: Value = sqlx::query_scalar("SELECT delivery_targets FROM evaluation_reports WHERE id = $1")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(!stored.to_string().contains(SECRET), "the secret stays sealed");
+
+    let mut replaced = report.clone();
+    replaced["frequency"] = json!("scheduled");
+    replaced["rrule"] = json!("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;BYSECOND=0");
+    replaced["starts_at"] = json!("2026-12-01T00:00:00Z");
+    replaced["timezone_name"] = json!("Europe/Berlin");
+    replaced["report_prompt_guidance"] = json!("Focus on tone.");
+    replaced["delivery_targets"] = json!([{"type": "email", "value": "ana@example.com"}]);
+    let answer = put(replaced, None).await.expect(200).json();
+    assert_eq!(answer["frequency"], "scheduled");
+    assert_eq!(answer["timezone_name"], "Europe/Berlin");
+    assert_eq!(answer["report_prompt_guidance"], "Focus on tone.");
+    assert_eq!(answer["delivery_targets"], json!([{"type": "email", "value": "ana@example.com"}]));
+    assert!(answer["next_delivery_date"].is_string(), "a scheduled report has its next delivery");
+    assert_eq!(app.get(&path).await.expect(200).json(), answer);
+
+    // Refusals change nothing.
+    let mut without_evaluation = answer.clone();
+    without_evaluation.as_object_mut().unwrap().remove("evaluation");
+    assert_eq!(put(without_evaluation, None).await.expect(400).json()["attr"], "evaluation");
+    let mut bad = answer.clone();
+    bad["frequency"] = json!("hourly");
+    assert_eq!(put(bad, None).await.expect(400).json()["attr"], "frequency");
+    let reader = app.user_with_key("reader@example.com", Some((app.project, "admin")), "llm_analytics:read", None);
+    put(answer.clone(), Some(reader)).await.expect(403);
+    app.request(
+        Method::PUT,
+        &report_path(&app, &Uuid::new_v4().to_string()),
+        Some(&app.admin_key),
+        Some(answer.clone()),
+    )
+    .await
+    .expect(404);
+    let (other, other_admin) = other_project(&app);
+    let theirs = format!("/api/environments/{other}/llm_analytics/evaluation_reports/{id}/");
+    app.request(Method::PUT, &theirs, Some(&other_admin), Some(answer.clone())).await.expect(404);
+    assert_eq!(app.get(&path).await.expect(200).json(), answer);
+}
+
+#[tokio::test]
 async fn agent_tools_get_the_slim_report_list_and_the_full_report_on_retrieve() {
     let app = TestApp::spawn().await;
     let evaluation = plain_evaluation(&app, "Politeness").await;

@@ -11,7 +11,9 @@ const RAW_KEY: &str = "sk-proj-NEVER-SHOW-7f3a9c1e5b2d8046";
 const RAW_MIDDLE: &str = "NEVER-SHOW-7f3a9c1e5b2d";
 
 fn pg_dump(url: &str) -> String {
-    let output = std::process::Command::new("pg_dump")
+    let program = std::env::var("LLMA_TEST_PG_DUMP")
+        .expect("LLMA_TEST_PG_DUMP is not set: run the tests with `cargo xtask test`, which finds pg_dump");
+    let output = std::process::Command::new(program)
         .args(["--data-only", "--no-owner", url])
         .output()
         .expect("pg_dump runs (it ships with the PostgreSQL client)");

@@ -8,6 +8,7 @@ mod dev;
 mod packages;
 mod postgres;
 mod process;
+mod provision;
 mod test;
 
 use std::path::{Path, PathBuf};

@@ -69,6 +69,11 @@ impl PgBinaries {
     }
 
     /// A client program (`pg_isready`, `psql`, `createdb`), run as ourselves.
+    /// The folder of the PostgreSQL programs.
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
     pub fn client(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bindir.join(program));
         cmd.stdin(Stdio::null()).process_group(0);

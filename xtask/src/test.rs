@@ -17,8 +17,8 @@ const TEST_DATABASE_RESTART: &str = "LLMA_TEST_DATABASE_RESTART";
 /// Starts a cluster in a fresh folder under /tmp, runs `cargo test` with `extra` args,
 /// stops the cluster, deletes the folder, and returns cargo's exit code.
 pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result<u8> {
-    ensure_chromium();
     let bin = PgBinaries::find()?;
+    let provisioned = crate::provision::provision(root, &bin, selects_black_box_tests(extra))?;
     let dir = TempDir::create("llma-test")?;
     let mut pg =
         LocalPostgres::new(bin, dir.path().join("data"), dir.path().join("postgres.log"), Durability::Throwaway);
@@ -38,6 +38,7 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
             .current_dir(root)
             .env(TEST_DATABASE_URL, &url)
             .env(TEST_DATABASE_RESTART, pg.restart_command().join("\n"))
+            .envs(provisioned.env.iter().map(|(name, value)| (*name, value.as_str())))
             // Tests reach PostgreSQL through the variable above only, never a developer's
             // own database; and sqlx's query macros read the committed `.sqlx/` data.
             .env_remove("DATABASE_URL");
@@ -58,13 +59,38 @@ pub async fn run(root: &Path, extra: &[String], signals: &mut Signals) -> Result
     Ok(status)
 }
 
-/// Where the report tests find headless Chromium (Debian's package).
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The package whose black-box tests drive real clients (Python SDKs, Chromium, pg_dump).
+const BLACK_BOX_PACKAGE: &str = "llm-analytics";
 
-/// The report page tests render in headless Chromium; the tests that need it say so when
-/// it could not be installed.
-fn ensure_chromium() {
-    crate::packages::ensure(CHROMIUM, "chromium", "the report page tests");
+/// Whether cargo's part of `extra` selects the black-box tests: no package choice or one
+/// naming their package, and no target choice or one that includes integration tests.
+fn selects_black_box_tests(extra: &[String]) -> bool {
+    let cargo_args: Vec<&str> = extra.iter().map(String::as_str).take_while(|arg| *arg != "--").collect();
+    let values_of = |names: &[&str]| -> Vec<String> {
+        let mut values = Vec::new();
+        for (n, arg) in cargo_args.iter().enumerate() {
+            for name in names {
+                if arg == name {
+                    values.extend(cargo_args.get(n + 1).map(|v| (*v).to_owned()));
+                } else if let Some(value) = arg.strip_prefix(&format!("{name}=")) {
+                    values.push(value.to_owned());
+                } else if *name == "-p" && arg.len() > 2 && arg.starts_with("-p") {
+                    values.push(arg[2..].to_owned());
+                }
+            }
+        }
+        values
+    };
+    let packages = values_of(&["-p", "--package"]);
+    if !packages.is_empty() && !packages.iter().any(|p| p == BLACK_BOX_PACKAGE) {
+        return false;
+    }
+    let chooses_targets = cargo_args
+        .iter()
+        .any(|arg| TARGET_OPTIONS.iter().any(|name| arg == name || arg.starts_with(&format!("{name}="))));
+    !chooses_targets
+        || cargo_args.iter().any(|arg| matches!(*arg, "--tests" | "--all-targets"))
+        || !values_of(&["--test"]).is_empty()
 }
 
 /// The counts of every `test result:` line of a run.
@@ -222,7 +248,22 @@ impl Drop for TempDir {
 
 #[cfg(test)]
 mod tests {
-    use super::{Tally, cargo_test_runs};
+    use super::{Tally, cargo_test_runs, selects_black_box_tests};
+
+    #[test]
+    fn only_selections_that_include_the_black_box_tests_provision_their_clients() {
+        let selects =
+            |args: &[&str]| selects_black_box_tests(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
+        assert!(selects(&[]));
+        assert!(selects(&["--test", "api", "--", "reports"]));
+        assert!(selects(&["-p", "llm-analytics"]));
+        assert!(selects(&["--all-targets"]));
+        assert!(!selects(&["-p", "domain"]));
+        assert!(!selects(&["-pdomain", "-p", "adapters-http"]));
+        assert!(!selects(&["--package=domain"]));
+        assert!(!selects(&["--lib"]));
+        assert!(!selects(&["--doc", "--", "--test", "api"]), "after -- the words are the test binary's");
+    }
 
     #[test]
     fn the_tally_adds_every_summary_line() {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use adapters_postgres::{PgJobQueue, PgPool, ReadConnections};
 use async_trait::async_trait;
 use domain::RepositoryError;
-use domain::llm::{LlmCallLog, LlmCallRecord, LlmPurpose};
+use domain::llm::{LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmPurpose};
+use domain::provider_key::Provider;
 use domain::reports::ReportDelivery;
 use domain::reports::delivery::{ResolvedTarget, SendFailure};
 use domain::reports::render::RenderedRun;
@@ -29,7 +30,37 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)?
         .install_recorder()?;
+    register_known_series();
     Ok(handle)
+}
+
+/// Every counter whose labels are known in advance exists from the start at 0, so that
+/// `rate()` and alerts see the first event rather than a series appearing mid-window.
+fn register_known_series() {
+    for source in ["capture", "otel"] {
+        for name in ["llma_events_ingested_total", "llma_events_duplicate_total", "llma_events_dropped_total"] {
+            metrics::counter!(name, "source" => source).increment(0);
+        }
+    }
+    for target in ["email", "slack", "webhook"] {
+        for outcome in ["sent", "retryable_failure", "failed"] {
+            metrics::counter!("llma_deliveries_total", "target" => target, "outcome" => outcome).increment(0);
+        }
+    }
+    for provider in Provider::ALL.map(Provider::as_str) {
+        for purpose in LlmPurpose::ALL.map(LlmPurpose::as_str) {
+            for outcome in LlmCallOutcome::ALL.map(LlmCallOutcome::as_str) {
+                metrics::counter!("llma_llm_calls_total", "provider" => provider, "purpose" => purpose, "outcome" => outcome)
+                    .increment(0);
+            }
+            for direction in ["in", "out"] {
+                metrics::counter!("llma_llm_tokens_total", "provider" => provider, "purpose" => purpose, "direction" => direction)
+                    .increment(0);
+            }
+        }
+    }
+    metrics::counter!("llma_trial_credits_used_total").increment(0);
+    metrics::counter!("llma_ingest_memory_refused_total").increment(0);
 }
 
 /// Serves `GET /metrics` on `listener` until `stopping`.
@@ -66,16 +97,17 @@ pub fn spawn_gauges(pool: PgPool, reads: ReadConnections, jobs: PgJobQueue, mut 
                     let mut oldest: f64 = 0.0;
                     for kind in stats {
                         let label = kind.kind.clone();
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "queued")
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "queued", "scope" => "database")
                             .set(kind.queued as f64);
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "running")
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "running", "scope" => "database")
                             .set(kind.running as f64);
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "failed")
+                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "failed", "scope" => "database")
                             .set(kind.failed as f64);
-                        metrics::gauge!("llma_jobs_oldest_due_seconds", "kind" => label).set(kind.oldest_due_seconds);
+                        metrics::gauge!("llma_jobs_oldest_due_seconds", "kind" => label, "scope" => "database")
+                            .set(kind.oldest_due_seconds);
                         oldest = oldest.max(kind.oldest_due_seconds);
                     }
-                    metrics::gauge!("llma_jobs_oldest_due_age_seconds").set(oldest);
+                    metrics::gauge!("llma_jobs_oldest_due_age_seconds", "scope" => "database").set(oldest);
                 }
                 Err(error) => tracing::debug!(error = %error.0, "could not read the job gauges"),
             }

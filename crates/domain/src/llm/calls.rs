@@ -15,6 +15,8 @@ pub enum LlmPurpose {
 }
 
 impl LlmPurpose {
+    pub const ALL: [LlmPurpose; 3] = [Self::Summary, Self::Report, Self::Judge];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +39,9 @@ pub enum LlmCallOutcome {
 }
 
 impl LlmCallOutcome {
+    pub const ALL: [LlmCallOutcome; 6] =
+        [Self::Ok, Self::KeyRejected, Self::RateLimited, Self::Timeout, Self::Unavailable, Self::BadOutput];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
