@@ -353,15 +353,25 @@ async fn patch_changes_only_the_fields_sent_and_derives_the_status_from_enabled(
     assert_eq!(disabled["status_reason"], Value::Null);
 }
 
+/// An enabled evaluation whose key was then deleted: its id and its JSON, in
+/// `error/provider_key_deleted` with no key in its model configuration.
+async fn evaluation_whose_key_was_deleted(app: &TestApp) -> (String, Value) {
+    let key = create_key(app, "openai", "doomed").await;
+    let evaluation = create_evaluation_with(app, "judge", true, configuration("openai", Some(&key))).await;
+    app.delete(&app.llma(&format!("provider_keys/{key}/"))).await.expect(204);
+    let failed = fetch(app, &id_of(&evaluation)).await;
+    assert_eq!(
+        (failed["status"].clone(), failed["status_reason"].clone()),
+        (json!("error"), json!("provider_key_deleted"))
+    );
+    (id_of(&evaluation), failed)
+}
+
 #[tokio::test]
 async fn an_evaluation_in_error_keeps_its_reason_until_it_is_enabled() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "openai", "doomed").await;
-    let evaluation = create_evaluation_with(&app, "judge", true, configuration("openai", Some(&key))).await;
-    let path = evaluation_path(&app, &id_of(&evaluation));
-    app.delete(&app.llma(&format!("provider_keys/{key}/"))).await.expect(204);
-    let failed = fetch(&app, &id_of(&evaluation)).await;
-    assert_eq!(failed["status"], "error");
+    let (evaluation, _) = evaluation_whose_key_was_deleted(&app).await;
+    let path = evaluation_path(&app, &evaluation);
 
     let renamed = app.patch(&path, json!({"name": "still failing", "enabled": false})).await.expect(200).json();
     assert_eq!(
@@ -593,20 +603,8 @@ async fn agent_tools_get_the_slim_list_and_the_full_evaluation_on_retrieve() {
     body["conditions"] = json!([{"id": "c1", "rollout_percentage": 100, "properties": []}]);
     body["model_configuration"] = configuration("openai", None);
     let evaluation = create_evaluation(&app, body).await;
-    let agent = |path: String| {
-        let app = &app;
-        async move {
-            let request = reqwest::Client::new()
-                .get(format!("{}{path}", app.base_url))
-                .bearer_auth(&app.admin_key)
-                .header("X-PostHog-Client", "mcp");
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
-        }
-    };
 
-    let list = agent(evaluations_path(&app)).await;
+    let list = app.get_as_client(&evaluations_path(&app), "mcp").await;
     let item = list["results"][0].as_object().unwrap().clone();
     for dropped in ["evaluation_config", "output_config", "conditions", "model_configuration", "created_by", "deleted"]
     {
@@ -618,7 +616,11 @@ async fn agent_tools_get_the_slim_list_and_the_full_evaluation_on_retrieve() {
     assert_eq!(list["count"], 1);
     let full = app.get(&evaluations_path(&app)).await.expect(200).json();
     assert_eq!(full["results"][0], evaluation, "other clients keep the whole item");
-    assert_eq!(agent(evaluation_path(&app, &id_of(&evaluation))).await, evaluation, "retrieve stays whole");
+    assert_eq!(
+        app.get_as_client(&evaluation_path(&app, &id_of(&evaluation)), "mcp").await,
+        evaluation,
+        "retrieve stays whole"
+    );
 }
 
 #[tokio::test]
@@ -676,20 +678,13 @@ async fn enabling_with_trial_credits_left_is_allowed() {
 #[tokio::test]
 async fn re_enabling_after_the_key_was_deleted_needs_a_key_again() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "openai", "doomed").await;
-    let evaluation = create_evaluation_with(&app, "judge", true, configuration("openai", Some(&key))).await;
-    let path = evaluation_path(&app, &id_of(&evaluation));
-    app.delete(&app.llma(&format!("provider_keys/{key}/"))).await.expect(204);
-    let failed = fetch(&app, &id_of(&evaluation)).await;
-    assert_eq!(
-        (failed["status"].clone(), failed["status_reason"].clone()),
-        (json!("error"), json!("provider_key_deleted"))
-    );
+    let (evaluation, failed) = evaluation_whose_key_was_deleted(&app).await;
+    let path = evaluation_path(&app, &evaluation);
 
     let error = app.patch(&path, json!({"enabled": true})).await.expect(400).json();
     assert_eq!(error["attr"], "enabled");
     assert!(error["detail"].as_str().unwrap().contains("provider API key"), "{error}");
-    assert_eq!(fetch(&app, &id_of(&evaluation)).await, failed, "it stays in error, not moved to trial credits");
+    assert_eq!(fetch(&app, &evaluation).await, failed, "it stays in error, not moved to trial credits");
     let error = app
         .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", None)}))
         .await

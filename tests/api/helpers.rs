@@ -342,6 +342,21 @@ impl TestApp {
         }
     }
 
+    /// GET as an agent tool of the reference does it (`X-PostHog-Client: <client>`), with the
+    /// admin key; the answer must be 200 and is returned as JSON.
+    pub async fn get_as_client(&self, path: &str, client: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.admin_key)
+            .header("X-PostHog-Client", client)
+            .send()
+            .await
+            .expect("request reaches the server");
+        assert_eq!(response.status(), 200, "GET {path} as {client}");
+        response.json().await.expect("a JSON answer")
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.request(Method::GET, path, Some(&self.admin_key.clone()), None).await
     }

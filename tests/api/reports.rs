@@ -620,6 +620,19 @@ async fn the_scheduler_runs_scheduled_every_n_and_alert_reports_once_per_period(
     assert_eq!(after["next_delivery_date"], before["next_delivery_date"]);
 }
 
+/// A daily report of an evaluation with results, delivered to `hooks`' `/hook`; its id.
+async fn daily_webhook_report(app: &TestApp, hooks: &MockServer) -> String {
+    let evaluation = plain_evaluation(app, "Safety").await;
+    send_results(app, &evaluation, 3, 1, 0).await;
+    let report = create_report(
+        app,
+        json!({"evaluation": evaluation, "frequency": "scheduled", "rrule": "FREQ=DAILY", "starts_at": "2026-01-01T08:00:00Z",
+               "delivery_targets": [{"type": "webhook", "url": format!("{}/hook", hooks.uri()), "secret": SECRET}]}),
+    )
+    .await;
+    id_of(&report)
+}
+
 #[tokio::test]
 async fn three_replicas_make_one_run_per_period_and_a_killed_replica_loses_no_delivery() {
     let hooks = MockServer::start().await;
@@ -639,15 +652,7 @@ async fn three_replicas_make_one_run_per_period_and_a_killed_replica_loses_no_de
         .mount(&hooks)
         .await;
     let app = TestApp::spawn_api_only(&[("LLMA_SCHEDULER_INTERVAL_SECS", "1"), ("LLMA_JOB_LEASE_SECS", "3")]).await;
-    let evaluation = plain_evaluation(&app, "Safety").await;
-    send_results(&app, &evaluation, 3, 1, 0).await;
-    let report = create_report(
-        &app,
-        json!({"evaluation": evaluation, "frequency": "scheduled", "rrule": "FREQ=DAILY", "starts_at": "2026-01-01T08:00:00Z",
-               "delivery_targets": [{"type": "webhook", "url": format!("{}/hook", hooks.uri()), "secret": SECRET}]}),
-    )
-    .await;
-    let id = id_of(&report);
+    let id = daily_webhook_report(&app, &hooks).await;
 
     // One worker takes the delivery and is killed while the receiver holds it.
     let mut doomed = app.spawn_replica(&["--worker-only"]);
@@ -691,15 +696,7 @@ async fn a_delivery_whose_worker_dies_at_every_attempt_ends_failed_and_so_does_i
         .mount(&hooks)
         .await;
     let app = TestApp::spawn_api_only(&[("LLMA_SCHEDULER_INTERVAL_SECS", "1"), ("LLMA_JOB_LEASE_SECS", "3")]).await;
-    let evaluation = plain_evaluation(&app, "Safety").await;
-    send_results(&app, &evaluation, 3, 1, 0).await;
-    let report = create_report(
-        &app,
-        json!({"evaluation": evaluation, "frequency": "scheduled", "rrule": "FREQ=DAILY", "starts_at": "2026-01-01T08:00:00Z",
-               "delivery_targets": [{"type": "webhook", "url": format!("{}/hook", hooks.uri()), "secret": SECRET}]}),
-    )
-    .await;
-    let id = id_of(&report);
+    let id = daily_webhook_report(&app, &hooks).await;
     make_due(&app, &id).await;
 
     const ATTEMPTS: usize = 4;
@@ -808,22 +805,8 @@ async fn agent_tools_get_the_slim_report_list_and_the_full_report_on_retrieve() 
                "delivery_targets": [{"type": "email", "value": "test@example.com"}]}),
     )
     .await;
-    let agent = |path: String| {
-        let app = &app;
-        async move {
-            let response = reqwest::Client::new()
-                .get(format!("{}{path}", app.base_url))
-                .bearer_auth(&app.admin_key)
-                .header("X-PostHog-Client", "MCP")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
-        }
-    };
 
-    let list = agent(reports_path(&app)).await;
+    let list = app.get_as_client(&reports_path(&app), "MCP").await;
     let item = list["results"][0].as_object().unwrap().clone();
     for dropped in [
         "rrule",
@@ -845,5 +828,5 @@ async fn agent_tools_get_the_slim_report_list_and_the_full_report_on_retrieve() 
     let full = app.get(&reports_path(&app)).await.expect(200).json();
     assert_eq!(full["results"][0], report, "other clients keep the whole item");
     let id = report["id"].as_str().unwrap();
-    assert_eq!(agent(report_path(&app, id)).await, report, "retrieve stays whole");
+    assert_eq!(app.get_as_client(&report_path(&app, id), "MCP").await, report, "retrieve stays whole");
 }

@@ -22,20 +22,7 @@ async fn events_past_retention_are_answered_but_not_kept_and_cannot_be_judged() 
 
     // An event stored before retention was set (or older than it in a kept month).
     let evaluation = id_of(&create_evaluation(&app, evaluation_body("Tone")).await);
-    let stale = Uuid::now_v7();
-    let at = chrono::Utc::now() - chrono::Duration::days(45);
-    sqlx::query("SELECT ai_events_ensure_partition($1)").bind(at).execute(&app.db.pool).await.unwrap();
-    sqlx::query(
-        "WITH claimed AS (INSERT INTO ai_event_ids (project_id, uuid, timestamp) VALUES ($1, $2, $3) RETURNING *) \
-         INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, properties) \
-         SELECT project_id, uuid, '$ai_generation', 'u', timestamp, '{}' FROM claimed",
-    )
-    .bind(app.project)
-    .bind(stale)
-    .bind(at)
-    .execute(&app.db.pool)
-    .await
-    .unwrap();
+    let stale = stored_at(&app, chrono::Utc::now() - chrono::Duration::days(45)).await;
     let runs = format!("/api/environments/{}/evaluation_runs/", app.project);
     let body = json!({"evaluation_id": evaluation, "target_event_id": stale});
     let reply = app.request(Method::POST, &runs, Some(&app.admin_key), Some(body)).await;
@@ -76,8 +63,9 @@ async fn partitions(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn housekeeping_drops_the_months_wholly_past_retention_and_keeps_the_rest() {
     use chrono::Datelike;
-    let app =
-        TestApp::spawn_with(&[("LLMA_EVENT_RETENTION_DAYS", "30"), ("LLMA_HOUSEKEEPING_INTERVAL_SECS", "1")]).await;
+    // No sweep while the events are put in place; then one every second.
+    let mut app =
+        TestApp::spawn_with(&[("LLMA_EVENT_RETENTION_DAYS", "30"), ("LLMA_HOUSEKEEPING_INTERVAL_SECS", "0")]).await;
     let now = chrono::Utc::now();
     // A day in the month four months back: that whole month ended more than 30 days ago.
     let months_back = |n: i32| {
@@ -93,6 +81,8 @@ async fn housekeeping_drops_the_months_wholly_past_retention_and_keeps_the_rest(
     let old = stored_at(&app, old_month).await;
     let recent = stored_at(&app, now - chrono::Duration::days(1)).await;
     assert!(partitions(&app).await.contains(&old_partition));
+    app.set_env("LLMA_HOUSEKEEPING_INTERVAL_SECS", "1");
+    app.restart();
 
     test_support::wait_until(std::time::Duration::from_secs(60), || async {
         !partitions(&app).await.contains(&old_partition)

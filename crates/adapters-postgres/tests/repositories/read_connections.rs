@@ -14,6 +14,22 @@ async fn backend_pid(connections: &ReadConnections) -> i32 {
     lease.finish(pid).expect("the statement runs").0
 }
 
+/// Ends the session `pid` the way a restart of PostgreSQL does (the client unaware), and
+/// returns once it is gone and its connection has been idle since `idle_since` for longer
+/// than the check threshold.
+async fn end_session(app: &TestApp, pid: i32, idle_since: std::time::Instant) {
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(app.pool()).await.unwrap();
+    test_support::wait_until(Duration::from_secs(10), || async {
+        let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
+            .bind(pid)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_finished_read_gives_its_connection_back_for_the_next() {
     let app = TestApp::migrated().await;
@@ -51,19 +67,7 @@ async fn an_idle_connection_whose_server_side_ended_is_replaced_before_the_read(
     let app = TestApp::migrated().await;
     let connections = ReadConnections::new(app.pool(), 2);
     let first = backend_pid(&connections).await;
-    let idle_since = std::time::Instant::now();
-
-    // What a restart of PostgreSQL does to every session: it ends, the client unaware.
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(first).execute(app.pool()).await.unwrap();
-    test_support::wait_until(Duration::from_secs(10), || async {
-        let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
-            .bind(first)
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
-        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
-    })
-    .await;
+    end_session(&app, first, std::time::Instant::now()).await;
 
     let next = backend_pid(&connections).await;
 
@@ -77,18 +81,7 @@ async fn the_pool_replaces_an_idle_connection_whose_server_side_ended_before_len
     let pool = adapters_postgres::connect(&app.db.url, 1).await.unwrap();
     let pid = || async { sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&pool).await };
     let first = pid().await.unwrap();
-    let idle_since = std::time::Instant::now();
-
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(first).execute(app.pool()).await.unwrap();
-    test_support::wait_until(Duration::from_secs(10), || async {
-        let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
-            .bind(first)
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
-        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
-    })
-    .await;
+    end_session(&app, first, std::time::Instant::now()).await;
 
     let next = pid().await.expect("the statement meets a live connection");
 
