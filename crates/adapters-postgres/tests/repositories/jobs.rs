@@ -207,7 +207,7 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
     assert_eq!(counters, (7, 33));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
     let app = TestApp::migrated().await;
     let project = app.project().await.id;
@@ -216,10 +216,18 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
         .execute(app.pool())
         .await
         .unwrap();
-    let reservations = (0..30).map(|_| {
-        let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
-        tokio::spawn(async move { store.reserve_trial_credit(project).await.unwrap() })
-    });
+    // All reservations start together (a barrier), on threads of their own.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(30));
+    let reservations: Vec<_> = (0..30)
+        .map(|_| {
+            let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                store.reserve_trial_credit(project).await.unwrap()
+            })
+        })
+        .collect();
     let mut granted = 0;
     for reservation in reservations {
         granted += u32::from(reservation.await.unwrap());

@@ -292,14 +292,21 @@ async fn a_full_window_refuses_until_its_oldest_request_leaves_it() {
     assert_eq!(limiter.acquire("test", key, &THREE_PER_MINUTE).await.unwrap(), RateDecision::Allowed);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_share_the_counts_and_never_over_admit() {
     let app = TestApp::migrated().await;
     let key = ApiKeyId(Uuid::now_v7());
+    // Every attempt waits at the barrier, so all of them are in flight together on
+    // threads of their own: a count read and then written would over-admit here.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
     let attempts: Vec<_> = (0..12)
         .map(|_| {
             let limiter = PgRateLimiter::new(app.pool().clone());
-            tokio::spawn(async move { limiter.acquire("test", key, &FIVE_PER_HOUR).await.unwrap() })
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                limiter.acquire("test", key, &FIVE_PER_HOUR).await.unwrap()
+            })
         })
         .collect();
     let mut allowed = 0;
