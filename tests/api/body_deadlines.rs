@@ -38,6 +38,16 @@ async fn answer(stream: &mut TcpStream, limit: Duration) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// What the server already answered on `stream`, if anything (looked at without waiting
+/// for more than a moment).
+pub async fn early_answer(stream: &mut TcpStream) -> Option<String> {
+    let mut buffer = [0u8; 4096];
+    match tokio::time::timeout(Duration::from_millis(10), stream.read(&mut buffer)).await {
+        Ok(Ok(n)) if n > 0 => Some(String::from_utf8_lossy(&buffer[..n]).into_owned()),
+        _ => None,
+    }
+}
+
 #[tokio::test]
 async fn a_json_api_body_that_does_not_arrive_in_time_is_408_and_writes_nothing() {
     let app = TestApp::spawn_with(&[("LLMA_API_BODY_TIMEOUT_SECS", "2")]).await;
@@ -100,6 +110,12 @@ async fn the_otlp_endpoint_has_the_memory_budget_and_the_body_deadline() {
             break reply;
         }
         assert_eq!(reply.status(), 200, "until the stalled export holds the budget, exports are stored");
+        // A stalled export that arrived while a small one held a share was refused at once
+        // (it waits for nothing): it holds nothing, so stall another.
+        if let Some(early) = early_answer(&mut stalled).await {
+            assert!(early.starts_with("HTTP/1.1 503"), "{early}");
+            stalled = stall(&app, &head, "{\"resourceSpans\": ").await;
+        }
         assert!(Instant::now() < deadline, "no 503 while an export holds the whole budget");
     };
     assert_eq!(refused.headers()["retry-after"], "1");

@@ -50,6 +50,13 @@ async fn past_the_budget_a_batch_is_503_with_retry_after_and_a_stalled_body_is_4
         // Until the stalled request has reserved its share, batches are stored.
         assert_eq!(reply.status, 200, "{}", reply.text);
         accepted_before += 1;
+        // A stalled request that arrived while a batch held a share was refused at once (it
+        // waits for nothing): it holds nothing, so stall another.
+        if let Some(early) = crate::body_deadlines::early_answer(&mut stalled).await {
+            assert!(early.starts_with("HTTP/1.1 503"), "{early}");
+            stalled = TcpStream::connect(&address).await.unwrap();
+            stalled.write_all(head.as_bytes()).await.unwrap();
+        }
         assert!(Instant::now() < deadline, "no 503 while a request holds the whole budget");
     };
     assert_eq!(refused.headers["retry-after"], "1");
