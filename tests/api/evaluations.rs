@@ -353,6 +353,14 @@ async fn patch_changes_only_the_fields_sent_and_derives_the_status_from_enabled(
     assert_eq!(disabled["status_reason"], Value::Null);
 }
 
+/// PATCHes `enabled: true` with a model configuration on `key`; the answer must be 200.
+async fn enable_with_key(app: &TestApp, path: &str, key: &str) -> Value {
+    app.patch(path, json!({"enabled": true, "model_configuration": configuration("openai", Some(key))}))
+        .await
+        .expect(200)
+        .json()
+}
+
 /// An enabled evaluation whose key was then deleted: its id and its JSON, in
 /// `error/provider_key_deleted` with no key in its model configuration.
 async fn evaluation_whose_key_was_deleted(app: &TestApp) -> (String, Value) {
@@ -380,11 +388,7 @@ async fn an_evaluation_in_error_keeps_its_reason_until_it_is_enabled() {
     );
 
     let replacement = create_key(&app, "openai", "replacement").await;
-    let enabled = app
-        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&replacement))}))
-        .await
-        .expect(200)
-        .json();
+    let enabled = enable_with_key(&app, &path, &replacement).await;
     assert_eq!(enabled["status"], "active");
     assert_eq!(enabled["status_reason"], Value::Null, "enabling clears the reason");
     assert_eq!(enabled["enabled"], true);
@@ -647,11 +651,7 @@ async fn enabling_an_evaluation_on_used_up_trial_credits_is_refused() {
     assert_eq!(stored_rows(&app).await, 1, "nothing stored");
 
     let key = create_key(&app, "openai", "byok").await;
-    let enabled = app
-        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&key))}))
-        .await
-        .expect(200)
-        .json();
+    let enabled = enable_with_key(&app, &path, &key).await;
     assert_eq!(enabled["status"], "active", "a key of its own lifts the guard");
 
     let other = create_evaluation_with(&app, "on the active key", false, configuration("openai", None)).await;
@@ -693,11 +693,7 @@ async fn re_enabling_after_the_key_was_deleted_needs_a_key_again() {
     assert!(error["detail"].as_str().unwrap().contains("provider API key"), "{error}");
 
     let replacement = create_key(&app, "openai", "replacement").await;
-    let enabled = app
-        .patch(&path, json!({"enabled": true, "model_configuration": configuration("openai", Some(&replacement))}))
-        .await
-        .expect(200)
-        .json();
+    let enabled = enable_with_key(&app, &path, &replacement).await;
     assert_eq!((enabled["status"].clone(), enabled["status_reason"].clone()), (json!("active"), Value::Null));
 }
 
