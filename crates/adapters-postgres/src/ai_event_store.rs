@@ -274,7 +274,7 @@ impl PgAiEventStore {
         columns: &BatchColumns<'_>,
         jobs: &[PlannedJob],
     ) -> Result<StoredBatch, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::pool::begin(&self.pool).await?;
         let stored = insert_returning_uuids(&mut tx, project, columns).await?;
         let new: HashSet<Uuid> = stored.iter().copied().collect();
         let candidates: Vec<&PlannedJob> = jobs.iter().filter(|job| new.contains(&job.generation)).collect();
@@ -296,7 +296,7 @@ impl PgAiEventStore {
         let events = std::slice::from_ref(event);
         self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
         if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {
             tx.rollback().await.map_err(RepositoryError::new)?;

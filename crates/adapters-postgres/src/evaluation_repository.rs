@@ -228,7 +228,7 @@ WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted
 impl EvaluationRepository for PgEvaluationRepository {
     async fn insert(&self, evaluation: &NewEvaluation) -> Result<SaveOutcome, RepositoryError> {
         let project = evaluation.project;
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         let configuration = match &evaluation.model_configuration {
             None => None,
             Some(spec) => {
@@ -318,7 +318,7 @@ impl EvaluationRepository for PgEvaluationRepository {
         id: EvaluationId,
         changes: &EvaluationChanges,
     ) -> Result<SaveOutcome, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         // The key before the evaluation: the same lock order as a key's deletion.
         if let Some(Some(spec)) = &changes.model_configuration
             && let Some(refusal) = check_key(&mut tx, project, spec).await?
@@ -518,7 +518,7 @@ impl EvaluationRepository for PgEvaluationRepository {
         key: ProviderKeyId,
         assignment: &KeyAssignment,
     ) -> Result<AssignOutcome, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         let found: Option<(String, String)> =
             sqlx::query_as("SELECT provider, name FROM provider_keys WHERE project_id = $1 AND id = $2 FOR SHARE")
                 .bind(project.0)

@@ -72,7 +72,7 @@ impl PgHousekeeping {
             .map_err(RepositoryError::new)?;
         let mut dropped = 0;
         for name in names.into_iter().filter(|n| is_partition_name(n)) {
-            let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+            let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
             sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *tx).await.map_err(RepositoryError::new)?;
             // The name was checked to be `ai_events_pYYYY_MM`: safe to put in the statement.
             let drop = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"));

@@ -7,6 +7,7 @@ use domain::identity::{
 };
 use domain::ingestion::ProjectTokens;
 use domain::{ApiKeyId, ProjectId, RepositoryError, UserId};
+use futures::FutureExt as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -30,18 +31,22 @@ type GrantRow = (Uuid, i64, Vec<String>, Option<Vec<i64>>, Option<String>);
 #[async_trait]
 impl IdentityRepository for PgIdentityRepository {
     async fn find_grant(&self, hash: &TokenHash, project: ProjectId) -> Result<Option<ApiKeyGrant>, RepositoryError> {
-        let mut lease = self.reads.lease().await?;
-        let row: Result<Option<GrantRow>, sqlx::Error> = sqlx::query_as(
-            "SELECT k.id, k.user_id, k.scopes, k.project_ids, m.level \
-             FROM personal_api_keys k \
-             LEFT JOIN memberships m ON m.user_id = k.user_id AND m.project_id = $2 \
-             WHERE k.token_hash = $1",
-        )
-        .bind(&hash.0)
-        .bind(project.0)
-        .fetch_optional(lease.connection())
-        .await;
-        let Some((id, user, scopes, projects, level)) = lease.finish(row)? else {
+        let row: Option<GrantRow> = self
+            .reads
+            .read(|connection| {
+                sqlx::query_as(
+                    "SELECT k.id, k.user_id, k.scopes, k.project_ids, m.level \
+                     FROM personal_api_keys k \
+                     LEFT JOIN memberships m ON m.user_id = k.user_id AND m.project_id = $2 \
+                     WHERE k.token_hash = $1",
+                )
+                .bind(hash.0.clone())
+                .bind(project.0)
+                .fetch_optional(connection)
+                .boxed()
+            })
+            .await?;
+        let Some((id, user, scopes, projects, level)) = row else {
             return Ok(None);
         };
         let scopes = Scopes::from_strings(scopes.iter().map(String::as_str))
@@ -66,7 +71,7 @@ impl IdentityRepository for PgIdentityRepository {
     }
 
     async fn create_user(&self, user: &NewUser) -> Result<CreateUserOutcome, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         if let Some((project, _)) = user.membership {
             let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM projects WHERE id = $1")
                 .bind(project.0)

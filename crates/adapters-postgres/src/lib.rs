@@ -24,7 +24,7 @@ pub use housekeeping::PgHousekeeping;
 pub use identity_repository::PgIdentityRepository;
 pub use job_queue::{JobStats, PgJobQueue};
 pub use judge_store::PgJudgeStore;
-pub use pool::{CHECK_IDLE_AFTER, connect, migrate, ping};
+pub use pool::{CHECK_IDLE_AFTER, begin, connect, connect_checking_idle_after, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;
 pub use read_connections::{Lease, ReadConnections};
 pub use report_events::PgReportEvents;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, PgPool, Postgres, Transaction};
 
 /// A connection idle at least this long is asked whether its server is still there before
 /// it is lent. A restart or failover of PostgreSQL takes far longer, so every connection
@@ -19,6 +19,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// A pool to `url` with `max_connections`; fails fast when the database is unreachable.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_checking_idle_after(url, max_connections, CHECK_IDLE_AFTER).await
+}
+
+/// [`connect`], checking connections idle at least `check_idle_after` (tests lengthen it to
+/// meet a lost connection on purpose).
+pub async fn connect_checking_idle_after(
+    url: &str,
+    max_connections: u32,
+    check_idle_after: Duration,
+) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
@@ -29,9 +39,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         // so a request never meets a connection its server closed (a restart, a failover):
         // a dead one is closed and the next one (or a new one) is lent instead.
         .test_before_acquire(false)
-        .before_acquire(|connection, metadata| {
+        .before_acquire(move |connection, metadata| {
             Box::pin(async move {
-                if metadata.idle_for < CHECK_IDLE_AFTER {
+                if metadata.idle_for < check_idle_after {
                     return Ok(true);
                 }
                 Ok(connection.ping().await.is_ok())
@@ -52,4 +62,30 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// Whether the database answers.
 pub async fn ping(pool: &PgPool) -> bool {
     sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+/// Whether `error` says the connection itself is gone (its server restarted, failed over or
+/// ended the session) rather than that a statement failed: transport errors, and the
+/// errors PostgreSQL sends as it closes a session (classes 57P and 08).
+pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(database) => {
+            database.code().is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
+        }
+        _ => false,
+    }
+}
+
+/// Begins a transaction; when the connection lent for it turns out to be lost, begins once
+/// more on another. Safe for every caller: nothing but `BEGIN` was sent on the lost one,
+/// and a session that ends takes its open transaction with it.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    match pool.begin().await {
+        Err(error) if connection_lost(&error) => {
+            tracing::info!(%error, "a pooled connection was lost before its transaction began; beginning on another");
+            pool.begin().await
+        }
+        begun => begun,
+    }
 }

@@ -9,6 +9,7 @@ use domain::provider_key::{
     ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow, changed_fields, created_fields,
 };
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+use futures::FutureExt as _;
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -176,7 +177,7 @@ async fn set_active(conn: &mut PgConnection, project: ProjectId, id: ProviderKey
 #[async_trait]
 impl ProviderKeyRepository for PgProviderKeyRepository {
     async fn insert(&self, key: &NewProviderKeyRecord) -> Result<ProviderKey, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         sqlx::query(
             "INSERT INTO provider_keys (id, project_id, provider, name, state, error_message, api_key_masked, \
              azure_endpoint, api_version, sealed_secret, created_by) \
@@ -220,10 +221,13 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
     }
 
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError> {
-        let mut lease = self.reads.lease().await?;
-        let row: Result<Option<KeyByIdRow>, sqlx::Error> =
-            sqlx::query_as(KEY_ONLY_BY_ID).bind(project.0).bind(id.0).fetch_optional(lease.connection()).await;
-        let Some(row) = lease.finish(row)? else {
+        let row: Option<KeyByIdRow> = self
+            .reads
+            .read(move |connection| {
+                sqlx::query_as(KEY_ONLY_BY_ID).bind(project.0).bind(id.0).fetch_optional(connection).boxed()
+            })
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let created_by = match row.created_by {
@@ -282,7 +286,7 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         id: ProviderKeyId,
         changes: &ProviderKeyChanges,
     ) -> Result<Option<ProviderKey>, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         let before = match changes.audit {
             Some(_) => lock_key(&mut tx, project, id).await?,
             None => None,
@@ -345,7 +349,7 @@ impl ProviderKeyRepository for PgProviderKeyRepository {
         replacement: Option<ProviderKeyId>,
         actor: Option<UserId>,
     ) -> Result<DeleteOutcome, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         let key: Option<(String, String)> =
             sqlx::query_as("SELECT provider, name FROM provider_keys WHERE project_id = $1 AND id = $2 FOR UPDATE")
                 .bind(project.0)

@@ -10,12 +10,16 @@
 //! A connection that sat idle is asked whether its server is still there before it is
 //! lent (as the pool does, see `pool::CHECK_IDLE_AFTER`), so a read never meets a
 //! connection that a restart of PostgreSQL closed; idle connections are closed after a
-//! while and replaced after a longer one.
+//! while and replaced after a longer one. Should a reused connection still turn out to be
+//! lost when its read runs (the server went away between the check and the statement), the
+//! read runs once more on a new connection: a read changes nothing, and a lost session
+//! answered nothing.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::RepositoryError;
+use futures::future::BoxFuture;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -36,6 +40,7 @@ struct Inner {
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
     size: usize,
+    check_idle_after: Duration,
 }
 
 /// A connection waiting for its next read.
@@ -46,6 +51,10 @@ struct Idle {
 }
 
 impl Inner {
+    async fn connect(&self) -> Result<PgConnection, RepositoryError> {
+        self.options.connect().await.map_err(RepositoryError::new)
+    }
+
     fn pop_idle(&self) -> Option<Idle> {
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
     }
@@ -60,7 +69,7 @@ impl Inner {
                 continue;
             }
             let mut connection = idle.connection;
-            if idle_for < crate::pool::CHECK_IDLE_AFTER || connection.ping().await.is_ok() {
+            if idle_for < self.check_idle_after || connection.ping().await.is_ok() {
                 return Some((connection, idle.opened_at));
             }
         }
@@ -71,19 +80,46 @@ impl Inner {
 impl ReadConnections {
     /// Connects where `pool` connects, with at most `size` connections of its own.
     pub fn new(pool: &PgPool, size: u32) -> Self {
+        Self::checking_idle_after(pool, size, crate::pool::CHECK_IDLE_AFTER)
+    }
+
+    /// [`ReadConnections::new`], checking connections idle at least `check_idle_after`
+    /// (tests lengthen it to meet a lost connection on purpose).
+    pub fn checking_idle_after(pool: &PgPool, size: u32, check_idle_after: Duration) -> Self {
         let size = size.max(1) as usize;
         let options = pool.connect_options().as_ref().clone();
-        Self { inner: Arc::new(Inner { options, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), size }) }
+        let idle = Mutex::new(Vec::new());
+        Self { inner: Arc::new(Inner { options, idle, permits: Semaphore::new(size), size, check_idle_after }) }
     }
 
     /// A connection for one read; give it back with [`Lease::release`] once the read ended.
     pub async fn lease(&self) -> Result<Lease<'_>, RepositoryError> {
         let permit = self.inner.permits.acquire().await.map_err(RepositoryError::new)?;
-        let (connection, opened_at) = match self.inner.usable_idle().await {
-            Some(found) => found,
-            None => (self.inner.options.connect().await.map_err(RepositoryError::new)?, Instant::now()),
+        let (connection, opened_at, reused) = match self.inner.usable_idle().await {
+            Some((connection, opened_at)) => (connection, opened_at, true),
+            None => (self.inner.connect().await?, Instant::now(), false),
         };
-        Ok(Lease { owner: &self.inner, connection: Some(connection), opened_at, _permit: permit })
+        Ok(Lease { owner: &self.inner, connection: Some(connection), opened_at, reused, _permit: permit })
+    }
+
+    /// Runs one read `statement` on a lent connection. When the connection was reused and
+    /// turns out to be lost, the statement runs once more on a new connection.
+    pub async fn read<T>(
+        &self,
+        statement: impl for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, RepositoryError> {
+        let mut lease = self.lease().await?;
+        let result = statement(lease.connection()).await;
+        let Err(error) = result.as_ref() else {
+            return lease.finish(result);
+        };
+        if !lease.reused || !crate::pool::connection_lost(error) {
+            return lease.finish(result);
+        }
+        tracing::info!(%error, "a reused read connection was lost; reading on a new one");
+        let mut lease = lease.reconnect().await?;
+        let result = statement(lease.connection()).await;
+        lease.finish(result)
     }
 
     /// Connections open now: (lent, idle).
@@ -99,10 +135,22 @@ pub struct Lease<'a> {
     owner: &'a Inner,
     connection: Option<PgConnection>,
     opened_at: Instant,
+    /// Whether the connection served an earlier read (so may have been lost since).
+    reused: bool,
     _permit: SemaphorePermit<'a>,
 }
 
 impl Lease<'_> {
+    /// The same lease on a new connection, the current one closed.
+    async fn reconnect(mut self) -> Result<Self, RepositoryError> {
+        drop(self.connection.take());
+        let connection = self.owner.connect().await?;
+        self.connection = Some(connection);
+        self.opened_at = Instant::now();
+        self.reused = false;
+        Ok(self)
+    }
+
     pub fn connection(&mut self) -> &mut PgConnection {
         self.connection.as_mut().expect("a lease holds its connection until dropped")
     }
@@ -124,7 +172,7 @@ impl Lease<'_> {
                 self.release();
                 Ok(value)
             }
-            Err(error @ sqlx::Error::Database(_)) => {
+            Err(error @ sqlx::Error::Database(_)) if !crate::pool::connection_lost(&error) => {
                 self.release();
                 Err(RepositoryError::new(error))
             }

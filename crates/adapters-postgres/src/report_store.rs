@@ -469,7 +469,7 @@ impl ReportRunStore for PgReportStore {
     }
 
     async fn store_run(&self, lease: &Lease, new: &NewRun) -> Result<bool, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         let run = &new.run;
         let anchor: Option<AnchorRow> = sqlx::query_as(LOCK_REPORT)
             .bind(run.report.0)
@@ -598,7 +598,7 @@ impl ReportRunStore for PgReportStore {
         error: Option<String>,
         job_end: &JobEnd,
     ) -> Result<bool, RepositoryError> {
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         sqlx::query(LOCK_RUN).bind(run.0).execute(&mut *tx).await.map_err(RepositoryError::new)?;
         sqlx::query(END_DELIVERY)
             .bind(run.0)

@@ -189,7 +189,7 @@ impl RateLimiter for PgRateLimiter {
         let seconds: Vec<f64> = limits.iter().map(|limit| limit.window.as_secs_f64()).collect();
         let maxima: Vec<i64> = limits.iter().map(|limit| i64::from(limit.max)).collect();
         let longest = seconds.iter().copied().fold(0.0, f64::max);
-        let mut tx = self.pool.begin().await.map_err(RepositoryError::new)?;
+        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
             .bind(bucket)
             .bind(api_key.0)

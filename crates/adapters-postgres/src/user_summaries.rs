@@ -1,6 +1,7 @@
 //! Users as `created_by` shows them, remembered for a few seconds: the hot key read then
 //! needs no join. A changed name or e-mail shows on every replica within the TTL.
 
+use futures::FutureExt as _;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,15 +38,18 @@ impl UserSummaries {
         {
             return Ok(summary.clone());
         }
-        let mut lease = reads.lease().await?;
-        let row: Result<Option<UserColumns>, sqlx::Error> = sqlx::query_as(
-            "SELECT id AS user_id, uuid AS user_uuid, email AS user_email, first_name, last_name \
-             FROM users WHERE id = $1",
-        )
-        .bind(user.0)
-        .fetch_optional(lease.connection())
-        .await;
-        let summary = lease.finish(row)?.and_then(UserColumns::summary);
+        let row: Option<UserColumns> = reads
+            .read(move |connection| {
+                sqlx::query_as(
+                    "SELECT id AS user_id, uuid AS user_uuid, email AS user_email, first_name, last_name \
+                     FROM users WHERE id = $1",
+                )
+                .bind(user.0)
+                .fetch_optional(connection)
+                .boxed()
+            })
+            .await?;
+        let summary = row.and_then(UserColumns::summary);
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             let ttl = self.ttl;

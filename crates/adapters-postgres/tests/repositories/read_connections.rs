@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use adapters_postgres::{CHECK_IDLE_AFTER, ReadConnections};
+use futures::FutureExt as _;
 
 use crate::support::TestApp;
 
@@ -15,9 +16,8 @@ async fn backend_pid(connections: &ReadConnections) -> i32 {
 }
 
 /// Ends the session `pid` the way a restart of PostgreSQL does (the client unaware), and
-/// returns once it is gone and its connection has been idle since `idle_since` for longer
-/// than the check threshold.
-async fn end_session(app: &TestApp, pid: i32, idle_since: std::time::Instant) {
+/// returns once it is gone.
+async fn end_session(app: &TestApp, pid: i32) {
     sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(app.pool()).await.unwrap();
     test_support::wait_until(Duration::from_secs(10), || async {
         let alive: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)")
@@ -25,9 +25,16 @@ async fn end_session(app: &TestApp, pid: i32, idle_since: std::time::Instant) {
             .fetch_one(app.pool())
             .await
             .unwrap();
-        !alive && idle_since.elapsed() > CHECK_IDLE_AFTER
+        !alive
     })
     .await;
+}
+
+/// [`end_session`], returning once its connection has also been idle since `idle_since`
+/// for longer than the check threshold.
+async fn end_idle_session(app: &TestApp, pid: i32, idle_since: std::time::Instant) {
+    end_session(app, pid).await;
+    test_support::wait_until(Duration::from_secs(10), || async { idle_since.elapsed() > CHECK_IDLE_AFTER }).await;
 }
 
 #[tokio::test]
@@ -67,7 +74,7 @@ async fn an_idle_connection_whose_server_side_ended_is_replaced_before_the_read(
     let app = TestApp::migrated().await;
     let connections = ReadConnections::new(app.pool(), 2);
     let first = backend_pid(&connections).await;
-    end_session(&app, first, std::time::Instant::now()).await;
+    end_idle_session(&app, first, std::time::Instant::now()).await;
 
     let next = backend_pid(&connections).await;
 
@@ -81,9 +88,44 @@ async fn the_pool_replaces_an_idle_connection_whose_server_side_ended_before_len
     let pool = adapters_postgres::connect(&app.db.url, 1).await.unwrap();
     let pid = || async { sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&pool).await };
     let first = pid().await.unwrap();
-    end_session(&app, first, std::time::Instant::now()).await;
+    end_idle_session(&app, first, std::time::Instant::now()).await;
 
     let next = pid().await.expect("the statement meets a live connection");
+
+    assert_ne!(next, first);
+}
+
+/// Idle checks so rare that a test meets a lost connection at its statement.
+const NEVER_CHECKED: Duration = Duration::from_secs(3_600);
+
+#[tokio::test]
+async fn a_read_on_a_reused_connection_found_lost_runs_again_on_a_new_one() {
+    let app = TestApp::migrated().await;
+    let connections = ReadConnections::checking_idle_after(app.pool(), 1, NEVER_CHECKED);
+    let read_pid = || {
+        connections
+            .read(|connection| sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(connection).boxed())
+    };
+    let first = read_pid().await.unwrap();
+    end_session(&app, first).await;
+
+    let next = read_pid().await.expect("the read is retried on a new connection, not failed");
+
+    assert_ne!(next, first);
+    assert_eq!(connections.usage(), (0, 1), "the lost connection was closed, the new one kept");
+    assert_eq!(read_pid().await.unwrap(), next);
+}
+
+#[tokio::test]
+async fn a_transaction_whose_pooled_connection_is_found_lost_begins_on_another() {
+    let app = TestApp::migrated().await;
+    let pool = adapters_postgres::connect_checking_idle_after(&app.db.url, 1, NEVER_CHECKED).await.unwrap();
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&pool).await.unwrap();
+    end_session(&app, first).await;
+
+    let mut tx = adapters_postgres::begin(&pool).await.expect("BEGIN is sent once more on a live connection");
+    let next: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
 
     assert_ne!(next, first);
 }
