@@ -9,20 +9,34 @@ use domain::ingestion::ProjectTokens;
 use domain::{ApiKeyId, ProjectId, RepositoryError, UserId};
 use futures::FutureExt as _;
 use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
+use crate::memo::Memo;
 use crate::read_connections::ReadConnections;
+
+/// How long a member's grant is reused: a key's scopes, projects and its owner's level
+/// change in the database show on every replica within it.
+pub(crate) const GRANT_TTL: Duration = Duration::from_secs(5);
 
 /// Identity tables: `projects`, `users`, `memberships`, `personal_api_keys`.
 #[derive(Clone)]
 pub struct PgIdentityRepository {
     pool: PgPool,
     reads: ReadConnections,
+    /// Grants of members, by key and project: every authenticated request reads one.
+    grants: Arc<Memo<(TokenHash, ProjectId), ApiKeyGrant>>,
 }
 
 impl PgIdentityRepository {
     pub fn new(pool: PgPool, reads: ReadConnections) -> Self {
-        Self { pool, reads }
+        Self::remembering_grants_for(pool, reads, GRANT_TTL)
+    }
+
+    /// [`PgIdentityRepository::new`] with grants reused for `ttl` (tests shorten it).
+    pub fn remembering_grants_for(pool: PgPool, reads: ReadConnections, ttl: Duration) -> Self {
+        Self { pool, reads, grants: Arc::new(Memo::new(ttl)) }
     }
 }
 
@@ -31,6 +45,10 @@ type GrantRow = (Uuid, i64, Vec<String>, Option<Vec<i64>>, Option<String>);
 #[async_trait]
 impl IdentityRepository for PgIdentityRepository {
     async fn find_grant(&self, hash: &TokenHash, project: ProjectId) -> Result<Option<ApiKeyGrant>, RepositoryError> {
+        let memo_key = (hash.clone(), project);
+        if let Some(grant) = self.grants.get(&memo_key) {
+            return Ok(Some(grant));
+        }
         let row: Option<GrantRow> = self
             .reads
             .read(|connection| {
@@ -51,13 +69,18 @@ impl IdentityRepository for PgIdentityRepository {
         };
         let scopes = Scopes::from_strings(scopes.iter().map(String::as_str))
             .map_err(|e| RepositoryError::new(anyhow::anyhow!("stored scopes of API key {id} are invalid: {e}")))?;
-        Ok(Some(ApiKeyGrant {
+        let grant = ApiKeyGrant {
             api_key_id: ApiKeyId(id),
             user: UserId(user),
             scopes,
             projects: projects.map(|ids| ids.into_iter().map(ProjectId).collect()),
             level: level.as_deref().and_then(MembershipLevel::parse),
-        }))
+        };
+        // Only members' grants: one who is refused now may be made a member any moment.
+        if grant.level.is_some() {
+            self.grants.put(memo_key, grant.clone());
+        }
+        Ok(Some(grant))
     }
 
     async fn create_project(&self, name: &str, api_token: &str) -> Result<Project, RepositoryError> {

@@ -8,6 +8,7 @@ mod identity_repository;
 mod job_queue;
 mod judge_store;
 mod key_activity;
+mod memo;
 mod pool;
 mod provider_key_repository;
 mod read_connections;

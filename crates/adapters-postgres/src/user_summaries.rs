@@ -2,29 +2,24 @@
 //! needs no join. A changed name or e-mail shows on every replica within the TTL.
 
 use futures::FutureExt as _;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::provider_key::UserSummary;
 use domain::{RepositoryError, UserId};
 
+use crate::memo::Memo;
 use crate::read_connections::ReadConnections;
 use crate::user_columns::UserColumns;
 
 /// How long a user's summary is reused.
 pub(crate) const USER_SUMMARY_TTL: Duration = Duration::from_secs(5);
-/// Entries at most; past it the expired ones go, then all.
-const CAPACITY: usize = 10_000;
-
 pub(crate) struct UserSummaries {
-    ttl: Duration,
-    entries: Mutex<HashMap<UserId, (Instant, Option<UserSummary>)>>,
+    memo: Memo<UserId, Option<UserSummary>>,
 }
 
 impl UserSummaries {
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { memo: Memo::new(ttl) }
     }
 
     /// The user's summary (`None` when the user is gone), from memory or one read.
@@ -33,10 +28,8 @@ impl UserSummaries {
         reads: &ReadConnections,
         user: UserId,
     ) -> Result<Option<UserSummary>, RepositoryError> {
-        if let Some((stored, summary)) = self.lock().get(&user)
-            && stored.elapsed() < self.ttl
-        {
-            return Ok(summary.clone());
+        if let Some(summary) = self.memo.get(&user) {
+            return Ok(summary);
         }
         let row: Option<UserColumns> = reads
             .read(move |connection| {
@@ -50,19 +43,7 @@ impl UserSummaries {
             })
             .await?;
         let summary = row.and_then(UserColumns::summary);
-        let mut entries = self.lock();
-        if entries.len() >= CAPACITY {
-            let ttl = self.ttl;
-            entries.retain(|_, (stored, _)| stored.elapsed() < ttl);
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(user, (Instant::now(), summary.clone()));
+        self.memo.put(user, summary.clone());
         Ok(summary)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, (Instant, Option<UserSummary>)>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -7,10 +7,7 @@ use llm_analytics::serve::Role;
 use llm_analytics::{admin, serve};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc returns freed pages to the system shortly after a burst (glibc's malloc kept
-/// most of a large-batch burst), and allocates faster on the request path.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
@@ -58,6 +55,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    allocator::purge_freed_segments_at_once();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -50,7 +50,18 @@ const REASONINGS: [&str; 4] = [
      nothing material; it is slightly longer than requested but that does not affect correctness here.",
 ];
 
-pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
+/// Writes the `seq`-th event of a load, as a batch carries it, to the end of the string.
+pub(super) type EventWriter = Arc<dyn Fn(u64, &mut String) + Send + Sync>;
+
+/// The `$ai_evaluation` measurement, then the `$ai_generation` one against its `\copy`.
+pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Vec<Measured>> {
+    let (evaluations, one_table_rows_per_s) = evaluation_events(setup, args, signals).await?;
+    let generations = super::ingestion_judged::run(setup, args, one_table_rows_per_s, signals).await?;
+    Ok(vec![evaluations, generations])
+}
+
+/// The `$ai_evaluation` measurement, and the one-table `\copy` rows/s it measured.
+async fn evaluation_events(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<(Measured, f64)> {
     let catalog = Arc::new(Catalog::new(setup.project_id)?);
     let url = format!("{}/batch/", setup.base_url);
     eprintln!(
@@ -59,8 +70,12 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     );
     psql_value(setup.pg, "TRUNCATE ai_events, ai_event_ids", signals).await?;
     let client = http_client(args.senders)?;
+    let write_event: EventWriter = {
+        let catalog = catalog.clone();
+        Arc::new(move |seq, out| catalog.event(seq).write_json(out))
+    };
     let load = tokio::select! {
-        load = ingest_load(&client, &url, setup.project_token, &catalog, args) => load?,
+        load = ingest_load(&client, &url, setup.project_token, &write_event, 1_200, args) => load?,
         sig = signals.recv() => return Err(Interrupted(sig).into()),
     };
     if load.ok == 0 {
@@ -105,7 +120,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let one_table_rows_per_s = measured_rows as f64 / one_table_elapsed.as_secs_f64();
     let ratio = events_per_s / one_table_rows_per_s;
 
-    Ok(Measured {
+    let measured = Measured {
         title: format!("ingest: POST /batch/, {} senders x {} $ai_evaluation events", args.senders, args.batch_size),
         lines: vec![
             ("server events/s (stored)".to_owned(), thousands(events_per_s)),
@@ -138,7 +153,8 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         notes: Vec::new(),
         errors: load.errors,
         first_error: load.first_error,
-    })
+    };
+    Ok((measured, one_table_rows_per_s))
 }
 
 /// The fixed parts of the generated events: the project, the evaluations and experiments
@@ -252,13 +268,15 @@ impl Event<'_> {
     }
 }
 
-/// Runs `senders` tasks, each posting batches back to back, for the warm-up and then the
-/// measured seconds; counts the batches (and their events) that finish inside the window.
-async fn ingest_load(
+/// Runs `senders` tasks, each posting batches of `write_event`'s events (of about
+/// `event_bytes` each) back to back, for the warm-up and then the measured seconds; counts
+/// the batches (and their events) that finish inside the window.
+pub(super) async fn ingest_load(
     client: &reqwest::Client,
     url: &str,
     token: &str,
-    catalog: &Arc<Catalog>,
+    write_event: &EventWriter,
+    event_bytes: usize,
     args: &BenchArgs,
 ) -> Result<LoadResult> {
     let measure_from = Instant::now() + Duration::from_secs(args.warmup);
@@ -268,11 +286,11 @@ async fn ingest_load(
     let batch_size = args.batch_size;
     let tasks: Vec<_> = (0..args.senders)
         .map(|sender| {
-            let (client, url, token, catalog) = (client.clone(), url.clone(), token.clone(), catalog.clone());
+            let (client, url, token, write_event) = (client.clone(), url.clone(), token.clone(), write_event.clone());
             tokio::spawn(async move {
                 let mut part = LoadResult::empty(Duration::ZERO);
                 let mut seq = sender * 1_000_000_000;
-                let capacity = usize::try_from(batch_size).unwrap_or(0) * 1200 + 256;
+                let capacity = usize::try_from(batch_size).unwrap_or(0) * event_bytes + 256;
                 loop {
                     let mut body = String::with_capacity(capacity);
                     let _ = write!(
@@ -284,7 +302,7 @@ async fn ingest_load(
                         if n > 0 {
                             body.push(',');
                         }
-                        catalog.event(seq).write_json(&mut body);
+                        write_event(seq, &mut body);
                         seq += 1;
                     }
                     body.push_str("]}");

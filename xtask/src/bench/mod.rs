@@ -24,6 +24,7 @@
 
 mod burst;
 mod ingestion;
+mod ingestion_judged;
 mod judge;
 mod offline_items;
 mod otel;
@@ -112,6 +113,9 @@ pub struct BenchArgs {
     /// burst: concurrent `POST /batch/` of ~18.5 MB each.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=64))]
     burst_requests: u64,
+    /// burst: bursts, each against a fresh server (the memory target holds in every one).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=20))]
+    burst_runs: u64,
 }
 
 impl BenchArgs {
@@ -223,7 +227,9 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
         report.add(provider_key_reads::run(&setup, args, signals).await?);
     }
     if args.runs(Part::Ingest) {
-        report.add(ingestion::run(&setup, args, signals).await?);
+        for measured in ingestion::run(&setup, args, signals).await? {
+            report.add(measured);
+        }
     }
     if args.runs(Part::Offline) {
         report.add(offline_items::run(&setup, args, signals).await?);

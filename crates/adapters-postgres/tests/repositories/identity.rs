@@ -243,3 +243,85 @@ async fn create_api_key_refuses_a_token_hash_already_stored() {
 
     assert!(app.identity.create_api_key(&duplicate).await.is_err());
 }
+
+fn remembering_grants_for(app: &TestApp, ttl: std::time::Duration) -> adapters_postgres::PgIdentityRepository {
+    let reads = adapters_postgres::ReadConnections::new(app.pool(), 1);
+    adapters_postgres::PgIdentityRepository::remembering_grants_for(app.pool().clone(), reads, ttl)
+}
+
+async fn set_scopes(app: &TestApp, key: &NewApiKey, scopes: &[&str]) {
+    sqlx::query("UPDATE personal_api_keys SET scopes = $2 WHERE id = $1")
+        .bind(key.id.0)
+        .bind(scopes.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        .execute(app.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_members_grant_is_reused_within_its_ttl_and_read_again_after() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let key = api_key(&app, tenant.admin.id, "evaluation:read", None).await;
+    let remembering = remembering_grants_for(&app, std::time::Duration::from_secs(3_600));
+    let forgetting = remembering_grants_for(&app, std::time::Duration::ZERO);
+    let scopes_of = |grant: Option<ApiKeyGrant>| grant.expect("a grant").scopes;
+    let read = Scopes::parse("evaluation:read").unwrap();
+    assert_eq!(scopes_of(remembering.find_grant(&key.hash, tenant.id()).await.unwrap()), read);
+
+    set_scopes(&app, &key, &["evaluation:write"]).await;
+
+    assert_eq!(
+        scopes_of(remembering.find_grant(&key.hash, tenant.id()).await.unwrap()),
+        read,
+        "within the TTL the grant read before is reused"
+    );
+    assert_eq!(
+        scopes_of(forgetting.find_grant(&key.hash, tenant.id()).await.unwrap()),
+        Scopes::parse("evaluation:write").unwrap(),
+        "past the TTL the grant is read again"
+    );
+}
+
+#[tokio::test]
+async fn the_grant_of_a_caller_who_is_no_member_is_not_reused() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let other = app.project().await;
+    let key = api_key(&app, tenant.admin.id, "*", None).await;
+    let remembering = remembering_grants_for(&app, std::time::Duration::from_secs(3_600));
+    let level = |grant: Option<ApiKeyGrant>| grant.expect("a grant").level;
+    assert_eq!(level(remembering.find_grant(&key.hash, other.id).await.unwrap()), None);
+
+    sqlx::query("INSERT INTO memberships (user_id, project_id, level) VALUES ($1, $2, 'member')")
+        .bind(tenant.admin.id.0)
+        .bind(other.id.0)
+        .execute(app.pool())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        level(remembering.find_grant(&key.hash, other.id).await.unwrap()),
+        Some(MembershipLevel::Member),
+        "a refusal is not remembered: the membership shows at once"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_looked_up_every_time() {
+    let app = TestApp::migrated().await;
+    let tenant = app.project_with_admin().await;
+    let unknown = PersonalApiToken::generate().hash();
+    assert_eq!(app.identity.find_grant(&unknown, tenant.id()).await.unwrap(), None);
+    let key = NewApiKey {
+        id: ApiKeyId::generate(),
+        user: tenant.admin.id,
+        label: "late".to_owned(),
+        scopes: Scopes::parse("*").unwrap(),
+        projects: None,
+        hash: unknown.clone(),
+    };
+    app.identity.create_api_key(&key).await.unwrap();
+
+    assert!(app.identity.find_grant(&unknown, tenant.id()).await.unwrap().is_some());
+}

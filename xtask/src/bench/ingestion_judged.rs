@@ -1,0 +1,207 @@
+//! ingest, second measurement: `$ai_generation` events through `POST /batch/` to a project
+//! with three enabled evaluations, so that every stored generation queues three judge jobs
+//! in its batch's transaction (spec section 9).
+//!
+//! It runs against a `serve --api-only` server on a database of its own: nothing judges
+//! the queued jobs while the load runs, so what is measured is ingestion with its job
+//! writes, as the issue defines it. The yardstick is the first measurement's one-table
+//! `\copy` rows/s.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::ingestion::{EventWriter, ingest_load, iso8601_millis, unix_millis, uuid_v7};
+use super::server::RunningServer;
+use super::{
+    BenchArgs, Measured, Setup, SummaryRow, checked_output, http_client, ms, psql_command, serve_command, thousands,
+};
+use crate::dev::{Server, scalar};
+use crate::process::{self, Interrupted, Signals};
+
+/// The ratio ingestion events/s / one-table `\copy` rows/s we aim for.
+const TARGET_RATIO: f64 = 0.5;
+/// The database this measurement's server uses.
+const DATABASE: &str = "bench_judged";
+/// The enabled evaluations every generation matches.
+const EVALUATIONS: [&str; 3] = ["relevance", "politeness", "groundedness"];
+/// A user turn of about 600 characters, as a chat client sends.
+const QUESTION: &str = "I ordered a pair of running shoes two weeks ago and the tracking page still says the \
+                        parcel is waiting at the regional depot. The shop's help page says deliveries take \
+                        three to five working days. Can you tell me whether I can cancel the order and get \
+                        a refund, or whether I should wait a few more days? I also want to know if the \
+                        express shipping fee I paid will be refunded, since the parcel clearly did not \
+                        arrive express. Please answer in short steps and tell me which form to use.";
+const ANSWER: &str = "You can ask for a refund of the express fee now: open Orders, choose the order, then \
+                      Report a delivery problem. If the parcel has not moved in three more working days, \
+                      the same form lets you cancel the order for a full refund.";
+
+pub(super) async fn run(
+    setup: &Setup<'_>,
+    args: &BenchArgs,
+    one_table_rows_per_s: f64,
+    signals: &mut Signals,
+) -> Result<Measured> {
+    setup.pg.ensure_database(DATABASE)?;
+    process::check_status(process::run(&mut setup.migrate(DATABASE), signals).await?, "`llm-analytics migrate`")?;
+    let server = Server {
+        binary: setup.server.binary.clone(),
+        database_url: setup.pg.url(DATABASE),
+        keys: setup.server.keys.clone(),
+    };
+    let project = server.admin(&["create-project", "--name", "Judged ingestion"])?;
+    let project_id = scalar(&project["id"]).context("create-project printed no id")?;
+    let token = scalar(&project["api_token"]).context("create-project printed no api_token")?;
+    server.admin(&["create-user", "--email", "judged@example.com", "--project", &project_id, "--level", "admin"])?;
+    let api_key =
+        server.admin(&["create-api-key", "--email", "judged@example.com", "--scopes", "*", "--label", "b"])?;
+    let personal_key = scalar(&api_key["key"]).context("create-api-key printed no key")?;
+
+    let mut running = RunningServer::start(serve_command(&server, setup.fake_openai, &["--api-only"]), signals).await?;
+    let client = http_client(args.senders)?;
+    let api =
+        Api { client: &client, base_url: &running.base_url, personal_key: &personal_key, project_id: &project_id };
+    api.enable_evaluations().await?;
+
+    let url = format!("{}/batch/", running.base_url);
+    eprintln!(
+        "xtask: ingest: POST {url}, {} senders x {} $ai_generation events, {} evaluations enabled",
+        args.senders,
+        args.batch_size,
+        EVALUATIONS.len()
+    );
+    let write_event: EventWriter = Arc::new(generation_json);
+    let load = tokio::select! {
+        load = ingest_load(&client, &url, &token, &write_event, 1_200, args) => load?,
+        sig = signals.recv() => return Err(Interrupted(sig).into()),
+    };
+    running.stop().await?;
+    if load.ok == 0 {
+        bail!("no batch was accepted{}", load.first_error.map(|e| format!(" (first error: {e})")).unwrap_or_default());
+    }
+    let stored = count(setup, "SELECT count(*) FROM ai_events", signals).await?;
+    let jobs = count(setup, "SELECT count(*) FROM jobs", signals).await?;
+    let expected_jobs = stored * EVALUATIONS.len() as u64;
+    if jobs != expected_jobs {
+        bail!("{stored} generations stored queued {jobs} jobs, expected {expected_jobs}");
+    }
+    let events_per_s = load.per_second(load.items);
+    let ratio = events_per_s / one_table_rows_per_s;
+    Ok(Measured {
+        title: format!(
+            "ingest: POST /batch/, {} senders x {} $ai_generation events, {} evaluations enabled",
+            args.senders,
+            args.batch_size,
+            EVALUATIONS.len()
+        ),
+        lines: vec![
+            ("server events/s (stored)".to_owned(), thousands(events_per_s)),
+            ("judge jobs queued/s".to_owned(), thousands(events_per_s * EVALUATIONS.len() as f64)),
+            ("server batch p50 latency".to_owned(), ms(load.percentile(50.0))),
+            ("server batch p99 latency".to_owned(), ms(load.percentile(99.0))),
+            ("server errors (non-200)".to_owned(), load.errors.to_string()),
+            ("jobs in the table / generations stored".to_owned(), format!("{jobs} / {stored}")),
+            ("server events/s / one-table \\copy rows/s".to_owned(), format!("{ratio:.3}")),
+        ],
+        summary: SummaryRow {
+            measurement: format!(
+                "ingestion, `$ai_generation` with {} enabled evaluations (jobs queued in the batch's transaction), {} senders × {} events",
+                EVALUATIONS.len(),
+                args.senders,
+                args.batch_size
+            ),
+            server: format!(
+                "{} events/s, {} jobs/s (batch p50 {})",
+                thousands(events_per_s),
+                thousands(events_per_s * EVALUATIONS.len() as f64),
+                ms(load.percentile(50.0))
+            ),
+            yardstick: format!("the one-table `\\copy` above: {} rows/s", thousands(one_table_rows_per_s)),
+            ratio: format!("{ratio:.2}"),
+            target: format!("≥ {TARGET_RATIO}"),
+            met: ratio >= TARGET_RATIO,
+        },
+        notes: Vec::new(),
+        errors: load.errors,
+        first_error: load.first_error,
+    })
+}
+
+/// The count `sql` gives in this measurement's database.
+async fn count(setup: &Setup<'_>, sql: &str, signals: &mut Signals) -> Result<u64> {
+    let mut psql = psql_command(setup.pg, DATABASE);
+    psql.args(["-tA", "-c", sql]);
+    let out = process::output(&mut psql, signals).await?;
+    checked_output(&out, &format!("`psql -c {sql}`"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+}
+
+/// The measurement's project, through the API as a user sets it up.
+struct Api<'a> {
+    client: &'a reqwest::Client,
+    base_url: &'a str,
+    personal_key: &'a str,
+    project_id: &'a str,
+}
+
+impl Api<'_> {
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let url = format!("{}/api/environments/{}/{path}", self.base_url, self.project_id);
+        let response = self.client.post(&url).bearer_auth(self.personal_key).json(&body).send().await?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{url}: {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("{url} answered no JSON: {text}"))
+    }
+
+    /// A provider key, and [`EVALUATIONS`] enabled on it, each matching every generation.
+    async fn enable_evaluations(&self) -> Result<()> {
+        let key = self
+            .post(
+                "llm_analytics/provider_keys/",
+                json!({"provider": "openai", "name": "judged ingestion key", "api_key": "sk-bench-judged-0123456789"}),
+            )
+            .await?;
+        let key_id = scalar(&key["id"]).context("the key has no id")?;
+        for name in EVALUATIONS {
+            self.post(
+                "evaluations/",
+                json!({
+                    "name": name,
+                    "enabled": true,
+                    "evaluation_type": "llm_judge",
+                    "evaluation_config": {"prompt": format!("Is the answer's {name} acceptable?")},
+                    "output_type": "boolean",
+                    "model_configuration": {"provider": "openai", "model": "gpt-5-mini", "provider_key_id": key_id},
+                }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The `seq`-th generation as an SDK sends it (~1.2 KB).
+fn generation_json(seq: u64, out: &mut String) {
+    let now = unix_millis();
+    let _ = write!(
+        out,
+        "{{\"event\":\"$ai_generation\",\"distinct_id\":\"user-{}\",\"uuid\":\"{}\",\"timestamp\":\"{}\",\
+         \"properties\":{{\"$ai_trace_id\":\"{}\",\"$ai_model\":\"gpt-4.1-mini\",\"$ai_provider\":\"openai\",\
+         \"$ai_input_tokens\":{},\"$ai_output_tokens\":{},\"$ai_latency\":0.{:03},\
+         \"$ai_input\":[{{\"role\":\"user\",\"content\":\"{QUESTION}\"}}],\
+         \"$ai_output_choices\":[{{\"role\":\"assistant\",\"content\":\"{ANSWER}\"}}],\
+         \"$lib\":\"posthog-python\",\"$lib_version\":\"6.7.0\"}}}}",
+        seq % 5_000,
+        uuid_v7(now, rand::random()),
+        iso8601_millis(now),
+        uuid_v7(now, rand::random()),
+        120 + seq % 900,
+        20 + seq % 90,
+        seq % 1000,
+    );
+}
