@@ -1,45 +1,25 @@
 //! The allocator, and when it gives freed memory back to the system.
 //!
-//! mimalloc allocates faster than glibc's malloc on the request path. Memory freed in whole
-//! segments (what a burst of large batches leaves) goes back to the system only on a later
-//! allocator call made at least `purge_delay × arena_purge_mult` (100 ms) after the free,
-//! so a server that went quiet after a burst kept 150–220 MiB for as long as it stayed
-//! quiet. With the arenas' multiplier at 0, a freed segment is purged as it is freed; pages
-//! inside live segments keep mimalloc's short delay, so the request path is unchanged
-//! (README, "Memory under the burst").
-
-use std::ffi::c_long;
-
-use libmimalloc_sys::mi_option_t;
+//! mimalloc allocates faster than glibc's malloc on the request path. It gives freed
+//! memory back lazily, on a later call of the thread that owns it: a block freed by another
+//! thread waits in its page until the owner looks, and an emptied page is purged only
+//! after a delay, when the owner next allocates. A runtime worker that went quiet after a
+//! burst of large batches so held 130–220 MiB for as long as it stayed quiet. Each worker
+//! now collects its heap as it parks (README, "Memory under the burst").
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_arena_purge_mult` in mimalloc v2's `mimalloc.h`; libmimalloc-sys names no
-/// constant for it.
-const ARENA_PURGE_MULT: mi_option_t = 24;
-/// Its default there. Any other value was chosen by the operator
-/// (`MIMALLOC_ARENA_PURGE_MULT`), and is kept.
-const ARENA_PURGE_MULT_DEFAULT: c_long = 10;
-
-/// Purges freed segments at once. Call it before any other thread starts: mimalloc's
-/// options are not safe to set while other threads allocate.
-pub fn purge_freed_segments_at_once() {
-    if arena_purge_mult() == ARENA_PURGE_MULT_DEFAULT {
-        set_arena_purge_mult(0);
+/// Gives what the calling thread's heap holds free back to the system: blocks other threads
+/// freed into it, empty pages, and segments left by threads that ended. A runtime worker
+/// calls it as it parks, so a worker that goes quiet holds nothing it does not use.
+pub fn give_back_thread_memory() {
+    #[allow(unsafe_code)]
+    // SAFETY: takes no pointer; mimalloc only walks the calling thread's own heap, and its
+    // shared arenas under their own locks.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
     }
-}
-
-#[allow(unsafe_code)]
-fn arena_purge_mult() -> c_long {
-    // SAFETY: reads one integer option by index; no pointer crosses the boundary.
-    unsafe { libmimalloc_sys::mi_option_get(ARENA_PURGE_MULT) }
-}
-
-#[allow(unsafe_code)]
-fn set_arena_purge_mult(value: c_long) {
-    // SAFETY: writes one integer option by index; the caller runs before other threads.
-    unsafe { libmimalloc_sys::mi_option_set(ARENA_PURGE_MULT, value) }
 }
 
 #[cfg(test)]
@@ -47,15 +27,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_option_is_the_arenas_purge_multiplier_and_is_set_to_zero() {
-        // The index is right when its value is mimalloc's default for that option, and
-        // the purge delay it multiplies (index 15) holds its own default.
-        assert_eq!(arena_purge_mult(), ARENA_PURGE_MULT_DEFAULT);
-        #[allow(unsafe_code)]
-        // SAFETY: reads one integer option by index.
-        let purge_delay = unsafe { libmimalloc_sys::mi_option_get(15) };
-        assert_eq!(purge_delay, 10);
-        purge_freed_segments_at_once();
-        assert_eq!(arena_purge_mult(), 0);
+    fn memory_freed_on_another_thread_goes_back_when_its_owner_collects() {
+        let resident = || {
+            let status = std::fs::read_to_string("/proc/self/statm").unwrap();
+            let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
+            pages * 4096
+        };
+        // 64 MiB in blocks of 64 KiB, written so they are resident, freed by another thread.
+        let blocks: Vec<Vec<u8>> = (0..1024).map(|_| vec![1u8; 64 * 1024]).collect();
+        let with_blocks = resident();
+        std::thread::spawn(move || drop(blocks)).join().unwrap();
+
+        give_back_thread_memory();
+
+        let after = resident();
+        assert!(
+            after + 48 * 1024 * 1024 < with_blocks,
+            "at least 48 of the 64 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"
+        );
     }
 }

@@ -55,7 +55,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    allocator::purge_freed_segments_at_once();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -71,7 +70,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(config.json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(allocator::give_back_thread_memory)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
