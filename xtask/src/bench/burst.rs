@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::ingestion::{iso8601_millis, unix_millis, uuid_v7};
+use super::ingestion::{iso8601_millis, unix_millis, write_generation};
 use super::server::{RunningServer, current_rss_kib, peak_rss_kib};
 use super::{BenchArgs, Measured, Setup, SummaryRow, http_client, psql_value, thousands};
 use crate::process::{Interrupted, Signals};
@@ -228,29 +228,15 @@ async fn send_until_stored(client: &reqwest::Client, url: &str, body: Arc<Vec<u8
 
 /// One request's body: a batch of [`EVENTS_PER_REQUEST`] `$ai_generation` events of ~2 KB.
 fn body(token: &str, request: usize) -> Vec<u8> {
-    let now = unix_millis();
     let padding: String = "The quick brown fox jumps over the lazy dog. ".chars().cycle().take(PADDING).collect();
     let mut out = String::with_capacity(EVENTS_PER_REQUEST * 2_100);
-    let _ = write!(out, "{{\"api_key\":\"{token}\",\"sent_at\":\"{}\",\"batch\":[", iso8601_millis(now));
+    let _ = write!(out, "{{\"api_key\":\"{token}\",\"sent_at\":\"{}\",\"batch\":[", iso8601_millis(unix_millis()));
     for n in 0..EVENTS_PER_REQUEST {
         if n > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "{{\"event\":\"$ai_generation\",\"distinct_id\":\"burst-{request}-{}\",\"uuid\":\"{}\",\
-             \"timestamp\":\"{}\",\"properties\":{{\"$ai_trace_id\":\"{}\",\"$ai_model\":\"gpt-4.1-mini\",\
-             \"$ai_provider\":\"openai\",\"$ai_input_tokens\":{},\"$ai_output_tokens\":{},\
-             \"$ai_latency\":0.{:03},\"$ai_input\":[{{\"role\":\"user\",\"content\":\"{padding} #{n}\"}}],\
-             \"$ai_output_choices\":[{{\"role\":\"assistant\",\"content\":\"ok\"}}],\"$lib\":\"posthog-python\"}}}}",
-            n % 500,
-            uuid_v7(now, rand::random()),
-            iso8601_millis(now),
-            uuid_v7(now, rand::random()),
-            100 + n % 900,
-            10 + n % 90,
-            n % 1000,
-        );
+        let distinct_id = format!("burst-{request}-{}", n % 500);
+        write_generation(&mut out, &distinct_id, &format!("{padding} #{n}"), "ok", n as u64);
     }
     out.push_str("]}");
     out.into_bytes()

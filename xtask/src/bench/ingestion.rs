@@ -268,6 +268,28 @@ impl Event<'_> {
     }
 }
 
+/// A `$ai_generation` event as an SDK sends it, happening now: `input` as the user turn,
+/// `output` as the answer (both plain text needing no JSON escaping), token counts and
+/// latency varied by `n`.
+pub(super) fn write_generation(out: &mut String, distinct_id: &str, input: &str, output: &str, n: u64) {
+    let now = unix_millis();
+    let _ = write!(
+        out,
+        "{{\"event\":\"$ai_generation\",\"distinct_id\":\"{distinct_id}\",\"uuid\":\"{}\",\"timestamp\":\"{}\",\
+         \"properties\":{{\"$ai_trace_id\":\"{}\",\"$ai_model\":\"gpt-4.1-mini\",\"$ai_provider\":\"openai\",\
+         \"$ai_input_tokens\":{},\"$ai_output_tokens\":{},\"$ai_latency\":0.{:03},\
+         \"$ai_input\":[{{\"role\":\"user\",\"content\":\"{input}\"}}],\
+         \"$ai_output_choices\":[{{\"role\":\"assistant\",\"content\":\"{output}\"}}],\
+         \"$lib\":\"posthog-python\",\"$lib_version\":\"6.7.0\"}}}}",
+        uuid_v7(now, rand::random()),
+        iso8601_millis(now),
+        uuid_v7(now, rand::random()),
+        100 + n % 900,
+        10 + n % 90,
+        n % 1000,
+    );
+}
+
 /// Runs `senders` tasks, each posting batches of `write_event`'s events (of about
 /// `event_bytes` each) back to back, for the warm-up and then the measured seconds; counts
 /// the batches (and their events) that finish inside the window.

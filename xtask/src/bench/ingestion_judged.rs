@@ -7,16 +7,16 @@
 //! writes, as the issue defines it. The yardstick is the first measurement's one-table
 //! `\copy` rows/s.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::ingestion::{EventWriter, ingest_load, iso8601_millis, unix_millis, uuid_v7};
+use super::ingestion::{EventWriter, ingest_load, write_generation};
 use super::server::RunningServer;
 use super::{
-    BenchArgs, Measured, Setup, SummaryRow, checked_output, http_client, ms, psql_command, serve_command, thousands,
+    BenchArgs, BenchProject, Measured, Setup, SummaryRow, checked_output, http_client, ms, psql_command, serve_command,
+    thousands,
 };
 use crate::dev::{Server, scalar};
 use crate::process::{self, Interrupted, Signals};
@@ -51,13 +51,8 @@ pub(super) async fn run(
         database_url: setup.pg.url(DATABASE),
         keys: setup.server.keys.clone(),
     };
-    let project = server.admin(&["create-project", "--name", "Judged ingestion"])?;
-    let project_id = scalar(&project["id"]).context("create-project printed no id")?;
-    let token = scalar(&project["api_token"]).context("create-project printed no api_token")?;
-    server.admin(&["create-user", "--email", "judged@example.com", "--project", &project_id, "--level", "admin"])?;
-    let api_key =
-        server.admin(&["create-api-key", "--email", "judged@example.com", "--scopes", "*", "--label", "b"])?;
-    let personal_key = scalar(&api_key["key"]).context("create-api-key printed no key")?;
+    let BenchProject { id: project_id, token, personal_key } =
+        BenchProject::create(&server, "Judged ingestion", "judged@example.com")?;
 
     let mut running = RunningServer::start(serve_command(&server, setup.fake_openai, &["--api-only"]), signals).await?;
     let client = http_client(args.senders)?;
@@ -187,21 +182,5 @@ impl Api<'_> {
 
 /// The `seq`-th generation as an SDK sends it (~1.2 KB).
 fn generation_json(seq: u64, out: &mut String) {
-    let now = unix_millis();
-    let _ = write!(
-        out,
-        "{{\"event\":\"$ai_generation\",\"distinct_id\":\"user-{}\",\"uuid\":\"{}\",\"timestamp\":\"{}\",\
-         \"properties\":{{\"$ai_trace_id\":\"{}\",\"$ai_model\":\"gpt-4.1-mini\",\"$ai_provider\":\"openai\",\
-         \"$ai_input_tokens\":{},\"$ai_output_tokens\":{},\"$ai_latency\":0.{:03},\
-         \"$ai_input\":[{{\"role\":\"user\",\"content\":\"{QUESTION}\"}}],\
-         \"$ai_output_choices\":[{{\"role\":\"assistant\",\"content\":\"{ANSWER}\"}}],\
-         \"$lib\":\"posthog-python\",\"$lib_version\":\"6.7.0\"}}}}",
-        seq % 5_000,
-        uuid_v7(now, rand::random()),
-        iso8601_millis(now),
-        uuid_v7(now, rand::random()),
-        120 + seq % 900,
-        20 + seq % 90,
-        seq % 1000,
-    );
+    write_generation(out, &format!("user-{}", seq % 5_000), QUESTION, ANSWER, seq);
 }

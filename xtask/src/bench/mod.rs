@@ -149,6 +149,26 @@ impl Setup<'_> {
     }
 }
 
+/// A project made with the admin commands, with an admin holding an all-scopes API key.
+struct BenchProject {
+    id: String,
+    /// The public token (`phc_…`), for capture.
+    token: String,
+    personal_key: String,
+}
+
+impl BenchProject {
+    fn create(server: &Server, name: &str, admin_email: &str) -> Result<Self> {
+        let project = server.admin(&["create-project", "--name", name])?;
+        let id = scalar(&project["id"]).context("create-project printed no id")?;
+        let token = scalar(&project["api_token"]).context("create-project printed no api_token")?;
+        server.admin(&["create-user", "--email", admin_email, "--project", &id, "--level", "admin"])?;
+        let api_key = server.admin(&["create-api-key", "--email", admin_email, "--scopes", "*", "--label", "bench"])?;
+        let personal_key = scalar(&api_key["key"]).context("create-api-key printed no key")?;
+        Ok(Self { id, token, personal_key })
+    }
+}
+
 /// `llm-analytics serve <args>` as the bench runs it: any port, the fake OpenAI as OpenAI
 /// and as the system LLM, quiet logs.
 fn serve_command(server: &Server, fake_openai: &FakeOpenai, args: &[&str]) -> tokio::process::Command {
@@ -199,13 +219,8 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
     let migrated = process::run(&mut server.command(&["migrate"]), signals).await?;
     process::check_status(migrated, "`llm-analytics migrate`")?;
     signals.check()?;
-    let project = server.admin(&["create-project", "--name", "Bench project"])?;
-    let project_id = scalar(&project["id"]).context("create-project printed no id")?;
-    let project_token = scalar(&project["api_token"]).context("create-project printed no api_token")?;
-    server.admin(&["create-user", "--email", "bench@example.com", "--project", &project_id, "--level", "admin"])?;
-    let api_key =
-        server.admin(&["create-api-key", "--email", "bench@example.com", "--scopes", "*", "--label", "bench"])?;
-    let personal_key = scalar(&api_key["key"]).context("create-api-key printed no key")?;
+    let BenchProject { id: project_id, token: project_token, personal_key } =
+        BenchProject::create(&server, "Bench project", "bench@example.com")?;
 
     let fake_openai = FakeOpenai::start().await?;
     let serve = serve_command(&server, &fake_openai, &[]);
