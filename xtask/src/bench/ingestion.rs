@@ -28,7 +28,7 @@ use super::{
 use crate::process::{Interrupted, Signals};
 
 /// The ratio ingestion events/s / COPY rows/s we aim for.
-const TARGET_RATIO: f64 = 0.5;
+const TARGET_RATIO: f64 = 0.6;
 /// The columns the adapter's `INSERT_BATCH` fills (`inserted_at` takes its default).
 const EVENT_COLUMNS: &str = "project_id, uuid, event, distinct_id, timestamp, trace_id, evaluation_id, \
                              target_event_id, experiment_id, experiment_item_id, properties";

@@ -20,7 +20,7 @@ const PGBENCH_SCALE: &str = "10";
 /// The C load generator the issue names (Debian's package).
 const WRK: &str = "/usr/bin/wrk";
 /// The ratio server rps / pgbench tps we aim for.
-const TARGET_RATIO: f64 = 0.5;
+const TARGET_RATIO: f64 = 0.6;
 
 pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
     let client = http_client(args.connections)?;
