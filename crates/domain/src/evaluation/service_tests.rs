@@ -15,21 +15,7 @@ const PROJECT: ProjectId = ProjectId(7);
 const ACTOR: UserId = UserId(3);
 
 fn stored_key(provider: Provider) -> ProviderKey {
-    ProviderKey {
-        id: ProviderKeyId::generate(),
-        project: PROJECT,
-        provider,
-        name: "prod".into(),
-        state: KeyState::Ok,
-        error_message: None,
-        api_key_masked: "sk-t...2345".into(),
-        azure_endpoint: None,
-        api_version: None,
-        created_by: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        last_used_at: None,
-    }
+    ProviderKey { provider, ..crate::provider_key::testing::stored_key(PROJECT) }
 }
 
 /// What the repository returns for a new evaluation: the record as stored.

@@ -77,31 +77,17 @@ impl EvaluationConfigService {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
+
     use mockall::predicate::eq;
 
     use super::*;
     use crate::evaluation_config::MockEvaluationConfigRepository;
-    use crate::provider_key::{MockProviderKeyRepository, Provider};
+    use crate::provider_key::MockProviderKeyRepository;
 
     const PROJECT: ProjectId = ProjectId(4);
 
     fn key(id: ProviderKeyId) -> ProviderKey {
-        ProviderKey {
-            id,
-            project: PROJECT,
-            provider: Provider::Openai,
-            name: "prod".into(),
-            state: KeyState::Ok,
-            error_message: None,
-            api_key_masked: "sk-t...2345".into(),
-            azure_endpoint: None,
-            api_version: None,
-            created_by: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            last_used_at: None,
-        }
+        ProviderKey { id, ..crate::provider_key::testing::stored_key(PROJECT) }
     }
 
     fn service(configs: MockEvaluationConfigRepository, keys: MockProviderKeyRepository) -> EvaluationConfigService {

@@ -88,18 +88,11 @@ fn generation() -> Generation {
 fn stored_key(state: KeyState) -> ProviderKey {
     ProviderKey {
         id: key_id(),
-        project: PROJECT,
-        provider: Provider::Openai,
-        name: "prod".into(),
         state,
-        error_message: None,
         api_key_masked: "sk-t...abcd".into(),
-        azure_endpoint: None,
-        api_version: None,
-        created_by: None,
         created_at: at(),
         updated_at: at(),
-        last_used_at: None,
+        ..crate::provider_key::testing::stored_key(PROJECT)
     }
 }
 

@@ -1,31 +1,22 @@
 use std::sync::Arc;
 
-use chrono::Utc;
 use secrecy::SecretString;
 
 use super::*;
 use crate::crypto::{MockKeyCipher, SealedSecret};
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::llm::{MockLlmGateway, ModelListError};
-use crate::provider_key::{KeyState, MockProviderKeyRepository, ProviderKey, ProviderKeyServiceConfig};
+use crate::provider_key::{MockProviderKeyRepository, ProviderKey, ProviderKeyServiceConfig};
 
 const PROJECT: ProjectId = ProjectId(1);
 
 fn key(id: ProviderKeyId, provider: Provider) -> ProviderKey {
     ProviderKey {
         id,
-        project: PROJECT,
         provider,
         name: "k".into(),
-        state: KeyState::Ok,
-        error_message: None,
         api_key_masked: "****".into(),
-        azure_endpoint: None,
-        api_version: None,
-        created_by: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        last_used_at: None,
+        ..crate::provider_key::testing::stored_key(PROJECT)
     }
 }
 

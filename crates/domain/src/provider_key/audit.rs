@@ -122,23 +122,13 @@ pub fn diff(before: &ProviderKey, after: &ProviderKey) -> Vec<FieldChange> {
 mod tests {
     use super::*;
     use crate::ProjectId;
-    use crate::provider_key::{KeyState, Provider};
+    use crate::provider_key::KeyState;
 
     fn key() -> ProviderKey {
         ProviderKey {
             id: ProviderKeyId(Uuid::nil()),
-            project: ProjectId(1),
-            provider: Provider::Openai,
             name: "Prod".into(),
-            state: KeyState::Ok,
-            error_message: None,
-            api_key_masked: "sk-t...2345".into(),
-            azure_endpoint: None,
-            api_version: None,
-            created_by: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            last_used_at: None,
+            ..crate::provider_key::testing::stored_key(ProjectId(1))
         }
     }
 

@@ -7,6 +7,8 @@ mod model;
 mod ports;
 mod provider;
 mod service;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use audit::{AuditNote, FieldChange, KeyAction, KeyActivity, created as created_fields, diff as changed_fields};
 pub use credentials::{

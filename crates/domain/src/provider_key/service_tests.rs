@@ -1,6 +1,5 @@
 use std::sync::Arc;
 
-use chrono::Utc;
 use mockall::predicate::eq;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -14,19 +13,10 @@ const ACTOR: UserId = UserId(3);
 
 fn stored_key(provider: Provider) -> ProviderKey {
     ProviderKey {
-        id: ProviderKeyId::generate(),
-        project: PROJECT,
         provider,
-        name: "prod".into(),
-        state: KeyState::Ok,
-        error_message: None,
-        api_key_masked: "sk-t...2345".into(),
         azure_endpoint: (provider == Provider::AzureOpenai).then(|| "https://a.openai.azure.com".to_owned()),
         api_version: (provider == Provider::AzureOpenai).then(|| "2024-10-21".to_owned()),
-        created_by: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        last_used_at: None,
+        ..crate::provider_key::testing::stored_key(PROJECT)
     }
 }
 

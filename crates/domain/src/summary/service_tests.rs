@@ -82,18 +82,13 @@ fn key(id: ProviderKeyId, provider: Provider, state: KeyState) -> ProviderKey {
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     ProviderKey {
         id,
-        project: PROJECT,
         provider,
         name: "key".into(),
         state,
-        error_message: None,
         api_key_masked: "sk-...abcd".into(),
-        azure_endpoint: None,
-        api_version: None,
-        created_by: None,
         created_at: at,
         updated_at: at,
-        last_used_at: None,
+        ..crate::provider_key::testing::stored_key(PROJECT)
     }
 }
 
