@@ -110,16 +110,15 @@ impl ReadConnections {
     ) -> Result<T, RepositoryError> {
         let mut lease = self.lease().await?;
         let result = statement(lease.connection()).await;
-        let Err(error) = result.as_ref() else {
-            return lease.finish(result);
-        };
-        if !lease.reused || !crate::pool::connection_lost(error) {
-            return lease.finish(result);
+        match result {
+            Err(error) if lease.reused && crate::pool::connection_lost(&error) => {
+                tracing::info!(%error, "a reused read connection was lost; reading on a new one");
+                let mut lease = lease.reconnect().await?;
+                let result = statement(lease.connection()).await;
+                lease.finish(result)
+            }
+            result => lease.finish(result),
         }
-        tracing::info!(%error, "a reused read connection was lost; reading on a new one");
-        let mut lease = lease.reconnect().await?;
-        let result = statement(lease.connection()).await;
-        lease.finish(result)
     }
 
     /// Connections open now: (lent, idle).

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::ingestion::{EventWriter, ingest_load, write_generation};
 use super::server::RunningServer;
 use super::{
-    BenchArgs, BenchProject, Measured, Setup, SummaryRow, checked_output, http_client, ms, psql_command, serve_command,
+    BenchArgs, BenchProject, Measured, Setup, SummaryRow, call_api, http_client, ms, psql_value_in, serve_command,
     thousands,
 };
 use crate::dev::{Server, scalar};
@@ -126,11 +126,7 @@ pub(super) async fn run(
 
 /// The count `sql` gives in this measurement's database.
 async fn count(setup: &Setup<'_>, sql: &str, signals: &mut Signals) -> Result<u64> {
-    let mut psql = psql_command(setup.pg, DATABASE);
-    psql.args(["-tA", "-c", sql]);
-    let out = process::output(&mut psql, signals).await?;
-    checked_output(&out, &format!("`psql -c {sql}`"))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    Ok(psql_value_in(setup.pg, DATABASE, sql, signals).await?.parse()?)
 }
 
 /// The measurement's project, through the API as a user sets it up.
@@ -144,13 +140,7 @@ struct Api<'a> {
 impl Api<'_> {
     async fn post(&self, path: &str, body: Value) -> Result<Value> {
         let url = format!("{}/api/environments/{}/{path}", self.base_url, self.project_id);
-        let response = self.client.post(&url).bearer_auth(self.personal_key).json(&body).send().await?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{url}: {status}: {text}");
-        }
-        serde_json::from_str(&text).with_context(|| format!("{url} answered no JSON: {text}"))
+        call_api(self.client, reqwest::Method::POST, &url, self.personal_key, &body).await
     }
 
     /// A provider key, and [`EVALUATIONS`] enabled on it, each matching every generation.

@@ -70,20 +70,7 @@ async fn api(
     path: &str,
     body: Value,
 ) -> Result<Value> {
-    let url = format!("{}{path}", setup.base_url);
-    let response = client
-        .request(method, &url)
-        .bearer_auth(setup.personal_key)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| url.clone())?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{url}: {status}: {text}");
-    }
-    serde_json::from_str(&text).with_context(|| format!("{url} answered no JSON: {text}"))
+    super::call_api(client, method, &format!("{}{path}", setup.base_url), setup.personal_key, &body).await
 }
 
 async fn throughput(

@@ -296,7 +296,12 @@ fn psql_command(pg: &LocalPostgres, database: &str) -> tokio::process::Command {
 /// Runs `psql <args>` on the server's database and returns its stdout; on failure the error
 /// carries its output.
 async fn psql(pg: &LocalPostgres, args: &[&str], signals: &mut Signals) -> Result<String> {
-    let mut cmd = psql_command(pg, SERVER_DATABASE);
+    psql_in(pg, SERVER_DATABASE, args, signals).await
+}
+
+/// [`psql`] on `database`.
+async fn psql_in(pg: &LocalPostgres, database: &str, args: &[&str], signals: &mut Signals) -> Result<String> {
+    let mut cmd = psql_command(pg, database);
     cmd.args(args);
     let out = process::output(&mut cmd, signals).await?;
     let shown = args.join(" ");
@@ -310,7 +315,30 @@ async fn psql(pg: &LocalPostgres, args: &[&str], signals: &mut Signals) -> Resul
 
 /// The one value that `sql` returns (`psql -tA -c`), trimmed.
 async fn psql_value(pg: &LocalPostgres, sql: &str, signals: &mut Signals) -> Result<String> {
-    Ok(psql(pg, &["-tA", "-c", sql], signals).await?.trim().to_owned())
+    psql_value_in(pg, SERVER_DATABASE, sql, signals).await
+}
+
+/// [`psql_value`] on `database`.
+async fn psql_value_in(pg: &LocalPostgres, database: &str, sql: &str, signals: &mut Signals) -> Result<String> {
+    Ok(psql_in(pg, database, &["-tA", "-c", sql], signals).await?.trim().to_owned())
+}
+
+/// `method url` with `body` as JSON and `bearer` as the personal API key; the JSON answer,
+/// or an error naming the URL, status and body.
+async fn call_api(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    bearer: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let response = client.request(method, url).bearer_auth(bearer).json(body).send().await.context(url.to_owned())?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{url}: {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("{url} answered no JSON: {text}"))
 }
 
 /// Fails unless `out` is a success, with its output in the error.
