@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use domain::ingestion::{AiEventStore, IncomingEvent};
+use domain::jobs::JobEnd;
 use domain::judge::{PlannedJob, StoredBatch};
 use domain::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
 use domain::summary::{EvaluationRun, RunQuery, RunResult};
@@ -285,22 +286,33 @@ impl PgAiEventStore {
         Ok(StoredBatch { stored: stored.len() as u64, jobs_queued, skipped_by_cap })
     }
 
-    /// In one transaction: stores `event` (a judge's result) and runs `finish` (the job's
-    /// end, matched by its lease); nothing is stored when `finish` changes no row.
+    /// In one transaction: stores `events` (a judge's results) and, while `lease` is the
+    /// job's, writes the job's `end` (or only checks the lease: the job stays leased);
+    /// nothing is stored when the lease is no longer the job's.
     pub(crate) async fn insert_with_job_end(
         &self,
         project: ProjectId,
-        event: &IncomingEvent,
+        events: &[IncomingEvent],
         lease: &domain::jobs::Lease,
+        end: Option<JobEnd>,
     ) -> Result<bool, RepositoryError> {
-        let events = std::slice::from_ref(event);
-        self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+        if !events.is_empty() {
+            self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+        }
         let columns = BatchColumns::of(events);
         let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
-        if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {
+        let held = match &end {
+            Some(JobEnd::Complete) => job_queue::complete_in(&mut tx, lease).await,
+            Some(JobEnd::Fail(reason)) => job_queue::fail_in(&mut tx, lease, reason).await,
+            None => job_queue::holds_lease_in(&mut tx, lease).await,
+        }
+        .map_err(RepositoryError::new)?;
+        if !held {
             tx.rollback().await.map_err(RepositoryError::new)?;
             return Ok(false);
+        }
+        if !events.is_empty() {
+            insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
         }
         tx.commit().await.map_err(RepositoryError::new)?;
         Ok(true)

@@ -2,6 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas never take the same job; every lease carries a
 //! token, and renew / complete / retry / fail only touch a job whose token still matches.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -46,6 +47,9 @@ WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 pub(crate) const COMPLETE: &str = "\
 UPDATE jobs SET state = 'done', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL
 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+const HOLDS_LEASE: &str = "\
+SELECT 1 FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR UPDATE";
 
 const RETRY: &str = "\
 UPDATE jobs SET state = 'pending', run_after = clock_timestamp() + make_interval(secs => $3),
@@ -152,8 +156,19 @@ pub(crate) async fn fail_in(
     Ok(ended.rows_affected() == 1)
 }
 
+/// Whether `lease` still holds its job, locking the job's row until the caller's
+/// transaction ends (so the lease cannot be taken over before it commits).
+pub(crate) async fn holds_lease_in(conn: &mut PgConnection, lease: &domain::jobs::Lease) -> Result<bool, sqlx::Error> {
+    let held: Option<i32> =
+        sqlx::query_scalar(HOLDS_LEASE).bind(lease.job.0).bind(lease.token).fetch_optional(conn).await?;
+    Ok(held.is_some())
+}
+
 /// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
-pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[&NewJob]) -> Result<u64, sqlx::Error> {
+pub(crate) async fn insert_jobs<J: std::ops::Deref<Target = NewJob>>(
+    conn: &mut PgConnection,
+    jobs: &[J],
+) -> Result<u64, sqlx::Error> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -194,21 +209,21 @@ FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[]) AS t(e, h, gran
 WHERE c.evaluation_id = t.e AND c.hour = t.h";
 
 /// Reserves the hourly caps of `jobs` under the counters' row locks (exact with any number
-/// of replicas): per (evaluation, hour) the first jobs up to what is left are granted.
-/// Returns the jobs to insert and how many were refused.
+/// of replicas): per (evaluation, hour) the first judgements up to what is left are
+/// granted. Returns the jobs to insert, without their refused evaluations, and how many
+/// judgements were refused.
 pub(crate) async fn reserve_caps<'a>(
     conn: &mut PgConnection,
     project: ProjectId,
     jobs: Vec<&'a PlannedJob>,
-) -> Result<(Vec<&'a NewJob>, u64), sqlx::Error> {
-    // (evaluation, hour) -> (cap, wanted)
-    let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), (u32, u32)> = BTreeMap::new();
-    for cap in jobs.iter().filter_map(|j| j.cap) {
-        let entry = wanted.entry((cap.evaluation.0, cap.hour)).or_insert((cap.max.get(), 0));
-        entry.1 += 1;
+) -> Result<(Vec<Cow<'a, NewJob>>, u64), sqlx::Error> {
+    // (evaluation, hour) -> cap
+    let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), u32> = BTreeMap::new();
+    for cap in jobs.iter().flat_map(|j| &j.caps) {
+        wanted.entry((cap.evaluation.0, cap.hour)).or_insert(cap.max.get());
     }
     if wanted.is_empty() {
-        return Ok((jobs.into_iter().map(|j| &j.job).collect(), 0));
+        return Ok((jobs.into_iter().map(|j| Cow::Borrowed(&j.job)).collect(), 0));
     }
     let evaluations: Vec<Uuid> = wanted.keys().map(|(e, _)| *e).collect();
     let hours: Vec<DateTime<Utc>> = wanted.keys().map(|(_, h)| *h).collect();
@@ -218,28 +233,27 @@ pub(crate) async fn reserve_caps<'a>(
     // (evaluation, hour) -> how many more may be queued
     let mut left: BTreeMap<(Uuid, DateTime<Utc>), u32> = BTreeMap::new();
     for (evaluation, hour, already) in queued {
-        if let Some((cap, _)) = wanted.get(&(evaluation, hour)) {
+        if let Some(cap) = wanted.get(&(evaluation, hour)) {
             left.insert((evaluation, hour), cap.saturating_sub(u32::try_from(already).unwrap_or(u32::MAX)));
         }
     }
     let mut granted: BTreeMap<(Uuid, DateTime<Utc>), (i32, i32)> = BTreeMap::new();
     let mut kept = Vec::with_capacity(jobs.len());
     for job in jobs {
-        match job.cap {
-            None => kept.push(&job.job),
-            Some(cap) => {
-                let key = (cap.evaluation.0, cap.hour);
-                let counts = granted.entry(key).or_insert((0, 0));
-                let remaining = left.entry(key).or_insert(0);
-                if *remaining > 0 {
-                    *remaining -= 1;
-                    counts.0 += 1;
-                    kept.push(&job.job);
-                } else {
-                    counts.1 += 1;
-                }
+        let mut refused = Vec::new();
+        for cap in &job.caps {
+            let key = (cap.evaluation.0, cap.hour);
+            let counts = granted.entry(key).or_insert((0, 0));
+            let remaining = left.entry(key).or_insert(0);
+            if *remaining > 0 {
+                *remaining -= 1;
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+                refused.push(cap.evaluation);
             }
         }
+        kept.extend(job.without(&refused));
     }
     let refused: u64 = granted.values().map(|(_, r)| u64::try_from(*r).unwrap_or(0)).sum();
     let grant_counts: Vec<i32> = granted.values().map(|(g, _)| *g).collect();

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ingestion::IncomingEvent;
-use domain::jobs::Lease;
+use domain::jobs::{JobEnd, Lease};
 use domain::judge::{
     EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
     ResultRow, ResultsQuery, RunsQuery,
@@ -27,6 +27,9 @@ WHERE i.project_id = $1 AND i.uuid = $2
   AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
 
 /// One credit, never past the limit (a project without settings has the defaults).
+/// Which of the given uuids the project has stored (the idempotency table, by key).
+const STORED_EVENTS: &str = "SELECT uuid FROM ai_event_ids WHERE project_id = $1 AND uuid = ANY($2::uuid[])";
+
 const RESERVE_CREDIT: &str = "\
 INSERT INTO evaluation_configs AS c (project_id, trial_evals_used) VALUES ($1, 1)
 ON CONFLICT (project_id) DO UPDATE SET trial_evals_used = c.trial_evals_used + 1, updated_at = now()
@@ -186,13 +189,23 @@ impl JudgeStore for PgJudgeStore {
         }))
     }
 
-    async fn store_result(
+    async fn store_results(
         &self,
         lease: &Lease,
         project: ProjectId,
-        result: &IncomingEvent,
+        results: &[IncomingEvent],
+        end: Option<JobEnd>,
     ) -> Result<bool, RepositoryError> {
-        self.events.insert_with_job_end(project, result, lease).await
+        self.events.insert_with_job_end(project, results, lease, end).await
+    }
+
+    async fn stored_events(&self, project: ProjectId, uuids: &[Uuid]) -> Result<Vec<Uuid>, RepositoryError> {
+        sqlx::query_scalar(STORED_EVENTS)
+            .bind(project.0)
+            .bind(uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)
     }
 
     async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError> {

@@ -143,7 +143,7 @@ async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
     let events = vec![generation(), generation()];
     let planned: Vec<PlannedJob> = events
         .iter()
-        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), cap: None })
+        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
         .collect();
 
     let first = store.store_batch(project, &events, &planned).await.unwrap();
@@ -162,8 +162,8 @@ async fn a_failed_batch_stores_neither_events_nor_jobs() {
     let mut broken = job(project, Some("broken"));
     broken.max_attempts = 0; // violates the table's CHECK: the job insert fails
     let planned = vec![
-        PlannedJob { generation: events[0].uuid, job: job(project, Some("fine")), cap: None },
-        PlannedJob { generation: events[1].uuid, job: broken, cap: None },
+        PlannedJob { generation: events[0].uuid, job: job(project, Some("fine")), caps: Vec::new() },
+        PlannedJob { generation: events[1].uuid, job: broken, caps: Vec::new() },
     ];
 
     assert!(store.store_batch(project, &events, &planned).await.is_err());
@@ -188,7 +188,7 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
                 .map(|e| PlannedJob {
                     generation: e.uuid,
                     job: job(project, Some(&e.uuid.to_string())),
-                    cap: Some(cap),
+                    caps: vec![cap],
                 })
                 .collect();
             store.store_batch(project, &events, &planned).await.unwrap()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
-use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
+use domain::jobs::{JobEnd, JobId, JobKind, JobQueue, NewJob};
 use domain::judge::{
     EvaluationResultsStore, Interval, JudgeStore, ResultCounts, ResultsQuery, ResultsReport, RunsQuery,
 };
@@ -208,12 +208,64 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
 
-    assert!(!judge.store_result(&lapsed.lease, project, &outcome).await.unwrap(), "the old holder stores nothing");
+    assert!(
+        !judge
+            .store_results(&lapsed.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+            .await
+            .unwrap(),
+        "the old holder stores nothing"
+    );
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_events").fetch_one(app.pool()).await.unwrap();
     assert_eq!(stored, 0);
-    assert!(judge.store_result(&holder.lease, project, &outcome).await.unwrap());
+    assert!(
+        judge
+            .store_results(&holder.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+            .await
+            .unwrap()
+    );
     let found = judge.event(project, outcome.uuid, None).await.unwrap().expect("the result is stored");
     assert_eq!(found.event, "$ai_evaluation");
     let state: String = sqlx::query_scalar("SELECT state FROM jobs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(state, "done");
+}
+
+#[tokio::test]
+async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_next_attempt() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    let job = NewJob {
+        id: JobId(Uuid::now_v7()),
+        project,
+        kind: JobKind::Judge,
+        unique_key: Some("g".into()),
+        payload: json!({}),
+        max_attempts: 3,
+    };
+    queue.enqueue(&[job]).await.unwrap();
+    let held = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let generation = event("$ai_generation", Utc::now(), json!({}));
+    let first = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
+    let second = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), Utc::now());
+
+    assert!(judge.store_results(&held.lease, project, std::slice::from_ref(&first), None).await.unwrap());
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(state, "running", "without an end the job stays with its holder");
+    let found = judge.stored_events(project, &[first.uuid, second.uuid]).await.unwrap();
+    assert_eq!(found, vec![first.uuid]);
+    assert!(judge.stored_events(ProjectId(project.0 + 1000), &[first.uuid]).await.unwrap().is_empty());
+
+    let reason = "evaluation x: the provider answered no JSON".to_owned();
+    assert!(
+        judge
+            .store_results(&held.lease, project, std::slice::from_ref(&second), Some(JobEnd::Fail(reason.clone())))
+            .await
+            .unwrap()
+    );
+    let (state, error): (String, Option<String>) =
+        sqlx::query_as("SELECT state, last_error FROM jobs").fetch_one(app.pool()).await.unwrap();
+    assert_eq!((state.as_str(), error), ("failed", Some(reason)));
+    assert_eq!(judge.stored_events(project, &[first.uuid, second.uuid]).await.unwrap().len(), 2);
 }

@@ -214,7 +214,7 @@ async fn a_storage_failure_is_unexpected() {
 }
 
 #[tokio::test]
-async fn generations_bring_a_judge_job_per_matching_evaluation_in_the_same_write() {
+async fn a_matched_generation_brings_one_judge_job_listing_its_evaluations_in_the_same_write() {
     let only_prod = Conditions::parse(&[ConditionInput {
         id: None,
         rollout_percentage: None,
@@ -238,14 +238,18 @@ async fn generations_bring_a_judge_job_per_matching_evaluation_in_the_same_write
         .withf(move |_, events, jobs| {
             let payloads: Vec<JudgePayload> =
                 jobs.iter().map(|j| serde_json::from_value(j.job.payload.clone()).unwrap()).collect();
+            let judged_by_2: Vec<Uuid> = payloads
+                .iter()
+                .filter(|p| p.evaluations.contains(&EvaluationId(Uuid::from_u128(2))))
+                .map(|p| p.generation)
+                .collect();
+            // one job per matched generation, listing every evaluation it matched
             events.len() == 3
-                && jobs.len() == 3
+                && jobs.len() == 2
                 && jobs.iter().all(|j| j.job.kind == JobKind::Judge && j.job.unique_key.is_some())
-                && payloads.iter().filter(|p| p.evaluation == EvaluationId(Uuid::from_u128(2))).count() == 1
-                && payloads
-                    .iter()
-                    .any(|p| p.evaluation == EvaluationId(Uuid::from_u128(2)) && p.generation == prod_uuid)
-                && jobs.iter().filter(|j| j.cap.is_some()).count() == 2
+                && payloads.iter().all(|p| p.evaluations.contains(&EvaluationId(Uuid::from_u128(1))))
+                && judged_by_2 == vec![prod_uuid]
+                && jobs.iter().all(|j| j.caps.len() == 1)
         })
         .times(1)
         .returning(|_, _, jobs| Ok(StoredBatch { stored: 3, jobs_queued: jobs.len() as u64, skipped_by_cap: 0 }));

@@ -20,7 +20,7 @@ impl std::fmt::Display for JobId {
 /// What a job does. The stored name is the wire of the `kind` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
-    /// Judge one generation with one evaluation (spec section 9).
+    /// Judge one generation with each evaluation it matched (spec section 9).
     Judge,
     /// Delete what has expired (spec section 10).
     Housekeeping,

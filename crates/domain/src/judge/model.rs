@@ -12,10 +12,15 @@ use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::NewJob;
 use crate::{EvaluationId, ProviderKeyId};
 
-/// A judge job's payload.
+/// A judge job's payload: one generation, judged by each listed evaluation once.
+///
+/// Ingestion queues one job per generation listing every evaluation it matched (a third
+/// of the rows three jobs would write); a manual run lists one. Payloads of earlier
+/// versions named a single `evaluation` and are read as a list of one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredJudgePayload")]
 pub struct JudgePayload {
-    pub evaluation: EvaluationId,
+    pub evaluations: Vec<EvaluationId>,
     /// The judged event's uuid.
     pub generation: Uuid,
     /// Where the event is (its partition), so reading it touches one month.
@@ -25,10 +30,39 @@ pub struct JudgePayload {
     pub manual: bool,
 }
 
+/// A judge payload as stored by this version or an earlier one.
+#[derive(Deserialize)]
+struct StoredJudgePayload {
+    #[serde(default)]
+    evaluations: Vec<EvaluationId>,
+    #[serde(default)]
+    evaluation: Option<EvaluationId>,
+    generation: Uuid,
+    generation_timestamp: DateTime<Utc>,
+    #[serde(default)]
+    manual: bool,
+}
+
+impl From<StoredJudgePayload> for JudgePayload {
+    fn from(stored: StoredJudgePayload) -> Self {
+        let mut evaluations = stored.evaluations;
+        if let Some(single) = stored.evaluation.filter(|e| !evaluations.contains(e)) {
+            evaluations.push(single);
+        }
+        Self {
+            evaluations,
+            generation: stored.generation,
+            generation_timestamp: stored.generation_timestamp,
+            manual: stored.manual,
+        }
+    }
+}
+
 impl JudgePayload {
-    /// The natural key of an automatic judgement: one per evaluation × generation, ever.
-    pub fn unique_key(&self) -> Option<String> {
-        (!self.manual).then(|| format!("{}:{}", self.evaluation, self.generation))
+    /// The natural key of an automatic judge job: one per stored generation, ever (a
+    /// generation is stored once, and its job lists every evaluation it matched).
+    pub fn unique_key(&self, project: crate::ProjectId) -> Option<String> {
+        (!self.manual).then(|| format!("generation:{project}:{}", self.generation))
     }
 }
 
@@ -52,12 +86,30 @@ pub struct HourlyCap {
 }
 
 /// A judge job to queue with the batch that stores its generation: queued only if the
-/// generation was newly stored and, with a cap, a reservation was granted.
+/// generation was newly stored, without the evaluations whose hourly cap refused them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedJob {
     pub generation: Uuid,
     pub job: NewJob,
-    pub cap: Option<HourlyCap>,
+    /// The reservations its capped evaluations need, one each.
+    pub caps: Vec<HourlyCap>,
+}
+
+impl PlannedJob {
+    /// The job to queue once the caps refused `refused`; `None` when no evaluation is
+    /// left to judge.
+    pub fn without(&self, refused: &[EvaluationId]) -> Option<std::borrow::Cow<'_, NewJob>> {
+        if refused.is_empty() {
+            return Some(std::borrow::Cow::Borrowed(&self.job));
+        }
+        let mut payload: JudgePayload = serde_json::from_value(self.job.payload.clone()).ok()?;
+        payload.evaluations.retain(|evaluation| !refused.contains(evaluation));
+        if payload.evaluations.is_empty() {
+            return None;
+        }
+        let payload = serde_json::to_value(&payload).ok()?;
+        Some(std::borrow::Cow::Owned(NewJob { payload, ..self.job.clone() }))
+    }
 }
 
 /// What storing a batch did.
@@ -85,12 +137,14 @@ pub enum KeyType {
     Posthog,
 }
 
-/// The id of an automatic judgement's result event: derived from the evaluation and the
-/// generation, so a job run twice (a lapsed lease) stores one result.
-pub fn result_event_id(payload: &JudgePayload, job: Uuid) -> Uuid {
-    let seed = match payload.unique_key() {
-        Some(key) => format!("judge-result:{key}"),
-        None => format!("judge-result:manual:{job}"),
+/// The id of the result event of `evaluation` judging `payload`'s generation: for an
+/// automatic judgement derived from the evaluation and the generation (as earlier
+/// versions did), so a job run twice (a lapsed lease) stores one result.
+pub fn result_event_id(payload: &JudgePayload, evaluation: EvaluationId, job: Uuid) -> Uuid {
+    let seed = if payload.manual {
+        format!("judge-result:manual:{job}")
+    } else {
+        format!("judge-result:{evaluation}:{}", payload.generation)
     };
     let digest = Sha256::digest(seed.as_bytes());
     let mut bytes = [0u8; 16];
@@ -157,19 +211,65 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn automatic_results_share_an_id_and_manual_ones_do_not() {
-        let payload = JudgePayload {
-            evaluation: EvaluationId(Uuid::from_u128(1)),
+    fn payload(evaluations: &[u128]) -> JudgePayload {
+        JudgePayload {
+            evaluations: evaluations.iter().map(|e| EvaluationId(Uuid::from_u128(*e))).collect(),
             generation: Uuid::from_u128(2),
             generation_timestamp: Utc::now(),
             manual: false,
-        };
+        }
+    }
+
+    #[test]
+    fn automatic_results_share_an_id_and_manual_ones_do_not() {
+        let payload = payload(&[1, 3]);
+        let (first, second) = (payload.evaluations[0], payload.evaluations[1]);
         let (a, b) = (Uuid::from_u128(10), Uuid::from_u128(11));
-        assert_eq!(result_event_id(&payload, a), result_event_id(&payload, b));
+        assert_eq!(result_event_id(&payload, first, a), result_event_id(&payload, first, b));
+        assert_ne!(result_event_id(&payload, first, a), result_event_id(&payload, second, a));
         let manual = JudgePayload { manual: true, ..payload };
-        assert_ne!(result_event_id(&manual, a), result_event_id(&manual, b));
-        assert_eq!(manual.unique_key(), None);
+        assert_ne!(result_event_id(&manual, first, a), result_event_id(&manual, first, b));
+        assert_eq!(manual.unique_key(crate::ProjectId(1)), None);
+    }
+
+    #[test]
+    fn a_result_keeps_the_id_an_earlier_version_gave_it() {
+        // Earlier versions queued one job per evaluation and derived the result's id
+        // from "{evaluation}:{generation}"; a generation judged then is not judged again.
+        let payload = payload(&[1]);
+        let seed = format!("judge-result:{}:{}", payload.evaluations[0], payload.generation);
+        let digest = Sha256::digest(seed.as_bytes());
+        let expected = uuid::Builder::from_random_bytes(digest[..16].try_into().unwrap()).into_uuid();
+        assert_eq!(result_event_id(&payload, payload.evaluations[0], Uuid::nil()), expected);
+    }
+
+    #[test]
+    fn payloads_of_earlier_versions_name_one_evaluation() {
+        let earlier = json!({
+            "evaluation": Uuid::from_u128(1).to_string(),
+            "generation": Uuid::from_u128(2).to_string(),
+            "generation_timestamp": "2026-03-04T12:00:00Z",
+            "manual": false,
+        });
+        let read: JudgePayload = serde_json::from_value(earlier).unwrap();
+        assert_eq!(read.evaluations, vec![EvaluationId(Uuid::from_u128(1))]);
+        let again: JudgePayload = serde_json::from_value(serde_json::to_value(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
+    }
+
+    #[test]
+    fn a_job_loses_the_evaluations_its_caps_refused() {
+        let payload = payload(&[1, 3]);
+        let planned = PlannedJob {
+            generation: payload.generation,
+            job: crate::judge::judge_job(crate::ProjectId(1), &payload),
+            caps: Vec::new(),
+        };
+        assert!(matches!(planned.without(&[]), Some(std::borrow::Cow::Borrowed(_))));
+        let kept = planned.without(&[payload.evaluations[0]]).unwrap().into_owned();
+        let kept: JudgePayload = serde_json::from_value(kept.payload).unwrap();
+        assert_eq!(kept.evaluations, vec![payload.evaluations[1]]);
+        assert_eq!(planned.without(&payload.evaluations), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Which judge jobs a stored batch brings: for every `$ai_generation`, each enabled
-//! evaluation whose conditions match (rollout decided by the event uuid). Pure: the
-//! caller stores the jobs in the batch's transaction.
+//! Which judge jobs a stored batch brings: for every `$ai_generation`, one job listing
+//! each enabled evaluation whose conditions match (rollout decided by the event uuid).
+//! Pure: the caller stores the jobs in the batch's transaction.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -19,34 +19,37 @@ pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
         id: JobId(uuid::Uuid::now_v7()),
         project,
         kind: JobKind::Judge,
-        unique_key: payload.unique_key(),
+        unique_key: payload.unique_key(project),
         payload: serde_json::to_value(payload).unwrap_or(Value::Null),
         max_attempts: JUDGE_MAX_ATTEMPTS,
     }
 }
 
 /// The judge jobs for `events` under `evaluations` (the project's enabled ones), in event
-/// order; `now` decides the cap's hour.
+/// order, one per generation that any of them matches; `now` decides the cap's hour.
 pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: DateTime<Utc>) -> Vec<PlannedJob> {
-    if evaluations.is_empty() {
+    let Some(project) = evaluations.first().map(|e| e.project) else {
         return Vec::new();
-    }
+    };
     let hour = hour_of(now);
     let mut planned = Vec::new();
     for event in events.iter().filter(|e| e.event.as_str() == AiEventName::GENERATION) {
-        for evaluation in evaluations.iter().filter(|e| e.applies_to(&event.properties, event.uuid)) {
-            let payload = JudgePayload {
-                evaluation: evaluation.id,
-                generation: event.uuid,
-                generation_timestamp: event.timestamp,
-                manual: false,
-            };
-            planned.push(PlannedJob {
-                generation: event.uuid,
-                job: judge_job(evaluation.project, &payload),
-                cap: evaluation.max_runs_per_hour.map(|max| HourlyCap { evaluation: evaluation.id, max, hour }),
-            });
+        let matching: Vec<&Evaluation> =
+            evaluations.iter().filter(|e| e.applies_to(&event.properties, event.uuid)).collect();
+        if matching.is_empty() {
+            continue;
         }
+        let payload = JudgePayload {
+            evaluations: matching.iter().map(|e| e.id).collect(),
+            generation: event.uuid,
+            generation_timestamp: event.timestamp,
+            manual: false,
+        };
+        let caps = matching
+            .iter()
+            .filter_map(|e| e.max_runs_per_hour.map(|max| HourlyCap { evaluation: e.id, max, hour }))
+            .collect();
+        planned.push(PlannedJob { generation: event.uuid, job: judge_job(project, &payload), caps });
     }
     planned
 }

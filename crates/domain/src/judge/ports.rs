@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Generation, JudgedRun, ResultRow, ResultsQuery, RunsQuery};
 use crate::ingestion::IncomingEvent;
-use crate::jobs::Lease;
+use crate::jobs::{JobEnd, Lease};
 use crate::{Page, ProjectId, RepositoryError};
 
 /// What judge jobs read and write. Errors are `RepositoryError` only.
@@ -22,15 +22,22 @@ pub trait JudgeStore: Send + Sync + 'static {
         within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Option<Generation>, RepositoryError>;
 
-    /// In one transaction: stores the result event (like an ingested one, idempotent on
-    /// its uuid) and ends the job held by `lease`. False, and nothing stored, when the
-    /// lease is no longer the job's.
-    async fn store_result(
+    /// In one transaction, while `lease` is still the job's: stores the result events
+    /// (like ingested ones, idempotent on their uuids) and writes the job's `end`; with no
+    /// end the job stays leased (the worker retries it). False, and nothing stored, when
+    /// the lease is no longer the job's.
+    async fn store_results(
         &self,
         lease: &Lease,
         project: ProjectId,
-        result: &IncomingEvent,
+        results: &[IncomingEvent],
+        end: Option<JobEnd>,
     ) -> Result<bool, RepositoryError>;
+
+    /// Which of these event uuids the project has stored (a retried job's results from
+    /// an earlier attempt).
+    async fn stored_events(&self, project: ProjectId, uuids: &[uuid::Uuid])
+    -> Result<Vec<uuid::Uuid>, RepositoryError>;
 
     /// Takes one trial credit if any is left (atomically: never past the limit).
     async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError>;

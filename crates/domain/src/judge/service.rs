@@ -15,8 +15,8 @@ use super::{
     ResultsReport, RunsQuery, judge_job, parse_instant, result_event_id,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
-use crate::ingestion::AiEventName;
-use crate::jobs::{ClaimedJob, JobHandler, JobId, JobKind, JobOutcome, JobQueue};
+use crate::ingestion::{AiEventName, IncomingEvent};
+use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobId, JobKind, JobOutcome, JobQueue};
 use crate::llm::{ChosenLlm, CompletionError, JudgeLlm, LlmPurpose, LlmUse};
 use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
 
@@ -80,10 +80,14 @@ fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, Man
     }
 }
 
-/// How a judgement attempt ended, before it is applied to the job.
-enum Judged {
-    Stored,
-    LeaseLost,
+/// How judging one evaluation of a job ended.
+enum Judgement {
+    /// A verdict to store, and who paid for it (a lost lease gives a trial credit back).
+    Verdict { event: IncomingEvent, key: KeyType },
+    /// A passing failure: the job is tried again.
+    Retry(String),
+    /// A failure another attempt would repeat.
+    Fail(String),
 }
 
 impl JudgeService {
@@ -129,7 +133,7 @@ impl JudgeService {
             return Err(ManualRunError::PastRetention(target.to_string()));
         }
         let payload = JudgePayload {
-            evaluation: evaluation.id,
+            evaluations: vec![evaluation.id],
             generation: event.uuid,
             generation_timestamp: event.timestamp,
             manual: true,
@@ -182,26 +186,109 @@ impl JudgeService {
         Ok(ResultsReport::from_rows(query, rows, skipped))
     }
 
+    /// Judges the job's generation with each of its evaluations not judged by an earlier
+    /// attempt (concurrently), then stores the verdicts and the job's end together.
     async fn judge(&self, job: &ClaimedJob) -> Result<JobOutcome, RepositoryError> {
         let payload: JudgePayload = match serde_json::from_value(job.payload.clone()) {
             Ok(payload) => payload,
             Err(error) => return Ok(JobOutcome::Fail(format!("unreadable judge payload: {error}"))),
         };
         let project = job.project;
-        let Some(evaluation) = self.ports.evaluations.find(project, payload.evaluation).await?.filter(|e| !e.deleted)
-        else {
-            return Ok(JobOutcome::Fail("the evaluation was deleted before it ran".into()));
-        };
-        if !payload.manual && !evaluation.state.enabled() {
-            return Ok(JobOutcome::Fail("the evaluation was disabled before it ran".into()));
+        let mut pending: Vec<(EvaluationId, Uuid)> =
+            payload.evaluations.iter().map(|e| (*e, result_event_id(&payload, *e, job.lease.job.0))).collect();
+        if job.attempts > 1 {
+            let ids: Vec<Uuid> = pending.iter().map(|(_, id)| *id).collect();
+            let stored = self.ports.store.stored_events(project, &ids).await?;
+            pending.retain(|(_, id)| !stored.contains(id));
         }
-        let at = payload.generation_timestamp;
-        let within = Some((at - chrono::Duration::seconds(1), at + chrono::Duration::seconds(1)));
-        let Some(generation) = self.ports.store.event(project, payload.generation, within).await? else {
-            return Ok(JobOutcome::Fail("the generation is no longer stored".into()));
-        };
+        let mut judged = Vec::with_capacity(pending.len());
+        let mut runnable = Vec::with_capacity(pending.len());
+        for (evaluation_id, result_id) in pending {
+            match self.ports.evaluations.find(project, evaluation_id).await?.filter(|e| !e.deleted) {
+                None => {
+                    judged.push((evaluation_id, Judgement::Fail("the evaluation was deleted before it ran".into())))
+                }
+                Some(evaluation) if !payload.manual && !evaluation.state.enabled() => {
+                    judged.push((evaluation_id, Judgement::Fail("the evaluation was disabled before it ran".into())))
+                }
+                Some(evaluation) => runnable.push((evaluation, result_id)),
+            }
+        }
+        if !runnable.is_empty() {
+            let at = payload.generation_timestamp;
+            let within = Some((at - chrono::Duration::seconds(1), at + chrono::Duration::seconds(1)));
+            let Some(generation) = self.ports.store.event(project, payload.generation, within).await? else {
+                return Ok(JobOutcome::Fail("the generation is no longer stored".into()));
+            };
+            let calls = runnable.iter().map(|(evaluation, result_id)| async {
+                let judgement = self.judge_one(project, &payload, evaluation, *result_id, &generation).await?;
+                Ok::<_, RepositoryError>((evaluation.id, judgement))
+            });
+            for outcome in futures::future::join_all(calls).await {
+                judged.push(outcome?);
+            }
+        }
+        self.store_judged(job, payload.evaluations.len() > 1, judged).await
+    }
 
-        let (llm, key) = match self.ports.llm.choose_for_judge(project, &evaluation).await? {
+    /// Stores the verdicts with the job's end (or, when a judgement is to be retried, with
+    /// the job still leased), and tells the worker what is left to do.
+    async fn store_judged(
+        &self,
+        job: &ClaimedJob,
+        several: bool,
+        judged: Vec<(EvaluationId, Judgement)>,
+    ) -> Result<JobOutcome, RepositoryError> {
+        let said = |evaluation: EvaluationId, reason: String| {
+            if several { format!("evaluation {evaluation}: {reason}") } else { reason }
+        };
+        let (mut verdicts, mut paid_by_trial, mut retry, mut failure) = (Vec::new(), 0, None, None);
+        for (evaluation, judgement) in judged {
+            match judgement {
+                Judgement::Verdict { event, key } => {
+                    paid_by_trial += usize::from(key == KeyType::Posthog);
+                    verdicts.push(event);
+                }
+                Judgement::Retry(reason) => {
+                    retry.get_or_insert_with(|| said(evaluation, reason));
+                }
+                Judgement::Fail(reason) => {
+                    failure.get_or_insert_with(|| said(evaluation, reason));
+                }
+            }
+        }
+        if verdicts.is_empty() {
+            return Ok(match (retry, failure) {
+                (Some(reason), _) => JobOutcome::Retry(reason),
+                (None, Some(reason)) => JobOutcome::Fail(reason),
+                (None, None) => JobOutcome::Complete,
+            });
+        }
+        let end = match (&retry, failure) {
+            (Some(_), _) => None,
+            (None, Some(reason)) => Some(JobEnd::Fail(reason)),
+            (None, None) => Some(JobEnd::Complete),
+        };
+        if !self.ports.store.store_results(&job.lease, job.project, &verdicts, end).await? {
+            for _ in 0..paid_by_trial {
+                self.ports.store.release_trial_credit(job.project).await?;
+            }
+            tracing::warn!(job = %job.lease.job, "a judge job's lease lapsed before its results were stored");
+            return Ok(JobOutcome::Finished);
+        }
+        Ok(retry.map_or(JobOutcome::Finished, JobOutcome::Retry))
+    }
+
+    /// One evaluation's judgement of the generation: who pays, the call, the verdict.
+    async fn judge_one(
+        &self,
+        project: ProjectId,
+        payload: &JudgePayload,
+        evaluation: &Evaluation,
+        result_id: Uuid,
+        generation: &Generation,
+    ) -> Result<Judgement, RepositoryError> {
+        let (llm, key) = match self.ports.llm.choose_for_judge(project, evaluation).await? {
             JudgeLlm::OwnKey(llm) => {
                 let key = KeyType::Byok(llm.key.expect("an own key has an id"));
                 (llm, key)
@@ -209,40 +296,41 @@ impl JudgeService {
             JudgeLlm::Trial(llm) => {
                 if !self.ports.store.reserve_trial_credit(project).await? {
                     self.stop(project, JudgeStop::WithoutKey, StatusReason::TrialLimitReached).await?;
-                    return Ok(JobOutcome::Fail("the project's trial evaluations are used up".into()));
+                    return Ok(Judgement::Fail("the project's trial evaluations are used up".into()));
                 }
                 (llm, KeyType::Posthog)
             }
             JudgeLlm::KeyInvalid(key) => {
                 self.stop(project, JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid).await?;
-                return Ok(JobOutcome::Fail(format!("provider key {key} is invalid")));
+                return Ok(Judgement::Fail(format!("provider key {key} is invalid")));
             }
             JudgeLlm::ModelNotAllowed => {
                 self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ModelNotAllowed).await?;
-                return Ok(JobOutcome::Fail("no provider key, and the model is not available on trial credits".into()));
+                return Ok(Judgement::Fail("no provider key, and the model is not available on trial credits".into()));
             }
         };
-
-        let result = self.call(project, &evaluation, &generation, &llm).await;
-        let verdict = match result {
+        let verdict = match self.call(project, evaluation, generation, &llm).await {
             Ok(verdict) => verdict,
             Err(error) => {
                 if key == KeyType::Posthog {
                     self.ports.store.release_trial_credit(project).await?;
                 }
-                return self.after_failure(project, &evaluation, key, error).await;
+                return self.after_failure(project, evaluation, key, error).await;
             }
         };
-        match self.store(job, &payload, &evaluation, &generation, &verdict, &llm, key).await? {
-            Judged::Stored => Ok(JobOutcome::Finished),
-            Judged::LeaseLost => {
-                if key == KeyType::Posthog {
-                    self.ports.store.release_trial_credit(project).await?;
-                }
-                tracing::warn!(job = %job.lease.job, "a judge job's lease lapsed before its result was stored");
-                Ok(JobOutcome::Finished)
-            }
+        let event = ResultEvent {
+            id: result_id,
+            evaluation,
+            generation,
+            verdict: &verdict,
+            key,
+            provider: llm.credentials.provider.as_str(),
+            model: &llm.model,
+            manual: payload.manual,
+            at: Utc::now(),
         }
+        .into_event();
+        Ok(Judgement::Verdict { event, key })
     }
 
     async fn call(
@@ -263,36 +351,6 @@ impl JudgeService {
         Ok(Verdict::from_answer(answer, evaluation.output_type))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn store(
-        &self,
-        job: &ClaimedJob,
-        payload: &JudgePayload,
-        evaluation: &Evaluation,
-        generation: &Generation,
-        verdict: &Verdict,
-        llm: &ChosenLlm,
-        key: KeyType,
-    ) -> Result<Judged, RepositoryError> {
-        let event = ResultEvent {
-            id: result_event_id(payload, job.lease.job.0),
-            evaluation,
-            generation,
-            verdict,
-            key,
-            provider: llm.credentials.provider.as_str(),
-            model: &llm.model,
-            manual: payload.manual,
-            at: Utc::now(),
-        }
-        .into_event();
-        Ok(if self.ports.store.store_result(&job.lease, job.project, &event).await? {
-            Judged::Stored
-        } else {
-            Judged::LeaseLost
-        })
-    }
-
     /// A failed call: a rejected own key stops the evaluations using it (the key is
     /// already `invalid`); passing trouble is retried; anything else ends the job.
     async fn after_failure(
@@ -301,21 +359,21 @@ impl JudgeService {
         evaluation: &Evaluation,
         key: KeyType,
         error: CompletionError,
-    ) -> Result<JobOutcome, RepositoryError> {
+    ) -> Result<Judgement, RepositoryError> {
         Ok(match (&error, key) {
             (CompletionError::KeyRejected, KeyType::Byok(key_id)) => {
                 self.stop(project, JudgeStop::UsingKey(key_id), StatusReason::ProviderKeyInvalid).await?;
                 self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ProviderKeyInvalid).await?;
-                JobOutcome::Fail(format!("the provider rejected key {key_id}"))
+                Judgement::Fail(format!("the provider rejected key {key_id}"))
             }
             (CompletionError::KeyRejected, KeyType::Posthog) => {
                 tracing::error!("the provider rejected the operator's system LLM key (LLMA_SYSTEM_LLM_API_KEY)");
-                JobOutcome::Fail("the provider rejected the system LLM key".into())
+                Judgement::Fail("the provider rejected the system LLM key".into())
             }
             (CompletionError::RateLimited { .. } | CompletionError::Timeout | CompletionError::Unavailable(_), _) => {
-                JobOutcome::Retry(error.to_string())
+                Judgement::Retry(error.to_string())
             }
-            (CompletionError::BadOutput(_), _) => JobOutcome::Fail(error.to_string()),
+            (CompletionError::BadOutput(_), _) => Judgement::Fail(error.to_string()),
         })
     }
 

@@ -97,8 +97,12 @@ fn stored_key(state: KeyState) -> ProviderKey {
 }
 
 fn claimed(manual: bool) -> ClaimedJob {
-    let payload =
-        JudgePayload { evaluation: evaluation_id(), generation: generation_id(), generation_timestamp: at(), manual };
+    let payload = JudgePayload {
+        evaluations: vec![evaluation_id()],
+        generation: generation_id(),
+        generation_timestamp: at(),
+        manual,
+    };
     ClaimedJob {
         lease: Lease { job: JobId(Uuid::from_u128(0x10B)), token: Uuid::from_u128(0x70) },
         project: PROJECT,
@@ -107,6 +111,21 @@ fn claimed(manual: bool) -> ClaimedJob {
         attempts: 1,
         max_attempts: 3,
     }
+}
+
+fn other_evaluation_id() -> EvaluationId {
+    EvaluationId(Uuid::from_u128(0xE2))
+}
+
+/// An automatic job judging the generation with both evaluations, on its `attempts`th try.
+fn claimed_for_both(attempts: u32) -> ClaimedJob {
+    let payload = JudgePayload {
+        evaluations: vec![evaluation_id(), other_evaluation_id()],
+        generation: generation_id(),
+        generation_timestamp: at(),
+        manual: false,
+    };
+    ClaimedJob { payload: serde_json::to_value(payload).unwrap(), attempts, ..claimed(false) }
 }
 
 fn answer(verdict: bool, applicable: bool) -> Completion {
@@ -130,6 +149,8 @@ struct Mocks {
     system: Option<SystemLlm>,
     trial_models: TrialModels,
     stored: Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>,
+    /// The job end written with each `store_results`.
+    ends: Arc<Mutex<Vec<Option<JobEnd>>>>,
 }
 
 impl Mocks {
@@ -149,15 +170,18 @@ impl Mocks {
             system: None,
             trial_models: TrialModels::default(),
             stored: Arc::default(),
+            ends: Arc::default(),
         };
-        mocks.evaluations.expect_find().returning(move |_, _| Ok(Some(evaluation.clone())));
+        // any id asked for is this evaluation under that id
+        mocks.evaluations.expect_find().returning(move |_, id| Ok(Some(Evaluation { id, ..evaluation.clone() })));
         mocks.store.expect_event().returning(|_, _, _| Ok(Some(generation())));
         mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
         mocks.calls.expect_record().returning(|_| Ok(()));
         mocks.keys.expect_touch_last_used().returning(|_, _| Ok(()));
-        let stored = mocks.stored.clone();
-        mocks.store.expect_store_result().returning(move |_, _, event| {
-            stored.lock().unwrap().push(event.clone());
+        let (stored, ends) = (mocks.stored.clone(), mocks.ends.clone());
+        mocks.store.expect_store_results().returning(move |_, _, events, end| {
+            stored.lock().unwrap().extend(events.iter().cloned());
+            ends.lock().unwrap().push(end);
             Ok(true)
         });
         mocks
@@ -248,7 +272,10 @@ async fn the_configured_key_judges_and_the_result_is_an_ai_evaluation_event() {
     assert_eq!(p["$ai_evaluation_key_type"], json!("byok"));
     assert_eq!(p["$ai_evaluation_key_id"], json!(key_id().to_string()));
     assert_eq!(p["$ai_evaluation_manual"], json!(false));
-    assert_eq!(event.uuid, result_event_id(&serde_json::from_value(claimed(false).payload).unwrap(), Uuid::nil()));
+    assert_eq!(
+        event.uuid,
+        result_event_id(&serde_json::from_value(claimed(false).payload).unwrap(), evaluation_id(), Uuid::nil())
+    );
 }
 
 #[tokio::test]
@@ -405,6 +432,60 @@ async fn the_active_key_comes_before_trial_credits() {
 
     assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
     assert_eq!(stored.lock().unwrap()[0].properties["$ai_evaluation_key_type"], json!("byok"));
+}
+
+#[tokio::test]
+async fn one_job_judges_with_each_of_its_evaluations_and_ends_with_their_results() {
+    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let ends = mocks.ends.clone();
+    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+    let job = claimed_for_both(1);
+
+    assert_eq!(service.run(&job).await, JobOutcome::Finished);
+    let payload: JudgePayload = serde_json::from_value(job.payload.clone()).unwrap();
+    let stored = stored.lock().unwrap();
+    let ids: Vec<Uuid> = stored.iter().map(|e| e.uuid).collect();
+    let expected: Vec<Uuid> =
+        payload.evaluations.iter().map(|e| result_event_id(&payload, *e, job.lease.job.0)).collect();
+    assert_eq!(ids, expected);
+    let judged_by: Vec<&Value> = stored.iter().map(|e| &e.properties["$ai_evaluation_id"]).collect();
+    assert_eq!(judged_by, [&json!(evaluation_id().to_string()), &json!(other_evaluation_id().to_string())]);
+    assert_eq!(*ends.lock().unwrap(), vec![Some(JobEnd::Complete)], "results and the job's end in one write");
+}
+
+#[tokio::test]
+async fn a_retried_job_judges_only_the_evaluations_without_a_stored_result() {
+    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let job = claimed_for_both(2);
+    let payload: JudgePayload = serde_json::from_value(job.payload.clone()).unwrap();
+    let done = result_event_id(&payload, evaluation_id(), job.lease.job.0);
+    mocks.store.expect_stored_events().times(1).returning(move |_, _| Ok(vec![done]));
+    mocks.completion.expect_complete().times(1).returning(|_, _, _| Ok(answer(true, true)));
+    let (service, stored) = mocks.service();
+
+    assert_eq!(service.run(&job).await, JobOutcome::Finished);
+    let stored = stored.lock().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].properties["$ai_evaluation_id"], json!(other_evaluation_id().to_string()));
+}
+
+#[tokio::test]
+async fn a_passing_failure_of_one_evaluation_keeps_the_others_verdict_and_retries_the_job() {
+    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let calls = Arc::new(Mutex::new(0));
+    mocks.completion.expect_complete().returning(move |_, _, _| {
+        let mut calls = calls.lock().unwrap();
+        *calls += 1;
+        if *calls == 1 { Ok(answer(true, true)) } else { Err(CompletionError::RateLimited { retry_after: None }) }
+    });
+    let ends = mocks.ends.clone();
+    let (service, stored) = mocks.service();
+
+    let outcome = service.run(&claimed_for_both(1)).await;
+    let JobOutcome::Retry(reason) = outcome else { panic!("expected a retry, got {outcome:?}") };
+    assert!(reason.starts_with("evaluation "), "the reason names the evaluation: {reason}");
+    assert_eq!(stored.lock().unwrap().len(), 1, "the verdict already paid for is kept");
+    assert_eq!(*ends.lock().unwrap(), vec![None], "the job stays leased for the worker's retry");
 }
 
 fn manual(evaluation: &str, target: &str) -> ManualRunInput {
