@@ -16,11 +16,12 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-/// Inserts jobs; one whose (kind, unique key) exists is skipped.
+/// Inserts jobs; one whose id exists is skipped (a keyed job's id is derived from its
+/// kind and key, so that is the same (kind, key) queued before).
 const INSERT_JOBS: &str = "\
 INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])
-ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL DO NOTHING";
+ON CONFLICT (id) DO NOTHING";
 
 /// Leases due jobs: pending ones whose time has come, and running ones whose lease lapsed
 /// (`run_after` is the lease's end while running). Oldest due first.

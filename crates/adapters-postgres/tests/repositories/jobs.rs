@@ -20,14 +20,7 @@ use crate::support::TestApp;
 const LEASE: Duration = Duration::from_secs(30);
 
 fn job(project: ProjectId, key: Option<&str>) -> NewJob {
-    NewJob {
-        id: JobId(Uuid::now_v7()),
-        project,
-        kind: JobKind::Judge,
-        unique_key: key.map(str::to_owned),
-        payload: json!({"n": key}),
-        max_attempts: 3,
-    }
+    NewJob::new(project, JobKind::Judge, key.map(str::to_owned), json!({"n": key}), 3)
 }
 
 fn generation() -> IncomingEvent {
@@ -54,6 +47,20 @@ async fn a_unique_key_queues_one_job_ever() {
     assert_eq!(queue.enqueue(&[job(project, Some("e:g"))]).await.unwrap(), 0);
     assert_eq!(queue.enqueue(&[job(project, None), job(project, None)]).await.unwrap(), 2, "keyless jobs always queue");
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 3);
+}
+
+#[tokio::test]
+async fn the_migration_derives_a_keyed_jobs_id_as_the_service_does() {
+    // jobs queued before ids were derived from keys were given their derived ids by the
+    // migration, so a key queued again after an upgrade still finds its job
+    let app = TestApp::migrated().await;
+    let key = "3f1c:0:ops@example.com ü";
+    let derived: Uuid = sqlx::query_scalar("SELECT job_id_for_key('report_delivery', $1)")
+        .bind(key)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(derived, JobId::for_key(JobKind::ReportDelivery, key).0);
 }
 
 #[tokio::test]

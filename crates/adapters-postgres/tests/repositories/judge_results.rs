@@ -7,7 +7,7 @@ use std::time::Duration;
 use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
-use domain::jobs::{JobEnd, JobId, JobKind, JobQueue, NewJob};
+use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
 use domain::judge::{
     EvaluationResultsStore, Interval, JudgeStore, ResultCounts, ResultsQuery, ResultsReport, RunsQuery,
 };
@@ -193,14 +193,7 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
     let queue = PgJobQueue::new(app.pool().clone());
     let project = app.project().await.id;
-    let job = NewJob {
-        id: JobId(Uuid::now_v7()),
-        project,
-        kind: JobKind::Judge,
-        unique_key: Some("e:g".into()),
-        payload: json!({}),
-        max_attempts: 3,
-    };
+    let job = NewJob::new(project, JobKind::Judge, Some("e:g".into()), json!({}), 3);
     queue.enqueue(&[job]).await.unwrap();
     let lapsed = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second'").execute(app.pool()).await.unwrap();
@@ -236,14 +229,7 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
     let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
     let queue = PgJobQueue::new(app.pool().clone());
     let project = app.project().await.id;
-    let job = NewJob {
-        id: JobId(Uuid::now_v7()),
-        project,
-        kind: JobKind::Judge,
-        unique_key: Some("g".into()),
-        payload: json!({}),
-        max_attempts: 3,
-    };
+    let job = NewJob::new(project, JobKind::Judge, Some("g".into()), json!({}), 3);
     queue.enqueue(&[job]).await.unwrap();
     let held = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
     let generation = event("$ai_generation", Utc::now(), json!({}));

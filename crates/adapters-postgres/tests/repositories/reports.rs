@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::PageRequest;
 use domain::crypto::SealedSecret;
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
-use domain::jobs::{JobEnd, JobId, JobKind, JobQueue, NewJob};
+use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
 use domain::reports::delivery::DeliveryState;
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
@@ -105,14 +105,7 @@ fn run(report: &Report, created_at: DateTime<Utc>) -> ReportRun {
 }
 
 fn delivery_job(project: ProjectId, key: String) -> NewJob {
-    NewJob {
-        id: JobId(Uuid::now_v7()),
-        project,
-        kind: JobKind::ReportDelivery,
-        unique_key: Some(key),
-        payload: json!({}),
-        max_attempts: 4,
-    }
+    NewJob::new(project, JobKind::ReportDelivery, Some(key), json!({}), 4)
 }
 
 #[tokio::test]
@@ -204,16 +197,8 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
     let stored = report(&tenant, evaluation);
     store.insert(&stored, tenant.admin.id).await.unwrap();
     let queue = PgJobQueue::new(app.pool().clone());
-    let jobs: Vec<NewJob> = (0..6)
-        .map(|i| NewJob {
-            id: JobId(Uuid::now_v7()),
-            project: tenant.id(),
-            kind: JobKind::ReportRun,
-            unique_key: Some(format!("race-{i}")),
-            payload: json!({}),
-            max_attempts: 3,
-        })
-        .collect();
+    let jobs: Vec<NewJob> =
+        (0..6).map(|i| NewJob::new(tenant.id(), JobKind::ReportRun, Some(format!("race-{i}")), json!({}), 3)).collect();
     queue.enqueue(&jobs).await.unwrap();
     let claimed = queue.claim(&[JobKind::ReportRun], 6, Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 6);
@@ -311,11 +296,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     let mut run_ids = Vec::new();
     for minute in 0..3 {
         queue
-            .enqueue(&[NewJob {
-                unique_key: Some(format!("p{minute}")),
-                kind: JobKind::ReportRun,
-                ..delivery_job(tenant.id(), String::new())
-            }])
+            .enqueue(&[NewJob::new(tenant.id(), JobKind::ReportRun, Some(format!("p{minute}")), json!({}), 4)])
             .await
             .unwrap();
         let job = queue.claim(&[JobKind::ReportRun], 1, Duration::from_secs(30)).await.unwrap().remove(0);

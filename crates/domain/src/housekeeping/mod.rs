@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::jobs::{ClaimedJob, JobHandler, JobId, JobKind, JobOutcome, NewJob};
+use crate::jobs::{ClaimedJob, JobHandler, JobKind, JobOutcome, NewJob};
 use crate::{ProjectId, RepositoryError};
 
 /// Rows one step deletes at most, so a sweep never holds long locks.
@@ -59,14 +59,7 @@ pub trait Housekeeping: Send + Sync + 'static {
 pub fn sweep_job(now: DateTime<Utc>, every: Duration) -> NewJob {
     let period = every.as_secs().max(1) as i64;
     let slot = now.timestamp().div_euclid(period);
-    NewJob {
-        id: JobId(uuid::Uuid::now_v7()),
-        project: SYSTEM_PROJECT,
-        kind: JobKind::Housekeeping,
-        unique_key: Some(format!("sweep:{period}:{slot}")),
-        payload: serde_json::json!({}),
-        max_attempts: 3,
-    }
+    NewJob::new(SYSTEM_PROJECT, JobKind::Housekeeping, Some(format!("sweep:{period}:{slot}")), serde_json::json!({}), 3)
 }
 
 /// Runs sweeps as jobs: a full batch means more is left, so the sweep goes on (bounded

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::ProjectId;
@@ -10,6 +11,18 @@ use crate::ProjectId;
 /// A job's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub Uuid);
+
+impl JobId {
+    /// The id of the one job of `kind` keyed `key`: derived from both, so the table's
+    /// primary key alone keeps a key to one job (no second index written with every job).
+    /// `job_id_for_key` in `migrations/0011_job_ids_from_keys.sql` derives the same.
+    pub fn for_key(kind: JobKind, key: &str) -> Self {
+        let digest = Sha256::digest(format!("{}:{key}", kind.as_str()).as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(Uuid::from_bytes(bytes))
+    }
+}
 
 impl std::fmt::Display for JobId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,7 +61,8 @@ impl JobKind {
     }
 }
 
-/// A job to enqueue.
+/// A job to enqueue. Build it with [`NewJob::new`], which gives a keyed job the id its
+/// key determines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub id: JobId,
@@ -60,6 +74,24 @@ pub struct NewJob {
     pub payload: Value,
     /// Attempts before the job ends failed (a lease that lapsed counts as one).
     pub max_attempts: u32,
+}
+
+impl NewJob {
+    /// A job of `kind`; with a `unique_key` its id is [`JobId::for_key`] (at most one such
+    /// job exists, ever), without one a fresh time-ordered id.
+    pub fn new(
+        project: ProjectId,
+        kind: JobKind,
+        unique_key: Option<String>,
+        payload: Value,
+        max_attempts: u32,
+    ) -> Self {
+        let id = match &unique_key {
+            Some(key) => JobId::for_key(kind, key),
+            None => JobId(Uuid::now_v7()),
+        };
+        Self { id, project, kind, unique_key, payload, max_attempts }
+    }
 }
 
 /// The proof that a worker holds a job: renew, finish and release match both parts, so a
@@ -101,6 +133,16 @@ mod tests {
         assert_eq!(backoff(base, 2), Duration::from_secs(4));
         assert_eq!(backoff(base, 3), Duration::from_secs(8));
         assert_eq!(backoff(base, 40), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_keyed_job_has_the_id_of_its_kind_and_key() {
+        let job = |kind, key: &str| NewJob::new(ProjectId(1), kind, Some(key.into()), Value::Null, 3).id;
+        assert_eq!(job(JobKind::Judge, "a"), job(JobKind::Judge, "a"));
+        assert_ne!(job(JobKind::Judge, "a"), job(JobKind::Judge, "b"));
+        assert_ne!(job(JobKind::Judge, "a"), job(JobKind::ReportRun, "a"));
+        let unkeyed = || NewJob::new(ProjectId(1), JobKind::Judge, None, Value::Null, 3).id;
+        assert_ne!(unkeyed(), unkeyed());
     }
 
     #[test]

@@ -8,21 +8,20 @@ use serde_json::Value;
 use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
 use crate::evaluation::Evaluation;
 use crate::ingestion::{AiEventName, IncomingEvent};
-use crate::jobs::{JobId, JobKind, NewJob};
+use crate::jobs::{JobKind, NewJob};
 
 /// Tries a judge job gets (429/5xx/timeouts are retried with backoff up to this).
 pub const JUDGE_MAX_ATTEMPTS: u32 = 3;
 
 /// The judge job of `payload` for `project`.
 pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
-    NewJob {
-        id: JobId(uuid::Uuid::now_v7()),
+    NewJob::new(
         project,
-        kind: JobKind::Judge,
-        unique_key: payload.unique_key(project),
-        payload: serde_json::to_value(payload).unwrap_or(Value::Null),
-        max_attempts: JUDGE_MAX_ATTEMPTS,
-    }
+        JobKind::Judge,
+        payload.unique_key(project),
+        serde_json::to_value(payload).unwrap_or(Value::Null),
+        JUDGE_MAX_ATTEMPTS,
+    )
 }
 
 /// The judge jobs for `events` under `evaluations` (the project's enabled ones), in event

@@ -26,7 +26,7 @@ use super::schedule::{self, Recurrence};
 use super::targets::{SecretInput, TargetInput, TargetPolicy};
 use crate::crypto::{KeyCipher, SealContext};
 use crate::evaluation::{Evaluation, EvaluationRepository};
-use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobId, JobKind, JobOutcome, JobQueue, NewJob};
+use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue, NewJob};
 use crate::llm::{CompletionRequest, LlmPurpose, LlmUse};
 use crate::provider_key::mask_api_key;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, UserId};
@@ -620,14 +620,13 @@ fn next_date(
 }
 
 fn run_job(project: ProjectId, payload: &RunPayload) -> NewJob {
-    NewJob {
-        id: JobId(uuid::Uuid::now_v7()),
+    NewJob::new(
         project,
-        kind: JobKind::ReportRun,
-        unique_key: Some(payload.key.clone()),
-        payload: serde_json::to_value(payload).unwrap_or(Value::Null),
-        max_attempts: RUN_ATTEMPTS,
-    }
+        JobKind::ReportRun,
+        Some(payload.key.clone()),
+        serde_json::to_value(payload).unwrap_or(Value::Null),
+        RUN_ATTEMPTS,
+    )
 }
 
 /// The run jobs of the candidates whose gates let them run at `now` (one scheduler tick
@@ -676,14 +675,13 @@ fn deliveries_of(report: &Report, run: &ReportRun) -> Vec<(NewDelivery, NewJob)>
         };
         for recipient in recipients {
             let payload = DeliveryPayload { run: run.id.0, target_index: index, recipient: recipient.clone() };
-            let job = NewJob {
-                id: JobId(uuid::Uuid::now_v7()),
-                project: run.project,
-                kind: JobKind::ReportDelivery,
-                unique_key: Some(format!("{}:{index}:{recipient}", run.id.0)),
-                payload: serde_json::to_value(&payload).unwrap_or(Value::Null),
-                max_attempts: MAX_DELIVERY_ATTEMPTS,
-            };
+            let job = NewJob::new(
+                run.project,
+                JobKind::ReportDelivery,
+                Some(format!("{}:{index}:{recipient}", run.id.0)),
+                serde_json::to_value(&payload).unwrap_or(Value::Null),
+                MAX_DELIVERY_ATTEMPTS,
+            );
             deliveries.push((NewDelivery { target_index: index, recipient, target: target.clone() }, job));
         }
     }

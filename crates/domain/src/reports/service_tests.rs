@@ -165,7 +165,7 @@ async fn the_tick_runs_what_is_due_under_its_gates() {
 
 fn claimed(kind: JobKind, payload: Value, attempts: u32) -> ClaimedJob {
     ClaimedJob {
-        lease: Lease { job: JobId(uuid::Uuid::from_u128(1)), token: uuid::Uuid::from_u128(2) },
+        lease: Lease { job: crate::jobs::JobId(uuid::Uuid::from_u128(1)), token: uuid::Uuid::from_u128(2) },
         project: PROJECT,
         kind: Some(kind),
         payload,
