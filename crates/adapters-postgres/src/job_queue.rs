@@ -24,19 +24,23 @@ SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb
 ON CONFLICT (id) DO NOTHING";
 
 /// Leases due jobs: pending ones whose time has come, and running ones whose lease lapsed
-/// (`run_after` is the lease's end while running). Oldest due first.
+/// (`run_after` is the lease's end while running). Oldest due first, up to each wanted
+/// kind's room ($1 kinds, $2 rooms, $3 the lease in seconds).
 pub const CLAIM: &str = "\
 WITH due AS (
-    SELECT id FROM jobs
-    WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp() AND kind = ANY($3::text[])
-    ORDER BY run_after
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    SELECT picked.id FROM UNNEST($1::text[], $2::int[]) AS wanted(kind, room)
+    CROSS JOIN LATERAL (
+        SELECT id FROM jobs
+        WHERE state IN ('pending', 'running') AND run_after <= clock_timestamp() AND kind = wanted.kind
+        ORDER BY run_after
+        LIMIT wanted.room
+        FOR UPDATE SKIP LOCKED
+    ) picked
 )
 UPDATE jobs j
 SET state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(),
-    locked_until = clock_timestamp() + make_interval(secs => $2),
-    run_after = clock_timestamp() + make_interval(secs => $2)
+    locked_until = clock_timestamp() + make_interval(secs => $3),
+    run_after = clock_timestamp() + make_interval(secs => $3)
 FROM due WHERE j.id = due.id
 RETURNING j.id, j.project_id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease_token";
 
@@ -294,12 +298,13 @@ impl JobQueue for PgJobQueue {
         insert_jobs(&mut conn, &jobs).await.map_err(RepositoryError::new)
     }
 
-    async fn claim(&self, kinds: &[JobKind], limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
-        let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    async fn claim(&self, wanted: &[(JobKind, u32)], lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
+        let kinds: Vec<&str> = wanted.iter().map(|(kind, _)| kind.as_str()).collect();
+        let rooms: Vec<i32> = wanted.iter().map(|(_, room)| i32::try_from(*room).unwrap_or(i32::MAX)).collect();
         let rows: Vec<ClaimRow> = sqlx::query_as(CLAIM)
-            .bind(i64::from(limit))
-            .bind(seconds(lease))
             .bind(kinds)
+            .bind(rooms)
+            .bind(seconds(lease))
             .fetch_all(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

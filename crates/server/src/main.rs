@@ -33,9 +33,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let listener = match role {
                 Role::Worker => None,
                 _ => Some(
-                    tokio::net::TcpListener::bind(config.bind)
+                    tokio::net::TcpListener::bind(config.http.bind)
                         .await
-                        .map_err(|e| anyhow::anyhow!("LLMA_BIND: cannot listen on {}: {e}", config.bind))?,
+                        .map_err(|e| anyhow::anyhow!("LLMA_BIND: cannot listen on {}: {e}", config.http.bind))?,
                 ),
             };
             serve::serve(config, listener, role).await

@@ -27,14 +27,14 @@ pub enum Role {
 /// Connects, migrates, and runs `role` until a shutdown signal. `listener` is required
 /// unless the role is worker-only.
 pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role) -> anyhow::Result<()> {
-    if !config.public_url_explicit
+    if !config.http.public_url_explicit
         && let Some(address) = listener.as_ref().and_then(|l| l.local_addr().ok())
     {
         // `http://{LLMA_BIND}` with the port actually bound (LLMA_BIND may say port 0).
-        config.public_url = format!("http://{address}");
+        config.http.public_url = format!("http://{address}");
     }
     // The metrics listener is bound first: a port in use stops the start-up here.
-    let metrics_listener = match config.metrics_bind {
+    let metrics_listener = match config.metrics.bind {
         Some(address) => Some(
             TcpListener::bind(address)
                 .await
@@ -42,9 +42,9 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         ),
         None => None,
     };
-    let pool = adapters_postgres::connect(config.require_database_url()?, config.database_max_connections).await?;
+    let pool = adapters_postgres::connect(config.require_database_url()?, config.database.max_connections).await?;
     adapters_postgres::migrate(&pool).await?;
-    let reads = adapters_postgres::ReadConnections::new(&pool, config.database_read_connections);
+    let reads = adapters_postgres::ReadConnections::new(&pool, config.database.read_connections);
     let services = Services::build(&config, &pool, &reads)?;
     services.events.create_partitions_ahead(Utc::now(), PARTITION_MONTHS_AHEAD).await?;
     spawn_partition_maintenance(services.events.clone());
@@ -67,16 +67,16 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
 
     let worker = (role != Role::Api).then(|| {
         Worker::new(services.jobs.clone(), worker_settings(&config))
-            .handle(JobKind::Judge, services.judge.clone())
-            .handle(JobKind::Housekeeping, services.housekeeping.clone())
-            .handle(JobKind::ReportRun, services.reports.clone())
-            .handle(JobKind::ReportDelivery, services.reports.clone())
+            .handle(JobKind::Judge, services.judge.clone(), config.worker.judge_concurrency)
+            .handle(JobKind::Housekeeping, services.housekeeping.clone(), 1)
+            .handle(JobKind::ReportRun, services.reports.clone(), config.worker.report_run_concurrency)
+            .handle(JobKind::ReportDelivery, services.reports.clone(), config.worker.delivery_concurrency)
     });
-    if role != Role::Api && !config.scheduler_interval.is_zero() {
-        spawn_report_scheduler(services.reports.clone(), config.scheduler_interval, stopping.clone());
+    if role != Role::Api && !config.reports.scheduler_interval.is_zero() {
+        spawn_report_scheduler(services.reports.clone(), config.reports.scheduler_interval, stopping.clone());
     }
-    if role != Role::Api && !config.housekeeping_interval.is_zero() {
-        spawn_housekeeping_schedule(services.jobs.clone(), config.housekeeping_interval, stopping.clone());
+    if role != Role::Api && !config.worker.housekeeping_interval.is_zero() {
+        spawn_housekeeping_schedule(services.jobs.clone(), config.worker.housekeeping_interval, stopping.clone());
     }
     let api = async {
         let Some(listener) = listener.filter(|_| role != Role::Worker) else {
@@ -89,8 +89,8 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         println!("llm-analytics listening on http://{address}");
         tracing::info!(%address, ?role, "serving");
         let limits = crate::http_server::ConnectionLimits {
-            header_timeout: config.http_header_timeout,
-            max_connections: config.max_connections,
+            header_timeout: config.http.header_timeout,
+            max_connections: config.http.max_connections,
         };
         crate::http_server::serve(listener, app, limits, stopping.clone(), Duration::from_secs(30)).await;
         tracing::info!("stopped accepting; in-flight requests finished");
@@ -109,11 +109,10 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
 
 fn worker_settings(config: &Config) -> WorkerSettings {
     WorkerSettings {
-        concurrency: config.judge_concurrency,
-        lease: config.job_lease,
-        retry_base: config.job_retry_base,
+        lease: config.worker.lease,
+        retry_base: config.worker.retry_base,
         idle_poll: Duration::from_millis(200),
-        shutdown_grace: config.llm_timeout.min(Duration::from_secs(30)),
+        shutdown_grace: config.llm.timeout.min(Duration::from_secs(30)),
     }
 }
 

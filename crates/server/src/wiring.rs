@@ -91,7 +91,7 @@ pub fn admin_service(pool: &PgPool) -> AdminService {
 /// The system LLM as the domain takes it (the Azure endpoint parsed under the endpoint
 /// policy).
 fn system_llm(config: &Config) -> Result<Option<SystemLlm>, ConfigError> {
-    let Some(system) = &config.system_llm else {
+    let Some(system) = &config.llm.system else {
         return Ok(None);
     };
     let azure = match &system.azure_endpoint {
@@ -128,7 +128,7 @@ impl ProviderKeyCapability {
         cipher: Arc<dyn KeyCipher>,
     ) -> anyhow::Result<Self> {
         let repository = Arc::new(PgProviderKeyRepository::new(pool.clone(), reads.clone()));
-        let gateway = Arc::new(HttpLlmGateway::new(config.llm_gateway.clone())?);
+        let gateway = Arc::new(HttpLlmGateway::new(config.llm.gateway.clone())?);
         let service = Arc::new(ProviderKeyService::new(
             repository.clone(),
             gateway.clone(),
@@ -188,11 +188,11 @@ impl Services {
                 key_repository: keys.repository.clone(),
                 evaluation_configs: evaluation_configs.clone(),
                 gateway: keys.gateway.clone(),
-                completion: Arc::new(HttpStructuredCompletion::new(config.llm_gateway.clone())?),
+                completion: Arc::new(HttpStructuredCompletion::new(config.llm.gateway.clone())?),
                 llm_calls: Arc::new(crate::telemetry::MeteredLlmCalls(Arc::new(PgLlmCallLog::new(pool.clone())))),
             },
             system_llm(config)?,
-            config.trial_models.clone(),
+            config.llm.trial_models.clone(),
         ));
 
         // Evaluations and their settings.
@@ -200,7 +200,7 @@ impl Services {
             keys.service.clone(),
             keys.gateway.clone(),
             evaluation_configs.clone(),
-            config.trial_models.clone(),
+            config.llm.trial_models.clone(),
         ));
         let evaluations = Arc::new(EvaluationService::new(
             evaluation_repository.clone(),
@@ -212,7 +212,7 @@ impl Services {
         // Events in and out.
         let ingestion = Arc::new(
             IngestionService::new(identity.clone(), event_store.clone(), evaluation_repository.clone())
-                .with_retention(config.event_retention),
+                .with_retention(config.ingestion.event_retention),
         );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 
@@ -225,7 +225,7 @@ impl Services {
                 cache: Arc::new(PgSummaryCache::new(pool.clone())),
                 rate_limiter: Arc::new(PgRateLimiter::new(pool.clone())),
             },
-            SummaryConfig { llm_timeout: config.llm_timeout },
+            SummaryConfig { llm_timeout: config.llm.timeout },
         ));
         let judge_store = Arc::new(PgJudgeStore::new(pool.clone(), events.clone()));
         let judge = Arc::new(JudgeService::new(
@@ -236,7 +236,7 @@ impl Services {
                 jobs: jobs.clone(),
                 llm: llm.clone(),
             },
-            JudgeConfig { llm_timeout: config.llm_timeout, retention: config.event_retention },
+            JudgeConfig { llm_timeout: config.llm.timeout, retention: config.ingestion.event_retention },
         ));
         let reports =
             reports(config, pool, ReportDependencies { evaluation_repository, jobs: jobs.clone(), llm, secrets })?;
@@ -254,14 +254,17 @@ impl Services {
             reports,
             housekeeping: Arc::new(
                 HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))
-                    .with_retention(config.event_retention),
+                    .with_retention(config.ingestion.event_retention),
             ),
             jobs,
             job_table,
             events,
-            ingest_budget: IngestBudget::new(config.ingest_memory_limit_mb * 1024 * 1024, config.ingest_memory_wait),
-            ingest_body_timeout: config.ingest_body_timeout,
-            api_body_timeout: config.api_body_timeout,
+            ingest_budget: IngestBudget::new(
+                config.ingestion.memory_limit_mb * 1024 * 1024,
+                config.ingestion.memory_wait,
+            ),
+            ingest_body_timeout: config.ingestion.body_timeout,
+            api_body_timeout: config.http.api_body_timeout,
             pool: pool.clone(),
         })
     }
@@ -298,8 +301,10 @@ struct ReportDependencies {
 /// Reports: their store, event reads, delivery adapters and the service.
 fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<Arc<ReportService>> {
     let store = Arc::new(PgReportStore::new(pool.clone()));
-    let delivery =
-        Deliveries::new(DeliveryConfig { smtp: config.smtp.clone(), allow_private: config.allow_private_endpoints })?;
+    let delivery = Deliveries::new(DeliveryConfig {
+        smtp: config.reports.smtp.clone(),
+        allow_private: config.allow_private_endpoints,
+    })?;
     Ok(Arc::new(ReportService::new(
         ReportPorts {
             reports: store.clone(),
@@ -313,13 +318,13 @@ fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow
             delivery: Arc::new(crate::telemetry::MeteredDelivery(Arc::new(delivery))),
         },
         ReportConfig {
-            public_url: config.public_url.clone(),
+            public_url: config.http.public_url.clone(),
             targets: TargetPolicy {
                 allow_private: config.allow_private_endpoints,
-                slack_webhook_base: config.slack_webhook_base.clone(),
+                slack_webhook_base: config.reports.slack_webhook_base.clone(),
             },
-            delivery_retry_base: config.delivery_retry_base,
-            llm_timeout: config.llm_timeout,
+            delivery_retry_base: config.reports.delivery_retry_base,
+            llm_timeout: config.llm.timeout,
         },
     )))
 }

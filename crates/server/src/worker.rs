@@ -1,6 +1,7 @@
 //! The one worker loop: claims due jobs of every kind from the job table, runs each with
 //! its handler while renewing its lease, and applies the outcome (done, retry with
-//! backoff, failed). Stops claiming on shutdown and lets in-flight jobs finish (or their
+//! backoff, failed). Each kind has its own number of jobs in flight, so a queue full of
+//! one kind (judging) never starves another (deliveries), and the reverse. Stops claiming on shutdown and lets in-flight jobs finish (or their
 //! leases lapse, so another replica takes them over).
 
 use std::collections::HashMap;
@@ -14,8 +15,6 @@ use tokio::task::JoinSet;
 /// How the worker runs.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerSettings {
-    /// Jobs in flight at once in this process.
-    pub concurrency: usize,
     /// A claimed job's lease; renewed every third of it while the job runs.
     pub lease: Duration,
     /// The first retry's delay (doubled per attempt).
@@ -26,22 +25,37 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
 }
 
+/// What one kind of job runs with, and how many of it may run at once.
+struct Lane {
+    handler: Arc<dyn JobHandler>,
+    permits: Arc<Semaphore>,
+}
+
 /// The worker loop and what it runs each kind of job with.
 pub struct Worker {
     queue: Arc<dyn JobQueue>,
-    handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+    lanes: HashMap<JobKind, Lane>,
     settings: WorkerSettings,
 }
 
 impl Worker {
     pub fn new(queue: Arc<dyn JobQueue>, settings: WorkerSettings) -> Self {
-        Self { queue, handlers: HashMap::new(), settings }
+        Self { queue, lanes: HashMap::new(), settings }
     }
 
-    /// Runs jobs of `kind` with `handler`.
-    pub fn handle(mut self, kind: JobKind, handler: Arc<dyn JobHandler>) -> Self {
-        self.handlers.insert(kind, handler);
+    /// Runs jobs of `kind` with `handler`, at most `concurrency` at once in this process.
+    pub fn handle(mut self, kind: JobKind, handler: Arc<dyn JobHandler>, concurrency: usize) -> Self {
+        self.lanes.insert(kind, Lane { handler, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
         self
+    }
+
+    /// The kinds with room for more jobs, and how many more each.
+    fn room(&self) -> Vec<(JobKind, u32)> {
+        self.lanes
+            .iter()
+            .map(|(kind, lane)| (*kind, u32::try_from(lane.permits.available_permits()).unwrap_or(u32::MAX)))
+            .filter(|(_, free)| *free > 0)
+            .collect()
     }
 
     /// Claims and runs jobs until `shutdown` turns true, then waits (at most the grace
@@ -49,25 +63,29 @@ impl Worker {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let worker = Arc::new(self);
         let settings = worker.settings;
-        let permits = Arc::new(Semaphore::new(settings.concurrency));
         let mut tasks = JoinSet::new();
-        let kinds: Vec<JobKind> = worker.handlers.keys().copied().collect();
-        tracing::info!(concurrency = settings.concurrency, ?kinds, "worker started");
+        let concurrency: Vec<(JobKind, u32)> = worker.room();
+        tracing::info!(?concurrency, "worker started");
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            if free == 0 {
+            let room = worker.room();
+            if room.is_empty() {
                 tokio::select! {
                     _ = tasks.join_next() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
-            let claimed = worker.queue.claim(&kinds, u32::try_from(free).unwrap_or(u32::MAX), settings.lease).await;
+            let claimed = worker.queue.claim(&room, settings.lease).await;
             let wait = match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
                     for job in jobs {
-                        let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                        // Only this loop takes permits, and it claimed no more than each
+                        // kind had free: every claimed job finds its permit.
+                        let permit = job
+                            .kind
+                            .and_then(|kind| worker.lanes.get(&kind))
+                            .and_then(|lane| lane.permits.clone().try_acquire_owned().ok());
                         let worker = worker.clone();
                         tasks.spawn(async move {
                             worker.execute(job).await;
@@ -105,7 +123,7 @@ impl Worker {
     /// Runs one claimed job to its end (exposed for tests that drive one step).
     pub async fn execute(&self, job: ClaimedJob) {
         let lease = job.lease;
-        let Some(handler) = job.kind.and_then(|kind| self.handlers.get(&kind)).cloned() else {
+        let Some(handler) = job.kind.and_then(|kind| self.lanes.get(&kind)).map(|lane| lane.handler.clone()) else {
             self.apply(&job, JobOutcome::Fail("no handler for this job kind in this process".into())).await;
             return;
         };
@@ -168,5 +186,152 @@ impl Worker {
             Ok(false) => tracing::warn!(job = %lease.job, "a job's lease lapsed before its end was recorded"),
             Err(error) => tracing::warn!(job = %lease.job, error = %error.0, "recording a job's end failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use domain::jobs::{JobId, Lease, NewJob};
+    use domain::{ProjectId, RepositoryError};
+    use tokio::sync::Notify;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// The job table in memory: hands out jobs by kind up to the room asked for, and
+    /// remembers every claim's request.
+    #[derive(Default)]
+    struct MemoryQueue {
+        due: Mutex<Vec<ClaimedJob>>,
+        asked: Mutex<Vec<Vec<(JobKind, u32)>>>,
+        ended: AtomicUsize,
+    }
+
+    impl MemoryQueue {
+        fn with(kinds: &[(JobKind, usize)]) -> Self {
+            let queue = Self::default();
+            for (kind, count) in kinds {
+                for _ in 0..*count {
+                    queue.due.lock().unwrap().push(ClaimedJob {
+                        lease: Lease { job: JobId(Uuid::now_v7()), token: Uuid::now_v7() },
+                        project: ProjectId(1),
+                        kind: Some(*kind),
+                        payload: serde_json::Value::Null,
+                        attempts: 1,
+                        max_attempts: 3,
+                    });
+                }
+            }
+            queue
+        }
+    }
+
+    #[async_trait]
+    impl JobQueue for MemoryQueue {
+        async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
+            Ok(jobs.len() as u64)
+        }
+
+        async fn claim(&self, wanted: &[(JobKind, u32)], _: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {
+            self.asked.lock().unwrap().push(wanted.to_vec());
+            let mut due = self.due.lock().unwrap();
+            let mut claimed = Vec::new();
+            for (kind, room) in wanted {
+                for _ in 0..*room {
+                    let Some(at) = due.iter().position(|job| job.kind == Some(*kind)) else { break };
+                    claimed.push(due.remove(at));
+                }
+            }
+            Ok(claimed)
+        }
+
+        async fn renew(&self, _: &Lease, _: Duration) -> Result<bool, RepositoryError> {
+            Ok(true)
+        }
+
+        async fn complete(&self, _: &Lease) -> Result<bool, RepositoryError> {
+            self.ended.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        async fn retry(&self, _: &Lease, _: Duration, _: &str) -> Result<bool, RepositoryError> {
+            self.ended.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        async fn fail(&self, _: &Lease, _: &str) -> Result<bool, RepositoryError> {
+            self.ended.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+    }
+
+    /// A handler whose jobs run until released.
+    #[derive(Default)]
+    struct Stuck {
+        running: AtomicUsize,
+        release: Notify,
+    }
+
+    #[async_trait]
+    impl JobHandler for Stuck {
+        async fn run(&self, _: &ClaimedJob) -> JobOutcome {
+            self.running.fetch_add(1, Ordering::SeqCst);
+            self.release.notified().await;
+            JobOutcome::Complete
+        }
+    }
+
+    #[derive(Default)]
+    struct Quick {
+        ran: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl JobHandler for Quick {
+        async fn run(&self, _: &ClaimedJob) -> JobOutcome {
+            self.ran.fetch_add(1, Ordering::SeqCst);
+            JobOutcome::Complete
+        }
+    }
+
+    #[tokio::test]
+    async fn judging_that_fills_its_lane_does_not_hold_up_deliveries() {
+        let queue = Arc::new(MemoryQueue::with(&[(JobKind::Judge, 5), (JobKind::ReportDelivery, 3)]));
+        let (judge, deliver) = (Arc::new(Stuck::default()), Arc::new(Quick::default()));
+        let settings = WorkerSettings {
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(5),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let worker = Worker::new(queue.clone(), settings).handle(JobKind::Judge, judge.clone(), 2).handle(
+            JobKind::ReportDelivery,
+            deliver.clone(),
+            1,
+        );
+        let (stop, stopping) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopping));
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while deliver.ran.load(Ordering::SeqCst) < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "deliveries waited behind the stuck judge jobs");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(judge.running.load(Ordering::SeqCst), 2, "the judge lane holds two jobs, no more");
+        for wanted in queue.asked.lock().unwrap().iter() {
+            for (kind, room) in wanted {
+                let most = if *kind == JobKind::Judge { 2 } else { 1 };
+                assert!(*room <= most, "asked for {room} {kind:?} jobs");
+            }
+        }
+
+        judge.release.notify_waiters();
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(queue.ended.load(Ordering::SeqCst), 5, "two judge jobs and three deliveries ended");
     }
 }

@@ -293,9 +293,9 @@ async fn claim_latency(setup: &Setup<'_>, signals: &mut Signals) -> Result<Measu
     checked_output(&process::output(&mut seed, signals).await?, "seeding the jobs")?;
 
     let claim = adapters_postgres::statements::CLAIM
-        .replace("$1", &CLAIM_BATCH.to_string())
-        .replace("$2", "60")
-        .replace("$3::text[]", "ARRAY['judge']");
+        .replace("$1::text[]", "ARRAY['judge']")
+        .replace("$2::int[]", &format!("ARRAY[{CLAIM_BATCH}]"))
+        .replace("$3", "60");
     let script = setup.dir.join("claim.sql");
     std::fs::write(&script, format!("{claim};\n")).context("writing the claim script")?;
     let log_prefix = setup.dir.join("claim-log");
@@ -488,8 +488,11 @@ mod tests {
     #[test]
     fn the_adapter_statements_have_the_parameters_the_bench_binds() {
         let claim = adapters_postgres::statements::CLAIM;
-        assert!(claim.contains("FOR UPDATE SKIP LOCKED") && claim.contains("$1") && claim.contains("$2"), "{claim}");
-        assert!(claim.contains("$3::text[]"), "the bench binds the kinds as the worker does: {claim}");
+        assert!(claim.contains("FOR UPDATE SKIP LOCKED") && claim.contains("$3"), "{claim}");
+        assert!(
+            claim.contains("$1::text[]") && claim.contains("$2::int[]"),
+            "the bench binds the kinds and their room as the worker does: {claim}"
+        );
         let results = adapters_postgres::statements::RESULTS;
         for parameter in ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"] {
             assert!(results.contains(parameter), "{parameter}");

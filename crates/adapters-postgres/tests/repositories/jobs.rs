@@ -75,7 +75,7 @@ async fn racing_workers_each_claim_different_jobs_and_every_job_once() {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claimed = queue.claim(&[JobKind::Judge], 7, LEASE).await.unwrap();
+                let claimed = queue.claim(&[(JobKind::Judge, 7)], LEASE).await.unwrap();
                 if claimed.is_empty() {
                     return mine;
                 }
@@ -103,14 +103,14 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_holder_can_no_longer_touch_the
     let project = app.project().await.id;
     queue.enqueue(&[job(project, Some("slow"))]).await.unwrap();
 
-    let first = queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().pop().unwrap();
-    assert!(queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().is_empty(), "a live lease keeps the job");
+    let first = queue.claim(&[(JobKind::Judge, 10)], LEASE).await.unwrap().pop().unwrap();
+    assert!(queue.claim(&[(JobKind::Judge, 10)], LEASE).await.unwrap().is_empty(), "a live lease keeps the job");
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second', locked_until = now() - interval '1 second'")
         .execute(app.pool())
         .await
         .unwrap();
     let second =
-        queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap().pop().expect("the lapsed lease is taken over");
+        queue.claim(&[(JobKind::Judge, 10)], LEASE).await.unwrap().pop().expect("the lapsed lease is taken over");
     assert_eq!(second.lease.job, first.lease.job);
     assert_eq!(second.attempts, 2);
     assert_ne!(second.lease.token, first.lease.token);
@@ -130,14 +130,14 @@ async fn a_retried_job_waits_for_its_delay_and_keeps_its_error() {
     let project = app.project().await.id;
     queue.enqueue(&[job(project, None)]).await.unwrap();
 
-    let claimed = queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().pop().unwrap();
+    let claimed = queue.claim(&[(JobKind::Judge, 1)], LEASE).await.unwrap().pop().unwrap();
     assert!(queue.retry(&claimed.lease, Duration::from_secs(3600), "429 from the provider").await.unwrap());
-    assert!(queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().is_empty(), "not due before its delay");
+    assert!(queue.claim(&[(JobKind::Judge, 1)], LEASE).await.unwrap().is_empty(), "not due before its delay");
     let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM jobs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(error.as_deref(), Some("429 from the provider"));
 
     sqlx::query("UPDATE jobs SET run_after = now()").execute(app.pool()).await.unwrap();
-    let again = queue.claim(&[JobKind::Judge], 1, LEASE).await.unwrap().pop().expect("due again");
+    let again = queue.claim(&[(JobKind::Judge, 1)], LEASE).await.unwrap().pop().expect("due again");
     assert!(queue.fail(&again.lease, "gave up").await.unwrap());
     assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'failed' AND finished_at IS NOT NULL").await, 1);
 }
@@ -264,8 +264,25 @@ async fn a_worker_claims_only_the_kinds_it_runs() {
     sweep.kind = JobKind::Housekeeping;
     queue.enqueue(&[job(project, Some("judge")), sweep]).await.unwrap();
 
-    let judged = queue.claim(&[JobKind::Judge], 10, LEASE).await.unwrap();
+    let judged = queue.claim(&[(JobKind::Judge, 10)], LEASE).await.unwrap();
     assert_eq!(judged.iter().map(|j| j.kind).collect::<Vec<_>>(), vec![Some(JobKind::Judge)]);
-    let swept = queue.claim(&[JobKind::Housekeeping, JobKind::Judge], 10, LEASE).await.unwrap();
+    let swept = queue.claim(&[(JobKind::Housekeeping, 10), (JobKind::Judge, 10)], LEASE).await.unwrap();
     assert_eq!(swept.iter().map(|j| j.kind).collect::<Vec<_>>(), vec![Some(JobKind::Housekeeping)]);
+}
+
+#[tokio::test]
+async fn each_kind_is_claimed_up_to_its_own_room() {
+    let app = TestApp::migrated().await;
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    let judge_jobs = (0..5).map(|n| job(project, Some(&format!("judge-{n}"))));
+    let deliveries =
+        (0..3).map(|n| NewJob::new(project, JobKind::ReportDelivery, Some(format!("d-{n}")), json!({}), 4));
+    queue.enqueue(&judge_jobs.chain(deliveries).collect::<Vec<_>>()).await.unwrap();
+
+    let claimed = queue.claim(&[(JobKind::Judge, 2), (JobKind::ReportDelivery, 5)], LEASE).await.unwrap();
+    let of = |jobs: &[domain::jobs::ClaimedJob], kind| jobs.iter().filter(|j| j.kind == Some(kind)).count();
+    assert_eq!((of(&claimed, JobKind::Judge), of(&claimed, JobKind::ReportDelivery)), (2, 3));
+    let rest = queue.claim(&[(JobKind::Judge, 10), (JobKind::ReportDelivery, 10)], LEASE).await.unwrap();
+    assert_eq!((of(&rest, JobKind::Judge), of(&rest, JobKind::ReportDelivery)), (3, 0));
 }

@@ -195,9 +195,9 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let project = app.project().await.id;
     let job = NewJob::new(project, JobKind::Judge, Some("e:g".into()), json!({}), 3);
     queue.enqueue(&[job]).await.unwrap();
-    let lapsed = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let lapsed = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second'").execute(app.pool()).await.unwrap();
-    let holder = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let holder = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
 
@@ -231,7 +231,7 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
     let project = app.project().await.id;
     let job = NewJob::new(project, JobKind::Judge, Some("g".into()), json!({}), 3);
     queue.enqueue(&[job]).await.unwrap();
-    let held = queue.claim(&[JobKind::Judge], 1, Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let held = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let first = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
     let second = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), Utc::now());

@@ -200,7 +200,7 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
     let jobs: Vec<NewJob> =
         (0..6).map(|i| NewJob::new(tenant.id(), JobKind::ReportRun, Some(format!("race-{i}")), json!({}), 3)).collect();
     queue.enqueue(&jobs).await.unwrap();
-    let claimed = queue.claim(&[JobKind::ReportRun], 6, Duration::from_secs(30)).await.unwrap();
+    let claimed = queue.claim(&[(JobKind::ReportRun, 6)], Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 6);
 
     let next = at(3, 0, 0);
@@ -299,7 +299,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
             .enqueue(&[NewJob::new(tenant.id(), JobKind::ReportRun, Some(format!("p{minute}")), json!({}), 4)])
             .await
             .unwrap();
-        let job = queue.claim(&[JobKind::ReportRun], 1, Duration::from_secs(30)).await.unwrap().remove(0);
+        let job = queue.claim(&[(JobKind::ReportRun, 1)], Duration::from_secs(30)).await.unwrap().remove(0);
         let new_run = run(&due, at(10, 12, minute));
         run_ids.push(new_run.id);
         let targets = if minute == 2 {
@@ -338,7 +338,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     let latest = run_ids[2];
     let delivery = store.delivery(latest, 1, "").await.unwrap().unwrap();
     assert!(matches!(delivery.target, DeliveryTarget::Webhook { .. }));
-    let claimed = queue.claim(&[JobKind::ReportDelivery], 2, Duration::from_secs(30)).await.unwrap();
+    let claimed = queue.claim(&[(JobKind::ReportDelivery, 2)], Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 2);
     store
         .finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Sent, None, &JobEnd::Complete)

@@ -21,11 +21,11 @@ pub trait JobQueue: Send + Sync + 'static {
     /// how many were new.
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
 
-    /// Leases up to `limit` due jobs of `kinds` (pending and due, or running with a
-    /// lapsed lease), oldest due first, for `lease`; each claim counts an attempt. A
-    /// process claims only the kinds it can run, so replicas of different versions can
-    /// share the table during a rolling deploy.
-    async fn claim(&self, kinds: &[JobKind], limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError>;
+    /// Leases due jobs (pending and due, or running with a lapsed lease), oldest due
+    /// first, for `lease`: of each (kind, room) in `wanted`, up to `room` jobs of that
+    /// kind; each claim counts an attempt. A process claims only the kinds it can run, so
+    /// replicas of different versions can share the table during a rolling deploy.
+    async fn claim(&self, wanted: &[(JobKind, u32)], lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError>;
 
     /// Extends the lease to `lease` from now.
     async fn renew(&self, lease: &Lease, duration: Duration) -> Result<bool, RepositoryError>;

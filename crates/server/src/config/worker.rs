@@ -1,0 +1,36 @@
+//! The worker: how many jobs of each kind run at once, leases, retries, and the sweep.
+
+use std::time::Duration;
+
+use super::ConfigError;
+use super::env::Env;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `LLMA_JUDGE_CONCURRENCY`: judge jobs in flight per process (default 8).
+    pub judge_concurrency: usize,
+    /// `LLMA_REPORT_RUN_CONCURRENCY`: report runs in flight per process (default 2).
+    pub report_run_concurrency: usize,
+    /// `LLMA_DELIVERY_CONCURRENCY`: report deliveries in flight per process (default 4).
+    pub delivery_concurrency: usize,
+    /// `LLMA_JOB_LEASE_SECS`: a claimed job's lease, renewed while it runs (default 60, at most 60).
+    pub lease: Duration,
+    /// `LLMA_JOB_RETRY_BASE_SECS`: the first retry's delay, doubled per attempt (default 5).
+    pub retry_base: Duration,
+    /// `LLMA_HOUSEKEEPING_INTERVAL_SECS`: how often the expired rows are swept (default
+    /// 600; 0: this process never enqueues a sweep).
+    pub housekeeping_interval: Duration,
+}
+
+impl WorkerConfig {
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            judge_concurrency: env.number("LLMA_JUDGE_CONCURRENCY", 1..=1000, 8)?,
+            report_run_concurrency: env.number("LLMA_REPORT_RUN_CONCURRENCY", 1..=100, 2)?,
+            delivery_concurrency: env.number("LLMA_DELIVERY_CONCURRENCY", 1..=1000, 4)?,
+            lease: env.seconds("LLMA_JOB_LEASE_SECS", 3..=60, 60)?,
+            retry_base: env.seconds("LLMA_JOB_RETRY_BASE_SECS", 0..=3600, 5)?,
+            housekeeping_interval: env.seconds("LLMA_HOUSEKEEPING_INTERVAL_SECS", 0..=86_400, 600)?,
+        })
+    }
+}
