@@ -213,7 +213,7 @@ pub struct ReportRunDto {
 }
 
 fn run_dto(app: &AppState, run: ReportRun) -> ReportRunDto {
-    let share_url = app.reports.share_url(&run);
+    let share_url = app.report_pages.share_url(&run);
     ReportRunDto {
         id: run.id.0,
         report: run.report.0,
@@ -387,7 +387,7 @@ pub async fn run_page(
     Path(run): Path<String>,
     Query(query): Query<RunPageQuery>,
 ) -> Response {
-    let page = app.reports.page(&run, query.expires.as_deref(), query.signature.as_deref(), Utc::now()).await;
+    let page = app.report_pages.page(&run, query.expires.as_deref(), query.signature.as_deref(), Utc::now()).await;
     let (status, body) = match page {
         Ok(html) => (StatusCode::OK, html),
         Err(domain::reports::ReportError::NotFound) => (StatusCode::NOT_FOUND, "Not found.".to_owned()),

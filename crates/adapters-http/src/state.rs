@@ -13,7 +13,7 @@ use domain::judge::JudgeService;
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::ProviderKeyService;
-use domain::reports::ReportService;
+use domain::reports::{ReportAdmin, RunPages};
 use domain::summary::SummaryService;
 
 use crate::error::ApiError;
@@ -60,8 +60,10 @@ pub struct ApiServices {
     pub summaries: Arc<SummaryService>,
     /// Manual judge runs, stored judgements and results.
     pub judge: Arc<JudgeService>,
-    /// Evaluation reports, their runs and run pages.
-    pub reports: Arc<ReportService>,
+    /// Evaluation reports and their runs.
+    pub reports: Arc<ReportAdmin>,
+    /// The signed run pages and their links.
+    pub report_pages: Arc<RunPages>,
     pub readiness: Arc<dyn Readiness>,
     /// The memory capture and OTLP bodies in flight may hold.
     pub ingest_budget: crate::IngestBudget,

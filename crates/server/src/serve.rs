@@ -69,11 +69,11 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         Worker::new(services.jobs.clone(), worker_settings(&config))
             .handle(JobKind::Judge, services.judge.clone(), config.worker.judge_concurrency)
             .handle(JobKind::Housekeeping, services.housekeeping.clone(), 1)
-            .handle(JobKind::ReportRun, services.reports.clone(), config.worker.report_run_concurrency)
-            .handle(JobKind::ReportDelivery, services.reports.clone(), config.worker.delivery_concurrency)
+            .handle(JobKind::ReportRun, services.reports.runs.clone(), config.worker.report_run_concurrency)
+            .handle(JobKind::ReportDelivery, services.reports.deliveries.clone(), config.worker.delivery_concurrency)
     });
     if role != Role::Api && !config.reports.scheduler_interval.is_zero() {
-        spawn_report_scheduler(services.reports.clone(), config.reports.scheduler_interval, stopping.clone());
+        spawn_report_scheduler(services.reports.scheduler.clone(), config.reports.scheduler_interval, stopping.clone());
     }
     if role != Role::Api && !config.worker.housekeeping_interval.is_zero() {
         spawn_housekeeping_schedule(services.jobs.clone(), config.worker.housekeeping_interval, stopping.clone());
@@ -140,7 +140,7 @@ fn spawn_housekeeping_schedule(
 /// Looks for due reports every `every` and enqueues their runs; every replica does, the
 /// run keys let one run happen per report and period.
 fn spawn_report_scheduler(
-    reports: std::sync::Arc<domain::reports::ReportService>,
+    reports: std::sync::Arc<domain::reports::ReportScheduler>,
     every: Duration,
     mut stopping: watch::Receiver<bool>,
 ) {

@@ -26,7 +26,7 @@ use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, ProviderKeyService, ProviderKeyServiceConfig};
 use domain::reports::targets::TargetPolicy;
-use domain::reports::{ReportConfig, ReportPorts, ReportService};
+use domain::reports::{ReportConfig, ReportPorts, ReportServices};
 use domain::summary::{SummaryConfig, SummaryPorts, SummaryService};
 use secrecy::ExposeSecret;
 
@@ -151,8 +151,8 @@ pub struct Services {
     pub offline_evaluations: Arc<OfflineEvaluationService>,
     pub summaries: Arc<SummaryService>,
     pub judge: Arc<JudgeService>,
-    /// Evaluation reports: CRUD, the scheduler's tick, run and delivery jobs.
-    pub reports: Arc<ReportService>,
+    /// Evaluation reports: administration, run pages, the scheduler, run and delivery jobs.
+    pub reports: Arc<ReportServices>,
     /// The sweeps of what has expired (a kind of job).
     pub housekeeping: Arc<HousekeepingService>,
     /// The one job table.
@@ -281,7 +281,8 @@ impl Services {
             offline_evaluations: self.offline_evaluations.clone(),
             summaries: self.summaries.clone(),
             judge: self.judge.clone(),
-            reports: self.reports.clone(),
+            reports: self.reports.admin.clone(),
+            report_pages: self.reports.pages.clone(),
             readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
             ingest_budget: self.ingest_budget.clone(),
             ingest_body_timeout: self.ingest_body_timeout,
@@ -299,13 +300,13 @@ struct ReportDependencies {
 }
 
 /// Reports: their store, event reads, delivery adapters and the service.
-fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<Arc<ReportService>> {
+fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<Arc<ReportServices>> {
     let store = Arc::new(PgReportStore::new(pool.clone()));
     let delivery = Deliveries::new(DeliveryConfig {
         smtp: config.reports.smtp.clone(),
         allow_private: config.allow_private_endpoints,
     })?;
-    Ok(Arc::new(ReportService::new(
+    Ok(Arc::new(ReportServices::new(
         ReportPorts {
             reports: store.clone(),
             runs: store,

@@ -3,25 +3,36 @@
 //! fallback), rendered for e-mail, Slack, webhooks and a signed page, delivered by jobs on
 //! the shared job table.
 
+mod admin;
 pub mod content;
+mod delivering;
 pub mod delivery;
 mod error;
 pub mod input;
 mod model;
+mod pages;
 mod ports;
 pub mod render;
+mod run_generation;
+mod run_jobs;
 pub mod schedule;
-mod service;
+mod scheduler;
+mod services;
 pub mod targets;
 
+pub use admin::ReportAdmin;
+pub use delivering::RunDeliveries;
 pub use error::{InvalidReport, ReportError, SaveReportError};
 pub use input::ReportInput;
 pub use model::*;
+pub use pages::{LINK_LIFETIME, RunPages};
 pub use ports::{
     DueCandidate, LinkSigner, NewDelivery, NewRun, ReportDelivery, ReportEvents, ReportRepository, ReportRunStore,
     StoredDelivery,
 };
-pub use service::{LINK_LIFETIME, ReportConfig, ReportPorts, ReportService, due_jobs};
+pub use run_generation::RunGeneration;
+pub use scheduler::{ReportScheduler, due_jobs};
+pub use services::{ReportConfig, ReportPorts, ReportServices};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore};

@@ -7,19 +7,31 @@ use std::sync::{Arc, Mutex};
 use chrono::{Duration as Span, TimeZone};
 use secrecy::SecretString;
 
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
 use super::*;
 use crate::crypto::MockKeyCipher;
 use crate::evaluation::MockEvaluationRepository;
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
+use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome};
 use crate::jobs::{Lease, MockJobQueue};
+use crate::llm::LlmUse;
 use crate::llm::{LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm};
 use crate::models::TrialModels;
 use crate::provider_key::{MockProviderKeyRepository, Provider, ProviderKeyService, ProviderKeyServiceConfig};
+use crate::reports::ReportError;
 use crate::reports::delivery::{DeliveryRecord, SendFailure};
+use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
+use crate::reports::model::*;
 use crate::reports::model::{AlertCondition, AlertOperator, ResultCounts};
+use crate::reports::ports::{DueCandidate, NewRun};
 use crate::reports::ports::{
     MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore, StoredDelivery,
 };
+use crate::reports::targets::TargetPolicy;
+use crate::reports::{LINK_LIFETIME, content, schedule};
+use crate::{EvaluationId, ProjectId, ReportId, ReportRunId};
 
 const PROJECT: ProjectId = ProjectId(3);
 
@@ -72,7 +84,7 @@ struct Mocks {
 }
 
 impl Mocks {
-    fn service(self) -> ReportService {
+    fn services(self) -> ReportServices {
         let keys = Arc::new(MockProviderKeyRepository::new());
         let gateway = Arc::new(MockLlmGateway::new());
         let provider_keys = Arc::new(ProviderKeyService::new(
@@ -93,7 +105,7 @@ impl Mocks {
             self.system_llm,
             TrialModels::default(),
         ));
-        ReportService::new(
+        ReportServices::new(
             ReportPorts {
                 reports: Arc::new(self.reports),
                 runs: Arc::new(self.runs),
@@ -125,7 +137,7 @@ async fn tick(candidates: Vec<DueCandidate>) -> Vec<String> {
         kept.lock().unwrap().extend(jobs.iter().map(|j| j.unique_key.clone().unwrap()));
         Ok(jobs.len() as u64)
     });
-    mocks.service().tick(now()).await.unwrap();
+    mocks.services().scheduler.tick(now()).await.unwrap();
     enqueued.lock().unwrap().clone()
 }
 
@@ -200,9 +212,9 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
         *keep.lock().unwrap() = Some(run.clone());
         Ok(true)
     });
-    let service = mocks.service();
+    let services = mocks.services();
     let payload = json!({"report": stored.id.0, "key": "k", "trigger": "manual"});
-    assert_eq!(service.run(&claimed(JobKind::ReportRun, payload, 1)).await, JobOutcome::Finished);
+    assert_eq!(services.runs.run(&claimed(JobKind::ReportRun, payload, 1)).await, JobOutcome::Finished);
     let run = saved.lock().unwrap().clone().expect("the run was stored");
     assert_eq!(run.run.content.title, "Automated fallback report for Politeness");
     assert_eq!(run.run.content.metrics.pass_rate, 75.0);
@@ -257,7 +269,7 @@ fn delivery_payload() -> Value {
 async fn a_delivery_that_was_sent_is_never_sent_again() {
     let mut mocks = delivery_mocks(DeliveryState::Sent);
     mocks.delivery.expect_send().never();
-    let outcome = mocks.service().run(&claimed(JobKind::ReportDelivery, delivery_payload(), 2)).await;
+    let outcome = mocks.services().deliveries.run(&claimed(JobKind::ReportDelivery, delivery_payload(), 2)).await;
     assert_eq!(outcome, JobOutcome::Complete);
 }
 
@@ -272,7 +284,8 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
             *keep.lock().unwrap() = Some((state, error));
             Ok(true)
         });
-        let outcome = mocks.service().run(&claimed(JobKind::ReportDelivery, delivery_payload(), attempt)).await;
+        let outcome =
+            mocks.services().deliveries.run(&claimed(JobKind::ReportDelivery, delivery_payload(), attempt)).await;
         match expected {
             Some(seconds) => {
                 assert_eq!(
@@ -306,7 +319,7 @@ async fn giving_up_on_a_delivery_ends_it_failed_with_the_reason_in_the_jobs_tran
     });
     let job = claimed(JobKind::ReportDelivery, delivery_payload(), 5);
 
-    let outcome = mocks.service().give_up(&job, "gave up after 4 attempts".into()).await;
+    let outcome = mocks.services().deliveries.give_up(&job, "gave up after 4 attempts".into()).await;
 
     assert_eq!(outcome, JobOutcome::Finished);
 }
@@ -317,7 +330,7 @@ async fn giving_up_on_a_report_run_just_fails_the_job() {
     mocks.runs.expect_finish_delivery().never();
     let job = claimed(JobKind::ReportRun, json!({}), 5);
 
-    let outcome = mocks.service().give_up(&job, "gave up".into()).await;
+    let outcome = mocks.services().deliveries.give_up(&job, "gave up".into()).await;
 
     assert_eq!(outcome, JobOutcome::Fail("gave up".into()));
 }
@@ -330,7 +343,7 @@ async fn a_permanent_failure_is_not_retried() {
         assert_eq!(state, DeliveryState::Failed);
         Ok(true)
     });
-    let outcome = mocks.service().run(&claimed(JobKind::ReportDelivery, delivery_payload(), 1)).await;
+    let outcome = mocks.services().deliveries.run(&claimed(JobKind::ReportDelivery, delivery_payload(), 1)).await;
     assert_eq!(outcome, JobOutcome::Finished);
 }
 
@@ -344,15 +357,18 @@ async fn the_page_needs_a_valid_unexpired_signature() {
     mocks.signer.expect_sign().returning(|_| "good".into());
     mocks.runs.expect_run().returning(|_| Ok(Some(stored_run())));
     mocks.reports.expect_find().returning(|_, _| Ok(None));
-    let service = mocks.service();
+    let services = mocks.services();
     let id = run.id.0.to_string();
     let exp = expires.to_string();
-    assert!(service.page(&id, Some(&exp), Some("good"), now()).await.is_ok());
-    assert!(matches!(service.page(&id, Some(&exp), Some("bad"), now()).await, Err(ReportError::NotFound)));
-    assert!(matches!(service.page(&id, None, Some("good"), now()).await, Err(ReportError::NotFound)));
-    assert!(matches!(service.page("nope", Some(&exp), Some("good"), now()).await, Err(ReportError::NotFound)));
+    assert!(services.pages.page(&id, Some(&exp), Some("good"), now()).await.is_ok());
+    assert!(matches!(services.pages.page(&id, Some(&exp), Some("bad"), now()).await, Err(ReportError::NotFound)));
+    assert!(matches!(services.pages.page(&id, None, Some("good"), now()).await, Err(ReportError::NotFound)));
+    assert!(matches!(services.pages.page("nope", Some(&exp), Some("good"), now()).await, Err(ReportError::NotFound)));
     let later = run.created_at + LINK_LIFETIME + Span::seconds(1);
-    assert!(matches!(service.page(&id, Some(&exp), Some("good"), later).await, Err(ReportError::NotFound)), "expired");
-    let url = service.share_url(&run);
+    assert!(
+        matches!(services.pages.page(&id, Some(&exp), Some("good"), later).await, Err(ReportError::NotFound)),
+        "expired"
+    );
+    let url = services.pages.share_url(&run);
     assert_eq!(url, format!("https://llma.example/reports/runs/{id}?expires={expires}&signature=good"));
 }
