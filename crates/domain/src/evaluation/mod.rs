@@ -3,6 +3,7 @@
 
 mod conditions;
 mod error;
+mod input;
 mod model;
 mod ports;
 mod service;
@@ -12,6 +13,7 @@ pub use conditions::{
     PropertyFilterInput, PropertyOperator, RolloutPercentage,
 };
 pub use error::*;
+pub use input::{EvaluationInput, JudgeConfigInput, ModelConfigurationInput};
 pub use model::{
     AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
     EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,
@@ -20,8 +22,8 @@ pub use model::{
 };
 pub use ports::EvaluationRepository;
 pub use service::{
-    AssignKeyRequest, AssignResult, DependentConfigs, EvaluationInput, EvaluationService, JudgeConfigInput,
-    MAX_ASSIGNED_EVALUATIONS, ModelConfigurationInput, TRIAL_EVALUATIONS_LIMIT,
+    AssignKeyRequest, AssignResult, DependentConfigs, EvaluationService, MAX_ASSIGNED_EVALUATIONS,
+    TRIAL_EVALUATIONS_LIMIT,
 };
 
 #[cfg(feature = "mocks")]

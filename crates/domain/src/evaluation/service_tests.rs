@@ -7,6 +7,10 @@ use serde_json::json;
 use super::*;
 use crate::ModelConfigurationId;
 use crate::evaluation::ModelConfiguration;
+use crate::evaluation::{
+    ConditionInput, Conditions, EvaluationName, EvaluationType, JudgeConfigInput, ModelConfigurationInput,
+    ModelConfigurationSpec, Prompt,
+};
 use crate::evaluation::{MockEvaluationRepository, PropertyFilterInput};
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::provider_key::{KeyState, MockProviderKeyRepository};

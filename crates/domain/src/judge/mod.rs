@@ -5,6 +5,7 @@
 
 pub mod content;
 mod error;
+mod manual_run;
 mod model;
 mod plan;
 mod ports;
@@ -13,6 +14,7 @@ mod results;
 mod service;
 
 pub use error::{ManualRunError, ResultsError};
+pub use manual_run::{ManualRun, ManualRunInput};
 pub use model::{
     Generation, HourlyCap, JudgePayload, KeyType, PlannedJob, ResultEvent, StoredBatch, hour_of, result_event_id,
 };
@@ -20,9 +22,9 @@ pub use plan::{JUDGE_MAX_ATTEMPTS, judge_job, plan_jobs};
 pub use ports::{EvaluationResultsStore, JudgeStore};
 pub use results::{
     DEFAULT_DAYS, Interval, JudgedRun, MAX_BREAKDOWN_CHARS, MAX_BREAKDOWN_VALUES, MAX_BUCKETS, OTHER_VALUE,
-    ResultCounts, ResultRow, ResultsInput, ResultsQuery, ResultsReport, RunsQuery, parse_instant,
+    ResultCounts, ResultRow, ResultsInput, ResultsQuery, ResultsReport, RunsQuery, parse_instant, parse_results_query,
 };
-pub use service::{JudgeConfig, JudgePorts, JudgeService, ManualRun, ManualRunInput};
+pub use service::{JudgeConfig, JudgePorts, JudgeService};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockEvaluationResultsStore, MockJudgeStore};

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
+use super::ResultsError;
 use crate::{EvaluationId, PageRequest};
 
 /// The most `breakdown` values listed; the rest become `$other`.
@@ -200,6 +201,52 @@ pub fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
         return Some(Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN)));
     }
     crate::ingestion::parse_iso8601(raw)
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ResultsError {
+    ResultsError::Invalid { field, message: message.into() }
+}
+
+/// Validates `evaluation_results/`'s query (defaults: the last 7 days, by day).
+pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, ResultsError> {
+    let evaluation = match input.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => return Err(invalid("evaluation_id", "This field is required.")),
+        Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?,
+    };
+    let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, ResultsError> {
+        match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
+            None => Ok(None),
+            Some(raw) => parse_instant(raw)
+                .map(Some)
+                .ok_or_else(|| invalid(field, "Enter an ISO 8601 date (2026-03-01) or date-time.")),
+        }
+    };
+    let date_to = instant(input.date_to.as_deref(), "date_to")?.unwrap_or(now);
+    let date_from =
+        instant(input.date_from.as_deref(), "date_from")?.unwrap_or(date_to - chrono::Duration::days(DEFAULT_DAYS));
+    if date_from >= date_to {
+        return Err(invalid("date_from", "date_from must be before date_to."));
+    }
+    let breakdown = match input.breakdown.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => None,
+        Some(raw) if raw.chars().count() > MAX_BREAKDOWN_CHARS => {
+            return Err(invalid(
+                "breakdown",
+                format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters."),
+            ));
+        }
+        Some(raw) => Some(raw.to_owned()),
+    };
+    let interval = match input.interval.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => Interval::Day,
+        Some(raw) => Interval::parse(raw).ok_or_else(|| {
+            invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week."))
+        })?,
+    };
+    if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
+        return Err(invalid("interval", "Too many buckets: narrow the dates or widen the interval."));
+    }
+    Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval })
 }
 
 #[cfg(test)]

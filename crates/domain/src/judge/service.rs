@@ -5,18 +5,18 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
+use super::manual_run::{ManualRun, ManualRunInput, required_uuid, text};
 use super::prompt::{self, JudgeAnswer, Verdict};
 use super::{
-    DEFAULT_DAYS, EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType,
-    MAX_BREAKDOWN_CHARS, MAX_BUCKETS, ManualRunError, ResultEvent, ResultsError, ResultsInput, ResultsQuery,
-    ResultsReport, RunsQuery, judge_job, parse_instant, result_event_id,
+    EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
+    ResultEvent, ResultsError, ResultsInput, ResultsReport, RunsQuery, judge_job, parse_instant, parse_results_query,
+    result_event_id,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
-use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobId, JobKind, JobOutcome, JobQueue};
+use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
 use crate::llm::{ChosenLlm, CompletionError, JudgeLlm, LlmPurpose, LlmUse};
 use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
 
@@ -38,46 +38,10 @@ pub struct JudgeConfig {
     pub retention: crate::ingestion::EventRetention,
 }
 
-/// `POST evaluation_runs/` as sent (values unchecked).
-#[derive(Debug, Clone, Default)]
-pub struct ManualRunInput {
-    pub evaluation_id: Option<Value>,
-    pub target_event_id: Option<Value>,
-    pub timestamp: Option<Value>,
-    pub event: Option<Value>,
-    pub distinct_id: Option<Value>,
-}
-
-/// A queued manual run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ManualRun {
-    pub job: JobId,
-    pub evaluation: EvaluationId,
-    pub evaluation_name: String,
-    pub target_event_id: Uuid,
-}
-
 /// The judge runner's use cases.
 pub struct JudgeService {
     ports: JudgePorts,
     config: JudgeConfig,
-}
-
-fn text<'a>(value: &'a Option<Value>, field: &'static str) -> Result<Option<&'a str>, ManualRunError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.trim())),
-        Some(_) => Err(ManualRunError::Invalid { field, message: "Not a valid string.".into() }),
-    }
-}
-
-fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, ManualRunError> {
-    match text(value, field)? {
-        None | Some("") => Err(ManualRunError::Invalid { field, message: "This field is required.".into() }),
-        Some(raw) => {
-            raw.parse().map_err(|_| ManualRunError::Invalid { field, message: "Must be a valid UUID.".into() })
-        }
-    }
 }
 
 /// How judging one evaluation of a job ended.
@@ -395,52 +359,6 @@ impl JobHandler for JudgeService {
             Err(error) => JobOutcome::Retry(format!("storage failure: {}", error.0)),
         }
     }
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> ResultsError {
-    ResultsError::Invalid { field, message: message.into() }
-}
-
-/// Validates `evaluation_results/`'s query (defaults: the last 7 days, by day).
-pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, ResultsError> {
-    let evaluation = match input.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => return Err(invalid("evaluation_id", "This field is required.")),
-        Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?,
-    };
-    let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, ResultsError> {
-        match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
-            None => Ok(None),
-            Some(raw) => parse_instant(raw)
-                .map(Some)
-                .ok_or_else(|| invalid(field, "Enter an ISO 8601 date (2026-03-01) or date-time.")),
-        }
-    };
-    let date_to = instant(input.date_to.as_deref(), "date_to")?.unwrap_or(now);
-    let date_from =
-        instant(input.date_from.as_deref(), "date_from")?.unwrap_or(date_to - chrono::Duration::days(DEFAULT_DAYS));
-    if date_from >= date_to {
-        return Err(invalid("date_from", "date_from must be before date_to."));
-    }
-    let breakdown = match input.breakdown.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => None,
-        Some(raw) if raw.chars().count() > MAX_BREAKDOWN_CHARS => {
-            return Err(invalid(
-                "breakdown",
-                format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters."),
-            ));
-        }
-        Some(raw) => Some(raw.to_owned()),
-    };
-    let interval = match input.interval.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => Interval::Day,
-        Some(raw) => Interval::parse(raw).ok_or_else(|| {
-            invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week."))
-        })?,
-    };
-    if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
-        return Err(invalid("interval", "Too many buckets: narrow the dates or widen the interval."));
-    }
-    Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval })
 }
 
 #[cfg(test)]

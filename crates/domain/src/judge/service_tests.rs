@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{TimeZone, Utc};
 use mockall::predicate::eq;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::crypto::{MockKeyCipher, SealedSecret};
@@ -15,7 +15,7 @@ use crate::evaluation::{
     Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
 };
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
-use crate::jobs::{Lease, MockJobQueue};
+use crate::jobs::{JobId, Lease, MockJobQueue};
 use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
 use crate::llm::{
     Completion, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm, TokenUsage,

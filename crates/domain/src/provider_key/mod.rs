@@ -3,6 +3,7 @@
 mod audit;
 mod credentials;
 mod error;
+mod input;
 mod model;
 mod ports;
 mod provider;
@@ -16,13 +17,11 @@ pub use credentials::{
     ProviderCredentials, SecretConfig, check_key_format, mask_api_key,
 };
 pub use error::*;
+pub use input::{CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey};
 pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
-pub use service::{
-    CheckProviderKey, CreateProviderKey, ProviderKeyService, ProviderKeyServiceConfig, ReplaceProviderKey,
-    ResealReport, UpdateProviderKey,
-};
+pub use service::{ProviderKeyService, ProviderKeyServiceConfig, ResealReport};
 
 #[cfg(feature = "mocks")]
 pub use ports::MockProviderKeyRepository;

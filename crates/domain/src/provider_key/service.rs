@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::input::{
+    CheckProviderKey, CreateProviderKey, FieldError, UpdateProviderKey, parse_name, parse_provider, rejection,
+    required_key,
+};
 use super::{
     ApiVersion, AuditNote, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
-    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyName, KeyState,
-    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    ResealError, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, NewProviderKeyRecord,
+    Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, ResealError,
+    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::llm::{KeyCheck, LlmGateway};
@@ -22,48 +26,12 @@ pub struct ProviderKeyServiceConfig {
     pub allow_private_endpoints: bool,
 }
 
-/// A request to store a new key (fields as the client sent them).
-#[derive(Debug, Clone, Default)]
-pub struct CreateProviderKey {
-    pub provider: Option<String>,
-    pub name: Option<String>,
-    pub api_key: Option<SecretString>,
-    pub azure_endpoint: Option<String>,
-    pub api_version: Option<String>,
-    pub set_as_active: bool,
-}
-
-/// A partial update; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct UpdateProviderKey {
-    pub provider: Option<String>,
-    pub name: Option<String>,
-    pub api_key: Option<SecretString>,
-    pub azure_endpoint: Option<String>,
-    pub api_version: Option<String>,
-    pub set_as_active: Option<bool>,
-}
-
-/// A full replacement (PUT): `provider` and `name` are required, the rest as in PATCH.
-pub type ReplaceProviderKey = UpdateProviderKey;
-
-/// A key to check without storing it (`provider_key_validations`).
-#[derive(Debug, Clone, Default)]
-pub struct CheckProviderKey {
-    pub provider: Option<String>,
-    pub api_key: Option<SecretString>,
-    pub azure_endpoint: Option<String>,
-    pub api_version: Option<String>,
-}
-
 /// How many secrets a rotation looked at and re-sealed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResealReport {
     pub examined: u64,
     pub resealed: u64,
 }
-
-type FieldError = (&'static str, String);
 
 /// The provider-key use cases.
 pub struct ProviderKeyService {
@@ -78,29 +46,6 @@ const RESEAL_BATCH: i64 = 100;
 
 fn seal_context(project: ProjectId, id: ProviderKeyId) -> SealContext {
     SealContext { purpose: SEAL_PURPOSE, project, row: id.0 }
-}
-
-fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
-    Provider::parse(raw).map_err(|e| ("provider", e.to_string()))
-}
-
-fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
-    KeyName::parse(raw).map_err(|e| ("name", e.to_string()))
-}
-
-fn required_key(api_key: Option<&SecretString>, message: &str) -> Result<SecretString, FieldError> {
-    match api_key {
-        Some(key) if !key.expose_secret().trim().is_empty() => {
-            Ok(SecretString::from(key.expose_secret().trim().to_owned()))
-        }
-        _ => Err(("api_key", message.to_owned())),
-    }
-}
-
-fn rejection(check: &KeyCheck) -> FieldError {
-    let field = check.field.unwrap_or(CredentialField::ApiKey).as_str();
-    let message = check.message.clone().unwrap_or_else(|| "The provider did not accept this key.".to_owned());
-    (field, message)
 }
 
 impl ProviderKeyService {

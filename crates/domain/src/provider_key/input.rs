@@ -1,0 +1,66 @@
+//! Provider-key requests as the client sent them, and how their fields are read.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{CredentialField, KeyName, Provider};
+use crate::llm::KeyCheck;
+
+/// A request to store a new key (fields as the client sent them).
+#[derive(Debug, Clone, Default)]
+pub struct CreateProviderKey {
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+    pub set_as_active: bool,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateProviderKey {
+    pub provider: Option<String>,
+    pub name: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+    pub set_as_active: Option<bool>,
+}
+
+/// A full replacement (PUT): `provider` and `name` are required, the rest as in PATCH.
+pub type ReplaceProviderKey = UpdateProviderKey;
+
+/// A key to check without storing it (`provider_key_validations`).
+#[derive(Debug, Clone, Default)]
+pub struct CheckProviderKey {
+    pub provider: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub azure_endpoint: Option<String>,
+    pub api_version: Option<String>,
+}
+
+/// A field's name and what is wrong with it.
+pub(super) type FieldError = (&'static str, String);
+
+pub(super) fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
+    Provider::parse(raw).map_err(|e| ("provider", e.to_string()))
+}
+
+pub(super) fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
+    KeyName::parse(raw).map_err(|e| ("name", e.to_string()))
+}
+
+pub(super) fn required_key(api_key: Option<&SecretString>, message: &str) -> Result<SecretString, FieldError> {
+    match api_key {
+        Some(key) if !key.expose_secret().trim().is_empty() => {
+            Ok(SecretString::from(key.expose_secret().trim().to_owned()))
+        }
+        _ => Err(("api_key", message.to_owned())),
+    }
+}
+
+pub(super) fn rejection(check: &KeyCheck) -> FieldError {
+    let field = check.field.unwrap_or(CredentialField::ApiKey).as_str();
+    let message = check.message.clone().unwrap_or_else(|| "The provider did not accept this key.".to_owned());
+    (field, message)
+}
