@@ -67,7 +67,7 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
 
     let worker = (role != Role::Api).then(|| {
         Worker::new(services.jobs.clone(), worker_settings(&config))
-            .handle(JobKind::Judge, services.judge.clone(), config.worker.judge_concurrency)
+            .handle(JobKind::Judge, services.api.judge.clone(), config.worker.judge_concurrency)
             .handle(JobKind::Housekeeping, services.housekeeping.clone(), 1)
             .handle(JobKind::ReportRun, services.reports.runs.clone(), config.worker.report_run_concurrency)
             .handle(JobKind::ReportDelivery, services.reports.deliveries.clone(), config.worker.delivery_concurrency)
@@ -83,7 +83,7 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
             println!("llm-analytics worker running");
             return Ok::<(), anyhow::Error>(());
         };
-        let app = adapters_http::router(services.http_state());
+        let app = adapters_http::router(services.api.clone());
         let address = listener.local_addr()?;
         // Tests and the dev command read this line to learn the port.
         println!("llm-analytics listening on http://{address}");

@@ -139,19 +139,14 @@ impl ProviderKeyCapability {
     }
 }
 
-/// Every domain service of the process, each adapter built once.
+/// Every domain service of the process, each adapter built once: what the API serves
+/// (its one list is `ApiServices`) and the background work's handlers.
 #[derive(Clone)]
 pub struct Services {
-    pub access: Arc<AccessService>,
-    pub provider_keys: Arc<ProviderKeyService>,
-    pub models: Arc<ModelsService>,
-    pub evaluations: Arc<EvaluationService>,
-    pub evaluation_config: Arc<EvaluationConfigService>,
-    pub ingestion: Arc<IngestionService>,
-    pub offline_evaluations: Arc<OfflineEvaluationService>,
-    pub summaries: Arc<SummaryService>,
-    pub judge: Arc<JudgeService>,
-    /// Evaluation reports: administration, run pages, the scheduler, run and delivery jobs.
+    /// The HTTP API's services.
+    pub api: AppState,
+    /// Reports: the scheduler and the handlers of their two job kinds (administration and
+    /// pages are in `api`).
     pub reports: Arc<ReportServices>,
     /// The sweeps of what has expired (a kind of job).
     pub housekeeping: Arc<HousekeepingService>,
@@ -161,11 +156,6 @@ pub struct Services {
     pub job_table: PgJobQueue,
     /// The one event store (its partition knowledge is shared by every writer).
     pub events: PgAiEventStore,
-    /// The capture lane's memory budget, one per process.
-    ingest_budget: IngestBudget,
-    ingest_body_timeout: std::time::Duration,
-    api_body_timeout: std::time::Duration,
-    pool: PgPool,
 }
 
 impl Services {
@@ -241,7 +231,7 @@ impl Services {
         let reports =
             reports(config, pool, ReportDependencies { evaluation_repository, jobs: jobs.clone(), llm, secrets })?;
 
-        Ok(Self {
+        let api = AppState::new(ApiServices {
             access: Arc::new(AccessService::new(identity)),
             provider_keys: keys.service,
             models,
@@ -251,6 +241,18 @@ impl Services {
             offline_evaluations,
             summaries,
             judge,
+            reports: reports.admin.clone(),
+            report_pages: reports.pages.clone(),
+            readiness: Arc::new(DatabaseReadiness(pool.clone())),
+            ingest_budget: IngestBudget::new(
+                config.ingestion.memory_limit_mb * 1024 * 1024,
+                config.ingestion.memory_wait,
+            ),
+            ingest_body_timeout: config.ingestion.body_timeout,
+            api_body_timeout: config.http.api_body_timeout,
+        });
+        Ok(Self {
+            api,
             reports,
             housekeeping: Arc::new(
                 HousekeepingService::new(Arc::new(PgHousekeeping::new(pool.clone())))
@@ -259,34 +261,6 @@ impl Services {
             jobs,
             job_table,
             events,
-            ingest_budget: IngestBudget::new(
-                config.ingestion.memory_limit_mb * 1024 * 1024,
-                config.ingestion.memory_wait,
-            ),
-            ingest_body_timeout: config.ingestion.body_timeout,
-            api_body_timeout: config.http.api_body_timeout,
-            pool: pool.clone(),
-        })
-    }
-
-    /// What the HTTP API needs.
-    pub fn http_state(&self) -> AppState {
-        AppState::new(ApiServices {
-            access: self.access.clone(),
-            provider_keys: self.provider_keys.clone(),
-            models: self.models.clone(),
-            evaluations: self.evaluations.clone(),
-            evaluation_config: self.evaluation_config.clone(),
-            ingestion: self.ingestion.clone(),
-            offline_evaluations: self.offline_evaluations.clone(),
-            summaries: self.summaries.clone(),
-            judge: self.judge.clone(),
-            reports: self.reports.admin.clone(),
-            report_pages: self.reports.pages.clone(),
-            readiness: Arc::new(DatabaseReadiness(self.pool.clone())),
-            ingest_budget: self.ingest_budget.clone(),
-            ingest_body_timeout: self.ingest_body_timeout,
-            api_body_timeout: self.api_body_timeout,
         })
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use super::load::{closed_loop, ok_body};
 use super::{
     BenchArgs, LoadResult, Measured, SERVER_DATABASE, Setup, SummaryRow, checked_output, http_client, ms, psql_command,
     psql_value, run_parallel, thousands,
@@ -290,9 +291,9 @@ pub(super) fn write_generation(out: &mut String, distinct_id: &str, input: &str,
     );
 }
 
-/// Runs `senders` tasks, each posting batches of `write_event`'s events (of about
-/// `event_bytes` each) back to back, for the warm-up and then the measured seconds; counts
-/// the batches (and their events) that finish inside the window.
+/// `senders` workers, each posting batches of `write_event`'s events (of about
+/// `event_bytes` each) back to back (the shared closed loop); counts the batches (and
+/// their events) that finish inside the measured window.
 pub(super) async fn ingest_load(
     client: &reqwest::Client,
     url: &str,
@@ -301,68 +302,32 @@ pub(super) async fn ingest_load(
     event_bytes: usize,
     args: &BenchArgs,
 ) -> Result<LoadResult> {
-    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
-    let measure_until = measure_from + Duration::from_secs(args.seconds);
-    let url: Arc<str> = url.into();
-    let token: Arc<str> = token.into();
+    let (client, url, token, write_event): (_, Arc<str>, Arc<str>, _) =
+        (client.clone(), url.into(), token.into(), write_event.clone());
     let batch_size = args.batch_size;
-    let tasks: Vec<_> = (0..args.senders)
-        .map(|sender| {
-            let (client, url, token, write_event) = (client.clone(), url.clone(), token.clone(), write_event.clone());
-            tokio::spawn(async move {
-                let mut part = LoadResult::empty(Duration::ZERO);
-                let mut seq = sender * 1_000_000_000;
-                let capacity = usize::try_from(batch_size).unwrap_or(0) * event_bytes + 256;
-                loop {
-                    let mut body = String::with_capacity(capacity);
-                    let _ = write!(
-                        body,
-                        "{{\"api_key\":\"{token}\",\"sent_at\":\"{}\",\"batch\":[",
-                        iso8601_millis(unix_millis())
-                    );
-                    for n in 0..batch_size {
-                        if n > 0 {
-                            body.push(',');
-                        }
-                        write_event(seq, &mut body);
-                        seq += 1;
-                    }
-                    body.push_str("]}");
-                    let started = Instant::now();
-                    if started >= measure_until {
-                        break;
-                    }
-                    let request = client.post(&*url).header("content-type", "application/json").body(body);
-                    let outcome = match request.send().await {
-                        Ok(response) => {
-                            let status = response.status();
-                            match response.bytes().await {
-                                Ok(answer) if status == reqwest::StatusCode::OK => {
-                                    match serde_json::from_slice::<Value>(&answer) {
-                                        Ok(answer) if answer["status"] == 1 => Ok(batch_size),
-                                        _ => Err(format!("{status}: {}", String::from_utf8_lossy(&answer))),
-                                    }
-                                }
-                                Ok(answer) => Err(format!("{status}: {}", String::from_utf8_lossy(&answer))),
-                                Err(error) => Err(format!("{status}, reading the body: {error}")),
-                            }
-                        }
-                        Err(error) => Err(format!("{error:#}")),
-                    };
-                    let finished = Instant::now();
-                    if finished >= measure_from && finished < measure_until {
-                        part.record(outcome, started, finished);
-                    }
-                }
-                part
-            })
+    let capacity = usize::try_from(batch_size).unwrap_or(0) * event_bytes + 256;
+    closed_loop(args.senders, args, move |sender, iteration| {
+        let mut body = String::with_capacity(capacity);
+        let _ = write!(body, "{{\"api_key\":\"{token}\",\"sent_at\":\"{}\",\"batch\":[", iso8601_millis(unix_millis()));
+        let first = sender * 1_000_000_000 + iteration * batch_size;
+        for n in 0..batch_size {
+            if n > 0 {
+                body.push(',');
+            }
+            write_event(first + n, &mut body);
+        }
+        body.push_str("]}");
+        let sent = client.post(&*url).header("content-type", "application/json").body(body).send();
+        Some(async move {
+            let answer = ok_body(sent.await).await?;
+            match serde_json::from_slice::<Value>(&answer) {
+                Ok(answer) if answer["status"] == 1 => Ok(batch_size),
+                _ => Err(format!("200: {}", String::from_utf8_lossy(&answer))),
+            }
         })
-        .collect();
-    let mut total = LoadResult::empty(measure_until - measure_from);
-    for task in tasks {
-        total.merge(task.await.context("an ingestion task failed")?);
-    }
-    Ok(total)
+    })
+    .await
+    .map(|load| load.result)
 }
 
 /// The two files one COPY process loads.

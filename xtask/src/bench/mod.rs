@@ -26,6 +26,7 @@ mod burst;
 mod ingestion;
 mod ingestion_judged;
 mod judge;
+mod load;
 mod offline_items;
 mod otel;
 mod provider_key_reads;

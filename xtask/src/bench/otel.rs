@@ -6,9 +6,8 @@
 //! target: protobuf decoding costs no more than JSON parsing (ratio ≥ 1).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -16,6 +15,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::json;
 
+use super::load::{closed_loop, ok_body};
 use super::report::{LoadResult, Measured, SummaryRow, ms, thousands};
 use super::{BenchArgs, Setup, http_client};
 use crate::process::{Interrupted, Signals};
@@ -118,8 +118,8 @@ fn capture_body(token: &str, run: u64, first: u64) -> Vec<u8> {
 
 type BodyMaker = Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>;
 
-/// `SENDERS` tasks posting bodies back to back; counts the spans of the exports that
-/// finish inside the measured window.
+/// `SENDERS` workers posting bodies back to back (the shared closed loop); counts the
+/// spans of the exports that finish inside the measured window.
 async fn load(
     client: &reqwest::Client,
     url: &str,
@@ -127,50 +127,18 @@ async fn load(
     body: BodyMaker,
     args: &BenchArgs,
 ) -> Result<LoadResult> {
-    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
-    let measure_until = measure_from + Duration::from_secs(args.seconds);
-    let tasks: Vec<_> = (0..SENDERS)
-        .map(|sender| {
-            let (client, url, headers, body) = (client.clone(), url.to_owned(), headers.to_vec(), body.clone());
-            tokio::spawn(async move {
-                let mut part = LoadResult::empty(Duration::ZERO);
-                let mut seq = sender * 1_000_000_000;
-                loop {
-                    let payload = body(seq);
-                    seq += BATCH;
-                    let started = Instant::now();
-                    if started >= measure_until {
-                        break;
-                    }
-                    let mut request = client.post(&url).body(payload);
-                    for (name, value) in &headers {
-                        request = request.header(*name, value);
-                    }
-                    let outcome = match request.send().await {
-                        Ok(response) if response.status() == reqwest::StatusCode::OK => {
-                            let _ = response.bytes().await;
-                            Ok(BATCH)
-                        }
-                        Ok(response) => {
-                            let status = response.status();
-                            Err(format!("{status}: {}", response.text().await.unwrap_or_default()))
-                        }
-                        Err(error) => Err(format!("{error:#}")),
-                    };
-                    let finished = Instant::now();
-                    if finished >= measure_from && finished < measure_until {
-                        part.record(outcome, started, finished);
-                    }
-                }
-                part
-            })
-        })
-        .collect();
-    let mut total = LoadResult::empty(measure_until - measure_from);
-    for task in tasks {
-        total.merge(task.await.context("a sender task failed")?);
-    }
-    Ok(total)
+    let (client, url) = (client.clone(), Arc::<str>::from(url));
+    let headers: Arc<[(&'static str, String)]> = headers.into();
+    closed_loop(SENDERS, args, move |sender, iteration| {
+        let mut request = client.post(&*url).body(body(sender * 1_000_000_000 + iteration * BATCH));
+        for (name, value) in headers.iter() {
+            request = request.header(*name, value);
+        }
+        let sent = request.send();
+        Some(async move { ok_body(sent.await).await.map(|_| BATCH) })
+    })
+    .await
+    .map(|load| load.result)
 }
 
 pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {

@@ -3,11 +3,11 @@
 //! `pgbench -S` (a primary-key SELECT) at the same concurrency on the same cluster.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::load::{closed_loop, ok_body};
 use super::{BenchArgs, LoadResult, Measured, Setup, SummaryRow, checked_output, http_client, ms, thousands};
 use crate::dev::scalar;
 use crate::postgres::LocalPostgres;
@@ -127,48 +127,17 @@ async fn create_provider_key(client: &reqwest::Client, base: &str, token: &str) 
     scalar(&created["id"]).with_context(|| format!("POST {base} answered no id: {text}"))
 }
 
-/// Runs `connections` tasks, each sending requests back to back, for the warm-up and then
-/// the measured seconds; counts the requests that finish inside the measured window.
+/// `connections` workers reading the key back to back (the shared closed loop).
 async fn http_load(client: &reqwest::Client, url: &str, token: &str, args: &BenchArgs) -> Result<LoadResult> {
-    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
-    let measure_until = measure_from + Duration::from_secs(args.seconds);
     let url: Arc<str> = url.into();
     let auth: Arc<str> = format!("Bearer {token}").into();
-    let tasks: Vec<_> = (0..args.connections)
-        .map(|_| {
-            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
-            tokio::spawn(async move {
-                let mut part = LoadResult::empty(Duration::ZERO);
-                loop {
-                    let started = Instant::now();
-                    if started >= measure_until {
-                        break;
-                    }
-                    let outcome = match client.get(&*url).header("authorization", &*auth).send().await {
-                        Ok(response) => {
-                            let status = response.status();
-                            match response.bytes().await {
-                                Ok(_) if status == reqwest::StatusCode::OK => Ok(1),
-                                Ok(body) => Err(format!("{status}: {}", String::from_utf8_lossy(&body))),
-                                Err(error) => Err(format!("{status}, reading the body: {error}")),
-                            }
-                        }
-                        Err(error) => Err(format!("{error:#}")),
-                    };
-                    let finished = Instant::now();
-                    if finished >= measure_from && finished < measure_until {
-                        part.record(outcome, started, finished);
-                    }
-                }
-                part
-            })
-        })
-        .collect();
-    let mut total = LoadResult::empty(measure_until - measure_from);
-    for task in tasks {
-        total.merge(task.await.context("a load task failed")?);
-    }
-    Ok(total)
+    let client = client.clone();
+    closed_loop(args.connections, args, move |_, _| {
+        let sent = client.get(&*url).header("authorization", &*auth).send();
+        Some(async move { ok_body(sent.await).await.map(|_| 1) })
+    })
+    .await
+    .map(|load| load.result)
 }
 
 /// What `wrk` measured.

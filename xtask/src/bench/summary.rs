@@ -26,6 +26,7 @@ use adapters_postgres::statements::EVALUATION_RUNS;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::load::{ClosedLoop, closed_loop};
 use super::offline_items::{
     GENERIC_PLAN_TIMEOUT_SECS, PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median, timing_script,
 };
@@ -190,7 +191,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     if cached_chats > 0 {
         notes.push(format!("summary: {cached_chats} LLM calls during the cached requests (expected none)."));
     }
-    if let Some(dry) = load.dry_after {
+    if let Some(dry) = load.ran_dry_after {
         notes.push(format!(
             "summary: the {} API keys (of {KEY_BUDGET} requests each) ran out {:.1} s into the measured window; \
              the requests/s is over that shorter window.",
@@ -405,62 +406,22 @@ async fn sequential_requests(
     Ok(result)
 }
 
-/// What the concurrent load saw.
-struct Load {
-    result: LoadResult,
-    /// When the key pool ran dry, from the start of the measured window.
-    dry_after: Option<Duration>,
-}
-
-/// `--connections` tasks sending cached requests back to back for the warm-up and the
-/// measured seconds; counts the requests that finish inside the measured window.
+/// `--connections` workers sending cached requests back to back (the shared closed loop),
+/// each with the next key of the pool; the window ends when the pool runs dry.
 async fn http_load(
     client: &reqwest::Client,
     url: &str,
     body: &Arc<[u8]>,
     keys: &Arc<KeyPool>,
     args: &BenchArgs,
-) -> Result<Load> {
-    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
-    let measure_until = measure_from + Duration::from_secs(args.seconds);
-    let url: Arc<str> = url.into();
-    let tasks: Vec<_> = (0..args.connections)
-        .map(|_| {
-            let (client, url, body, keys) = (client.clone(), url.clone(), body.clone(), keys.clone());
-            tokio::spawn(async move {
-                let mut part = LoadResult::empty(Duration::ZERO);
-                let mut dry_at = None;
-                loop {
-                    let started = Instant::now();
-                    if started >= measure_until {
-                        break;
-                    }
-                    let Some(auth) = keys.next() else {
-                        dry_at = Some(started);
-                        break;
-                    };
-                    let outcome = send(&client, &url, auth, &body, Expect::Summary).await.map(|_| 1);
-                    let finished = Instant::now();
-                    if finished >= measure_from && finished < measure_until {
-                        part.record(outcome, started, finished);
-                    }
-                }
-                (part, dry_at)
-            })
-        })
-        .collect();
-    let mut parts = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        parts.push(task.await.context("a load task failed")?);
-    }
-    // The first task to find the pool empty ends the window.
-    let dry_at = parts.iter().filter_map(|(_, at)| *at).min();
-    let end = dry_at.map_or(measure_until, |at| at.clamp(measure_from, measure_until));
-    let mut result = LoadResult::empty(end.saturating_duration_since(measure_from).max(Duration::from_millis(1)));
-    for (part, _) in parts {
-        result.merge(part);
-    }
-    Ok(Load { result, dry_after: dry_at.map(|at| at.saturating_duration_since(measure_from)) })
+) -> Result<ClosedLoop> {
+    let (client, url, body, keys): (_, Arc<str>, _, _) = (client.clone(), url.into(), body.clone(), keys.clone());
+    closed_loop(args.connections, args, move |_, _| {
+        let auth = keys.next()?.to_owned();
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        Some(async move { send(&client, &url, &auth, &body, Expect::Summary).await.map(|_| 1) })
+    })
+    .await
 }
 
 /// The events: the benchmarked evaluation's `runs` first (of them 10 % not applicable, 60 %
