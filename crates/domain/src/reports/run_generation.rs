@@ -18,7 +18,7 @@ use super::schedule;
 use crate::ReportId;
 use crate::ReportRunId;
 use crate::evaluation::{Evaluation, EvaluationRepository};
-use crate::jobs::{ClaimedJob, JobHandler, JobKind, JobOutcome, JobQueue};
+use crate::jobs::{ClaimedJob, JobHandler, JobKind, JobOutcome};
 use crate::llm::{CompletionRequest, LlmPurpose, LlmUse};
 
 /// The handler of `report_run` jobs.
@@ -27,7 +27,6 @@ pub struct RunGeneration {
     pub(super) runs: Arc<dyn ReportRunStore>,
     pub(super) events: Arc<dyn ReportEvents>,
     pub(super) evaluations: Arc<dyn EvaluationRepository>,
-    pub(super) jobs: Arc<dyn JobQueue>,
     pub(super) llm: Arc<LlmUse>,
     pub(super) llm_timeout: Duration,
 }
@@ -38,26 +37,23 @@ impl RunGeneration {
             Ok(payload) => payload,
             Err(error) => return JobOutcome::Fail(format!("unreadable report job: {error}")),
         };
-        match self.generate_run(job, &payload).await {
-            Ok(()) => JobOutcome::Finished,
-            Err(error) => JobOutcome::Retry(format!("{error:#}")),
-        }
+        self.generate_run(job, &payload).await.unwrap_or_else(|error| JobOutcome::Retry(format!("{error:#}")))
     }
 
-    async fn generate_run(&self, job: &ClaimedJob, payload: &RunPayload) -> anyhow::Result<()> {
+    /// Generates and stores the run; the run and the job's end are one write
+    /// (`store_run`). A run with nothing to do leaves the job for the worker to complete.
+    async fn generate_run(&self, job: &ClaimedJob, payload: &RunPayload) -> anyhow::Result<JobOutcome> {
         let project = job.project;
         let now = Utc::now();
         let report = self.reports.find(project, ReportId(payload.report)).await?;
         let Some(report) = report.filter(|r| !r.deleted && (r.enabled || payload.trigger == Trigger::Manual)) else {
-            self.jobs.complete(&job.lease).await?;
-            return Ok(());
+            return Ok(JobOutcome::Complete);
         };
         if let Some(anchor) = payload.anchor
             && anchor_of(&report) != anchor
         {
             // Another run moved the report on already (or its schedule changed).
-            self.jobs.complete(&job.lease).await?;
-            return Ok(());
+            return Ok(JobOutcome::Complete);
         }
         let evaluation = self.evaluations.find(project, report.evaluation).await?;
         let period = self.period(&report, payload.trigger, now).await?;
@@ -104,7 +100,7 @@ impl RunGeneration {
         if !self.runs.store_run(&job.lease, &stored).await? {
             tracing::info!(report = %report.id, "a report run was not stored: its period was already run or the lease lapsed");
         }
-        Ok(())
+        Ok(JobOutcome::Finished)
     }
 
     /// Section 7's periods; manual runs use their report's own rule.

@@ -78,7 +78,6 @@ impl ReportServices {
                 runs: ports.runs.clone(),
                 events: ports.events,
                 evaluations: ports.evaluations,
-                jobs: ports.jobs,
                 llm: ports.llm,
                 llm_timeout: config.llm_timeout,
             }),

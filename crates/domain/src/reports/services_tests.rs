@@ -372,3 +372,17 @@ async fn the_page_needs_a_valid_unexpired_signature() {
     let url = services.pages.share_url(&run);
     assert_eq!(url, format!("https://llma.example/reports/runs/{id}?expires={expires}&signature=good"));
 }
+
+#[tokio::test]
+async fn a_run_with_nothing_to_do_leaves_the_job_to_the_worker_and_stores_nothing() {
+    for (enabled, anchor) in [(false, None), (true, Some(now() - Span::days(1)))] {
+        let mut mocks = Mocks::default();
+        let stored = Report { enabled, last_delivered_at: Some(now()), ..report(Frequency::EveryN) };
+        let found = stored.clone();
+        mocks.reports.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+        mocks.runs.expect_store_run().never();
+        let payload = json!({"report": stored.id.0, "key": "k", "trigger": "every_n", "anchor": anchor});
+        let outcome = mocks.services().runs.run(&claimed(JobKind::ReportRun, payload, 1)).await;
+        assert_eq!(outcome, JobOutcome::Complete, "enabled {enabled}, anchor {anchor:?}");
+    }
+}
