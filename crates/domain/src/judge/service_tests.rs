@@ -10,20 +10,17 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::crypto::{MockKeyCipher, SealedSecret};
+use crate::crypto::SealedSecret;
 use crate::evaluation::{
     Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
 };
-use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
+use crate::evaluation_config::EvaluationConfig;
 use crate::jobs::{JobId, Lease, MockJobQueue};
 use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
-use crate::llm::{
-    Completion, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm, TokenUsage,
-};
+use crate::llm::testing::LlmMocks;
+use crate::llm::{Completion, SystemLlm, TokenUsage};
 use crate::models::TrialModels;
-use crate::provider_key::{
-    KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyService, ProviderKeyServiceConfig,
-};
+use crate::provider_key::{KeyState, Provider, ProviderKey};
 use crate::{ModelConfigurationId, ProviderKeyId};
 
 const PROJECT: ProjectId = ProjectId(7);
@@ -137,17 +134,11 @@ fn answer(verdict: bool, applicable: bool) -> Completion {
 }
 
 struct Mocks {
+    llm: LlmMocks,
     evaluations: MockEvaluationRepository,
     store: MockJudgeStore,
     results: MockEvaluationResultsStore,
     jobs: MockJobQueue,
-    keys: MockProviderKeyRepository,
-    configs: MockEvaluationConfigRepository,
-    cipher: MockKeyCipher,
-    completion: MockStructuredCompletion,
-    calls: MockLlmCallLog,
-    system: Option<SystemLlm>,
-    trial_models: TrialModels,
     stored: Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>,
     /// The job end written with each `store_results`.
     ends: Arc<Mutex<Vec<Option<JobEnd>>>>,
@@ -158,26 +149,20 @@ impl Mocks {
     /// results stored (and kept for inspection).
     fn new(evaluation: Evaluation) -> Self {
         let mut mocks = Mocks {
+            llm: LlmMocks::default(),
             evaluations: MockEvaluationRepository::new(),
             store: MockJudgeStore::new(),
             results: MockEvaluationResultsStore::new(),
             jobs: MockJobQueue::new(),
-            keys: MockProviderKeyRepository::new(),
-            configs: MockEvaluationConfigRepository::new(),
-            cipher: MockKeyCipher::new(),
-            completion: MockStructuredCompletion::new(),
-            calls: MockLlmCallLog::new(),
-            system: None,
-            trial_models: TrialModels::default(),
             stored: Arc::default(),
             ends: Arc::default(),
         };
         // any id asked for is this evaluation under that id
         mocks.evaluations.expect_find().returning(move |_, id| Ok(Some(Evaluation { id, ..evaluation.clone() })));
         mocks.store.expect_event().returning(|_, _, _| Ok(Some(generation())));
-        mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-        mocks.calls.expect_record().returning(|_| Ok(()));
-        mocks.keys.expect_touch_last_used().returning(|_, _| Ok(()));
+        mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
+        mocks.llm.calls.expect_record().returning(|_| Ok(()));
+        mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
         let (stored, ends) = (mocks.stored.clone(), mocks.ends.clone());
         mocks.store.expect_store_results().returning(move |_, _, events, end| {
             stored.lock().unwrap().extend(events.iter().cloned());
@@ -188,50 +173,31 @@ impl Mocks {
     }
 
     fn with_key(mut self, state: KeyState) -> Self {
-        self.keys.expect_find().with(eq(PROJECT), eq(key_id())).returning(move |_, _| Ok(Some(stored_key(state))));
-        self.keys.expect_find_sealed().returning(|_, _| Ok(Some(SealedSecret(b"sealed".to_vec()))));
-        self.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
+        self.llm.keys.expect_find().with(eq(PROJECT), eq(key_id())).returning(move |_, _| Ok(Some(stored_key(state))));
+        self.llm.keys.expect_find_sealed().returning(|_, _| Ok(Some(SealedSecret(b"sealed".to_vec()))));
+        self.llm.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
         self
     }
 
     fn with_trial(mut self, models: &[&str]) -> Self {
-        self.system = Some(SystemLlm {
+        self.llm.system = Some(SystemLlm {
             provider: Provider::Openai,
             api_key: SecretString::from("sk-operator"),
             model: "gpt-5-mini".into(),
             azure: None,
         });
-        self.trial_models =
+        self.llm.trial_models =
             TrialModels { provider: Some(Provider::Openai), models: models.iter().map(|m| (*m).to_owned()).collect() };
         self
     }
 
     fn answers(mut self, result: Result<Completion, CompletionError>) -> Self {
-        self.completion.expect_complete().returning(move |_, _, _| result.clone());
+        self.llm.completion.expect_complete().returning(move |_, _, _| result.clone());
         self
     }
 
     fn service(self) -> (JudgeService, Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>) {
-        let keys = Arc::new(self.keys);
-        let gateway = Arc::new(MockLlmGateway::new());
-        let provider_keys = Arc::new(ProviderKeyService::new(
-            keys.clone(),
-            gateway.clone(),
-            Arc::new(self.cipher),
-            ProviderKeyServiceConfig::default(),
-        ));
-        let llm = Arc::new(LlmUse::new(
-            LlmUsePorts {
-                provider_keys,
-                key_repository: keys,
-                evaluation_configs: Arc::new(self.configs),
-                gateway,
-                completion: Arc::new(self.completion),
-                llm_calls: Arc::new(self.calls),
-            },
-            self.system,
-            self.trial_models,
-        ));
+        let llm = self.llm.build();
         let service = JudgeService::new(
             JudgePorts {
                 evaluations: Arc::new(self.evaluations),
@@ -325,7 +291,7 @@ async fn used_up_credits_stop_the_trial_evaluations_and_make_no_call() {
         .with(eq(PROJECT), eq(JudgeStop::WithoutKey), eq(StatusReason::TrialLimitReached))
         .times(1)
         .returning(|_, _, _| Ok(2));
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     let (service, _) = mocks.service();
 
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
@@ -340,7 +306,7 @@ async fn a_model_outside_the_trial_list_without_a_key_is_not_allowed() {
         .with(eq(PROJECT), eq(JudgeStop::One(evaluation_id())), eq(StatusReason::ModelNotAllowed))
         .times(1)
         .returning(|_, _, _| Ok(1));
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     mocks.store.expect_reserve_trial_credit().never();
     let (service, _) = mocks.service();
 
@@ -351,6 +317,7 @@ async fn a_model_outside_the_trial_list_without_a_key_is_not_allowed() {
 async fn a_rejected_key_turns_invalid_stops_its_evaluations_and_is_not_retried() {
     let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
     mocks
+        .llm
         .keys
         .expect_update()
         .withf(|_, id, changes| *id == key_id() && changes.state == Some(KeyState::Invalid))
@@ -379,7 +346,7 @@ async fn a_key_already_invalid_stops_its_evaluations_without_a_call() {
         .with(eq(PROJECT), eq(JudgeStop::UsingKey(key_id())), eq(StatusReason::ProviderKeyInvalid))
         .times(1)
         .returning(|_, _, _| Ok(1));
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     let (service, _) = mocks.service();
 
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
@@ -409,7 +376,7 @@ async fn an_automatic_job_of_a_disabled_evaluation_ends_without_a_call() {
     let mut disabled = evaluation(None);
     disabled.state = EvaluationState::Paused;
     let mut mocks = Mocks::new(disabled.clone()).with_trial(&["gpt-5-mini"]);
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     let (service, _) = mocks.service();
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
 
@@ -423,8 +390,8 @@ async fn an_automatic_job_of_a_disabled_evaluation_ends_without_a_call() {
 #[tokio::test]
 async fn the_active_key_comes_before_trial_credits() {
     let mut mocks = Mocks::new(evaluation(None)).with_key(KeyState::Ok).with_trial(&["gpt-5-mini"]);
-    mocks.configs.checkpoint();
-    mocks.configs.expect_get().returning(|project| {
+    mocks.llm.configs.checkpoint();
+    mocks.llm.configs.expect_get().returning(|project| {
         Ok(EvaluationConfig { active_provider_key: Some(key_id()), ..EvaluationConfig::default_for(project) })
     });
     mocks.store.expect_reserve_trial_credit().never();
@@ -460,7 +427,7 @@ async fn a_retried_job_judges_only_the_evaluations_without_a_stored_result() {
     let payload: JudgePayload = serde_json::from_value(job.payload.clone()).unwrap();
     let done = result_event_id(&payload, evaluation_id(), job.lease.job.0);
     mocks.store.expect_stored_events().times(1).returning(move |_, _| Ok(vec![done]));
-    mocks.completion.expect_complete().times(1).returning(|_, _, _| Ok(answer(true, true)));
+    mocks.llm.completion.expect_complete().times(1).returning(|_, _, _| Ok(answer(true, true)));
     let (service, stored) = mocks.service();
 
     assert_eq!(service.run(&job).await, JobOutcome::Finished);
@@ -473,7 +440,7 @@ async fn a_retried_job_judges_only_the_evaluations_without_a_stored_result() {
 async fn a_passing_failure_of_one_evaluation_keeps_the_others_verdict_and_retries_the_job() {
     let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
     let calls = Arc::new(Mutex::new(0));
-    mocks.completion.expect_complete().returning(move |_, _, _| {
+    mocks.llm.completion.expect_complete().returning(move |_, _, _| {
         let mut calls = calls.lock().unwrap();
         *calls += 1;
         if *calls == 1 { Ok(answer(true, true)) } else { Err(CompletionError::RateLimited { retry_after: None }) }

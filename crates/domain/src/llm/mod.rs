@@ -3,6 +3,8 @@
 mod calls;
 mod completion;
 mod ports;
+#[cfg(test)]
+pub(crate) mod testing;
 mod usage;
 
 pub use calls::{LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmPurpose};

@@ -13,13 +13,12 @@ use serde_json::{Value, json};
 use super::*;
 use crate::crypto::MockKeyCipher;
 use crate::evaluation::MockEvaluationRepository;
-use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
+use crate::evaluation_config::EvaluationConfig;
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome};
 use crate::jobs::{Lease, MockJobQueue};
-use crate::llm::LlmUse;
-use crate::llm::{LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm};
-use crate::models::TrialModels;
-use crate::provider_key::{MockProviderKeyRepository, Provider, ProviderKeyService, ProviderKeyServiceConfig};
+use crate::llm::SystemLlm;
+use crate::llm::testing::LlmMocks;
+use crate::provider_key::Provider;
 use crate::reports::ReportError;
 use crate::reports::delivery::{DeliveryRecord, SendFailure};
 use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
@@ -70,6 +69,7 @@ fn candidate(report: Report) -> DueCandidate {
 
 #[derive(Default)]
 struct Mocks {
+    llm: LlmMocks,
     reports: MockReportRepository,
     runs: MockReportRunStore,
     events: MockReportEvents,
@@ -77,34 +77,11 @@ struct Mocks {
     jobs: MockJobQueue,
     signer: MockLinkSigner,
     delivery: MockReportDelivery,
-    completion: MockStructuredCompletion,
-    configs: MockEvaluationConfigRepository,
-    calls: MockLlmCallLog,
-    system_llm: Option<SystemLlm>,
 }
 
 impl Mocks {
     fn services(self) -> ReportServices {
-        let keys = Arc::new(MockProviderKeyRepository::new());
-        let gateway = Arc::new(MockLlmGateway::new());
-        let provider_keys = Arc::new(ProviderKeyService::new(
-            keys.clone(),
-            gateway.clone(),
-            Arc::new(MockKeyCipher::new()),
-            ProviderKeyServiceConfig::default(),
-        ));
-        let llm = Arc::new(LlmUse::new(
-            LlmUsePorts {
-                provider_keys,
-                key_repository: keys,
-                evaluation_configs: Arc::new(self.configs),
-                gateway,
-                completion: Arc::new(self.completion),
-                llm_calls: Arc::new(self.calls),
-            },
-            self.system_llm,
-            TrialModels::default(),
-        ));
+        let llm = self.llm.build();
         ReportServices::new(
             ReportPorts {
                 reports: Arc::new(self.reports),
@@ -197,15 +174,15 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     mocks.events.expect_counts().returning(|_, _, _| Ok(ResultCounts { pass: 3, fail: 1, na: 0 }));
     mocks.events.expect_trend().returning(|_, _, _, _| Ok(vec![]));
     mocks.events.expect_sample().returning(|_, _, _, _| Ok(vec![]));
-    mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-    mocks.system_llm = Some(SystemLlm {
+    mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
+    mocks.llm.system = Some(SystemLlm {
         provider: Provider::Openai,
         api_key: SecretString::from("sk-system"),
         model: "gpt-5-mini".into(),
         azure: None,
     });
-    mocks.completion.expect_complete().returning(|_, _, _| Err(crate::llm::CompletionError::Timeout));
-    mocks.calls.expect_record().returning(|_| Ok(()));
+    mocks.llm.completion.expect_complete().returning(|_, _, _| Err(crate::llm::CompletionError::Timeout));
+    mocks.llm.calls.expect_record().returning(|_| Ok(()));
     let saved: Arc<Mutex<Option<NewRun>>> = Arc::default();
     let keep = saved.clone();
     mocks.runs.expect_store_run().returning(move |_, run| {

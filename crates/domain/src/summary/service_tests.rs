@@ -10,19 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::crypto::MockKeyCipher;
 use crate::evaluation::{
     Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
 };
-use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
+use crate::evaluation_config::EvaluationConfig;
 use crate::ingestion::MockAiEventStore;
-use crate::llm::{
-    Completion, LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, TokenUsage,
-};
-use crate::models::TrialModels;
-use crate::provider_key::{
-    KeyState, MockProviderKeyRepository, Provider, ProviderKey, ProviderKeyService, ProviderKeyServiceConfig,
-};
+use crate::llm::testing::LlmMocks;
+use crate::llm::{Completion, TokenUsage};
+use crate::provider_key::{KeyState, Provider, ProviderKey};
 use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, RunResult, SummaryStatistics, SystemLlm};
 use crate::{ModelConfigurationId, ProjectId, ProviderKeyId};
 
@@ -109,17 +104,11 @@ fn completion(value: serde_json::Value) -> Completion {
 
 /// Every port mocked; tests set expectations, then build the service.
 struct Mocks {
+    llm: LlmMocks,
     evaluations: MockEvaluationRepository,
     events: MockAiEventStore,
-    keys: MockProviderKeyRepository,
-    configs: MockEvaluationConfigRepository,
-    gateway: MockLlmGateway,
-    cipher: MockKeyCipher,
-    completion: MockStructuredCompletion,
     cache: MockSummaryCache,
     limiter: MockRateLimiter,
-    calls: MockLlmCallLog,
-    system_llm: Option<SystemLlm>,
 }
 
 impl Mocks {
@@ -127,17 +116,11 @@ impl Mocks {
     /// whose flight this request leads, no active key, calls recorded.
     fn new(evaluation: Evaluation, runs: Vec<EvaluationRun>) -> Self {
         let mut mocks = Mocks {
+            llm: LlmMocks::default(),
             evaluations: MockEvaluationRepository::new(),
             events: MockAiEventStore::new(),
-            keys: MockProviderKeyRepository::new(),
-            configs: MockEvaluationConfigRepository::new(),
-            gateway: MockLlmGateway::new(),
-            cipher: MockKeyCipher::new(),
-            completion: MockStructuredCompletion::new(),
             cache: MockSummaryCache::new(),
             limiter: MockRateLimiter::new(),
-            calls: MockLlmCallLog::new(),
-            system_llm: None,
         };
         mocks.limiter.expect_acquire().returning(|_, _, _| Ok(RateDecision::Allowed));
         mocks.evaluations.expect_find().returning(move |_, _| Ok(Some(evaluation.clone())));
@@ -146,14 +129,14 @@ impl Mocks {
         mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
         mocks.cache.expect_release().returning(|_, _| Ok(()));
         mocks.cache.expect_store().returning(|_, _| Ok(()));
-        mocks.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-        mocks.calls.expect_record().returning(|_| Ok(()));
-        mocks.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
+        mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
+        mocks.llm.calls.expect_record().returning(|_| Ok(()));
+        mocks.llm.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
         mocks
     }
 
     fn system(mut self) -> Self {
-        self.system_llm = Some(SystemLlm {
+        self.llm.system = Some(SystemLlm {
             provider: Provider::Anthropic,
             api_key: SecretString::from("sk-ant-system"),
             model: "claude-haiku-4-5".into(),
@@ -165,41 +148,23 @@ impl Mocks {
     /// A stored key the repository finds (with a sealed secret).
     fn stored_key(&mut self, stored: ProviderKey) {
         let id = stored.id;
-        self.keys.expect_find().with(eq(PROJECT), eq(id)).returning(move |_, _| Ok(Some(stored.clone())));
-        self.keys
+        self.llm.keys.expect_find().with(eq(PROJECT), eq(id)).returning(move |_, _| Ok(Some(stored.clone())));
+        self.llm
+            .keys
             .expect_find_sealed()
             .with(eq(PROJECT), eq(id))
             .returning(|_, _| Ok(Some(crate::crypto::SealedSecret(b"sealed".to_vec()))));
     }
 
     fn active_key(&mut self, id: ProviderKeyId) {
-        self.configs.checkpoint();
-        self.configs.expect_get().returning(move |project| {
+        self.llm.configs.checkpoint();
+        self.llm.configs.expect_get().returning(move |project| {
             Ok(EvaluationConfig { active_provider_key: Some(id), ..EvaluationConfig::default_for(project) })
         });
     }
 
     fn service(self) -> SummaryService {
-        let keys: Arc<MockProviderKeyRepository> = Arc::new(self.keys);
-        let gateway = Arc::new(self.gateway);
-        let provider_keys = Arc::new(ProviderKeyService::new(
-            keys.clone(),
-            gateway.clone(),
-            Arc::new(self.cipher),
-            ProviderKeyServiceConfig::default(),
-        ));
-        let llm = Arc::new(LlmUse::new(
-            LlmUsePorts {
-                provider_keys,
-                key_repository: keys,
-                evaluation_configs: Arc::new(self.configs),
-                gateway,
-                completion: Arc::new(self.completion),
-                llm_calls: Arc::new(self.calls),
-            },
-            self.system_llm,
-            TrialModels::default(),
-        ));
+        let llm = self.llm.build();
         SummaryService::new(
             SummaryPorts {
                 evaluations: Arc::new(self.evaluations),
@@ -226,7 +191,7 @@ async fn statistics_are_computed_from_the_runs_never_taken_from_the_model() {
     let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
     let mut answer = draft_json(&["gen-0"]);
     answer["statistics"] = json!({"total_analyzed": 999, "pass_count": 999, "fail_count": 0, "na_count": 0});
-    mocks.completion.expect_complete().times(1).returning(move |_, _, _| Ok(completion(answer.clone())));
+    mocks.llm.completion.expect_complete().times(1).returning(move |_, _, _| Ok(completion(answer.clone())));
 
     let summary = summarize(&mocks.service(), input()).await.unwrap();
 
@@ -248,7 +213,7 @@ async fn invented_example_ids_are_dropped_and_patterns_left_without_examples_too
         "na_patterns": [],
         "recommendations": ["One", "Two"]
     });
-    mocks.completion.expect_complete().returning(move |_, _, _| Ok(completion(answer.clone())));
+    mocks.llm.completion.expect_complete().returning(move |_, _, _| Ok(completion(answer.clone())));
 
     let summary = summarize(&mocks.service(), input()).await.unwrap();
 
@@ -263,8 +228,8 @@ async fn the_evaluations_configured_key_and_model_come_first() {
     let mut mocks =
         Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", Some(key_id))), mixed_runs()).system();
     mocks.stored_key(key(key_id, Provider::Openai, KeyState::Ok));
-    mocks.keys.expect_touch_last_used().with(eq(PROJECT), eq(key_id)).times(1).returning(|_, _| Ok(()));
-    mocks.completion.expect_complete().times(1).returning(|credentials, request, _| {
+    mocks.llm.keys.expect_touch_last_used().with(eq(PROJECT), eq(key_id)).times(1).returning(|_, _| Ok(()));
+    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
         assert_eq!(credentials.provider, Provider::Openai);
         assert_eq!(credentials.api_key.expose_secret(), "sk-stored-key");
         assert_eq!(request.model, "gpt-4.1");
@@ -272,8 +237,8 @@ async fn the_evaluations_configured_key_and_model_come_first() {
     });
     let recorded = Arc::new(Mutex::new(Vec::new()));
     let sink = recorded.clone();
-    mocks.calls.checkpoint();
-    mocks.calls.expect_record().returning(move |call| {
+    mocks.llm.calls.checkpoint();
+    mocks.llm.calls.expect_record().returning(move |call| {
         sink.lock().unwrap().push(call.clone());
         Ok(())
     });
@@ -294,8 +259,8 @@ async fn without_a_configured_key_the_active_key_runs_its_providers_default_mode
     let mut mocks = Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", None)), mixed_runs()).system();
     mocks.stored_key(key(key_id, Provider::Gemini, KeyState::Ok));
     mocks.active_key(key_id);
-    mocks.keys.expect_touch_last_used().times(1).returning(|_, _| Ok(()));
-    mocks.completion.expect_complete().times(1).returning(|credentials, request, _| {
+    mocks.llm.keys.expect_touch_last_used().times(1).returning(|_, _| Ok(()));
+    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
         assert_eq!(credentials.provider, Provider::Gemini);
         assert_eq!(request.model, "gemini-2.5-flash");
         Ok(completion(draft_json(&["gen-0"])))
@@ -310,8 +275,8 @@ async fn an_active_key_that_is_not_ok_falls_through_to_the_system_llm() {
     let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
     mocks.stored_key(key(key_id, Provider::Openai, KeyState::Invalid));
     mocks.active_key(key_id);
-    mocks.keys.expect_touch_last_used().never();
-    mocks.completion.expect_complete().times(1).returning(|credentials, request, _| {
+    mocks.llm.keys.expect_touch_last_used().never();
+    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
         assert_eq!(credentials.provider, Provider::Anthropic);
         assert_eq!(credentials.api_key.expose_secret(), "sk-ant-system");
         assert_eq!(request.model, "claude-haiku-4-5");
@@ -326,18 +291,19 @@ async fn an_azure_active_key_uses_the_evaluations_azure_model_or_the_first_deplo
     let key_id = ProviderKeyId(Uuid::from_u128(0xAE));
     let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.stored_key(key(key_id, Provider::AzureOpenai, KeyState::Ok));
-    mocks.cipher.checkpoint();
-    mocks.cipher.expect_open().returning(|_, _| {
+    mocks.llm.cipher.checkpoint();
+    mocks.llm.cipher.expect_open().returning(|_, _| {
         Ok(SecretString::from(r#"{"api_key":"az-key","azure_endpoint":"https://r.openai.azure.com"}"#))
     });
     mocks.active_key(key_id);
-    mocks.keys.expect_touch_last_used().returning(|_, _| Ok(()));
+    mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
     mocks
+        .llm
         .gateway
         .expect_list_models()
         .times(1)
         .returning(|_| Ok(vec![crate::llm::ListedModel { id: "my-deployment".into(), created: None }]));
-    mocks.completion.expect_complete().times(1).returning(|_, request, _| {
+    mocks.llm.completion.expect_complete().times(1).returning(|_, request, _| {
         assert_eq!(request.model, "my-deployment");
         Ok(completion(draft_json(&["gen-0"])))
     });
@@ -348,7 +314,7 @@ async fn an_azure_active_key_uses_the_evaluations_azure_model_or_the_first_deplo
 #[tokio::test]
 async fn with_no_key_and_no_system_llm_the_answer_says_how_to_configure_one() {
     let mut mocks = Mocks::new(evaluation(None), mixed_runs());
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
 
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
 
@@ -362,9 +328,10 @@ async fn a_rejected_key_becomes_invalid_and_the_summary_fails() {
     let key_id = ProviderKeyId(Uuid::from_u128(0xAF));
     let mut mocks = Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", Some(key_id))), mixed_runs());
     mocks.stored_key(key(key_id, Provider::Openai, KeyState::Ok));
-    mocks.keys.expect_touch_last_used().returning(|_, _| Ok(()));
-    mocks.completion.expect_complete().returning(|_, _, _| Err(CompletionError::KeyRejected));
+    mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
+    mocks.llm.completion.expect_complete().returning(|_, _, _| Err(CompletionError::KeyRejected));
     mocks
+        .llm
         .keys
         .expect_update()
         .withf(move |project, id, changes| {
@@ -389,7 +356,7 @@ async fn timeouts_and_unusable_answers_are_llm_failures() {
         let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
         let deadline_seen = Arc::new(Mutex::new(None));
         let seen = deadline_seen.clone();
-        mocks.completion.expect_complete().returning(move |_, _, deadline| {
+        mocks.llm.completion.expect_complete().returning(move |_, _, deadline| {
             *seen.lock().unwrap() = Some(deadline);
             Err(failure.clone())
         });
@@ -402,7 +369,7 @@ async fn timeouts_and_unusable_answers_are_llm_failures() {
     }
     // An answer of the wrong shape is unusable too.
     let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-    mocks.completion.expect_complete().returning(|_, _, _| Ok(completion(json!({"overall": 1}))));
+    mocks.llm.completion.expect_complete().returning(|_, _, _| Ok(completion(json!({"overall": 1}))));
     assert!(matches!(summarize(&mocks.service(), input()).await, Err(SummarizeError::LlmFailed)));
 }
 
@@ -413,7 +380,7 @@ async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_
     mocks.cache.checkpoint();
     let hit = cached.clone();
     mocks.cache.expect_fresh().returning(move |_, _| Ok(Some(hit.clone())));
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     assert_eq!(summarize(&mocks.service(), input()).await.unwrap(), cached);
 
     let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
@@ -422,7 +389,7 @@ async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_
     mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
     mocks.cache.expect_release().returning(|_, _| Ok(()));
     mocks.cache.expect_store().times(1).returning(|_, _| Ok(()));
-    mocks.completion.expect_complete().times(1).returning(|_, _, _| Ok(completion(draft_json(&["gen-1"]))));
+    mocks.llm.completion.expect_complete().times(1).returning(|_, _, _| Ok(completion(draft_json(&["gen-1"]))));
     let refreshed = summarize(&mocks.service(), SummaryInput { force_refresh: Some(true), ..input() }).await.unwrap();
     assert_eq!(refreshed.pass_patterns[0].example_generation_ids, vec!["gen-1"]);
 }
@@ -437,7 +404,7 @@ async fn a_request_that_waited_for_another_gets_its_result_without_calling_the_l
     let done = computed.clone();
     mocks.cache.expect_begin().returning(move |_, _, _, _, _| Ok(Flight::Done(Box::new(done.clone()))));
     mocks.cache.expect_release().never();
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
 
     assert_eq!(summarize(&mocks.service(), input()).await.unwrap(), computed);
 }
@@ -463,7 +430,7 @@ async fn many_long_runs_are_split_into_chunks_within_the_budget_and_merged() {
     let mut mocks = Mocks::new(evaluation(None), runs).system();
     let requests = Arc::new(Mutex::new(Vec::<CompletionRequest>::new()));
     let seen = requests.clone();
-    mocks.completion.expect_complete().returning(move |_, request, _| {
+    mocks.llm.completion.expect_complete().returning(move |_, request, _| {
         seen.lock().unwrap().push(request.clone());
         Ok(completion(draft_json(&["gen-0", "gen-249", "gen-9999"])))
     });
@@ -495,7 +462,7 @@ async fn a_huge_judge_prompt_still_gives_requests_within_the_budget() {
     huge.description = "d".repeat(20_000);
     let runs: Vec<EvaluationRun> = (0..40).map(|n| run(n, RunResult::Pass, &"r".repeat(3_000))).collect();
     let mut mocks = Mocks::new(huge, runs).system();
-    mocks.completion.expect_complete().returning(|_, request, _| {
+    mocks.llm.completion.expect_complete().returning(|_, request, _| {
         assert!(request.system.chars().count() + request.user.chars().count() <= PROMPT_BUDGET_CHARS);
         Ok(completion(draft_json(&["gen-0"])))
     });
@@ -528,7 +495,7 @@ async fn unknown_evaluations_and_missing_runs_have_their_own_errors() {
     assert_eq!(error.to_string(), format!("Evaluation {} not found", evaluation_id()));
 
     let mut mocks = Mocks::new(evaluation(None), Vec::new()).system();
-    mocks.completion.expect_complete().never();
+    mocks.llm.completion.expect_complete().never();
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
     assert!(matches!(error, SummarizeError::NoRuns), "{error:?}");
 }
