@@ -147,7 +147,7 @@ pub struct Services {
     pub api: AppState,
     /// Reports: the scheduler and the handlers of their two job kinds (administration and
     /// pages are in `api`).
-    pub reports: Arc<ReportServices>,
+    pub reports: ReportServices,
     /// The sweeps of what has expired (a kind of job).
     pub housekeeping: Arc<HousekeepingService>,
     /// The one job table.
@@ -274,13 +274,13 @@ struct ReportDependencies {
 }
 
 /// Reports: their store, event reads, delivery adapters and the service.
-fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<Arc<ReportServices>> {
+fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow::Result<ReportServices> {
     let store = Arc::new(PgReportStore::new(pool.clone()));
     let delivery = Deliveries::new(DeliveryConfig {
         smtp: config.reports.smtp.clone(),
         allow_private: config.allow_private_endpoints,
     })?;
-    Ok(Arc::new(ReportServices::new(
+    Ok(ReportServices::new(
         ReportPorts {
             reports: store.clone(),
             runs: store,
@@ -301,5 +301,5 @@ fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow
             delivery_retry_base: config.reports.delivery_retry_base,
             llm_timeout: config.llm.timeout,
         },
-    )))
+    ))
 }

@@ -1,8 +1,9 @@
 //! The one worker loop: claims due jobs of every kind from the job table, runs each with
 //! its handler while renewing its lease, and applies the outcome (done, retry with
 //! backoff, failed). Each kind has its own number of jobs in flight, so a queue full of
-//! one kind (judging) never starves another (deliveries), and the reverse. Stops claiming on shutdown and lets in-flight jobs finish (or their
-//! leases lapse, so another replica takes them over).
+//! one kind (judging) never starves another (deliveries), and the reverse. Stops claiming
+//! on shutdown and lets in-flight jobs finish (or their leases lapse, so another replica
+//! takes them over).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -41,6 +41,7 @@ pub struct ReportConfig {
 }
 
 /// Every report service, over one set of ports.
+#[derive(Clone)]
 pub struct ReportServices {
     /// CRUD, manual runs and the run list (the API).
     pub admin: Arc<ReportAdmin>,
