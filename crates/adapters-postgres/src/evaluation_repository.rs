@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::{
-    AssignOutcome, Conditions, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter,
-    EvaluationRepository, EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour,
-    ModelConfiguration, ModelConfigurationSpec, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
+    Conditions, DependentEvaluation, Evaluation, EvaluationListFilter, EvaluationRepository, EvaluationState,
+    EvaluationStatus, EvaluationType, JudgeStop, MaxRunsPerHour, ModelConfiguration, OutputType, StatusReason,
+    TrialEvaluation,
 };
-use domain::provider_key::{FieldChange, KeyAction, Provider};
+use domain::provider_key::Provider;
 use domain::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -77,7 +77,7 @@ fn corrupt(what: &str, id: Uuid) -> RepositoryError {
     RepositoryError::new(anyhow::anyhow!("evaluation {id} has an invalid stored {what}"))
 }
 
-fn parse_state(
+pub(crate) fn parse_state(
     id: Uuid,
     enabled: bool,
     status: &str,
@@ -133,82 +133,24 @@ impl TryFrom<EvaluationRow> for Evaluation {
     }
 }
 
-fn evaluation_config_json(prompt: &str) -> Value {
+pub(crate) fn evaluation_config_json(prompt: &str) -> Value {
     json!({ "prompt": prompt })
 }
 
 /// The evaluation as stored now, deleted or not (for answers to writes).
-async fn fetch_any(
+pub(crate) async fn fetch_any(
     conn: &mut PgConnection,
     project: ProjectId,
     id: EvaluationId,
-) -> Result<Evaluation, RepositoryError> {
-    let row: EvaluationRow = sqlx::query_as(concat!(select_evaluation!(), "WHERE e.project_id = $1 AND e.id = $2"))
-        .bind(project.0)
-        .bind(id.0)
-        .fetch_one(conn)
-        .await
-        .map_err(RepositoryError::new)?;
-    Evaluation::try_from(row)
-}
-
-/// Locks the configuration's key (so it cannot be deleted before commit) and checks it
-/// belongs to the project and the configuration's provider; `Some(refusal)` otherwise.
-async fn check_key(
-    conn: &mut PgConnection,
-    project: ProjectId,
-    spec: &ModelConfigurationSpec,
-) -> Result<Option<SaveOutcome>, RepositoryError> {
-    let Some(key) = spec.provider_key else {
-        return Ok(None);
-    };
-    let provider: Option<String> =
-        sqlx::query_scalar("SELECT provider FROM provider_keys WHERE project_id = $1 AND id = $2 FOR SHARE")
+) -> Result<Option<Evaluation>, RepositoryError> {
+    let row: Option<EvaluationRow> =
+        sqlx::query_as(concat!(select_evaluation!(), "WHERE e.project_id = $1 AND e.id = $2"))
             .bind(project.0)
-            .bind(key.0)
+            .bind(id.0)
             .fetch_optional(conn)
             .await
             .map_err(RepositoryError::new)?;
-    Ok(match provider {
-        None => Some(SaveOutcome::KeyNotFound),
-        Some(stored) if stored != spec.provider.as_str() => Some(SaveOutcome::KeyProviderMismatch {
-            key_provider: Provider::parse(&stored).map_err(|_| {
-                RepositoryError::new(anyhow::anyhow!("provider key {key} has an invalid stored provider"))
-            })?,
-        }),
-        Some(_) => None,
-    })
-}
-
-async fn insert_configuration(
-    conn: &mut PgConnection,
-    project: ProjectId,
-    spec: &ModelConfigurationSpec,
-) -> Result<ModelConfigurationId, RepositoryError> {
-    let id = ModelConfigurationId::generate();
-    sqlx::query(
-        "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(id.0)
-    .bind(project.0)
-    .bind(spec.provider.as_str())
-    .bind(spec.model.as_str())
-    .bind(spec.provider_key.map(|k| k.0))
-    .execute(conn)
-    .await
-    .map_err(RepositoryError::new)?;
-    Ok(id)
-}
-
-#[derive(FromRow)]
-struct LockedRow {
-    id: Uuid,
-    enabled: bool,
-    status: String,
-    status_reason: Option<String>,
-    model_configuration_id: Option<Uuid>,
-    config_provider: Option<String>,
+    row.map(Evaluation::try_from).transpose()
 }
 
 /// Puts enabled evaluations in `error`: one by id ($3), those whose configuration uses a
@@ -226,46 +168,6 @@ WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted
 
 #[async_trait]
 impl EvaluationRepository for PgEvaluationRepository {
-    async fn insert(&self, evaluation: &NewEvaluation) -> Result<SaveOutcome, RepositoryError> {
-        let project = evaluation.project;
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        let configuration = match &evaluation.model_configuration {
-            None => None,
-            Some(spec) => {
-                if let Some(refusal) = check_key(&mut tx, project, spec).await? {
-                    return Ok(refusal);
-                }
-                Some(insert_configuration(&mut tx, project, spec).await?)
-            }
-        };
-        let state = evaluation.state;
-        sqlx::query(
-            "INSERT INTO evaluations (id, project_id, name, description, enabled, status, status_reason, \
-             evaluation_type, evaluation_config, output_type, conditions, model_configuration_id, created_by, \
-             max_runs_per_hour) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(evaluation.id.0)
-        .bind(project.0)
-        .bind(evaluation.name.as_str())
-        .bind(&evaluation.description)
-        .bind(state.enabled())
-        .bind(state.status().as_str())
-        .bind(state.reason().map(StatusReason::as_str))
-        .bind(evaluation.evaluation_type.as_str())
-        .bind(evaluation_config_json(evaluation.prompt.as_str()))
-        .bind(evaluation.output_type.as_str())
-        .bind(evaluation.conditions.to_json())
-        .bind(configuration.map(|c| c.0))
-        .bind(evaluation.created_by.0)
-        .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32))
-        .execute(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-        let stored = fetch_any(&mut tx, project, evaluation.id).await?;
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(SaveOutcome::Saved(Box::new(stored)))
-    }
-
     async fn find(&self, project: ProjectId, id: EvaluationId) -> Result<Option<Evaluation>, RepositoryError> {
         let row: Option<EvaluationRow> =
             sqlx::query_as(concat!(select_evaluation!(), "WHERE e.project_id = $1 AND e.id = $2 AND NOT e.deleted"))
@@ -310,104 +212,6 @@ impl EvaluationRepository for PgEvaluationRepository {
         .map_err(RepositoryError::new)?;
         let items = rows.into_iter().map(Evaluation::try_from).collect::<Result<_, _>>()?;
         Ok(Page { items, total, request: page })
-    }
-
-    async fn update(
-        &self,
-        project: ProjectId,
-        id: EvaluationId,
-        changes: &EvaluationChanges,
-    ) -> Result<SaveOutcome, RepositoryError> {
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        // The key before the evaluation: the same lock order as a key's deletion.
-        if let Some(Some(spec)) = &changes.model_configuration
-            && let Some(refusal) = check_key(&mut tx, project, spec).await?
-        {
-            return Ok(refusal);
-        }
-        let locked: Option<LockedRow> = sqlx::query_as(
-            "SELECT id, enabled, status, status_reason, model_configuration_id, NULL::text AS config_provider \
-             FROM evaluations WHERE project_id = $1 AND id = $2 AND NOT deleted FOR UPDATE",
-        )
-        .bind(project.0)
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-        let Some(locked) = locked else {
-            return Ok(SaveOutcome::NotFound);
-        };
-        let state = parse_state(locked.id, locked.enabled, &locked.status, locked.status_reason.as_deref())?
-            .after_write(changes.enabled);
-
-        let existing = locked.model_configuration_id;
-        // (whether the column changes, its new value, a configuration to delete afterwards)
-        let (set_configuration, configuration, orphan) = match (&changes.model_configuration, existing) {
-            (None, _) => (false, existing, None),
-            (Some(None), _) => (true, None, existing),
-            (Some(Some(spec)), Some(current)) => {
-                sqlx::query(
-                    "UPDATE model_configurations SET provider = $3, model = $4, provider_key_id = $5, \
-                     updated_at = now() WHERE project_id = $1 AND id = $2",
-                )
-                .bind(project.0)
-                .bind(current)
-                .bind(spec.provider.as_str())
-                .bind(spec.model.as_str())
-                .bind(spec.provider_key.map(|k| k.0))
-                .execute(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-                (false, existing, None)
-            }
-            (Some(Some(spec)), None) => (true, Some(insert_configuration(&mut tx, project, spec).await?.0), None),
-        };
-
-        sqlx::query(
-            "UPDATE evaluations SET \
-               name = COALESCE($3, name), \
-               description = COALESCE($4, description), \
-               enabled = $5, status = $6, status_reason = $7, \
-               evaluation_type = COALESCE($8, evaluation_type), \
-               evaluation_config = COALESCE($9, evaluation_config), \
-               output_type = COALESCE($10, output_type), \
-               conditions = COALESCE($11, conditions), \
-               model_configuration_id = CASE WHEN $12 THEN $13 ELSE model_configuration_id END, \
-               deleted = deleted OR $14, \
-               max_runs_per_hour = CASE WHEN $15 THEN $16 ELSE max_runs_per_hour END, \
-               updated_at = now() \
-             WHERE project_id = $1 AND id = $2",
-        )
-        .bind(project.0)
-        .bind(id.0)
-        .bind(changes.name.as_ref().map(|n| n.as_str()))
-        .bind(changes.description.as_deref())
-        .bind(state.enabled())
-        .bind(state.status().as_str())
-        .bind(state.reason().map(StatusReason::as_str))
-        .bind(changes.evaluation_type.map(EvaluationType::as_str))
-        .bind(changes.prompt.as_ref().map(|p| evaluation_config_json(p.as_str())))
-        .bind(changes.output_type.map(OutputType::as_str))
-        .bind(changes.conditions.as_ref().map(Conditions::to_json))
-        .bind(set_configuration)
-        .bind(configuration)
-        .bind(changes.delete)
-        .bind(changes.max_runs_per_hour.is_some())
-        .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32))
-        .execute(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-        if let Some(orphan) = orphan {
-            sqlx::query("DELETE FROM model_configurations WHERE project_id = $1 AND id = $2")
-                .bind(project.0)
-                .bind(orphan)
-                .execute(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-        }
-        let stored = fetch_any(&mut tx, project, id).await?;
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(SaveOutcome::Saved(Box::new(stored)))
     }
 
     async fn list_enabled(&self, project: ProjectId) -> Result<Vec<Evaluation>, RepositoryError> {
@@ -510,127 +314,6 @@ impl EvaluationRepository for PgEvaluationRepository {
             .into_iter()
             .map(|(id, name, enabled)| TrialEvaluation { id: EvaluationId(id), name, enabled })
             .collect())
-    }
-
-    async fn assign_key(
-        &self,
-        project: ProjectId,
-        key: ProviderKeyId,
-        assignment: &KeyAssignment,
-    ) -> Result<AssignOutcome, RepositoryError> {
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        let found: Option<(String, String)> =
-            sqlx::query_as("SELECT provider, name FROM provider_keys WHERE project_id = $1 AND id = $2 FOR SHARE")
-                .bind(project.0)
-                .bind(key.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-        let Some((provider, key_name)) = found else {
-            return Ok(AssignOutcome::KeyNotFound);
-        };
-        let ids: Vec<Uuid> = assignment.evaluations.iter().map(|id| id.0).collect();
-        let rows: Vec<LockedRow> = sqlx::query_as(
-            "SELECT e.id, e.enabled, e.status, e.status_reason, e.model_configuration_id, \
-                    m.provider AS config_provider \
-             FROM evaluations e \
-             LEFT JOIN model_configurations m ON m.project_id = e.project_id AND m.id = e.model_configuration_id \
-             WHERE e.project_id = $1 AND e.id = ANY($2) AND NOT e.deleted \
-             ORDER BY e.id FOR UPDATE OF e",
-        )
-        .bind(project.0)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-
-        let mut repoint = Vec::new();
-        let mut created: Vec<Uuid> = Vec::new();
-        let mut evals_enabled = 0u64;
-        let (mut update_ids, mut enabled, mut statuses, mut reasons, mut configurations) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for row in &rows {
-            let before = parse_state(row.id, row.enabled, &row.status, row.status_reason.as_deref())?;
-            let after = before.after_key_assigned(assignment.enable);
-            if after.enabled() && !before.enabled() {
-                evals_enabled += 1;
-            }
-            let mut configuration = None;
-            match (row.model_configuration_id, row.config_provider.as_deref()) {
-                (Some(current), Some(config_provider)) if config_provider == provider => repoint.push(current),
-                (Some(_), _) => {}
-                (None, _) if assignment.model_for_unconfigured.is_some() => {
-                    let new = ModelConfigurationId::generate().0;
-                    created.push(new);
-                    configuration = Some(new);
-                }
-                (None, _) => {}
-            }
-            update_ids.push(row.id);
-            enabled.push(after.enabled());
-            statuses.push(after.status().as_str());
-            reasons.push(after.reason().map(StatusReason::as_str));
-            configurations.push(configuration);
-        }
-
-        let repointed = sqlx::query(
-            "UPDATE model_configurations SET provider_key_id = $3, updated_at = now() \
-             WHERE project_id = $1 AND id = ANY($2)",
-        )
-        .bind(project.0)
-        .bind(&repoint)
-        .bind(key.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?
-        .rows_affected();
-        if let (Some(model), false) = (&assignment.model_for_unconfigured, created.is_empty()) {
-            sqlx::query(
-                "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
-                 SELECT c, $1, $2, $3, $4 FROM UNNEST($5::uuid[]) AS c",
-            )
-            .bind(project.0)
-            .bind(&provider)
-            .bind(model.as_str())
-            .bind(key.0)
-            .bind(&created)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        }
-        sqlx::query(
-            "UPDATE evaluations e SET enabled = u.enabled, status = u.status, status_reason = u.reason, \
-               model_configuration_id = COALESCE(u.configuration, e.model_configuration_id), updated_at = now() \
-             FROM UNNEST($2::uuid[], $3::bool[], $4::text[], $5::text[], $6::uuid[]) \
-               AS u(id, enabled, status, reason, configuration) \
-             WHERE e.project_id = $1 AND e.id = u.id",
-        )
-        .bind(project.0)
-        .bind(&update_ids)
-        .bind(&enabled)
-        .bind(&statuses)
-        .bind(&reasons)
-        .bind(&configurations)
-        .execute(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-        let configs_updated = repointed + created.len() as u64;
-        let changes = vec![
-            FieldChange::outcome("evaluation_ids", json!(update_ids)),
-            FieldChange::outcome("configurations_updated", json!(configs_updated)),
-            FieldChange::outcome("evaluations_enabled", json!(evals_enabled)),
-        ];
-        let entry = crate::key_activity::Entry {
-            project,
-            key,
-            key_name: &key_name,
-            action: KeyAction::Assigned,
-            actor: assignment.actor,
-            changes,
-        };
-        crate::key_activity::record(&mut tx, entry).await?;
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(AssignOutcome::Assigned { configs_updated, evals_enabled })
     }
 }
 

@@ -2,8 +2,8 @@
 //! connection (the change's own transaction), read newest first.
 
 use chrono::{DateTime, Utc};
-use domain::provider_key::{FieldChange, KeyAction, KeyActivity};
-use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+use domain::provider_key::{FieldChange, KeyAction, KeyActivity, NewKeyActivity};
+use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -22,24 +22,14 @@ ORDER BY a.created_at DESC, a.id DESC LIMIT $3 OFFSET $4";
 const COUNT: &str = "\
 SELECT count(*) FROM provider_key_activity a WHERE a.project_id = $1 AND ($2::uuid IS NULL OR a.provider_key_id = $2)";
 
-/// One entry to write.
-pub(crate) struct Entry<'a> {
-    pub project: ProjectId,
-    pub key: ProviderKeyId,
-    pub key_name: &'a str,
-    pub action: KeyAction,
-    pub actor: Option<UserId>,
-    pub changes: Vec<FieldChange>,
-}
-
 /// Writes `entry` on `conn` (the caller's transaction).
-pub(crate) async fn record(conn: &mut PgConnection, entry: Entry<'_>) -> Result<(), RepositoryError> {
+pub(crate) async fn record(conn: &mut PgConnection, entry: &NewKeyActivity) -> Result<(), RepositoryError> {
     let changes = Value::Array(entry.changes.iter().map(FieldChange::to_json).collect());
     sqlx::query(INSERT)
         .bind(Uuid::now_v7())
         .bind(entry.project.0)
         .bind(entry.key.0)
-        .bind(entry.key_name)
+        .bind(&entry.key_name)
         .bind(entry.action.as_str())
         .bind(entry.actor.map(|a| a.0))
         .bind(changes)

@@ -3,6 +3,7 @@
 mod ai_event_store;
 mod evaluation_config_repository;
 mod evaluation_repository;
+mod evaluation_statements;
 mod housekeeping;
 mod identity_repository;
 mod job_queue;
@@ -11,10 +12,12 @@ mod key_activity;
 mod memo;
 mod pool;
 mod provider_key_repository;
+mod provider_key_statements;
 mod read_connections;
 mod report_events;
 mod report_store;
 mod summary_store;
+mod unit_of_work;
 mod user_columns;
 mod user_summaries;
 
@@ -32,6 +35,7 @@ pub use report_events::PgReportEvents;
 pub use report_store::PgReportStore;
 pub use sqlx::PgPool;
 pub use summary_store::{PgLlmCallLog, PgRateLimiter, PgSummaryCache};
+pub use unit_of_work::{PgTransaction, PgUnitOfWork};
 
 /// The statements `cargo xtask bench` times beside `psql`, exported so that a bench can
 /// only ever time what the service runs.

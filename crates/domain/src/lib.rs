@@ -21,6 +21,7 @@ pub mod provider_key;
 pub mod reports;
 pub mod repository;
 pub mod summary;
+pub mod unit_of_work;
 
 pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId};
 pub use pagination::{Page, PageRequest};

@@ -10,11 +10,11 @@ use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
     PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgReportEvents,
-    PgReportStore, PgSummaryCache, ReadConnections,
+    PgReportStore, PgSummaryCache, PgUnitOfWork, ReadConnections,
 };
 use async_trait::async_trait;
 use domain::crypto::KeyCipher;
-use domain::evaluation::EvaluationService;
+use domain::evaluation::{EvaluationService, EvaluationTransactions};
 use domain::evaluation_config::EvaluationConfigService;
 use domain::housekeeping::HousekeepingService;
 use domain::identity::{AccessService, AdminService};
@@ -24,10 +24,13 @@ use domain::judge::{JudgeConfig, JudgePorts, JudgeService};
 use domain::llm::{LlmUse, LlmUsePorts, SystemLlm};
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
-use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, ProviderKeyService, ProviderKeyServiceConfig};
+use domain::provider_key::{
+    ApiVersion, AzureEndpoint, AzureTarget, KeyTransactions, ProviderKeyService, ProviderKeyServiceConfig,
+};
 use domain::reports::targets::TargetPolicy;
 use domain::reports::{ReportConfig, ReportPorts, ReportServices};
 use domain::summary::{SummaryConfig, SummaryPorts, SummaryService};
+use domain::unit_of_work::UnitOfWork;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, ConfigError};
@@ -79,7 +82,8 @@ pub fn check_for_serving(config: &Config) -> Result<(), ConfigError> {
 /// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
     let reads = ReadConnections::new(pool, 1);
-    let keys = ProviderKeyCapability::build(config, pool, &reads, Keys::build(config)?.cipher)?;
+    let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(pool.clone()));
+    let keys = ProviderKeyCapability::build(config, pool, &reads, &unit_of_work, Keys::build(config)?.cipher)?;
     Ok(keys.service)
 }
 
@@ -125,12 +129,14 @@ impl ProviderKeyCapability {
         config: &Config,
         pool: &PgPool,
         reads: &ReadConnections,
+        unit_of_work: &Arc<dyn UnitOfWork>,
         cipher: Arc<dyn KeyCipher>,
     ) -> anyhow::Result<Self> {
         let repository = Arc::new(PgProviderKeyRepository::new(pool.clone(), reads.clone()));
         let gateway = Arc::new(HttpLlmGateway::new(config.llm.gateway.clone())?);
         let service = Arc::new(ProviderKeyService::new(
             repository.clone(),
+            Arc::new(KeyTransactions::new(unit_of_work.clone())),
             gateway.clone(),
             cipher,
             ProviderKeyServiceConfig { allow_private_endpoints: config.allow_private_endpoints },
@@ -162,7 +168,9 @@ impl Services {
     /// Builds the adapters once and the services on them.
     pub fn build(config: &Config, pool: &PgPool, reads: &ReadConnections) -> anyhow::Result<Self> {
         let secrets = Keys::build(config)?;
-        let keys = ProviderKeyCapability::build(config, pool, reads, secrets.cipher.clone())?;
+        // Every transaction of the process begins here.
+        let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(pool.clone()));
+        let keys = ProviderKeyCapability::build(config, pool, reads, &unit_of_work, secrets.cipher.clone())?;
         let identity = Arc::new(PgIdentityRepository::new(pool.clone(), reads.clone()));
         let evaluation_repository = Arc::new(PgEvaluationRepository::new(pool.clone()));
         let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
@@ -194,6 +202,7 @@ impl Services {
         ));
         let evaluations = Arc::new(EvaluationService::new(
             evaluation_repository.clone(),
+            Arc::new(EvaluationTransactions::new(unit_of_work.clone())),
             keys.repository.clone(),
             evaluation_configs.clone(),
         ));

@@ -1,7 +1,7 @@
-//! `PgEvaluationRepository`: every method, the state invariants, the model configuration's
-//! key checks, and project isolation for each of them.
+//! `PgEvaluationRepository` and the evaluation statements under the domain's writes: every
+//! method, the state invariants, the model configuration's key checks, and project
+//! isolation for each of them.
 
-use adapters_postgres::PgEvaluationRepository;
 use domain::evaluation::{
     AssignOutcome, ConditionInput, Conditions, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
     EvaluationRepository, EvaluationState, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour,
@@ -13,11 +13,11 @@ use domain::{EvaluationId, PageRequest, ProviderKeyId};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{Tenant, TestApp};
+use crate::support::{Evaluations, Tenant, TestApp};
 
-/// The repository under test, on the test's database.
-pub fn evaluations(app: &TestApp) -> PgEvaluationRepository {
-    PgEvaluationRepository::new(app.pool().clone())
+/// The repository and the writes under test, on the test's database.
+pub fn evaluations(app: &TestApp) -> Evaluations {
+    Evaluations::new(app.pool())
 }
 
 /// A paused llm_judge evaluation of the tenant, created by its admin, without conditions

@@ -2,22 +2,119 @@
 //! provider key records with a fake sealed secret, and model configurations written with
 //! plain SQL (no repository owns them yet).
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use adapters_postgres::{
-    PgEvaluationConfigRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository, ReadConnections,
+    PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository,
+    PgUnitOfWork, ReadConnections,
 };
 use domain::crypto::SealedSecret;
+use domain::evaluation::{
+    AssignOutcome, EvaluationChanges, EvaluationTransactions, EvaluationWrites, KeyAssignment, NewEvaluation,
+    SaveOutcome,
+};
 use domain::evaluation_config::EvaluationConfigRepository;
 use domain::identity::{CreateUserOutcome, IdentityRepository, MembershipLevel, NewUser, Project, ProjectToken, User};
-use domain::provider_key::{KeyName, KeyState, NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyRepository};
+use domain::provider_key::{
+    DeleteOutcome, KeyName, KeyState, KeyTransactions, KeyWrites, NewProviderKeyRecord, Provider, ProviderKey,
+    ProviderKeyChanges,
+};
+use domain::{EvaluationId, RepositoryError};
 use domain::{ProjectId, ProviderKeyId, UserId};
 use test_support::TestDatabase;
 use uuid::Uuid;
+
+/// The provider-key repository, and the domain's writes over the unit of work on the same
+/// database (the transactions whose statements this adapter provides).
+pub struct Keys {
+    repository: PgProviderKeyRepository,
+    writes: KeyTransactions,
+}
+
+impl Deref for Keys {
+    type Target = PgProviderKeyRepository;
+
+    fn deref(&self) -> &PgProviderKeyRepository {
+        &self.repository
+    }
+}
+
+impl Keys {
+    pub async fn insert(&self, key: &NewProviderKeyRecord) -> Result<ProviderKey, RepositoryError> {
+        self.writes.insert(key).await
+    }
+
+    pub async fn update(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        changes: &ProviderKeyChanges,
+    ) -> Result<Option<ProviderKey>, RepositoryError> {
+        self.writes.update(project, id, changes).await
+    }
+
+    pub async fn delete(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        replacement: Option<ProviderKeyId>,
+        actor: Option<UserId>,
+    ) -> Result<DeleteOutcome, RepositoryError> {
+        self.writes.delete(project, id, replacement, actor).await
+    }
+}
+
+/// The evaluation repository with the domain's evaluation writes, as [`Keys`].
+pub struct Evaluations {
+    repository: PgEvaluationRepository,
+    writes: EvaluationTransactions,
+}
+
+impl Deref for Evaluations {
+    type Target = PgEvaluationRepository;
+
+    fn deref(&self) -> &PgEvaluationRepository {
+        &self.repository
+    }
+}
+
+impl Evaluations {
+    pub fn new(pool: &PgPool) -> Self {
+        Self {
+            repository: PgEvaluationRepository::new(pool.clone()),
+            writes: EvaluationTransactions::new(Arc::new(PgUnitOfWork::new(pool.clone()))),
+        }
+    }
+
+    pub async fn insert(&self, evaluation: &NewEvaluation) -> Result<SaveOutcome, RepositoryError> {
+        self.writes.insert(evaluation).await
+    }
+
+    pub async fn update(
+        &self,
+        project: ProjectId,
+        id: EvaluationId,
+        changes: &EvaluationChanges,
+    ) -> Result<SaveOutcome, RepositoryError> {
+        self.writes.update(project, id, changes).await
+    }
+
+    pub async fn assign_key(
+        &self,
+        project: ProjectId,
+        key: ProviderKeyId,
+        assignment: &KeyAssignment,
+    ) -> Result<AssignOutcome, RepositoryError> {
+        self.writes.assign_key(project, key, assignment).await
+    }
+}
 
 /// A fresh, migrated database and the repositories under test.
 pub struct TestApp {
     pub db: TestDatabase,
     pub identity: PgIdentityRepository,
-    pub keys: PgProviderKeyRepository,
+    pub keys: Keys,
     pub configs: PgEvaluationConfigRepository,
 }
 
@@ -28,7 +125,10 @@ impl TestApp {
         adapters_postgres::migrate(&db.pool).await.expect("migrations apply to an empty database");
         TestApp {
             identity: PgIdentityRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
-            keys: PgProviderKeyRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
+            keys: Keys {
+                repository: PgProviderKeyRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
+                writes: KeyTransactions::new(Arc::new(PgUnitOfWork::new(db.pool.clone()))),
+            },
             configs: PgEvaluationConfigRepository::new(db.pool.clone()),
             db,
         }

@@ -7,6 +7,7 @@ mod input;
 mod model;
 mod ports;
 mod service;
+mod writes;
 
 pub use conditions::{
     Condition, ConditionError, ConditionInput, Conditions, MAX_CONDITIONS, MAX_PROPERTIES, PropertyFilter,
@@ -20,14 +21,17 @@ pub use model::{
     ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, SaveOutcome, StatusReason, TextError,
     TrialEvaluation,
 };
-pub use ports::EvaluationRepository;
+pub use ports::{EvaluationRepository, EvaluationStatements, LockedEvaluation, StateUpdate};
 pub use service::{
     AssignKeyRequest, AssignResult, DependentConfigs, EvaluationService, MAX_ASSIGNED_EVALUATIONS,
     TRIAL_EVALUATIONS_LIMIT,
 };
+pub use writes::{EvaluationTransactions, EvaluationWrites};
 
 #[cfg(feature = "mocks")]
-pub use ports::MockEvaluationRepository;
+pub use ports::{MockEvaluationRepository, MockEvaluationStatements};
+#[cfg(feature = "mocks")]
+pub use writes::MockEvaluationWrites;
 
 /// A plain evaluation for other contexts' unit tests.
 #[cfg(test)]

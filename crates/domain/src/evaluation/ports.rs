@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 
 use super::{
-    AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, JudgeStop, KeyAssignment,
-    NewEvaluation, SaveOutcome, StatusReason, TrialEvaluation,
+    DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationState, EvaluationStatus,
+    JudgeStop, ModelConfigurationSpec, NewEvaluation, StatusReason, TrialEvaluation,
 };
 use crate::provider_key::Provider;
-use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
+use crate::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 
 /// Evaluations of a project. Every method is scoped by project: an evaluation (or key) of
 /// another project behaves as absent, and so does a soft-deleted evaluation. Errors are
@@ -15,11 +15,6 @@ use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, Repositor
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait EvaluationRepository: Send + Sync + 'static {
-    /// Inserts the evaluation and its model configuration in one transaction. Returns
-    /// `KeyNotFound` / `KeyProviderMismatch` (and stores nothing) when the configuration's
-    /// key is not a key of the project for the configuration's provider.
-    async fn insert(&self, evaluation: &NewEvaluation) -> Result<SaveOutcome, RepositoryError>;
-
     /// The evaluation, unless it is deleted.
     async fn find(&self, project: ProjectId, id: EvaluationId) -> Result<Option<Evaluation>, RepositoryError>;
 
@@ -31,16 +26,6 @@ pub trait EvaluationRepository: Send + Sync + 'static {
         filter: &EvaluationListFilter,
         page: PageRequest,
     ) -> Result<Page<Evaluation>, RepositoryError>;
-
-    /// Applies `changes` to the locked row in one transaction (the model configuration is
-    /// updated in place, created or removed). `NotFound` for a missing or deleted
-    /// evaluation; key refusals as in `insert`; nothing changes on any refusal.
-    async fn update(
-        &self,
-        project: ProjectId,
-        id: EvaluationId,
-        changes: &EvaluationChanges,
-    ) -> Result<SaveOutcome, RepositoryError>;
 
     /// The project's enabled, non-deleted evaluations (what the judge runner matches).
     async fn list_enabled(&self, project: ProjectId) -> Result<Vec<Evaluation>, RepositoryError>;
@@ -74,15 +59,110 @@ pub trait EvaluationRepository: Send + Sync + 'static {
         include_unconfigured: bool,
         limit: i64,
     ) -> Result<Vec<TrialEvaluation>, RepositoryError>;
+}
 
-    /// In one transaction: points the listed evaluations' model configurations of the
-    /// key's provider at `key`, creates configurations where asked, and moves each listed
-    /// evaluation's state by [`super::EvaluationState::after_key_assigned`]. `KeyNotFound`
-    /// (nothing changed) when the key is not in the project.
-    async fn assign_key(
-        &self,
+/// An evaluation as locked for a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockedEvaluation {
+    pub id: EvaluationId,
+    pub state: EvaluationState,
+    /// Its model configuration and that configuration's provider.
+    pub configuration: Option<(ModelConfigurationId, Provider)>,
+}
+
+/// A new state (and maybe a first model configuration) for one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateUpdate {
+    pub id: EvaluationId,
+    pub state: EvaluationState,
+    /// Set as its configuration; `None` keeps the one it has.
+    pub configuration: Option<ModelConfigurationId>,
+}
+
+/// Evaluation statements inside a transaction (see [`crate::unit_of_work`]); every one is
+/// scoped by project, and a deleted evaluation behaves as absent unless a method says so.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EvaluationStatements: Send {
+    /// Inserts the evaluation's row, with `configuration` as its model configuration.
+    async fn insert(
+        &mut self,
+        evaluation: &NewEvaluation,
+        configuration: Option<ModelConfigurationId>,
+    ) -> Result<(), RepositoryError>;
+
+    /// The evaluation as this transaction sees it, deleted or not.
+    async fn fetch(&mut self, project: ProjectId, id: EvaluationId) -> Result<Option<Evaluation>, RepositoryError>;
+
+    /// Locks the listed (non-deleted) evaluations for the transaction, in id order, and
+    /// returns them; absent ids are left out.
+    async fn lock(
+        &mut self,
+        project: ProjectId,
+        ids: &[EvaluationId],
+    ) -> Result<Vec<LockedEvaluation>, RepositoryError>;
+
+    /// Writes the fields `changes` sets, `state`, and when `configuration` is `Some` that
+    /// model configuration (or none).
+    async fn update(
+        &mut self,
+        project: ProjectId,
+        id: EvaluationId,
+        changes: &EvaluationChanges,
+        state: EvaluationState,
+        configuration: Option<Option<ModelConfigurationId>>,
+    ) -> Result<(), RepositoryError>;
+
+    /// Writes each evaluation's new state (and first configuration).
+    async fn update_states(&mut self, project: ProjectId, updates: &[StateUpdate]) -> Result<(), RepositoryError>;
+
+    /// Inserts one model configuration per id, each as `spec` says.
+    async fn insert_configurations(
+        &mut self,
+        project: ProjectId,
+        ids: &[ModelConfigurationId],
+        spec: &ModelConfigurationSpec,
+    ) -> Result<(), RepositoryError>;
+
+    /// Replaces the provider, model and key of a model configuration.
+    async fn update_configuration(
+        &mut self,
+        project: ProjectId,
+        id: ModelConfigurationId,
+        spec: &ModelConfigurationSpec,
+    ) -> Result<(), RepositoryError>;
+
+    /// Deletes a model configuration.
+    async fn delete_configuration(
+        &mut self,
+        project: ProjectId,
+        id: ModelConfigurationId,
+    ) -> Result<(), RepositoryError>;
+
+    /// Points the listed model configurations at `key`; returns how many changed.
+    async fn point_configurations_at(
+        &mut self,
+        project: ProjectId,
+        ids: &[ModelConfigurationId],
+        key: ProviderKeyId,
+    ) -> Result<u64, RepositoryError>;
+
+    /// Puts the non-deleted evaluations in `only` status whose model configuration uses
+    /// `key` in `state`; returns how many changed.
+    async fn set_state_of_key_users(
+        &mut self,
         project: ProjectId,
         key: ProviderKeyId,
-        assignment: &KeyAssignment,
-    ) -> Result<AssignOutcome, RepositoryError>;
+        only: EvaluationStatus,
+        state: EvaluationState,
+    ) -> Result<u64, RepositoryError>;
+
+    /// Points every model configuration that uses `from` at `to` (or at no key); returns
+    /// how many moved.
+    async fn move_configurations(
+        &mut self,
+        project: ProjectId,
+        from: ProviderKeyId,
+        to: Option<ProviderKeyId>,
+    ) -> Result<u64, RepositoryError>;
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use super::input::{EvaluationInput, FieldError, REQUIRED, parse_fields};
 use super::{
     AssignKeyError, AssignOutcome, CreateEvaluationError, DependentConfigsError, DependentEvaluation, EnableRefusal,
-    Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, GetEvaluationError,
-    KeyAssignment, ModelName, NewEvaluation, OutputType, SaveOutcome, StatusReason, TrialEvaluation,
-    TrialEvaluationsError, UpdateEvaluationError,
+    Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
+    GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveOutcome, StatusReason,
+    TrialEvaluation, TrialEvaluationsError, UpdateEvaluationError,
 };
 use crate::evaluation_config::EvaluationConfigRepository;
 use crate::models::default_model;
@@ -62,6 +62,7 @@ fn saved(outcome: SaveOutcome, configured: Option<Provider>) -> Result<Option<Ev
 /// The evaluation use cases.
 pub struct EvaluationService {
     evaluations: Arc<dyn EvaluationRepository>,
+    writes: Arc<dyn EvaluationWrites>,
     keys: Arc<dyn ProviderKeyRepository>,
     configs: Arc<dyn EvaluationConfigRepository>,
 }
@@ -69,10 +70,11 @@ pub struct EvaluationService {
 impl EvaluationService {
     pub fn new(
         evaluations: Arc<dyn EvaluationRepository>,
+        writes: Arc<dyn EvaluationWrites>,
         keys: Arc<dyn ProviderKeyRepository>,
         configs: Arc<dyn EvaluationConfigRepository>,
     ) -> Self {
-        Self { evaluations, keys, configs }
+        Self { evaluations, writes, keys, configs }
     }
 
     /// Whether an evaluation now in `state` may become enabled with `key` as its model
@@ -139,7 +141,7 @@ impl EvaluationService {
             max_runs_per_hour: fields.max_runs_per_hour.flatten(),
             created_by: actor,
         };
-        let outcome = self.evaluations.insert(&record).await?;
+        let outcome = self.writes.insert(&record).await?;
         saved(outcome, configured)
             .map_err(invalid)?
             .ok_or_else(|| anyhow::anyhow!("inserting evaluation {} reported it missing", record.id).into())
@@ -217,7 +219,7 @@ impl EvaluationService {
                 }
             }
         }
-        let outcome = self.evaluations.update(project, id, &changes).await?;
+        let outcome = self.writes.update(project, id, &changes).await?;
         saved(outcome, configured).map_err(invalid)?.ok_or(UpdateEvaluationError::NotFound)
     }
 
@@ -291,7 +293,7 @@ impl EvaluationService {
         };
         let assignment =
             KeyAssignment { evaluations, enable: request.enable, model_for_unconfigured, actor: Some(actor) };
-        match self.evaluations.assign_key(project, key, &assignment).await? {
+        match self.writes.assign_key(project, key, &assignment).await? {
             AssignOutcome::Assigned { configs_updated, evals_enabled } => {
                 Ok(AssignResult { configs_updated, evals_enabled })
             }

@@ -11,7 +11,7 @@ use crate::evaluation::{
     ConditionInput, Conditions, EvaluationName, EvaluationType, JudgeConfigInput, ModelConfigurationInput,
     ModelConfigurationSpec, Prompt,
 };
-use crate::evaluation::{MockEvaluationRepository, PropertyFilterInput};
+use crate::evaluation::{MockEvaluationRepository, MockEvaluationWrites, PropertyFilterInput};
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::provider_key::{KeyState, MockProviderKeyRepository};
 
@@ -78,13 +78,18 @@ fn model_configuration(provider: &str, key: Option<ProviderKeyId>) -> Option<Opt
     }))
 }
 
-fn service(evaluations: MockEvaluationRepository, keys: MockProviderKeyRepository) -> EvaluationService {
-    service_with_trial(evaluations, keys, 0)
+fn service(
+    evaluations: MockEvaluationRepository,
+    writes: MockEvaluationWrites,
+    keys: MockProviderKeyRepository,
+) -> EvaluationService {
+    service_with_trial(evaluations, writes, keys, 0)
 }
 
 /// A service whose project has used `trial_evals_used` of its 100 trial credits.
 fn service_with_trial(
     evaluations: MockEvaluationRepository,
+    writes: MockEvaluationWrites,
     keys: MockProviderKeyRepository,
     trial_evals_used: i64,
 ) -> EvaluationService {
@@ -92,15 +97,15 @@ fn service_with_trial(
     configs
         .expect_get()
         .returning(move |project| Ok(EvaluationConfig { trial_evals_used, ..EvaluationConfig::default_for(project) }));
-    EvaluationService::new(Arc::new(evaluations), Arc::new(keys), Arc::new(configs))
+    EvaluationService::new(Arc::new(evaluations), Arc::new(writes), Arc::new(keys), Arc::new(configs))
 }
 
-fn no_writes() -> MockEvaluationRepository {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_insert().never();
-    repo.expect_update().never();
-    repo.expect_assign_key().never();
-    repo
+fn no_writes() -> MockEvaluationWrites {
+    let mut writes = MockEvaluationWrites::new();
+    writes.expect_insert().never();
+    writes.expect_update().never();
+    writes.expect_assign_key().never();
+    writes
 }
 
 #[track_caller]
@@ -118,8 +123,10 @@ fn assert_create_invalid(error: CreateEvaluationError, expected_field: &str) -> 
 
 #[tokio::test]
 async fn create_applies_the_defaults_paused_llm_judge_boolean_no_conditions() {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_insert()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_insert()
         .withf(|record: &NewEvaluation| {
             record.project == PROJECT
                 && record.created_by == ACTOR
@@ -134,27 +141,31 @@ async fn create_applies_the_defaults_paused_llm_judge_boolean_no_conditions() {
         .times(1)
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
-    let evaluation = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, minimal_input()).await;
+    let evaluation =
+        service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, minimal_input()).await;
 
     assert_eq!(evaluation.unwrap().state, EvaluationState::Paused);
 }
 
 #[tokio::test]
 async fn create_enabled_makes_it_active() {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_insert()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_insert()
         .withf(|record: &NewEvaluation| record.state == EvaluationState::Active)
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
     let input = EvaluationInput { enabled: Some(true), ..minimal_input() };
-    let evaluation = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+    let evaluation =
+        service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
 
     assert!(evaluation.state.enabled());
 }
 
 #[tokio::test]
 async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
 
     let missing_name = EvaluationInput { name: None, ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, missing_name).await.unwrap_err(), "name");
@@ -177,7 +188,7 @@ async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
 
 #[tokio::test]
 async fn create_refuses_unknown_choices_naming_the_field() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
 
     let output = EvaluationInput { output_type: Some("score".into()), ..minimal_input() };
     let message = assert_create_invalid(service.create(PROJECT, ACTOR, output).await.unwrap_err(), "output_type");
@@ -188,7 +199,7 @@ async fn create_refuses_unknown_choices_naming_the_field() {
 
 #[tokio::test]
 async fn create_refuses_a_regex_that_does_not_compile() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
     let input = EvaluationInput {
         conditions: Some(vec![ConditionInput {
             properties: Some(vec![PropertyFilterInput {
@@ -208,7 +219,7 @@ async fn create_refuses_a_regex_that_does_not_compile() {
 
 #[tokio::test]
 async fn create_validates_the_model_configuration_fields() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
 
     let unknown = EvaluationInput { model_configuration: model_configuration("mistral", None), ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, unknown).await.unwrap_err(), "model_configuration.provider");
@@ -228,8 +239,10 @@ async fn create_validates_the_model_configuration_fields() {
 #[tokio::test]
 async fn create_passes_the_model_configuration_with_its_key() {
     let key = ProviderKeyId::generate();
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_insert()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_insert()
         .withf(move |record: &NewEvaluation| {
             record.model_configuration
                 == Some(ModelConfigurationSpec {
@@ -241,7 +254,7 @@ async fn create_passes_the_model_configuration_with_its_key() {
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
     let input = EvaluationInput { model_configuration: model_configuration(" Google ", Some(key)), ..minimal_input() };
-    service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+    service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
 }
 
 #[tokio::test]
@@ -253,14 +266,16 @@ async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id(
             "The provider key belongs to anthropic, not openai.",
         ),
     ] {
-        let mut repo = MockEvaluationRepository::new();
-        repo.expect_insert().returning(move |_| Ok(outcome.clone()));
+        let repo = MockEvaluationRepository::new();
+        let mut writes = MockEvaluationWrites::new();
+        writes.expect_insert().returning(move |_| Ok(outcome.clone()));
         let input = EvaluationInput {
             model_configuration: model_configuration("openai", Some(ProviderKeyId::generate())),
             ..minimal_input()
         };
 
-        let error = service(repo, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap_err();
+        let error =
+            service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap_err();
 
         assert_eq!(assert_create_invalid(error, "model_configuration.provider_key_id"), expected);
     }
@@ -271,8 +286,10 @@ async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id(
 #[tokio::test]
 async fn update_sends_only_the_fields_given() {
     let id = EvaluationId::generate();
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_update()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_update()
         .withf(move |project, evaluation, changes: &EvaluationChanges| {
             *project == PROJECT
                 && *evaluation == id
@@ -293,18 +310,19 @@ async fn update_sends_only_the_fields_given() {
         description: Some(" why ".into()),
         ..EvaluationInput::default()
     };
-    service(repo, MockProviderKeyRepository::new()).update(PROJECT, id, input).await.unwrap();
+    service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, id, input).await.unwrap();
 }
 
 #[tokio::test]
 async fn update_with_nothing_to_change_reads_instead_of_writing() {
     let existing = an_evaluation();
     let mut repo = MockEvaluationRepository::new();
-    repo.expect_update().never();
+    let mut writes = MockEvaluationWrites::new();
+    writes.expect_update().never();
     let returned = existing.clone();
     repo.expect_find().with(eq(PROJECT), eq(existing.id)).returning(move |_, _| Ok(Some(returned.clone())));
 
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, writes, MockProviderKeyRepository::new());
 
     let read = service.update(PROJECT, existing.id, EvaluationInput::default()).await;
 
@@ -313,14 +331,16 @@ async fn update_with_nothing_to_change_reads_instead_of_writing() {
 
 #[tokio::test]
 async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_update()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_update()
         .withf(|_, _, changes: &EvaluationChanges| changes.delete && changes.name.is_some())
         .returning(|_, _, _| Ok(SaveOutcome::Saved(Box::new(Evaluation { deleted: true, ..an_evaluation() }))));
 
     let input = EvaluationInput { deleted: Some(true), name: Some("Gone".into()), ..EvaluationInput::default() };
     let evaluation =
-        service(repo, MockProviderKeyRepository::new()).update(PROJECT, EvaluationId::generate(), input).await;
+        service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, EvaluationId::generate(), input).await;
 
     assert!(evaluation.unwrap().deleted);
 }
@@ -328,11 +348,12 @@ async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
 #[tokio::test]
 async fn update_of_a_missing_evaluation_is_not_found() {
     let mut repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
     repo.expect_find().returning(|_, _| Ok(None));
-    repo.expect_update().never();
+    writes.expect_update().never();
     let input = EvaluationInput { enabled: Some(true), ..EvaluationInput::default() };
 
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, writes, MockProviderKeyRepository::new());
 
     let error = service.update(PROJECT, EvaluationId::generate(), input).await;
 
@@ -341,14 +362,15 @@ async fn update_of_a_missing_evaluation_is_not_found() {
 
 #[tokio::test]
 async fn update_reports_a_foreign_key_on_provider_key_id() {
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_update().returning(|_, _, _| Ok(SaveOutcome::KeyNotFound));
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes.expect_update().returning(|_, _, _| Ok(SaveOutcome::KeyNotFound));
     let input = EvaluationInput {
         model_configuration: model_configuration("openai", Some(ProviderKeyId::generate())),
         ..EvaluationInput::default()
     };
 
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, writes, MockProviderKeyRepository::new());
 
     let error = service.update(PROJECT, EvaluationId::generate(), input).await;
 
@@ -360,7 +382,7 @@ async fn update_reports_a_foreign_key_on_provider_key_id() {
 
 #[tokio::test]
 async fn replace_requires_name_and_evaluation_config() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
     let id = EvaluationId::generate();
 
     for (input, field) in [
@@ -379,7 +401,8 @@ async fn get_of_a_missing_or_deleted_evaluation_is_not_found() {
     let mut repo = MockEvaluationRepository::new();
     repo.expect_find().returning(|_, _| Ok(None));
 
-    let error = service(repo, MockProviderKeyRepository::new()).get(PROJECT, EvaluationId::generate()).await;
+    let error =
+        service(repo, no_writes(), MockProviderKeyRepository::new()).get(PROJECT, EvaluationId::generate()).await;
 
     assert!(matches!(error.unwrap_err(), GetEvaluationError::NotFound));
 }
@@ -393,7 +416,7 @@ async fn dependent_configs_of_an_unknown_key_is_not_found() {
     let mut repo = MockEvaluationRepository::new();
     repo.expect_using_key().never();
 
-    let error = service(repo, keys).dependent_configs(PROJECT, ProviderKeyId::generate()).await;
+    let error = service(repo, no_writes(), keys).dependent_configs(PROJECT, ProviderKeyId::generate()).await;
 
     assert!(matches!(error.unwrap_err(), DependentConfigsError::NotFound));
 }
@@ -416,7 +439,7 @@ async fn dependent_configs_lists_the_other_usable_keys_of_the_provider() {
     let dependents = vec![dependent.clone()];
     repo.expect_using_key().with(eq(PROJECT), eq(key.id)).returning(move |_, _| Ok(dependents.clone()));
 
-    let configs = service(repo, keys).dependent_configs(PROJECT, key.id).await.unwrap();
+    let configs = service(repo, no_writes(), keys).dependent_configs(PROJECT, key.id).await.unwrap();
 
     assert_eq!(configs.evaluations, [dependent]);
     assert_eq!(configs.alternative_keys, [other], "the key itself is no alternative");
@@ -428,7 +451,7 @@ async fn dependent_configs_lists_the_other_usable_keys_of_the_provider() {
 async fn trial_evaluations_need_a_known_provider() {
     let mut repo = MockEvaluationRepository::new();
     repo.expect_on_trial_credits().never();
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, no_writes(), MockProviderKeyRepository::new());
 
     for raw in [None, Some(""), Some("  ")] {
         let error = service.trial_evaluations(PROJECT, raw).await.unwrap_err();
@@ -449,7 +472,7 @@ async fn trial_evaluations_of_openai_include_unconfigured_ones_and_stop_at_50() 
         .with(eq(PROJECT), eq(Provider::Gemini), eq(false), eq(50))
         .times(1)
         .returning(|_, _, _, _| Ok(vec![]));
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, no_writes(), MockProviderKeyRepository::new());
 
     service.trial_evaluations(PROJECT, Some("OpenAI")).await.unwrap();
     service.trial_evaluations(PROJECT, Some("google")).await.unwrap();
@@ -461,7 +484,7 @@ async fn trial_evaluations_of_openai_include_unconfigured_ones_and_stop_at_50() 
 async fn assign_needs_evaluation_ids() {
     let mut keys = MockProviderKeyRepository::new();
     keys.expect_find().never();
-    let service = service(no_writes(), keys);
+    let service = service(MockEvaluationRepository::new(), no_writes(), keys);
 
     for ids in [None, Some(vec![])] {
         let request = AssignKeyRequest { evaluation_ids: ids, enable: false };
@@ -472,7 +495,7 @@ async fn assign_needs_evaluation_ids() {
 
 #[tokio::test]
 async fn assign_refuses_ids_that_are_not_uuids_naming_the_position() {
-    let service = service(no_writes(), MockProviderKeyRepository::new());
+    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
     let request = AssignKeyRequest {
         evaluation_ids: Some(vec![EvaluationId::generate().to_string(), "nope".into()]),
         enable: false,
@@ -489,7 +512,9 @@ async fn assign_of_an_unknown_key_is_not_found_and_writes_nothing() {
     keys.expect_find().returning(|_, _| Ok(None));
     let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: true };
 
-    let error = service(no_writes(), keys).assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await;
+    let error = service(MockEvaluationRepository::new(), no_writes(), keys)
+        .assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR)
+        .await;
 
     assert!(matches!(error.unwrap_err(), AssignKeyError::NotFound));
 }
@@ -501,8 +526,10 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
     let mut keys = MockProviderKeyRepository::new();
     let found = key.clone();
     keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_assign_key()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_assign_key()
         .with(
             eq(PROJECT),
             eq(key.id),
@@ -520,7 +547,7 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
         enable: true,
     };
 
-    let result = service(repo, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap();
+    let result = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap();
 
     assert_eq!(result, AssignResult { configs_updated: 1, evals_enabled: 1 });
 }
@@ -531,13 +558,15 @@ async fn assigning_another_providers_key_creates_no_configurations() {
     let mut keys = MockProviderKeyRepository::new();
     let found = key.clone();
     keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
-    let mut repo = MockEvaluationRepository::new();
-    repo.expect_assign_key()
+    let repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
+    writes
+        .expect_assign_key()
         .withf(|_, _, assignment: &KeyAssignment| assignment.model_for_unconfigured.is_none() && !assignment.enable)
         .returning(|_, _, _| Ok(AssignOutcome::KeyNotFound));
     let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: false };
 
-    let error = service(repo, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap_err();
+    let error = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap_err();
 
     assert!(matches!(error, AssignKeyError::NotFound), "a key deleted meanwhile is not found");
 }
@@ -553,9 +582,10 @@ async fn max_runs_per_hour_is_an_integer_from_1_to_a_million_or_null() {
         (serde_json::json!(1_000_000), true),
         (serde_json::Value::Null, true),
     ] {
-        let mut repository = MockEvaluationRepository::new();
-        repository.expect_insert().returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
-        let service = service(repository, MockProviderKeyRepository::new());
+        let repository = MockEvaluationRepository::new();
+        let mut writes = MockEvaluationWrites::new();
+        writes.expect_insert().returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
+        let service = service(repository, writes, MockProviderKeyRepository::new());
         let input = EvaluationInput { max_runs_per_hour: Some(raw.clone()), ..minimal_input() };
         match service.create(PROJECT, ACTOR, input).await {
             Ok(evaluation) if ok => {
@@ -588,9 +618,9 @@ fn enable() -> EvaluationInput {
 
 #[tokio::test]
 async fn enabling_on_used_up_trial_credits_is_refused_before_any_write() {
-    let mut repo = no_writes();
+    let mut repo = MockEvaluationRepository::new();
     repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Paused, None))));
-    let service = service_with_trial(repo, MockProviderKeyRepository::new(), 100);
+    let service = service_with_trial(repo, no_writes(), MockProviderKeyRepository::new(), 100);
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
     assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
@@ -609,8 +639,9 @@ async fn enabling_with_a_key_or_credits_left_or_a_usable_active_key_is_allowed()
         [(Some(ProviderKeyId::generate()), 100, None), (None, 99, None), (None, 100, Some(KeyState::Ok))];
     for (key, used, active) in cases {
         let mut repo = MockEvaluationRepository::new();
+        let mut writes = MockEvaluationWrites::new();
         repo.expect_find().returning(move |_, _| Ok(Some(paused_in(EvaluationState::Paused, key))));
-        repo.expect_update().times(1).returning(enabled);
+        writes.expect_update().times(1).returning(enabled);
         let mut keys = MockProviderKeyRepository::new();
         keys.expect_find()
             .returning(move |_, _| Ok(active.map(|state| ProviderKey { state, ..stored_key(Provider::Openai) })));
@@ -622,7 +653,7 @@ async fn enabling_with_a_key_or_credits_left_or_a_usable_active_key_is_allowed()
                 ..EvaluationConfig::default_for(project)
             })
         });
-        let service = EvaluationService::new(Arc::new(repo), Arc::new(keys), Arc::new(configs));
+        let service = EvaluationService::new(Arc::new(repo), Arc::new(writes), Arc::new(keys), Arc::new(configs));
 
         let evaluation = service.update(PROJECT, EvaluationId::generate(), enable()).await;
 
@@ -632,7 +663,7 @@ async fn enabling_with_a_key_or_credits_left_or_a_usable_active_key_is_allowed()
 
 #[tokio::test]
 async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
-    let mut repo = no_writes();
+    let mut repo = MockEvaluationRepository::new();
     repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Paused, None))));
     let mut keys = MockProviderKeyRepository::new();
     keys.expect_find()
@@ -645,7 +676,7 @@ async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
             ..EvaluationConfig::default_for(project)
         })
     });
-    let service = EvaluationService::new(Arc::new(repo), Arc::new(keys), Arc::new(configs));
+    let service = EvaluationService::new(Arc::new(repo), Arc::new(no_writes()), Arc::new(keys), Arc::new(configs));
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
 
@@ -655,9 +686,9 @@ async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
 #[tokio::test]
 async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
     let deleted = EvaluationState::Error(StatusReason::ProviderKeyDeleted);
-    let mut repo = no_writes();
+    let mut repo = MockEvaluationRepository::new();
     repo.expect_find().returning(move |_, _| Ok(Some(paused_in(deleted, None))));
-    let service = service(repo, MockProviderKeyRepository::new());
+    let service = service(repo, no_writes(), MockProviderKeyRepository::new());
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
     assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::ProviderKeyMissing)), "{error:?}");
@@ -665,11 +696,12 @@ async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
     let key = ProviderKeyId::generate();
     let mut repo = MockEvaluationRepository::new();
     repo.expect_find().returning(move |_, _| Ok(Some(paused_in(deleted, None))));
-    repo.expect_update().times(1).returning(|_, _, _| {
+    let mut writes = MockEvaluationWrites::new();
+    writes.expect_update().times(1).returning(|_, _, _| {
         Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
     });
     let with_key = EvaluationInput { model_configuration: model_configuration("openai", Some(key)), ..enable() };
-    let evaluation = service_with_trial(repo, MockProviderKeyRepository::new(), 0)
+    let evaluation = service_with_trial(repo, writes, MockProviderKeyRepository::new(), 0)
         .update(PROJECT, EvaluationId::generate(), with_key)
         .await;
     assert!(evaluation.unwrap().state.enabled());
@@ -678,12 +710,13 @@ async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
 #[tokio::test]
 async fn an_evaluation_already_enabled_is_not_guarded() {
     let mut repo = MockEvaluationRepository::new();
+    let mut writes = MockEvaluationWrites::new();
     repo.expect_find().returning(|_, _| Ok(Some(paused_in(EvaluationState::Active, None))));
-    repo.expect_update().times(1).returning(|_, _, _| {
+    writes.expect_update().times(1).returning(|_, _, _| {
         Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
     });
 
-    let evaluation = service_with_trial(repo, MockProviderKeyRepository::new(), 100)
+    let evaluation = service_with_trial(repo, writes, MockProviderKeyRepository::new(), 100)
         .update(PROJECT, EvaluationId::generate(), enable())
         .await;
 

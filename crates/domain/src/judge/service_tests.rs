@@ -318,7 +318,7 @@ async fn a_rejected_key_turns_invalid_stops_its_evaluations_and_is_not_retried()
     let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
     mocks
         .llm
-        .keys
+        .key_writes
         .expect_update()
         .withf(|_, id, changes| *id == key_id() && changes.state == Some(KeyState::Invalid))
         .times(1)

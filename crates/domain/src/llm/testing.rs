@@ -6,12 +6,14 @@ use super::{LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredC
 use crate::crypto::MockKeyCipher;
 use crate::evaluation_config::MockEvaluationConfigRepository;
 use crate::models::TrialModels;
-use crate::provider_key::{MockProviderKeyRepository, ProviderKeyService, ProviderKeyServiceConfig};
+use crate::provider_key::{MockKeyWrites, MockProviderKeyRepository, ProviderKeyService, ProviderKeyServiceConfig};
 
 /// The ports behind `LlmUse`, each a mock a test sets expectations on.
 #[derive(Default)]
 pub(crate) struct LlmMocks {
     pub(crate) keys: MockProviderKeyRepository,
+    /// Where a key the provider rejected is marked invalid.
+    pub(crate) key_writes: MockKeyWrites,
     pub(crate) gateway: MockLlmGateway,
     pub(crate) cipher: MockKeyCipher,
     pub(crate) configs: MockEvaluationConfigRepository,
@@ -28,6 +30,7 @@ impl LlmMocks {
         let gateway = Arc::new(self.gateway);
         let provider_keys = Arc::new(ProviderKeyService::new(
             keys.clone(),
+            Arc::new(self.key_writes),
             gateway.clone(),
             Arc::new(self.cipher),
             ProviderKeyServiceConfig::default(),

@@ -18,7 +18,7 @@ use crate::evaluation::Evaluation;
 use crate::evaluation_config::EvaluationConfigRepository;
 use crate::models::{TrialModels, default_model};
 use crate::provider_key::{
-    AzureTarget, KeyState, Provider, ProviderCredentials, ProviderKeyChanges, ProviderKeyRepository, ProviderKeyService,
+    AzureTarget, KeyState, Provider, ProviderCredentials, ProviderKeyRepository, ProviderKeyService,
 };
 use crate::{ProjectId, ProviderKeyId, RepositoryError};
 
@@ -259,13 +259,7 @@ impl LlmUse {
     }
 
     async fn mark_rejected(&self, project: ProjectId, key_id: ProviderKeyId) {
-        let changes = ProviderKeyChanges {
-            state: Some(KeyState::Invalid),
-            error_message: Some(Some(KEY_REJECTED_MESSAGE.to_owned())),
-            audit: Some(crate::provider_key::AuditNote::system(crate::provider_key::KeyAction::Validated)),
-            ..ProviderKeyChanges::default()
-        };
-        if let Err(error) = self.ports.key_repository.update(project, key_id, &changes).await {
+        if let Err(error) = self.ports.provider_keys.record_rejection(project, key_id, KEY_REJECTED_MESSAGE).await {
             tracing::warn!(error = %error.0, "could not mark a rejected provider key invalid");
         }
     }

@@ -6,7 +6,7 @@ use super::*;
 use crate::crypto::{MockKeyCipher, SealedSecret};
 use crate::evaluation_config::{EvaluationConfig, MockEvaluationConfigRepository};
 use crate::llm::{MockLlmGateway, ModelListError};
-use crate::provider_key::{MockProviderKeyRepository, ProviderKey, ProviderKeyServiceConfig};
+use crate::provider_key::{MockKeyWrites, MockProviderKeyRepository, ProviderKey, ProviderKeyServiceConfig};
 
 const PROJECT: ProjectId = ProjectId(1);
 
@@ -49,6 +49,7 @@ impl Fixture {
         let gateway = Arc::new(self.gateway);
         let keys = Arc::new(ProviderKeyService::new(
             Arc::new(repo),
+            Arc::new(MockKeyWrites::new()),
             gateway.clone(),
             Arc::new(cipher),
             ProviderKeyServiceConfig::default(),

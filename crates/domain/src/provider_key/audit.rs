@@ -1,7 +1,7 @@
 //! The provider-key audit trail (spec section 1): every create, update, validation,
 //! assignment and delete of a key, with its actor (null for the system, e.g. the runner
 //! marking a rejected key invalid) and secret-free before/after values — a key appears
-//! only as its mask. Written by the repositories in the change's own transaction.
+//! only as its mask. Written in the change's own transaction.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -77,6 +77,18 @@ impl FieldChange {
     pub fn to_json(&self) -> Value {
         json!({"field": self.field, "before": self.before, "after": self.after})
     }
+}
+
+/// One entry to append to the trail, in the change's own transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewKeyActivity {
+    pub project: crate::ProjectId,
+    pub key: ProviderKeyId,
+    /// The key's name at the time (the trail outlives the key).
+    pub key_name: String,
+    pub action: KeyAction,
+    pub actor: Option<UserId>,
+    pub changes: Vec<FieldChange>,
 }
 
 /// One entry of the trail as read back.

@@ -10,8 +10,11 @@ mod provider;
 mod service;
 #[cfg(test)]
 pub(crate) mod testing;
+mod writes;
 
-pub use audit::{AuditNote, FieldChange, KeyAction, KeyActivity, created as created_fields, diff as changed_fields};
+pub use audit::{
+    AuditNote, FieldChange, KeyAction, KeyActivity, NewKeyActivity, created as created_fields, diff as changed_fields,
+};
 pub use credentials::{
     ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DEFAULT_AZURE_API_VERSION,
     ProviderCredentials, SecretConfig, check_key_format, mask_api_key,
@@ -19,9 +22,12 @@ pub use credentials::{
 pub use error::*;
 pub use input::{CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey};
 pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
-pub use ports::{DeleteOutcome, ProviderKeyRepository, SealedKeyRow};
+pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
 pub use service::{ProviderKeyService, ProviderKeyServiceConfig, ResealReport};
+pub use writes::{KeyTransactions, KeyWrites};
 
 #[cfg(feature = "mocks")]
-pub use ports::MockProviderKeyRepository;
+pub use ports::{MockProviderKeyRepository, MockProviderKeyStatements};
+#[cfg(feature = "mocks")]
+pub use writes::MockKeyWrites;

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyChanges};
+use super::{NewKeyActivity, NewProviderKeyRecord, Provider, ProviderKey, ProviderKeyChanges};
 use crate::crypto::SealedSecret;
-use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
+use crate::unit_of_work::RowLock;
+use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
 
 /// What a delete did (or why it did nothing). Decided inside the delete's transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +36,6 @@ pub struct SealedKeyRow {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ProviderKeyRepository: Send + Sync + 'static {
-    /// Inserts the key and, when asked, makes it the project's active key, in one
-    /// transaction.
-    async fn insert(&self, key: &NewProviderKeyRecord) -> Result<ProviderKey, RepositoryError>;
-
     /// The key, without its secret.
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError>;
 
@@ -52,27 +49,6 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
     /// The project's keys of `provider` whose state is `ok`, newest first (candidates to
     /// replace a key).
     async fn list_usable(&self, project: ProjectId, provider: Provider) -> Result<Vec<ProviderKey>, RepositoryError>;
-
-    /// Applies `changes` in one transaction; `None` when the key does not exist.
-    async fn update(
-        &self,
-        project: ProjectId,
-        id: ProviderKeyId,
-        changes: &ProviderKeyChanges,
-    ) -> Result<Option<ProviderKey>, RepositoryError>;
-
-    /// Deletes the key in one transaction. With a replacement (same project, same
-    /// provider) every model configuration using the key moves to it; without, the active
-    /// evaluations whose configuration used it become disabled with status error and reason
-    /// `provider_key_deleted`, and those configurations lose their key. The project's
-    /// active key is cleared if it was this.
-    async fn delete(
-        &self,
-        project: ProjectId,
-        id: ProviderKeyId,
-        replacement: Option<ProviderKeyId>,
-        actor: Option<UserId>,
-    ) -> Result<DeleteOutcome, RepositoryError>;
 
     /// The audit trail of the project's keys (or of one, also once deleted), newest first.
     async fn activity(
@@ -95,4 +71,42 @@ pub trait ProviderKeyRepository: Send + Sync + 'static {
     /// Replaces a secret if it is still the one read (compare-and-swap); false when it
     /// changed meanwhile.
     async fn replace_sealed(&self, row: &SealedKeyRow, resealed: &SealedSecret) -> Result<bool, RepositoryError>;
+}
+
+/// Provider-key statements inside a transaction (see [`crate::unit_of_work`]); every one is
+/// scoped by project.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait ProviderKeyStatements: Send {
+    /// Inserts the key's row.
+    async fn insert(&mut self, key: &NewProviderKeyRecord) -> Result<(), RepositoryError>;
+
+    /// The key as this transaction sees it, its row locked as `lock` says.
+    async fn lock(
+        &mut self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        lock: RowLock,
+    ) -> Result<Option<ProviderKey>, RepositoryError>;
+
+    /// The key as this transaction sees it.
+    async fn fetch(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError>;
+
+    /// Writes the columns `changes` sets (its `set_as_active` and `audit` are not columns);
+    /// false when there is no such key.
+    async fn update(
+        &mut self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        changes: &ProviderKeyChanges,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Makes the key the project's active key.
+    async fn set_active(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError>;
+
+    /// Deletes the key's row.
+    async fn delete(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError>;
+
+    /// Appends an entry to the keys' audit trail.
+    async fn record_activity(&mut self, entry: &NewKeyActivity) -> Result<(), RepositoryError>;
 }

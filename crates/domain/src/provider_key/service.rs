@@ -11,9 +11,9 @@ use super::input::{
 };
 use super::{
     ApiVersion, AuditNote, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
-    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, NewProviderKeyRecord,
-    Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, ResealError,
-    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites,
+    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
+    ResealError, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::llm::{KeyCheck, LlmGateway};
@@ -36,6 +36,7 @@ pub struct ResealReport {
 /// The provider-key use cases.
 pub struct ProviderKeyService {
     repository: Arc<dyn ProviderKeyRepository>,
+    writes: Arc<dyn KeyWrites>,
     gateway: Arc<dyn LlmGateway>,
     cipher: Arc<dyn KeyCipher>,
     config: ProviderKeyServiceConfig,
@@ -51,11 +52,12 @@ fn seal_context(project: ProjectId, id: ProviderKeyId) -> SealContext {
 impl ProviderKeyService {
     pub fn new(
         repository: Arc<dyn ProviderKeyRepository>,
+        writes: Arc<dyn KeyWrites>,
         gateway: Arc<dyn LlmGateway>,
         cipher: Arc<dyn KeyCipher>,
         config: ProviderKeyServiceConfig,
     ) -> Self {
-        Self { repository, gateway, cipher, config }
+        Self { repository, writes, gateway, cipher, config }
     }
 
     fn azure_target(&self, endpoint: Option<&str>, version: Option<&str>) -> Result<AzureTarget, FieldError> {
@@ -126,7 +128,7 @@ impl ProviderKeyService {
             created_by: actor,
             set_as_active: request.set_as_active,
         };
-        Ok(self.repository.insert(&record).await?)
+        Ok(self.writes.insert(&record).await?)
     }
 
     /// One key of the project.
@@ -252,7 +254,7 @@ impl ProviderKeyService {
             return Ok(existing);
         }
         changes.audit = Some(AuditNote::by(actor, KeyAction::Updated));
-        self.repository.update(project, id, &changes).await?.ok_or(UpdateProviderKeyError::NotFound)
+        self.writes.update(project, id, &changes).await?.ok_or(UpdateProviderKeyError::NotFound)
     }
 
     /// Re-checks the stored key with its provider and records the outcome; returns the key
@@ -277,7 +279,24 @@ impl ProviderKeyService {
             audit: Some(AuditNote::by(actor, KeyAction::Validated)),
             ..ProviderKeyChanges::default()
         };
-        self.repository.update(project, id, &changes).await?.ok_or(ValidateStoredKeyError::NotFound)
+        self.writes.update(project, id, &changes).await?.ok_or(ValidateStoredKeyError::NotFound)
+    }
+
+    /// Marks the key invalid with `message` (its provider rejected it while in use), as
+    /// the system, in the audit trail as a validation.
+    pub async fn record_rejection(
+        &self,
+        project: ProjectId,
+        id: ProviderKeyId,
+        message: &str,
+    ) -> Result<(), RepositoryError> {
+        let changes = ProviderKeyChanges {
+            state: Some(KeyState::Invalid),
+            error_message: Some(Some(message.to_owned())),
+            audit: Some(AuditNote::system(KeyAction::Validated)),
+            ..ProviderKeyChanges::default()
+        };
+        self.writes.update(project, id, &changes).await.map(drop)
     }
 
     /// Deletes a key; with a replacement, its model configurations move to it; without,
@@ -301,7 +320,7 @@ impl ProviderKeyService {
             },
             None => None,
         };
-        match self.repository.delete(project, id, replacement, Some(actor)).await? {
+        match self.writes.delete(project, id, replacement, Some(actor)).await? {
             DeleteOutcome::Deleted { moved, disabled } => {
                 tracing::info!(moved, disabled, "provider key deleted");
                 Ok(())

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::*;
 use crate::crypto::{CipherError, MockKeyCipher, SealedSecret};
 use crate::llm::MockLlmGateway;
-use crate::provider_key::{MockProviderKeyRepository, SealedKeyRow};
+use crate::provider_key::{MockKeyWrites, MockProviderKeyRepository, SealedKeyRow};
 
 const PROJECT: ProjectId = ProjectId(7);
 const ACTOR: UserId = UserId(3);
@@ -34,8 +34,14 @@ fn transparent_cipher() -> MockKeyCipher {
     cipher
 }
 
-fn service(repo: MockProviderKeyRepository, gateway: MockLlmGateway, cipher: MockKeyCipher) -> ProviderKeyService {
-    ProviderKeyService::new(Arc::new(repo), Arc::new(gateway), Arc::new(cipher), ProviderKeyServiceConfig::default())
+fn service(
+    repo: MockProviderKeyRepository,
+    writes: MockKeyWrites,
+    gateway: MockLlmGateway,
+    cipher: MockKeyCipher,
+) -> ProviderKeyService {
+    let config = ProviderKeyServiceConfig::default();
+    ProviderKeyService::new(Arc::new(repo), Arc::new(writes), Arc::new(gateway), Arc::new(cipher), config)
 }
 
 fn gateway_answering(check: KeyCheck) -> MockLlmGateway {
@@ -55,9 +61,11 @@ fn create_request(provider: &str, key: &str) -> CreateProviderKey {
 
 #[tokio::test]
 async fn create_stores_nothing_when_provider_rejects_key() {
-    let mut repo = MockProviderKeyRepository::new();
-    repo.expect_insert().never();
-    let service = service(repo, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
+    let repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
+    writes.expect_insert().never();
+    let service =
+        service(repo, writes, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
     let error = service.create(PROJECT, ACTOR, create_request("openai", "sk-test-12345")).await.unwrap_err();
 
@@ -74,9 +82,10 @@ async fn create_stores_nothing_when_provider_rejects_key() {
 async fn create_checks_the_prefix_before_any_network_call() {
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().never();
-    let mut repo = MockProviderKeyRepository::new();
-    repo.expect_insert().never();
-    let service = service(repo, gateway, transparent_cipher());
+    let repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
+    writes.expect_insert().never();
+    let service = service(repo, writes, gateway, transparent_cipher());
 
     let error = service.create(PROJECT, ACTOR, create_request("anthropic", "sk-not-anthropic")).await.unwrap_err();
 
@@ -87,8 +96,10 @@ async fn create_checks_the_prefix_before_any_network_call() {
 
 #[tokio::test]
 async fn create_seals_the_key_and_stores_only_its_mask() {
-    let mut repo = MockProviderKeyRepository::new();
-    repo.expect_insert()
+    let repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
+    writes
+        .expect_insert()
         .withf(|record: &NewProviderKeyRecord| {
             let sealed = String::from_utf8(record.sealed_secret.0.clone()).unwrap();
             record.api_key_masked == "sk-t...2345"
@@ -99,7 +110,7 @@ async fn create_seals_the_key_and_stores_only_its_mask() {
                 && sealed.contains("sk-test-12345")
         })
         .returning(|record| Ok(ProviderKey { id: record.id, ..stored_key(record.provider) }));
-    let service = service(repo, gateway_answering(KeyCheck::ok()), transparent_cipher());
+    let service = service(repo, writes, gateway_answering(KeyCheck::ok()), transparent_cipher());
 
     let mut request = create_request("OpenAI", "sk-test-12345");
     request.set_as_active = true;
@@ -112,7 +123,7 @@ async fn create_seals_the_key_and_stores_only_its_mask() {
 async fn create_requires_azure_endpoint_on_an_azure_host() {
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().never();
-    let service = service(MockProviderKeyRepository::new(), gateway, transparent_cipher());
+    let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
     let mut request = create_request("azure", "azure-key-123456");
     request.azure_endpoint = Some("https://169.254.169.254/".into());
@@ -124,7 +135,8 @@ async fn create_requires_azure_endpoint_on_an_azure_host() {
 #[tokio::test]
 async fn create_reports_azure_endpoint_rejections_on_that_field() {
     let check = KeyCheck::invalid("Azure endpoint not found — check the URL", Some(CredentialField::AzureEndpoint));
-    let service = service(MockProviderKeyRepository::new(), gateway_answering(check), transparent_cipher());
+    let service =
+        service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway_answering(check), transparent_cipher());
 
     let mut request = create_request("azure_openai", "azure-key-123456");
     request.azure_endpoint = Some("https://a.openai.azure.com".into());
@@ -135,7 +147,8 @@ async fn create_reports_azure_endpoint_rejections_on_that_field() {
 
 #[tokio::test]
 async fn create_names_each_missing_field() {
-    let service = service(MockProviderKeyRepository::new(), MockLlmGateway::new(), transparent_cipher());
+    let service =
+        service(MockProviderKeyRepository::new(), MockKeyWrites::new(), MockLlmGateway::new(), transparent_cipher());
     let missing_provider = CreateProviderKey { provider: None, ..create_request("openai", "sk-x-123456789") };
     let blank_name = CreateProviderKey { name: Some("  ".into()), ..create_request("openai", "sk-x-123456789") };
     let no_key = CreateProviderKey { api_key: None, ..create_request("openai", "") };
@@ -155,9 +168,11 @@ async fn create_names_each_missing_field() {
 async fn update_with_new_key_changes_nothing_when_validation_fails() {
     let existing = stored_key(Provider::Openai);
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_update().never();
-    let service = service(repo, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
+    writes.expect_update().never();
+    let service =
+        service(repo, writes, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
     let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
@@ -170,8 +185,10 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
     let existing = stored_key(Provider::Openai);
     let id = existing.id;
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_update()
+    writes
+        .expect_update()
         .withf(move |_, key, changes| {
             *key == id
                 && changes.state == Some(KeyState::Ok)
@@ -179,7 +196,7 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
                 && changes.sealed_secret.is_some()
         })
         .returning(|_, _, _| Ok(Some(stored_key(Provider::Openai))));
-    let service = service(repo, gateway_answering(KeyCheck::ok()), transparent_cipher());
+    let service = service(repo, writes, gateway_answering(KeyCheck::ok()), transparent_cipher());
 
     let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
     service.update(PROJECT, id, request, ACTOR).await.unwrap();
@@ -189,6 +206,7 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
 async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
     let existing = stored_key(Provider::AzureOpenai);
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
     repo.expect_find_sealed().returning(|_, _| {
         Ok(Some(SealedSecret(
@@ -196,7 +214,8 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
                 .to_vec(),
         )))
     });
-    repo.expect_update()
+    writes
+        .expect_update()
         .withf(|_, _, changes| {
             let sealed = String::from_utf8(changes.sealed_secret.clone().unwrap().0).unwrap();
             changes.state == Some(KeyState::Unknown)
@@ -207,7 +226,7 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
         .returning(|_, _, _| Ok(Some(stored_key(Provider::AzureOpenai))));
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().never();
-    let service = service(repo, gateway, transparent_cipher());
+    let service = service(repo, writes, gateway, transparent_cipher());
 
     let request =
         UpdateProviderKey { azure_endpoint: Some("https://b.openai.azure.com/".into()), ..Default::default() };
@@ -218,9 +237,10 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
 async fn update_refuses_a_provider_change() {
     let existing = stored_key(Provider::Openai);
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_update().never();
-    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
+    writes.expect_update().never();
+    let service = service(repo, writes, MockLlmGateway::new(), transparent_cipher());
 
     let request = UpdateProviderKey { provider: Some("anthropic".into()), ..Default::default() };
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
@@ -232,7 +252,7 @@ async fn update_refuses_a_provider_change() {
 async fn update_of_missing_key_is_not_found() {
     let mut repo = MockProviderKeyRepository::new();
     repo.expect_find().returning(|_, _| Ok(None));
-    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
+    let service = service(repo, MockKeyWrites::new(), MockLlmGateway::new(), transparent_cipher());
 
     let error =
         service.update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::default(), ACTOR).await.unwrap_err();
@@ -244,17 +264,20 @@ async fn update_of_missing_key_is_not_found() {
 async fn validate_persists_the_new_state_and_message() {
     let existing = stored_key(Provider::Openai);
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
     repo.expect_find_sealed()
         .returning(|_, _| Ok(Some(SealedSecret(br#"sealed:{"api_key":"sk-test-12345"}"#.to_vec()))));
-    repo.expect_update()
+    writes
+        .expect_update()
         .withf(|_, _, changes| {
             changes.state == Some(KeyState::Invalid)
                 && changes.error_message == Some(Some("Invalid API key".into()))
                 && changes.sealed_secret.is_none()
         })
         .returning(|_, _, _| Ok(Some(stored_key(Provider::Openai))));
-    let service = service(repo, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
+    let service =
+        service(repo, writes, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
     service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap();
 }
@@ -265,7 +288,7 @@ async fn validate_without_stored_secret_says_so() {
     let mut repo = MockProviderKeyRepository::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
     repo.expect_find_sealed().returning(|_, _| Ok(None));
-    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
+    let service = service(repo, MockKeyWrites::new(), MockLlmGateway::new(), transparent_cipher());
 
     let error = service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap_err();
 
@@ -275,14 +298,16 @@ async fn validate_without_stored_secret_says_so() {
 #[tokio::test]
 async fn delete_maps_replacement_rules_to_their_messages() {
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     let mismatch = ProviderKeyId::generate();
-    repo.expect_delete()
+    writes
+        .expect_delete()
         .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)), eq(Some(ACTOR)))
         .returning(|_, _, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
-    repo.expect_delete().returning(|_, _, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
+    writes.expect_delete().returning(|_, _, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
     let id = ProviderKeyId::generate();
     repo.expect_find().returning(move |_, key| Ok((key == id).then(|| stored_key(Provider::Openai))));
-    let service = service(repo, MockLlmGateway::new(), transparent_cipher());
+    let service = service(repo, writes, MockLlmGateway::new(), transparent_cipher());
 
     let error = service.delete(PROJECT, id, Some(&mismatch.to_string()), ACTOR).await.unwrap_err();
     assert_eq!(error.to_string(), "Replacement key must be from the same provider");
@@ -300,7 +325,7 @@ async fn check_requires_a_key_and_defaults_to_openai() {
         .expect_check_key()
         .withf(|credentials| credentials.provider == Provider::Openai)
         .returning(|_| KeyCheck::ok());
-    let service = service(MockProviderKeyRepository::new(), gateway, transparent_cipher());
+    let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
     let missing = service.check(CheckProviderKey::default()).await.unwrap_err();
     assert_eq!(missing.to_string(), "API key is required.");
@@ -315,7 +340,7 @@ async fn check_requires_a_key_and_defaults_to_openai() {
 async fn check_reports_bad_azure_endpoint_without_calling_out() {
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().never();
-    let service = service(MockProviderKeyRepository::new(), gateway, transparent_cipher());
+    let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
     let check = service
         .check(CheckProviderKey {
@@ -357,7 +382,7 @@ async fn reseal_all_reseals_only_rows_under_an_old_key() {
     cipher.expect_is_current().returning(|sealed| sealed.0.starts_with(b"sealed:"));
     cipher.expect_open().returning(|_, _| Ok(SecretString::from("secret")));
     cipher.expect_seal().returning(|_, _| Ok(SealedSecret(b"sealed:secret".to_vec())));
-    let service = service(repo, MockLlmGateway::new(), cipher);
+    let service = service(repo, MockKeyWrites::new(), MockLlmGateway::new(), cipher);
 
     let report = service.reseal_all().await.unwrap();
 
@@ -377,7 +402,7 @@ async fn reseal_all_stops_on_a_secret_no_key_opens() {
     let mut cipher = MockKeyCipher::new();
     cipher.expect_is_current().returning(|_| false);
     cipher.expect_open().returning(|_, _| Err(CipherError::UnknownKeyId("gone".into())));
-    let service = service(repo, MockLlmGateway::new(), cipher);
+    let service = service(repo, MockKeyWrites::new(), MockLlmGateway::new(), cipher);
 
     assert!(matches!(service.reseal_all().await, Err(ResealError::CannotOpen { .. })));
 }
@@ -386,6 +411,7 @@ async fn reseal_all_stops_on_a_secret_no_key_opens() {
 async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_off() {
     let existing = stored_key(Provider::AzureOpenai);
     let mut repo = MockProviderKeyRepository::new();
+    let mut writes = MockKeyWrites::new();
     repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
     repo.expect_find_sealed().returning(|_, _| {
         Ok(Some(SealedSecret(
@@ -393,12 +419,13 @@ async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_o
                 .to_vec(),
         )))
     });
-    repo.expect_update()
+    writes
+        .expect_update()
         .withf(|_, _, changes| changes.state == Some(KeyState::Invalid))
         .returning(|_, _, _| Ok(Some(stored_key(Provider::AzureOpenai))));
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().never();
-    let service = service(repo, gateway, transparent_cipher());
+    let service = service(repo, writes, gateway, transparent_cipher());
 
     service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap();
 }

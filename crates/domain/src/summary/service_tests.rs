@@ -332,7 +332,7 @@ async fn a_rejected_key_becomes_invalid_and_the_summary_fails() {
     mocks.llm.completion.expect_complete().returning(|_, _, _| Err(CompletionError::KeyRejected));
     mocks
         .llm
-        .keys
+        .key_writes
         .expect_update()
         .withf(move |project, id, changes| {
             *project == PROJECT && *id == key_id && changes.state == Some(KeyState::Invalid)

@@ -1,0 +1,55 @@
+//! A transaction over mocked statements, for the domain's unit tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+
+use super::{MockUnitOfWork, Transaction};
+use crate::RepositoryError;
+use crate::evaluation::{EvaluationStatements, MockEvaluationStatements};
+use crate::provider_key::{MockProviderKeyStatements, ProviderKeyStatements};
+
+/// Mocked statements of every context; a test sets expectations on the ones its use case
+/// runs (a statement without expectations fails the test when called).
+#[derive(Default)]
+pub(crate) struct MockTransaction {
+    pub keys: MockProviderKeyStatements,
+    pub evaluations: MockEvaluationStatements,
+    commits: Arc<AtomicUsize>,
+}
+
+/// How many transactions of a [`unit_of_work`] committed.
+#[derive(Clone, Default)]
+pub(crate) struct Commits(Arc<AtomicUsize>);
+
+impl Commits {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Transaction for MockTransaction {
+    fn provider_keys(&mut self) -> &mut dyn ProviderKeyStatements {
+        &mut self.keys
+    }
+
+    fn evaluations(&mut self) -> &mut dyn EvaluationStatements {
+        &mut self.evaluations
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A unit of work that begins `transaction` once, and counts its commit.
+pub(crate) fn unit_of_work(mut transaction: MockTransaction) -> (MockUnitOfWork, Commits) {
+    let commits = Commits::default();
+    transaction.commits = commits.0.clone();
+    let mut unit_of_work = MockUnitOfWork::new();
+    unit_of_work.expect_begin().times(1).return_once(move || Ok(Box::new(transaction)));
+    (unit_of_work, commits)
+}
