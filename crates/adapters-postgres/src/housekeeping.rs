@@ -72,13 +72,17 @@ impl PgHousekeeping {
             .map_err(RepositoryError::new)?;
         let mut dropped = 0;
         for name in names.into_iter().filter(|n| is_partition_name(n)) {
-            let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-            sqlx::query("SET LOCAL lock_timeout = '2s'").execute(&mut *tx).await.map_err(RepositoryError::new)?;
+            let mut conn = self.pool.acquire().await.map_err(RepositoryError::new)?;
+            sqlx::query("SET lock_timeout = '2s'").execute(&mut *conn).await.map_err(RepositoryError::new)?;
             // The name was checked to be `ai_events_pYYYY_MM`: safe to put in the statement.
-            let drop = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"));
-            match sqlx::query(drop).execute(&mut *tx).await {
+            let statement = sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"));
+            let outcome = sqlx::query(statement).execute(&mut *conn).await;
+            if sqlx::query("RESET lock_timeout").execute(&mut *conn).await.is_err() {
+                // A pooled connection must not keep the short timeout: close it instead.
+                drop(conn.detach());
+            }
+            match outcome {
                 Ok(_) => {
-                    tx.commit().await.map_err(RepositoryError::new)?;
                     tracing::info!(partition = %name, "dropped an event partition past retention");
                     dropped += 1;
                 }

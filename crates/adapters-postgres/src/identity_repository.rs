@@ -42,6 +42,17 @@ impl PgIdentityRepository {
 
 type GrantRow = (Uuid, i64, Vec<String>, Option<Vec<i64>>, Option<String>);
 
+/// A user and, with a project ($3), their membership at level $4, as one statement: no user
+/// when the project does not exist or the e-mail is taken. Returns (project found, new id).
+const CREATE_USER: &str = "\
+WITH project AS (SELECT $3::bigint IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = $3) AS found),
+user_row AS (
+  INSERT INTO users (uuid, email) SELECT $1, $2 FROM project WHERE found
+  ON CONFLICT (lower(email)) DO NOTHING RETURNING id),
+membership AS (
+  INSERT INTO memberships (project_id, user_id, level) SELECT $3, id, $4 FROM user_row WHERE $3 IS NOT NULL)
+SELECT (SELECT found FROM project), (SELECT id FROM user_row)";
+
 #[async_trait]
 impl IdentityRepository for PgIdentityRepository {
     async fn find_grant(&self, hash: &TokenHash, project: ProjectId) -> Result<Option<ApiKeyGrant>, RepositoryError> {
@@ -94,40 +105,24 @@ impl IdentityRepository for PgIdentityRepository {
     }
 
     async fn create_user(&self, user: &NewUser) -> Result<CreateUserOutcome, RepositoryError> {
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        if let Some((project, _)) = user.membership {
-            let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM projects WHERE id = $1")
-                .bind(project.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-            if exists.is_none() {
-                return Ok(CreateUserOutcome::ProjectNotFound);
-            }
-        }
-        let uuid = Uuid::now_v7();
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO users (uuid, email) VALUES ($1, $2) ON CONFLICT (lower(email)) DO NOTHING RETURNING id",
-        )
-        .bind(uuid)
-        .bind(&user.email)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(RepositoryError::new)?;
-        let Some((id,)) = inserted else {
-            return Ok(CreateUserOutcome::EmailTaken);
+        let (project, level) = match user.membership {
+            Some((project, level)) => (Some(project.0), Some(level.as_str())),
+            None => (None, None),
         };
-        if let Some((project, level)) = user.membership {
-            sqlx::query("INSERT INTO memberships (project_id, user_id, level) VALUES ($1, $2, $3)")
-                .bind(project.0)
-                .bind(id)
-                .bind(level.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-        }
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(CreateUserOutcome::Created(User { id: UserId(id), uuid, email: user.email.clone() }))
+        let uuid = Uuid::now_v7();
+        let (project_found, created): (bool, Option<i64>) = sqlx::query_as(CREATE_USER)
+            .bind(uuid)
+            .bind(&user.email)
+            .bind(project)
+            .bind(level)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(match (project_found, created) {
+            (false, _) => CreateUserOutcome::ProjectNotFound,
+            (true, None) => CreateUserOutcome::EmailTaken,
+            (true, Some(id)) => CreateUserOutcome::Created(User { id: UserId(id), uuid, email: user.email.clone() }),
+        })
     }
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, RepositoryError> {

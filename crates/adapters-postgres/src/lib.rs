@@ -13,6 +13,7 @@ mod memo;
 mod pool;
 mod provider_key_repository;
 mod provider_key_statements;
+mod rate_limit_statements;
 mod read_connections;
 mod report_events;
 mod report_store;
@@ -34,7 +35,7 @@ pub use read_connections::{Lease, ReadConnections};
 pub use report_events::PgReportEvents;
 pub use report_store::PgReportStore;
 pub use sqlx::PgPool;
-pub use summary_store::{PgLlmCallLog, PgRateLimiter, PgSummaryCache};
+pub use summary_store::{PgLlmCallLog, PgSummaryCache};
 pub use unit_of_work::{PgTransaction, PgUnitOfWork};
 
 /// The statements `cargo xtask bench` times beside `psql`, exported so that a bench can

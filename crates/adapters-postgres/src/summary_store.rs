@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::RepositoryError;
 use domain::llm::{LlmCallLog, LlmCallRecord};
-use domain::summary::{EvaluationSummary, Flight, RateDecision, RateLimit, RateLimiter, SummaryCache, SummaryKey};
-use domain::{ApiKeyId, RepositoryError};
+use domain::summary::{EvaluationSummary, Flight, SummaryCache, SummaryKey};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -156,77 +156,6 @@ impl SummaryCache for PgSummaryCache {
 }
 
 /// Per window: the hits inside it and how long until the oldest of them leaves it.
-const WINDOWS: &str = "\
-SELECT w.max, count(h.created_at) AS hits,
-       extract(epoch FROM (min(h.created_at) + make_interval(secs => w.secs) - now()))::float8 AS wait_secs
-FROM unnest($3::float8[], $4::bigint[]) AS w(secs, max)
-LEFT JOIN rate_limit_hits h
-       ON h.api_key_id = $1 AND h.bucket = $2 AND h.created_at > now() - make_interval(secs => w.secs)
-GROUP BY w.secs, w.max";
-
-/// Rate-limit counters in `rate_limit_hits`: one row per counted request; a key's
-/// requests are serialised by a transaction-scoped advisory lock, so replicas never
-/// over-count.
-#[derive(Clone)]
-pub struct PgRateLimiter {
-    pool: PgPool,
-}
-
-impl PgRateLimiter {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for PgRateLimiter {
-    async fn acquire(
-        &self,
-        bucket: &'static str,
-        api_key: ApiKeyId,
-        limits: &'static [RateLimit],
-    ) -> Result<RateDecision, RepositoryError> {
-        let seconds: Vec<f64> = limits.iter().map(|limit| limit.window.as_secs_f64()).collect();
-        let maxima: Vec<i64> = limits.iter().map(|limit| i64::from(limit.max)).collect();
-        let longest = seconds.iter().copied().fold(0.0, f64::max);
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
-            .bind(bucket)
-            .bind(api_key.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        let windows: Vec<(i64, i64, Option<f64>)> = sqlx::query_as(WINDOWS)
-            .bind(api_key.0)
-            .bind(bucket)
-            .bind(&seconds)
-            .bind(&maxima)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        let full = windows.iter().filter(|(max, hits, _)| hits >= max).filter_map(|(_, _, wait)| *wait);
-        if let Some(wait) = full.fold(None, |longest: Option<f64>, wait| Some(longest.map_or(wait, |l| l.max(wait)))) {
-            tx.rollback().await.map_err(RepositoryError::new)?;
-            return Ok(RateDecision::Limited { retry_after: Duration::from_secs_f64(wait.max(0.0)) });
-        }
-        sqlx::query("DELETE FROM rate_limit_hits WHERE api_key_id = $1 AND bucket = $2 AND created_at <= now() - make_interval(secs => $3)")
-            .bind(api_key.0)
-            .bind(bucket)
-            .bind(longest)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        sqlx::query("INSERT INTO rate_limit_hits (api_key_id, bucket, created_at) VALUES ($1, $2, now())")
-            .bind(api_key.0)
-            .bind(bucket)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(RateDecision::Allowed)
-    }
-}
-
 /// LLM call records in `llm_calls`.
 #[derive(Clone)]
 pub struct PgLlmCallLog {

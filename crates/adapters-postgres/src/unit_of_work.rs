@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use domain::RepositoryError;
 use domain::evaluation::EvaluationStatements;
 use domain::provider_key::ProviderKeyStatements;
+use domain::summary::RateLimitStatements;
 use domain::unit_of_work::{Transaction, UnitOfWork};
 use sqlx::{PgConnection, PgPool, Postgres};
 
@@ -47,6 +48,10 @@ impl Transaction for PgTransaction {
     }
 
     fn evaluations(&mut self) -> &mut dyn EvaluationStatements {
+        self
+    }
+
+    fn rate_limits(&mut self) -> &mut dyn RateLimitStatements {
         self
     }
 

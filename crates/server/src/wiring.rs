@@ -9,8 +9,8 @@ use adapters_http::{ApiServices, AppState, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
-    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgRateLimiter, PgReportEvents,
-    PgReportStore, PgSummaryCache, PgUnitOfWork, ReadConnections,
+    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgReportEvents, PgReportStore,
+    PgSummaryCache, PgUnitOfWork, ReadConnections,
 };
 use async_trait::async_trait;
 use domain::crypto::KeyCipher;
@@ -29,7 +29,7 @@ use domain::provider_key::{
 };
 use domain::reports::targets::TargetPolicy;
 use domain::reports::{ReportConfig, ReportPorts, ReportServices};
-use domain::summary::{SummaryConfig, SummaryPorts, SummaryService};
+use domain::summary::{SharedRateLimiter, SummaryConfig, SummaryPorts, SummaryService};
 use domain::unit_of_work::UnitOfWork;
 use secrecy::ExposeSecret;
 
@@ -222,7 +222,7 @@ impl Services {
                 events: event_store,
                 llm: llm.clone(),
                 cache: Arc::new(PgSummaryCache::new(pool.clone())),
-                rate_limiter: Arc::new(PgRateLimiter::new(pool.clone())),
+                rate_limiter: Arc::new(SharedRateLimiter::new(unit_of_work.clone())),
             },
             SummaryConfig { llm_timeout: config.llm.timeout },
         ));

@@ -1,17 +1,17 @@
 //! The summary's storage: the run query of `PgAiEventStore` (filters, generation ids,
-//! newest 250, isolation), `PgSummaryCache` with its single flight, `PgRateLimiter`
+//! newest 250, isolation), `PgSummaryCache` with its single flight, the rate limiter on `PgUnitOfWork`
 //! across "replicas", and `PgLlmCallLog`.
 
 use std::time::Duration;
 
-use adapters_postgres::{PgAiEventStore, PgLlmCallLog, PgRateLimiter, PgSummaryCache};
+use adapters_postgres::{PgAiEventStore, PgLlmCallLog, PgSummaryCache, PgUnitOfWork};
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
 use domain::llm::{LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmPurpose};
 use domain::provider_key::Provider;
 use domain::summary::{
-    EvaluationRun, EvaluationSummary, Flight, RateDecision, RateLimit, RateLimiter, RunQuery, RunResult, SummaryCache,
-    SummaryFilter, SummaryKey, SummaryStatistics,
+    EvaluationRun, EvaluationSummary, Flight, RateDecision, RateLimit, RateLimiter, RunQuery, RunResult,
+    SharedRateLimiter, SummaryCache, SummaryFilter, SummaryKey, SummaryStatistics,
 };
 use domain::{ApiKeyId, EvaluationId, ProjectId, ProviderKeyId};
 use serde_json::{Value, json};
@@ -259,7 +259,7 @@ static FIVE_PER_HOUR: [RateLimit; 1] = [RateLimit { window: Duration::from_secs(
 #[tokio::test]
 async fn a_full_window_refuses_until_its_oldest_request_leaves_it() {
     let app = TestApp::migrated().await;
-    let limiter = PgRateLimiter::new(app.pool().clone());
+    let limiter = SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(app.pool().clone())));
     let key = ApiKeyId(Uuid::now_v7());
 
     for _ in 0..3 {
@@ -301,7 +301,7 @@ async fn replicas_share_the_counts_and_never_over_admit() {
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
     let attempts: Vec<_> = (0..12)
         .map(|_| {
-            let limiter = PgRateLimiter::new(app.pool().clone());
+            let limiter = SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(app.pool().clone())));
             let start = start.clone();
             tokio::spawn(async move {
                 start.wait().await;

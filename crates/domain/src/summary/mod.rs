@@ -5,6 +5,7 @@ mod error;
 mod model;
 mod ports;
 pub mod prompt;
+mod rate_limits;
 mod service;
 
 pub use error::SummarizeError;
@@ -15,10 +16,13 @@ pub use model::{
     SummaryFilter, SummaryInput, SummaryKey, SummaryRequest, SummaryStatistics,
 };
 pub use ports::{RateLimiter, SummaryCache};
+pub use rate_limits::{RateLimitStatements, SharedRateLimiter, WindowHits};
 pub use service::{SummaryPorts, SummaryService, parse_request};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockRateLimiter, MockSummaryCache};
+#[cfg(feature = "mocks")]
+pub use rate_limits::MockRateLimitStatements;
 
 /// The LLM types the summary used to own; they live in `llm` now, shared.
 pub use crate::llm::{ChosenLlm, SystemLlm};

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use crate::RepositoryError;
 use crate::evaluation::EvaluationStatements;
 use crate::provider_key::ProviderKeyStatements;
+use crate::summary::RateLimitStatements;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -27,6 +28,7 @@ pub trait UnitOfWork: Send + Sync + 'static {
 pub trait Transaction: Send {
     fn provider_keys(&mut self) -> &mut dyn ProviderKeyStatements;
     fn evaluations(&mut self) -> &mut dyn EvaluationStatements;
+    fn rate_limits(&mut self) -> &mut dyn RateLimitStatements;
     /// Makes every statement of the transaction durable at once.
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError>;
 }

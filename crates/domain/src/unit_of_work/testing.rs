@@ -9,6 +9,7 @@ use super::{MockUnitOfWork, Transaction};
 use crate::RepositoryError;
 use crate::evaluation::{EvaluationStatements, MockEvaluationStatements};
 use crate::provider_key::{MockProviderKeyStatements, ProviderKeyStatements};
+use crate::summary::{MockRateLimitStatements, RateLimitStatements};
 
 /// Mocked statements of every context; a test sets expectations on the ones its use case
 /// runs (a statement without expectations fails the test when called).
@@ -16,6 +17,7 @@ use crate::provider_key::{MockProviderKeyStatements, ProviderKeyStatements};
 pub(crate) struct MockTransaction {
     pub keys: MockProviderKeyStatements,
     pub evaluations: MockEvaluationStatements,
+    pub rate_limits: MockRateLimitStatements,
     commits: Arc<AtomicUsize>,
 }
 
@@ -37,6 +39,10 @@ impl Transaction for MockTransaction {
 
     fn evaluations(&mut self) -> &mut dyn EvaluationStatements {
         &mut self.evaluations
+    }
+
+    fn rate_limits(&mut self) -> &mut dyn RateLimitStatements {
+        &mut self.rate_limits
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
