@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use domain::ingestion::{AiEventStore, IncomingEvent};
-use domain::jobs::JobEnd;
-use domain::judge::{PlannedJob, StoredBatch};
+use domain::judge::StoredBatch;
 use domain::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
 use domain::summary::{EvaluationRun, RunQuery, RunResult};
 use domain::{ProjectId, RepositoryError};
@@ -16,8 +15,6 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
-
-use crate::job_queue;
 
 /// A month, as the first instant of it (UTC): the key of one partition.
 type Month = DateTime<Utc>;
@@ -29,7 +26,7 @@ fn month_of(instant: DateTime<Utc>) -> Month {
 /// AI events in PostgreSQL.
 #[derive(Clone)]
 pub struct PgAiEventStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// Months whose partition this process knows to exist, so a batch costs no DDL round
     /// trip once its months have been seen.
     known_months: Arc<Mutex<HashSet<Month>>>,
@@ -216,7 +213,7 @@ impl From<ItemRow> for ExperimentItem {
 
 /// Whether the insert failed because a row's month has no partition (SQLSTATE 23514 with
 /// PostgreSQL's "no partition of relation ... found for row").
-fn is_missing_partition(error: &sqlx::Error) -> bool {
+pub(crate) fn is_missing_partition(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|db| db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
@@ -247,7 +244,7 @@ impl PgAiEventStore {
         Ok(u64::try_from(created).unwrap_or(0))
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<Month>> {
+    pub(crate) fn known(&self) -> std::sync::MutexGuard<'_, HashSet<Month>> {
         // A panic while holding the lock cannot leave the set inconsistent (inserts only).
         self.known_months.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -255,7 +252,7 @@ impl PgAiEventStore {
     /// Makes sure every month the events fall in has its partition. Creating a partition
     /// locks the parent table, so it happens outside the insert's transaction and only
     /// for months this process has not seen yet.
-    async fn ensure_partitions_for(&self, events: &[IncomingEvent]) -> Result<(), sqlx::Error> {
+    pub(crate) async fn ensure_partitions_for(&self, events: &[IncomingEvent]) -> Result<(), sqlx::Error> {
         let missing: Vec<Month> = {
             let known = self.known();
             let months: HashSet<Month> = events.iter().map(|event| month_of(event.timestamp)).collect();
@@ -265,57 +262,6 @@ impl PgAiEventStore {
             self.create_partitions(&missing).await?;
         }
         Ok(())
-    }
-
-    /// Stores the events and the judge jobs of the newly stored generations in one
-    /// transaction (hourly caps reserved under their counters' locks).
-    async fn insert_with_jobs(
-        &self,
-        project: ProjectId,
-        columns: &BatchColumns<'_>,
-        jobs: &[PlannedJob],
-    ) -> Result<StoredBatch, sqlx::Error> {
-        let mut tx = crate::pool::begin(&self.pool).await?;
-        let stored = insert_returning_uuids(&mut tx, project, columns).await?;
-        let new: HashSet<Uuid> = stored.iter().copied().collect();
-        let candidates: Vec<&PlannedJob> = jobs.iter().filter(|job| new.contains(&job.generation)).collect();
-        let (to_queue, skipped_by_cap) = job_queue::reserve_caps(&mut tx, project, candidates).await?;
-        let jobs_queued = job_queue::insert_jobs(&mut tx, &to_queue).await?;
-        sqlx::Connection::shrink_buffers(&mut *tx);
-        tx.commit().await?;
-        Ok(StoredBatch { stored: stored.len() as u64, jobs_queued, skipped_by_cap })
-    }
-
-    /// In one transaction: stores `events` (a judge's results) and, while `lease` is the
-    /// job's, writes the job's `end` (or only checks the lease: the job stays leased);
-    /// nothing is stored when the lease is no longer the job's.
-    pub(crate) async fn insert_with_job_end(
-        &self,
-        project: ProjectId,
-        events: &[IncomingEvent],
-        lease: &domain::jobs::Lease,
-        end: Option<JobEnd>,
-    ) -> Result<bool, RepositoryError> {
-        if !events.is_empty() {
-            self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
-        }
-        let columns = BatchColumns::of(events);
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        let held = match &end {
-            Some(JobEnd::Complete) => job_queue::complete_in(&mut tx, lease).await,
-            Some(JobEnd::Fail(reason)) => job_queue::fail_in(&mut tx, lease, reason).await,
-            None => job_queue::holds_lease_in(&mut tx, lease).await,
-        }
-        .map_err(RepositoryError::new)?;
-        if !held {
-            tx.rollback().await.map_err(RepositoryError::new)?;
-            return Ok(false);
-        }
-        if !events.is_empty() {
-            insert_returning_uuids(&mut tx, project, &columns).await.map_err(RepositoryError::new)?;
-        }
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(true)
     }
 
     async fn insert(&self, project: ProjectId, columns: &BatchColumns<'_>) -> Result<i64, sqlx::Error> {
@@ -328,7 +274,7 @@ impl PgAiEventStore {
     }
 }
 
-async fn insert_returning_uuids(
+pub(crate) async fn insert_returning_uuids(
     conn: &mut sqlx::PgConnection,
     project: ProjectId,
     columns: &BatchColumns<'_>,
@@ -338,7 +284,7 @@ async fn insert_returning_uuids(
 
 /// A batch as one array per column, for `UNNEST`, borrowing from the events (the
 /// properties are serialised straight from them while the statement is encoded).
-struct BatchColumns<'a> {
+pub(crate) struct BatchColumns<'a> {
     uuids: Vec<Uuid>,
     names: Vec<&'a str>,
     distinct_ids: Vec<&'a str>,
@@ -362,7 +308,7 @@ impl<'a> BatchColumns<'a> {
             .bind(&self.properties)
     }
 
-    fn of(events: &'a [IncomingEvent]) -> Self {
+    pub(crate) fn of(events: &'a [IncomingEvent]) -> Self {
         let mut columns = BatchColumns {
             uuids: Vec::with_capacity(events.len()),
             names: Vec::with_capacity(events.len()),
@@ -384,37 +330,25 @@ impl<'a> BatchColumns<'a> {
 #[async_trait]
 impl AiEventStore for PgAiEventStore {
     #[tracing::instrument(skip_all, fields(project = %project, events = events.len()))]
-    async fn store_batch(
-        &self,
-        project: ProjectId,
-        events: &[IncomingEvent],
-        jobs: &[PlannedJob],
-    ) -> Result<StoredBatch, RepositoryError> {
+    async fn store_events(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<StoredBatch, RepositoryError> {
         if events.is_empty() {
             return Ok(StoredBatch::default());
         }
         self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let attempt = || async {
-            if jobs.is_empty() {
-                let stored = self.insert(project, &columns).await?;
-                Ok(StoredBatch { stored: u64::try_from(stored).unwrap_or(0), ..StoredBatch::default() })
-            } else {
-                self.insert_with_jobs(project, &columns, jobs).await
-            }
-        };
-        match attempt().await {
+        let stored = match self.insert(project, &columns).await {
             // A partition this process believed in is gone (dropped by an operator):
             // forget what it knew, create the batch's months again, and retry once.
             Err(error) if is_missing_partition(&error) => {
                 tracing::warn!("an ai_events partition was missing; creating it and retrying the batch");
                 self.known().clear();
                 self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
-                attempt().await
+                self.insert(project, &columns).await
             }
             other => other,
         }
-        .map_err(RepositoryError::new)
+        .map_err(RepositoryError::new)?;
+        Ok(StoredBatch { stored: u64::try_from(stored).unwrap_or(0), ..StoredBatch::default() })
     }
 
     async fn experiment_items(

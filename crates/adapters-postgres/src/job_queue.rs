@@ -2,14 +2,10 @@
 //! `FOR UPDATE SKIP LOCKED`, so replicas never take the same job; every lease carries a
 //! token, and renew / complete / retry / fail only touch a job whose token still matches.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use domain::jobs::{ClaimedJob, JobId, JobKind, JobQueue, Lease, NewJob};
-use domain::judge::PlannedJob;
 use domain::{ProjectId, RepositoryError};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -170,10 +166,7 @@ pub(crate) async fn holds_lease_in(conn: &mut PgConnection, lease: &domain::jobs
 }
 
 /// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
-pub(crate) async fn insert_jobs<J: std::ops::Deref<Target = NewJob>>(
-    conn: &mut PgConnection,
-    jobs: &[J],
-) -> Result<u64, sqlx::Error> {
+pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64, sqlx::Error> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -195,86 +188,6 @@ pub(crate) async fn insert_jobs<J: std::ops::Deref<Target = NewJob>>(
     Ok(result.rows_affected())
 }
 
-/// The cap counters of one batch, locked in a fixed order (evaluation, hour) so that
-/// concurrent batches queue on them instead of deadlocking.
-const ENSURE_COUNTERS: &str = "\
-INSERT INTO evaluation_hourly_runs (evaluation_id, hour, project_id)
-SELECT e, h, $3::bigint FROM UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h)
-ON CONFLICT (evaluation_id, hour) DO NOTHING";
-
-const LOCK_COUNTERS: &str = "\
-SELECT c.evaluation_id, c.hour, c.queued FROM evaluation_hourly_runs c
-JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h) ON c.evaluation_id = t.e AND c.hour = t.h
-ORDER BY c.evaluation_id, c.hour
-FOR UPDATE OF c";
-
-const ADD_TO_COUNTERS: &str = "\
-UPDATE evaluation_hourly_runs c SET queued = c.queued + t.granted, skipped = c.skipped + t.refused
-FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[]) AS t(e, h, granted, refused)
-WHERE c.evaluation_id = t.e AND c.hour = t.h";
-
-/// Reserves the hourly caps of `jobs` under the counters' row locks (exact with any number
-/// of replicas): per (evaluation, hour) the first judgements up to what is left are
-/// granted. Returns the jobs to insert, without their refused evaluations, and how many
-/// judgements were refused.
-pub(crate) async fn reserve_caps<'a>(
-    conn: &mut PgConnection,
-    project: ProjectId,
-    jobs: Vec<&'a PlannedJob>,
-) -> Result<(Vec<Cow<'a, NewJob>>, u64), sqlx::Error> {
-    // (evaluation, hour) -> cap
-    let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), u32> = BTreeMap::new();
-    for cap in jobs.iter().flat_map(|j| &j.caps) {
-        wanted.entry((cap.evaluation.0, cap.hour)).or_insert(cap.max.get());
-    }
-    if wanted.is_empty() {
-        return Ok((jobs.into_iter().map(|j| Cow::Borrowed(&j.job)).collect(), 0));
-    }
-    let evaluations: Vec<Uuid> = wanted.keys().map(|(e, _)| *e).collect();
-    let hours: Vec<DateTime<Utc>> = wanted.keys().map(|(_, h)| *h).collect();
-    sqlx::query(ENSURE_COUNTERS).bind(&evaluations).bind(&hours).bind(project.0).execute(&mut *conn).await?;
-    let queued: Vec<(Uuid, DateTime<Utc>, i32)> =
-        sqlx::query_as(LOCK_COUNTERS).bind(&evaluations).bind(&hours).fetch_all(&mut *conn).await?;
-    // (evaluation, hour) -> how many more may be queued
-    let mut left: BTreeMap<(Uuid, DateTime<Utc>), u32> = BTreeMap::new();
-    for (evaluation, hour, already) in queued {
-        if let Some(cap) = wanted.get(&(evaluation, hour)) {
-            left.insert((evaluation, hour), cap.saturating_sub(u32::try_from(already).unwrap_or(u32::MAX)));
-        }
-    }
-    let mut granted: BTreeMap<(Uuid, DateTime<Utc>), (i32, i32)> = BTreeMap::new();
-    let mut kept = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let mut refused = Vec::new();
-        for cap in &job.caps {
-            let key = (cap.evaluation.0, cap.hour);
-            let counts = granted.entry(key).or_insert((0, 0));
-            let remaining = left.entry(key).or_insert(0);
-            if *remaining > 0 {
-                *remaining -= 1;
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
-                refused.push(cap.evaluation);
-            }
-        }
-        kept.extend(job.without(&refused));
-    }
-    let refused: u64 = granted.values().map(|(_, r)| u64::try_from(*r).unwrap_or(0)).sum();
-    let grant_counts: Vec<i32> = granted.values().map(|(g, _)| *g).collect();
-    let refused_counts: Vec<i32> = granted.values().map(|(_, r)| *r).collect();
-    let evaluations: Vec<Uuid> = granted.keys().map(|(e, _)| *e).collect();
-    let hours: Vec<DateTime<Utc>> = granted.keys().map(|(_, h)| *h).collect();
-    sqlx::query(ADD_TO_COUNTERS)
-        .bind(evaluations)
-        .bind(hours)
-        .bind(grant_counts)
-        .bind(refused_counts)
-        .execute(&mut *conn)
-        .await?;
-    Ok((kept, refused))
-}
-
 fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
@@ -294,8 +207,7 @@ impl PgJobQueue {
 impl JobQueue for PgJobQueue {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
         let mut conn = self.pool.acquire().await.map_err(RepositoryError::new)?;
-        let jobs: Vec<&NewJob> = jobs.iter().collect();
-        insert_jobs(&mut conn, &jobs).await.map_err(RepositoryError::new)
+        insert_jobs(&mut conn, jobs).await.map_err(RepositoryError::new)
     }
 
     async fn claim(&self, wanted: &[(JobKind, u32)], lease: Duration) -> Result<Vec<ClaimedJob>, RepositoryError> {

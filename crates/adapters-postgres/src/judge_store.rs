@@ -4,8 +4,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::ingestion::IncomingEvent;
-use domain::jobs::{JobEnd, Lease};
 use domain::judge::{
     EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
     ResultRow, ResultsQuery, RunsQuery,
@@ -15,8 +13,6 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
-
-use crate::PgAiEventStore;
 
 /// One event by uuid: `ai_event_ids` says which partition holds it.
 const EVENT: &str = "\
@@ -120,13 +116,11 @@ WHERE project_id = $1 AND evaluation_id = $2 AND hour >= date_trunc('hour', $3) 
 #[derive(Clone)]
 pub struct PgJudgeStore {
     pool: PgPool,
-    events: PgAiEventStore,
 }
 
 impl PgJudgeStore {
-    /// `events` is the process's one event store (its partition knowledge is shared).
-    pub fn new(pool: PgPool, events: PgAiEventStore) -> Self {
-        Self { pool, events }
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
 }
 
@@ -187,16 +181,6 @@ impl JudgeStore for PgJudgeStore {
             timestamp: row.timestamp,
             properties: row.properties.0,
         }))
-    }
-
-    async fn store_results(
-        &self,
-        lease: &Lease,
-        project: ProjectId,
-        results: &[IncomingEvent],
-        end: Option<JobEnd>,
-    ) -> Result<bool, RepositoryError> {
-        self.events.insert_with_job_end(project, results, lease, end).await
     }
 
     async fn stored_events(&self, project: ProjectId, uuids: &[Uuid]) -> Result<Vec<Uuid>, RepositoryError> {

@@ -524,7 +524,7 @@ impl ReportRunStore for PgReportStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(RepositoryError::new)?;
-            let jobs: Vec<&NewJob> = new.deliveries.iter().map(|(_, job)| job).collect();
+            let jobs: Vec<NewJob> = new.deliveries.iter().map(|(_, job)| job.clone()).collect();
             job_queue::insert_jobs(&mut tx, &jobs).await.map_err(RepositoryError::new)?;
         }
         if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {

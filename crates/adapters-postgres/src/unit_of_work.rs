@@ -4,26 +4,35 @@
 use async_trait::async_trait;
 use domain::RepositoryError;
 use domain::evaluation::EvaluationStatements;
+use domain::ingestion::EventStatements;
+use domain::jobs::JobStatements;
+use domain::judge::HourlyCapStatements;
 use domain::provider_key::ProviderKeyStatements;
 use domain::summary::RateLimitStatements;
 use domain::unit_of_work::{Transaction, UnitOfWork};
 use sqlx::{PgConnection, PgPool, Postgres};
 
+use crate::PgAiEventStore;
+
 /// Begins transactions on the pool.
 #[derive(Clone)]
 pub struct PgUnitOfWork {
     pool: PgPool,
+    /// What the process knows of the event partitions (shared with every event writer).
+    events: PgAiEventStore,
 }
 
 impl PgUnitOfWork {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Transactions on `events`' pool, sharing its partition knowledge.
+    pub fn new(events: &PgAiEventStore) -> Self {
+        Self { pool: events.pool.clone(), events: events.clone() }
     }
 }
 
 /// One open transaction; dropped without a commit, it rolls back.
 pub struct PgTransaction {
     tx: sqlx::Transaction<'static, Postgres>,
+    events: PgAiEventStore,
 }
 
 impl PgTransaction {
@@ -31,13 +40,18 @@ impl PgTransaction {
     pub(crate) fn connection(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
+
+    /// The event store whose partitions the event statements ensure.
+    pub(crate) fn event_store(&self) -> &PgAiEventStore {
+        &self.events
+    }
 }
 
 #[async_trait]
 impl UnitOfWork for PgUnitOfWork {
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepositoryError> {
         let tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        Ok(Box::new(PgTransaction { tx }))
+        Ok(Box::new(PgTransaction { tx, events: self.events.clone() }))
     }
 }
 
@@ -52,6 +66,18 @@ impl Transaction for PgTransaction {
     }
 
     fn rate_limits(&mut self) -> &mut dyn RateLimitStatements {
+        self
+    }
+
+    fn events(&mut self) -> &mut dyn EventStatements {
+        self
+    }
+
+    fn jobs(&mut self) -> &mut dyn JobStatements {
+        self
+    }
+
+    fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements {
         self
     }
 

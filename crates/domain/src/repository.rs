@@ -6,9 +6,25 @@
 #[error("storage failure: {0}")]
 pub struct RepositoryError(#[from] pub anyhow::Error);
 
+/// Marks a failure after which the whole transaction may succeed when run again (the
+/// adapter repaired what it met, e.g. created a missing partition).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+struct Retryable(anyhow::Error);
+
 impl RepositoryError {
     /// Wraps any error as a storage failure.
     pub fn new(error: impl Into<anyhow::Error>) -> Self {
         Self(error.into())
+    }
+
+    /// A failure after which running the whole transaction once more may succeed.
+    pub fn retryable(error: impl Into<anyhow::Error>) -> Self {
+        Self(anyhow::Error::new(Retryable(error.into())))
+    }
+
+    /// Whether running the failed transaction once more may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.0.is::<Retryable>()
     }
 }

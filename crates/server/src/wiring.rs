@@ -18,7 +18,7 @@ use domain::evaluation::{EvaluationService, EvaluationTransactions};
 use domain::evaluation_config::EvaluationConfigService;
 use domain::housekeeping::HousekeepingService;
 use domain::identity::{AccessService, AdminService};
-use domain::ingestion::IngestionService;
+use domain::ingestion::{BatchTransactions, IngestionService};
 use domain::jobs::JobQueue;
 use domain::judge::{JudgeConfig, JudgePorts, JudgeService};
 use domain::llm::{LlmUse, LlmUsePorts, SystemLlm};
@@ -82,7 +82,7 @@ pub fn check_for_serving(config: &Config) -> Result<(), ConfigError> {
 /// The provider-key use cases alone (the admin CLI's rotation).
 pub fn provider_key_service(config: &Config, pool: &PgPool) -> anyhow::Result<Arc<ProviderKeyService>> {
     let reads = ReadConnections::new(pool, 1);
-    let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(pool.clone()));
+    let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(pool.clone())));
     let keys = ProviderKeyCapability::build(config, pool, &reads, &unit_of_work, Keys::build(config)?.cipher)?;
     Ok(keys.service)
 }
@@ -168,13 +168,13 @@ impl Services {
     /// Builds the adapters once and the services on them.
     pub fn build(config: &Config, pool: &PgPool, reads: &ReadConnections) -> anyhow::Result<Self> {
         let secrets = Keys::build(config)?;
+        let events = PgAiEventStore::new(pool.clone());
         // Every transaction of the process begins here.
-        let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(pool.clone()));
+        let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(PgUnitOfWork::new(&events));
         let keys = ProviderKeyCapability::build(config, pool, reads, &unit_of_work, secrets.cipher.clone())?;
         let identity = Arc::new(PgIdentityRepository::new(pool.clone(), reads.clone()));
         let evaluation_repository = Arc::new(PgEvaluationRepository::new(pool.clone()));
         let evaluation_configs = Arc::new(PgEvaluationConfigRepository::new(pool.clone()));
-        let events = PgAiEventStore::new(pool.clone());
         let event_store = Arc::new(events.clone());
         let job_table = PgJobQueue::new(pool.clone());
         let jobs: Arc<dyn JobQueue> = Arc::new(job_table.clone());
@@ -210,8 +210,12 @@ impl Services {
 
         // Events in and out.
         let ingestion = Arc::new(
-            IngestionService::new(identity.clone(), event_store.clone(), evaluation_repository.clone())
-                .with_retention(config.ingestion.event_retention),
+            IngestionService::new(
+                identity.clone(),
+                Arc::new(BatchTransactions::new(unit_of_work.clone(), event_store.clone())),
+                evaluation_repository.clone(),
+            )
+            .with_retention(config.ingestion.event_retention),
         );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 
@@ -226,7 +230,7 @@ impl Services {
             },
             SummaryConfig { llm_timeout: config.llm.timeout },
         ));
-        let judge_store = Arc::new(PgJudgeStore::new(pool.clone(), events.clone()));
+        let judge_store = Arc::new(PgJudgeStore::new(pool.clone()));
         let judge = Arc::new(JudgeService::new(
             JudgePorts {
                 evaluations: evaluation_repository.clone(),
@@ -234,6 +238,7 @@ impl Services {
                 results: judge_store,
                 jobs: jobs.clone(),
                 llm: llm.clone(),
+                unit_of_work: unit_of_work.clone(),
             },
             JudgeConfig { llm_timeout: config.llm.timeout, retention: config.ingestion.event_retention },
         ));

@@ -87,7 +87,7 @@ async fn a_batch_creates_the_partitions_of_the_months_it_touches() {
     let project = app.project().await.id;
 
     let stored = store
-        .store_batch(project, &[generation(at(2025, 1, 31, 23, 59)), generation(at(2025, 2, 1, 0, 0))], &[])
+        .store_events(project, &[generation(at(2025, 1, 31, 23, 59)), generation(at(2025, 2, 1, 0, 0))])
         .await
         .unwrap()
         .stored;
@@ -111,10 +111,10 @@ async fn a_partition_dropped_behind_the_stores_back_is_created_again() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
     let project = app.project().await.id;
-    store.store_batch(project, &[generation(at(2024, 7, 3, 12, 0))], &[]).await.unwrap();
+    store.store_events(project, &[generation(at(2024, 7, 3, 12, 0))]).await.unwrap();
 
     sqlx::query("DROP TABLE ai_events_p2024_07").execute(app.pool()).await.unwrap();
-    let stored = store.store_batch(project, &[generation(at(2024, 7, 4, 12, 0))], &[]).await.unwrap().stored;
+    let stored = store.store_events(project, &[generation(at(2024, 7, 4, 12, 0))]).await.unwrap().stored;
 
     assert_eq!(stored, 1);
     assert_eq!(count_events(&app, project).await, 1);
@@ -128,14 +128,14 @@ async fn a_resent_batch_adds_nothing_and_new_events_in_it_are_stored() {
     let now = Utc::now();
     let batch: Vec<IncomingEvent> = (0..3).map(|i| generation(now - Duration::minutes(i))).collect();
 
-    assert_eq!(store.store_batch(project, &batch, &[]).await.unwrap().stored, 3);
-    assert_eq!(store.store_batch(project, &batch, &[]).await.unwrap().stored, 0);
+    assert_eq!(store.store_events(project, &batch).await.unwrap().stored, 3);
+    assert_eq!(store.store_events(project, &batch).await.unwrap().stored, 0);
 
     // The same uuid with another timestamp (skew correction moved it) is still a repeat.
     let mut moved = batch[0].clone();
     moved.timestamp = now - Duration::days(40);
     let again = vec![moved, generation(now)];
-    assert_eq!(store.store_batch(project, &again, &[]).await.unwrap().stored, 1);
+    assert_eq!(store.store_events(project, &again).await.unwrap().stored, 1);
     assert_eq!(count_events(&app, project).await, 4);
     let ids: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_event_ids WHERE project_id = $1")
         .bind(project.0)
@@ -154,7 +154,7 @@ async fn a_uuid_repeated_within_a_batch_is_stored_once() {
     let mut repeat = first.clone();
     repeat.distinct_id = "someone-else".to_owned();
 
-    assert_eq!(store.store_batch(project, &[first, repeat], &[]).await.unwrap().stored, 1);
+    assert_eq!(store.store_events(project, &[first, repeat]).await.unwrap().stored, 1);
 
     let distinct_ids: Vec<String> = sqlx::query_scalar("SELECT distinct_id FROM ai_events WHERE project_id = $1")
         .bind(project.0)
@@ -171,8 +171,8 @@ async fn the_same_uuid_in_two_projects_is_two_events() {
     let (first, second) = (app.project().await.id, app.project().await.id);
     let shared = generation(Utc::now());
 
-    assert_eq!(store.store_batch(first, std::slice::from_ref(&shared), &[]).await.unwrap().stored, 1);
-    assert_eq!(store.store_batch(second, std::slice::from_ref(&shared), &[]).await.unwrap().stored, 1);
+    assert_eq!(store.store_events(first, std::slice::from_ref(&shared)).await.unwrap().stored, 1);
+    assert_eq!(store.store_events(second, std::slice::from_ref(&shared)).await.unwrap().stored, 1);
 
     assert_eq!(count_events(&app, first).await, 1);
     assert_eq!(count_events(&app, second).await, 1);
@@ -192,7 +192,7 @@ async fn the_columns_reads_filter_on_are_extracted() {
             "$ai_evaluation_result": true
         }),
     );
-    store.store_batch(project, std::slice::from_ref(&evaluation), &[]).await.unwrap();
+    store.store_events(project, std::slice::from_ref(&evaluation)).await.unwrap();
 
     type Extracted =
         (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Value);
@@ -299,10 +299,10 @@ async fn seed(store: &PgAiEventStore, project: ProjectId, other_project: Project
         evaluation(41, "exp-2", "item-1", json!({"$ai_score": 0.0})),
         event("$ai_generation", t(42), json!({"$ai_experiment_id": "exp-1", "$ai_experiment_item_id": "item-1"})),
     ];
-    assert_eq!(store.store_batch(project, &events, &[]).await.unwrap().stored, events.len() as u64);
+    assert_eq!(store.store_events(project, &events).await.unwrap().stored, events.len() as u64);
     // another project's evaluation of the same experiment id
     let foreign = evaluation(50, "exp-1", "item-foreign", json!({"$ai_score": 1}));
-    store.store_batch(other_project, &[foreign], &[]).await.unwrap();
+    store.store_events(other_project, &[foreign]).await.unwrap();
 }
 
 fn query(date_from: Option<DateTime<Utc>>, date_to: Option<DateTime<Utc>>) -> ExperimentItemsQuery {

@@ -5,10 +5,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
+use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore, PgUnitOfWork};
 use chrono::Utc;
 use domain::evaluation::MaxRunsPerHour;
-use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
+use std::sync::Arc;
+
+use domain::ingestion::{AiEventName, BatchTransactions, BatchWrites, IncomingEvent};
 use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
 use domain::judge::{HourlyCap, JudgeStore, PlannedJob, hour_of};
 use domain::{EvaluationId, ProjectId};
@@ -31,6 +33,12 @@ fn generation() -> IncomingEvent {
         timestamp: Utc::now(),
         properties: Map::new(),
     }
+}
+
+/// Batches with jobs stored as the service stores them: the domain's transaction over
+/// this adapter's statements.
+fn batches(store: &PgAiEventStore) -> BatchTransactions {
+    BatchTransactions::new(Arc::new(PgUnitOfWork::new(store)), Arc::new(store.clone()))
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
@@ -153,11 +161,30 @@ async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
         .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
         .collect();
 
-    let first = store.store_batch(project, &events, &planned).await.unwrap();
+    let first = batches(&store).store_batch(project, &events, &planned).await.unwrap();
     assert_eq!((first.stored, first.jobs_queued), (2, 2));
-    let again = store.store_batch(project, &events, &planned).await.unwrap();
+    let again = batches(&store).store_batch(project, &events, &planned).await.unwrap();
     assert_eq!((again.stored, again.jobs_queued), (0, 0), "a re-sent batch queues nothing");
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_with_jobs_meeting_a_dropped_partition_is_stored_by_a_second_transaction() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let project = app.project().await.id;
+    let first = generation();
+    batches(&store).store_batch(project, std::slice::from_ref(&first), &[]).await.unwrap();
+    let month = first.timestamp.format("ai_events_p%Y_%m").to_string();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {month}"))).execute(app.pool()).await.unwrap();
+
+    let events = vec![generation()];
+    let planned = vec![PlannedJob { generation: events[0].uuid, job: job(project, Some("after")), caps: Vec::new() }];
+    let batch = batches(&store).store_batch(project, &events, &planned).await.unwrap();
+
+    assert_eq!((batch.stored, batch.jobs_queued), (1, 1));
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 1);
 }
 
 #[tokio::test]
@@ -173,7 +200,7 @@ async fn a_failed_batch_stores_neither_events_nor_jobs() {
         PlannedJob { generation: events[1].uuid, job: broken, caps: Vec::new() },
     ];
 
-    assert!(store.store_batch(project, &events, &planned).await.is_err());
+    assert!(batches(&store).store_batch(project, &events, &planned).await.is_err());
     assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM ai_event_ids").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
@@ -198,7 +225,7 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
                     caps: vec![cap],
                 })
                 .collect();
-            store.store_batch(project, &events, &planned).await.unwrap()
+            batches(&store).store_batch(project, &events, &planned).await.unwrap()
         })
     });
     let (mut queued, mut skipped) = (0, 0);
@@ -227,7 +254,7 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(30));
     let reservations: Vec<_> = (0..30)
         .map(|_| {
-            let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
+            let store = PgJudgeStore::new(app.pool().clone());
             let start = start.clone();
             tokio::spawn(async move {
                 start.wait().await;
@@ -240,7 +267,7 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
         granted += u32::from(reservation.await.unwrap());
     }
     assert_eq!(granted, 5);
-    let store = PgJudgeStore::new(app.pool().clone(), PgAiEventStore::new(app.pool().clone()));
+    let store = PgJudgeStore::new(app.pool().clone());
     store.release_trial_credit(project).await.unwrap();
     assert!(store.reserve_trial_credit(project).await.unwrap(), "a credit given back can be taken again");
     assert!(!store.reserve_trial_credit(project).await.unwrap());

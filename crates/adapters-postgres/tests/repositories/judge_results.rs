@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore};
+use adapters_postgres::{PgAiEventStore, PgJobQueue, PgJudgeStore, PgUnitOfWork};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
 use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
@@ -63,11 +63,23 @@ fn counts(pass: u64, fail: u64, na: u64) -> ResultCounts {
     ResultCounts { pass, fail, na }
 }
 
+/// A judge's results stored as the judge stores them: the domain's transaction over this
+/// adapter's statements.
+async fn store_results(
+    store: &PgAiEventStore,
+    lease: &domain::jobs::Lease,
+    project: ProjectId,
+    results: &[IncomingEvent],
+    end: Option<JobEnd>,
+) -> Result<bool, domain::RepositoryError> {
+    domain::judge::store_results(&PgUnitOfWork::new(store), lease, project, results, end.as_ref()).await
+}
+
 #[tokio::test]
 async fn results_break_down_by_the_result_else_its_generation_with_hand_computed_counts() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let judge = PgJudgeStore::new(app.pool().clone());
     let project = app.project().await.id;
     let other = app.project().await.id;
     let evaluation = EvaluationId(Uuid::now_v7());
@@ -91,8 +103,8 @@ async fn results_break_down_by_the_result_else_its_generation_with_hand_computed
         result(EvaluationId(Uuid::now_v7()), &prod, Some(false), at(2, 10)), // another evaluation
         result(evaluation, &prod, Some(false), at(9, 10)),                   // after the period
     ];
-    store.store_batch(project, &events, &[]).await.unwrap();
-    store.store_batch(other, &[result(evaluation, &prod, Some(false), at(2, 10))], &[]).await.unwrap();
+    store.store_events(project, &events).await.unwrap();
+    store.store_events(other, &[result(evaluation, &prod, Some(false), at(2, 10))]).await.unwrap();
 
     let rows = judge.results(project, &query(evaluation, Some("env"))).await.unwrap();
     let report = ResultsReport::from_rows(query(evaluation, Some("env")), rows, 0);
@@ -132,7 +144,7 @@ async fn results_break_down_by_the_result_else_its_generation_with_hand_computed
 async fn values_past_the_25_largest_are_merged_as_other() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let judge = PgJudgeStore::new(app.pool().clone());
     let project = app.project().await.id;
     let evaluation = EvaluationId(Uuid::now_v7());
     let generation = event("$ai_generation", at(1, 9), json!({}));
@@ -145,7 +157,7 @@ async fn values_past_the_25_largest_are_merged_as_other() {
     let mut extra = result(evaluation, &generation, Some(false), at(1, 11));
     extra.properties.insert("variant".into(), json!("v26"));
     events.push(extra);
-    store.store_batch(project, &events, &[]).await.unwrap();
+    store.store_events(project, &events).await.unwrap();
 
     let rows = judge.results(project, &query(evaluation, Some("variant"))).await.unwrap();
     let report = ResultsReport::from_rows(query(evaluation, Some("variant")), rows, 0);
@@ -162,14 +174,14 @@ async fn values_past_the_25_largest_are_merged_as_other() {
 async fn runs_list_newest_first_filtered_and_paged() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let judge = PgJudgeStore::new(app.pool().clone());
     let project = app.project().await.id;
     let evaluation = EvaluationId(Uuid::now_v7());
     let generation = event("$ai_generation", at(1, 9), json!({}));
     let older = result(evaluation, &generation, Some(true), at(1, 10));
     let newer = result(evaluation, &generation, None, at(1, 11));
     let foreign = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), at(1, 12));
-    store.store_batch(project, &[generation.clone(), older.clone(), newer.clone(), foreign], &[]).await.unwrap();
+    store.store_events(project, &[generation.clone(), older.clone(), newer.clone(), foreign]).await.unwrap();
 
     let query = |evaluation: Option<EvaluationId>, generation: Option<String>, limit: &str| RunsQuery {
         evaluation,
@@ -190,7 +202,7 @@ async fn runs_list_newest_first_filtered_and_paged() {
 async fn a_result_is_stored_only_while_its_job_is_held() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let judge = PgJudgeStore::new(app.pool().clone());
     let queue = PgJobQueue::new(app.pool().clone());
     let project = app.project().await.id;
     let job = NewJob::new(project, JobKind::Judge, Some("e:g".into()), json!({}), 3);
@@ -202,8 +214,7 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
 
     assert!(
-        !judge
-            .store_results(&lapsed.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+        !store_results(&store, &lapsed.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
             .await
             .unwrap(),
         "the old holder stores nothing"
@@ -211,8 +222,7 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_events").fetch_one(app.pool()).await.unwrap();
     assert_eq!(stored, 0);
     assert!(
-        judge
-            .store_results(&holder.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+        store_results(&store, &holder.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
             .await
             .unwrap()
     );
@@ -226,7 +236,7 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
 async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_next_attempt() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone(), store.clone());
+    let judge = PgJudgeStore::new(app.pool().clone());
     let queue = PgJobQueue::new(app.pool().clone());
     let project = app.project().await.id;
     let job = NewJob::new(project, JobKind::Judge, Some("g".into()), json!({}), 3);
@@ -236,7 +246,7 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
     let first = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
     let second = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), Utc::now());
 
-    assert!(judge.store_results(&held.lease, project, std::slice::from_ref(&first), None).await.unwrap());
+    assert!(store_results(&store, &held.lease, project, std::slice::from_ref(&first), None).await.unwrap());
     let state: String = sqlx::query_scalar("SELECT state FROM jobs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(state, "running", "without an end the job stays with its holder");
     let found = judge.stored_events(project, &[first.uuid, second.uuid]).await.unwrap();
@@ -245,8 +255,7 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
 
     let reason = "evaluation x: the provider answered no JSON".to_owned();
     assert!(
-        judge
-            .store_results(&held.lease, project, std::slice::from_ref(&second), Some(JobEnd::Fail(reason.clone())))
+        store_results(&store, &held.lease, project, std::slice::from_ref(&second), Some(JobEnd::Fail(reason.clone())))
             .await
             .unwrap()
     );

@@ -158,9 +158,9 @@ async fn period_metrics_trend_sample_and_nth_newest_match_hand_computed_numbers(
     ];
     // Another evaluation's results do not count.
     batch.push(result(project, EvaluationId::generate(), Some(false), at(2, 2, 0)));
-    events.store_batch(project, &batch, &[]).await.unwrap();
+    events.store_events(project, &batch).await.unwrap();
     let other = app.project_with_admin().await;
-    events.store_batch(other.id(), &[result(other.id(), evaluation, Some(false), at(2, 2, 0))], &[]).await.unwrap();
+    events.store_events(other.id(), &[result(other.id(), evaluation, Some(false), at(2, 2, 0))]).await.unwrap();
 
     let reads = PgReportEvents::new(app.pool().clone());
     let period = Period { start: at(2, 0, 0), end: at(3, 0, 0) };
@@ -282,7 +282,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
         .unwrap();
     let events = PgAiEventStore::new(app.pool().clone());
     let batch: Vec<IncomingEvent> = (0..5).map(|i| result(tenant.id(), evaluation, Some(true), at(10, 1, i))).collect();
-    events.store_batch(tenant.id(), &batch, &[]).await.unwrap();
+    events.store_events(tenant.id(), &batch).await.unwrap();
 
     let candidates = store.due_candidates(now).await.unwrap();
     let ids: Vec<ReportId> = candidates.iter().map(|c| c.report.id).collect();

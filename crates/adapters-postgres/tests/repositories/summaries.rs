@@ -86,7 +86,7 @@ async fn runs_are_classified_filtered_and_newest_first() {
     // not an evaluation event
     events[5].event = AiEventName::parse("$ai_generation").unwrap();
     events.push(evaluation_event(EvaluationId::generate(), Uuid::now_v7(), ago(5), pass()));
-    store.store_batch(project, &events, &[]).await.unwrap();
+    store.store_events(project, &events).await.unwrap();
 
     let all = runs(&store, project, &query(evaluation, SummaryFilter::All)).await;
     let seen: Vec<(String, RunResult)> = all.iter().map(|r| (r.generation_id.clone(), r.result)).collect();
@@ -124,8 +124,8 @@ async fn runs_can_be_limited_to_generation_ids_and_stay_in_their_project() {
     let targets: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     let events: Vec<IncomingEvent> =
         targets.iter().enumerate().map(|(n, t)| evaluation_event(evaluation, *t, ago(n as i64 + 1), pass())).collect();
-    store.store_batch(project, &events, &[]).await.unwrap();
-    store.store_batch(other, &[evaluation_event(evaluation, targets[0], ago(1), pass())], &[]).await.unwrap();
+    store.store_events(project, &events).await.unwrap();
+    store.store_events(other, &[evaluation_event(evaluation, targets[0], ago(1), pass())]).await.unwrap();
 
     let mut selected = query(evaluation, SummaryFilter::All);
     selected.generation_ids = Some(vec![targets[0], targets[2], Uuid::now_v7()]);
@@ -144,7 +144,7 @@ async fn at_most_the_newest_250_runs_are_read() {
     let evaluation = EvaluationId::generate();
     let events: Vec<IncomingEvent> =
         (0..260).map(|n| evaluation_event(evaluation, Uuid::now_v7(), ago(1000 - n), pass())).collect();
-    store.store_batch(project, &events, &[]).await.unwrap();
+    store.store_events(project, &events).await.unwrap();
 
     let read = runs(&store, project, &query(evaluation, SummaryFilter::All)).await;
 
@@ -259,7 +259,8 @@ static FIVE_PER_HOUR: [RateLimit; 1] = [RateLimit { window: Duration::from_secs(
 #[tokio::test]
 async fn a_full_window_refuses_until_its_oldest_request_leaves_it() {
     let app = TestApp::migrated().await;
-    let limiter = SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(app.pool().clone())));
+    let limiter =
+        SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(app.pool().clone()))));
     let key = ApiKeyId(Uuid::now_v7());
 
     for _ in 0..3 {
@@ -301,7 +302,9 @@ async fn replicas_share_the_counts_and_never_over_admit() {
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
     let attempts: Vec<_> = (0..12)
         .map(|_| {
-            let limiter = SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(app.pool().clone())));
+            let limiter = SharedRateLimiter::new(std::sync::Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(
+                app.pool().clone(),
+            ))));
             let start = start.clone();
             tokio::spawn(async move {
                 start.wait().await;

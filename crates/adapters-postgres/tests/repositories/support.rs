@@ -6,8 +6,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use adapters_postgres::{
-    PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgPool, PgProviderKeyRepository,
-    PgUnitOfWork, ReadConnections,
+    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgIdentityRepository, PgPool,
+    PgProviderKeyRepository, PgUnitOfWork, ReadConnections,
 };
 use domain::crypto::SealedSecret;
 use domain::evaluation::{
@@ -83,7 +83,7 @@ impl Evaluations {
     pub fn new(pool: &PgPool) -> Self {
         Self {
             repository: PgEvaluationRepository::new(pool.clone()),
-            writes: EvaluationTransactions::new(Arc::new(PgUnitOfWork::new(pool.clone()))),
+            writes: EvaluationTransactions::new(Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(pool.clone())))),
         }
     }
 
@@ -127,7 +127,7 @@ impl TestApp {
             identity: PgIdentityRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
             keys: Keys {
                 repository: PgProviderKeyRepository::new(db.pool.clone(), ReadConnections::new(&db.pool, 2)),
-                writes: KeyTransactions::new(Arc::new(PgUnitOfWork::new(db.pool.clone()))),
+                writes: KeyTransactions::new(Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(db.pool.clone())))),
             },
             configs: PgEvaluationConfigRepository::new(db.pool.clone()),
             db,

@@ -9,15 +9,19 @@ mod ports;
 mod retention;
 mod service;
 mod timestamp;
+mod writes;
 
 pub use error::IngestError;
 pub use model::{AiEventName, IncomingEvent, IngestOutcome, SpansOutcome};
 pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError};
 pub(crate) use payload::{strip_nul, strip_nul_map};
-pub use ports::{AiEventStore, ProjectTokens};
+pub use ports::{AiEventStore, EventStatements, ProjectTokens};
 pub use retention::EventRetention;
 pub use service::IngestionService;
 pub use timestamp::{ClientTime, MAX_FUTURE, MAX_PAST, parse_iso8601, resolve as resolve_timestamp};
+pub use writes::{BatchTransactions, BatchWrites};
 
 #[cfg(feature = "mocks")]
-pub use ports::{MockAiEventStore, MockProjectTokens};
+pub use ports::{MockAiEventStore, MockEventStatements, MockProjectTokens};
+#[cfg(feature = "mocks")]
+pub use writes::MockBatchWrites;

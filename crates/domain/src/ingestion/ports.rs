@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::IncomingEvent;
-use crate::judge::{PlannedJob, StoredBatch};
+use uuid::Uuid;
+
+use crate::judge::StoredBatch;
 use crate::offline_evaluation::{ExperimentItem, ExperimentItemsQuery};
 use crate::summary::{EvaluationRun, RunQuery};
 use crate::{ProjectId, RepositoryError};
@@ -14,18 +16,10 @@ use crate::{ProjectId, RepositoryError};
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait AiEventStore: Send + Sync + 'static {
-    /// Stores `events` of `project` durably, all or nothing, before returning, with the
-    /// judge `jobs` they bring in the same transaction. An event whose uuid the project
-    /// already has is skipped (a re-sent batch adds nothing), and so are its jobs; a uuid
-    /// repeated within `events` is stored once. A job with an hourly cap is queued only
-    /// if a reservation is granted (reservations are exact across replicas); the others
-    /// are counted as skipped.
-    async fn store_batch(
-        &self,
-        project: ProjectId,
-        events: &[IncomingEvent],
-        jobs: &[PlannedJob],
-    ) -> Result<StoredBatch, RepositoryError>;
+    /// Stores `events` of `project` durably, all or nothing, before returning, in one
+    /// statement. An event whose uuid the project already has is skipped (a re-sent batch
+    /// adds nothing); a uuid repeated within `events` is stored once.
+    async fn store_events(&self, project: ProjectId, events: &[IncomingEvent]) -> Result<StoredBatch, RepositoryError>;
 
     /// The offline-evaluation items of one experiment (spec section 8): the project's
     /// `$ai_evaluation` events with this `$ai_experiment_id` and a non-empty
@@ -56,4 +50,13 @@ pub trait AiEventStore: Send + Sync + 'static {
 pub trait ProjectTokens: Send + Sync + 'static {
     /// The project whose public token is exactly `token`; `None` when there is none.
     async fn find_project_by_token(&self, token: &str) -> Result<Option<ProjectId>, RepositoryError>;
+}
+
+/// Event statements inside a transaction (see [`crate::unit_of_work`]).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventStatements: Send {
+    /// Stores `events` of `project` (as [`AiEventStore::store_events`]); returns the uuids
+    /// stored now. A failure the adapter repaired (a missing partition) is retryable.
+    async fn insert(&mut self, project: ProjectId, events: &[IncomingEvent]) -> Result<Vec<Uuid>, RepositoryError>;
 }

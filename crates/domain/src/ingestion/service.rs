@@ -11,8 +11,8 @@ use crate::judge::{StoredBatch, plan_jobs};
 use crate::otel::Span;
 
 use super::{
-    AiEventName, AiEventStore, CapturePayload, EventRetention, IncomingEvent, IngestError, IngestOutcome,
-    ProjectTokens, SpansOutcome,
+    AiEventName, BatchWrites, CapturePayload, EventRetention, IncomingEvent, IngestError, IngestOutcome, ProjectTokens,
+    SpansOutcome,
 };
 
 /// Longest token worth looking up: real ones are 48 characters.
@@ -27,7 +27,7 @@ const INVALID_TOKEN: &str = "Project API key invalid. Use the public token (`phc
 /// Ingests capture requests.
 pub struct IngestionService {
     projects: Arc<dyn ProjectTokens>,
-    events: Arc<dyn AiEventStore>,
+    batches: Arc<dyn BatchWrites>,
     evaluations: Arc<dyn EvaluationRepository>,
     retention: EventRetention,
 }
@@ -35,10 +35,10 @@ pub struct IngestionService {
 impl IngestionService {
     pub fn new(
         projects: Arc<dyn ProjectTokens>,
-        events: Arc<dyn AiEventStore>,
+        batches: Arc<dyn BatchWrites>,
         evaluations: Arc<dyn EvaluationRepository>,
     ) -> Self {
-        Self { projects, events, evaluations, retention: EventRetention::forever() }
+        Self { projects, batches, evaluations, retention: EventRetention::forever() }
     }
 
     /// Events older than `retention` are answered as stored but kept nowhere.
@@ -128,7 +128,7 @@ impl IngestionService {
         } else {
             Vec::new()
         };
-        let batch = self.events.store_batch(project, &events, &jobs).await?;
+        let batch = self.batches.store_batch(project, &events, &jobs).await?;
         Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored)))
     }
 

@@ -11,7 +11,7 @@ use crate::evaluation::{
     ConditionInput, Conditions, Evaluation, EvaluationState, EvaluationType, MaxRunsPerHour, MockEvaluationRepository,
     OutputType, PropertyFilterInput,
 };
-use crate::ingestion::{MockAiEventStore, MockProjectTokens, PayloadError};
+use crate::ingestion::{MockBatchWrites, MockProjectTokens, PayloadError};
 use crate::jobs::JobKind;
 use crate::judge::{JudgePayload, StoredBatch};
 use crate::{EvaluationId, ProjectId as Project};
@@ -29,7 +29,7 @@ fn tokens() -> MockProjectTokens {
     tokens
 }
 
-fn service(tokens: MockProjectTokens, store: MockAiEventStore) -> IngestionService {
+fn service(tokens: MockProjectTokens, store: MockBatchWrites) -> IngestionService {
     IngestionService::new(Arc::new(tokens), Arc::new(store), Arc::new(no_evaluations()))
 }
 
@@ -61,8 +61,8 @@ fn judge(id: u128, conditions: Conditions, cap: Option<i64>) -> Evaluation {
 }
 
 /// A store that must not be written.
-fn untouched_store() -> MockAiEventStore {
-    let mut store = MockAiEventStore::new();
+fn untouched_store() -> MockBatchWrites {
+    let mut store = MockBatchWrites::new();
     store.expect_store_batch().never();
     store
 }
@@ -136,7 +136,7 @@ async fn malformed_json_is_refused_before_any_lookup() {
 
 #[tokio::test]
 async fn only_ai_events_are_stored_in_the_tokens_project_and_the_rest_counted() {
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
         .withf(|project, events, _| {
@@ -167,7 +167,7 @@ async fn a_batch_without_ai_events_touches_no_storage() {
 
 #[tokio::test]
 async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplicates() {
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     // The store already had one of the two distinct events.
     store
         .expect_store_batch()
@@ -185,7 +185,7 @@ async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplica
 
 #[tokio::test]
 async fn events_get_their_times_from_the_arrival_and_sent_at() {
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
         .withf(|_, events, _| {
@@ -204,7 +204,7 @@ async fn events_get_their_times_from_the_arrival_and_sent_at() {
 
 #[tokio::test]
 async fn a_storage_failure_is_unexpected() {
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     store.expect_store_batch().returning(|_, _, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
     let service = service(tokens(), store);
 
@@ -232,7 +232,7 @@ async fn a_matched_generation_brings_one_judge_job_listing_its_evaluations_in_th
     prod["properties"] = json!({"env": "prod"});
     let prod_uuid: Uuid = prod["uuid"].as_str().unwrap().parse().unwrap();
     let staging = event("$ai_generation");
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
         .withf(move |_, events, jobs| {
@@ -263,7 +263,7 @@ async fn a_matched_generation_brings_one_judge_job_listing_its_evaluations_in_th
 async fn a_batch_without_generations_does_not_read_evaluations() {
     let mut evaluations = MockEvaluationRepository::new();
     evaluations.expect_list_enabled().never();
-    let mut store = MockAiEventStore::new();
+    let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
         .withf(|_, _, jobs| jobs.is_empty())

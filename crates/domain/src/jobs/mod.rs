@@ -9,7 +9,7 @@ mod ports;
 
 pub use handler::{JobEnd, JobHandler, JobOutcome};
 pub use model::{ClaimedJob, JobId, JobKind, Lease, NewJob, backoff};
-pub use ports::JobQueue;
+pub use ports::{JobQueue, JobStatements};
 
 #[cfg(feature = "mocks")]
-pub use ports::MockJobQueue;
+pub use ports::{MockJobQueue, MockJobStatements};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ClaimedJob, JobKind, Lease, NewJob};
+use super::{ClaimedJob, JobEnd, JobKind, Lease, NewJob};
 use crate::RepositoryError;
 
 /// The durable job table. Claims are exclusive across every replica (a job is held by one
@@ -13,7 +13,7 @@ use crate::RepositoryError;
 /// (lapsed and taken over, or already finished). Errors are `RepositoryError` only.
 ///
 /// Jobs born from a request are not enqueued here but by the port that writes the
-/// request's data, in the same transaction (e.g. `AiEventStore::store_batch`).
+/// request's data, in the same transaction, through [`JobStatements`].
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
@@ -38,4 +38,18 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Ends the job as failed, keeping `error`.
     async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, RepositoryError>;
+}
+
+/// Job statements inside a transaction (see [`crate::unit_of_work`]): what a request or a
+/// job's handler writes together with the jobs it brings or its own end.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait JobStatements: Send {
+    /// Inserts jobs, due now; a job whose id exists is skipped. Returns how many were new.
+    async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
+
+    /// While `lease` is the job's: writes `end`, or with none locks the job's row until
+    /// the transaction ends (the job stays leased). False when the lease is no longer the
+    /// job's.
+    async fn end(&mut self, lease: &Lease, end: Option<JobEnd>) -> Result<bool, RepositoryError>;
 }

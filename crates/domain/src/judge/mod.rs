@@ -3,6 +3,7 @@
 //! them through [`JudgeService`] (a [`crate::jobs::JobHandler`]); results are
 //! `$ai_evaluation` events stored like ingested ones.
 
+mod caps;
 pub mod content;
 mod error;
 mod manual_run;
@@ -12,7 +13,9 @@ mod ports;
 pub mod prompt;
 mod results;
 mod service;
+mod stored_results;
 
+pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters};
 pub use error::{ManualRunError, ResultsError};
 pub use manual_run::{ManualRun, ManualRunInput};
 pub use model::{
@@ -25,6 +28,9 @@ pub use results::{
     ResultCounts, ResultRow, ResultsInput, ResultsQuery, ResultsReport, RunsQuery, parse_instant, parse_results_query,
 };
 pub use service::{JudgeConfig, JudgePorts, JudgeService};
+pub use stored_results::store_results;
 
+#[cfg(feature = "mocks")]
+pub use caps::MockHourlyCapStatements;
 #[cfg(feature = "mocks")]
 pub use ports::{MockEvaluationResultsStore, MockJudgeStore};

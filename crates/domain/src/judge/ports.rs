@@ -5,8 +5,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Generation, JudgedRun, ResultRow, ResultsQuery, RunsQuery};
-use crate::ingestion::IncomingEvent;
-use crate::jobs::{JobEnd, Lease};
 use crate::{Page, ProjectId, RepositoryError};
 
 /// What judge jobs read and write. Errors are `RepositoryError` only.
@@ -21,18 +19,6 @@ pub trait JudgeStore: Send + Sync + 'static {
         uuid: uuid::Uuid,
         within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Option<Generation>, RepositoryError>;
-
-    /// In one transaction, while `lease` is still the job's: stores the result events
-    /// (like ingested ones, idempotent on their uuids) and writes the job's `end`; with no
-    /// end the job stays leased (the worker retries it). False, and nothing stored, when
-    /// the lease is no longer the job's.
-    async fn store_results(
-        &self,
-        lease: &Lease,
-        project: ProjectId,
-        results: &[IncomingEvent],
-        end: Option<JobEnd>,
-    ) -> Result<bool, RepositoryError>;
 
     /// Which of these event uuids the project has stored (a retried job's results from
     /// an earlier attempt).

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::manual_run::{ManualRun, ManualRunInput, required_uuid, text};
 use super::prompt::{self, JudgeAnswer, Verdict};
+use super::stored_results::store_results;
 use super::{
     EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
     ResultEvent, ResultsError, ResultsInput, ResultsReport, RunsQuery, judge_job, parse_instant, parse_results_query,
@@ -18,6 +19,7 @@ use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReaso
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
 use crate::llm::{ChosenLlm, CompletionError, JudgeLlm, LlmPurpose, LlmUse};
+use crate::unit_of_work::UnitOfWork;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
 
 /// The ports the judge needs.
@@ -27,6 +29,7 @@ pub struct JudgePorts {
     pub results: Arc<dyn EvaluationResultsStore>,
     pub jobs: Arc<dyn JobQueue>,
     pub llm: Arc<LlmUse>,
+    pub unit_of_work: Arc<dyn UnitOfWork>,
 }
 
 /// Operator settings of the judge.
@@ -233,7 +236,7 @@ impl JudgeService {
             (None, Some(reason)) => Some(JobEnd::Fail(reason)),
             (None, None) => Some(JobEnd::Complete),
         };
-        if !self.ports.store.store_results(&job.lease, job.project, &verdicts, end).await? {
+        if !store_results(&*self.ports.unit_of_work, &job.lease, job.project, &verdicts, end.as_ref()).await? {
             for _ in 0..paid_by_trial {
                 self.ports.store.release_trial_credit(job.project).await?;
             }

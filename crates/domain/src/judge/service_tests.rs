@@ -21,6 +21,8 @@ use crate::llm::testing::LlmMocks;
 use crate::llm::{Completion, SystemLlm, TokenUsage};
 use crate::models::TrialModels;
 use crate::provider_key::{KeyState, Provider, ProviderKey};
+use crate::unit_of_work::MockUnitOfWork;
+use crate::unit_of_work::testing::MockTransaction;
 use crate::{ModelConfigurationId, ProviderKeyId};
 
 const PROJECT: ProjectId = ProjectId(7);
@@ -139,8 +141,10 @@ struct Mocks {
     store: MockJudgeStore,
     results: MockEvaluationResultsStore,
     jobs: MockJobQueue,
+    /// Each transaction stores results and writes the job's end.
+    unit_of_work: MockUnitOfWork,
     stored: Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>,
-    /// The job end written with each `store_results`.
+    /// The job end written with each stored result.
     ends: Arc<Mutex<Vec<Option<JobEnd>>>>,
 }
 
@@ -154,6 +158,7 @@ impl Mocks {
             store: MockJudgeStore::new(),
             results: MockEvaluationResultsStore::new(),
             jobs: MockJobQueue::new(),
+            unit_of_work: MockUnitOfWork::new(),
             stored: Arc::default(),
             ends: Arc::default(),
         };
@@ -164,10 +169,19 @@ impl Mocks {
         mocks.llm.calls.expect_record().returning(|_| Ok(()));
         mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
         let (stored, ends) = (mocks.stored.clone(), mocks.ends.clone());
-        mocks.store.expect_store_results().returning(move |_, _, events, end| {
-            stored.lock().unwrap().extend(events.iter().cloned());
-            ends.lock().unwrap().push(end);
-            Ok(true)
+        mocks.unit_of_work.expect_begin().returning(move || {
+            let mut tx = MockTransaction::default();
+            let ends = ends.clone();
+            tx.jobs.expect_end().returning(move |_, end| {
+                ends.lock().unwrap().push(end);
+                Ok(true)
+            });
+            let stored = stored.clone();
+            tx.events.expect_insert().returning(move |_, events| {
+                stored.lock().unwrap().extend(events.iter().cloned());
+                Ok(events.iter().map(|e| e.uuid).collect())
+            });
+            Ok(Box::new(tx))
         });
         mocks
     }
@@ -205,6 +219,7 @@ impl Mocks {
                 results: Arc::new(self.results),
                 jobs: Arc::new(self.jobs),
                 llm,
+                unit_of_work: Arc::new(self.unit_of_work),
             },
             JudgeConfig {
                 llm_timeout: Duration::from_secs(30),

@@ -10,6 +10,9 @@ use async_trait::async_trait;
 
 use crate::RepositoryError;
 use crate::evaluation::EvaluationStatements;
+use crate::ingestion::EventStatements;
+use crate::jobs::JobStatements;
+use crate::judge::HourlyCapStatements;
 use crate::provider_key::ProviderKeyStatements;
 use crate::summary::RateLimitStatements;
 
@@ -29,8 +32,27 @@ pub trait Transaction: Send {
     fn provider_keys(&mut self) -> &mut dyn ProviderKeyStatements;
     fn evaluations(&mut self) -> &mut dyn EvaluationStatements;
     fn rate_limits(&mut self) -> &mut dyn RateLimitStatements;
+    fn events(&mut self) -> &mut dyn EventStatements;
+    fn jobs(&mut self) -> &mut dyn JobStatements;
+    fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements;
     /// Makes every statement of the transaction durable at once.
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError>;
+}
+
+/// Runs `transaction` (which begins, writes and commits one transaction) and, when it
+/// failed in a way the adapter says a second run may not, runs it once more.
+pub async fn retried_once<T, F, Fut>(transaction: F) -> Result<T, RepositoryError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RepositoryError>>,
+{
+    match transaction().await {
+        Err(error) if error.is_retryable() => {
+            tracing::info!(error = %error.0, "a transaction met a repaired failure; running it once more");
+            transaction().await
+        }
+        done => done,
+    }
 }
 
 /// How a read inside a transaction locks the row it reads, until the transaction ends.

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use super::{MockUnitOfWork, Transaction};
 use crate::RepositoryError;
 use crate::evaluation::{EvaluationStatements, MockEvaluationStatements};
+use crate::ingestion::{EventStatements, MockEventStatements};
+use crate::jobs::{JobStatements, MockJobStatements};
+use crate::judge::{HourlyCapStatements, MockHourlyCapStatements};
 use crate::provider_key::{MockProviderKeyStatements, ProviderKeyStatements};
 use crate::summary::{MockRateLimitStatements, RateLimitStatements};
 
@@ -18,6 +21,9 @@ pub(crate) struct MockTransaction {
     pub keys: MockProviderKeyStatements,
     pub evaluations: MockEvaluationStatements,
     pub rate_limits: MockRateLimitStatements,
+    pub events: MockEventStatements,
+    pub jobs: MockJobStatements,
+    pub hourly_caps: MockHourlyCapStatements,
     commits: Arc<AtomicUsize>,
 }
 
@@ -43,6 +49,18 @@ impl Transaction for MockTransaction {
 
     fn rate_limits(&mut self) -> &mut dyn RateLimitStatements {
         &mut self.rate_limits
+    }
+
+    fn events(&mut self) -> &mut dyn EventStatements {
+        &mut self.events
+    }
+
+    fn jobs(&mut self) -> &mut dyn JobStatements {
+        &mut self.jobs
+    }
+
+    fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements {
+        &mut self.hourly_caps
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {

@@ -1,0 +1,38 @@
+//! The event statements a domain transaction runs (`EventStatements`).
+
+use async_trait::async_trait;
+use domain::ingestion::{EventStatements, IncomingEvent};
+use domain::{ProjectId, RepositoryError};
+use uuid::Uuid;
+
+use crate::ai_event_store::{BatchColumns, insert_returning_uuids, is_missing_partition};
+use crate::unit_of_work::PgTransaction;
+
+#[async_trait]
+impl EventStatements for PgTransaction {
+    async fn insert(&mut self, project: ProjectId, events: &[IncomingEvent]) -> Result<Vec<Uuid>, RepositoryError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Partitions are created on connections of their own, before the statement.
+        let store = self.event_store().clone();
+        store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+        let columns = BatchColumns::of(events);
+        let stored = insert_returning_uuids(self.connection(), project, &columns).await;
+        // A batch statement can be tens of megabytes, and a pooled connection keeps its
+        // largest buffer.
+        sqlx::Connection::shrink_buffers(self.connection());
+        match stored {
+            // A partition this process believed in is gone (dropped by an operator): this
+            // transaction is lost, but with the batch's months created again a second run
+            // of it succeeds.
+            Err(error) if is_missing_partition(&error) => {
+                tracing::warn!("an ai_events partition was missing; creating it for the transaction's retry");
+                store.known().clear();
+                store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+                Err(RepositoryError::retryable(error))
+            }
+            stored => stored.map_err(RepositoryError::new),
+        }
+    }
+}

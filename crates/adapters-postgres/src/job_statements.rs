@@ -1,0 +1,97 @@
+//! The job and hourly-cap statements a domain transaction runs (`JobStatements`,
+//! `HourlyCapStatements`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::jobs::{JobEnd, JobStatements, Lease, NewJob};
+use domain::judge::{CapCount, CapHour, HourlyCapStatements};
+use domain::{EvaluationId, ProjectId, RepositoryError};
+use uuid::Uuid;
+
+use crate::job_queue;
+use crate::unit_of_work::PgTransaction;
+
+/// The counters of one batch, created when new (they are locked next).
+const ENSURE_COUNTERS: &str = "\
+INSERT INTO evaluation_hourly_runs (evaluation_id, hour, project_id)
+SELECT e, h, $3::bigint FROM UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h)
+ON CONFLICT (evaluation_id, hour) DO NOTHING";
+
+/// Locked in a fixed order (evaluation, hour) so that concurrent batches queue on them
+/// instead of deadlocking.
+const LOCK_COUNTERS: &str = "\
+SELECT c.evaluation_id, c.hour, c.queued FROM evaluation_hourly_runs c
+JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(e, h) ON c.evaluation_id = t.e AND c.hour = t.h
+ORDER BY c.evaluation_id, c.hour
+FOR UPDATE OF c";
+
+const ADD_TO_COUNTERS: &str = "\
+UPDATE evaluation_hourly_runs c SET queued = c.queued + t.granted, skipped = c.skipped + t.refused
+FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[]) AS t(e, h, granted, refused)
+WHERE c.evaluation_id = t.e AND c.hour = t.h";
+
+fn count(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl JobStatements for PgTransaction {
+    async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
+        job_queue::insert_jobs(self.connection(), jobs).await.map_err(RepositoryError::new)
+    }
+
+    async fn end(&mut self, lease: &Lease, end: Option<JobEnd>) -> Result<bool, RepositoryError> {
+        let connection = self.connection();
+        match end {
+            Some(JobEnd::Complete) => job_queue::complete_in(connection, lease).await,
+            Some(JobEnd::Fail(reason)) => job_queue::fail_in(connection, lease, &reason).await,
+            None => job_queue::holds_lease_in(connection, lease).await,
+        }
+        .map_err(RepositoryError::new)
+    }
+}
+
+#[async_trait]
+impl HourlyCapStatements for PgTransaction {
+    async fn lock_counters(
+        &mut self,
+        project: ProjectId,
+        counters: &[CapHour],
+    ) -> Result<Vec<(CapHour, u32)>, RepositoryError> {
+        let evaluations: Vec<Uuid> = counters.iter().map(|(evaluation, _)| evaluation.0).collect();
+        let hours: Vec<DateTime<Utc>> = counters.iter().map(|(_, hour)| *hour).collect();
+        sqlx::query(ENSURE_COUNTERS)
+            .bind(&evaluations)
+            .bind(&hours)
+            .bind(project.0)
+            .execute(self.connection())
+            .await
+            .map_err(RepositoryError::new)?;
+        let rows: Vec<(Uuid, DateTime<Utc>, i32)> = sqlx::query_as(LOCK_COUNTERS)
+            .bind(&evaluations)
+            .bind(&hours)
+            .fetch_all(self.connection())
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|(evaluation, hour, queued)| ((EvaluationId(evaluation), hour), u32::try_from(queued).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn add_to_counters(&mut self, counts: &[CapCount]) -> Result<(), RepositoryError> {
+        let evaluations: Vec<Uuid> = counts.iter().map(|c| c.evaluation.0).collect();
+        let hours: Vec<DateTime<Utc>> = counts.iter().map(|c| c.hour).collect();
+        let granted: Vec<i32> = counts.iter().map(|c| count(c.granted)).collect();
+        let refused: Vec<i32> = counts.iter().map(|c| count(c.refused)).collect();
+        sqlx::query(ADD_TO_COUNTERS)
+            .bind(evaluations)
+            .bind(hours)
+            .bind(granted)
+            .bind(refused)
+            .execute(self.connection())
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(())
+    }
+}
