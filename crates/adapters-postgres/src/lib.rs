@@ -18,6 +18,7 @@ mod provider_key_statements;
 mod rate_limit_statements;
 mod read_connections;
 mod report_events;
+mod report_statements;
 mod report_store;
 mod summary_store;
 mod unit_of_work;
@@ -31,14 +32,14 @@ pub use housekeeping::PgHousekeeping;
 pub use identity_repository::PgIdentityRepository;
 pub use job_queue::{JobStats, PgJobQueue};
 pub use judge_store::PgJudgeStore;
-pub use pool::{CHECK_IDLE_AFTER, begin, connect, connect_checking_idle_after, migrate, ping};
+pub use pool::{CHECK_IDLE_AFTER, connect, connect_checking_idle_after, migrate, ping};
 pub use provider_key_repository::PgProviderKeyRepository;
 pub use read_connections::{Lease, ReadConnections};
 pub use report_events::PgReportEvents;
 pub use report_store::PgReportStore;
 pub use sqlx::PgPool;
 pub use summary_store::{PgLlmCallLog, PgSummaryCache};
-pub use unit_of_work::{PgTransaction, PgUnitOfWork};
+pub use unit_of_work::{PgTransaction, PgUnitOfWork, begin};
 
 /// The statements `cargo xtask bench` times beside `psql`, exported so that a bench can
 /// only ever time what the service runs.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgPool};
 
 /// A connection idle at least this long is asked whether its server is still there before
 /// it is lent. A restart or failover of PostgreSQL takes far longer, so every connection
@@ -74,18 +74,5 @@ pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
             database.code().is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
         }
         _ => false,
-    }
-}
-
-/// Begins a transaction; when the connection lent for it turns out to be lost, begins once
-/// more on another. Safe for every caller: nothing but `BEGIN` was sent on the lost one,
-/// and a session that ends takes its open transaction with it.
-pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    match pool.begin().await {
-        Err(error) if connection_lost(&error) => {
-            tracing::info!(%error, "a pooled connection was lost before its transaction began; beginning on another");
-            pool.begin().await
-        }
-        begun => begun,
     }
 }

@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
-use domain::jobs::{JobEnd, Lease, NewJob};
-use domain::reports::delivery::{DeliveryRecord, DeliveryState, run_status};
+use domain::reports::delivery::{DeliveryRecord, DeliveryState};
 use domain::reports::{
-    AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, NewRun, Period, Report, ReportContent,
+    AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, Period, Report, ReportContent,
     ReportRepository, ReportRun, ReportRunStore, ResultCounts, StoredDelivery, StoredSecret, TrendPoint,
 };
 use domain::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
@@ -16,8 +15,6 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
-
-use crate::job_queue;
 
 /// Reports in `evaluation_reports`, runs in `evaluation_report_runs`, deliveries in
 /// `evaluation_report_deliveries`.
@@ -126,22 +123,21 @@ ORDER BY next_delivery_date NULLS LAST, id
 LIMIT 1000"
 );
 
-const LOCK_REPORT: &str = "\
+pub(crate) const LOCK_REPORT: &str = "\
 SELECT frequency, next_delivery_date, last_delivered_at FROM evaluation_reports WHERE id = $1 FOR UPDATE";
 
-const INSERT_RUN: &str = "\
+pub(crate) const INSERT_RUN: &str = "\
 INSERT INTO evaluation_report_runs (id, project_id, report_id, run_key, automatic, content, metadata, period_start,
     period_end, trend, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (run_key) DO NOTHING";
 
-const ADVANCE_REPORT: &str = "\
+pub(crate) const ADVANCE_REPORT: &str = "\
 UPDATE evaluation_reports
-SET last_delivered_at = $2,
-    next_delivery_date = CASE WHEN frequency = 'scheduled' THEN $3 ELSE next_delivery_date END
+SET last_delivered_at = $2, next_delivery_date = CASE WHEN $3 THEN $4 ELSE next_delivery_date END
 WHERE id = $1";
 
-const INSERT_DELIVERIES: &str = "\
+pub(crate) const INSERT_DELIVERIES: &str = "\
 INSERT INTO evaluation_report_deliveries (run_id, target_index, recipient, target)
 SELECT $1, t.i, t.r, t.target FROM UNNEST($2::int[], $3::text[], $4::jsonb[]) AS t(i, r, target)
 ON CONFLICT DO NOTHING";
@@ -163,19 +159,19 @@ const FIND_DELIVERY: &str = "\
 SELECT target_index, recipient, state, error, target FROM evaluation_report_deliveries
 WHERE run_id = $1 AND target_index = $2 AND recipient = $3";
 
-const END_DELIVERY: &str = "\
+pub(crate) const END_DELIVERY: &str = "\
 UPDATE evaluation_report_deliveries SET state = $4, error = $5, updated_at = now()
 WHERE run_id = $1 AND target_index = $2 AND recipient = $3 AND state = 'pending'";
 
-const RUN_DELIVERIES: &str = "\
+pub(crate) const RUN_DELIVERIES: &str = "\
 SELECT target_index, recipient, state, error, target FROM evaluation_report_deliveries
 WHERE run_id = $1 ORDER BY target_index, recipient";
 
 /// Finishing deliveries of one run queue on the run's row, so each recomputes the status
 /// from the others' committed ends.
-const LOCK_RUN: &str = "SELECT id FROM evaluation_report_runs WHERE id = $1 FOR UPDATE";
+pub(crate) const LOCK_RUN: &str = "SELECT id FROM evaluation_report_runs WHERE id = $1 FOR UPDATE";
 
-const SET_RUN_STATUS: &str = "\
+pub(crate) const SET_RUN_STATUS: &str = "\
 UPDATE evaluation_report_runs SET delivery_status = $2, delivery_errors = $3 WHERE id = $1";
 
 #[derive(FromRow)]
@@ -337,7 +333,7 @@ impl From<RunRow> for ReportRun {
 }
 
 #[derive(FromRow)]
-struct DeliveryRow {
+pub(crate) struct DeliveryRow {
     target_index: i32,
     recipient: String,
     state: String,
@@ -346,7 +342,7 @@ struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn record(&self) -> DeliveryRecord {
+    pub(crate) fn record(&self) -> DeliveryRecord {
         DeliveryRecord {
             target_index: u32::try_from(self.target_index).unwrap_or(0),
             recipient: self.recipient.clone(),
@@ -383,7 +379,7 @@ fn bind_report<'q>(
         .bind(int(report.daily_run_cap))
 }
 
-fn int(value: u32) -> i32 {
+pub(crate) fn int(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
@@ -440,13 +436,6 @@ impl ReportRepository for PgReportStore {
     }
 }
 
-#[derive(FromRow)]
-struct AnchorRow {
-    frequency: String,
-    next_delivery_date: Option<DateTime<Utc>>,
-    last_delivered_at: Option<DateTime<Utc>>,
-}
-
 #[async_trait]
 impl ReportRunStore for PgReportStore {
     async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError> {
@@ -466,74 +455,6 @@ impl ReportRunStore for PgReportStore {
                 })
             })
             .collect()
-    }
-
-    async fn store_run(&self, lease: &Lease, new: &NewRun) -> Result<bool, RepositoryError> {
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        let run = &new.run;
-        let anchor: Option<AnchorRow> = sqlx::query_as(LOCK_REPORT)
-            .bind(run.report.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        let still_due = match (&anchor, new.expected_anchor) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(row), Some(expected)) => {
-                let current = if row.frequency == "scheduled" { row.next_delivery_date } else { row.last_delivered_at };
-                current == expected
-            }
-        };
-        let mut stored = false;
-        if still_due {
-            let inserted = sqlx::query(INSERT_RUN)
-                .bind(run.id.0)
-                .bind(run.project.0)
-                .bind(run.report.0)
-                .bind(&new.run_key)
-                .bind(run.trigger().is_some_and(domain::reports::Trigger::is_automatic))
-                .bind(Json(&run.content))
-                .bind(&run.metadata)
-                .bind(run.period.start)
-                .bind(run.period.end)
-                .bind(Json(&run.trend))
-                .bind(run.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-            stored = inserted.rows_affected() == 1;
-        }
-        if stored {
-            if let Some((delivered_at, next)) = new.advance {
-                sqlx::query(ADVANCE_REPORT)
-                    .bind(run.report.0)
-                    .bind(delivered_at)
-                    .bind(next)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(RepositoryError::new)?;
-            }
-            let indexes: Vec<i32> = new.deliveries.iter().map(|(d, _)| int(d.target_index)).collect();
-            let recipients: Vec<&str> = new.deliveries.iter().map(|(d, _)| d.recipient.as_str()).collect();
-            let targets: Vec<Value> = new.deliveries.iter().map(|(d, _)| target_to_json(&d.target)).collect();
-            sqlx::query(INSERT_DELIVERIES)
-                .bind(run.id.0)
-                .bind(indexes)
-                .bind(recipients)
-                .bind(targets)
-                .execute(&mut *tx)
-                .await
-                .map_err(RepositoryError::new)?;
-            let jobs: Vec<NewJob> = new.deliveries.iter().map(|(_, job)| job.clone()).collect();
-            job_queue::insert_jobs(&mut tx, &jobs).await.map_err(RepositoryError::new)?;
-        }
-        if !job_queue::complete_in(&mut tx, lease).await.map_err(RepositoryError::new)? {
-            // The lease lapsed and another worker holds the job: it will do this again.
-            tx.rollback().await.map_err(RepositoryError::new)?;
-            return Ok(false);
-        }
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(stored)
     }
 
     async fn runs(
@@ -586,48 +507,5 @@ impl ReportRunStore for PgReportStore {
             Ok(StoredDelivery { record: row.record(), target })
         })
         .transpose()
-    }
-
-    async fn finish_delivery(
-        &self,
-        lease: &Lease,
-        run: ReportRunId,
-        target_index: u32,
-        recipient: &str,
-        state: DeliveryState,
-        error: Option<String>,
-        job_end: &JobEnd,
-    ) -> Result<bool, RepositoryError> {
-        let mut tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
-        sqlx::query(LOCK_RUN).bind(run.0).execute(&mut *tx).await.map_err(RepositoryError::new)?;
-        sqlx::query(END_DELIVERY)
-            .bind(run.0)
-            .bind(int(target_index))
-            .bind(recipient)
-            .bind(state.as_str())
-            .bind(error)
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        let rows: Vec<DeliveryRow> =
-            sqlx::query_as(RUN_DELIVERIES).bind(run.0).fetch_all(&mut *tx).await.map_err(RepositoryError::new)?;
-        let records: Vec<DeliveryRecord> = rows.iter().map(DeliveryRow::record).collect();
-        let (status, errors) = run_status(&records);
-        sqlx::query(SET_RUN_STATUS)
-            .bind(run.0)
-            .bind(status.as_str())
-            .bind(Json(&errors))
-            .execute(&mut *tx)
-            .await
-            .map_err(RepositoryError::new)?;
-        // The delivery's end is kept even when the lease lapsed: it is true either way,
-        // and the job's new holder then finds it done instead of sending again.
-        let ended = match job_end {
-            JobEnd::Complete => job_queue::complete_in(&mut tx, lease).await,
-            JobEnd::Fail(reason) => job_queue::fail_in(&mut tx, lease, reason).await,
-        }
-        .map_err(RepositoryError::new)?;
-        tx.commit().await.map_err(RepositoryError::new)?;
-        Ok(ended)
     }
 }

@@ -8,6 +8,7 @@ use domain::ingestion::EventStatements;
 use domain::jobs::JobStatements;
 use domain::judge::HourlyCapStatements;
 use domain::provider_key::ProviderKeyStatements;
+use domain::reports::ReportStatements;
 use domain::summary::RateLimitStatements;
 use domain::unit_of_work::{Transaction, UnitOfWork};
 use sqlx::{PgConnection, PgPool, Postgres};
@@ -50,7 +51,7 @@ impl PgTransaction {
 #[async_trait]
 impl UnitOfWork for PgUnitOfWork {
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepositoryError> {
-        let tx = crate::pool::begin(&self.pool).await.map_err(RepositoryError::new)?;
+        let tx = begin(&self.pool).await.map_err(RepositoryError::new)?;
         Ok(Box::new(PgTransaction { tx, events: self.events.clone() }))
     }
 }
@@ -81,7 +82,24 @@ impl Transaction for PgTransaction {
         self
     }
 
+    fn reports(&mut self) -> &mut dyn ReportStatements {
+        self
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
         self.tx.commit().await.map_err(RepositoryError::new)
+    }
+}
+
+/// Begins a transaction; when the connection lent for it turns out to be lost, begins once
+/// more on another. Safe for every caller: nothing but `BEGIN` was sent on the lost one,
+/// and a session that ends takes its open transaction with it.
+pub async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    match pool.begin().await {
+        Err(error) if crate::pool::connection_lost(&error) => {
+            tracing::info!(%error, "a pooled connection was lost before its transaction began; beginning on another");
+            pool.begin().await
+        }
+        begun => begun,
     }
 }

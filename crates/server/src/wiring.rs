@@ -28,7 +28,7 @@ use domain::provider_key::{
     ApiVersion, AzureEndpoint, AzureTarget, KeyTransactions, ProviderKeyService, ProviderKeyServiceConfig,
 };
 use domain::reports::targets::TargetPolicy;
-use domain::reports::{ReportConfig, ReportPorts, ReportServices};
+use domain::reports::{ReportConfig, ReportPorts, ReportServices, RunTransactions};
 use domain::summary::{SharedRateLimiter, SummaryConfig, SummaryPorts, SummaryService};
 use domain::unit_of_work::UnitOfWork;
 use secrecy::ExposeSecret;
@@ -242,8 +242,17 @@ impl Services {
             },
             JudgeConfig { llm_timeout: config.llm.timeout, retention: config.ingestion.event_retention },
         ));
-        let reports =
-            reports(config, pool, ReportDependencies { evaluation_repository, jobs: jobs.clone(), llm, secrets })?;
+        let reports = reports(
+            config,
+            pool,
+            ReportDependencies {
+                unit_of_work: unit_of_work.clone(),
+                evaluation_repository,
+                jobs: jobs.clone(),
+                llm,
+                secrets,
+            },
+        )?;
 
         let api = AppState::new(ApiServices {
             access: Arc::new(AccessService::new(identity)),
@@ -281,6 +290,7 @@ impl Services {
 
 /// What reports share with the other capabilities.
 struct ReportDependencies {
+    unit_of_work: Arc<dyn UnitOfWork>,
     evaluation_repository: Arc<PgEvaluationRepository>,
     jobs: Arc<dyn JobQueue>,
     llm: Arc<LlmUse>,
@@ -298,6 +308,7 @@ fn reports(config: &Config, pool: &PgPool, shared: ReportDependencies) -> anyhow
         ReportPorts {
             reports: store.clone(),
             runs: store,
+            run_writes: Arc::new(RunTransactions::new(shared.unit_of_work)),
             events: Arc::new(PgReportEvents::new(pool.clone())),
             evaluations: shared.evaluation_repository,
             jobs: shared.jobs,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters_postgres::{PgAiEventStore, PgJobQueue, PgReportEvents, PgReportStore};
+use adapters_postgres::{PgAiEventStore, PgJobQueue, PgPool, PgReportEvents, PgReportStore, PgUnitOfWork};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::PageRequest;
 use domain::crypto::SealedSecret;
@@ -15,7 +15,7 @@ use domain::reports::delivery::DeliveryState;
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
     DeliveryStatus, DeliveryTarget, Frequency, NewDelivery, NewRun, Period, Report, ReportContent, ReportEvents,
-    ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ResultCounts, StoredSecret,
+    ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ResultCounts, RunTransactions, RunWrites, StoredSecret,
 };
 use domain::{EvaluationId, ProjectId, ReportId, ReportRunId};
 use serde_json::{Value, json};
@@ -106,6 +106,12 @@ fn run(report: &Report, created_at: DateTime<Utc>) -> ReportRun {
 
 fn delivery_job(project: ProjectId, key: String) -> NewJob {
     NewJob::new(project, JobKind::ReportDelivery, Some(key), json!({}), 4)
+}
+
+/// Runs and deliveries written as the report jobs write them: the domain's transactions
+/// over this adapter's statements.
+fn run_writes(pool: &PgPool) -> Arc<RunTransactions> {
+    Arc::new(RunTransactions::new(Arc::new(PgUnitOfWork::new(&PgAiEventStore::new(pool.clone())))))
 }
 
 #[tokio::test]
@@ -205,8 +211,9 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
 
     let next = at(3, 0, 0);
     let mut tasks = Vec::new();
+    let writes = run_writes(app.pool());
     for job in claimed {
-        let store = store.clone();
+        let writes = writes.clone();
         let stored = stored.clone();
         tasks.push(tokio::spawn(async move {
             let new_run = run(&stored, Utc::now());
@@ -225,7 +232,7 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
                 advance: Some((at(2, 0, 0), Some(next))),
                 deliveries,
             };
-            store.store_run(&job.lease, &new).await.unwrap()
+            writes.store_run(&job.lease, &new).await.unwrap()
         }));
     }
     let mut stored_count = 0;
@@ -327,7 +334,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
             advance: None,
             deliveries: targets,
         };
-        assert!(store.store_run(&job.lease, &new).await.unwrap());
+        assert!(run_writes(app.pool()).store_run(&job.lease, &new).await.unwrap());
     }
     let page = store.runs(tenant.id(), due.id, PageRequest::new(2, 0)).await.unwrap();
     assert_eq!(page.total, 3);
@@ -340,13 +347,13 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     assert!(matches!(delivery.target, DeliveryTarget::Webhook { .. }));
     let claimed = queue.claim(&[(JobKind::ReportDelivery, 2)], Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    store
+    run_writes(app.pool())
         .finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Sent, None, &JobEnd::Complete)
         .await
         .unwrap();
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::Pending);
     let line = "Failed to deliver webhook to https://hooks.example.com/x: HTTP 500".to_owned();
-    store
+    run_writes(app.pool())
         .finish_delivery(&claimed[1].lease, latest, 1, "", DeliveryState::Failed, Some(line.clone()), &JobEnd::Complete)
         .await
         .unwrap();
@@ -354,7 +361,7 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     assert_eq!(finished.delivery_status, DeliveryStatus::PartialFailure);
     assert_eq!(finished.delivery_errors, vec![line]);
     // A second end of the same delivery changes nothing.
-    store
+    run_writes(app.pool())
         .finish_delivery(
             &claimed[0].lease,
             latest,

@@ -14,6 +14,7 @@ use super::pages::RunPages;
 use super::ports::{ReportDelivery, ReportRunStore};
 use super::render::{self, RunView};
 use super::run_jobs::{DeliveryPayload, SECRET_PURPOSE};
+use super::run_writes::RunWrites;
 use crate::ReportRunId;
 use crate::crypto::{KeyCipher, SealContext};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome};
@@ -21,6 +22,7 @@ use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome};
 /// The handler of `report_delivery` jobs.
 pub struct RunDeliveries {
     pub(super) runs: Arc<dyn ReportRunStore>,
+    pub(super) writes: Arc<dyn RunWrites>,
     pub(super) delivery: Arc<dyn ReportDelivery>,
     pub(super) cipher: Arc<dyn KeyCipher>,
     pub(super) pages: Arc<RunPages>,
@@ -52,7 +54,7 @@ impl RunDeliveries {
             return Ok(JobOutcome::Complete);
         }
         let finish = |state, error: Option<String>| async move {
-            self.runs
+            self.writes
                 .finish_delivery(
                     &job.lease,
                     run_id,
@@ -133,7 +135,7 @@ impl JobHandler for RunDeliveries {
         };
         let line = format!("Failed to deliver to target {}: {reason}", payload.target_index);
         let ended = self
-            .runs
+            .writes
             .finish_delivery(
                 &job.lease,
                 ReportRunId(payload.run),

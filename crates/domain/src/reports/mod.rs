@@ -15,6 +15,7 @@ mod ports;
 pub mod render;
 mod run_generation;
 mod run_jobs;
+mod run_writes;
 pub mod schedule;
 mod scheduler;
 mod services;
@@ -31,8 +32,11 @@ pub use ports::{
     StoredDelivery,
 };
 pub use run_generation::RunGeneration;
+pub use run_writes::{LockedReport, ReportStatements, RunTransactions, RunWrites};
 pub use scheduler::{ReportScheduler, due_jobs};
 pub use services::{ReportConfig, ReportPorts, ReportServices};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore};
+#[cfg(feature = "mocks")]
+pub use run_writes::{MockReportStatements, MockRunWrites};

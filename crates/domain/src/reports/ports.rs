@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::content::SampledRun;
-use super::delivery::{DeliveryRecord, DeliveryState, ResolvedTarget, SendFailure};
+use super::delivery::{DeliveryRecord, ResolvedTarget, SendFailure};
 use super::model::{DeliveryTarget, Period, Report, ReportRun, ResultCounts, TrendPoint};
 use super::render::RenderedRun;
 use super::render::chart::Bucket;
-use crate::jobs::{JobEnd, Lease, NewJob};
+use crate::jobs::NewJob;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
 
 /// Stored reports.
@@ -86,11 +86,6 @@ pub trait ReportRunStore: Send + Sync + 'static {
     /// outside their cooldown with their threshold / condition met.
     async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError>;
 
-    /// In one transaction: the run (unless its key exists or the report's anchor
-    /// moved), the report's advance, the deliveries with their jobs, and the end of the
-    /// job holding `lease`. Returns whether the run was stored.
-    async fn store_run(&self, lease: &Lease, run: &NewRun) -> Result<bool, RepositoryError>;
-
     /// A report's runs, newest first.
     async fn runs(
         &self,
@@ -108,20 +103,6 @@ pub trait ReportRunStore: Send + Sync + 'static {
         target_index: u32,
         recipient: &str,
     ) -> Result<Option<StoredDelivery>, RepositoryError>;
-
-    /// In one transaction: the delivery's end (`Sent`, or `Failed` with its line), the
-    /// run's status and errors recomputed, and the end (`job_end`) of the job holding `lease`.
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_delivery(
-        &self,
-        lease: &Lease,
-        run: ReportRunId,
-        target_index: u32,
-        recipient: &str,
-        state: DeliveryState,
-        error: Option<String>,
-        job_end: &JobEnd,
-    ) -> Result<bool, RepositoryError>;
 }
 
 /// The evaluation results a report reads.

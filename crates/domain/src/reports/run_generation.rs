@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use super::content::{self, ReportDraft, SampledRun};
 use super::model::{DeliveryStatus, Frequency, Period, Report, ReportContent, ReportMetrics, ReportRun, Trigger};
-use super::ports::{NewRun, ReportEvents, ReportRepository, ReportRunStore};
+use super::ports::{NewRun, ReportEvents, ReportRepository};
 use super::render::chart::Bucket;
 use super::run_jobs::{RunPayload, anchor_of, deliveries_of, recurrence_of};
+use super::run_writes::RunWrites;
 use super::schedule;
 use crate::ReportId;
 use crate::ReportRunId;
@@ -24,7 +25,7 @@ use crate::llm::{CompletionRequest, LlmPurpose, LlmUse};
 /// The handler of `report_run` jobs.
 pub struct RunGeneration {
     pub(super) reports: Arc<dyn ReportRepository>,
-    pub(super) runs: Arc<dyn ReportRunStore>,
+    pub(super) writes: Arc<dyn RunWrites>,
     pub(super) events: Arc<dyn ReportEvents>,
     pub(super) evaluations: Arc<dyn EvaluationRepository>,
     pub(super) llm: Arc<LlmUse>,
@@ -97,7 +98,7 @@ impl RunGeneration {
         let run_key = payload.key.clone();
         let deliveries = deliveries_of(&report, &run);
         let stored = NewRun { run, run_key, expected_anchor: payload.anchor, advance, deliveries };
-        if !self.runs.store_run(&job.lease, &stored).await? {
+        if !self.writes.store_run(&job.lease, &stored).await? {
             tracing::info!(report = %report.id, "a report run was not stored: its period was already run or the lease lapsed");
         }
         Ok(JobOutcome::Finished)

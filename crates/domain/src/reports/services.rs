@@ -9,6 +9,7 @@ use super::delivering::RunDeliveries;
 use super::pages::RunPages;
 use super::ports::{LinkSigner, ReportDelivery, ReportEvents, ReportRepository, ReportRunStore};
 use super::run_generation::RunGeneration;
+use super::run_writes::RunWrites;
 use super::scheduler::ReportScheduler;
 use super::targets::TargetPolicy;
 use crate::crypto::KeyCipher;
@@ -20,6 +21,8 @@ use crate::llm::LlmUse;
 pub struct ReportPorts {
     pub reports: Arc<dyn ReportRepository>,
     pub runs: Arc<dyn ReportRunStore>,
+    /// The run and delivery jobs' transactions.
+    pub run_writes: Arc<dyn RunWrites>,
     pub events: Arc<dyn ReportEvents>,
     pub evaluations: Arc<dyn EvaluationRepository>,
     pub jobs: Arc<dyn JobQueue>,
@@ -76,7 +79,7 @@ impl ReportServices {
             scheduler: Arc::new(ReportScheduler { runs: ports.runs.clone(), jobs: ports.jobs.clone() }),
             runs: Arc::new(RunGeneration {
                 reports: ports.reports,
-                runs: ports.runs.clone(),
+                writes: ports.run_writes.clone(),
                 events: ports.events,
                 evaluations: ports.evaluations,
                 llm: ports.llm,
@@ -84,6 +87,7 @@ impl ReportServices {
             }),
             deliveries: Arc::new(RunDeliveries {
                 runs: ports.runs,
+                writes: ports.run_writes,
                 delivery: ports.delivery,
                 cipher: ports.cipher,
                 pages: pages.clone(),
@@ -96,4 +100,4 @@ impl ReportServices {
 
 #[cfg(test)]
 #[path = "services_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -28,6 +28,7 @@ use crate::reports::ports::{DueCandidate, NewRun};
 use crate::reports::ports::{
     MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore, StoredDelivery,
 };
+use crate::reports::run_writes::MockRunWrites;
 use crate::reports::targets::TargetPolicy;
 use crate::reports::{LINK_LIFETIME, content, schedule};
 use crate::{EvaluationId, ProjectId, ReportId, ReportRunId};
@@ -72,6 +73,7 @@ struct Mocks {
     llm: LlmMocks,
     reports: MockReportRepository,
     runs: MockReportRunStore,
+    run_writes: MockRunWrites,
     events: MockReportEvents,
     evaluations: MockEvaluationRepository,
     jobs: MockJobQueue,
@@ -86,6 +88,7 @@ impl Mocks {
             ReportPorts {
                 reports: Arc::new(self.reports),
                 runs: Arc::new(self.runs),
+                run_writes: Arc::new(self.run_writes),
                 events: Arc::new(self.events),
                 evaluations: Arc::new(self.evaluations),
                 jobs: Arc::new(self.jobs),
@@ -185,7 +188,7 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     mocks.llm.calls.expect_record().returning(|_| Ok(()));
     let saved: Arc<Mutex<Option<NewRun>>> = Arc::default();
     let keep = saved.clone();
-    mocks.runs.expect_store_run().returning(move |_, run| {
+    mocks.run_writes.expect_store_run().returning(move |_, run| {
         *keep.lock().unwrap() = Some(run.clone());
         Ok(true)
     });
@@ -201,7 +204,7 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     assert_eq!(run.run_key, "k");
 }
 
-fn stored_run() -> ReportRun {
+pub(in crate::reports) fn stored_run() -> ReportRun {
     let period = Period { start: now() - Span::days(1), end: now() };
     ReportRun {
         id: ReportRunId(uuid::Uuid::from_u128(0xAB)),
@@ -257,7 +260,7 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
         mocks.delivery.expect_send().returning(|_, _, _| Err(SendFailure::retry("connection refused")));
         let finished: Arc<Mutex<Option<FinishedDelivery>>> = Arc::default();
         let keep = finished.clone();
-        mocks.runs.expect_finish_delivery().returning(move |_, _, _, _, state, error, _| {
+        mocks.run_writes.expect_finish_delivery().returning(move |_, _, _, _, state, error, _| {
             *keep.lock().unwrap() = Some((state, error));
             Ok(true)
         });
@@ -288,7 +291,7 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
 async fn giving_up_on_a_delivery_ends_it_failed_with_the_reason_in_the_jobs_transaction() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
     mocks.delivery.expect_send().never();
-    mocks.runs.expect_finish_delivery().times(1).returning(|_, _, index, _, state, error, end| {
+    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, _, index, _, state, error, end| {
         assert_eq!((index, state), (0, DeliveryState::Failed));
         assert_eq!(error.as_deref(), Some("Failed to deliver to target 0: gave up after 4 attempts"));
         assert_eq!(end, &JobEnd::Fail("gave up after 4 attempts".into()));
@@ -304,7 +307,7 @@ async fn giving_up_on_a_delivery_ends_it_failed_with_the_reason_in_the_jobs_tran
 #[tokio::test]
 async fn giving_up_on_a_report_run_just_fails_the_job() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
-    mocks.runs.expect_finish_delivery().never();
+    mocks.run_writes.expect_finish_delivery().never();
     let job = claimed(JobKind::ReportRun, json!({}), 5);
 
     let outcome = mocks.services().deliveries.give_up(&job, "gave up".into()).await;
@@ -316,7 +319,7 @@ async fn giving_up_on_a_report_run_just_fails_the_job() {
 async fn a_permanent_failure_is_not_retried() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
     mocks.delivery.expect_send().times(1).returning(|_, _, _| Err(SendFailure::permanent("550 no such user")));
-    mocks.runs.expect_finish_delivery().times(1).returning(|_, _, _, _, state, _, _| {
+    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, _, _, _, state, _, _| {
         assert_eq!(state, DeliveryState::Failed);
         Ok(true)
     });
@@ -357,7 +360,7 @@ async fn a_run_with_nothing_to_do_leaves_the_job_to_the_worker_and_stores_nothin
         let stored = Report { enabled, last_delivered_at: Some(now()), ..report(Frequency::EveryN) };
         let found = stored.clone();
         mocks.reports.expect_find().returning(move |_, _| Ok(Some(found.clone())));
-        mocks.runs.expect_store_run().never();
+        mocks.run_writes.expect_store_run().never();
         let payload = json!({"report": stored.id.0, "key": "k", "trigger": "every_n", "anchor": anchor});
         let outcome = mocks.services().runs.run(&claimed(JobKind::ReportRun, payload, 1)).await;
         assert_eq!(outcome, JobOutcome::Complete, "enabled {enabled}, anchor {anchor:?}");

@@ -14,6 +14,7 @@ use crate::ingestion::EventStatements;
 use crate::jobs::JobStatements;
 use crate::judge::HourlyCapStatements;
 use crate::provider_key::ProviderKeyStatements;
+use crate::reports::ReportStatements;
 use crate::summary::RateLimitStatements;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub trait Transaction: Send {
     fn events(&mut self) -> &mut dyn EventStatements;
     fn jobs(&mut self) -> &mut dyn JobStatements;
     fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements;
+    fn reports(&mut self) -> &mut dyn ReportStatements;
     /// Makes every statement of the transaction durable at once.
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError>;
 }

@@ -12,6 +12,7 @@ use crate::ingestion::{EventStatements, MockEventStatements};
 use crate::jobs::{JobStatements, MockJobStatements};
 use crate::judge::{HourlyCapStatements, MockHourlyCapStatements};
 use crate::provider_key::{MockProviderKeyStatements, ProviderKeyStatements};
+use crate::reports::{MockReportStatements, ReportStatements};
 use crate::summary::{MockRateLimitStatements, RateLimitStatements};
 
 /// Mocked statements of every context; a test sets expectations on the ones its use case
@@ -24,6 +25,7 @@ pub(crate) struct MockTransaction {
     pub events: MockEventStatements,
     pub jobs: MockJobStatements,
     pub hourly_caps: MockHourlyCapStatements,
+    pub reports: MockReportStatements,
     commits: Arc<AtomicUsize>,
 }
 
@@ -61,6 +63,10 @@ impl Transaction for MockTransaction {
 
     fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements {
         &mut self.hourly_caps
+    }
+
+    fn reports(&mut self) -> &mut dyn ReportStatements {
+        &mut self.reports
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
