@@ -118,14 +118,14 @@ impl EvaluationStatements for PgTransaction {
             .bind(configuration.map(|c| c.0))
             .bind(evaluation.created_by.0)
             .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32))
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
     }
 
     async fn fetch(&mut self, project: ProjectId, id: EvaluationId) -> Result<Option<Evaluation>, RepositoryError> {
-        fetch_any(self.connection(), project, id).await
+        fetch_any(self.connection().await?, project, id).await
     }
 
     async fn lock(
@@ -137,7 +137,7 @@ impl EvaluationStatements for PgTransaction {
         let rows: Vec<LockedRow> = sqlx::query_as(LOCK)
             .bind(project.0)
             .bind(&ids)
-            .fetch_all(self.connection())
+            .fetch_all(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         rows.into_iter().map(LockedEvaluation::try_from).collect()
@@ -168,7 +168,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(changes.delete)
             .bind(changes.max_runs_per_hour.is_some())
             .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32))
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -187,7 +187,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(&statuses)
             .bind(&reasons)
             .bind(&configurations)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -206,7 +206,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(spec.model.as_str())
             .bind(spec.provider_key.map(|k| k.0))
             .bind(&ids)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -224,7 +224,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(spec.provider.as_str())
             .bind(spec.model.as_str())
             .bind(spec.provider_key.map(|k| k.0))
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -238,7 +238,7 @@ impl EvaluationStatements for PgTransaction {
         sqlx::query("DELETE FROM model_configurations WHERE project_id = $1 AND id = $2")
             .bind(project.0)
             .bind(id.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -255,7 +255,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(project.0)
             .bind(&ids)
             .bind(key.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(result.rows_affected())
@@ -275,7 +275,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(state.status().as_str())
             .bind(state.reason().map(StatusReason::as_str))
             .bind(only.as_str())
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(result.rows_affected())
@@ -291,7 +291,7 @@ impl EvaluationStatements for PgTransaction {
             .bind(project.0)
             .bind(from.0)
             .bind(to.map(|t| t.0))
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(result.rows_affected())

@@ -14,14 +14,16 @@ impl EventStatements for PgTransaction {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        // Partitions are created on connections of their own, before the statement.
+        // Partitions are created on connections of their own before the statement: as the
+        // first statement of its transaction, before the transaction holds a connection.
         let store = self.event_store().clone();
         store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let stored = insert_returning_uuids(self.connection(), project, &columns).await;
+        let connection = self.connection().await?;
+        let stored = insert_returning_uuids(&mut *connection, project, &columns).await;
         // A batch statement can be tens of megabytes, and a pooled connection keeps its
         // largest buffer.
-        sqlx::Connection::shrink_buffers(self.connection());
+        sqlx::Connection::shrink_buffers(connection);
         match stored {
             // A partition this process believed in is gone (dropped by an operator): this
             // transaction is lost, but with the batch's months created again a second run

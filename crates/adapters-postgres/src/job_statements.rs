@@ -37,11 +37,11 @@ fn count(value: u32) -> i32 {
 #[async_trait]
 impl JobStatements for PgTransaction {
     async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
-        job_queue::insert_jobs(self.connection(), jobs).await.map_err(RepositoryError::new)
+        job_queue::insert_jobs(self.connection().await?, jobs).await.map_err(RepositoryError::new)
     }
 
     async fn end(&mut self, lease: &Lease, end: Option<JobEnd>) -> Result<bool, RepositoryError> {
-        let connection = self.connection();
+        let connection = self.connection().await?;
         match end {
             Some(JobEnd::Complete) => job_queue::complete_in(connection, lease).await,
             Some(JobEnd::Fail(reason)) => job_queue::fail_in(connection, lease, &reason).await,
@@ -64,13 +64,13 @@ impl HourlyCapStatements for PgTransaction {
             .bind(&evaluations)
             .bind(&hours)
             .bind(project.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         let rows: Vec<(Uuid, DateTime<Utc>, i32)> = sqlx::query_as(LOCK_COUNTERS)
             .bind(&evaluations)
             .bind(&hours)
-            .fetch_all(self.connection())
+            .fetch_all(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(rows
@@ -89,7 +89,7 @@ impl HourlyCapStatements for PgTransaction {
             .bind(hours)
             .bind(granted)
             .bind(refused)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())

@@ -50,7 +50,7 @@ impl ProviderKeyStatements for PgTransaction {
             .bind(&key.api_version)
             .bind(&key.sealed_secret.0)
             .bind(key.created_by.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -69,14 +69,14 @@ impl ProviderKeyStatements for PgTransaction {
         sqlx::query(statement)
             .bind(project.0)
             .bind(id.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
-        fetch_key(self.connection(), project, id).await
+        fetch_key(self.connection().await?, project, id).await
     }
 
     async fn fetch(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError> {
-        fetch_key(self.connection(), project, id).await
+        fetch_key(self.connection().await?, project, id).await
     }
 
     async fn update(
@@ -96,7 +96,7 @@ impl ProviderKeyStatements for PgTransaction {
             .bind(&changes.azure_endpoint)
             .bind(&changes.api_version)
             .bind(changes.sealed_secret.as_ref().map(|s| s.0.clone()))
-            .fetch_optional(self.connection())
+            .fetch_optional(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(updated.is_some())
@@ -106,7 +106,7 @@ impl ProviderKeyStatements for PgTransaction {
         sqlx::query(SET_ACTIVE)
             .bind(project.0)
             .bind(id.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -116,13 +116,13 @@ impl ProviderKeyStatements for PgTransaction {
         sqlx::query("DELETE FROM provider_keys WHERE project_id = $1 AND id = $2")
             .bind(project.0)
             .bind(id.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
     }
 
     async fn record_activity(&mut self, entry: &NewKeyActivity) -> Result<(), RepositoryError> {
-        crate::key_activity::record(self.connection(), entry).await
+        crate::key_activity::record(self.connection().await?, entry).await
     }
 }

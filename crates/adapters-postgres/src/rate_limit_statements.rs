@@ -26,7 +26,7 @@ impl RateLimitStatements for PgTransaction {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
             .bind(bucket)
             .bind(api_key.0)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -43,7 +43,7 @@ impl RateLimitStatements for PgTransaction {
             .bind(api_key.0)
             .bind(bucket)
             .bind(&seconds)
-            .fetch_all(self.connection())
+            .fetch_all(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(rows
@@ -65,7 +65,7 @@ impl RateLimitStatements for PgTransaction {
             .bind(api_key.0)
             .bind(bucket)
             .bind(age.as_secs_f64())
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -75,7 +75,7 @@ impl RateLimitStatements for PgTransaction {
         sqlx::query("INSERT INTO rate_limit_hits (api_key_id, bucket, created_at) VALUES ($1, $2, now())")
             .bind(api_key.0)
             .bind(bucket)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())

@@ -27,7 +27,7 @@ impl ReportStatements for PgTransaction {
     async fn lock_report(&mut self, report: ReportId) -> Result<Option<LockedReport>, RepositoryError> {
         let row: Option<LockedRow> = sqlx::query_as(LOCK_REPORT)
             .bind(report.0)
-            .fetch_optional(self.connection())
+            .fetch_optional(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         row.map(|row| {
@@ -56,7 +56,7 @@ impl ReportStatements for PgTransaction {
             .bind(run.period.end)
             .bind(Json(&run.trend))
             .bind(run.created_at)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(inserted.rows_affected() == 1)
@@ -73,7 +73,7 @@ impl ReportStatements for PgTransaction {
             .bind(delivered_at)
             .bind(next_delivery_date.is_some())
             .bind(next_delivery_date.flatten())
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -91,14 +91,14 @@ impl ReportStatements for PgTransaction {
             .bind(indexes)
             .bind(recipients)
             .bind(targets)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
     }
 
     async fn lock_run(&mut self, run: ReportRunId) -> Result<(), RepositoryError> {
-        sqlx::query(LOCK_RUN).bind(run.0).execute(self.connection()).await.map_err(RepositoryError::new)?;
+        sqlx::query(LOCK_RUN).bind(run.0).execute(self.connection().await?).await.map_err(RepositoryError::new)?;
         Ok(())
     }
 
@@ -116,7 +116,7 @@ impl ReportStatements for PgTransaction {
             .bind(recipient)
             .bind(state.as_str())
             .bind(error)
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())
@@ -125,7 +125,7 @@ impl ReportStatements for PgTransaction {
     async fn deliveries(&mut self, run: ReportRunId) -> Result<Vec<DeliveryRecord>, RepositoryError> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(RUN_DELIVERIES)
             .bind(run.0)
-            .fetch_all(self.connection())
+            .fetch_all(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(rows.iter().map(DeliveryRow::record).collect())
@@ -141,7 +141,7 @@ impl ReportStatements for PgTransaction {
             .bind(run.0)
             .bind(status.as_str())
             .bind(Json(errors))
-            .execute(self.connection())
+            .execute(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;
         Ok(())

@@ -78,11 +78,13 @@ WHERE r.project_id = $1 AND NOT r.deleted AND ($2::uuid IS NULL OR r.evaluation_
 /// scheduler (in the domain) decides which are due.
 pub const SCHEDULABLE: &str = concat!(
     select_report!(),
-    ",
-    (SELECT count(*) FROM evaluation_report_runs x
-      WHERE x.report_id = r.id AND x.automatic AND x.created_at > $1 - interval '1 day') AS runs_last_day
+    ", coalesce(x.runs, 0) AS runs_last_day
 FROM evaluation_reports r
 LEFT JOIN users u ON u.id = r.created_by
+LEFT JOIN (
+    SELECT report_id, count(*) AS runs FROM evaluation_report_runs
+    WHERE automatic AND created_at > $1 - interval '1 day' GROUP BY report_id
+) x ON x.report_id = r.id
 WHERE r.enabled AND NOT r.deleted"
 );
 

@@ -30,16 +30,24 @@ impl PgUnitOfWork {
     }
 }
 
-/// One open transaction; dropped without a commit, it rolls back.
+/// One transaction; dropped without a commit, it rolls back. It begins (takes a connection
+/// and sends `BEGIN`) at its first statement, so that what a statement prepares on
+/// connections of its own (an event partition) is done before this one holds a connection.
 pub struct PgTransaction {
-    tx: sqlx::Transaction<'static, Postgres>,
+    pool: PgPool,
+    tx: Option<sqlx::Transaction<'static, Postgres>>,
     events: PgAiEventStore,
 }
 
 impl PgTransaction {
-    /// The transaction's connection, for the statements.
-    pub(crate) fn connection(&mut self) -> &mut PgConnection {
-        &mut self.tx
+    /// The transaction's connection, for the statements; begins the transaction first.
+    pub(crate) async fn connection(&mut self) -> Result<&mut PgConnection, RepositoryError> {
+        if self.tx.is_none() {
+            self.tx = Some(begin(&self.pool).await.map_err(RepositoryError::new)?);
+        }
+        self.tx
+            .as_deref_mut()
+            .ok_or_else(|| RepositoryError::new(anyhow::anyhow!("a transaction that began has no connection")))
     }
 
     /// The event store whose partitions the event statements ensure.
@@ -51,8 +59,7 @@ impl PgTransaction {
 #[async_trait]
 impl UnitOfWork for PgUnitOfWork {
     async fn begin(&self) -> Result<Box<dyn Transaction>, RepositoryError> {
-        let tx = begin(&self.pool).await.map_err(RepositoryError::new)?;
-        Ok(Box::new(PgTransaction { tx, events: self.events.clone() }))
+        Ok(Box::new(PgTransaction { pool: self.pool.clone(), tx: None, events: self.events.clone() }))
     }
 }
 
@@ -87,7 +94,10 @@ impl Transaction for PgTransaction {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {
-        self.tx.commit().await.map_err(RepositoryError::new)
+        match self.tx {
+            Some(tx) => tx.commit().await.map_err(RepositoryError::new),
+            None => Ok(()),
+        }
     }
 }
 

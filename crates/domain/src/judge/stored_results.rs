@@ -18,11 +18,13 @@ pub async fn store_results(
 ) -> Result<bool, RepositoryError> {
     retried_once(|| async {
         let mut tx = unit_of_work.begin().await?;
-        if !tx.jobs().end(lease, end.cloned()).await? {
-            return Ok(false);
-        }
+        // The results first: their store may prepare for them before the transaction holds
+        // anything. A lapsed lease still stores nothing: the transaction is not committed.
         if !results.is_empty() {
             tx.events().insert(project, results).await?;
+        }
+        if !tx.jobs().end(lease, end.cloned()).await? {
+            return Ok(false);
         }
         tx.commit().await?;
         Ok(true)
