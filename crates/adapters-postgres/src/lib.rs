@@ -47,6 +47,6 @@ pub mod statements {
     pub use crate::ai_event_store::{EVALUATION_RUNS, experiment_items_sql};
     pub use crate::job_queue::CLAIM;
     pub use crate::judge_store::RESULTS;
-    pub use crate::report_events::{NEW_RESULTS, PERIOD_COUNTS, WINDOW_COUNTS};
-    pub use crate::report_store::SCHEDULABLE;
+    pub use crate::report_events::PERIOD_COUNTS;
+    pub use crate::report_store::DUE_CANDIDATES;
 }

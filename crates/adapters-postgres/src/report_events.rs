@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::reports::content::SampledRun;
 use domain::reports::render::chart::Bucket;
-use domain::reports::{NewResultsQuery, Period, ReportEvents, ResultCounts, TrendPoint, WindowQuery};
+use domain::reports::{Period, ReportEvents, ResultCounts, TrendPoint};
 use domain::summary::{EvaluationRun, RunResult};
 use domain::{EvaluationId, ProjectId, RepositoryError};
 use sqlx::{FromRow, PgPool};
@@ -66,31 +66,6 @@ SELECT min(timestamp) FROM (
     WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' AND e.timestamp < $3
     ORDER BY e.timestamp DESC LIMIT $4) newest";
 
-/// Per query (ordinality $6): the evaluation's results in ($3, $4], counted up to $5.
-pub const NEW_RESULTS: &str = "\
-SELECT (SELECT count(*) FROM (
-          SELECT 1 FROM ai_events e
-          WHERE e.project_id = q.project AND e.evaluation_id = q.evaluation AND e.event = '$ai_evaluation'
-            AND e.timestamp > q.after AND e.timestamp <= q.until
-          LIMIT q.cap) n) AS new_results
-FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
-     WITH ORDINALITY AS q(project, evaluation, after, until, cap, n)
-ORDER BY q.n";
-
-/// Per query, in order: pass / fail / n/a of the evaluation in [$3, $4).
-pub const WINDOW_COUNTS: &str = concat!(
-    "SELECT count(*) FILTER (WHERE c.result = 'pass') AS pass, count(*) FILTER (WHERE c.result = 'fail') AS fail, \
-            count(*) FILTER (WHERE c.result = 'na') AS na \
-     FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
-          WITH ORDINALITY AS q(project, evaluation, start_at, end_at, n) \
-     LEFT JOIN LATERAL (SELECT ",
-    result_class!(),
-    " AS result FROM ai_events e \
-       WHERE e.project_id = q.project AND e.evaluation_id = q.evaluation AND e.event = '$ai_evaluation' \
-         AND e.timestamp >= q.start_at AND e.timestamp < q.end_at) c ON true \
-     GROUP BY q.n ORDER BY q.n"
-);
-
 /// Report reads over `ai_events`.
 #[derive(Clone)]
 pub struct PgReportEvents {
@@ -148,43 +123,6 @@ impl ReportEvents for PgReportEvents {
             .await
             .map_err(RepositoryError::new)?;
         Ok(ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
-    }
-
-    async fn new_results(&self, queries: &[NewResultsQuery]) -> Result<Vec<u64>, RepositoryError> {
-        let projects: Vec<i64> = queries.iter().map(|q| q.project.0).collect();
-        let evaluations: Vec<String> = queries.iter().map(|q| q.evaluation.to_string()).collect();
-        let after: Vec<DateTime<Utc>> = queries.iter().map(|q| q.after).collect();
-        let until: Vec<DateTime<Utc>> = queries.iter().map(|q| q.until).collect();
-        let caps: Vec<i64> = queries.iter().map(|q| i64::from(q.limit)).collect();
-        let counts: Vec<i64> = sqlx::query_scalar(NEW_RESULTS)
-            .bind(projects)
-            .bind(evaluations)
-            .bind(after)
-            .bind(until)
-            .bind(caps)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(counts.into_iter().map(unsigned).collect())
-    }
-
-    async fn window_counts(&self, queries: &[WindowQuery]) -> Result<Vec<ResultCounts>, RepositoryError> {
-        let projects: Vec<i64> = queries.iter().map(|q| q.project.0).collect();
-        let evaluations: Vec<String> = queries.iter().map(|q| q.evaluation.to_string()).collect();
-        let starts: Vec<DateTime<Utc>> = queries.iter().map(|q| q.period.start).collect();
-        let ends: Vec<DateTime<Utc>> = queries.iter().map(|q| q.period.end).collect();
-        let rows: Vec<CountsRow> = sqlx::query_as(WINDOW_COUNTS)
-            .bind(projects)
-            .bind(evaluations)
-            .bind(starts)
-            .bind(ends)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
-            .collect())
     }
 
     async fn trend(

@@ -15,8 +15,7 @@ use domain::reports::delivery::DeliveryState;
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
     DeliveryStatus, DeliveryTarget, Frequency, NewDelivery, NewRun, Period, Report, ReportContent, ReportEvents,
-    ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ReportScheduler, ResultCounts, RunTransactions,
-    RunWrites, StoredSecret,
+    ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ResultCounts, RunTransactions, RunWrites, StoredSecret,
 };
 use domain::{EvaluationId, ProjectId, ReportId, ReportRunId};
 use serde_json::{Value, json};
@@ -259,7 +258,7 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
 }
 
 #[tokio::test]
-async fn schedulable_reports_and_their_counts_runs_pagination_and_delivery_status() {
+async fn due_candidates_runs_pagination_and_delivery_status() {
     let app = TestApp::migrated().await;
     let (tenant, evaluation) = setup(&app).await;
     let store = PgReportStore::new(app.pool().clone());
@@ -292,12 +291,7 @@ async fn schedulable_reports_and_their_counts_runs_pagination_and_delivery_statu
     let batch: Vec<IncomingEvent> = (0..5).map(|i| result(tenant.id(), evaluation, Some(true), at(10, 1, i))).collect();
     events.store_events(tenant.id(), &batch).await.unwrap();
 
-    let scheduler = ReportScheduler::new(
-        Arc::new(store.clone()),
-        Arc::new(PgReportEvents::new(app.pool().clone())),
-        Arc::new(PgJobQueue::new(app.pool().clone())),
-    );
-    let candidates = scheduler.candidates(now).await.unwrap();
+    let candidates = store.due_candidates(now).await.unwrap();
     let ids: Vec<ReportId> = candidates.iter().map(|c| c.report.id).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&due.id) && ids.contains(&every_n.id));

@@ -28,12 +28,12 @@ pub use input::ReportInput;
 pub use model::*;
 pub use pages::{LINK_LIFETIME, RunPages};
 pub use ports::{
-    DueCandidate, LinkSigner, NewDelivery, NewResultsQuery, NewRun, ReportDelivery, ReportEvents, ReportRepository,
-    ReportRunStore, SchedulableReport, StoredDelivery, WindowQuery,
+    DueCandidate, LinkSigner, NewDelivery, NewRun, ReportDelivery, ReportEvents, ReportRepository, ReportRunStore,
+    StoredDelivery,
 };
 pub use run_generation::RunGeneration;
 pub use run_writes::{LockedReport, ReportStatements, RunTransactions, RunWrites};
-pub use scheduler::{MAX_DUE_PER_TICK, ReportScheduler, due_jobs};
+pub use scheduler::{ReportScheduler, due_jobs};
 pub use services::{ReportConfig, ReportPorts, ReportServices};
 
 #[cfg(feature = "mocks")]

@@ -32,14 +32,6 @@ pub trait ReportRepository: Send + Sync + 'static {
     async fn save(&self, report: &Report) -> Result<bool, RepositoryError>;
 }
 
-/// An enabled report the scheduler looks at, with its automatic runs of the last 24 hours
-/// (the daily cap).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SchedulableReport {
-    pub report: Report,
-    pub automatic_runs_last_day: u64,
-}
-
 /// A report the scheduler may run, with what its gates need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueCandidate {
@@ -51,24 +43,6 @@ pub struct DueCandidate {
     pub new_results: u64,
     /// alert: the counts over the window ending now.
     pub window: ResultCounts,
-}
-
-/// Results of one evaluation after `after` up to `until` (inclusive), counted up to `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NewResultsQuery {
-    pub project: ProjectId,
-    pub evaluation: EvaluationId,
-    pub after: DateTime<Utc>,
-    pub until: DateTime<Utc>,
-    pub limit: u32,
-}
-
-/// Pass / fail / n/a of one evaluation in `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowQuery {
-    pub project: ProjectId,
-    pub evaluation: EvaluationId,
-    pub period: Period,
 }
 
 /// A generated run to store, with what an automatic run moves on its report.
@@ -107,9 +81,10 @@ pub struct StoredDelivery {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ReportRunStore: Send + Sync + 'static {
-    /// Every enabled, not deleted report, with its automatic runs in the 24 hours before
-    /// `now`; the scheduler decides which are due.
-    async fn schedulable(&self, now: DateTime<Utc>) -> Result<Vec<SchedulableReport>, RepositoryError>;
+    /// Reports due at `now` (at most 1 000 per call): enabled, not deleted, under their
+    /// daily cap, and scheduled with `next_delivery_date <= now`, or every_n / alert
+    /// outside their cooldown with their threshold / condition met.
+    async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError>;
 
     /// A report's runs, newest first.
     async fn runs(
@@ -159,12 +134,6 @@ pub trait ReportEvents: Send + Sync + 'static {
         period: Period,
         limit: u32,
     ) -> Result<Vec<SampledRun>, RepositoryError>;
-
-    /// For each query, in order, its count of new results (at most its limit).
-    async fn new_results(&self, queries: &[NewResultsQuery]) -> Result<Vec<u64>, RepositoryError>;
-
-    /// For each query, in order, its pass / fail / n/a counts.
-    async fn window_counts(&self, queries: &[WindowQuery]) -> Result<Vec<ResultCounts>, RepositoryError>;
 
     /// The timestamp of the `n`-th newest result before `before` (the oldest one's when
     /// there are fewer; `None` when there are none).

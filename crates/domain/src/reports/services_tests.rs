@@ -24,7 +24,7 @@ use crate::reports::delivery::{DeliveryRecord, SendFailure};
 use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
 use crate::reports::model::*;
 use crate::reports::model::{AlertCondition, AlertOperator, ResultCounts};
-use crate::reports::ports::{DueCandidate, NewRun, SchedulableReport};
+use crate::reports::ports::{DueCandidate, NewRun};
 use crate::reports::ports::{
     MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore, StoredDelivery,
 };
@@ -107,33 +107,10 @@ impl Mocks {
     }
 }
 
-/// Runs one tick over `candidates` (their reports as the store lists them, their counts as
-/// the events port answers); returns the unique keys of the jobs enqueued.
+/// Runs one tick over `candidates`; returns the unique keys of the jobs enqueued.
 async fn tick(candidates: Vec<DueCandidate>) -> Vec<String> {
     let mut mocks = Mocks::default();
-    let listed: Vec<SchedulableReport> = candidates
-        .iter()
-        .map(|c| SchedulableReport { report: c.report.clone(), automatic_runs_last_day: c.automatic_runs_last_day })
-        .collect();
-    mocks.runs.expect_schedulable().returning(move |_| Ok(listed.clone()));
-    let counted = candidates.clone();
-    mocks.events.expect_new_results().returning(move |queries| {
-        Ok(queries
-            .iter()
-            .map(|q| {
-                let candidate = counted.iter().find(|c| c.report.evaluation == q.evaluation).expect("a listed report");
-                assert_eq!(q.limit, candidate.report.trigger_threshold, "counted up to the threshold");
-                candidate.new_results
-            })
-            .collect())
-    });
-    let windows = candidates;
-    mocks.events.expect_window_counts().returning(move |queries| {
-        Ok(queries
-            .iter()
-            .map(|q| windows.iter().find(|c| c.report.evaluation == q.evaluation).expect("a listed report").window)
-            .collect())
-    });
+    mocks.runs.expect_due_candidates().returning(move |_| Ok(candidates.clone()));
     let enqueued = Arc::new(Mutex::new(Vec::new()));
     let kept = enqueued.clone();
     mocks.jobs.expect_enqueue().returning(move |jobs| {
@@ -176,34 +153,6 @@ async fn the_tick_runs_what_is_due_under_its_gates() {
     let mut disabled = scheduled;
     disabled.enabled = false;
     assert!(tick(vec![candidate(disabled)]).await.is_empty());
-}
-
-#[tokio::test]
-async fn counts_are_read_in_one_batch_and_only_for_reports_whose_gates_can_open() {
-    let mut open = report(Frequency::EveryN);
-    open.last_delivered_at = Some(now() - Span::hours(2));
-    let mut cooling = report(Frequency::EveryN);
-    cooling.id = ReportId(uuid::Uuid::from_u128(0x5F));
-    cooling.last_delivered_at = Some(now() - Span::minutes(5));
-    let capped = Report { id: ReportId(uuid::Uuid::from_u128(0x60)), ..open.clone() };
-    let listed = vec![
-        SchedulableReport { report: open.clone(), automatic_runs_last_day: 0 },
-        SchedulableReport { report: cooling, automatic_runs_last_day: 0 },
-        SchedulableReport { report: capped, automatic_runs_last_day: 10 },
-    ];
-    let mut mocks = Mocks::default();
-    mocks.runs.expect_schedulable().returning(move |_| Ok(listed.clone()));
-    let since = open.last_delivered_at.unwrap();
-    mocks
-        .events
-        .expect_new_results()
-        .withf(move |queries| queries.len() == 1 && queries[0].after == since && queries[0].until == now())
-        .times(1)
-        .returning(|_| Ok(vec![100]));
-    mocks.events.expect_window_counts().never();
-    mocks.jobs.expect_enqueue().times(1).returning(|jobs| Ok(jobs.len() as u64));
-
-    assert_eq!(mocks.services().scheduler.tick(now()).await.unwrap(), 1);
 }
 
 fn claimed(kind: JobKind, payload: Value, attempts: u32) -> ClaimedJob {
