@@ -12,7 +12,11 @@ use crate::ingestion::{capture, sdk_event, stored_events};
 
 #[tokio::test]
 async fn events_past_retention_are_answered_but_not_kept_and_cannot_be_judged() {
-    let app = TestApp::spawn_with(&[("LLMA_EVENT_RETENTION_DAYS", "30")]).await;
+    // No sweep: the event put in place 45 days back must stay while the manual run is
+    // asked (on most days its month is wholly past retention, and a sweep at start-up
+    // could drop its partition between the partition's creation and the insert).
+    let app =
+        TestApp::spawn_with(&[("LLMA_EVENT_RETENTION_DAYS", "30"), ("LLMA_HOUSEKEEPING_INTERVAL_SECS", "0")]).await;
     let mut old = sdk_event("$ai_generation", json!({"$ai_model": "m"}));
     old["timestamp"] = json!((chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339());
     let recent = sdk_event("$ai_generation", json!({"$ai_model": "m"}));
