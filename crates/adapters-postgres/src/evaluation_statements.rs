@@ -103,24 +103,24 @@ impl EvaluationStatements for PgTransaction {
         configuration: Option<ModelConfigurationId>,
     ) -> Result<(), RepositoryError> {
         let state = evaluation.state;
-        sqlx::query(INSERT)
-            .bind(evaluation.id.0)
-            .bind(evaluation.project.0)
-            .bind(evaluation.name.as_str())
-            .bind(&evaluation.description)
-            .bind(state.enabled())
-            .bind(state.status().as_str())
-            .bind(state.reason().map(StatusReason::as_str))
-            .bind(evaluation.evaluation_type.as_str())
-            .bind(evaluation_config_json(evaluation.prompt.as_str()))
-            .bind(evaluation.output_type.as_str())
-            .bind(evaluation.conditions.to_json())
-            .bind(configuration.map(|c| c.0))
-            .bind(evaluation.created_by.0)
-            .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32))
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(INSERT)
+                .bind(evaluation.id.0)
+                .bind(evaluation.project.0)
+                .bind(evaluation.name.as_str())
+                .bind(&evaluation.description)
+                .bind(state.enabled())
+                .bind(state.status().as_str())
+                .bind(state.reason().map(StatusReason::as_str))
+                .bind(evaluation.evaluation_type.as_str())
+                .bind(evaluation_config_json(evaluation.prompt.as_str()))
+                .bind(evaluation.output_type.as_str())
+                .bind(evaluation.conditions.to_json())
+                .bind(configuration.map(|c| c.0))
+                .bind(evaluation.created_by.0)
+                .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -151,26 +151,26 @@ impl EvaluationStatements for PgTransaction {
         state: EvaluationState,
         configuration: Option<Option<ModelConfigurationId>>,
     ) -> Result<(), RepositoryError> {
-        sqlx::query(UPDATE)
-            .bind(project.0)
-            .bind(id.0)
-            .bind(changes.name.as_ref().map(|n| n.as_str()))
-            .bind(changes.description.as_deref())
-            .bind(state.enabled())
-            .bind(state.status().as_str())
-            .bind(state.reason().map(StatusReason::as_str))
-            .bind(changes.evaluation_type.map(EvaluationType::as_str))
-            .bind(changes.prompt.as_ref().map(|p| evaluation_config_json(p.as_str())))
-            .bind(changes.output_type.map(OutputType::as_str))
-            .bind(changes.conditions.as_ref().map(Conditions::to_json))
-            .bind(configuration.is_some())
-            .bind(configuration.flatten().map(|c| c.0))
-            .bind(changes.delete)
-            .bind(changes.max_runs_per_hour.is_some())
-            .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32))
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(UPDATE)
+                .bind(project.0)
+                .bind(id.0)
+                .bind(changes.name.as_ref().map(|n| n.as_str()))
+                .bind(changes.description.as_deref())
+                .bind(state.enabled())
+                .bind(state.status().as_str())
+                .bind(state.reason().map(StatusReason::as_str))
+                .bind(changes.evaluation_type.map(EvaluationType::as_str))
+                .bind(changes.prompt.as_ref().map(|p| evaluation_config_json(p.as_str())))
+                .bind(changes.output_type.map(OutputType::as_str))
+                .bind(changes.conditions.as_ref().map(Conditions::to_json))
+                .bind(configuration.is_some())
+                .bind(configuration.flatten().map(|c| c.0))
+                .bind(changes.delete)
+                .bind(changes.max_runs_per_hour.is_some())
+                .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -180,16 +180,16 @@ impl EvaluationStatements for PgTransaction {
         let statuses: Vec<&str> = updates.iter().map(|u| u.state.status().as_str()).collect();
         let reasons: Vec<Option<&str>> = updates.iter().map(|u| u.state.reason().map(StatusReason::as_str)).collect();
         let configurations: Vec<Option<Uuid>> = updates.iter().map(|u| u.configuration.map(|c| c.0)).collect();
-        sqlx::query(UPDATE_STATES)
-            .bind(project.0)
-            .bind(&ids)
-            .bind(&enabled)
-            .bind(&statuses)
-            .bind(&reasons)
-            .bind(&configurations)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(UPDATE_STATES)
+                .bind(project.0)
+                .bind(&ids)
+                .bind(&enabled)
+                .bind(&statuses)
+                .bind(&reasons)
+                .bind(&configurations),
+        )
+        .await?;
         Ok(())
     }
 
@@ -200,15 +200,15 @@ impl EvaluationStatements for PgTransaction {
         spec: &ModelConfigurationSpec,
     ) -> Result<(), RepositoryError> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-        sqlx::query(INSERT_CONFIGURATIONS)
-            .bind(project.0)
-            .bind(spec.provider.as_str())
-            .bind(spec.model.as_str())
-            .bind(spec.provider_key.map(|k| k.0))
-            .bind(&ids)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(INSERT_CONFIGURATIONS)
+                .bind(project.0)
+                .bind(spec.provider.as_str())
+                .bind(spec.model.as_str())
+                .bind(spec.provider_key.map(|k| k.0))
+                .bind(&ids),
+        )
+        .await?;
         Ok(())
     }
 
@@ -218,15 +218,15 @@ impl EvaluationStatements for PgTransaction {
         id: ModelConfigurationId,
         spec: &ModelConfigurationSpec,
     ) -> Result<(), RepositoryError> {
-        sqlx::query(UPDATE_CONFIGURATION)
-            .bind(project.0)
-            .bind(id.0)
-            .bind(spec.provider.as_str())
-            .bind(spec.model.as_str())
-            .bind(spec.provider_key.map(|k| k.0))
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(UPDATE_CONFIGURATION)
+                .bind(project.0)
+                .bind(id.0)
+                .bind(spec.provider.as_str())
+                .bind(spec.model.as_str())
+                .bind(spec.provider_key.map(|k| k.0)),
+        )
+        .await?;
         Ok(())
     }
 
@@ -235,12 +235,12 @@ impl EvaluationStatements for PgTransaction {
         project: ProjectId,
         id: ModelConfigurationId,
     ) -> Result<(), RepositoryError> {
-        sqlx::query("DELETE FROM model_configurations WHERE project_id = $1 AND id = $2")
-            .bind(project.0)
-            .bind(id.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query("DELETE FROM model_configurations WHERE project_id = $1 AND id = $2")
+                .bind(project.0)
+                .bind(id.0),
+        )
+        .await?;
         Ok(())
     }
 
@@ -251,14 +251,7 @@ impl EvaluationStatements for PgTransaction {
         key: ProviderKeyId,
     ) -> Result<u64, RepositoryError> {
         let ids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
-        let result = sqlx::query(POINT_CONFIGURATIONS)
-            .bind(project.0)
-            .bind(&ids)
-            .bind(key.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(result.rows_affected())
+        self.execute(sqlx::query(POINT_CONFIGURATIONS).bind(project.0).bind(&ids).bind(key.0)).await
     }
 
     async fn set_state_of_key_users(
@@ -268,17 +261,16 @@ impl EvaluationStatements for PgTransaction {
         only: EvaluationStatus,
         state: EvaluationState,
     ) -> Result<u64, RepositoryError> {
-        let result = sqlx::query(SET_STATE_OF_KEY_USERS)
-            .bind(project.0)
-            .bind(key.0)
-            .bind(state.enabled())
-            .bind(state.status().as_str())
-            .bind(state.reason().map(StatusReason::as_str))
-            .bind(only.as_str())
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(result.rows_affected())
+        self.execute(
+            sqlx::query(SET_STATE_OF_KEY_USERS)
+                .bind(project.0)
+                .bind(key.0)
+                .bind(state.enabled())
+                .bind(state.status().as_str())
+                .bind(state.reason().map(StatusReason::as_str))
+                .bind(only.as_str()),
+        )
+        .await
     }
 
     async fn move_configurations(
@@ -287,13 +279,6 @@ impl EvaluationStatements for PgTransaction {
         from: ProviderKeyId,
         to: Option<ProviderKeyId>,
     ) -> Result<u64, RepositoryError> {
-        let result = sqlx::query(MOVE_CONFIGURATIONS)
-            .bind(project.0)
-            .bind(from.0)
-            .bind(to.map(|t| t.0))
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(result.rows_affected())
+        self.execute(sqlx::query(MOVE_CONFIGURATIONS).bind(project.0).bind(from.0).bind(to.map(|t| t.0))).await
     }
 }

@@ -60,13 +60,7 @@ impl HourlyCapStatements for PgTransaction {
     ) -> Result<Vec<(CapHour, u32)>, RepositoryError> {
         let evaluations: Vec<Uuid> = counters.iter().map(|(evaluation, _)| evaluation.0).collect();
         let hours: Vec<DateTime<Utc>> = counters.iter().map(|(_, hour)| *hour).collect();
-        sqlx::query(ENSURE_COUNTERS)
-            .bind(&evaluations)
-            .bind(&hours)
-            .bind(project.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(ENSURE_COUNTERS).bind(&evaluations).bind(&hours).bind(project.0)).await?;
         let rows: Vec<(Uuid, DateTime<Utc>, i32)> = sqlx::query_as(LOCK_COUNTERS)
             .bind(&evaluations)
             .bind(&hours)
@@ -84,14 +78,7 @@ impl HourlyCapStatements for PgTransaction {
         let hours: Vec<DateTime<Utc>> = counts.iter().map(|c| c.hour).collect();
         let granted: Vec<i32> = counts.iter().map(|c| count(c.granted)).collect();
         let refused: Vec<i32> = counts.iter().map(|c| count(c.refused)).collect();
-        sqlx::query(ADD_TO_COUNTERS)
-            .bind(evaluations)
-            .bind(hours)
-            .bind(granted)
-            .bind(refused)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(ADD_TO_COUNTERS).bind(evaluations).bind(hours).bind(granted).bind(refused)).await?;
         Ok(())
     }
 }

@@ -38,21 +38,21 @@ const LOCK_FOR_SHARE: &str = "SELECT 1 FROM provider_keys WHERE project_id = $1 
 #[async_trait]
 impl ProviderKeyStatements for PgTransaction {
     async fn insert(&mut self, key: &NewProviderKeyRecord) -> Result<(), RepositoryError> {
-        sqlx::query(INSERT)
-            .bind(key.id.0)
-            .bind(key.project.0)
-            .bind(key.provider.as_str())
-            .bind(key.name.as_str())
-            .bind(key.state.as_str())
-            .bind(&key.error_message)
-            .bind(&key.api_key_masked)
-            .bind(&key.azure_endpoint)
-            .bind(&key.api_version)
-            .bind(&key.sealed_secret.0)
-            .bind(key.created_by.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(INSERT)
+                .bind(key.id.0)
+                .bind(key.project.0)
+                .bind(key.provider.as_str())
+                .bind(key.name.as_str())
+                .bind(key.state.as_str())
+                .bind(&key.error_message)
+                .bind(&key.api_key_masked)
+                .bind(&key.azure_endpoint)
+                .bind(&key.api_version)
+                .bind(&key.sealed_secret.0)
+                .bind(key.created_by.0),
+        )
+        .await?;
         Ok(())
     }
 
@@ -66,12 +66,7 @@ impl ProviderKeyStatements for PgTransaction {
             RowLock::Update => LOCK_FOR_UPDATE,
             RowLock::Share => LOCK_FOR_SHARE,
         };
-        sqlx::query(statement)
-            .bind(project.0)
-            .bind(id.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(statement).bind(project.0).bind(id.0)).await?;
         fetch_key(self.connection().await?, project, id).await
     }
 
@@ -103,22 +98,15 @@ impl ProviderKeyStatements for PgTransaction {
     }
 
     async fn set_active(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError> {
-        sqlx::query(SET_ACTIVE)
-            .bind(project.0)
-            .bind(id.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(SET_ACTIVE).bind(project.0).bind(id.0)).await?;
         Ok(())
     }
 
     async fn delete(&mut self, project: ProjectId, id: ProviderKeyId) -> Result<(), RepositoryError> {
-        sqlx::query("DELETE FROM provider_keys WHERE project_id = $1 AND id = $2")
-            .bind(project.0)
-            .bind(id.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query("DELETE FROM provider_keys WHERE project_id = $1 AND id = $2").bind(project.0).bind(id.0),
+        )
+        .await?;
         Ok(())
     }
 

@@ -23,12 +23,12 @@ DELETE FROM rate_limit_hits WHERE api_key_id = $1 AND bucket = $2 AND created_at
 #[async_trait]
 impl RateLimitStatements for PgTransaction {
     async fn lock_counter(&mut self, bucket: &'static str, api_key: ApiKeyId) -> Result<(), RepositoryError> {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
-            .bind(bucket)
-            .bind(api_key.0)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('rate_limit:' || $1 || ':' || $2::text))")
+                .bind(bucket)
+                .bind(api_key.0),
+        )
+        .await?;
         Ok(())
     }
 
@@ -61,23 +61,17 @@ impl RateLimitStatements for PgTransaction {
         api_key: ApiKeyId,
         age: Duration,
     ) -> Result<(), RepositoryError> {
-        sqlx::query(FORGET)
-            .bind(api_key.0)
-            .bind(bucket)
-            .bind(age.as_secs_f64())
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(FORGET).bind(api_key.0).bind(bucket).bind(age.as_secs_f64())).await?;
         Ok(())
     }
 
     async fn count(&mut self, bucket: &'static str, api_key: ApiKeyId) -> Result<(), RepositoryError> {
-        sqlx::query("INSERT INTO rate_limit_hits (api_key_id, bucket, created_at) VALUES ($1, $2, now())")
-            .bind(api_key.0)
-            .bind(bucket)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query("INSERT INTO rate_limit_hits (api_key_id, bucket, created_at) VALUES ($1, $2, now())")
+                .bind(api_key.0)
+                .bind(bucket),
+        )
+        .await?;
         Ok(())
     }
 }

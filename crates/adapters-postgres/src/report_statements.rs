@@ -44,22 +44,23 @@ impl ReportStatements for PgTransaction {
     }
 
     async fn insert_run(&mut self, run: &ReportRun, run_key: &str) -> Result<bool, RepositoryError> {
-        let inserted = sqlx::query(INSERT_RUN)
-            .bind(run.id.0)
-            .bind(run.project.0)
-            .bind(run.report.0)
-            .bind(run_key)
-            .bind(run.trigger().is_some_and(Trigger::is_automatic))
-            .bind(Json(&run.content))
-            .bind(&run.metadata)
-            .bind(run.period.start)
-            .bind(run.period.end)
-            .bind(Json(&run.trend))
-            .bind(run.created_at)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
-        Ok(inserted.rows_affected() == 1)
+        Ok(self
+            .execute(
+                sqlx::query(INSERT_RUN)
+                    .bind(run.id.0)
+                    .bind(run.project.0)
+                    .bind(run.report.0)
+                    .bind(run_key)
+                    .bind(run.trigger().is_some_and(Trigger::is_automatic))
+                    .bind(Json(&run.content))
+                    .bind(&run.metadata)
+                    .bind(run.period.start)
+                    .bind(run.period.end)
+                    .bind(Json(&run.trend))
+                    .bind(run.created_at),
+            )
+            .await?
+            == 1)
     }
 
     async fn advance(
@@ -68,14 +69,14 @@ impl ReportStatements for PgTransaction {
         delivered_at: DateTime<Utc>,
         next_delivery_date: Option<Option<DateTime<Utc>>>,
     ) -> Result<(), RepositoryError> {
-        sqlx::query(ADVANCE_REPORT)
-            .bind(report.0)
-            .bind(delivered_at)
-            .bind(next_delivery_date.is_some())
-            .bind(next_delivery_date.flatten())
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(ADVANCE_REPORT)
+                .bind(report.0)
+                .bind(delivered_at)
+                .bind(next_delivery_date.is_some())
+                .bind(next_delivery_date.flatten()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -86,19 +87,12 @@ impl ReportStatements for PgTransaction {
         let indexes: Vec<i32> = deliveries.iter().map(|d| int(d.target_index)).collect();
         let recipients: Vec<&str> = deliveries.iter().map(|d| d.recipient.as_str()).collect();
         let targets: Vec<Value> = deliveries.iter().map(|d| target_to_json(&d.target)).collect();
-        sqlx::query(INSERT_DELIVERIES)
-            .bind(run.0)
-            .bind(indexes)
-            .bind(recipients)
-            .bind(targets)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(INSERT_DELIVERIES).bind(run.0).bind(indexes).bind(recipients).bind(targets)).await?;
         Ok(())
     }
 
     async fn lock_run(&mut self, run: ReportRunId) -> Result<(), RepositoryError> {
-        sqlx::query(LOCK_RUN).bind(run.0).execute(self.connection().await?).await.map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(LOCK_RUN).bind(run.0)).await?;
         Ok(())
     }
 
@@ -110,15 +104,15 @@ impl ReportStatements for PgTransaction {
         state: DeliveryState,
         error: Option<String>,
     ) -> Result<(), RepositoryError> {
-        sqlx::query(END_DELIVERY)
-            .bind(run.0)
-            .bind(int(target_index))
-            .bind(recipient)
-            .bind(state.as_str())
-            .bind(error)
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(
+            sqlx::query(END_DELIVERY)
+                .bind(run.0)
+                .bind(int(target_index))
+                .bind(recipient)
+                .bind(state.as_str())
+                .bind(error),
+        )
+        .await?;
         Ok(())
     }
 
@@ -137,13 +131,7 @@ impl ReportStatements for PgTransaction {
         status: DeliveryStatus,
         errors: &[String],
     ) -> Result<(), RepositoryError> {
-        sqlx::query(SET_RUN_STATUS)
-            .bind(run.0)
-            .bind(status.as_str())
-            .bind(Json(errors))
-            .execute(self.connection().await?)
-            .await
-            .map_err(RepositoryError::new)?;
+        self.execute(sqlx::query(SET_RUN_STATUS).bind(run.0).bind(status.as_str()).bind(Json(errors))).await?;
         Ok(())
     }
 }

@@ -11,6 +11,8 @@ use domain::provider_key::ProviderKeyStatements;
 use domain::reports::ReportStatements;
 use domain::summary::RateLimitStatements;
 use domain::unit_of_work::{Transaction, UnitOfWork};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::PgAiEventStore;
@@ -48,6 +50,15 @@ impl PgTransaction {
         self.tx
             .as_deref_mut()
             .ok_or_else(|| RepositoryError::new(anyhow::anyhow!("a transaction that began has no connection")))
+    }
+
+    /// Runs one statement in the transaction; returns how many rows it touched.
+    pub(crate) async fn execute(
+        &mut self,
+        statement: Query<'_, Postgres, PgArguments>,
+    ) -> Result<u64, RepositoryError> {
+        let connection = self.connection().await?;
+        Ok(statement.execute(connection).await.map_err(RepositoryError::new)?.rows_affected())
     }
 
     /// The event store whose partitions the event statements ensure.
