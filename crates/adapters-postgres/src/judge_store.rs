@@ -8,6 +8,7 @@ use domain::judge::{
     EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
     ResultRow, ResultsQuery, RunsQuery,
 };
+use domain::llm::TrialCredits;
 use domain::{Page, ProjectId, RepositoryError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -191,8 +192,11 @@ impl JudgeStore for PgJudgeStore {
             .await
             .map_err(RepositoryError::new)
     }
+}
 
-    async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError> {
+#[async_trait]
+impl TrialCredits for PgJudgeStore {
+    async fn reserve(&self, project: ProjectId) -> Result<bool, RepositoryError> {
         let reserved: Option<i32> = sqlx::query_scalar(RESERVE_CREDIT)
             .bind(project.0)
             .fetch_optional(&self.pool)
@@ -201,7 +205,7 @@ impl JudgeStore for PgJudgeStore {
         Ok(reserved.is_some())
     }
 
-    async fn release_trial_credit(&self, project: ProjectId) -> Result<(), RepositoryError> {
+    async fn release(&self, project: ProjectId) -> Result<(), RepositoryError> {
         sqlx::query(RELEASE_CREDIT).bind(project.0).execute(&self.pool).await.map_err(RepositoryError::new)?;
         Ok(())
     }

@@ -21,7 +21,7 @@ use domain::identity::{AccessService, AdminService};
 use domain::ingestion::{BatchTransactions, IngestionService};
 use domain::jobs::JobQueue;
 use domain::judge::{JudgeConfig, JudgePorts, JudgeService};
-use domain::llm::{LlmUse, LlmUsePorts, SystemLlm};
+use domain::llm::{Llm, LlmUse, LlmUsePorts, SystemLlm};
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{
@@ -179,8 +179,9 @@ impl Services {
         let job_table = PgJobQueue::new(pool.clone());
         let jobs: Arc<dyn JobQueue> = Arc::new(job_table.clone());
 
-        // LLM use, shared by the summary and the judge.
-        let llm = Arc::new(LlmUse::new(
+        // The one LLM port, shared by the summary, reports and the judge.
+        let judge_store = Arc::new(PgJudgeStore::new(pool.clone()));
+        let llm: Arc<dyn Llm> = Arc::new(LlmUse::new(
             LlmUsePorts {
                 provider_keys: keys.service.clone(),
                 key_repository: keys.repository.clone(),
@@ -188,6 +189,7 @@ impl Services {
                 gateway: keys.gateway.clone(),
                 completion: Arc::new(HttpStructuredCompletion::new(config.llm.gateway.clone())?),
                 llm_calls: Arc::new(crate::telemetry::MeteredLlmCalls(Arc::new(PgLlmCallLog::new(pool.clone())))),
+                trial_credits: judge_store.clone(),
             },
             system_llm(config)?,
             config.llm.trial_models.clone(),
@@ -230,7 +232,6 @@ impl Services {
             },
             SummaryConfig { llm_timeout: config.llm.timeout },
         ));
-        let judge_store = Arc::new(PgJudgeStore::new(pool.clone()));
         let judge = Arc::new(JudgeService::new(
             JudgePorts {
                 evaluations: evaluation_repository.clone(),
@@ -293,7 +294,7 @@ struct ReportDependencies {
     unit_of_work: Arc<dyn UnitOfWork>,
     evaluation_repository: Arc<PgEvaluationRepository>,
     jobs: Arc<dyn JobQueue>,
-    llm: Arc<LlmUse>,
+    llm: Arc<dyn Llm>,
     secrets: Keys,
 }
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use domain::ingestion::{AiEventName, BatchTransactions, BatchWrites, IncomingEvent};
 use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
-use domain::judge::{HourlyCap, JudgeStore, PlannedJob, hour_of};
+use domain::judge::{HourlyCap, PlannedJob, hour_of};
+use domain::llm::TrialCredits;
 use domain::{EvaluationId, ProjectId};
 use serde_json::{Map, json};
 use uuid::Uuid;
@@ -258,7 +259,7 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
             let start = start.clone();
             tokio::spawn(async move {
                 start.wait().await;
-                store.reserve_trial_credit(project).await.unwrap()
+                store.reserve(project).await.unwrap()
             })
         })
         .collect();
@@ -268,9 +269,9 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
     }
     assert_eq!(granted, 5);
     let store = PgJudgeStore::new(app.pool().clone());
-    store.release_trial_credit(project).await.unwrap();
-    assert!(store.reserve_trial_credit(project).await.unwrap(), "a credit given back can be taken again");
-    assert!(!store.reserve_trial_credit(project).await.unwrap());
+    store.release(project).await.unwrap();
+    assert!(store.reserve(project).await.unwrap(), "a credit given back can be taken again");
+    assert!(!store.reserve(project).await.unwrap());
     let used: i32 = sqlx::query_scalar("SELECT trial_evals_used FROM evaluation_configs WHERE project_id = $1")
         .bind(project.0)
         .fetch_one(app.pool())
@@ -279,7 +280,7 @@ async fn trial_credits_are_never_taken_past_the_limit_under_concurrency() {
     assert_eq!(used, 5);
 
     let fresh = app.project().await.id;
-    assert!(store.reserve_trial_credit(fresh).await.unwrap(), "a project without settings has the default limit");
+    assert!(store.reserve(fresh).await.unwrap(), "a project without settings has the default limit");
 }
 
 #[tokio::test]

@@ -24,12 +24,6 @@ pub trait JudgeStore: Send + Sync + 'static {
     /// an earlier attempt).
     async fn stored_events(&self, project: ProjectId, uuids: &[uuid::Uuid])
     -> Result<Vec<uuid::Uuid>, RepositoryError>;
-
-    /// Takes one trial credit if any is left (atomically: never past the limit).
-    async fn reserve_trial_credit(&self, project: ProjectId) -> Result<bool, RepositoryError>;
-
-    /// Gives back a credit taken for a call that failed.
-    async fn release_trial_credit(&self, project: ProjectId) -> Result<(), RepositoryError>;
 }
 
 /// Reads of judgement results. Errors are `RepositoryError` only.

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::content;
 use crate::evaluation::{Evaluation, OutputType};
-use crate::llm::CompletionRequest;
+use crate::llm::Prompt;
 
 /// The schema name sent to the provider.
 pub const SCHEMA_NAME: &str = "evaluation_verdict";
@@ -67,12 +67,7 @@ pub fn schema(output_type: OutputType) -> Value {
 
 /// The request judging a generation (`input`/`output`: its `$ai_input` and
 /// `$ai_output_choices`) with `evaluation`, on `model`.
-pub fn request(
-    evaluation: &Evaluation,
-    input: Option<&Value>,
-    output: Option<&Value>,
-    model: &str,
-) -> CompletionRequest {
+pub fn prompt(evaluation: &Evaluation, input: Option<&Value>, output: Option<&Value>) -> Prompt {
     let mut user = format!(
         "Evaluation criteria:\n{}\n\n<input>\n{}\n</input>\n\n<output>\n{}\n</output>\n",
         evaluation.prompt,
@@ -84,12 +79,11 @@ pub fn request(
         user.push_str(NA_ALLOWED);
         user.push('\n');
     }
-    CompletionRequest {
+    Prompt {
         system: SYSTEM.to_owned(),
         user,
         schema_name: SCHEMA_NAME.to_owned(),
         schema: schema(evaluation.output_type),
-        model: model.to_owned(),
         max_output_tokens: MAX_OUTPUT_TOKENS,
     }
 }

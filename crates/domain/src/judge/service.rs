@@ -18,7 +18,7 @@ use super::{
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
-use crate::llm::{ChosenLlm, CompletionError, JudgeLlm, LlmPurpose, LlmUse};
+use crate::llm::{CompletionError, Llm, LlmError, LlmPurpose, PaidBy, ask};
 use crate::unit_of_work::UnitOfWork;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
 
@@ -28,7 +28,7 @@ pub struct JudgePorts {
     pub store: Arc<dyn JudgeStore>,
     pub results: Arc<dyn EvaluationResultsStore>,
     pub jobs: Arc<dyn JobQueue>,
-    pub llm: Arc<LlmUse>,
+    pub llm: Arc<dyn Llm>,
     pub unit_of_work: Arc<dyn UnitOfWork>,
 }
 
@@ -49,8 +49,8 @@ pub struct JudgeService {
 
 /// How judging one evaluation of a job ended.
 enum Judgement {
-    /// A verdict to store, and who paid for it (a lost lease gives a trial credit back).
-    Verdict { event: IncomingEvent, key: KeyType },
+    /// A verdict to store, and who paid for it (a lost lease refunds a trial credit).
+    Verdict { event: IncomingEvent, paid_by: PaidBy },
     /// A passing failure: the job is tried again.
     Retry(String),
     /// A failure another attempt would repeat.
@@ -209,11 +209,11 @@ impl JudgeService {
         let said = |evaluation: EvaluationId, reason: String| {
             if several { format!("evaluation {evaluation}: {reason}") } else { reason }
         };
-        let (mut verdicts, mut paid_by_trial, mut retry, mut failure) = (Vec::new(), 0, None, None);
+        let (mut verdicts, mut paid, mut retry, mut failure) = (Vec::new(), Vec::new(), None, None);
         for (evaluation, judgement) in judged {
             match judgement {
-                Judgement::Verdict { event, key } => {
-                    paid_by_trial += usize::from(key == KeyType::Posthog);
+                Judgement::Verdict { event, paid_by } => {
+                    paid.push(paid_by);
                     verdicts.push(event);
                 }
                 Judgement::Retry(reason) => {
@@ -237,8 +237,8 @@ impl JudgeService {
             (None, None) => Some(JobEnd::Complete),
         };
         if !store_results(&*self.ports.unit_of_work, &job.lease, job.project, &verdicts, end.as_ref()).await? {
-            for _ in 0..paid_by_trial {
-                self.ports.store.release_trial_credit(job.project).await?;
+            for paid_by in paid {
+                self.ports.llm.refund(job.project, paid_by).await?;
             }
             tracing::warn!(job = %job.lease.job, "a judge job's lease lapsed before its results were stored");
             return Ok(JobOutcome::Finished);
@@ -246,7 +246,8 @@ impl JudgeService {
         Ok(retry.map_or(JobOutcome::Finished, JobOutcome::Retry))
     }
 
-    /// One evaluation's judgement of the generation: who pays, the call, the verdict.
+    /// One evaluation's judgement of the generation: the call (the LLM port decides who
+    /// pays), the verdict.
     async fn judge_one(
         &self,
         project: ProjectId,
@@ -255,85 +256,76 @@ impl JudgeService {
         result_id: Uuid,
         generation: &Generation,
     ) -> Result<Judgement, RepositoryError> {
-        let (llm, key) = match self.ports.llm.choose_for_judge(project, evaluation).await? {
-            JudgeLlm::OwnKey(llm) => {
-                let key = KeyType::Byok(llm.key.expect("an own key has an id"));
-                (llm, key)
-            }
-            JudgeLlm::Trial(llm) => {
-                if !self.ports.store.reserve_trial_credit(project).await? {
-                    self.stop(project, JudgeStop::WithoutKey, StatusReason::TrialLimitReached).await?;
-                    return Ok(Judgement::Fail("the project's trial evaluations are used up".into()));
-                }
-                (llm, KeyType::Posthog)
-            }
-            JudgeLlm::KeyInvalid(key) => {
-                self.stop(project, JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid).await?;
-                return Ok(Judgement::Fail(format!("provider key {key} is invalid")));
-            }
-            JudgeLlm::ModelNotAllowed => {
-                self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ModelNotAllowed).await?;
-                return Ok(Judgement::Fail("no provider key, and the model is not available on trial credits".into()));
-            }
-        };
-        let verdict = match self.call(project, evaluation, generation, &llm).await {
-            Ok(verdict) => verdict,
-            Err(error) => {
-                if key == KeyType::Posthog {
-                    self.ports.store.release_trial_credit(project).await?;
-                }
-                return self.after_failure(project, evaluation, key, error).await;
-            }
+        let prompt = prompt::prompt(
+            evaluation,
+            generation.properties.get("$ai_input"),
+            generation.properties.get("$ai_output_choices").or_else(|| generation.properties.get("$ai_output")),
+        );
+        let deadline = Instant::now() + self.config.llm_timeout;
+        let (answer, llm) =
+            match ask::<JudgeAnswer>(&*self.ports.llm, LlmPurpose::Judge, evaluation, prompt, deadline).await {
+                Ok(answered) => answered,
+                Err(error) => return self.after_failure(project, evaluation, error).await,
+            };
+        let paid_by = llm.paid_by;
+        let key = match paid_by {
+            PaidBy::OwnKey(key) => KeyType::Byok(key),
+            PaidBy::Trial | PaidBy::Operator => KeyType::Posthog,
         };
         let event = ResultEvent {
             id: result_id,
             evaluation,
             generation,
-            verdict: &verdict,
+            verdict: &Verdict::from_answer(answer, evaluation.output_type),
             key,
-            provider: llm.credentials.provider.as_str(),
+            provider: llm.provider.as_str(),
             model: &llm.model,
             manual: payload.manual,
             at: Utc::now(),
         }
         .into_event();
-        Ok(Judgement::Verdict { event, key })
+        Ok(Judgement::Verdict { event, paid_by })
     }
 
-    async fn call(
-        &self,
-        project: ProjectId,
-        evaluation: &Evaluation,
-        generation: &Generation,
-        llm: &ChosenLlm,
-    ) -> Result<Verdict, CompletionError> {
-        let request = prompt::request(
-            evaluation,
-            generation.properties.get("$ai_input"),
-            generation.properties.get("$ai_output_choices").or_else(|| generation.properties.get("$ai_output")),
-            &llm.model,
-        );
-        let deadline = Instant::now() + self.config.llm_timeout;
-        let answer: JudgeAnswer = self.ports.llm.complete(project, LlmPurpose::Judge, llm, &request, deadline).await?;
-        Ok(Verdict::from_answer(answer, evaluation.output_type))
-    }
-
-    /// A failed call: a rejected own key stops the evaluations using it (the key is
-    /// already `invalid`); passing trouble is retried; anything else ends the job.
+    /// No verdict: who may not pay stops the evaluations concerned; a key the provider
+    /// rejected stops the evaluations using it (the key is already `invalid`); passing
+    /// trouble is retried; anything else ends the job.
     async fn after_failure(
         &self,
         project: ProjectId,
         evaluation: &Evaluation,
-        key: KeyType,
-        error: CompletionError,
+        error: LlmError,
     ) -> Result<Judgement, RepositoryError> {
-        Ok(match (&error, key) {
-            (CompletionError::KeyRejected, KeyType::Byok(key_id)) => {
+        let message = error.to_string();
+        let (stop, reason) = match error {
+            LlmError::Storage(error) => return Err(error),
+            LlmError::Failed { error, paid_by, .. } => {
+                return self.after_failed_call(project, evaluation, &error, paid_by).await;
+            }
+            LlmError::TrialsUsedUp => (JudgeStop::WithoutKey, StatusReason::TrialLimitReached),
+            LlmError::KeyInvalid(key) => (JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid),
+            LlmError::ModelNotAllowed | LlmError::NoLlm => {
+                (JudgeStop::One(evaluation.id), StatusReason::ModelNotAllowed)
+            }
+        };
+        self.stop(project, stop, reason).await?;
+        Ok(Judgement::Fail(message))
+    }
+
+    async fn after_failed_call(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        error: &CompletionError,
+        paid_by: PaidBy,
+    ) -> Result<Judgement, RepositoryError> {
+        Ok(match (error, paid_by) {
+            (CompletionError::KeyRejected, PaidBy::OwnKey(key_id)) => {
                 self.stop(project, JudgeStop::UsingKey(key_id), StatusReason::ProviderKeyInvalid).await?;
                 self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ProviderKeyInvalid).await?;
                 Judgement::Fail(format!("the provider rejected key {key_id}"))
             }
-            (CompletionError::KeyRejected, KeyType::Posthog) => {
+            (CompletionError::KeyRejected, PaidBy::Trial | PaidBy::Operator) => {
                 tracing::error!("the provider rejected the operator's system LLM key (LLMA_SYSTEM_LLM_API_KEY)");
                 Judgement::Fail("the provider rejected the system LLM key".into())
             }

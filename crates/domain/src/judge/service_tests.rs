@@ -1,26 +1,21 @@
-//! Unit tests of the judge use cases, with every port mocked: who pays (key order and
-//! trial credits), how failures end a job and stop evaluations, what a result event
-//! carries, manual runs and the results query's validation.
+//! Unit tests of the judge use cases, with every port mocked (the LLM port's own choice
+//! of who pays is tested with it): how failures end a job and stop evaluations, what a
+//! result event carries, manual runs and the results query's validation.
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
 use mockall::predicate::eq;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::crypto::SealedSecret;
 use crate::evaluation::{
     Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
 };
-use crate::evaluation_config::EvaluationConfig;
 use crate::jobs::{JobId, Lease, MockJobQueue};
 use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
-use crate::llm::testing::LlmMocks;
-use crate::llm::{Completion, SystemLlm, TokenUsage};
-use crate::models::TrialModels;
-use crate::provider_key::{KeyState, Provider, ProviderKey};
+use crate::llm::{LlmAnswer, MockLlm};
+use crate::provider_key::Provider;
 use crate::unit_of_work::MockUnitOfWork;
 use crate::unit_of_work::testing::MockTransaction;
 use crate::{ModelConfigurationId, ProviderKeyId};
@@ -84,17 +79,6 @@ fn generation() -> Generation {
     }
 }
 
-fn stored_key(state: KeyState) -> ProviderKey {
-    ProviderKey {
-        id: key_id(),
-        state,
-        api_key_masked: "sk-t...abcd".into(),
-        created_at: at(),
-        updated_at: at(),
-        ..crate::provider_key::testing::stored_key(PROJECT)
-    }
-}
-
 fn claimed(manual: bool) -> ClaimedJob {
     let payload = JudgePayload {
         evaluations: vec![evaluation_id()],
@@ -127,16 +111,26 @@ fn claimed_for_both(attempts: u32) -> ClaimedJob {
     ClaimedJob { payload: serde_json::to_value(payload).unwrap(), attempts, ..claimed(false) }
 }
 
-fn answer(verdict: bool, applicable: bool) -> Completion {
-    Completion {
+/// The judge's answer as the LLM port gives it, paid by `paid_by`.
+fn answer(verdict: Value, applicable: bool, paid_by: PaidBy) -> LlmAnswer {
+    LlmAnswer {
         value: json!({"verdict": verdict, "reasoning": "Friendly.", "applicable": applicable}),
-        usage: TokenUsage { input: 50, output: 10 },
-        attempts: 1,
+        paid_by,
+        provider: Provider::Openai,
+        model: "gpt-5".into(),
     }
 }
 
+fn own_key() -> PaidBy {
+    PaidBy::OwnKey(key_id())
+}
+
+fn failed(error: CompletionError, paid_by: PaidBy) -> LlmError {
+    LlmError::Failed { error, paid_by, model: "gpt-5".into() }
+}
+
 struct Mocks {
-    llm: LlmMocks,
+    llm: MockLlm,
     evaluations: MockEvaluationRepository,
     store: MockJudgeStore,
     results: MockEvaluationResultsStore,
@@ -149,11 +143,11 @@ struct Mocks {
 }
 
 impl Mocks {
-    /// The evaluation is found, the generation is stored, no active key, calls recorded,
-    /// results stored (and kept for inspection).
+    /// The evaluation is found, the generation is stored, results stored (and kept for
+    /// inspection).
     fn new(evaluation: Evaluation) -> Self {
         let mut mocks = Mocks {
-            llm: LlmMocks::default(),
+            llm: MockLlm::new(),
             evaluations: MockEvaluationRepository::new(),
             store: MockJudgeStore::new(),
             results: MockEvaluationResultsStore::new(),
@@ -165,9 +159,6 @@ impl Mocks {
         // any id asked for is this evaluation under that id
         mocks.evaluations.expect_find().returning(move |_, id| Ok(Some(Evaluation { id, ..evaluation.clone() })));
         mocks.store.expect_event().returning(|_, _, _| Ok(Some(generation())));
-        mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-        mocks.llm.calls.expect_record().returning(|_| Ok(()));
-        mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
         let (stored, ends) = (mocks.stored.clone(), mocks.ends.clone());
         mocks.unit_of_work.expect_begin().returning(move || {
             let mut tx = MockTransaction::default();
@@ -186,39 +177,29 @@ impl Mocks {
         mocks
     }
 
-    fn with_key(mut self, state: KeyState) -> Self {
-        self.llm.keys.expect_find().with(eq(PROJECT), eq(key_id())).returning(move |_, _| Ok(Some(stored_key(state))));
-        self.llm.keys.expect_find_sealed().returning(|_, _| Ok(Some(SealedSecret(b"sealed".to_vec()))));
-        self.llm.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
-        self
-    }
-
-    fn with_trial(mut self, models: &[&str]) -> Self {
-        self.llm.system = Some(SystemLlm {
-            provider: Provider::Openai,
-            api_key: SecretString::from("sk-operator"),
-            model: "gpt-5-mini".into(),
-            azure: None,
+    /// Every judge call gets what `answer` gives.
+    fn answers(mut self, answer: impl Fn() -> Result<LlmAnswer, LlmError> + Send + Sync + 'static) -> Self {
+        self.llm.expect_run().returning(move |_, request| {
+            assert_eq!(request.purpose, LlmPurpose::Judge);
+            answer()
         });
-        self.llm.trial_models =
-            TrialModels { provider: Some(Provider::Openai), models: models.iter().map(|m| (*m).to_owned()).collect() };
         self
     }
 
-    fn answers(mut self, result: Result<Completion, CompletionError>) -> Self {
-        self.llm.completion.expect_complete().returning(move |_, _, _| result.clone());
+    /// The LLM port is never asked.
+    fn no_call(mut self) -> Self {
+        self.llm.expect_run().never();
         self
     }
 
     fn service(self) -> (JudgeService, Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>) {
-        let llm = self.llm.build();
         let service = JudgeService::new(
             JudgePorts {
                 evaluations: Arc::new(self.evaluations),
                 store: Arc::new(self.store),
                 results: Arc::new(self.results),
                 jobs: Arc::new(self.jobs),
-                llm,
+                llm: Arc::new(self.llm),
                 unit_of_work: Arc::new(self.unit_of_work),
             },
             JudgeConfig {
@@ -230,10 +211,21 @@ impl Mocks {
     }
 }
 
+fn configured() -> Evaluation {
+    evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))
+}
+
 #[tokio::test]
-async fn the_configured_key_judges_and_the_result_is_an_ai_evaluation_event() {
-    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
-    let mocks = mocks.answers(Ok(answer(true, true)));
+async fn the_judge_asks_with_the_evaluation_and_the_generation_and_stores_an_ai_evaluation_event() {
+    let mut mocks = Mocks::new(configured());
+    mocks.llm.expect_run().times(1).returning(|evaluation, request| {
+        assert_eq!(evaluation.id, evaluation_id());
+        assert!(request.prompt.user.contains("Pass when the answer is polite."), "{}", request.prompt.user);
+        assert!(request.prompt.user.contains("Hello there!"), "{}", request.prompt.user);
+        let remaining = request.deadline.saturating_duration_since(Instant::now());
+        assert!(remaining <= Duration::from_secs(30) && remaining > Duration::from_secs(25), "{remaining:?}");
+        Ok(answer(json!(true), true, own_key()))
+    });
     let (service, stored) = mocks.service();
 
     assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
@@ -261,8 +253,8 @@ async fn the_configured_key_judges_and_the_result_is_an_ai_evaluation_event() {
 
 #[tokio::test]
 async fn not_applicable_results_carry_no_result_property() {
-    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
-    let (service, stored) = mocks.answers(Ok(answer(false, false))).service();
+    let mocks = Mocks::new(configured()).answers(|| Ok(answer(json!(false), false, own_key())));
+    let (service, stored) = mocks.service();
 
     service.run(&claimed(true)).await;
 
@@ -273,11 +265,9 @@ async fn not_applicable_results_carry_no_result_property() {
 }
 
 #[tokio::test]
-async fn without_a_key_a_trial_model_runs_on_a_reserved_credit() {
-    let mut mocks = Mocks::new(evaluation(None)).with_trial(&["gpt-5-mini"]);
-    mocks.store.expect_reserve_trial_credit().times(1).returning(|_| Ok(true));
-    mocks.store.expect_release_trial_credit().never();
-    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+async fn a_verdict_on_trial_credits_is_marked_posthog_without_a_key() {
+    let mocks = Mocks::new(evaluation(None)).answers(|| Ok(answer(json!(true), true, PaidBy::Trial)));
+    let (service, stored) = mocks.service();
 
     assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
     let stored = stored.lock().unwrap();
@@ -286,65 +276,63 @@ async fn without_a_key_a_trial_model_runs_on_a_reserved_credit() {
 }
 
 #[tokio::test]
-async fn a_failed_trial_call_gives_its_credit_back_and_is_retried() {
-    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5-mini", None)))).with_trial(&["gpt-5-mini"]);
-    mocks.store.expect_reserve_trial_credit().times(1).returning(|_| Ok(true));
-    mocks.store.expect_release_trial_credit().times(1).returning(|_| Ok(()));
-    let (service, stored) = mocks.answers(Err(CompletionError::Unavailable("503".into()))).service();
+async fn a_lease_lost_before_the_results_refunds_the_trial_credits_they_took() {
+    let mut mocks = Mocks::new(evaluation(None)).answers(|| Ok(answer(json!(true), true, PaidBy::Trial)));
+    mocks.unit_of_work.checkpoint();
+    mocks.unit_of_work.expect_begin().returning(|| {
+        let mut tx = MockTransaction::default();
+        tx.events.expect_insert().returning(|_, events| Ok(events.iter().map(|e| e.uuid).collect()));
+        tx.jobs.expect_end().returning(|_, _| Ok(false));
+        Ok(Box::new(tx))
+    });
+    mocks.llm.expect_refund().with(eq(PROJECT), eq(PaidBy::Trial)).times(2).returning(|_, _| Ok(()));
+    let (service, _) = mocks.service();
+
+    assert_eq!(service.run(&claimed_for_both(1)).await, JobOutcome::Finished);
+}
+
+#[tokio::test]
+async fn a_failed_call_is_retried_and_stores_nothing() {
+    let mocks =
+        Mocks::new(evaluation(None)).answers(|| Err(failed(CompletionError::Unavailable("503".into()), PaidBy::Trial)));
+    let (service, stored) = mocks.service();
 
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Retry(_)));
     assert!(stored.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn used_up_credits_stop_the_trial_evaluations_and_make_no_call() {
-    let mut mocks = Mocks::new(evaluation(None)).with_trial(&["gpt-5-mini"]);
-    mocks.store.expect_reserve_trial_credit().returning(|_| Ok(false));
-    mocks
-        .evaluations
-        .expect_stop_judging()
-        .with(eq(PROJECT), eq(JudgeStop::WithoutKey), eq(StatusReason::TrialLimitReached))
-        .times(1)
-        .returning(|_, _, _| Ok(2));
-    mocks.llm.completion.expect_complete().never();
-    let (service, _) = mocks.service();
+async fn who_may_not_pay_stops_the_evaluations_concerned() {
+    for (error, stop, reason) in [
+        ((|| LlmError::TrialsUsedUp) as fn() -> LlmError, JudgeStop::WithoutKey, StatusReason::TrialLimitReached),
+        (|| LlmError::KeyInvalid(key_id()), JudgeStop::UsingKey(key_id()), StatusReason::ProviderKeyInvalid),
+        (|| LlmError::ModelNotAllowed, JudgeStop::One(evaluation_id()), StatusReason::ModelNotAllowed),
+    ] {
+        let mut mocks = Mocks::new(evaluation(None)).answers(move || Err(error()));
+        mocks
+            .evaluations
+            .expect_stop_judging()
+            .with(eq(PROJECT), eq(stop), eq(reason))
+            .times(1)
+            .returning(|_, _, _| Ok(1));
+        let (service, stored) = mocks.service();
 
-    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
+        let outcome = service.run(&claimed(false)).await;
+        assert!(matches!(&outcome, JobOutcome::Fail(_)), "{stop:?}: {outcome:?}");
+        assert!(stored.lock().unwrap().is_empty());
+    }
 }
 
 #[tokio::test]
-async fn a_model_outside_the_trial_list_without_a_key_is_not_allowed() {
-    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", None)))).with_trial(&["gpt-5-mini"]);
-    mocks
-        .evaluations
-        .expect_stop_judging()
-        .with(eq(PROJECT), eq(JudgeStop::One(evaluation_id())), eq(StatusReason::ModelNotAllowed))
-        .times(1)
-        .returning(|_, _, _| Ok(1));
-    mocks.llm.completion.expect_complete().never();
-    mocks.store.expect_reserve_trial_credit().never();
-    let (service, _) = mocks.service();
-
-    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
-}
-
-#[tokio::test]
-async fn a_rejected_key_turns_invalid_stops_its_evaluations_and_is_not_retried() {
-    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
-    mocks
-        .llm
-        .key_writes
-        .expect_update()
-        .withf(|_, id, changes| *id == key_id() && changes.state == Some(KeyState::Invalid))
-        .times(1)
-        .returning(|_, _, _| Ok(None));
+async fn a_rejected_key_stops_its_evaluations_and_is_not_retried() {
+    let mut mocks = Mocks::new(configured()).answers(|| Err(failed(CompletionError::KeyRejected, own_key())));
     let stops = Arc::new(Mutex::new(Vec::new()));
     let seen = stops.clone();
     mocks.evaluations.expect_stop_judging().returning(move |_, stop, reason| {
         seen.lock().unwrap().push((stop, reason));
         Ok(1)
     });
-    let (service, stored) = mocks.answers(Err(CompletionError::KeyRejected)).service();
+    let (service, stored) = mocks.service();
 
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
     assert!(stored.lock().unwrap().is_empty(), "no result is stored");
@@ -352,26 +340,11 @@ async fn a_rejected_key_turns_invalid_stops_its_evaluations_and_is_not_retried()
 }
 
 #[tokio::test]
-async fn a_key_already_invalid_stops_its_evaluations_without_a_call() {
-    let mut mocks =
-        Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Invalid);
-    mocks
-        .evaluations
-        .expect_stop_judging()
-        .with(eq(PROJECT), eq(JudgeStop::UsingKey(key_id())), eq(StatusReason::ProviderKeyInvalid))
-        .times(1)
-        .returning(|_, _, _| Ok(1));
-    mocks.llm.completion.expect_complete().never();
-    let (service, _) = mocks.service();
-
-    assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
-}
-
-#[tokio::test]
-async fn garbage_from_the_model_fails_the_job_and_invents_no_verdict() {
-    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
-    let garbage = Completion { value: json!({"verdict": "maybe"}), usage: TokenUsage::default(), attempts: 2 };
-    let (service, stored) = mocks.answers(Ok(garbage)).service();
+async fn garbage_from_the_model_fails_the_job_invents_no_verdict_and_refunds() {
+    let mut mocks = Mocks::new(evaluation(None))
+        .answers(|| Ok(LlmAnswer { value: json!({"verdict": "maybe"}), ..answer(json!(true), true, PaidBy::Trial) }));
+    mocks.llm.expect_refund().with(eq(PROJECT), eq(PaidBy::Trial)).times(1).returning(|_, _| Ok(()));
+    let (service, stored) = mocks.service();
 
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
     assert!(stored.lock().unwrap().is_empty());
@@ -380,8 +353,8 @@ async fn garbage_from_the_model_fails_the_job_and_invents_no_verdict() {
 #[tokio::test]
 async fn rate_limits_and_timeouts_are_retried() {
     for error in [CompletionError::RateLimited { retry_after: None }, CompletionError::Timeout] {
-        let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
-        let (service, _) = mocks.answers(Err(error)).service();
+        let mocks = Mocks::new(configured()).answers(move || Err(failed(error.clone(), own_key())));
+        let (service, _) = mocks.service();
         assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Retry(_)));
     }
 }
@@ -390,37 +363,20 @@ async fn rate_limits_and_timeouts_are_retried() {
 async fn an_automatic_job_of_a_disabled_evaluation_ends_without_a_call() {
     let mut disabled = evaluation(None);
     disabled.state = EvaluationState::Paused;
-    let mut mocks = Mocks::new(disabled.clone()).with_trial(&["gpt-5-mini"]);
-    mocks.llm.completion.expect_complete().never();
-    let (service, _) = mocks.service();
+    let (service, _) = Mocks::new(disabled.clone()).no_call().service();
     assert!(matches!(service.run(&claimed(false)).await, JobOutcome::Fail(_)));
 
-    let mut mocks = Mocks::new(disabled).with_trial(&["gpt-5-mini"]);
-    mocks.store.expect_reserve_trial_credit().returning(|_| Ok(true));
-    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+    let mocks = Mocks::new(disabled).answers(|| Ok(answer(json!(true), true, PaidBy::Trial)));
+    let (service, stored) = mocks.service();
     assert_eq!(service.run(&claimed(true)).await, JobOutcome::Finished, "a manual run judges anyway");
     assert_eq!(stored.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn the_active_key_comes_before_trial_credits() {
-    let mut mocks = Mocks::new(evaluation(None)).with_key(KeyState::Ok).with_trial(&["gpt-5-mini"]);
-    mocks.llm.configs.checkpoint();
-    mocks.llm.configs.expect_get().returning(|project| {
-        Ok(EvaluationConfig { active_provider_key: Some(key_id()), ..EvaluationConfig::default_for(project) })
-    });
-    mocks.store.expect_reserve_trial_credit().never();
-    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
-
-    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
-    assert_eq!(stored.lock().unwrap()[0].properties["$ai_evaluation_key_type"], json!("byok"));
-}
-
-#[tokio::test]
 async fn one_job_judges_with_each_of_its_evaluations_and_ends_with_their_results() {
-    let mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let mocks = Mocks::new(configured()).answers(|| Ok(answer(json!(true), true, own_key())));
     let ends = mocks.ends.clone();
-    let (service, stored) = mocks.answers(Ok(answer(true, true))).service();
+    let (service, stored) = mocks.service();
     let job = claimed_for_both(1);
 
     assert_eq!(service.run(&job).await, JobOutcome::Finished);
@@ -437,12 +393,12 @@ async fn one_job_judges_with_each_of_its_evaluations_and_ends_with_their_results
 
 #[tokio::test]
 async fn a_retried_job_judges_only_the_evaluations_without_a_stored_result() {
-    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
+    let mut mocks = Mocks::new(configured());
     let job = claimed_for_both(2);
     let payload: JudgePayload = serde_json::from_value(job.payload.clone()).unwrap();
     let done = result_event_id(&payload, evaluation_id(), job.lease.job.0);
     mocks.store.expect_stored_events().times(1).returning(move |_, _| Ok(vec![done]));
-    mocks.llm.completion.expect_complete().times(1).returning(|_, _, _| Ok(answer(true, true)));
+    mocks.llm.expect_run().times(1).returning(|_, _| Ok(answer(json!(true), true, own_key())));
     let (service, stored) = mocks.service();
 
     assert_eq!(service.run(&job).await, JobOutcome::Finished);
@@ -453,12 +409,14 @@ async fn a_retried_job_judges_only_the_evaluations_without_a_stored_result() {
 
 #[tokio::test]
 async fn a_passing_failure_of_one_evaluation_keeps_the_others_verdict_and_retries_the_job() {
-    let mut mocks = Mocks::new(evaluation(Some((Provider::Openai, "gpt-5", Some(key_id()))))).with_key(KeyState::Ok);
     let calls = Arc::new(Mutex::new(0));
-    mocks.llm.completion.expect_complete().returning(move |_, _, _| {
+    let mocks = Mocks::new(configured()).answers(move || {
         let mut calls = calls.lock().unwrap();
         *calls += 1;
-        if *calls == 1 { Ok(answer(true, true)) } else { Err(CompletionError::RateLimited { retry_after: None }) }
+        match *calls {
+            1 => Ok(answer(json!(true), true, own_key())),
+            _ => Err(failed(CompletionError::RateLimited { retry_after: None }, own_key())),
+        }
     });
     let ends = mocks.ends.clone();
     let (service, stored) = mocks.service();

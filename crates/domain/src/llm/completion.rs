@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 
 use crate::provider_key::ProviderCredentials;
 
@@ -74,9 +73,4 @@ pub trait StructuredCompletion: Send + Sync + 'static {
         request: &CompletionRequest,
         deadline: Duration,
     ) -> Result<Completion, CompletionError>;
-}
-
-/// Parses a completion into the caller's type; a wrong shape is `BadOutput`.
-pub fn parse_completion<T: DeserializeOwned>(completion: &Completion) -> Result<T, CompletionError> {
-    serde_json::from_value(completion.value.clone()).map_err(|e| CompletionError::BadOutput(e.to_string()))
 }

@@ -61,3 +61,14 @@ pub trait LlmGateway: Send + Sync + 'static {
     /// The models the key may use, as the provider lists them.
     async fn list_models(&self, credentials: &ProviderCredentials) -> Result<Vec<ListedModel>, ModelListError>;
 }
+
+/// A project's trial credits: judge calls on the operator's LLM (spec section 9).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait TrialCredits: Send + Sync + 'static {
+    /// Takes one credit if any is left (atomically: never past the limit).
+    async fn reserve(&self, project: crate::ProjectId) -> Result<bool, crate::RepositoryError>;
+
+    /// Gives back a credit taken for a call whose result was not kept.
+    async fn release(&self, project: crate::ProjectId) -> Result<(), crate::RepositoryError>;
+}

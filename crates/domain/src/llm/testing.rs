@@ -1,8 +1,10 @@
-//! `LlmUse` over mocked ports, as every domain test that reaches an LLM builds it.
+//! `LlmUse` over mocked ports, as the LLM port's own tests build it.
 
 use std::sync::Arc;
 
-use super::{LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, SystemLlm};
+use super::{
+    LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, MockTrialCredits, SystemLlm,
+};
 use crate::crypto::MockKeyCipher;
 use crate::evaluation_config::MockEvaluationConfigRepository;
 use crate::models::TrialModels;
@@ -19,6 +21,7 @@ pub(crate) struct LlmMocks {
     pub(crate) configs: MockEvaluationConfigRepository,
     pub(crate) completion: MockStructuredCompletion,
     pub(crate) calls: MockLlmCallLog,
+    pub(crate) trial_credits: MockTrialCredits,
     /// The operator's LLM (trial credits, and the summary's fallback).
     pub(crate) system: Option<SystemLlm>,
     pub(crate) trial_models: TrialModels,
@@ -43,6 +46,7 @@ impl LlmMocks {
                 gateway,
                 completion: Arc::new(self.completion),
                 llm_calls: Arc::new(self.calls),
+                trial_credits: Arc::new(self.trial_credits),
             },
             self.system,
             self.trial_models,

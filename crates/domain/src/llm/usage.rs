@@ -1,18 +1,17 @@
-//! LLM use, shared by the summary, reports and the judge (DESIGN.md "LLM use"): which LLM
-//! a purpose gets, the call itself, its `llm_calls` record and the key bookkeeping
-//! (`last_used_at`; a key the provider rejects turns `invalid`). None of the callers
-//! repeats a step of it.
+//! The LLM port's implementation (DESIGN.md "LLM use"): which LLM a purpose gets and who
+//! pays (trial credits included), the call itself, its `llm_calls` record and the key
+//! bookkeeping (`last_used_at`; a key the provider rejects turns `invalid`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
-use serde::de::DeserializeOwned;
+use async_trait::async_trait;
 
 use super::{
-    CompletionError, CompletionRequest, LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmGateway, LlmPurpose,
-    StructuredCompletion, TokenUsage, parse_completion,
+    CompletionError, CompletionRequest, Llm, LlmAnswer, LlmCallLog, LlmCallOutcome, LlmCallRecord, LlmError,
+    LlmGateway, LlmPurpose, LlmRequest, PaidBy, StructuredCompletion, TokenUsage, TrialCredits,
 };
 use crate::evaluation::Evaluation;
 use crate::evaluation_config::EvaluationConfigRepository;
@@ -38,7 +37,7 @@ pub struct SystemLlm {
 
 /// An LLM chosen for a call.
 #[derive(Debug, Clone)]
-pub struct ChosenLlm {
+struct ChosenLlm {
     pub credentials: ProviderCredentials,
     pub model: String,
     /// The project's key, or `None` for the system LLM.
@@ -47,7 +46,7 @@ pub struct ChosenLlm {
 
 /// What the judge runs with (spec section 9's order).
 #[derive(Debug, Clone)]
-pub enum JudgeLlm {
+enum JudgeLlm {
     /// A key of the project (`$ai_evaluation_key_type: byok`).
     OwnKey(ChosenLlm),
     /// The operator's system LLM on trial credits (`posthog`).
@@ -66,6 +65,7 @@ pub struct LlmUsePorts {
     pub gateway: Arc<dyn LlmGateway>,
     pub completion: Arc<dyn StructuredCompletion>,
     pub llm_calls: Arc<dyn LlmCallLog>,
+    pub trial_credits: Arc<dyn TrialCredits>,
 }
 
 /// Choosing and calling LLMs for every purpose.
@@ -94,7 +94,7 @@ impl LlmUse {
 
     /// Section 11's order (summary and reports): the evaluation's configured key; the
     /// project's active key with its provider's default model; the system LLM; none.
-    pub async fn choose_for_summary(
+    async fn choose_for_summary(
         &self,
         project: ProjectId,
         evaluation: &Evaluation,
@@ -114,11 +114,7 @@ impl LlmUse {
     /// Section 9's order (the judge): the model configuration's key; else the project's
     /// active key (state `ok`); else trial credits on the system LLM when the evaluation
     /// names a trial model (or no model: the system model); else not allowed.
-    pub async fn choose_for_judge(
-        &self,
-        project: ProjectId,
-        evaluation: &Evaluation,
-    ) -> Result<JudgeLlm, RepositoryError> {
+    async fn choose_for_judge(&self, project: ProjectId, evaluation: &Evaluation) -> Result<JudgeLlm, RepositoryError> {
         if let Some(configuration) = &evaluation.model_configuration
             && let Some(key_id) = configuration.provider_key
         {
@@ -200,26 +196,57 @@ impl LlmUse {
         }
     }
 
-    /// One structured call within `deadline`, parsed into `T` (a wrong shape is
-    /// `BadOutput`), recorded in `llm_calls`; the key used gets `last_used_at`, and turns
-    /// `invalid` when the provider rejects it.
-    pub async fn complete<T: DeserializeOwned>(
+    /// Who pays for the purpose, in its order; a trial credit is taken here.
+    async fn choose(&self, purpose: LlmPurpose, evaluation: &Evaluation) -> Result<(ChosenLlm, PaidBy), LlmError> {
+        let project = evaluation.project;
+        if purpose != LlmPurpose::Judge {
+            let llm = self.choose_for_summary(project, evaluation).await?.ok_or(LlmError::NoLlm)?;
+            let paid_by = llm.key.map_or(PaidBy::Operator, PaidBy::OwnKey);
+            return Ok((llm, paid_by));
+        }
+        match self.choose_for_judge(project, evaluation).await? {
+            JudgeLlm::OwnKey(llm) | JudgeLlm::Trial(llm) => match llm.key {
+                Some(key) => Ok((llm, PaidBy::OwnKey(key))),
+                None if self.ports.trial_credits.reserve(project).await? => Ok((llm, PaidBy::Trial)),
+                None => Err(LlmError::TrialsUsedUp),
+            },
+            JudgeLlm::KeyInvalid(key) => Err(LlmError::KeyInvalid(key)),
+            JudgeLlm::ModelNotAllowed => Err(LlmError::ModelNotAllowed),
+        }
+    }
+
+    /// One structured call within the request's deadline, its answer checked against the
+    /// caller's shape (a wrong one is `BadOutput`), recorded in `llm_calls`; the key used
+    /// gets `last_used_at`, and turns `invalid` when the provider rejects it.
+    async fn complete(
         &self,
         project: ProjectId,
-        purpose: LlmPurpose,
         llm: &ChosenLlm,
-        request: &CompletionRequest,
-        deadline: Instant,
-    ) -> Result<T, CompletionError> {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        request: LlmRequest,
+    ) -> Result<serde_json::Value, CompletionError> {
+        let remaining = request.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(CompletionError::Timeout);
         }
+        let purpose = request.purpose;
+        let accepts = request.accepts;
+        let prompt = request.prompt;
+        let request = CompletionRequest {
+            system: prompt.system,
+            user: prompt.user,
+            schema_name: prompt.schema_name,
+            schema: prompt.schema,
+            model: llm.model.clone(),
+            max_output_tokens: prompt.max_output_tokens,
+        };
         tracing::debug!(prompt = %request.user, purpose = purpose.as_str(), "LLM call");
         let started = Instant::now();
-        let completion = self.ports.completion.complete(&llm.credentials, request, remaining).await;
+        let completion = self.ports.completion.complete(&llm.credentials, &request, remaining).await;
         let usage = completion.as_ref().map(|c| c.usage).unwrap_or_default();
-        let result = completion.and_then(|completion| parse_completion::<T>(&completion));
+        let result = completion.and_then(|completion| match accepts(&completion.value) {
+            Ok(()) => Ok(completion.value),
+            Err(why) => Err(CompletionError::BadOutput(why)),
+        });
         self.record(project, purpose, llm, result.as_ref().err(), usage, started.elapsed()).await;
         if let Some(key_id) = llm.key {
             if let Err(error) = self.ports.key_repository.touch_last_used(project, key_id).await {
@@ -264,3 +291,29 @@ impl LlmUse {
         }
     }
 }
+
+#[async_trait]
+impl Llm for LlmUse {
+    async fn run(&self, evaluation: &Evaluation, request: LlmRequest) -> Result<LlmAnswer, LlmError> {
+        let project = evaluation.project;
+        let (llm, paid_by) = self.choose(request.purpose, evaluation).await?;
+        match self.complete(project, &llm, request).await {
+            Ok(value) => Ok(LlmAnswer { value, paid_by, provider: llm.credentials.provider, model: llm.model }),
+            Err(error) => {
+                self.refund(project, paid_by).await?;
+                Err(LlmError::Failed { error, paid_by, model: llm.model })
+            }
+        }
+    }
+
+    async fn refund(&self, project: ProjectId, paid_by: PaidBy) -> Result<(), RepositoryError> {
+        match paid_by {
+            PaidBy::Trial => self.ports.trial_credits.release(project).await,
+            PaidBy::OwnKey(_) | PaidBy::Operator => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;

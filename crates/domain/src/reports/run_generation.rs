@@ -20,7 +20,7 @@ use crate::ReportId;
 use crate::ReportRunId;
 use crate::evaluation::{Evaluation, EvaluationRepository};
 use crate::jobs::{ClaimedJob, JobHandler, JobKind, JobOutcome};
-use crate::llm::{CompletionRequest, LlmPurpose, LlmUse};
+use crate::llm::{Llm, LlmError, LlmPurpose, Prompt, ask};
 
 /// The handler of `report_run` jobs.
 pub struct RunGeneration {
@@ -28,7 +28,7 @@ pub struct RunGeneration {
     pub(super) writes: Arc<dyn RunWrites>,
     pub(super) events: Arc<dyn ReportEvents>,
     pub(super) evaluations: Arc<dyn EvaluationRepository>,
-    pub(super) llm: Arc<LlmUse>,
+    pub(super) llm: Arc<dyn Llm>,
     pub(super) llm_timeout: Duration,
 }
 
@@ -157,30 +157,35 @@ impl RunGeneration {
             metadata["fallback_reason"] = json!("The evaluation no longer exists.");
             return Ok(content::fallback(name, metrics, trigger));
         };
-        let Some(llm) = self.llm.choose_for_summary(report.project, evaluation).await? else {
-            metadata["fallback_reason"] = json!("No LLM is configured for this project.");
-            return Ok(content::fallback(name, metrics, trigger));
-        };
         let period = Period { start: metrics.period_start, end: metrics.period_end };
         let sample: Vec<SampledRun> =
             self.events.sample(report.project, evaluation.id, period, report.max_sample_size).await?;
         let (user, included) = content::user_prompt(evaluation, &metrics, &sample, &report.report_prompt_guidance);
-        let request = CompletionRequest {
+        let prompt = Prompt {
             system: content::SYSTEM.to_owned(),
             user,
             schema_name: content::SCHEMA_NAME.to_owned(),
             schema: content::schema(),
-            model: llm.model.clone(),
             max_output_tokens: content::MAX_OUTPUT_TOKENS,
         };
         let deadline = Instant::now() + self.llm_timeout;
-        metadata["model"] = json!(llm.model);
-        metadata["sample_size"] = json!(included);
-        match self.llm.complete::<ReportDraft>(report.project, LlmPurpose::Report, &llm, &request, deadline).await {
-            Ok(draft) => Ok(content::from_draft(draft, metrics, &sample[..included], trigger)),
-            Err(error) => {
+        match ask::<ReportDraft>(&*self.llm, LlmPurpose::Report, evaluation, prompt, deadline).await {
+            Ok((draft, answer)) => {
+                metadata["model"] = json!(answer.model);
+                metadata["sample_size"] = json!(included);
+                Ok(content::from_draft(draft, metrics, &sample[..included], trigger))
+            }
+            Err(LlmError::Storage(error)) => Err(error.into()),
+            Err(LlmError::Failed { error, model, .. }) => {
                 tracing::warn!(report = %report.id, %error, "the report's LLM call failed; sending the fallback report");
+                metadata["model"] = json!(model);
+                metadata["sample_size"] = json!(included);
                 metadata["fallback_reason"] = json!(format!("The LLM call failed: {error}"));
+                Ok(content::fallback(name, metrics, trigger))
+            }
+            Err(error) => {
+                tracing::debug!(report = %report.id, %error, "no LLM for the report; sending the fallback report");
+                metadata["fallback_reason"] = json!("No LLM is configured for this project.");
                 Ok(content::fallback(name, metrics, trigger))
             }
         }

@@ -15,7 +15,7 @@ use super::targets::TargetPolicy;
 use crate::crypto::KeyCipher;
 use crate::evaluation::EvaluationRepository;
 use crate::jobs::JobQueue;
-use crate::llm::LlmUse;
+use crate::llm::Llm;
 
 /// The ports reports need.
 pub struct ReportPorts {
@@ -26,7 +26,7 @@ pub struct ReportPorts {
     pub events: Arc<dyn ReportEvents>,
     pub evaluations: Arc<dyn EvaluationRepository>,
     pub jobs: Arc<dyn JobQueue>,
-    pub llm: Arc<LlmUse>,
+    pub llm: Arc<dyn Llm>,
     pub cipher: Arc<dyn KeyCipher>,
     pub signer: Arc<dyn LinkSigner>,
     pub delivery: Arc<dyn ReportDelivery>,

@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration as Span, TimeZone};
-use secrecy::SecretString;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -13,12 +12,9 @@ use serde_json::{Value, json};
 use super::*;
 use crate::crypto::MockKeyCipher;
 use crate::evaluation::MockEvaluationRepository;
-use crate::evaluation_config::EvaluationConfig;
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome};
 use crate::jobs::{Lease, MockJobQueue};
-use crate::llm::SystemLlm;
-use crate::llm::testing::LlmMocks;
-use crate::provider_key::Provider;
+use crate::llm::{CompletionError, LlmError, LlmPurpose, MockLlm, PaidBy};
 use crate::reports::ReportError;
 use crate::reports::delivery::{DeliveryRecord, SendFailure};
 use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
@@ -70,7 +66,7 @@ fn candidate(report: Report) -> DueCandidate {
 
 #[derive(Default)]
 struct Mocks {
-    llm: LlmMocks,
+    llm: MockLlm,
     reports: MockReportRepository,
     runs: MockReportRunStore,
     run_writes: MockRunWrites,
@@ -83,7 +79,6 @@ struct Mocks {
 
 impl Mocks {
     fn services(self) -> ReportServices {
-        let llm = self.llm.build();
         ReportServices::new(
             ReportPorts {
                 reports: Arc::new(self.reports),
@@ -92,7 +87,7 @@ impl Mocks {
                 events: Arc::new(self.events),
                 evaluations: Arc::new(self.evaluations),
                 jobs: Arc::new(self.jobs),
-                llm,
+                llm: Arc::new(self.llm),
                 cipher: Arc::new(MockKeyCipher::new()),
                 signer: Arc::new(self.signer),
                 delivery: Arc::new(self.delivery),
@@ -177,15 +172,9 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     mocks.events.expect_counts().returning(|_, _, _| Ok(ResultCounts { pass: 3, fail: 1, na: 0 }));
     mocks.events.expect_trend().returning(|_, _, _, _| Ok(vec![]));
     mocks.events.expect_sample().returning(|_, _, _, _| Ok(vec![]));
-    mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-    mocks.llm.system = Some(SystemLlm {
-        provider: Provider::Openai,
-        api_key: SecretString::from("sk-system"),
-        model: "gpt-5-mini".into(),
-        azure: None,
+    mocks.llm.expect_run().withf(|_, request| request.purpose == LlmPurpose::Report).returning(|_, _| {
+        Err(LlmError::Failed { error: CompletionError::Timeout, paid_by: PaidBy::Operator, model: "gpt-5-mini".into() })
     });
-    mocks.llm.completion.expect_complete().returning(|_, _, _| Err(crate::llm::CompletionError::Timeout));
-    mocks.llm.calls.expect_record().returning(|_| Ok(()));
     let saved: Arc<Mutex<Option<NewRun>>> = Arc::default();
     let keep = saved.clone();
     mocks.run_writes.expect_store_run().returning(move |_, run| {
@@ -199,6 +188,7 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     assert_eq!(run.run.content.title, "Automated fallback report for Politeness");
     assert_eq!(run.run.content.metrics.pass_rate, 75.0);
     assert!(run.run.metadata["fallback_reason"].as_str().unwrap().contains("did not answer in time"));
+    assert_eq!(run.run.metadata["model"], "gpt-5-mini");
     assert_eq!(run.run.metadata["trigger"], "manual");
     assert!(run.advance.is_none(), "a manual run moves nothing");
     assert_eq!(run.run_key, "k");

@@ -25,4 +25,4 @@ pub use ports::{MockRateLimiter, MockSummaryCache};
 pub use rate_limits::MockRateLimitStatements;
 
 /// The LLM types the summary used to own; they live in `llm` now, shared.
-pub use crate::llm::{ChosenLlm, SystemLlm};
+pub use crate::llm::SystemLlm;

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::evaluation::{Evaluation, EvaluationRepository};
 use crate::ingestion::AiEventStore;
-use crate::llm::{ChosenLlm, CompletionError, CompletionRequest, LlmPurpose, LlmUse};
+use crate::llm::{Llm, LlmError, LlmPurpose, Prompt, ask};
 use crate::{ApiKeyId, EvaluationId, ProjectId};
 
 /// Extra time a computing request holds its claim beyond the LLM timeout, and that
@@ -29,7 +29,7 @@ pub struct SummaryPorts {
     pub evaluations: Arc<dyn EvaluationRepository>,
     pub events: Arc<dyn AiEventStore>,
     /// Choosing, calling and accounting for the LLM.
-    pub llm: Arc<LlmUse>,
+    pub llm: Arc<dyn Llm>,
     pub cache: Arc<dyn SummaryCache>,
     pub rate_limiter: Arc<dyn RateLimiter>,
 }
@@ -161,12 +161,15 @@ impl SummaryService {
         runs: &[EvaluationRun],
         key: &SummaryKey,
     ) -> Result<EvaluationSummary, SummarizeError> {
-        let llm = self.ports.llm.choose_for_summary(project, evaluation).await?.ok_or(SummarizeError::NoLlm)?;
+        debug_assert_eq!(evaluation.project, project);
         let deadline = Instant::now() + self.config.llm_timeout;
-        let outcome = self.generate(project, &llm, evaluation, filter, runs, deadline).await;
-        let draft = outcome.map_err(|error| {
-            tracing::warn!(%error, provider = llm.credentials.provider.as_str(), model = %llm.model, "summary LLM call failed");
-            SummarizeError::LlmFailed
+        let draft = self.generate(evaluation, filter, runs, deadline).await.map_err(|error| match error {
+            LlmError::Storage(error) => SummarizeError::from(error),
+            LlmError::NoLlm => SummarizeError::NoLlm,
+            error => {
+                tracing::warn!(%error, "summary LLM call failed");
+                SummarizeError::LlmFailed
+            }
         })?;
         let summary = EvaluationSummary::from_draft(draft, runs);
         self.ports.cache.store(key, &summary).await?;
@@ -177,46 +180,43 @@ impl SummaryService {
     /// [`MAP_CONCURRENCY`] in flight) and one merge call.
     async fn generate(
         &self,
-        project: ProjectId,
-        llm: &ChosenLlm,
         evaluation: &Evaluation,
         filter: SummaryFilter,
         runs: &[EvaluationRun],
         deadline: Instant,
-    ) -> Result<SummaryDraft, CompletionError> {
+    ) -> Result<SummaryDraft, LlmError> {
         let header = prompt::header(evaluation, filter);
         let mut prompts = prompt::run_prompts(&header, runs);
         if prompts.len() == 1 {
             let user = prompts.pop().expect("one prompt");
-            return self.call(project, llm, prompt::SYSTEM, user, deadline).await;
+            return self.call(evaluation, prompt::SYSTEM, user, deadline).await;
         }
         let partials: Vec<SummaryDraft> = stream::iter(prompts)
-            .map(|user| self.call(project, llm, prompt::SYSTEM, user, deadline))
+            .map(|user| self.call(evaluation, prompt::SYSTEM, user, deadline))
             .buffered(MAP_CONCURRENCY)
             .try_collect()
             .await?;
         let user = prompt::merge_prompt(&header, &partials);
-        self.call(project, llm, prompt::merge_system(), user, deadline).await
+        self.call(evaluation, prompt::merge_system(), user, deadline).await
     }
 
     /// One structured call within what is left of the deadline.
     async fn call(
         &self,
-        project: ProjectId,
-        llm: &ChosenLlm,
+        evaluation: &Evaluation,
         system: &str,
         user: String,
         deadline: Instant,
-    ) -> Result<SummaryDraft, CompletionError> {
-        let request = CompletionRequest {
+    ) -> Result<SummaryDraft, LlmError> {
+        let prompt = Prompt {
             system: system.to_owned(),
             user,
             schema_name: SCHEMA_NAME.to_owned(),
             schema: prompt::schema(),
-            model: llm.model.clone(),
             max_output_tokens: MAX_OUTPUT_TOKENS,
         };
-        self.ports.llm.complete(project, LlmPurpose::Summary, llm, &request, deadline).await
+        let (draft, _) = ask(&*self.ports.llm, LlmPurpose::Summary, evaluation, prompt, deadline).await?;
+        Ok(draft)
     }
 }
 

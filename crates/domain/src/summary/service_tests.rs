@@ -4,22 +4,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use mockall::predicate::eq;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
+use crate::ProjectId;
 use crate::evaluation::{
     Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
 };
-use crate::evaluation_config::EvaluationConfig;
 use crate::ingestion::MockAiEventStore;
-use crate::llm::testing::LlmMocks;
-use crate::llm::{Completion, TokenUsage};
-use crate::provider_key::{KeyState, Provider, ProviderKey};
-use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, RunResult, SummaryStatistics, SystemLlm};
-use crate::{ModelConfigurationId, ProjectId, ProviderKeyId};
+use crate::llm::{CompletionError, LlmAnswer, MockLlm, PaidBy};
+use crate::provider_key::Provider;
+use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, RunResult, SummaryStatistics};
 
 const PROJECT: ProjectId = ProjectId(7);
 
@@ -48,15 +44,6 @@ fn evaluation(model_configuration: Option<ModelConfiguration>) -> Evaluation {
     }
 }
 
-fn configured(provider: Provider, model: &str, key: Option<ProviderKeyId>) -> Option<ModelConfiguration> {
-    Some(ModelConfiguration {
-        id: ModelConfigurationId(Uuid::from_u128(0xC0)),
-        provider,
-        model: model.into(),
-        provider_key: key,
-    })
-}
-
 fn run(n: u128, result: RunResult, reasoning: &str) -> EvaluationRun {
     EvaluationRun {
         event: Uuid::from_u128(0x1000 + n),
@@ -73,20 +60,6 @@ fn mixed_runs() -> Vec<EvaluationRun> {
     results.iter().enumerate().map(|(n, result)| run(n as u128, *result, "because")).collect()
 }
 
-fn key(id: ProviderKeyId, provider: Provider, state: KeyState) -> ProviderKey {
-    let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    ProviderKey {
-        id,
-        provider,
-        name: "key".into(),
-        state,
-        api_key_masked: "sk-...abcd".into(),
-        created_at: at,
-        updated_at: at,
-        ..crate::provider_key::testing::stored_key(PROJECT)
-    }
-}
-
 fn draft_json(ids: &[&str]) -> serde_json::Value {
     json!({
         "overall_assessment": "Mostly polite.",
@@ -98,13 +71,13 @@ fn draft_json(ids: &[&str]) -> serde_json::Value {
     })
 }
 
-fn completion(value: serde_json::Value) -> Completion {
-    Completion { value, usage: TokenUsage { input: 100, output: 20 }, attempts: 1 }
+fn answer(value: serde_json::Value) -> LlmAnswer {
+    LlmAnswer { value, paid_by: PaidBy::Operator, provider: Provider::Anthropic, model: "claude-haiku-4-5".into() }
 }
 
 /// Every port mocked; tests set expectations, then build the service.
 struct Mocks {
-    llm: LlmMocks,
+    llm: MockLlm,
     evaluations: MockEvaluationRepository,
     events: MockAiEventStore,
     cache: MockSummaryCache,
@@ -113,10 +86,10 @@ struct Mocks {
 
 impl Mocks {
     /// An allowed request, an evaluation without configuration, `runs`, an empty cache
-    /// whose flight this request leads, no active key, calls recorded.
+    /// whose flight this request leads.
     fn new(evaluation: Evaluation, runs: Vec<EvaluationRun>) -> Self {
         let mut mocks = Mocks {
-            llm: LlmMocks::default(),
+            llm: MockLlm::new(),
             evaluations: MockEvaluationRepository::new(),
             events: MockAiEventStore::new(),
             cache: MockSummaryCache::new(),
@@ -129,47 +102,15 @@ impl Mocks {
         mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
         mocks.cache.expect_release().returning(|_, _| Ok(()));
         mocks.cache.expect_store().returning(|_, _| Ok(()));
-        mocks.llm.configs.expect_get().returning(|project| Ok(EvaluationConfig::default_for(project)));
-        mocks.llm.calls.expect_record().returning(|_| Ok(()));
-        mocks.llm.cipher.expect_open().returning(|_, _| Ok(SecretString::from(r#"{"api_key":"sk-stored-key"}"#)));
         mocks
     }
 
-    fn system(mut self) -> Self {
-        self.llm.system = Some(SystemLlm {
-            provider: Provider::Anthropic,
-            api_key: SecretString::from("sk-ant-system"),
-            model: "claude-haiku-4-5".into(),
-            azure: None,
-        });
-        self
-    }
-
-    /// A stored key the repository finds (with a sealed secret).
-    fn stored_key(&mut self, stored: ProviderKey) {
-        let id = stored.id;
-        self.llm.keys.expect_find().with(eq(PROJECT), eq(id)).returning(move |_, _| Ok(Some(stored.clone())));
-        self.llm
-            .keys
-            .expect_find_sealed()
-            .with(eq(PROJECT), eq(id))
-            .returning(|_, _| Ok(Some(crate::crypto::SealedSecret(b"sealed".to_vec()))));
-    }
-
-    fn active_key(&mut self, id: ProviderKeyId) {
-        self.llm.configs.checkpoint();
-        self.llm.configs.expect_get().returning(move |project| {
-            Ok(EvaluationConfig { active_provider_key: Some(id), ..EvaluationConfig::default_for(project) })
-        });
-    }
-
     fn service(self) -> SummaryService {
-        let llm = self.llm.build();
         SummaryService::new(
             SummaryPorts {
                 evaluations: Arc::new(self.evaluations),
                 events: Arc::new(self.events),
-                llm,
+                llm: Arc::new(self.llm),
                 cache: Arc::new(self.cache),
                 rate_limiter: Arc::new(self.limiter),
             },
@@ -188,10 +129,10 @@ async fn summarize(service: &SummaryService, input: SummaryInput) -> Result<Eval
 
 #[tokio::test]
 async fn statistics_are_computed_from_the_runs_never_taken_from_the_model() {
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-    let mut answer = draft_json(&["gen-0"]);
-    answer["statistics"] = json!({"total_analyzed": 999, "pass_count": 999, "fail_count": 0, "na_count": 0});
-    mocks.llm.completion.expect_complete().times(1).returning(move |_, _, _| Ok(completion(answer.clone())));
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
+    let mut draft = draft_json(&["gen-0"]);
+    draft["statistics"] = json!({"total_analyzed": 999, "pass_count": 999, "fail_count": 0, "na_count": 0});
+    mocks.llm.expect_run().times(1).returning(move |_, _| Ok(answer(draft.clone())));
 
     let summary = summarize(&mocks.service(), input()).await.unwrap();
 
@@ -200,8 +141,8 @@ async fn statistics_are_computed_from_the_runs_never_taken_from_the_model() {
 
 #[tokio::test]
 async fn invented_example_ids_are_dropped_and_patterns_left_without_examples_too() {
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-    let answer = json!({
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
+    let draft = json!({
         "overall_assessment": "Mixed.",
         "pass_patterns": [
             {"title": "Real", "description": "d", "frequency": "common",
@@ -213,7 +154,7 @@ async fn invented_example_ids_are_dropped_and_patterns_left_without_examples_too
         "na_patterns": [],
         "recommendations": ["One", "Two"]
     });
-    mocks.llm.completion.expect_complete().returning(move |_, _, _| Ok(completion(answer.clone())));
+    mocks.llm.expect_run().returning(move |_, _| Ok(answer(draft.clone())));
 
     let summary = summarize(&mocks.service(), input()).await.unwrap();
 
@@ -223,98 +164,23 @@ async fn invented_example_ids_are_dropped_and_patterns_left_without_examples_too
 }
 
 #[tokio::test]
-async fn the_evaluations_configured_key_and_model_come_first() {
-    let key_id = ProviderKeyId(Uuid::from_u128(0xAB));
-    let mut mocks =
-        Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", Some(key_id))), mixed_runs()).system();
-    mocks.stored_key(key(key_id, Provider::Openai, KeyState::Ok));
-    mocks.llm.keys.expect_touch_last_used().with(eq(PROJECT), eq(key_id)).times(1).returning(|_, _| Ok(()));
-    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
-        assert_eq!(credentials.provider, Provider::Openai);
-        assert_eq!(credentials.api_key.expose_secret(), "sk-stored-key");
-        assert_eq!(request.model, "gpt-4.1");
-        Ok(completion(draft_json(&["gen-0"])))
-    });
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let sink = recorded.clone();
-    mocks.llm.calls.checkpoint();
-    mocks.llm.calls.expect_record().returning(move |call| {
-        sink.lock().unwrap().push(call.clone());
-        Ok(())
-    });
-
-    summarize(&mocks.service(), input()).await.unwrap();
-
-    let calls = recorded.lock().unwrap();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].key, Some(key_id));
-    assert_eq!(calls[0].purpose, crate::llm::LlmPurpose::Summary);
-    assert_eq!((calls[0].input_tokens, calls[0].output_tokens), (100, 20));
-    assert_eq!(calls[0].outcome, crate::llm::LlmCallOutcome::Ok);
-}
-
-#[tokio::test]
-async fn without_a_configured_key_the_active_key_runs_its_providers_default_model() {
-    let key_id = ProviderKeyId(Uuid::from_u128(0xAC));
-    let mut mocks = Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", None)), mixed_runs()).system();
-    mocks.stored_key(key(key_id, Provider::Gemini, KeyState::Ok));
-    mocks.active_key(key_id);
-    mocks.llm.keys.expect_touch_last_used().times(1).returning(|_, _| Ok(()));
-    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
-        assert_eq!(credentials.provider, Provider::Gemini);
-        assert_eq!(request.model, "gemini-2.5-flash");
-        Ok(completion(draft_json(&["gen-0"])))
-    });
-
-    summarize(&mocks.service(), input()).await.unwrap();
-}
-
-#[tokio::test]
-async fn an_active_key_that_is_not_ok_falls_through_to_the_system_llm() {
-    let key_id = ProviderKeyId(Uuid::from_u128(0xAD));
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-    mocks.stored_key(key(key_id, Provider::Openai, KeyState::Invalid));
-    mocks.active_key(key_id);
-    mocks.llm.keys.expect_touch_last_used().never();
-    mocks.llm.completion.expect_complete().times(1).returning(|credentials, request, _| {
-        assert_eq!(credentials.provider, Provider::Anthropic);
-        assert_eq!(credentials.api_key.expose_secret(), "sk-ant-system");
-        assert_eq!(request.model, "claude-haiku-4-5");
-        Ok(completion(draft_json(&["gen-0"])))
-    });
-
-    summarize(&mocks.service(), input()).await.unwrap();
-}
-
-#[tokio::test]
-async fn an_azure_active_key_uses_the_evaluations_azure_model_or_the_first_deployment() {
-    let key_id = ProviderKeyId(Uuid::from_u128(0xAE));
+async fn the_summary_asks_the_llm_port_for_the_evaluation_within_the_timeout() {
     let mut mocks = Mocks::new(evaluation(None), mixed_runs());
-    mocks.stored_key(key(key_id, Provider::AzureOpenai, KeyState::Ok));
-    mocks.llm.cipher.checkpoint();
-    mocks.llm.cipher.expect_open().returning(|_, _| {
-        Ok(SecretString::from(r#"{"api_key":"az-key","azure_endpoint":"https://r.openai.azure.com"}"#))
-    });
-    mocks.active_key(key_id);
-    mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
-    mocks
-        .llm
-        .gateway
-        .expect_list_models()
-        .times(1)
-        .returning(|_| Ok(vec![crate::llm::ListedModel { id: "my-deployment".into(), created: None }]));
-    mocks.llm.completion.expect_complete().times(1).returning(|_, request, _| {
-        assert_eq!(request.model, "my-deployment");
-        Ok(completion(draft_json(&["gen-0"])))
+    mocks.llm.expect_run().times(1).returning(|evaluation, request| {
+        assert_eq!((evaluation.id, request.purpose), (evaluation_id(), LlmPurpose::Summary));
+        let remaining = request.deadline.saturating_duration_since(Instant::now());
+        assert!(remaining <= Duration::from_secs(30) && remaining > Duration::from_secs(25), "{remaining:?}");
+        assert!(request.prompt.user.contains("gen-3"), "{}", request.prompt.user);
+        Ok(answer(draft_json(&["gen-0"])))
     });
 
     summarize(&mocks.service(), input()).await.unwrap();
 }
 
 #[tokio::test]
-async fn with_no_key_and_no_system_llm_the_answer_says_how_to_configure_one() {
+async fn with_no_llm_the_answer_says_how_to_configure_one() {
     let mut mocks = Mocks::new(evaluation(None), mixed_runs());
-    mocks.llm.completion.expect_complete().never();
+    mocks.llm.expect_run().times(1).returning(|_, _| Err(LlmError::NoLlm));
 
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
 
@@ -324,72 +190,45 @@ async fn with_no_key_and_no_system_llm_the_answer_says_how_to_configure_one() {
 }
 
 #[tokio::test]
-async fn a_rejected_key_becomes_invalid_and_the_summary_fails() {
-    let key_id = ProviderKeyId(Uuid::from_u128(0xAF));
-    let mut mocks = Mocks::new(evaluation(configured(Provider::Openai, "gpt-4.1", Some(key_id))), mixed_runs());
-    mocks.stored_key(key(key_id, Provider::Openai, KeyState::Ok));
-    mocks.llm.keys.expect_touch_last_used().returning(|_, _| Ok(()));
-    mocks.llm.completion.expect_complete().returning(|_, _, _| Err(CompletionError::KeyRejected));
-    mocks
-        .llm
-        .key_writes
-        .expect_update()
-        .withf(move |project, id, changes| {
-            *project == PROJECT && *id == key_id && changes.state == Some(KeyState::Invalid)
-        })
-        .times(1)
-        .returning(|_, _, _| Ok(None));
-    mocks.cache.checkpoint();
-    mocks.cache.expect_fresh().returning(|_, _| Ok(None));
-    mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
-    mocks.cache.expect_release().times(1).returning(|_, _| Ok(()));
-    mocks.cache.expect_store().never();
-
-    let error = summarize(&mocks.service(), input()).await.unwrap_err();
-
-    assert!(matches!(error, SummarizeError::LlmFailed), "{error:?}");
-}
-
-#[tokio::test]
-async fn timeouts_and_unusable_answers_are_llm_failures() {
-    for failure in [CompletionError::Timeout, CompletionError::BadOutput("nope".into())] {
-        let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-        let deadline_seen = Arc::new(Mutex::new(None));
-        let seen = deadline_seen.clone();
-        mocks.llm.completion.expect_complete().returning(move |_, _, deadline| {
-            *seen.lock().unwrap() = Some(deadline);
-            Err(failure.clone())
-        });
+async fn failed_calls_and_unusable_answers_fail_the_summary_and_cache_nothing() {
+    let failures: [fn() -> Result<LlmAnswer, LlmError>; 3] = [
+        || Err(LlmError::Failed { error: CompletionError::KeyRejected, paid_by: PaidBy::Operator, model: "m".into() }),
+        || Err(LlmError::Failed { error: CompletionError::Timeout, paid_by: PaidBy::Operator, model: "m".into() }),
+        || Ok(answer(json!({"overall": 1}))),
+    ];
+    for failure in failures {
+        let mut mocks = Mocks::new(evaluation(None), mixed_runs());
+        mocks.llm.expect_run().returning(move |_, _| failure());
+        mocks.llm.expect_refund().returning(|_, _| Ok(()));
+        mocks.cache.checkpoint();
+        mocks.cache.expect_fresh().returning(|_, _| Ok(None));
+        mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
+        mocks.cache.expect_release().times(1).returning(|_, _| Ok(()));
+        mocks.cache.expect_store().never();
 
         let error = summarize(&mocks.service(), input()).await.unwrap_err();
 
         assert!(matches!(error, SummarizeError::LlmFailed), "{error:?}");
-        let deadline = deadline_seen.lock().unwrap().expect("called");
-        assert!(deadline <= Duration::from_secs(30) && deadline > Duration::from_secs(25), "{deadline:?}");
     }
-    // An answer of the wrong shape is unusable too.
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
-    mocks.llm.completion.expect_complete().returning(|_, _, _| Ok(completion(json!({"overall": 1}))));
-    assert!(matches!(summarize(&mocks.service(), input()).await, Err(SummarizeError::LlmFailed)));
 }
 
 #[tokio::test]
 async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_forced() {
     let cached = EvaluationSummary::from_draft(serde_json::from_value(draft_json(&["gen-0"])).unwrap(), &mixed_runs());
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.cache.checkpoint();
     let hit = cached.clone();
     mocks.cache.expect_fresh().returning(move |_, _| Ok(Some(hit.clone())));
-    mocks.llm.completion.expect_complete().never();
+    mocks.llm.expect_run().never();
     assert_eq!(summarize(&mocks.service(), input()).await.unwrap(), cached);
 
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.cache.checkpoint();
     mocks.cache.expect_fresh().never();
     mocks.cache.expect_begin().returning(|_, _, _, _, _| Ok(Flight::Leader(Uuid::nil())));
     mocks.cache.expect_release().returning(|_, _| Ok(()));
     mocks.cache.expect_store().times(1).returning(|_, _| Ok(()));
-    mocks.llm.completion.expect_complete().times(1).returning(|_, _, _| Ok(completion(draft_json(&["gen-1"]))));
+    mocks.llm.expect_run().times(1).returning(|_, _| Ok(answer(draft_json(&["gen-1"]))));
     let refreshed = summarize(&mocks.service(), SummaryInput { force_refresh: Some(true), ..input() }).await.unwrap();
     assert_eq!(refreshed.pass_patterns[0].example_generation_ids, vec!["gen-1"]);
 }
@@ -398,13 +237,13 @@ async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_
 async fn a_request_that_waited_for_another_gets_its_result_without_calling_the_llm() {
     let computed =
         EvaluationSummary::from_draft(serde_json::from_value(draft_json(&["gen-2"])).unwrap(), &mixed_runs());
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.cache.checkpoint();
     mocks.cache.expect_fresh().returning(|_, _| Ok(None));
     let done = computed.clone();
     mocks.cache.expect_begin().returning(move |_, _, _, _, _| Ok(Flight::Done(Box::new(done.clone()))));
     mocks.cache.expect_release().never();
-    mocks.llm.completion.expect_complete().never();
+    mocks.llm.expect_run().never();
 
     assert_eq!(summarize(&mocks.service(), input()).await.unwrap(), computed);
 }
@@ -427,12 +266,12 @@ async fn many_long_runs_are_split_into_chunks_within_the_budget_and_merged() {
     let runs: Vec<EvaluationRun> = (0..250)
         .map(|n| run(n, if n % 2 == 0 { RunResult::Pass } else { RunResult::Fail }, &"r".repeat(5_000)))
         .collect();
-    let mut mocks = Mocks::new(evaluation(None), runs).system();
-    let requests = Arc::new(Mutex::new(Vec::<CompletionRequest>::new()));
+    let mut mocks = Mocks::new(evaluation(None), runs);
+    let requests = Arc::new(Mutex::new(Vec::<Prompt>::new()));
     let seen = requests.clone();
-    mocks.llm.completion.expect_complete().returning(move |_, request, _| {
-        seen.lock().unwrap().push(request.clone());
-        Ok(completion(draft_json(&["gen-0", "gen-249", "gen-9999"])))
+    mocks.llm.expect_run().returning(move |_, request| {
+        seen.lock().unwrap().push(request.prompt.clone());
+        Ok(answer(draft_json(&["gen-0", "gen-249", "gen-9999"])))
     });
 
     let summary = summarize(&mocks.service(), input()).await.unwrap();
@@ -461,10 +300,10 @@ async fn a_huge_judge_prompt_still_gives_requests_within_the_budget() {
     huge.prompt = "p".repeat(50_000);
     huge.description = "d".repeat(20_000);
     let runs: Vec<EvaluationRun> = (0..40).map(|n| run(n, RunResult::Pass, &"r".repeat(3_000))).collect();
-    let mut mocks = Mocks::new(huge, runs).system();
-    mocks.llm.completion.expect_complete().returning(|_, request, _| {
-        assert!(request.system.chars().count() + request.user.chars().count() <= PROMPT_BUDGET_CHARS);
-        Ok(completion(draft_json(&["gen-0"])))
+    let mut mocks = Mocks::new(huge, runs);
+    mocks.llm.expect_run().returning(|_, request| {
+        assert!(request.prompt.system.chars().count() + request.prompt.user.chars().count() <= PROMPT_BUDGET_CHARS);
+        Ok(answer(draft_json(&["gen-0"])))
     });
 
     summarize(&mocks.service(), input()).await.unwrap();
@@ -472,7 +311,7 @@ async fn a_huge_judge_prompt_still_gives_requests_within_the_budget() {
 
 #[tokio::test]
 async fn a_throttled_key_is_refused_before_anything_else() {
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.limiter.checkpoint();
     mocks
         .limiter
@@ -488,14 +327,14 @@ async fn a_throttled_key_is_refused_before_anything_else() {
 
 #[tokio::test]
 async fn unknown_evaluations_and_missing_runs_have_their_own_errors() {
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.evaluations.checkpoint();
     mocks.evaluations.expect_find().returning(|_, _| Ok(None));
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
     assert_eq!(error.to_string(), format!("Evaluation {} not found", evaluation_id()));
 
-    let mut mocks = Mocks::new(evaluation(None), Vec::new()).system();
-    mocks.llm.completion.expect_complete().never();
+    let mut mocks = Mocks::new(evaluation(None), Vec::new());
+    mocks.llm.expect_run().never();
     let error = summarize(&mocks.service(), input()).await.unwrap_err();
     assert!(matches!(error, SummarizeError::NoRuns), "{error:?}");
 }
@@ -503,7 +342,7 @@ async fn unknown_evaluations_and_missing_runs_have_their_own_errors() {
 #[tokio::test]
 async fn the_run_query_carries_the_filter_the_ids_and_the_limit() {
     let generation = Uuid::from_u128(0x6E);
-    let mut mocks = Mocks::new(evaluation(None), mixed_runs()).system();
+    let mut mocks = Mocks::new(evaluation(None), mixed_runs());
     mocks.events.checkpoint();
     mocks
         .events
