@@ -3,6 +3,17 @@
 //!
 //! Nothing here performs I/O; every outside effect goes through a port.
 
+/// `From<RepositoryError>` for use-case errors whose `Unexpected` variant holds the cause.
+macro_rules! from_repository_error {
+    ($($error:ty),*) => {$(
+        impl From<crate::RepositoryError> for $error {
+            fn from(error: crate::RepositoryError) -> Self {
+                Self::Unexpected(error.0)
+            }
+        }
+    )*};
+}
+
 pub mod crypto;
 pub mod evaluation;
 pub mod evaluation_config;

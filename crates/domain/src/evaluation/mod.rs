@@ -38,8 +38,9 @@ pub use writes::MockEvaluationWrites;
 pub(crate) mod test_support {
     use chrono::{TimeZone, Utc};
 
-    use super::{Conditions, Evaluation, EvaluationState, EvaluationType, OutputType};
-    use crate::{EvaluationId, ProjectId};
+    use super::{Conditions, Evaluation, EvaluationState, EvaluationType, ModelConfiguration, OutputType};
+    use crate::provider_key::Provider;
+    use crate::{EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId};
 
     pub(crate) fn evaluation() -> Evaluation {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
@@ -59,6 +60,23 @@ pub(crate) mod test_support {
             created_at: at,
             updated_at: at,
             deleted: false,
+        }
+    }
+
+    /// The evaluation in `project`, with this model configuration (or none).
+    pub(crate) fn configured(
+        project: ProjectId,
+        configuration: Option<(Provider, &str, Option<ProviderKeyId>)>,
+    ) -> Evaluation {
+        Evaluation {
+            project,
+            model_configuration: configuration.map(|(provider, model, key)| ModelConfiguration {
+                id: ModelConfigurationId(uuid::Uuid::from_u128(0xC0)),
+                provider,
+                model: model.into(),
+                provider_key: key,
+            }),
+            ..evaluation()
         }
     }
 }

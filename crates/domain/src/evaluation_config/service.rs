@@ -28,12 +28,6 @@ pub enum SetActiveKeyError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<RepositoryError> for SetActiveKeyError {
-    fn from(error: RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
-
 /// The evaluation-settings use cases.
 pub struct EvaluationConfigService {
     configs: Arc<dyn EvaluationConfigRepository>,
@@ -179,3 +173,5 @@ mod tests {
         }
     }
 }
+
+from_repository_error!(SetActiveKeyError);

@@ -21,12 +21,6 @@ pub enum AccessError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for AccessError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
-
 /// Why an operator (admin CLI) command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -42,8 +36,4 @@ pub enum AdminError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for AdminError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(AccessError, AdminError);

@@ -16,8 +16,4 @@ pub enum IngestError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for IngestError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(IngestError);

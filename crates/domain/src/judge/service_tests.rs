@@ -9,16 +9,14 @@ use mockall::predicate::eq;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::evaluation::{
-    Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
-};
+use crate::ProviderKeyId;
+use crate::evaluation::{EvaluationState, MockEvaluationRepository};
 use crate::jobs::{JobId, Lease, MockJobQueue};
 use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
 use crate::llm::{LlmAnswer, MockLlm};
 use crate::provider_key::Provider;
 use crate::unit_of_work::MockUnitOfWork;
 use crate::unit_of_work::testing::MockTransaction;
-use crate::{ModelConfigurationId, ProviderKeyId};
 
 const PROJECT: ProjectId = ProjectId(7);
 
@@ -39,28 +37,7 @@ fn at() -> DateTime<Utc> {
 }
 
 fn evaluation(configuration: Option<(Provider, &str, Option<ProviderKeyId>)>) -> Evaluation {
-    Evaluation {
-        id: evaluation_id(),
-        project: PROJECT,
-        name: "Politeness".into(),
-        description: String::new(),
-        state: EvaluationState::Active,
-        evaluation_type: EvaluationType::LlmJudge,
-        prompt: "Pass when the answer is polite.".into(),
-        output_type: OutputType::BooleanWithNa,
-        conditions: Conditions::default(),
-        model_configuration: configuration.map(|(provider, model, key)| ModelConfiguration {
-            id: ModelConfigurationId(Uuid::from_u128(0xC0)),
-            provider,
-            model: model.into(),
-            provider_key: key,
-        }),
-        max_runs_per_hour: None,
-        created_by: None,
-        created_at: at(),
-        updated_at: at(),
-        deleted: false,
-    }
+    crate::evaluation::test_support::configured(PROJECT, configuration)
 }
 
 fn generation() -> Generation {

@@ -12,13 +12,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::*;
-use crate::evaluation::{Conditions, EvaluationState, EvaluationType, ModelConfiguration, OutputType};
 use crate::evaluation_config::EvaluationConfig;
 use crate::llm::testing::LlmMocks;
 use crate::llm::{Completion, ListedModel, Prompt, ask};
 use crate::models::TrialModels;
 use crate::provider_key::ProviderKey;
-use crate::{EvaluationId, ModelConfigurationId};
 
 const PROJECT: ProjectId = ProjectId(7);
 
@@ -27,29 +25,7 @@ fn key_id() -> ProviderKeyId {
 }
 
 fn evaluation(configuration: Option<(Provider, &str, Option<ProviderKeyId>)>) -> Evaluation {
-    let at = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
-    Evaluation {
-        id: EvaluationId(Uuid::from_u128(0xE1)),
-        project: PROJECT,
-        name: "Politeness".into(),
-        description: String::new(),
-        state: EvaluationState::Active,
-        evaluation_type: EvaluationType::LlmJudge,
-        prompt: "Pass when the answer is polite.".into(),
-        output_type: OutputType::Boolean,
-        conditions: Conditions::default(),
-        model_configuration: configuration.map(|(provider, model, key)| ModelConfiguration {
-            id: ModelConfigurationId(Uuid::from_u128(0xC0)),
-            provider,
-            model: model.into(),
-            provider_key: key,
-        }),
-        max_runs_per_hour: None,
-        created_by: None,
-        created_at: at,
-        updated_at: at,
-        deleted: false,
-    }
+    crate::evaluation::test_support::configured(PROJECT, configuration)
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -38,12 +38,6 @@ pub enum ListModelsError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for ListModelsError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
-
 struct CachedList {
     fetched: Instant,
     key_version: DateTime<Utc>,
@@ -160,6 +154,8 @@ fn order_models(provider: Provider, mut models: Vec<ListedModel>) -> Vec<String>
     ordered.extend(models.into_iter().map(|m| m.id).filter(|id| seen.insert(id.clone())));
     ordered
 }
+
+from_repository_error!(ListModelsError);
 
 #[cfg(test)]
 #[path = "service_tests.rs"]

@@ -11,8 +11,4 @@ pub enum ExperimentItemsError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for ExperimentItemsError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(ExperimentItemsError);

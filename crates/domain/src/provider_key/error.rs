@@ -77,16 +77,6 @@ pub enum ResealError {
     Unexpected(#[from] anyhow::Error),
 }
 
-macro_rules! from_repository_error {
-    ($($error:ty),*) => {$(
-        impl From<crate::RepositoryError> for $error {
-            fn from(error: crate::RepositoryError) -> Self {
-                Self::Unexpected(error.0)
-            }
-        }
-    )*};
-}
-
 from_repository_error!(
     CreateProviderKeyError,
     UpdateProviderKeyError,

@@ -7,6 +7,7 @@ mod input;
 mod model;
 mod ports;
 mod provider;
+mod reseal;
 mod service;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -24,7 +25,8 @@ pub use input::{CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateP
 pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
-pub use service::{ProviderKeyService, ProviderKeyServiceConfig, ResealReport};
+pub use reseal::ResealReport;
+pub use service::{ProviderKeyService, ProviderKeyServiceConfig};
 pub use writes::{KeyTransactions, KeyWrites};
 
 #[cfg(feature = "mocks")]

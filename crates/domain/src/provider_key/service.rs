@@ -1,5 +1,5 @@
-//! Provider-key use cases: create, read, update, validate, delete, stateless check and
-//! re-sealing under a new encryption key.
+//! Provider-key use cases: create, read, update, validate, delete and stateless check
+//! (re-sealing under a new encryption key is in `reseal.rs`).
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use super::{
     ApiVersion, AuditNote, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
     DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites,
     NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    ResealError, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::llm::{KeyCheck, LlmGateway};
@@ -26,26 +26,18 @@ pub struct ProviderKeyServiceConfig {
     pub allow_private_endpoints: bool,
 }
 
-/// How many secrets a rotation looked at and re-sealed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResealReport {
-    pub examined: u64,
-    pub resealed: u64,
-}
-
 /// The provider-key use cases.
 pub struct ProviderKeyService {
-    repository: Arc<dyn ProviderKeyRepository>,
+    pub(super) repository: Arc<dyn ProviderKeyRepository>,
     writes: Arc<dyn KeyWrites>,
     gateway: Arc<dyn LlmGateway>,
-    cipher: Arc<dyn KeyCipher>,
+    pub(super) cipher: Arc<dyn KeyCipher>,
     config: ProviderKeyServiceConfig,
 }
 
 const SEAL_PURPOSE: &str = "provider_key";
-const RESEAL_BATCH: i64 = 100;
 
-fn seal_context(project: ProjectId, id: ProviderKeyId) -> SealContext {
+pub(super) fn seal_context(project: ProjectId, id: ProviderKeyId) -> SealContext {
     SealContext { purpose: SEAL_PURPOSE, project, row: id.0 }
 }
 
@@ -373,35 +365,6 @@ impl ProviderKeyService {
             check.field = None;
         }
         Ok(check)
-    }
-
-    /// Re-seals every stored secret that is not under the current encryption key, in
-    /// batches; safe to run while serving and to re-run after an interruption.
-    pub async fn reseal_all(&self) -> Result<ResealReport, ResealError> {
-        let mut report = ResealReport::default();
-        let mut after = None;
-        loop {
-            let batch = self.repository.sealed_batch(after, RESEAL_BATCH).await?;
-            let Some(last) = batch.last() else {
-                return Ok(report);
-            };
-            after = Some(last.id);
-            for row in &batch {
-                report.examined += 1;
-                if self.cipher.is_current(&row.sealed_secret) {
-                    continue;
-                }
-                let context = seal_context(row.project, row.id);
-                let plaintext = self
-                    .cipher
-                    .open(&row.sealed_secret, &context)
-                    .map_err(|source| ResealError::CannotOpen { id: row.id, source })?;
-                let resealed = self.cipher.seal(&plaintext, &context).map_err(anyhow::Error::from)?;
-                if self.repository.replace_sealed(row, &resealed).await? {
-                    report.resealed += 1;
-                }
-            }
-        }
     }
 }
 

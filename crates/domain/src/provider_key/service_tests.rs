@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::*;
 use crate::crypto::{CipherError, MockKeyCipher, SealedSecret};
 use crate::llm::MockLlmGateway;
-use crate::provider_key::{MockKeyWrites, MockProviderKeyRepository, SealedKeyRow};
+use crate::provider_key::{MockKeyWrites, MockProviderKeyRepository, ResealError, ResealReport, SealedKeyRow};
 
 const PROJECT: ProjectId = ProjectId(7);
 const ACTOR: UserId = UserId(3);

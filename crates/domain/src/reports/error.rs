@@ -34,14 +34,4 @@ pub enum ReportError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for SaveReportError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
-
-impl From<crate::RepositoryError> for ReportError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(SaveReportError, ReportError);

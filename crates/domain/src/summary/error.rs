@@ -30,8 +30,4 @@ pub enum SummarizeError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::RepositoryError> for SummarizeError {
-    fn from(error: crate::RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(SummarizeError);

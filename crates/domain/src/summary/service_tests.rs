@@ -9,9 +9,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::ProjectId;
-use crate::evaluation::{
-    Conditions, EvaluationState, EvaluationType, MockEvaluationRepository, ModelConfiguration, OutputType,
-};
+use crate::evaluation::{MockEvaluationRepository, ModelConfiguration};
 use crate::ingestion::MockAiEventStore;
 use crate::llm::{CompletionError, LlmAnswer, MockLlm, PaidBy};
 use crate::provider_key::Provider;
@@ -20,28 +18,11 @@ use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, Run
 const PROJECT: ProjectId = ProjectId(7);
 
 fn evaluation_id() -> EvaluationId {
-    EvaluationId(Uuid::from_u128(0xE7A1))
+    EvaluationId(Uuid::from_u128(0xE1))
 }
 
 fn evaluation(model_configuration: Option<ModelConfiguration>) -> Evaluation {
-    let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    Evaluation {
-        id: evaluation_id(),
-        project: PROJECT,
-        name: "Politeness".into(),
-        description: "Is the answer polite?".into(),
-        state: EvaluationState::Active,
-        evaluation_type: EvaluationType::LlmJudge,
-        prompt: "Pass when the answer is polite.".into(),
-        output_type: OutputType::BooleanWithNa,
-        conditions: Conditions::default(),
-        model_configuration,
-        max_runs_per_hour: None,
-        created_by: None,
-        created_at: at,
-        updated_at: at,
-        deleted: false,
-    }
+    Evaluation { model_configuration, ..crate::evaluation::test_support::configured(PROJECT, None) }
 }
 
 fn run(n: u128, result: RunResult, reasoning: &str) -> EvaluationRun {
