@@ -1,13 +1,12 @@
 //! `evaluation_config/`: the project's active provider key and trial credits.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use domain::evaluation_config::EvaluationSettings;
-use domain::identity::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::authorized::{Authorized, EvaluationRead, EvaluationWrite};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::provider_keys::ProviderKeyDto;
@@ -51,10 +50,8 @@ pub struct SetActiveKeyBody {
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn get_evaluation_config(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<EvaluationRead>,
 ) -> Result<Json<EvaluationConfigDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
     let settings = app.evaluation_config.get(access.project).await?;
     Ok(Json(settings.into()))
 }
@@ -66,11 +63,9 @@ pub async fn get_evaluation_config(
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn set_active_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<EvaluationWrite>,
     ApiJson(body): ApiJson<SetActiveKeyBody>,
 ) -> Result<Json<EvaluationConfigDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     let settings = app.evaluation_config.set_active_key(access.project, body.key_id.as_deref()).await?;
     Ok(Json(settings.into()))
 }

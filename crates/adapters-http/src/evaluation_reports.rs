@@ -7,12 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::ReportId;
-use domain::identity::Scope;
 use domain::reports::{DeliveryTarget, Report, ReportInput, ReportRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::authorized::{AnalyticsRead, AnalyticsWrite, Authorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, from_agent_tool};
 use crate::pagination::{Paginated, page_request, paginated};
@@ -249,12 +249,11 @@ pub struct ReportFilter {
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn list_reports(
     State(app): State<AppState>,
+    access: Authorized<AnalyticsRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(project): Path<String>,
     Query(filter): Query<ReportFilter>,
 ) -> Result<Json<Paginated<EvaluationReportListItem>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     let page = app.reports.list(access.project, filter.evaluation.as_deref(), page_request(&uri)?).await?;
     let slim = from_agent_tool(&headers);
     Ok(Json(paginated(&headers, &uri, page, |report| EvaluationReportListItem::new(report, slim))))
@@ -267,11 +266,9 @@ pub async fn list_reports(
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn create_report(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<AnalyticsWrite>,
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<(StatusCode, Json<EvaluationReportDto>), ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     let report = app.reports.create(access.project, access.user, body.into(), Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(report.into())))
 }
@@ -283,10 +280,9 @@ pub async fn create_report(
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn retrieve_report(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<AnalyticsRead>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<EvaluationReportDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     Ok(Json(app.reports.get(access.project, report_id(&id)?).await?.into()))
 }
 
@@ -297,11 +293,10 @@ pub async fn retrieve_report(
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn replace_report(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<AnalyticsWrite>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<Json<EvaluationReportDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     if body.evaluation.is_none() {
         return Err(ApiError::invalid_field("evaluation", "This field is required."));
     }
@@ -315,11 +310,10 @@ pub async fn replace_report(
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn update_report(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<AnalyticsWrite>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<Json<EvaluationReportDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     Ok(Json(app.reports.update(access.project, report_id(&id)?, body.into(), Utc::now()).await?.into()))
 }
 
@@ -329,11 +323,10 @@ pub async fn update_report(
     responses((status = 405, body = ErrorBody)),
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn delete_report(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, _id)): Path<(String, String)>,
+    State(_app): State<AppState>,
+    _: Authorized<AnalyticsWrite>,
+    Path((_, _id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     Err(ApiError::hard_delete_not_allowed())
 }
 
@@ -344,10 +337,9 @@ pub async fn delete_report(
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn generate_report(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<AnalyticsWrite>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     app.reports
         .generate(access.project, report_id(&id)?, Utc::now())
         .await
@@ -362,11 +354,11 @@ pub async fn generate_report(
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn list_runs(
     State(app): State<AppState>,
+    access: Authorized<AnalyticsRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path((project, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Paginated<ReportRunDto>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     let page = app.reports.runs(access.project, report_id(&id)?, page_request(&uri)?).await?;
     Ok(Json(paginated(&headers, &uri, page, |run| run_dto(&app, run))))
 }

@@ -2,14 +2,13 @@
 //! totals, a breakdown by any property and a trend.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
-use domain::identity::Scope;
 use domain::judge::{ResultCounts, ResultsInput, ResultsReport};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::authorized::{AnalyticsRead, Authorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -137,11 +136,9 @@ impl From<ResultsReport> for ResultsDto {
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn evaluation_results(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<AnalyticsRead>,
     Query(params): Query<ResultsParams>,
 ) -> Result<Json<ResultsDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     let input = ResultsInput {
         evaluation_id: params.evaluation_id,
         date_from: params.date_from,

@@ -2,15 +2,15 @@
 //! in the reference's shapes, and the stored judgements.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{DateTime, Utc};
-use domain::identity::Scope;
 use domain::judge::{JudgedRun, ManualRunInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::authorized::{Authorized, EvaluationRead, EvaluationWrite};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::pagination::{Paginated, page_request, paginated};
@@ -113,11 +113,9 @@ pub struct RunsParams {
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn create_evaluation_run(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<EvaluationWrite>,
     ApiJson(body): ApiJson<ManualRunBody>,
 ) -> Result<(StatusCode, Json<ManualRunDto>), ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     let input = ManualRunInput {
         evaluation_id: body.evaluation_id,
         target_event_id: body.target_event_id,
@@ -148,12 +146,11 @@ pub async fn create_evaluation_run(
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn list_evaluation_runs(
     State(app): State<AppState>,
+    access: Authorized<EvaluationRead>,
     headers: HeaderMap,
     uri: Uri,
-    Path(project): Path<String>,
     Query(params): Query<RunsParams>,
 ) -> Result<Json<Paginated<EvaluationRunDto>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
     let page = page_request(&uri)?;
     let runs =
         app.judge.runs(access.project, params.evaluation_id.as_deref(), params.generation_id.as_deref(), page).await?;

@@ -1,13 +1,13 @@
 //! `evaluation_summary/` (spec section 6): an LLM's analysis of an evaluation's runs.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
-use domain::identity::Scope;
 use domain::summary::{EvaluationSummary, Frequency, Pattern, SummaryInput, SummaryStatistics};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::authorized::{AnalyticsWrite, Authorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -123,11 +123,10 @@ impl From<EvaluationSummary> for SummaryDto {
     security(("personal_api_key" = ["llm_analytics:write"])))]
 pub async fn evaluation_summary(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<AnalyticsWrite>,
+    _headers: HeaderMap,
     ApiJson(body): ApiJson<SummaryBody>,
 ) -> Result<Json<SummaryDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_WRITE).await?;
     let summary = app.summaries.summarize(access.api_key_id, access.project, body.into()).await?;
     Ok(Json(summary.into()))
 }

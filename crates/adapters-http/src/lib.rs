@@ -1,6 +1,7 @@
 //! The HTTP adapter: axum router, request/response bodies, authentication, error mapping
 //! and the OpenAPI document. Handlers are thin: authorise, call one use case, answer.
 
+mod authorized;
 mod capture;
 mod error;
 mod evaluation_config;

@@ -3,13 +3,12 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use domain::identity::Scope;
+use axum::extract::{Query, State};
 use domain::models::ModelEntry;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::authorized::{Authorized, EvaluationRead};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -40,11 +39,9 @@ impl From<ModelEntry> for ModelDto {
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn list_models(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<EvaluationRead>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<ModelsDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
     let models = app
         .models
         .list(access.project, query.get("provider").map(String::as_str), query.get("key_id").map(String::as_str))

@@ -2,14 +2,13 @@
 //! positional rows.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use domain::identity::Scope;
+use axum::extract::State;
 use domain::offline_evaluation::{ExperimentItem, ExperimentItemsRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::authorized::{AnalyticsRead, Authorized};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -107,11 +106,9 @@ fn row(item: ExperimentItem) -> Vec<Value> {
     security(("personal_api_key" = ["llm_analytics:read"])))]
 pub async fn experiment_items(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<AnalyticsRead>,
     ApiJson(body): ApiJson<ExperimentItemsBody>,
 ) -> Result<Json<ExperimentItemsDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::LLM_ANALYTICS_READ).await?;
     let items = app.offline_evaluations.experiment_items(access.project, body.try_into()?).await?;
     Ok(Json(ExperimentItemsDto { results: items.into_iter().map(row).collect() }))
 }

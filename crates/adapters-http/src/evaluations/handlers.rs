@@ -5,9 +5,9 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use domain::EvaluationId;
 use domain::evaluation::EvaluationListFilter;
-use domain::identity::Scope;
 
 use super::dto::{EvaluationBody, EvaluationDto, EvaluationListItem, EvaluationListQuery};
+use crate::authorized::{Authorized, EvaluationRead, EvaluationWrite};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, from_agent_tool};
 use crate::pagination::{Paginated, page_request, paginated, query_value};
@@ -40,11 +40,10 @@ fn list_filter(query: EvaluationListQuery) -> Result<EvaluationListFilter, ApiEr
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn list_evaluations(
     State(app): State<AppState>,
+    access: Authorized<EvaluationRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(project): Path<String>,
 ) -> Result<Json<Paginated<EvaluationListItem>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
     let filter = list_filter(EvaluationListQuery {
         search: query_value(&uri, "search"),
         enabled: query_value(&uri, "enabled"),
@@ -61,11 +60,9 @@ pub async fn list_evaluations(
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn create_evaluation(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<EvaluationWrite>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<(StatusCode, Json<EvaluationDto>), ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     let evaluation = app.evaluations.create(access.project, access.user, body.into()).await?;
     Ok((StatusCode::CREATED, Json(evaluation.into())))
 }
@@ -77,10 +74,9 @@ pub async fn create_evaluation(
     security(("personal_api_key" = ["evaluation:read"])))]
 pub async fn retrieve_evaluation(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<EvaluationRead>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_READ).await?;
     let evaluation = app.evaluations.get(access.project, evaluation_id(&id)?).await?;
     Ok(Json(evaluation.into()))
 }
@@ -92,11 +88,10 @@ pub async fn retrieve_evaluation(
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn replace_evaluation(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<EvaluationWrite>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     let evaluation = app.evaluations.replace(access.project, evaluation_id(&id)?, body.into()).await?;
     Ok(Json(evaluation.into()))
 }
@@ -108,11 +103,10 @@ pub async fn replace_evaluation(
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn update_evaluation(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<EvaluationWrite>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     let evaluation = app.evaluations.update(access.project, evaluation_id(&id)?, body.into()).await?;
     Ok(Json(evaluation.into()))
 }
@@ -123,10 +117,9 @@ pub async fn update_evaluation(
     responses((status = 405, body = ErrorBody)),
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn delete_evaluation(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, _id)): Path<(String, String)>,
+    State(_app): State<AppState>,
+    _: Authorized<EvaluationWrite>,
+    Path((_, _id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    app.authorize(&headers, &project, Scope::EVALUATION_WRITE).await?;
     Err(ApiError::hard_delete_not_allowed())
 }

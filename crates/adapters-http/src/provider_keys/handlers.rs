@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use domain::ProviderKeyId;
-use domain::identity::Scope;
 
 use super::dto::{
     AssignBody, AssignResultDto, DeleteQuery, DependentConfigsDto, KeyActivityDto, KeyCheckBody, KeyCheckDto,
     ProviderKeyBody, ProviderKeyDto, TrialEvaluationsDto, TrialEvaluationsQuery,
 };
+use crate::authorized::{Authorized, KeyAdmin, KeyRead};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::pagination::{Paginated, page_request, paginated};
@@ -27,11 +27,10 @@ fn key_id(raw: &str) -> Result<ProviderKeyId, ApiError> {
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn list_provider_keys(
     State(app): State<AppState>,
+    access: Authorized<KeyRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(project): Path<String>,
 ) -> Result<Json<Paginated<ProviderKeyDto>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let page = app.provider_keys.list(access.project, page_request(&uri)?).await?;
     Ok(Json(paginated(&headers, &uri, page, ProviderKeyDto::from)))
 }
@@ -43,11 +42,9 @@ pub async fn list_provider_keys(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn create_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<KeyAdmin>,
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<(StatusCode, Json<ProviderKeyDto>), ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let key = app.provider_keys.create(access.project, access.user, body.into()).await?;
     Ok((StatusCode::CREATED, Json(key.into())))
 }
@@ -59,10 +56,9 @@ pub async fn create_provider_key(
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn retrieve_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyRead>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let key = app.provider_keys.get(access.project, key_id(&id)?).await?;
     Ok(Json(key.into()))
 }
@@ -74,11 +70,10 @@ pub async fn retrieve_provider_key(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn replace_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyAdmin>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let id = key_id(&id)?;
     if body.provider.is_none() {
         return Err(ApiError::invalid_field("provider", "This field is required."));
@@ -97,11 +92,10 @@ pub async fn replace_provider_key(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn update_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyAdmin>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let key = app.provider_keys.update(access.project, key_id(&id)?, body.into(), access.user).await?;
     Ok(Json(key.into()))
 }
@@ -113,11 +107,10 @@ pub async fn update_provider_key(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn delete_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyAdmin>,
+    Path((_, id)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     app.provider_keys.delete(access.project, key_id(&id)?, query.replacement_key_id.as_deref(), access.user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -129,10 +122,9 @@ pub async fn delete_provider_key(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn validate_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyAdmin>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let key = app.provider_keys.validate(access.project, key_id(&id)?, access.user).await?;
     Ok(Json(key.into()))
 }
@@ -144,11 +136,9 @@ pub async fn validate_provider_key(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn check_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    _: Authorized<KeyAdmin>,
     ApiJson(body): ApiJson<KeyCheckBody>,
 ) -> Result<Json<KeyCheckDto>, ApiError> {
-    app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let check = app.provider_keys.check(body.into()).await?;
     Ok(Json(check.into()))
 }
@@ -160,10 +150,9 @@ pub async fn check_provider_key(
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn dependent_configs(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyRead>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<DependentConfigsDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let configs = app.evaluations.dependent_configs(access.project, key_id(&id)?).await?;
     Ok(Json(configs.into()))
 }
@@ -175,11 +164,9 @@ pub async fn dependent_configs(
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn trial_evaluations(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(project): Path<String>,
+    access: Authorized<KeyRead>,
     Query(query): Query<TrialEvaluationsQuery>,
 ) -> Result<Json<TrialEvaluationsDto>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let evaluations = app.evaluations.trial_evaluations(access.project, query.provider.as_deref()).await?;
     Ok(Json(evaluations.into()))
 }
@@ -192,11 +179,10 @@ pub async fn trial_evaluations(
     security(("personal_api_key" = ["llm_provider_key:write"])))]
 pub async fn assign_provider_key(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    Path((project, id)): Path<(String, String)>,
+    access: Authorized<KeyAdmin>,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<AssignResultDto>, ApiError> {
-    let access = app.authorize_admin(&headers, &project, Scope::PROVIDER_KEY_WRITE).await?;
     let result = app.evaluations.assign_key(access.project, key_id(&id)?, body.into(), access.user).await?;
     Ok(Json(result.into()))
 }
@@ -208,11 +194,10 @@ pub async fn assign_provider_key(
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn provider_keys_activity(
     State(app): State<AppState>,
+    access: Authorized<KeyRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path(project): Path<String>,
 ) -> Result<Json<Paginated<KeyActivityDto>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let page = app.provider_keys.activity(access.project, None, page_request(&uri)?).await?;
     Ok(Json(paginated(&headers, &uri, page, KeyActivityDto::from)))
 }
@@ -224,11 +209,11 @@ pub async fn provider_keys_activity(
     security(("personal_api_key" = ["llm_provider_key:read"])))]
 pub async fn provider_key_activity(
     State(app): State<AppState>,
+    access: Authorized<KeyRead>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
-    Path((project, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Paginated<KeyActivityDto>>, ApiError> {
-    let access = app.authorize(&headers, &project, Scope::PROVIDER_KEY_READ).await?;
     let page = app.provider_keys.activity(access.project, Some(key_id(&id)?), page_request(&uri)?).await?;
     if page.total == 0 && app.provider_keys.get(access.project, key_id(&id)?).await.is_err() {
         return Err(ApiError::not_found());
