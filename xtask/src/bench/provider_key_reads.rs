@@ -115,7 +115,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
 }
 
 /// Creates the provider key the load reads, and returns its id.
-async fn create_provider_key(client: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+pub(super) async fn create_provider_key(client: &reqwest::Client, base: &str, token: &str) -> Result<String> {
     let body = json!({ "provider": "openai", "name": "bench", "api_key": "sk-bench-1234567890" });
     let response = client.post(base).bearer_auth(token).json(&body).send().await.context("POST provider_keys")?;
     let status = response.status();
