@@ -13,6 +13,7 @@ use axum::Json;
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderValue, header};
 use chrono::Utc;
+use domain::ingestion::IngestionService;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -121,7 +122,11 @@ pub(crate) async fn read_body(app: &AppState, query: Option<&str>, request: Requ
     let raw = tokio::time::timeout(deadline, read_limited(request.into_body(), declared, CAPTURE_BODY_LIMIT_BYTES))
         .await
         .map_err(|_| ApiError::body_timeout(deadline.as_secs()))??;
-    let bytes = if is_gzip(encoding.as_ref(), query, &raw)? { gunzip(&raw, CAPTURE_BODY_LIMIT_BYTES)? } else { raw };
+    let bytes = if is_gzip(encoding.as_ref(), query, &raw)? {
+        app.cpu.run(move || gunzip(&raw, CAPTURE_BODY_LIMIT_BYTES)).await??
+    } else {
+        raw
+    };
     reservation.grow_to(bytes.len().saturating_mul(HELD_PER_BODY_BYTE)).await?;
     Ok(BudgetedBody { bytes, reservation })
 }
@@ -147,7 +152,8 @@ async fn read_limited(body: axum::body::Body, declared: Option<usize>, limit: us
 async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result<Json<CaptureResponse>, ApiError> {
     let received_at = Utc::now();
     let BudgetedBody { bytes, reservation } = read_body(app, query, request).await?;
-    let outcome = app.ingestion.ingest(bytes, received_at).await?;
+    let parsed = app.cpu.run(move || IngestionService::parse_capture(bytes, received_at)).await??;
+    let outcome = app.ingestion.ingest_parsed(parsed, received_at).await?;
     drop(reservation);
     tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, dropped = outcome.dropped, "capture");
     crate::metrics_layer::ingested("capture", outcome.stored, outcome.duplicates, outcome.dropped);

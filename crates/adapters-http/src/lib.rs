@@ -3,6 +3,7 @@
 
 mod authorized;
 mod capture;
+mod cpu_pool;
 mod error;
 mod evaluation_config;
 mod evaluation_reports;
@@ -24,6 +25,7 @@ mod router;
 mod state;
 
 pub use capture::CAPTURE_BODY_LIMIT_BYTES;
+pub use cpu_pool::CpuPool;
 pub use error::{ApiError, ErrorBody};
 pub use ingest_budget::IngestBudget;
 pub use openapi::ApiDoc;

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtelStatusCode;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use crate::capture::read_body;
+use crate::capture::{BudgetedBody, read_body};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -168,11 +168,10 @@ pub async fn otel_traces(
     let token = token(request.headers(), uri.query());
     // The token is checked before the body is decoded: an unknown sender costs no parsing.
     let project = app.ingestion.authenticate(token.as_deref()).await?;
-    let body = read_body(&app, uri.query(), request).await?;
-    let spans = spans(decode(&body.bytes, encoding)?);
-    drop(body.bytes);
+    let BudgetedBody { bytes, reservation } = read_body(&app, uri.query(), request).await?;
+    let spans = app.cpu.run(move || decode(&bytes, encoding).map(spans)).await??;
     let outcome = app.ingestion.ingest_spans(project, &spans, received_at).await?;
-    drop(body.reservation);
+    drop(reservation);
     crate::metrics_layer::ingested("otel", outcome.stored, outcome.duplicates, outcome.ignored + outcome.rejected);
     Ok((StatusCode::OK, answer(encoding, outcome.rejected)).into_response())
 }

@@ -67,6 +67,8 @@ pub struct ApiServices {
     pub readiness: Arc<dyn Readiness>,
     /// The memory capture and OTLP bodies in flight may hold.
     pub ingest_budget: crate::IngestBudget,
+    /// Where their bodies are inflated, parsed and decoded.
+    pub cpu: crate::CpuPool,
     /// How long a capture or OTLP body may take to arrive in full.
     pub ingest_body_timeout: std::time::Duration,
     /// How long a JSON API body (at most 1 MB) may take to arrive in full.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
-use adapters_http::{ApiServices, AppState, IngestBudget, Readiness};
+use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
     PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
@@ -268,6 +268,7 @@ impl Services {
             reports: reports.admin.clone(),
             report_pages: reports.pages.clone(),
             readiness: Arc::new(DatabaseReadiness(pool.clone())),
+            cpu: CpuPool::per_core(),
             ingest_budget: IngestBudget::new(
                 config.ingestion.memory_limit_mb * 1024 * 1024,
                 config.ingestion.memory_wait,

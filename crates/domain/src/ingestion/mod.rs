@@ -17,7 +17,7 @@ pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadEr
 pub(crate) use payload::{strip_nul, strip_nul_map};
 pub use ports::{AiEventStore, EventStatements, ProjectTokens};
 pub use retention::EventRetention;
-pub use service::IngestionService;
+pub use service::{IngestionService, ParsedCapture};
 pub use timestamp::{ClientTime, MAX_FUTURE, MAX_PAST, parse_iso8601, resolve as resolve_timestamp};
 pub use writes::{BatchTransactions, BatchWrites};
 

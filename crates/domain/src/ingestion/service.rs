@@ -11,8 +11,8 @@ use crate::judge::{StoredBatch, plan_jobs};
 use crate::otel::Span;
 
 use super::{
-    AiEventName, BatchWrites, CapturePayload, EventRetention, IncomingEvent, IngestError, IngestOutcome, ProjectTokens,
-    SpansOutcome,
+    AiEventName, BatchWrites, CapturePayload, EventRetention, IncomingEvent, IngestError, IngestOutcome, ParsedEvents,
+    ProjectTokens, SpansOutcome,
 };
 
 /// Longest token worth looking up: real ones are 48 characters.
@@ -132,24 +132,40 @@ impl IngestionService {
         Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored)))
     }
 
-    /// Ingests one (already decompressed) capture body that arrived at `received_at`.
-    ///
-    /// Order of checks: JSON syntax and shape (400), the project token (401), every
-    /// event (400, naming the first bad one). Only then are the AI events stored, all in
-    /// one atomic write; when this returns `Ok` they are durable. Nothing is stored on
-    /// any error.
-    ///
-    /// The body is taken by value and let go once parsed: a large batch is not held twice.
+    /// Ingests one (already decompressed) capture body that arrived at `received_at`:
+    /// [`Self::parse_capture`], then [`Self::ingest_parsed`].
     pub async fn ingest(
         &self,
         body: impl AsRef<[u8]> + Send,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, IngestError> {
+        let parsed = Self::parse_capture(body, received_at)?;
+        self.ingest_parsed(parsed, received_at).await
+    }
+
+    /// The CPU part of a capture: JSON syntax and shape (400), then every event. No I/O,
+    /// so a caller can run it off its async workers. The body is taken by value and let
+    /// go once parsed: a large batch is not held twice.
+    pub fn parse_capture(body: impl AsRef<[u8]>, received_at: DateTime<Utc>) -> Result<ParsedCapture, IngestError> {
         let payload = CapturePayload::parse(body.as_ref())?;
         drop(body);
-        let project = self.project_of(payload.token().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?).await?;
+        let token = payload.token().map(str::to_owned);
+        let events = payload.into_events(received_at).map_err(IngestError::from);
+        Ok(ParsedCapture { token, events })
+    }
 
-        let parsed = payload.into_events(received_at)?;
+    /// Stores a parsed capture. Order of checks: the project token (401), then the
+    /// events' own errors (400, naming the first bad one), so the answer is the one an
+    /// unparsed body would get. Only then are the AI events stored, all in one atomic
+    /// write; when this returns `Ok` they are durable. Nothing is stored on any error.
+    pub async fn ingest_parsed(
+        &self,
+        parsed: ParsedCapture,
+        received_at: DateTime<Utc>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let token = parsed.token.as_deref().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?;
+        let project = self.project_of(token).await?;
+        let parsed = parsed.events?;
         let (events, expired) = self.within_retention(parsed.events, received_at);
         let (batch, duplicates) = self.store(project, events).await?;
         let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped + expired };
@@ -164,6 +180,14 @@ impl IngestionService {
         );
         Ok(outcome)
     }
+}
+
+/// A capture body parsed, before its token is checked.
+#[derive(Debug)]
+pub struct ParsedCapture {
+    token: Option<String>,
+    /// The events, or the first event's error (answered after the token's).
+    events: Result<ParsedEvents, IngestError>,
 }
 
 /// Whether `id` is `len` hex digits, not all zero (OTLP's invalid id).
