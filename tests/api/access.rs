@@ -143,6 +143,48 @@ async fn bad_bodies_get_clear_4xx() {
 }
 
 #[tokio::test]
+async fn who_may_not_act_is_answered_before_the_body_is_read() {
+    let app = TestApp::spawn().await;
+    let reader = app.user_with_key("reader@example.com", Some((app.project, "admin")), "llm_provider_key:read", None);
+    let member = app.user_with_key("member@example.com", Some((app.project, "member")), "llm_provider_key:write", None);
+    let send = |path: String, key: Option<String>, body: &'static [u8], content_type: &'static str| {
+        let request =
+            app.client.post(format!("{}{path}", app.base_url)).header("content-type", content_type).body(body);
+        match key {
+            Some(key) => request.bearer_auth(key).send(),
+            None => request.send(),
+        }
+    };
+    let malformed: &[u8] = b"{\"name\": ";
+    let keys = app.llma("provider_keys/");
+    let code = |reply: reqwest::Response| async move {
+        (reply.status().as_u16(), reply.json::<serde_json::Value>().await.unwrap()["code"].clone())
+    };
+    assert_eq!(
+        code(send(keys.clone(), None, malformed, "application/json").await.unwrap()).await,
+        (401, json!("not_authenticated"))
+    );
+    assert_eq!(
+        code(send(keys.clone(), Some(reader), malformed, "application/json").await.unwrap()).await,
+        (403, json!("permission_denied"))
+    );
+    assert_eq!(
+        code(send(keys.clone(), Some(member), b"{}", "text/plain").await.unwrap()).await,
+        (403, json!("permission_denied"))
+    );
+    let elsewhere = app.llma("provider_keys/").replacen(&format!("/{}/", app.project), "/999999/", 1);
+    assert_eq!(
+        send(elsewhere, Some(app.admin_key.clone()), malformed, "application/json").await.unwrap().status(),
+        404
+    );
+    // With access, the body's own error.
+    assert_eq!(
+        code(send(keys, Some(app.admin_key.clone()), malformed, "application/json").await.unwrap()).await,
+        (400, json!("parse_error"))
+    );
+}
+
+#[tokio::test]
 async fn lists_paginate_with_absolute_links() {
     let app = TestApp::spawn().await;
     for n in 0..3 {
