@@ -44,19 +44,6 @@ struct ChosenLlm {
     pub key: Option<ProviderKeyId>,
 }
 
-/// What the judge runs with (spec section 9's order).
-#[derive(Debug, Clone)]
-enum JudgeLlm {
-    /// A key of the project (`$ai_evaluation_key_type: byok`).
-    OwnKey(ChosenLlm),
-    /// The operator's system LLM on trial credits (`posthog`).
-    Trial(ChosenLlm),
-    /// The evaluation's configured key is marked invalid.
-    KeyInvalid(ProviderKeyId),
-    /// No key, and the model is not a trial model (or there is no system LLM).
-    ModelNotAllowed,
-}
-
 /// The ports LLM use needs.
 pub struct LlmUsePorts {
     pub provider_keys: Arc<ProviderKeyService>,
@@ -111,34 +98,38 @@ impl LlmUse {
         Ok(self.system())
     }
 
-    /// Section 9's order (the judge): the model configuration's key; else the project's
-    /// active key (state `ok`); else trial credits on the system LLM when the evaluation
-    /// names a trial model (or no model: the system model); else not allowed.
-    async fn choose_for_judge(&self, project: ProjectId, evaluation: &Evaluation) -> Result<JudgeLlm, RepositoryError> {
+    /// Section 9's order (the judge): the model configuration's key (its evaluations stop
+    /// when it is invalid); else the project's active key (state `ok`); else trial credits
+    /// on the system LLM when the evaluation names a trial model (or no model: the system
+    /// model), a credit taken here; else not allowed.
+    async fn choose_for_judge(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+    ) -> Result<(ChosenLlm, PaidBy), LlmError> {
         if let Some(configuration) = &evaluation.model_configuration
             && let Some(key_id) = configuration.provider_key
         {
-            return Ok(match self.usable_key(project, key_id, false).await? {
-                Some(credentials) => {
-                    JudgeLlm::OwnKey(ChosenLlm { credentials, model: configuration.model.clone(), key: Some(key_id) })
-                }
-                None => JudgeLlm::KeyInvalid(key_id),
-            });
+            let credentials = self.usable_key(project, key_id, false).await?.ok_or(LlmError::KeyInvalid(key_id))?;
+            let chosen = ChosenLlm { credentials, model: configuration.model.clone(), key: Some(key_id) };
+            return Ok((chosen, PaidBy::OwnKey(key_id)));
         }
-        if let Some(chosen) = self.active_key(project, evaluation).await? {
-            return Ok(JudgeLlm::OwnKey(chosen));
+        if let Some(chosen) = self.active_key(project, evaluation).await?
+            && let Some(key_id) = chosen.key
+        {
+            return Ok((chosen, PaidBy::OwnKey(key_id)));
         }
-        let Some(mut system) = self.system() else {
-            return Ok(JudgeLlm::ModelNotAllowed);
-        };
-        match &evaluation.model_configuration {
-            None => Ok(JudgeLlm::Trial(system)),
-            Some(configuration) if self.trial_models.includes(configuration.provider, &configuration.model) => {
-                system.model = configuration.model.clone();
-                Ok(JudgeLlm::Trial(system))
+        let mut system = self.system().ok_or(LlmError::ModelNotAllowed)?;
+        if let Some(configuration) = &evaluation.model_configuration {
+            if !self.trial_models.includes(configuration.provider, &configuration.model) {
+                return Err(LlmError::ModelNotAllowed);
             }
-            Some(_) => Ok(JudgeLlm::ModelNotAllowed),
+            system.model = configuration.model.clone();
         }
+        if !self.ports.trial_credits.reserve(project).await? {
+            return Err(LlmError::TrialsUsedUp);
+        }
+        Ok((system, PaidBy::Trial))
     }
 
     /// The project's active key when it is `ok`, with the model to use on it.
@@ -199,20 +190,12 @@ impl LlmUse {
     /// Who pays for the purpose, in its order; a trial credit is taken here.
     async fn choose(&self, purpose: LlmPurpose, evaluation: &Evaluation) -> Result<(ChosenLlm, PaidBy), LlmError> {
         let project = evaluation.project;
-        if purpose != LlmPurpose::Judge {
-            let llm = self.choose_for_summary(project, evaluation).await?.ok_or(LlmError::NoLlm)?;
-            let paid_by = llm.key.map_or(PaidBy::Operator, PaidBy::OwnKey);
-            return Ok((llm, paid_by));
+        if purpose == LlmPurpose::Judge {
+            return self.choose_for_judge(project, evaluation).await;
         }
-        match self.choose_for_judge(project, evaluation).await? {
-            JudgeLlm::OwnKey(llm) | JudgeLlm::Trial(llm) => match llm.key {
-                Some(key) => Ok((llm, PaidBy::OwnKey(key))),
-                None if self.ports.trial_credits.reserve(project).await? => Ok((llm, PaidBy::Trial)),
-                None => Err(LlmError::TrialsUsedUp),
-            },
-            JudgeLlm::KeyInvalid(key) => Err(LlmError::KeyInvalid(key)),
-            JudgeLlm::ModelNotAllowed => Err(LlmError::ModelNotAllowed),
-        }
+        let llm = self.choose_for_summary(project, evaluation).await?.ok_or(LlmError::NoLlm)?;
+        let paid_by = llm.key.map_or(PaidBy::Operator, PaidBy::OwnKey);
+        Ok((llm, paid_by))
     }
 
     /// One structured call within the request's deadline, its answer checked against the

@@ -142,26 +142,24 @@ impl SummaryService {
         match self.ports.cache.begin(&key, flight_time, flight_time, CACHE_TTL, fresh_since).await? {
             Flight::Done(summary) => Ok(*summary),
             Flight::Leader(token) => {
-                let result = self.compute(project, &evaluation, request.filter, &runs, &key).await;
+                let result = self.compute(&evaluation, request.filter, &runs, &key).await;
                 if let Err(error) = self.ports.cache.release(&key, token).await {
                     tracing::warn!(error = %error.0, "could not release a summary claim; it expires with its lease");
                 }
                 result
             }
             // The computing request took longer than it may: compute without the claim.
-            Flight::GaveUp => self.compute(project, &evaluation, request.filter, &runs, &key).await,
+            Flight::GaveUp => self.compute(&evaluation, request.filter, &runs, &key).await,
         }
     }
 
     async fn compute(
         &self,
-        project: ProjectId,
         evaluation: &Evaluation,
         filter: SummaryFilter,
         runs: &[EvaluationRun],
         key: &SummaryKey,
     ) -> Result<EvaluationSummary, SummarizeError> {
-        debug_assert_eq!(evaluation.project, project);
         let deadline = Instant::now() + self.config.llm_timeout;
         let draft = self.generate(evaluation, filter, runs, deadline).await.map_err(|error| match error {
             LlmError::Storage(error) => SummarizeError::from(error),
