@@ -54,7 +54,7 @@ async fn email_reaches_a_real_smtp_server_with_both_parts_and_refusals_are_final
 
     let refused = sender.send(&email("gone@example.com"), &rendered(), "r1_0").await.unwrap_err();
     assert!(!refused.retryable, "{refused:?}");
-    assert!(refused.message.contains("550"), "{refused:?}");
+    assert!(refused.cause.contains("550"), "{refused:?}");
     assert_eq!(sink.mails().len(), 1);
 }
 
@@ -68,7 +68,7 @@ async fn an_unreachable_smtp_server_is_retried_and_missing_settings_are_final() 
     assert!(failure.retryable, "{failure:?}");
     let failure = deliveries(None, true).send(&email("team@example.com"), &rendered(), "r1_0").await.unwrap_err();
     assert!(!failure.retryable);
-    assert_eq!(failure.message, "e-mail is not configured on this server (LLMA_SMTP_URL)");
+    assert_eq!(failure.cause, "e-mail is not configured on this server (LLMA_SMTP_URL)");
 }
 
 fn slack(url: String) -> ResolvedTarget {
@@ -95,7 +95,7 @@ async fn slack_gets_the_payload_4xx_is_final_and_5xx_is_retried() {
     assert_eq!(sent["text"], "Weekly");
 
     let gone = sender.send(&slack(format!("{}/gone", server.uri())), &rendered(), "r_1").await.unwrap_err();
-    assert_eq!((gone.retryable, gone.message.as_str()), (false, "Slack answered HTTP 404: no_service"));
+    assert_eq!((gone.retryable, gone.cause.as_str()), (false, "Slack answered HTTP 404: no_service"));
     let busy = sender.send(&slack(format!("{}/busy", server.uri())), &rendered(), "r_1").await.unwrap_err();
     assert!(busy.retryable);
     let integration = ResolvedTarget::Slack { channel: "#x".into(), webhook_url: None };
@@ -142,13 +142,13 @@ async fn webhook_failures_timeouts_and_redirects() {
         .await;
     let sender = deliveries(None, true);
     let down = sender.send(&webhook(format!("{}/down", server.uri())), &rendered(), "r_0").await.unwrap_err();
-    assert!(down.retryable && down.message == "the endpoint answered HTTP 500", "{down:?}");
+    assert!(down.retryable && down.cause == "the endpoint answered HTTP 500", "{down:?}");
     let bad = sender.send(&webhook(format!("{}/bad", server.uri())), &rendered(), "r_0").await.unwrap_err();
     assert!(!bad.retryable);
     let moved = sender.send(&webhook(format!("{}/moved", server.uri())), &rendered(), "r_0").await.unwrap_err();
-    assert!(moved.message.contains("redirects are not followed"), "{moved:?}");
+    assert!(moved.cause.contains("redirects are not followed"), "{moved:?}");
     let slow = sender.send(&webhook(format!("{}/slow", server.uri())), &rendered(), "r_0").await.unwrap_err();
-    assert_eq!((slow.retryable, slow.message.as_str()), (true, "timed out after 10 s"));
+    assert_eq!((slow.retryable, slow.cause.as_str()), (true, "timed out after 10 s"));
 }
 
 #[tokio::test]
@@ -160,9 +160,9 @@ async fn private_addresses_are_refused_where_the_connection_goes() {
     // An address literal, and a name that resolves to loopback (what DNS rebinding does).
     for url in [format!("http://127.0.0.1:{port}/hook"), format!("http://localhost:{port}/hook")] {
         let failure = guarded.send(&webhook(url.clone()), &rendered(), "r_0").await.unwrap_err();
-        assert!(failure.message.contains("private"), "{url}: {failure:?}");
+        assert!(failure.cause.contains("private"), "{url}: {failure:?}");
         let failure = guarded.send(&slack(url.clone()), &rendered(), "r_0").await.unwrap_err();
-        assert!(failure.message.contains("private"), "{url}: {failure:?}");
+        assert!(failure.cause.contains("private"), "{url}: {failure:?}");
     }
     assert!(server.received_requests().await.unwrap().is_empty(), "nothing reached the private address");
 }

@@ -1,4 +1,4 @@
-//! Every error the API returns, and the one place where domain errors become HTTP.
+//! Every error the API returns (domain errors become these in `answers.rs`).
 //!
 //! Body: `{"type","code","detail","attr"}`; 5xx bodies never carry internals — the cause
 //! is logged inside the request's span (which carries the `x-request-id`).
@@ -6,23 +6,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::RepositoryError;
-use domain::evaluation::{
-    AssignKeyError, CreateEvaluationError, DependentConfigsError, EnableRefusal, GetEvaluationError,
-    TrialEvaluationsError, UpdateEvaluationError,
-};
-use domain::evaluation_config::SetActiveKeyError;
-use domain::identity::AccessError;
-use domain::ingestion::{IngestError, PayloadError};
-use domain::judge::{ManualRunError, ResultsError};
-use domain::models::ListModelsError;
-use domain::offline_evaluation::ExperimentItemsError;
-use domain::pagination::PageRequestError;
-use domain::provider_key::{
-    CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
-    ValidateStoredKeyError,
-};
-use domain::summary::SummarizeError;
 use serde::Serialize;
 
 /// The JSON error body.
@@ -52,7 +35,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
             body: ErrorBody { kind, code, detail: detail.into(), attr: None },
@@ -63,7 +46,7 @@ impl ApiError {
         }
     }
 
-    fn with_attr(mut self, attr: impl Into<String>) -> Self {
+    pub(crate) fn with_attr(mut self, attr: impl Into<String>) -> Self {
         self.body.attr = Some(attr.into());
         self
     }
@@ -193,6 +176,12 @@ impl ApiError {
         self
     }
 
+    /// Answers with `Retry-After: seconds`.
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// 413 for a compressed body that inflates past the limit.
     pub fn decompressed_too_large(limit_bytes: usize) -> Self {
         Self::new(
@@ -234,303 +223,5 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
-    }
-}
-
-impl From<AccessError> for ApiError {
-    fn from(error: AccessError) -> Self {
-        match error {
-            AccessError::Unauthenticated(detail) => {
-                Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "not_authenticated", detail)
-            }
-            AccessError::MissingScope(_) | AccessError::NotAdmin => {
-                Self::new(StatusCode::FORBIDDEN, "authentication_error", "permission_denied", error.to_string())
-            }
-            AccessError::ProjectNotFound => Self::not_found(),
-            AccessError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<RepositoryError> for ApiError {
-    fn from(error: RepositoryError) -> Self {
-        Self::internal(&error.0)
-    }
-}
-
-impl From<PageRequestError> for ApiError {
-    fn from(error: PageRequestError) -> Self {
-        Self::invalid_field(error.field(), error.to_string())
-    }
-}
-
-impl From<CreateProviderKeyError> for ApiError {
-    fn from(error: CreateProviderKeyError) -> Self {
-        match error {
-            CreateProviderKeyError::Invalid { field, message }
-            | CreateProviderKeyError::Rejected { field, message } => Self::invalid_field(field, message),
-            CreateProviderKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<UpdateProviderKeyError> for ApiError {
-    fn from(error: UpdateProviderKeyError) -> Self {
-        match error {
-            UpdateProviderKeyError::NotFound => Self::not_found(),
-            UpdateProviderKeyError::Invalid { field, message }
-            | UpdateProviderKeyError::Rejected { field, message } => Self::invalid_field(field, message),
-            UpdateProviderKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<GetProviderKeyError> for ApiError {
-    fn from(error: GetProviderKeyError) -> Self {
-        match error {
-            GetProviderKeyError::NotFound => Self::not_found(),
-            GetProviderKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<ValidateStoredKeyError> for ApiError {
-    fn from(error: ValidateStoredKeyError) -> Self {
-        match error {
-            ValidateStoredKeyError::NotFound => Self::not_found(),
-            ValidateStoredKeyError::NoSecret => Self::invalid_field("api_key", error.to_string()),
-            ValidateStoredKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<DeleteProviderKeyError> for ApiError {
-    fn from(error: DeleteProviderKeyError) -> Self {
-        match error {
-            DeleteProviderKeyError::NotFound => Self::not_found(),
-            DeleteProviderKeyError::ReplacementNotFound | DeleteProviderKeyError::ReplacementProviderMismatch => {
-                Self::invalid_field("replacement_key_id", error.to_string())
-            }
-            DeleteProviderKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<CheckKeyError> for ApiError {
-    fn from(error: CheckKeyError) -> Self {
-        match error {
-            CheckKeyError::Invalid { field, message } => Self::invalid_field(field, message),
-        }
-    }
-}
-
-impl From<ListModelsError> for ApiError {
-    fn from(error: ListModelsError) -> Self {
-        match error {
-            ListModelsError::MissingProvider | ListModelsError::InvalidProvider(_) => {
-                Self::invalid_field("provider", error.to_string())
-            }
-            ListModelsError::ProviderMismatch { .. } => Self::invalid_field("key_id", error.to_string()),
-            ListModelsError::KeyNotFound => Self::not_found_with(error.to_string()),
-            ListModelsError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<CreateEvaluationError> for ApiError {
-    fn from(error: CreateEvaluationError) -> Self {
-        match error {
-            CreateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
-            CreateEvaluationError::EnableRefused(refusal) => refusal.into(),
-            CreateEvaluationError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<UpdateEvaluationError> for ApiError {
-    fn from(error: UpdateEvaluationError) -> Self {
-        match error {
-            UpdateEvaluationError::NotFound => Self::not_found(),
-            UpdateEvaluationError::Invalid { field, message } => Self::invalid_field(field, message),
-            UpdateEvaluationError::EnableRefused(refusal) => refusal.into(),
-            UpdateEvaluationError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-/// The reference's sentences for an evaluation that may not be enabled yet.
-impl From<EnableRefusal> for ApiError {
-    fn from(refusal: EnableRefusal) -> Self {
-        let detail = match refusal {
-            EnableRefusal::TrialLimitReached => {
-                "Trial evaluation limit reached. Add a provider API key to re-enable this evaluation."
-            }
-            EnableRefusal::ProviderKeyMissing => {
-                "The provider API key for this evaluation was deleted. Attach a provider API key before re-enabling."
-            }
-        };
-        Self::invalid_field("enabled", detail)
-    }
-}
-
-impl From<GetEvaluationError> for ApiError {
-    fn from(error: GetEvaluationError) -> Self {
-        match error {
-            GetEvaluationError::NotFound => Self::not_found(),
-            GetEvaluationError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<DependentConfigsError> for ApiError {
-    fn from(error: DependentConfigsError) -> Self {
-        match error {
-            DependentConfigsError::NotFound => Self::not_found(),
-            DependentConfigsError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<TrialEvaluationsError> for ApiError {
-    fn from(error: TrialEvaluationsError) -> Self {
-        match error {
-            TrialEvaluationsError::MissingProvider | TrialEvaluationsError::UnsupportedProvider(_) => {
-                Self::invalid_field("provider", error.to_string())
-            }
-            TrialEvaluationsError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<AssignKeyError> for ApiError {
-    fn from(error: AssignKeyError) -> Self {
-        match error {
-            AssignKeyError::NotFound => Self::not_found(),
-            AssignKeyError::MissingEvaluationIds => Self::invalid_field("evaluation_ids", error.to_string()),
-            AssignKeyError::Invalid { field, message } => Self::invalid_field(field, message),
-            AssignKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<SetActiveKeyError> for ApiError {
-    fn from(error: SetActiveKeyError) -> Self {
-        match error {
-            SetActiveKeyError::MissingKeyId => Self::required_field("key_id", error.to_string()),
-            SetActiveKeyError::KeyNotFound => Self::not_found_with(error.to_string()).with_attr("key_id"),
-            SetActiveKeyError::KeyNotUsable(state) => Self::invalid_field(
-                "key_id",
-                format!("Cannot activate key with state '{}'. Please validate the key first.", state.as_str()),
-            ),
-            SetActiveKeyError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(error: IngestError) -> Self {
-        match error {
-            IngestError::Unauthenticated(detail) => {
-                Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "not_authenticated", detail)
-            }
-            IngestError::Malformed(error @ PayloadError::Json { .. }) => Self::parse_error(error.to_string()),
-            IngestError::Malformed(PayloadError::Invalid { attr: Some(attr), message }) => {
-                Self::invalid_field(attr, message)
-            }
-            IngestError::Malformed(PayloadError::Invalid { attr: None, message }) => Self::invalid_request(message),
-            IngestError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<ExperimentItemsError> for ApiError {
-    fn from(error: ExperimentItemsError) -> Self {
-        match error {
-            ExperimentItemsError::Invalid { field, message } => Self::invalid_field(field, message),
-            ExperimentItemsError::Unexpected(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "offline evaluation items query failed");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "error",
-                    "Failed to fetch offline evaluation items",
-                )
-                .in_error_shape()
-            }
-        }
-    }
-}
-
-impl From<ManualRunError> for ApiError {
-    fn from(error: ManualRunError) -> Self {
-        match error {
-            ManualRunError::Invalid { field, message } => Self::invalid_field(field, message).in_field_error_shape(),
-            ManualRunError::EvaluationNotFound(_)
-            | ManualRunError::EventNotFound(_)
-            | ManualRunError::PastRetention(_) => Self::not_found_with(error.to_string()).in_error_shape(),
-            ManualRunError::Unexpected(cause) => Self::internal(&cause.0),
-        }
-    }
-}
-
-impl From<ResultsError> for ApiError {
-    fn from(error: ResultsError) -> Self {
-        match error {
-            ResultsError::Invalid { field, message } => Self::invalid_field(field, message),
-            ResultsError::EvaluationNotFound => Self::not_found_with(error.to_string()),
-            ResultsError::Unexpected(cause) => Self::internal(&cause.0),
-        }
-    }
-}
-
-impl From<SummarizeError> for ApiError {
-    fn from(error: SummarizeError) -> Self {
-        match error {
-            SummarizeError::Throttled { retry_after } => {
-                // Whole seconds, rounded up, so a client retrying then is let through.
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                let seconds = seconds.max(1);
-                let mut error = Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "throttled_error",
-                    "throttled",
-                    format!("Request was throttled. Expected available in {seconds} seconds."),
-                );
-                error.retry_after = Some(seconds);
-                error
-            }
-            SummarizeError::Invalid { field, message } => Self::invalid_field(field, message),
-            SummarizeError::EvaluationNotFound(_) => Self::not_found_with(error.to_string()).in_error_shape(),
-            SummarizeError::NoRuns => Self::invalid_request(error.to_string()).in_error_shape(),
-            SummarizeError::NoLlm => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "llm_not_configured", error.to_string())
-                    .in_error_shape()
-            }
-            SummarizeError::LlmFailed => {
-                Self::new(StatusCode::BAD_GATEWAY, "server_error", "llm_failed", error.to_string()).in_error_shape()
-            }
-            SummarizeError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<domain::reports::SaveReportError> for ApiError {
-    fn from(error: domain::reports::SaveReportError) -> Self {
-        use domain::reports::SaveReportError;
-        match error {
-            SaveReportError::NotFound => Self::not_found(),
-            SaveReportError::Invalid(invalid) => Self::invalid_field(invalid.field, invalid.message),
-            SaveReportError::Unexpected(cause) => Self::internal(&cause),
-        }
-    }
-}
-
-impl From<domain::reports::ReportError> for ApiError {
-    fn from(error: domain::reports::ReportError) -> Self {
-        use domain::reports::ReportError;
-        match error {
-            ReportError::NotFound => Self::not_found(),
-            ReportError::Unexpected(cause) => Self::internal(&cause),
-        }
     }
 }

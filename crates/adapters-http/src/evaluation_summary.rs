@@ -178,7 +178,9 @@ mod tests {
         let (status, _, body) = answer(SummarizeError::NoLlm).await;
         assert_eq!(status, 503);
         assert!(body["error"].as_str().unwrap().contains("LLMA_SYSTEM_LLM_PROVIDER"));
-        let (status, _, body) = answer(SummarizeError::Invalid { field: "filter", message: "bad".into() }).await;
+        let refused = domain::FieldError::new("filter", domain::Rule::SummaryFilter { given: "bad".into() });
+        let (status, _, body) = answer(SummarizeError::Invalid(refused)).await;
         assert_eq!((status, body["attr"].as_str()), (400, Some("filter")));
+        assert_eq!(body["detail"], "\"bad\" is not a valid choice. Choose one of: all, pass, fail, na.");
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP adapter: axum router, request/response bodies, authentication, error mapping
 //! and the OpenAPI document. Handlers are thin: authorise, call one use case, answer.
 
+mod answers;
 mod authorized;
 mod capture;
 mod cpu_pool;
@@ -23,6 +24,7 @@ mod pagination;
 mod provider_keys;
 mod router;
 mod state;
+mod wording;
 
 pub use capture::CAPTURE_BODY_LIMIT_BYTES;
 pub use cpu_pool::CpuPool;

@@ -20,6 +20,9 @@ pub struct LlmGatewayConfig {
     pub validation_timeout: Duration,
     /// The most bytes read from one successful response; larger bodies are refused.
     pub max_body_bytes: usize,
+    /// Whether an Azure key may name an endpoint outside Azure's hosts, or plain http
+    /// (tests, private gateways); off, such a key is refused before any call.
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for LlmGatewayConfig {
@@ -28,6 +31,7 @@ impl Default for LlmGatewayConfig {
             base_urls: BaseUrls::default(),
             validation_timeout: DEFAULT_VALIDATION_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            allow_private_endpoints: false,
         }
     }
 }
@@ -42,6 +46,12 @@ impl LlmGatewayConfig {
     pub fn with_base_url(mut self, provider: Provider, url: Url) -> Result<Self, BaseUrlError> {
         self.base_urls.set(provider, url)?;
         Ok(self)
+    }
+
+    /// Lets Azure keys name endpoints outside Azure's hosts.
+    pub fn allowing_private_endpoints(mut self, allow: bool) -> Self {
+        self.allow_private_endpoints = allow;
+        self
     }
 
     /// Replaces the timeout of one provider call.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::llm::{KeyCheck, ListedModel, LlmGateway, ModelListError};
-use domain::provider_key::{Provider, ProviderCredentials};
+use domain::provider_key::{AzureEndpoint, Provider, ProviderCredentials};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
 
@@ -43,6 +43,11 @@ impl HttpLlmGateway {
 
     async fn check(&self, credentials: &ProviderCredentials) -> KeyCheck {
         let provider = credentials.provider;
+        if let Some(azure) = &credentials.azure
+            && let Err(refusal) = AzureEndpoint::parse(azure.endpoint.as_str(), self.config.allow_private_endpoints)
+        {
+            return key_check::endpoint_refused(refusal);
+        }
         let addressed = provider_api::key_check_call(&self.config, credentials)
             .and_then(|call| Ok((call, provider_api::auth_headers(credentials)?)));
         let (call, headers) = match addressed {

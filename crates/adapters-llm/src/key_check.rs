@@ -59,14 +59,25 @@ pub(crate) fn from_transport(provider: Provider, error: TransportError) -> KeyCh
 /// The verdict when the call could not be addressed (no endpoint, unusable key).
 pub(crate) fn from_address(provider: Provider, error: AddressError) -> KeyCheck {
     match error {
-        AddressError::MissingAzureEndpoint => {
-            KeyCheck::invalid(AzureEndpointError::Missing.to_string(), Some(CredentialField::AzureEndpoint))
-        }
-        AddressError::BadAzureEndpoint => {
-            KeyCheck::invalid(AzureEndpointError::NotAUrl.to_string(), Some(CredentialField::AzureEndpoint))
-        }
+        AddressError::MissingAzureEndpoint => endpoint_refused(AzureEndpointError::Missing),
+        AddressError::BadAzureEndpoint => endpoint_refused(AzureEndpointError::NotAUrl),
         AddressError::KeyNotAHeader => KeyCheck::invalid(INVALID_KEY, key_field(provider)),
     }
+}
+
+/// The verdict on an Azure endpoint that may not be called (the same sentences as the
+/// API's refusal of such an endpoint when a key is saved).
+pub(crate) fn endpoint_refused(error: AzureEndpointError) -> KeyCheck {
+    let sentence = match error {
+        AzureEndpointError::Missing => "azure_endpoint is required for Azure OpenAI keys.",
+        AzureEndpointError::NotAUrl => "azure_endpoint must be a valid URL.",
+        AzureEndpointError::NotHttps => "azure_endpoint must use https://.",
+        AzureEndpointError::NotAzureHost => {
+            "azure_endpoint must be an Azure OpenAI endpoint (a host ending in .openai.azure.com, \
+             .cognitiveservices.azure.com or .services.ai.azure.com)."
+        }
+    };
+    KeyCheck::invalid(sentence, Some(CredentialField::AzureEndpoint))
 }
 
 /// Whether a status means the provider refused the key (for model lists too).

@@ -293,3 +293,16 @@ async fn messages_never_carry_the_key_or_the_providers_body() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_azure_endpoint_outside_the_policy_is_refused_without_a_call() {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    // A key saved while private endpoints were allowed, checked once they are not.
+    let gateway = HttpLlmGateway::new(short_timeout().allowing_private_endpoints(false)).unwrap();
+    let credentials = credentials(Provider::AzureOpenai, &server.uri());
+
+    let check = gateway.check_key(&credentials).await;
+
+    assert_eq!(check, KeyCheck::invalid("azure_endpoint must use https://.", Some(CredentialField::AzureEndpoint)));
+}

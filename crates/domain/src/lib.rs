@@ -14,6 +14,9 @@ macro_rules! from_repository_error {
     )*};
 }
 
+#[macro_use]
+mod failure;
+
 pub mod crypto;
 pub mod evaluation;
 pub mod evaluation_config;
@@ -21,6 +24,7 @@ pub mod housekeeping;
 pub mod identity;
 pub mod ids;
 pub mod ingestion;
+pub mod invalid;
 pub mod jobs;
 pub mod judge;
 pub mod llm;
@@ -34,6 +38,8 @@ pub mod repository;
 pub mod summary;
 pub mod unit_of_work;
 
+pub use failure::{Cause, Failure, UseCaseError};
 pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId};
+pub use invalid::{FieldError, Rule};
 pub use pagination::{Page, PageRequest};
 pub use repository::RepositoryError;

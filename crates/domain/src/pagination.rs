@@ -15,9 +15,9 @@ pub struct PageRequest {
 /// Why a `limit`/`offset` pair was refused; names the parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageRequestError {
-    #[error("{field} must be a non-negative integer.")]
+    #[error("{field} is not a non-negative integer")]
     NotANonNegativeInteger { field: &'static str },
-    #[error("limit must be between 1 and {MAX_LIMIT}.")]
+    #[error("limit is outside 1..={MAX_LIMIT}")]
     LimitOutOfRange,
 }
 

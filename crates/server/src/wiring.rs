@@ -104,8 +104,10 @@ fn system_llm(config: &Config) -> Result<Option<SystemLlm>, ConfigError> {
                 variable: "LLMA_SYSTEM_LLM_AZURE_ENDPOINT".into(),
                 message: e.to_string(),
             })?,
-            api_version: ApiVersion::parse(None)
-                .map_err(|message| ConfigError { variable: "LLMA_SYSTEM_LLM_AZURE_ENDPOINT".into(), message })?,
+            api_version: ApiVersion::parse(None).map_err(|rule| ConfigError {
+                variable: "LLMA_SYSTEM_LLM_AZURE_ENDPOINT".into(),
+                message: format!("the default API version is refused: {rule:?}"),
+            })?,
         }),
         _ => None,
     };

@@ -154,7 +154,7 @@ impl From<KeyCheck> for KeyCheckDto {
     fn from(check: KeyCheck) -> Self {
         Self {
             state: check.state.as_str().to_owned(),
-            error_message: check.message,
+            error_message: check.message.or_else(|| check.refused.as_ref().map(crate::wording::rule)),
             error_field: check.field.map(|f| f.as_str().to_owned()),
         }
     }

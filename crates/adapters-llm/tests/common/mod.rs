@@ -47,7 +47,7 @@ pub fn gateway_with(
 /// for fixed-host providers (under `/v1`), the key's endpoint for Azure.
 pub fn gateway_at(provider: Provider, root: &str, config: LlmGatewayConfig) -> (HttpLlmGateway, ProviderCredentials) {
     let config = match provider {
-        Provider::AzureOpenai => config,
+        Provider::AzureOpenai => config.allowing_private_endpoints(true),
         _ => config.with_base_url(provider, Url::parse(&format!("{root}{BASE_PATH}")).unwrap()).unwrap(),
     };
     let gateway = HttpLlmGateway::new(config).unwrap();

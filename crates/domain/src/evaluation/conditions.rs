@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::invalid::{FieldError, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
@@ -32,21 +33,6 @@ pub struct PropertyFilterInput {
     pub key: Option<String>,
     pub operator: Option<String>,
     pub value: Option<Value>,
-}
-
-/// A condition or filter that was refused. `field` is the path of the offending value,
-/// e.g. `conditions[0].properties[1].value`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ConditionError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ConditionError {
-    fn new(field: String, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
 }
 
 /// How a property filter compares an event's property with its value.
@@ -167,28 +153,23 @@ fn scalar(value: &Value) -> bool {
 
 impl PropertyFilter {
     /// Validates one filter; `path` names it in errors.
-    pub fn parse(input: &PropertyFilterInput, path: &str) -> Result<Self, ConditionError> {
+    pub fn parse(input: &PropertyFilterInput, path: &str) -> Result<Self, FieldError> {
         let key = input.key.as_deref().map(str::trim).unwrap_or("");
         if key.is_empty() {
-            return Err(ConditionError::new(format!("{path}.key"), "This field may not be blank."));
+            return Err(FieldError::new(format!("{path}.key"), Rule::Blank));
         }
         if key.chars().count() > MAX_KEY_CHARS {
-            return Err(ConditionError::new(
-                format!("{path}.key"),
-                format!("Ensure this field has no more than {MAX_KEY_CHARS} characters."),
-            ));
+            return Err(FieldError::new(format!("{path}.key"), Rule::TooLong { max: MAX_KEY_CHARS }));
         }
         let operator = match input.operator.as_deref().map(str::trim) {
             None | Some("") => PropertyOperator::Exact,
             Some(raw) => PropertyOperator::parse(raw).ok_or_else(|| {
-                ConditionError::new(
-                    format!("{path}.operator"),
-                    format!("\"{raw}\" is not a valid operator. Use one of: {}.", PropertyOperator::names()),
-                )
+                let rule = Rule::UnknownOperator { given: raw.to_owned(), choices: PropertyOperator::names() };
+                FieldError::new(format!("{path}.operator"), rule)
             })?,
         };
         let value = input.value.clone().unwrap_or(Value::Null);
-        let value_error = |message: &str| ConditionError::new(format!("{path}.value"), message);
+        let value_error = |rule: Rule| FieldError::new(format!("{path}.value"), rule);
         let matcher = match operator {
             PropertyOperator::Exact | PropertyOperator::IsNot => {
                 let texts = match &value {
@@ -197,34 +178,32 @@ impl PropertyFilter {
                     }
                     item if scalar(item) => vec![as_text(item).to_lowercase()],
                     _ => {
-                        return Err(value_error(
-                            "A string, number or boolean (or a non-empty list of them) is required.",
-                        ));
+                        return Err(value_error(Rule::ScalarOrList));
                     }
                 };
                 if operator == PropertyOperator::Exact { Matcher::AnyOf(texts) } else { Matcher::NoneOf(texts) }
             }
             PropertyOperator::IContains => match &value {
                 Value::String(_) | Value::Number(_) => Matcher::Contains(as_text(&value).to_lowercase()),
-                _ => return Err(value_error("A string is required.")),
+                _ => return Err(value_error(Rule::StringRequired)),
             },
             PropertyOperator::Regex => {
                 let Value::String(pattern) = &value else {
-                    return Err(value_error("A regular expression (string) is required."));
+                    return Err(value_error(Rule::RegexRequired));
                 };
                 if pattern.chars().count() > MAX_PATTERN_CHARS {
-                    return Err(value_error("Ensure this pattern has no more than 1000 characters."));
+                    return Err(value_error(Rule::PatternTooLong { max: MAX_PATTERN_CHARS }));
                 }
                 let regex = regex::RegexBuilder::new(pattern)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|error| value_error(&regex_message(&error)))?;
+                    .map_err(|error| value_error(regex_rule(&error)))?;
                 Matcher::Regex(regex)
             }
             PropertyOperator::IsSet => Matcher::IsSet,
             PropertyOperator::IsNotSet => Matcher::IsNotSet,
             PropertyOperator::Gt | PropertyOperator::Lt => {
-                let number = as_number(&value).ok_or_else(|| value_error("A number is required."))?;
+                let number = as_number(&value).ok_or_else(|| value_error(Rule::NumberRequired))?;
                 if operator == PropertyOperator::Gt { Matcher::Gt(number) } else { Matcher::Lt(number) }
             }
         };
@@ -266,15 +245,16 @@ impl PropertyFilter {
     }
 }
 
-/// The regex crate's message, reduced to its last line (the others draw the pattern).
-fn regex_message(error: &regex::Error) -> String {
+/// Why the regex crate refused a pattern: its reason reduced to the last line (the
+/// others draw the pattern).
+fn regex_rule(error: &regex::Error) -> Rule {
     match error {
-        regex::Error::CompiledTooBig(_) => "This regular expression is too large.".to_owned(),
+        regex::Error::CompiledTooBig(_) => Rule::RegexTooLarge,
         other => {
             let text = other.to_string();
             let reason = text.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("").trim();
             let reason = reason.strip_prefix("error: ").unwrap_or(reason);
-            format!("Invalid regular expression: {reason}.")
+            Rule::RegexInvalid { reason: reason.to_owned() }
         }
     }
 }
@@ -336,13 +316,10 @@ pub struct Condition {
 
 impl Condition {
     /// Validates one condition; `path` names it in errors. A missing id gets a new one.
-    pub fn parse(input: &ConditionInput, path: &str) -> Result<Self, ConditionError> {
+    pub fn parse(input: &ConditionInput, path: &str) -> Result<Self, FieldError> {
         let id = match input.id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) if id.chars().count() > MAX_CONDITION_ID_CHARS => {
-                return Err(ConditionError::new(
-                    format!("{path}.id"),
-                    format!("Ensure this field has no more than {MAX_CONDITION_ID_CHARS} characters."),
-                ));
+                return Err(FieldError::new(format!("{path}.id"), Rule::TooLong { max: MAX_CONDITION_ID_CHARS }));
             }
             Some(id) => id.to_owned(),
             None => Uuid::new_v4().to_string(),
@@ -350,15 +327,12 @@ impl Condition {
         let rollout = match input.rollout_percentage {
             None => RolloutPercentage::ALL,
             Some(raw) => RolloutPercentage::parse(raw).ok_or_else(|| {
-                ConditionError::new(format!("{path}.rollout_percentage"), "Ensure this value is between 0 and 100.")
+                FieldError::new(format!("{path}.rollout_percentage"), Rule::OutOfRange { min: 0, max: 100 })
             })?,
         };
         let inputs = input.properties.as_deref().unwrap_or(&[]);
         if inputs.len() > MAX_PROPERTIES {
-            return Err(ConditionError::new(
-                format!("{path}.properties"),
-                format!("A condition has at most {MAX_PROPERTIES} property filters."),
-            ));
+            return Err(FieldError::new(format!("{path}.properties"), Rule::TooManyFilters { max: MAX_PROPERTIES }));
         }
         let properties = inputs
             .iter()
@@ -409,12 +383,9 @@ pub struct Conditions(Vec<Condition>);
 
 impl Conditions {
     /// Validates a list of conditions; errors name `conditions[n]...`.
-    pub fn parse(inputs: &[ConditionInput]) -> Result<Self, ConditionError> {
+    pub fn parse(inputs: &[ConditionInput]) -> Result<Self, FieldError> {
         if inputs.len() > MAX_CONDITIONS {
-            return Err(ConditionError::new(
-                "conditions".to_owned(),
-                format!("An evaluation has at most {MAX_CONDITIONS} conditions."),
-            ));
+            return Err(FieldError::new("conditions", Rule::TooManyConditions { max: MAX_CONDITIONS }));
         }
         inputs
             .iter()
@@ -425,10 +396,9 @@ impl Conditions {
     }
 
     /// Parses the stored JSON form (see [`Conditions::to_json`]).
-    pub fn from_json(stored: &Value) -> Result<Self, ConditionError> {
-        let inputs: Vec<ConditionInput> = serde_json::from_value(stored.clone())
-            .map_err(|error| ConditionError::new("conditions".to_owned(), error.to_string()))?;
-        Self::parse(&inputs)
+    pub fn from_json(stored: &Value) -> Result<Self, anyhow::Error> {
+        let inputs: Vec<ConditionInput> = serde_json::from_value(stored.clone())?;
+        Ok(Self::parse(&inputs)?)
     }
 
     /// `[{id, rollout_percentage, properties: [{key, operator, value}]}]`.
@@ -475,7 +445,7 @@ mod tests {
         condition(vec![filter("$ai_model", operator, value)]).matches(&properties, Uuid::now_v7())
     }
 
-    fn refused(filter: PropertyFilterInput) -> ConditionError {
+    fn refused(filter: PropertyFilterInput) -> FieldError {
         let input = ConditionInput { properties: Some(vec![filter]), ..ConditionInput::default() };
         Condition::parse(&input, "conditions[2]").unwrap_err()
     }
@@ -609,9 +579,9 @@ mod tests {
         assert_eq!(refused(filter(" ", "exact", json!("x"))).field, "conditions[2].properties[0].key");
         let error = refused(filter("a", "contains", json!("x")));
         assert_eq!(error.field, "conditions[2].properties[0].operator");
-        assert!(error.message.contains("icontains"), "{}", error.message);
+        assert!(matches!(&error.rule, Rule::UnknownOperator { choices, .. } if choices.contains("icontains")));
         assert_eq!(refused(filter("a", "regex", json!("(unclosed"))).field, "conditions[2].properties[0].value");
-        assert!(refused(filter("a", "regex", json!("(unclosed"))).message.starts_with("Invalid regular expression"));
+        assert!(matches!(refused(filter("a", "regex", json!("(unclosed"))).rule, Rule::RegexInvalid { .. }));
         assert_eq!(refused(filter("a", "regex", json!(5))).field, "conditions[2].properties[0].value");
         assert_eq!(refused(filter("a", "gt", json!("many"))).field, "conditions[2].properties[0].value");
         assert_eq!(refused(filter("a", "exact", json!({"x": 1}))).field, "conditions[2].properties[0].value");

@@ -1,5 +1,7 @@
-//! One error enum per evaluation use case. `field` is the path of the request value at
-//! fault (the HTTP layer's `attr`), e.g. `model_configuration.provider_key_id`.
+//! One error enum per evaluation use case; a refused value is a [`FieldError`] whose
+//! `field` is its path, e.g. `model_configuration.provider_key_id`.
+
+use crate::invalid::FieldError;
 
 /// Why an evaluation may not be enabled now (spec section 4, enabling guards): enabling
 /// it would only have the next judgement turn it off again for the same cause.
@@ -14,9 +16,9 @@ pub enum EnableRefusal {
 /// Creating an evaluation failed; nothing was stored.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateEvaluationError {
-    #[error("{message}")]
-    Invalid { field: String, message: String },
-    #[error("the evaluation cannot be enabled: {0:?}")]
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("the evaluation may not be enabled: {0:?}")]
     EnableRefused(EnableRefusal),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -25,11 +27,11 @@ pub enum CreateEvaluationError {
 /// Updating (PUT/PATCH) an evaluation failed; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateEvaluationError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
-    #[error("{message}")]
-    Invalid { field: String, message: String },
-    #[error("the evaluation cannot be enabled: {0:?}")]
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("the evaluation may not be enabled: {0:?}")]
     EnableRefused(EnableRefusal),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -38,7 +40,7 @@ pub enum UpdateEvaluationError {
 /// Reading an evaluation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetEvaluationError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -48,7 +50,7 @@ pub enum GetEvaluationError {
 #[derive(Debug, thiserror::Error)]
 pub enum DependentConfigsError {
     /// The key is not in the project.
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -57,9 +59,9 @@ pub enum DependentConfigsError {
 /// Listing the evaluations on trial credits failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrialEvaluationsError {
-    #[error("provider query parameter is required")]
+    #[error("no provider was named")]
     MissingProvider,
-    #[error("Unsupported provider: {0}")]
+    #[error("unsupported provider `{0}`")]
     UnsupportedProvider(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -69,12 +71,12 @@ pub enum TrialEvaluationsError {
 #[derive(Debug, thiserror::Error)]
 pub enum AssignKeyError {
     /// The key is not in the project.
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
-    #[error("evaluation_ids is required")]
+    #[error("no evaluation ids were sent")]
     MissingEvaluationIds,
-    #[error("{message}")]
-    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -86,4 +88,13 @@ from_repository_error!(
     DependentConfigsError,
     TrialEvaluationsError,
     AssignKeyError
+);
+
+use_case_errors!(
+    CreateEvaluationError: [Invalid, Unexpected],
+    UpdateEvaluationError: [NotFound, Invalid, Unexpected],
+    GetEvaluationError: [NotFound, Unexpected],
+    DependentConfigsError: [NotFound, Unexpected],
+    TrialEvaluationsError: [Unexpected],
+    AssignKeyError: [NotFound, Invalid, Unexpected],
 );

@@ -5,6 +5,7 @@ use super::{
     OutputType, Prompt, TextError,
 };
 use crate::ProviderKeyId;
+use crate::invalid::{FieldError, Rule};
 use crate::provider_key::Provider;
 
 /// An evaluation as the client sent it (create, PUT or PATCH); `None` means absent.
@@ -39,17 +40,12 @@ pub struct ModelConfigurationInput {
     pub provider_key_id: Option<String>,
 }
 
-pub(super) type FieldError = (String, String);
-
-pub(super) const REQUIRED: &str = "This field is required.";
-
 fn text_error(field: &str, error: TextError) -> FieldError {
-    (field.to_owned(), error.to_string())
+    FieldError::new(field, error.into())
 }
 
 fn choice<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>, names: String) -> Result<T, FieldError> {
-    parse(raw.trim())
-        .ok_or_else(|| (field.to_owned(), format!("\"{raw}\" is not a valid choice. Use one of: {names}.")))
+    parse(raw.trim()).ok_or_else(|| FieldError::new(field, Rule::NotAChoice { given: raw.to_owned(), choices: names }))
 }
 
 /// The fields every write parses, before the per-mode rules (required fields, defaults).
@@ -69,12 +65,12 @@ fn parse_max_runs_per_hour(raw: &serde_json::Value) -> Result<Option<MaxRunsPerH
     match raw {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::Number(number) => match number.as_i64() {
-            Some(n) => MaxRunsPerHour::parse(n).map(Some).ok_or_else(|| {
-                (FIELD.to_owned(), format!("Ensure this value is between 1 and {}.", MaxRunsPerHour::MAX))
-            }),
-            None => Err((FIELD.to_owned(), "A valid integer is required.".to_owned())),
+            Some(n) => MaxRunsPerHour::parse(n)
+                .map(Some)
+                .ok_or_else(|| FieldError::new(FIELD, Rule::OutOfRange { min: 1, max: MaxRunsPerHour::MAX })),
+            None => Err(FieldError::new(FIELD, Rule::NotAnInteger)),
         },
-        _ => Err((FIELD.to_owned(), "A valid integer (or null for no cap) is required.".to_owned())),
+        _ => Err(FieldError::new(FIELD, Rule::NotAnIntegerOrNull)),
     }
 }
 
@@ -89,7 +85,7 @@ pub(super) fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, Fiel
     let prompt = match &input.evaluation_config {
         None => None,
         Some(config) => match config.prompt.as_deref() {
-            None => return Err(("evaluation_config.prompt".to_owned(), REQUIRED.to_owned())),
+            None => return Err(FieldError::new("evaluation_config.prompt", Rule::Required)),
             Some(raw) => Some(Prompt::parse(raw).map_err(|e| text_error("evaluation_config.prompt", e))?),
         },
     };
@@ -98,8 +94,7 @@ pub(super) fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, Fiel
         .as_deref()
         .map(|raw| choice("output_type", raw, OutputType::parse, OutputType::names()))
         .transpose()?;
-    let conditions =
-        input.conditions.as_deref().map(Conditions::parse).transpose().map_err(|error| (error.field, error.message))?;
+    let conditions = input.conditions.as_deref().map(Conditions::parse).transpose()?;
     let model_configuration = match &input.model_configuration {
         None => None,
         Some(None) => Some(None),
@@ -120,18 +115,20 @@ pub(super) fn parse_fields(input: &EvaluationInput) -> Result<ParsedFields, Fiel
 
 pub(super) fn parse_model_configuration(input: &ModelConfigurationInput) -> Result<ModelConfigurationSpec, FieldError> {
     let provider = match input.provider.as_deref() {
-        None => return Err(("model_configuration.provider".to_owned(), REQUIRED.to_owned())),
-        Some(raw) => Provider::parse(raw).map_err(|e| ("model_configuration.provider".to_owned(), e.to_string()))?,
+        None => return Err(FieldError::new("model_configuration.provider", Rule::Required)),
+        Some(raw) => {
+            Provider::parse(raw).map_err(|_| FieldError::new("model_configuration.provider", Rule::UnknownProvider))?
+        }
     };
     let model = match input.model.as_deref() {
-        None => return Err(("model_configuration.model".to_owned(), REQUIRED.to_owned())),
+        None => return Err(FieldError::new("model_configuration.model", Rule::Required)),
         Some(raw) => ModelName::parse(raw).map_err(|e| text_error("model_configuration.model", e))?,
     };
     let provider_key = match input.provider_key_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => None,
         Some(raw) => Some(
             raw.parse::<ProviderKeyId>()
-                .map_err(|_| ("model_configuration.provider_key_id".to_owned(), "Must be a valid UUID.".to_owned()))?,
+                .map_err(|_| FieldError::new("model_configuration.provider_key_id", Rule::NotAUuid))?,
         ),
     };
     Ok(ModelConfigurationSpec { provider, model, provider_key })

@@ -10,8 +10,8 @@ mod service;
 mod writes;
 
 pub use conditions::{
-    Condition, ConditionError, ConditionInput, Conditions, MAX_CONDITIONS, MAX_PROPERTIES, PropertyFilter,
-    PropertyFilterInput, PropertyOperator, RolloutPercentage,
+    Condition, ConditionInput, Conditions, MAX_CONDITIONS, MAX_PROPERTIES, PropertyFilter, PropertyFilterInput,
+    PropertyOperator, RolloutPercentage,
 };
 pub use error::*;
 pub use input::{EvaluationInput, JudgeConfigInput, ModelConfigurationInput};

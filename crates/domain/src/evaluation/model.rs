@@ -8,19 +8,12 @@ use super::Conditions;
 use crate::provider_key::{Provider, UserSummary};
 use crate::{EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, UserId};
 
-/// Why a text value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TextError {
-    #[error("This field may not be blank.")]
-    Empty,
-    #[error("Ensure this field has no more than {max} characters.")]
-    TooLong { max: usize },
-}
+pub use crate::invalid::TextError;
 
 fn bounded(raw: &str, max: usize) -> Result<String, TextError> {
     let text = raw.trim();
     match text.chars().count() {
-        0 => Err(TextError::Empty),
+        0 => Err(TextError::Blank),
         n if n > max => Err(TextError::TooLong { max }),
         _ => Ok(text.to_owned()),
     }
@@ -403,14 +396,14 @@ mod tests {
     #[test]
     fn names_are_trimmed_and_bounded_to_400_characters() {
         assert_eq!(EvaluationName::parse("  judge ").unwrap().as_str(), "judge");
-        assert_eq!(EvaluationName::parse(" "), Err(TextError::Empty));
+        assert_eq!(EvaluationName::parse(" "), Err(TextError::Blank));
         assert!(EvaluationName::parse(&"é".repeat(400)).is_ok());
         assert_eq!(EvaluationName::parse(&"x".repeat(401)), Err(TextError::TooLong { max: 400 }));
     }
 
     #[test]
     fn prompts_must_not_be_blank_and_keep_their_text() {
-        assert_eq!(Prompt::parse(" \n\t"), Err(TextError::Empty));
+        assert_eq!(Prompt::parse(" \n\t"), Err(TextError::Blank));
         assert_eq!(Prompt::parse(" Is it polite?\n").unwrap().as_str(), " Is it polite?\n");
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::input::{EvaluationInput, FieldError, REQUIRED, parse_fields};
+use super::input::{EvaluationInput, parse_fields};
 use super::{
     AssignKeyError, AssignOutcome, CreateEvaluationError, DependentConfigsError, DependentEvaluation, EnableRefusal,
     Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
@@ -11,6 +11,7 @@ use super::{
     TrialEvaluation, TrialEvaluationsError, UpdateEvaluationError,
 };
 use crate::evaluation_config::EvaluationConfigRepository;
+use crate::invalid::{FieldError, Rule};
 use crate::models::default_model;
 use crate::provider_key::{KeyState, Provider, ProviderKey, ProviderKeyRepository};
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
@@ -48,14 +49,10 @@ fn saved(outcome: SaveOutcome, configured: Option<Provider>) -> Result<Option<Ev
     match outcome {
         SaveOutcome::Saved(evaluation) => Ok(Some(*evaluation)),
         SaveOutcome::NotFound => Ok(None),
-        SaveOutcome::KeyNotFound => Err((FIELD.to_owned(), "Provider key not found.".to_owned())),
-        SaveOutcome::KeyProviderMismatch { key_provider } => Err((
-            FIELD.to_owned(),
-            match configured {
-                Some(configured) => format!("The provider key belongs to {key_provider}, not {configured}."),
-                None => format!("The provider key belongs to another provider ({key_provider})."),
-            },
-        )),
+        SaveOutcome::KeyNotFound => Err(FieldError::new(FIELD, Rule::KeyNotFound)),
+        SaveOutcome::KeyProviderMismatch { key_provider } => {
+            Err(FieldError::new(FIELD, Rule::KeyOfOtherProvider { key_provider, configured }))
+        }
     }
 }
 
@@ -112,12 +109,11 @@ impl EvaluationService {
         actor: UserId,
         input: EvaluationInput,
     ) -> Result<Evaluation, CreateEvaluationError> {
-        let invalid = |(field, message): FieldError| CreateEvaluationError::Invalid { field, message };
-        let fields = parse_fields(&input).map_err(invalid)?;
-        let name = fields.name.ok_or_else(|| invalid(("name".to_owned(), REQUIRED.to_owned())))?;
-        let evaluation_type =
-            fields.evaluation_type.ok_or_else(|| invalid(("evaluation_type".to_owned(), REQUIRED.to_owned())))?;
-        let prompt = fields.prompt.ok_or_else(|| invalid(("evaluation_config".to_owned(), REQUIRED.to_owned())))?;
+        let required = |field: &str| FieldError::new(field, Rule::Required);
+        let fields = parse_fields(&input)?;
+        let name = fields.name.ok_or_else(|| required("name"))?;
+        let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
+        let prompt = fields.prompt.ok_or_else(|| required("evaluation_config"))?;
         let model_configuration = fields.model_configuration.flatten();
         let configured = model_configuration.as_ref().map(|c| c.provider);
         let state = EvaluationState::from_enabled(input.enabled.unwrap_or(false));
@@ -142,8 +138,7 @@ impl EvaluationService {
             created_by: actor,
         };
         let outcome = self.writes.insert(&record).await?;
-        saved(outcome, configured)
-            .map_err(invalid)?
+        saved(outcome, configured)?
             .ok_or_else(|| anyhow::anyhow!("inserting evaluation {} reported it missing", record.id).into())
     }
 
@@ -169,13 +164,12 @@ impl EvaluationService {
         id: EvaluationId,
         input: EvaluationInput,
     ) -> Result<Evaluation, UpdateEvaluationError> {
-        let invalid =
-            |field: &str| UpdateEvaluationError::Invalid { field: field.to_owned(), message: REQUIRED.into() };
+        let required = |field: &str| FieldError::new(field, Rule::Required).into();
         if input.name.is_none() {
-            return Err(invalid("name"));
+            return Err(required("name"));
         }
         if input.evaluation_config.is_none() {
-            return Err(invalid("evaluation_config"));
+            return Err(required("evaluation_config"));
         }
         self.update(project, id, input).await
     }
@@ -189,8 +183,7 @@ impl EvaluationService {
         id: EvaluationId,
         input: EvaluationInput,
     ) -> Result<Evaluation, UpdateEvaluationError> {
-        let invalid = |(field, message): FieldError| UpdateEvaluationError::Invalid { field, message };
-        let fields = parse_fields(&input).map_err(invalid)?;
+        let fields = parse_fields(&input)?;
         let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
         let changes = EvaluationChanges {
             name: fields.name,
@@ -220,7 +213,7 @@ impl EvaluationService {
             }
         }
         let outcome = self.writes.update(project, id, &changes).await?;
-        saved(outcome, configured).map_err(invalid)?.ok_or(UpdateEvaluationError::NotFound)
+        saved(outcome, configured)?.ok_or(UpdateEvaluationError::NotFound)
     }
 
     /// The evaluations using a key and the keys that could replace it.
@@ -268,17 +261,15 @@ impl EvaluationService {
             return Err(AssignKeyError::MissingEvaluationIds);
         }
         if raw_ids.len() > MAX_ASSIGNED_EVALUATIONS {
-            return Err(AssignKeyError::Invalid {
-                field: "evaluation_ids".into(),
-                message: format!("At most {MAX_ASSIGNED_EVALUATIONS} evaluations can be assigned at once."),
-            });
+            return Err(
+                FieldError::new("evaluation_ids", Rule::TooManyAssigned { max: MAX_ASSIGNED_EVALUATIONS }).into()
+            );
         }
         let mut evaluations = Vec::with_capacity(raw_ids.len());
         for (n, raw) in raw_ids.iter().enumerate() {
-            let id = raw.parse::<EvaluationId>().map_err(|_| AssignKeyError::Invalid {
-                field: format!("evaluation_ids[{n}]"),
-                message: "Must be a valid UUID.".into(),
-            })?;
+            let id = raw
+                .parse::<EvaluationId>()
+                .map_err(|_| FieldError::new(format!("evaluation_ids[{n}]"), Rule::NotAUuid))?;
             if !evaluations.contains(&id) {
                 evaluations.push(id);
             }

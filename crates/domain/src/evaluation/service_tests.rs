@@ -1,3 +1,4 @@
+use crate::invalid::{FieldError, Rule};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -109,11 +110,11 @@ fn no_writes() -> MockEvaluationWrites {
 }
 
 #[track_caller]
-fn assert_create_invalid(error: CreateEvaluationError, expected_field: &str) -> String {
+fn assert_create_invalid(error: CreateEvaluationError, expected_field: &str) -> Rule {
     match error {
-        CreateEvaluationError::Invalid { field, message } => {
-            assert_eq!(field, expected_field, "{message}");
-            message
+        CreateEvaluationError::Invalid(FieldError { field, rule }) => {
+            assert_eq!(field, expected_field, "{rule:?}");
+            rule
         }
         other => panic!("expected an error on {expected_field}, got {other:?}"),
     }
@@ -183,7 +184,7 @@ async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
     };
     let message =
         assert_create_invalid(service.create(PROJECT, ACTOR, blank).await.unwrap_err(), "evaluation_config.prompt");
-    assert_eq!(message, "This field may not be blank.");
+    assert_eq!(message, Rule::Blank);
 }
 
 #[tokio::test]
@@ -191,8 +192,8 @@ async fn create_refuses_unknown_choices_naming_the_field() {
     let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
 
     let output = EvaluationInput { output_type: Some("score".into()), ..minimal_input() };
-    let message = assert_create_invalid(service.create(PROJECT, ACTOR, output).await.unwrap_err(), "output_type");
-    assert!(message.contains("boolean_with_na"), "{message}");
+    let rule = assert_create_invalid(service.create(PROJECT, ACTOR, output).await.unwrap_err(), "output_type");
+    assert!(matches!(&rule, Rule::NotAChoice { choices, .. } if choices.contains("boolean_with_na")), "{rule:?}");
     let kind = EvaluationInput { evaluation_type: Some("hog".into()), ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, kind).await.unwrap_err(), "evaluation_type");
 }
@@ -260,10 +261,10 @@ async fn create_passes_the_model_configuration_with_its_key() {
 #[tokio::test]
 async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id() {
     for (outcome, expected) in [
-        (SaveOutcome::KeyNotFound, "Provider key not found."),
+        (SaveOutcome::KeyNotFound, Rule::KeyNotFound),
         (
             SaveOutcome::KeyProviderMismatch { key_provider: Provider::Anthropic },
-            "The provider key belongs to anthropic, not openai.",
+            Rule::KeyOfOtherProvider { key_provider: Provider::Anthropic, configured: Some(Provider::Openai) },
         ),
     ] {
         let repo = MockEvaluationRepository::new();
@@ -376,7 +377,7 @@ async fn update_reports_a_foreign_key_on_provider_key_id() {
 
     assert!(matches!(
         error.unwrap_err(),
-        UpdateEvaluationError::Invalid { field, .. } if field == "model_configuration.provider_key_id"
+        UpdateEvaluationError::Invalid(FieldError { field, .. }) if field == "model_configuration.provider_key_id"
     ));
 }
 
@@ -390,7 +391,10 @@ async fn replace_requires_name_and_evaluation_config() {
         (EvaluationInput { evaluation_config: None, ..minimal_input() }, "evaluation_config"),
     ] {
         let error = service.replace(PROJECT, id, input).await.unwrap_err();
-        assert!(matches!(&error, UpdateEvaluationError::Invalid { field: f, .. } if f == field), "{error:?}");
+        assert!(
+            matches!(&error, UpdateEvaluationError::Invalid(FieldError { field: f, .. }) if f == field),
+            "{error:?}"
+        );
     }
 }
 
@@ -455,10 +459,10 @@ async fn trial_evaluations_need_a_known_provider() {
 
     for raw in [None, Some(""), Some("  ")] {
         let error = service.trial_evaluations(PROJECT, raw).await.unwrap_err();
-        assert_eq!(error.to_string(), "provider query parameter is required");
+        assert!(matches!(error, TrialEvaluationsError::MissingProvider), "{error:?}");
     }
     let error = service.trial_evaluations(PROJECT, Some("mistral")).await.unwrap_err();
-    assert_eq!(error.to_string(), "Unsupported provider: mistral");
+    assert!(matches!(&error, TrialEvaluationsError::UnsupportedProvider(given) if given == "mistral"), "{error:?}");
 }
 
 #[tokio::test]
@@ -489,7 +493,7 @@ async fn assign_needs_evaluation_ids() {
     for ids in [None, Some(vec![])] {
         let request = AssignKeyRequest { evaluation_ids: ids, enable: false };
         let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
-        assert_eq!(error.to_string(), "evaluation_ids is required");
+        assert!(matches!(error, AssignKeyError::MissingEvaluationIds), "{error:?}");
     }
 }
 
@@ -503,7 +507,9 @@ async fn assign_refuses_ids_that_are_not_uuids_naming_the_position() {
 
     let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
-    assert!(matches!(error, AssignKeyError::Invalid { field, .. } if field == "evaluation_ids[1]"));
+    assert!(
+        matches!(error, AssignKeyError::Invalid(FieldError { field, rule: Rule::NotAUuid }) if field == "evaluation_ids[1]")
+    );
 }
 
 #[tokio::test]
@@ -591,7 +597,9 @@ async fn max_runs_per_hour_is_an_integer_from_1_to_a_million_or_null() {
             Ok(evaluation) if ok => {
                 assert_eq!(evaluation.max_runs_per_hour.map(|c| i64::from(c.get())), raw.as_i64(), "{raw}")
             }
-            Err(CreateEvaluationError::Invalid { field, .. }) if !ok => assert_eq!(field, "max_runs_per_hour"),
+            Err(CreateEvaluationError::Invalid(FieldError { field, .. })) if !ok => {
+                assert_eq!(field, "max_runs_per_hour")
+            }
             other => panic!("{raw}: {other:?}"),
         }
     }

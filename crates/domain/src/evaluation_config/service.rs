@@ -16,10 +16,10 @@ pub struct EvaluationSettings {
 /// Choosing the active key failed; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum SetActiveKeyError {
-    #[error("key_id is required")]
+    #[error("no key id was sent")]
     MissingKeyId,
     /// Not a key of this project (or not a UUID).
-    #[error("Key not found")]
+    #[error("key not found")]
     KeyNotFound,
     /// Only a key the provider accepted (`ok`) may run the project's evaluations.
     #[error("the key's state is {}, not ok", .0.as_str())]
@@ -175,3 +175,5 @@ mod tests {
 }
 
 from_repository_error!(SetActiveKeyError);
+
+use_case_errors!(SetActiveKeyError: [Unexpected]);

@@ -2,20 +2,29 @@
 
 use super::Scope;
 
+/// What was wrong with the credentials of an unauthenticated request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// No bearer token was sent.
+    Missing,
+    /// A token that is not, or no longer, a personal API key.
+    Invalid,
+}
+
 /// Why a request may not proceed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     /// No, malformed or unknown token: 401.
-    #[error("{0}")]
-    Unauthenticated(&'static str),
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(Credentials),
     /// The key lacks the scope: 403.
-    #[error("API key missing required scope '{0}'")]
+    #[error("the key lacks scope {0}")]
     MissingScope(Scope),
     /// The key may not reach this project or it does not exist: 404.
-    #[error("Not found.")]
+    #[error("project not found")]
     ProjectNotFound,
     /// The user is a member but the action needs admin: 403.
-    #[error("You don't have sufficient permissions in the project.")]
+    #[error("the action needs a project admin")]
     NotAdmin,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -37,3 +46,5 @@ pub enum AdminError {
 }
 
 from_repository_error!(AccessError, AdminError);
+
+use_case_errors!(AccessError: [Unexpected]);

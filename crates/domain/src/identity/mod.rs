@@ -8,7 +8,7 @@ mod scope;
 mod service;
 mod token;
 
-pub use error::{AccessError, AdminError};
+pub use error::{AccessError, AdminError, Credentials};
 pub use grant_cache::DEFAULT_GRANT_TTL;
 pub use model::{Access, ApiKeyGrant, CreatedApiKey, MembershipLevel, NewApiKey, NewUser, Project, User};
 pub use ports::{CreateUserOutcome, IdentityRepository};

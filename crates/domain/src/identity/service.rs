@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::Credentials;
 use super::grant_cache::{DEFAULT_GRANT_TTL, GrantCache};
 use super::{
     Access, AccessError, AdminError, CreateUserOutcome, CreatedApiKey, IdentityRepository, MembershipLevel, NewApiKey,
@@ -46,12 +47,11 @@ impl AccessService {
         project: ProjectId,
         needed: Scope,
     ) -> Result<Access, AccessError> {
-        let token = bearer.ok_or(AccessError::Unauthenticated("Authentication credentials were not provided."))?;
+        let token = bearer.ok_or(AccessError::Unauthenticated(Credentials::Missing))?;
         if !TokenHash::looks_like_personal_token(token) {
-            return Err(AccessError::Unauthenticated("Invalid personal API key."));
+            return Err(AccessError::Unauthenticated(Credentials::Invalid));
         }
-        let grant =
-            self.grant(token, project).await?.ok_or(AccessError::Unauthenticated("Invalid personal API key."))?;
+        let grant = self.grant(token, project).await?.ok_or(AccessError::Unauthenticated(Credentials::Invalid))?;
         if !grant.scopes.allows(needed) {
             return Err(AccessError::MissingScope(needed));
         }

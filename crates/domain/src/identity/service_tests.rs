@@ -91,7 +91,7 @@ async fn a_missing_scope_is_forbidden_and_named() {
 
     let error = service.authorize(Some(&token()), PROJECT, Scope::PROVIDER_KEY_WRITE).await.unwrap_err();
 
-    assert_eq!(error.to_string(), "API key missing required scope 'llm_provider_key:write'");
+    assert!(matches!(error, AccessError::MissingScope(scope) if scope == Scope::PROVIDER_KEY_WRITE), "{error:?}");
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn unreachable_projects_are_not_found() {
 async fn admin_actions_need_admin_membership() {
     let member = access_with(Some(grant("*", None, Some(MembershipLevel::Member))));
     let error = member.authorize_admin(Some(&token()), PROJECT, Scope::PROVIDER_KEY_WRITE).await.unwrap_err();
-    assert_eq!(error.to_string(), "You don't have sufficient permissions in the project.");
+    assert!(matches!(error, AccessError::NotAdmin), "{error:?}");
 
     let admin = access_with(Some(grant("*", Some(vec![PROJECT]), Some(MembershipLevel::Admin))));
     assert!(admin.authorize_admin(Some(&token()), PROJECT, Scope::PROVIDER_KEY_WRITE).await.is_ok());

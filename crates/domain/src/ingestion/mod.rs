@@ -11,9 +11,9 @@ mod service;
 mod timestamp;
 mod writes;
 
-pub use error::IngestError;
+pub use error::{IngestError, TokenProblem};
 pub use model::{AiEventName, IncomingEvent, IngestOutcome, SpansOutcome};
-pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError};
+pub use payload::{CapturePayload, MAX_DISTINCT_ID_CHARS, ParsedEvents, PayloadError, PayloadProblem};
 pub(crate) use payload::{strip_nul, strip_nul_map};
 pub use ports::{AiEventStore, EventStatements, ProjectTokens};
 pub use retention::EventRetention;

@@ -26,16 +26,37 @@ pub const MAX_DISTINCT_ID_CHARS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     /// The body is not JSON.
-    #[error("Malformed JSON at line {line} column {column}.")]
+    #[error("malformed JSON at line {line} column {column}")]
     Json { line: usize, column: usize },
     /// JSON, but not a capture payload.
-    #[error("{message}")]
-    Invalid { attr: Option<String>, message: String },
+    #[error("{attr:?}: {problem:?}")]
+    Invalid { attr: Option<String>, problem: PayloadProblem },
+}
+
+/// What is wrong with a JSON body that is not a capture payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadProblem {
+    /// Neither an event, a `{api_key, batch}` object nor an array of events.
+    NotAPayload,
+    BatchNotAnArray,
+    EmptyBatch,
+    /// The events carry different project tokens.
+    MixedTokens,
+    EventNotAnObject,
+    NameMissing,
+    NameNotAString,
+    PropertiesNotAnObject,
+    DistinctIdMissing,
+    UuidInvalid,
+    UuidNotAString,
+    TimeInvalid,
+    TimeNotAString,
+    OffsetNotWhole,
 }
 
 impl PayloadError {
-    fn invalid(attr: &str, message: impl Into<String>) -> Self {
-        Self::Invalid { attr: (!attr.is_empty()).then(|| attr.to_owned()), message: message.into() }
+    fn invalid(attr: &str, problem: PayloadProblem) -> Self {
+        Self::Invalid { attr: (!attr.is_empty()).then(|| attr.to_owned()), problem }
     }
 
     /// The field at fault, if one is.
@@ -100,7 +121,7 @@ impl CapturePayload {
                         non_empty_string(object.get("api_key")).or_else(|| non_empty_string(object.get("token")));
                     Self { shape: Shape::Batch, token, sent_at: object.remove("sent_at"), events }
                 }
-                Some(_) => return Err(PayloadError::invalid("batch", "`batch` must be a JSON array of events.")),
+                Some(_) => return Err(PayloadError::invalid("batch", PayloadProblem::BatchNotAnArray)),
                 None => {
                     let event = Value::Object(object);
                     let token = event_token(&event);
@@ -109,15 +130,12 @@ impl CapturePayload {
             },
             Value::Array(events) => Self { shape: Shape::Array, token: None, sent_at: None, events },
             _ => {
-                return Err(PayloadError::invalid(
-                    "",
-                    "The body must be a JSON object (one event or {\"api_key\", \"batch\": [...]}) or an array of events.",
-                ));
+                return Err(PayloadError::invalid("", PayloadProblem::NotAPayload));
             }
         };
         if payload.events.is_empty() {
             let attr = if payload.shape == Shape::Batch { "batch" } else { "" };
-            return Err(PayloadError::invalid(attr, "The batch is empty: send at least one event."));
+            return Err(PayloadError::invalid(attr, PayloadProblem::EmptyBatch));
         }
         payload.with_event_tokens()
     }
@@ -132,10 +150,7 @@ impl CapturePayload {
             if let Some(token) = event_token(event) {
                 match &found {
                     Some(first) if *first != token => {
-                        return Err(PayloadError::invalid(
-                            &self.event_path(index),
-                            "The events of one request carry different project tokens: send each project's events separately.",
-                        ));
+                        return Err(PayloadError::invalid(&self.event_path(index), PayloadProblem::MixedTokens));
                     }
                     Some(_) => {}
                     None => found = Some(token),
@@ -191,13 +206,10 @@ fn field(path: &str, name: &str) -> String {
 fn parse_time(value: &Value, attr: &str) -> Result<Option<DateTime<Utc>>, PayloadError> {
     match value {
         Value::Null => Ok(None),
-        Value::String(raw) => parse_iso8601(raw).map(Some).ok_or_else(|| {
-            PayloadError::invalid(
-                attr,
-                format!("`{attr}` is not an ISO 8601 date and time (e.g. 2026-01-31T12:00:00Z)."),
-            )
-        }),
-        _ => Err(PayloadError::invalid(attr, format!("`{attr}` must be an ISO 8601 date and time string."))),
+        Value::String(raw) => {
+            parse_iso8601(raw).map(Some).ok_or_else(|| PayloadError::invalid(attr, PayloadProblem::TimeInvalid))
+        }
+        _ => Err(PayloadError::invalid(attr, PayloadProblem::TimeNotAString)),
     }
 }
 
@@ -210,20 +222,17 @@ fn parse_event(
 ) -> Result<Option<IncomingEvent>, PayloadError> {
     let Value::Object(mut event) = event else {
         let attr = if path.is_empty() { "" } else { path };
-        return Err(PayloadError::invalid(attr, format!("`{path}` must be a JSON object (one event).")));
+        return Err(PayloadError::invalid(attr, PayloadProblem::EventNotAnObject));
     };
 
     let name_attr = field(path, "event");
     let name = match event.get("event") {
         None | Some(Value::Null) => {
-            return Err(PayloadError::invalid(
-                &name_attr,
-                format!("`{name_attr}` is missing: every event needs a name."),
-            ));
+            return Err(PayloadError::invalid(&name_attr, PayloadProblem::NameMissing));
         }
         Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
         Some(_) => {
-            return Err(PayloadError::invalid(&name_attr, format!("`{name_attr}` must be a non-empty string.")));
+            return Err(PayloadError::invalid(&name_attr, PayloadProblem::NameNotAString));
         }
     };
 
@@ -232,7 +241,7 @@ fn parse_event(
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(properties)) => properties,
         Some(_) => {
-            return Err(PayloadError::invalid(&properties_attr, format!("`{properties_attr}` must be a JSON object.")));
+            return Err(PayloadError::invalid(&properties_attr, PayloadProblem::PropertiesNotAnObject));
         }
     };
 
@@ -250,21 +259,15 @@ fn parse_event(
         Value::Number(number) => Some(number.to_string()),
         _ => None,
     })
-    .ok_or_else(|| {
-        PayloadError::invalid(
-            &distinct_attr,
-            format!("`{distinct_attr}` is missing: every event needs a non-empty distinct_id."),
-        )
-    })?;
+    .ok_or_else(|| PayloadError::invalid(&distinct_attr, PayloadProblem::DistinctIdMissing))?;
 
     let uuid_attr = field(path, "uuid");
     let uuid = match event.get("uuid") {
         None | Some(Value::Null) => None,
         Some(Value::String(raw)) => Some(
-            Uuid::parse_str(raw.trim())
-                .map_err(|_| PayloadError::invalid(&uuid_attr, format!("`{uuid_attr}` is not a valid UUID.")))?,
+            Uuid::parse_str(raw.trim()).map_err(|_| PayloadError::invalid(&uuid_attr, PayloadProblem::UuidInvalid))?,
         ),
-        Some(_) => return Err(PayloadError::invalid(&uuid_attr, format!("`{uuid_attr}` must be a UUID string."))),
+        Some(_) => return Err(PayloadError::invalid(&uuid_attr, PayloadProblem::UuidNotAString)),
     };
 
     let timestamp = parse_time(event.get("timestamp").unwrap_or(&Value::Null), &field(path, "timestamp"))?;
@@ -272,15 +275,10 @@ fn parse_event(
     let offset_attr = field(path, "offset");
     let offset_ms = match event.get("offset") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(number)) => Some(number.as_i64().ok_or_else(|| {
-            PayloadError::invalid(&offset_attr, format!("`{offset_attr}` must be a whole number of milliseconds."))
-        })?),
-        Some(_) => {
-            return Err(PayloadError::invalid(
-                &offset_attr,
-                format!("`{offset_attr}` must be a whole number of milliseconds."),
-            ));
+        Some(Value::Number(number)) => {
+            Some(number.as_i64().ok_or_else(|| PayloadError::invalid(&offset_attr, PayloadProblem::OffsetNotWhole))?)
         }
+        Some(_) => return Err(PayloadError::invalid(&offset_attr, PayloadProblem::OffsetNotWhole)),
     };
 
     let Some(name) = AiEventName::parse(&name) else {
@@ -378,8 +376,7 @@ mod tests {
             {"event": "$ai_span", "distinct_id": "u", "api_key": "phc_y"}
         ]);
         let error = parse(mixed).unwrap_err();
-        assert_eq!(error.attr(), Some("[1]"));
-        assert!(error.to_string().contains("different project tokens"), "{error}");
+        assert_eq!(error, PayloadError::Invalid { attr: Some("[1]".into()), problem: PayloadProblem::MixedTokens });
     }
 
     #[test]

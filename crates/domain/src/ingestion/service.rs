@@ -1,5 +1,6 @@
 //! The ingestion use case: authenticate the token, validate the payload, store the AI events.
 
+use super::TokenProblem;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -17,12 +18,6 @@ use super::{
 
 /// Longest token worth looking up: real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 200;
-
-const MISSING_TOKEN: &str =
-    "No project API key provided: send the project's public token as `api_key` (or `token`) in the body.";
-const MISSING_OTEL_TOKEN: &str =
-    "No project API key provided: send the project's public token as `Authorization: Bearer phc_...` or `?token=`.";
-const INVALID_TOKEN: &str = "Project API key invalid. Use the public token (`phc_...`) of the project.";
 
 /// Ingests capture requests.
 pub struct IngestionService {
@@ -52,16 +47,18 @@ impl IngestionService {
         // No real token is that long or holds a NUL (which the database could not even
         // compare): unknown, without a lookup.
         if token.len() > MAX_TOKEN_LEN || token.contains('\0') {
-            return Err(IngestError::Unauthenticated(INVALID_TOKEN));
+            return Err(IngestError::Unauthenticated(TokenProblem::Unknown));
         }
-        self.projects.find_project_by_token(token).await?.ok_or(IngestError::Unauthenticated(INVALID_TOKEN))
+        self.projects.find_project_by_token(token).await?.ok_or(IngestError::Unauthenticated(TokenProblem::Unknown))
     }
 
     /// The project of an OpenTelemetry export's token (from the `Authorization` header or
     /// `?token=`); 401 when it is missing or unknown. Checked before the body is decoded.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<ProjectId, IngestError> {
-        let token =
-            token.map(str::trim).filter(|t| !t.is_empty()).ok_or(IngestError::Unauthenticated(MISSING_OTEL_TOKEN))?;
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(IngestError::Unauthenticated(TokenProblem::MissingInRequest))?;
         self.project_of(token).await
     }
 
@@ -163,7 +160,7 @@ impl IngestionService {
         parsed: ParsedCapture,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, IngestError> {
-        let token = parsed.token.as_deref().ok_or(IngestError::Unauthenticated(MISSING_TOKEN))?;
+        let token = parsed.token.as_deref().ok_or(IngestError::Unauthenticated(TokenProblem::MissingInBody))?;
         let project = self.project_of(token).await?;
         let parsed = parsed.events?;
         let (events, expired) = self.within_retention(parsed.events, received_at);

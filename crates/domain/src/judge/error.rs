@@ -1,19 +1,20 @@
 //! Errors of the judge runner's use cases.
 
 use crate::RepositoryError;
+use crate::invalid::FieldError;
 
 /// `POST evaluation_runs/` refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManualRunError {
-    #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
     /// Unknown, deleted or of another project.
-    #[error("Evaluation {0} not found")]
+    #[error("evaluation {0} not found")]
     EvaluationNotFound(String),
-    #[error("Event {0} not found")]
+    #[error("event {0} not found")]
     EventNotFound(String),
     /// Older than `LLMA_EVENT_RETENTION_DAYS`.
-    #[error("Event {0} is past the ai_events retention window and can no longer be evaluated")]
+    #[error("event {0} is past retention")]
     PastRetention(String),
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
@@ -22,10 +23,12 @@ pub enum ManualRunError {
 /// `GET evaluation_runs/` or `evaluation_results/` refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("{message}")]
-    Invalid { field: &'static str, message: String },
-    #[error("Evaluation not found.")]
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("evaluation not found")]
     EvaluationNotFound,
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }
+
+use_case_errors!(ManualRunError: [Unexpected], ResultsError: [Invalid, Unexpected]);

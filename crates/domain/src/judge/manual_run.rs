@@ -1,6 +1,7 @@
 //! `POST evaluation_runs/`: what the request carries, read field by field, and the run
 //! it queues.
 
+use crate::invalid::{FieldError, Rule};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -31,15 +32,13 @@ pub(super) fn text<'a>(value: &'a Option<Value>, field: &'static str) -> Result<
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.trim())),
-        Some(_) => Err(ManualRunError::Invalid { field, message: "Not a valid string.".into() }),
+        Some(_) => Err(FieldError::new(field, Rule::NotAString).into()),
     }
 }
 
 pub(super) fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, ManualRunError> {
     match text(value, field)? {
-        None | Some("") => Err(ManualRunError::Invalid { field, message: "This field is required.".into() }),
-        Some(raw) => {
-            raw.parse().map_err(|_| ManualRunError::Invalid { field, message: "Must be a valid UUID.".into() })
-        }
+        None | Some("") => Err(FieldError::new(field, Rule::Required).into()),
+        Some(raw) => raw.parse().map_err(|_| FieldError::new(field, Rule::NotAUuid).into()),
     }
 }

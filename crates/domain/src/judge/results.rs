@@ -1,6 +1,7 @@
 //! `evaluation_runs/` listing and `evaluation_results/` (spec section 9): queries,
 //! validation and the arithmetic on the counts the store returns.
 
+use crate::invalid::{FieldError, Rule};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
 use super::ResultsError;
@@ -203,48 +204,43 @@ pub fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
     crate::ingestion::parse_iso8601(raw)
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ResultsError {
-    ResultsError::Invalid { field, message: message.into() }
+fn invalid(field: &'static str, rule: Rule) -> ResultsError {
+    FieldError::new(field, rule).into()
 }
 
 /// Validates `evaluation_results/`'s query (defaults: the last 7 days, by day).
 pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, ResultsError> {
     let evaluation = match input.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => return Err(invalid("evaluation_id", "This field is required.")),
-        Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?,
+        None => return Err(invalid("evaluation_id", Rule::Required)),
+        Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", Rule::NotAUuid))?,
     };
     let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, ResultsError> {
         match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
             None => Ok(None),
-            Some(raw) => parse_instant(raw)
-                .map(Some)
-                .ok_or_else(|| invalid(field, "Enter an ISO 8601 date (2026-03-01) or date-time.")),
+            Some(raw) => parse_instant(raw).map(Some).ok_or_else(|| invalid(field, Rule::NotADateOrDateTime)),
         }
     };
     let date_to = instant(input.date_to.as_deref(), "date_to")?.unwrap_or(now);
     let date_from =
         instant(input.date_from.as_deref(), "date_from")?.unwrap_or(date_to - chrono::Duration::days(DEFAULT_DAYS));
     if date_from >= date_to {
-        return Err(invalid("date_from", "date_from must be before date_to."));
+        return Err(invalid("date_from", Rule::NotBeforeDateTo));
     }
     let breakdown = match input.breakdown.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => None,
         Some(raw) if raw.chars().count() > MAX_BREAKDOWN_CHARS => {
-            return Err(invalid(
-                "breakdown",
-                format!("Ensure this field has no more than {MAX_BREAKDOWN_CHARS} characters."),
-            ));
+            return Err(invalid("breakdown", Rule::TooLong { max: MAX_BREAKDOWN_CHARS }));
         }
         Some(raw) => Some(raw.to_owned()),
     };
     let interval = match input.interval.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => Interval::Day,
         Some(raw) => Interval::parse(raw).ok_or_else(|| {
-            invalid("interval", format!("\"{raw}\" is not a valid choice. Use one of: hour, day, week."))
+            invalid("interval", Rule::NotAChoice { given: raw.to_owned(), choices: "hour, day, week".to_owned() })
         })?,
     };
     if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
-        return Err(invalid("interval", "Too many buckets: narrow the dates or widen the interval."));
+        return Err(invalid("interval", Rule::TooManyBuckets));
     }
     Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval })
 }

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
+use crate::invalid::{FieldError, Rule};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
 use crate::llm::{CompletionError, Llm, LlmError, LlmPurpose, PaidBy, ask};
 use crate::unit_of_work::UnitOfWork;
@@ -71,10 +72,7 @@ impl JudgeService {
         let day = match text(&input.timestamp, "timestamp")? {
             None | Some("") => None,
             Some(raw) => {
-                let at = parse_instant(raw).ok_or(ManualRunError::Invalid {
-                    field: "timestamp",
-                    message: "Datetime has wrong format. Use ISO 8601.".into(),
-                })?;
+                let at = parse_instant(raw).ok_or(FieldError::new("timestamp", Rule::NotADateTime))?;
                 let start = Interval::Day.bucket_of(at);
                 Some((start, start + chrono::Duration::days(1)))
             }
@@ -125,10 +123,9 @@ impl JudgeService {
     ) -> Result<Page<JudgedRun>, ResultsError> {
         let evaluation = match evaluation_id.map(str::trim).filter(|raw| !raw.is_empty()) {
             None => None,
-            Some(raw) => Some(raw.parse::<EvaluationId>().map_err(|_| ResultsError::Invalid {
-                field: "evaluation_id",
-                message: "Must be a valid UUID.".into(),
-            })?),
+            Some(raw) => {
+                Some(raw.parse::<EvaluationId>().map_err(|_| FieldError::new("evaluation_id", Rule::NotAUuid))?)
+            }
         };
         let generation = generation_id.map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty());
         Ok(self.ports.results.runs(project, &RunsQuery { evaluation, generation, page }).await?)

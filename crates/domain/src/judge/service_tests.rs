@@ -2,6 +2,7 @@
 //! of who pays is tested with it): how failures end a job and stop evaluations, what a
 //! result event carries, manual runs and the results query's validation.
 
+use crate::invalid::FieldError;
 use std::sync::{Arc, Mutex};
 
 use chrono::{TimeZone, Utc};
@@ -442,7 +443,7 @@ async fn a_manual_run_names_the_bad_field_or_what_is_missing() {
         (ManualRunInput { event: Some(json!(5)), ..manual(&id, &target) }, "event"),
     ] {
         match service.manual_run(PROJECT, input).await {
-            Err(ManualRunError::Invalid { field: named, .. }) => assert_eq!(named, field),
+            Err(ManualRunError::Invalid(FieldError { field: named, .. })) => assert_eq!(named, field),
             other => panic!("{field}: {other:?}"),
         }
     }
@@ -481,7 +482,7 @@ fn results_queries_default_to_the_last_week_by_day_and_refuse_bad_input() {
         ),
     ] {
         match parse_results_query(input, now) {
-            Err(ResultsError::Invalid { field: named, .. }) => assert_eq!(named, field),
+            Err(ResultsError::Invalid(FieldError { field: named, .. })) => assert_eq!(named, field),
             other => panic!("{field}: {other:?}"),
         }
     }

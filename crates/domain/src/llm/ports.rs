@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::invalid::Rule;
 use crate::provider_key::{CredentialField, KeyState, ProviderCredentials};
 
 /// The verdict of a live key check.
@@ -9,23 +10,32 @@ use crate::provider_key::{CredentialField, KeyState, ProviderCredentials};
 pub struct KeyCheck {
     /// `Ok`, `Invalid` or `Error`; never `Unknown`.
     pub state: KeyState,
-    /// A sentence for the user when not `Ok`; never echoes the provider's body or the key.
+    /// The gateway's sentence for the user when not `Ok` (stored as the key's
+    /// `error_message`); never echoes the provider's body or the key.
     pub message: Option<String>,
+    /// The rule the input broke when the check was refused before any call (the
+    /// answering adapter words it); `message` is then `None`.
+    pub refused: Option<Rule>,
     /// Which input is at fault (Azure only: endpoint vs key); `None` otherwise.
     pub field: Option<CredentialField>,
 }
 
 impl KeyCheck {
     pub fn ok() -> Self {
-        Self { state: KeyState::Ok, message: None, field: None }
+        Self { state: KeyState::Ok, message: None, refused: None, field: None }
     }
 
     pub fn invalid(message: impl Into<String>, field: Option<CredentialField>) -> Self {
-        Self { state: KeyState::Invalid, message: Some(message.into()), field }
+        Self { state: KeyState::Invalid, message: Some(message.into()), refused: None, field }
     }
 
     pub fn error(message: impl Into<String>, field: Option<CredentialField>) -> Self {
-        Self { state: KeyState::Error, message: Some(message.into()), field }
+        Self { state: KeyState::Error, message: Some(message.into()), refused: None, field }
+    }
+
+    /// Invalid without a call: the input breaks `rule`.
+    pub fn refused(rule: Rule, field: Option<CredentialField>) -> Self {
+        Self { state: KeyState::Invalid, message: None, refused: Some(rule), field }
     }
 }
 

@@ -26,13 +26,14 @@ pub struct ModelEntry {
 /// Why the model list could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum ListModelsError {
-    #[error("provider query param is required")]
+    #[error("no provider was named")]
     MissingProvider,
-    #[error("{0}")]
+    /// Not a provider name; holds the name as sent.
+    #[error("unknown provider `{0}`")]
     InvalidProvider(String),
-    #[error("Key not found")]
+    #[error("key not found")]
     KeyNotFound,
-    #[error("Key provider '{key}' does not match requested provider '{requested}'")]
+    #[error("the key's provider {key} is not the requested {requested}")]
     ProviderMismatch { key: Provider, requested: Provider },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -73,7 +74,7 @@ impl ModelsService {
     ) -> Result<Vec<ModelEntry>, ListModelsError> {
         let provider = match provider.map(str::trim).filter(|p| !p.is_empty()) {
             None => return Err(ListModelsError::MissingProvider),
-            Some(raw) => Provider::parse(raw).map_err(|e| ListModelsError::InvalidProvider(e.to_string()))?,
+            Some(raw) => Provider::parse(raw).map_err(|_| ListModelsError::InvalidProvider(raw.to_owned()))?,
         };
         let credits_left = !self.evaluation_configs.get(project).await?.trial_limit_reached();
         let available = |id: &str| credits_left && self.trial.includes(provider, id);
@@ -156,6 +157,8 @@ fn order_models(provider: Provider, mut models: Vec<ListedModel>) -> Vec<String>
 }
 
 from_repository_error!(ListModelsError);
+
+use_case_errors!(ListModelsError: [Unexpected]);
 
 #[cfg(test)]
 #[path = "service_tests.rs"]

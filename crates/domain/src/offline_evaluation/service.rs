@@ -20,12 +20,7 @@ pub struct OfflineEvaluationService {
 fn bound(field: &'static str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ExperimentItemsError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(raw) => parse_iso8601(raw).map(Some).ok_or_else(|| ExperimentItemsError::Invalid {
-            field,
-            message: format!(
-                "`{field}` is not an ISO 8601 date or date and time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)."
-            ),
-        }),
+        Some(raw) => parse_iso8601(raw).map(Some).ok_or(ExperimentItemsError::NotADate { field }),
     }
 }
 
@@ -41,16 +36,8 @@ impl OfflineEvaluationService {
         request: ExperimentItemsRequest,
     ) -> Result<Vec<ExperimentItem>, ExperimentItemsError> {
         let experiment_id = match request.experiment_id.as_deref() {
-            None => {
-                return Err(ExperimentItemsError::Invalid {
-                    field: "experiment_id",
-                    message: "`experiment_id` is required.".to_owned(),
-                });
-            }
-            Some(raw) => ExperimentId::parse(raw).ok_or_else(|| ExperimentItemsError::Invalid {
-                field: "experiment_id",
-                message: "`experiment_id` may not be blank.".to_owned(),
-            })?,
+            None => return Err(ExperimentItemsError::MissingExperimentId),
+            Some(raw) => ExperimentId::parse(raw).ok_or(ExperimentItemsError::BlankExperimentId)?,
         };
         let query = ExperimentItemsQuery {
             experiment_id,
@@ -91,7 +78,10 @@ mod tests {
         let service = service_never_queried();
         for id in [None, Some(""), Some("   ")] {
             let error = service.experiment_items(PROJECT, request(id, None, None)).await.unwrap_err();
-            assert!(matches!(error, ExperimentItemsError::Invalid { field: "experiment_id", .. }), "{id:?}: {error:?}");
+            assert!(
+                matches!(error, ExperimentItemsError::MissingExperimentId | ExperimentItemsError::BlankExperimentId),
+                "{id:?}: {error:?}"
+            );
         }
     }
 
@@ -99,10 +89,10 @@ mod tests {
     async fn unparsable_dates_are_invalid_and_named() {
         let service = service_never_queried();
         let error = service.experiment_items(PROJECT, request(Some("exp"), Some("last week"), None)).await.unwrap_err();
-        assert!(matches!(error, ExperimentItemsError::Invalid { field: "date_from", .. }));
+        assert!(matches!(error, ExperimentItemsError::NotADate { field: "date_from" }));
         let error =
             service.experiment_items(PROJECT, request(Some("exp"), None, Some("2026-02-30"))).await.unwrap_err();
-        assert!(matches!(error, ExperimentItemsError::Invalid { field: "date_to", .. }));
+        assert!(matches!(error, ExperimentItemsError::NotADate { field: "date_to" }));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::Provider;
+use crate::invalid::Rule;
 
 /// The API version used for Azure OpenAI when none is given.
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -37,17 +38,15 @@ impl CredentialField {
 pub struct AzureEndpoint(String);
 
 /// Why an Azure endpoint was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AzureEndpointError {
-    #[error("azure_endpoint is required for Azure OpenAI keys.")]
+    #[error("no azure endpoint")]
     Missing,
-    #[error("azure_endpoint must be a valid URL.")]
+    #[error("the azure endpoint is not a URL")]
     NotAUrl,
-    #[error("azure_endpoint must use https://.")]
+    #[error("the azure endpoint is not https")]
     NotHttps,
-    #[error(
-        "azure_endpoint must be an Azure OpenAI endpoint (a host ending in .openai.azure.com, .cognitiveservices.azure.com or .services.ai.azure.com)."
-    )]
+    #[error("the azure endpoint is not on an Azure OpenAI host")]
     NotAzureHost,
 }
 
@@ -88,13 +87,15 @@ pub struct ApiVersion(String);
 
 impl ApiVersion {
     /// Parses a version; empty means the default.
-    pub fn parse(raw: Option<&str>) -> Result<Self, String> {
+    pub const MAX_CHARS: usize = 20;
+
+    pub fn parse(raw: Option<&str>) -> Result<Self, Rule> {
         let version = raw.map(str::trim).filter(|v| !v.is_empty()).unwrap_or(DEFAULT_AZURE_API_VERSION);
-        if version.chars().count() > 20 {
-            return Err("Ensure api_version has no more than 20 characters.".to_owned());
+        if version.chars().count() > Self::MAX_CHARS {
+            return Err(Rule::ApiVersionTooLong { max: Self::MAX_CHARS });
         }
         if !version.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-            return Err("api_version may contain only letters, digits, '-' and '.'.".to_owned());
+            return Err(Rule::ApiVersionCharacters);
         }
         Ok(Self(version.to_owned()))
     }
@@ -175,19 +176,15 @@ pub fn mask_api_key(key: &str) -> String {
 }
 
 /// The format check made before any network call: OpenAI keys start `sk-` (which covers
-/// `sk-proj-`), Anthropic keys `sk-ant-`. Returns the message to show on `api_key`.
-pub fn check_key_format(provider: Provider, key: &str) -> Result<(), String> {
+/// `sk-proj-`), Anthropic keys `sk-ant-`. Returns the rule `api_key` breaks.
+pub fn check_key_format(provider: Provider, key: &str) -> Result<(), Rule> {
     let key = key.trim();
     if key.is_empty() {
-        return Err("API key is required.".to_owned());
+        return Err(Rule::ApiKeyRequired);
     }
     match provider {
-        Provider::Openai if !key.starts_with("sk-") => {
-            Err("Invalid OpenAI API key format. Keys start with 'sk-' or 'sk-proj-'.".to_owned())
-        }
-        Provider::Anthropic if !key.starts_with("sk-ant-") => {
-            Err("Invalid Anthropic API key format. Keys start with 'sk-ant-'.".to_owned())
-        }
+        Provider::Openai if !key.starts_with("sk-") => Err(Rule::KeyFormat(provider)),
+        Provider::Anthropic if !key.starts_with("sk-ant-") => Err(Rule::KeyFormat(provider)),
         _ => Ok(()),
     }
 }
@@ -209,10 +206,11 @@ mod tests {
     }
 
     #[test]
-    fn key_format_names_the_expected_prefix() {
+    fn key_format_checks_the_provider_prefix() {
         assert!(check_key_format(Provider::Openai, "sk-proj-abc").is_ok());
-        assert!(check_key_format(Provider::Openai, "pk-abc").unwrap_err().contains("'sk-'"));
-        assert!(check_key_format(Provider::Anthropic, "sk-abc").unwrap_err().contains("'sk-ant-'"));
+        assert_eq!(check_key_format(Provider::Openai, "pk-abc"), Err(Rule::KeyFormat(Provider::Openai)));
+        assert_eq!(check_key_format(Provider::Anthropic, "sk-abc"), Err(Rule::KeyFormat(Provider::Anthropic)));
+        assert_eq!(check_key_format(Provider::Openai, "  "), Err(Rule::ApiKeyRequired));
         assert!(check_key_format(Provider::Gemini, "AIza-anything").is_ok());
     }
 

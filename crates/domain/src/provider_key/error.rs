@@ -1,15 +1,14 @@
-//! One error enum per provider-key use case. `field` names the request field at fault
-//! (the HTTP layer's `attr`).
+//! One error enum per provider-key use case; a refused value is a [`FieldError`].
+
+use crate::invalid::FieldError;
 
 /// Creating a key failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateProviderKeyError {
-    /// The request itself is wrong (format, missing field, bad endpoint).
-    #[error("{message}")]
-    Invalid { field: &'static str, message: String },
-    /// The provider did not accept the key; nothing was stored.
-    #[error("{message}")]
-    Rejected { field: &'static str, message: String },
+    /// The request itself is wrong (format, missing field, bad endpoint), or the
+    /// provider did not accept the key; nothing was stored.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -17,12 +16,10 @@ pub enum CreateProviderKeyError {
 /// Updating a key failed; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateProviderKeyError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
-    #[error("{message}")]
-    Invalid { field: &'static str, message: String },
-    #[error("{message}")]
-    Rejected { field: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -30,9 +27,9 @@ pub enum UpdateProviderKeyError {
 /// Re-validating a stored key failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateStoredKeyError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
-    #[error("No API key configured for this provider key.")]
+    #[error("no secret is stored for the key")]
     NoSecret,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -41,11 +38,11 @@ pub enum ValidateStoredKeyError {
 /// Deleting a key failed; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteProviderKeyError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
-    #[error("Replacement key not found")]
+    #[error("the replacement key is not in the project")]
     ReplacementNotFound,
-    #[error("Replacement key must be from the same provider")]
+    #[error("the replacement key is of another provider")]
     ReplacementProviderMismatch,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -54,7 +51,7 @@ pub enum DeleteProviderKeyError {
 /// Reading a key failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetProviderKeyError {
-    #[error("Not found.")]
+    #[error("not found")]
     NotFound,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -63,8 +60,8 @@ pub enum GetProviderKeyError {
 /// Checking a key that is not stored (`provider_key_validations`) failed before any call.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckKeyError {
-    #[error("{message}")]
-    Invalid { field: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
 }
 
 /// Re-sealing every secret under the current encryption key failed part-way; the
@@ -84,4 +81,13 @@ from_repository_error!(
     DeleteProviderKeyError,
     GetProviderKeyError,
     ResealError
+);
+
+use_case_errors!(
+    CreateProviderKeyError: [Invalid, Unexpected],
+    UpdateProviderKeyError: [NotFound, Invalid, Unexpected],
+    ValidateStoredKeyError: [NotFound, Unexpected],
+    DeleteProviderKeyError: [NotFound, Unexpected],
+    GetProviderKeyError: [NotFound, Unexpected],
+    CheckKeyError: [Invalid],
 );

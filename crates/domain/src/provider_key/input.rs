@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{CredentialField, KeyName, Provider};
+use crate::invalid::{FieldError, Rule};
 use crate::llm::KeyCheck;
 
 /// A request to store a new key (fields as the client sent them).
@@ -39,28 +40,25 @@ pub struct CheckProviderKey {
     pub api_version: Option<String>,
 }
 
-/// A field's name and what is wrong with it.
-pub(super) type FieldError = (&'static str, String);
-
 pub(super) fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
-    Provider::parse(raw).map_err(|e| ("provider", e.to_string()))
+    Provider::parse(raw).map_err(|_| FieldError::new("provider", Rule::UnknownProvider))
 }
 
 pub(super) fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
-    KeyName::parse(raw).map_err(|e| ("name", e.to_string()))
+    KeyName::parse(raw).map_err(|e| FieldError::new("name", e.into()))
 }
 
-pub(super) fn required_key(api_key: Option<&SecretString>, message: &str) -> Result<SecretString, FieldError> {
+/// The trimmed key; `missing` is the rule an absent or blank key breaks.
+pub(super) fn required_key(api_key: Option<&SecretString>, missing: Rule) -> Result<SecretString, FieldError> {
     match api_key {
         Some(key) if !key.expose_secret().trim().is_empty() => {
             Ok(SecretString::from(key.expose_secret().trim().to_owned()))
         }
-        _ => Err(("api_key", message.to_owned())),
+        _ => Err(FieldError::new("api_key", missing)),
     }
 }
 
 pub(super) fn rejection(check: &KeyCheck) -> FieldError {
     let field = check.field.unwrap_or(CredentialField::ApiKey).as_str();
-    let message = check.message.clone().unwrap_or_else(|| "The provider did not accept this key.".to_owned());
-    (field, message)
+    FieldError::new(field, Rule::ProviderRejected { reason: check.message.clone() })
 }

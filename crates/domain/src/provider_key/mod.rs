@@ -22,7 +22,7 @@ pub use credentials::{
 };
 pub use error::*;
 pub use input::{CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey};
-pub use model::{KeyName, KeyNameError, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
+pub use model::{KeyName, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
 pub use reseal::ResealReport;

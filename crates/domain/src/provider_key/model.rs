@@ -11,21 +11,12 @@ use crate::{ProjectId, ProviderKeyId, UserId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyName(String);
 
-/// Why a key name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyNameError {
-    #[error("This field may not be blank.")]
-    Empty,
-    #[error("Ensure this field has no more than {max} characters.")]
-    TooLong { max: usize },
-}
-
 impl KeyName {
-    pub fn parse(raw: &str) -> Result<Self, KeyNameError> {
+    pub fn parse(raw: &str) -> Result<Self, crate::invalid::TextError> {
         let name = raw.trim();
         match name.chars().count() {
-            0 => Err(KeyNameError::Empty),
-            n if n > 255 => Err(KeyNameError::TooLong { max: 255 }),
+            0 => Err(crate::invalid::TextError::Blank),
+            n if n > 255 => Err(crate::invalid::TextError::TooLong { max: 255 }),
             _ => Ok(Self(name.to_owned())),
         }
     }
@@ -147,8 +138,8 @@ mod tests {
     #[test]
     fn key_name_is_trimmed_and_bounded() {
         assert_eq!(KeyName::parse("  prod  ").unwrap().as_str(), "prod");
-        assert_eq!(KeyName::parse("   "), Err(KeyNameError::Empty));
-        assert_eq!(KeyName::parse(&"x".repeat(256)), Err(KeyNameError::TooLong { max: 255 }));
+        assert_eq!(KeyName::parse("   "), Err(crate::invalid::TextError::Blank));
+        assert_eq!(KeyName::parse(&"x".repeat(256)), Err(crate::invalid::TextError::TooLong { max: 255 }));
         assert!(KeyName::parse(&"é".repeat(255)).is_ok());
     }
 }

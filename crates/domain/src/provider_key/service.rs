@@ -6,16 +6,16 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::input::{
-    CheckProviderKey, CreateProviderKey, FieldError, UpdateProviderKey, parse_name, parse_provider, rejection,
-    required_key,
+    CheckProviderKey, CreateProviderKey, UpdateProviderKey, parse_name, parse_provider, rejection, required_key,
 };
 use super::{
-    ApiVersion, AuditNote, AzureEndpoint, AzureTarget, CheckKeyError, CreateProviderKeyError, CredentialField,
-    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites,
-    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CheckKeyError, CreateProviderKeyError,
+    CredentialField, DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState,
+    KeyWrites, NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges,
+    ProviderKeyRepository, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
+use crate::invalid::{FieldError, Rule};
 use crate::llm::{KeyCheck, LlmGateway};
 use crate::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 
@@ -54,8 +54,8 @@ impl ProviderKeyService {
 
     fn azure_target(&self, endpoint: Option<&str>, version: Option<&str>) -> Result<AzureTarget, FieldError> {
         let endpoint = AzureEndpoint::parse(endpoint.unwrap_or(""), self.config.allow_private_endpoints)
-            .map_err(|e| ("azure_endpoint", e.to_string()))?;
-        let api_version = ApiVersion::parse(version).map_err(|message| ("api_version", message))?;
+            .map_err(|e| FieldError::new("azure_endpoint", Rule::AzureEndpoint(e)))?;
+        let api_version = ApiVersion::parse(version).map_err(|rule| FieldError::new("api_version", rule))?;
         Ok(AzureTarget { endpoint, api_version })
     }
 
@@ -67,7 +67,7 @@ impl ProviderKeyService {
         azure_endpoint: Option<&str>,
         api_version: Option<&str>,
     ) -> Result<ProviderCredentials, FieldError> {
-        check_key_format(provider, api_key.expose_secret()).map_err(|message| ("api_key", message))?;
+        check_key_format(provider, api_key.expose_secret()).map_err(|rule| FieldError::new("api_key", rule))?;
         let azure = match provider {
             Provider::AzureOpenai => Some(self.azure_target(azure_endpoint, api_version)?),
             _ => None,
@@ -84,21 +84,18 @@ impl ProviderKeyService {
         actor: UserId,
         request: CreateProviderKey,
     ) -> Result<ProviderKey, CreateProviderKeyError> {
-        let invalid = |(field, message): FieldError| CreateProviderKeyError::Invalid { field, message };
         let provider = match request.provider.as_deref() {
-            Some(raw) => parse_provider(raw).map_err(invalid)?,
-            None => return Err(invalid(("provider", "This field is required.".to_owned()))),
+            Some(raw) => parse_provider(raw)?,
+            None => return Err(FieldError::new("provider", Rule::Required).into()),
         };
-        let name = parse_name(request.name.as_deref().unwrap_or("")).map_err(invalid)?;
-        let api_key = required_key(request.api_key.as_ref(), "This field is required.").map_err(invalid)?;
-        let credentials = self
-            .credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())
-            .map_err(invalid)?;
+        let name = parse_name(request.name.as_deref().unwrap_or(""))?;
+        let api_key = required_key(request.api_key.as_ref(), Rule::Required)?;
+        let credentials =
+            self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())?;
 
         let check = self.gateway.check_key(&credentials).await;
         if check.state != KeyState::Ok {
-            let (field, message) = rejection(&check);
-            return Err(CreateProviderKeyError::Rejected { field, message });
+            return Err(rejection(&check).into());
         }
 
         let id = ProviderKeyId::generate();
@@ -152,11 +149,11 @@ impl ProviderKeyService {
 
     /// Whether stored credentials may be used now: an Azure endpoint saved while private
     /// endpoints were allowed must not be called once they are not.
-    pub fn may_call(&self, credentials: &ProviderCredentials) -> Result<(), String> {
+    pub fn may_call(&self, credentials: &ProviderCredentials) -> Result<(), AzureEndpointError> {
         match &credentials.azure {
-            Some(azure) => AzureEndpoint::parse(azure.endpoint.as_str(), self.config.allow_private_endpoints)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Some(azure) => {
+                AzureEndpoint::parse(azure.endpoint.as_str(), self.config.allow_private_endpoints).map(|_| ())
+            }
             None => Ok(()),
         }
     }
@@ -182,15 +179,14 @@ impl ProviderKeyService {
         request: UpdateProviderKey,
         actor: UserId,
     ) -> Result<ProviderKey, UpdateProviderKeyError> {
-        let invalid = |(field, message): FieldError| UpdateProviderKeyError::Invalid { field, message };
         let existing = self.repository.find(project, id).await?.ok_or(UpdateProviderKeyError::NotFound)?;
         if let Some(raw) = request.provider.as_deref()
-            && parse_provider(raw).map_err(invalid)? != existing.provider
+            && parse_provider(raw)? != existing.provider
         {
-            return Err(invalid(("provider", "The provider of a key cannot be changed.".to_owned())));
+            return Err(FieldError::new("provider", Rule::ProviderUnchangeable).into());
         }
         let mut changes = ProviderKeyChanges {
-            name: request.name.as_deref().map(parse_name).transpose().map_err(invalid)?,
+            name: request.name.as_deref().map(parse_name).transpose()?,
             set_as_active: request.set_as_active.unwrap_or(false),
             ..ProviderKeyChanges::default()
         };
@@ -206,21 +202,20 @@ impl ProviderKeyService {
         let version = request.api_version.as_deref().or(existing.api_version.as_deref());
 
         let new_credentials = if let Some(raw_key) = request.api_key.as_ref() {
-            let api_key = required_key(Some(raw_key), "This field may not be blank.").map_err(invalid)?;
-            let credentials = self.credentials(existing.provider, api_key, endpoint, version).map_err(invalid)?;
+            let api_key = required_key(Some(raw_key), Rule::Blank)?;
+            let credentials = self.credentials(existing.provider, api_key, endpoint, version)?;
             let check = self.gateway.check_key(&credentials).await;
             if check.state != KeyState::Ok {
-                let (field, message) = rejection(&check);
-                return Err(UpdateProviderKeyError::Rejected { field, message });
+                return Err(rejection(&check).into());
             }
             changes.state = Some(KeyState::Ok);
             changes.error_message = Some(None);
             Some(credentials)
         } else if azure_changed {
-            let target = self.azure_target(endpoint, version).map_err(invalid)?;
+            let target = self.azure_target(endpoint, version)?;
             let sealed = self.repository.find_sealed(project, id).await?;
             let Some(sealed) = sealed else {
-                return Err(invalid(("api_key", "No API key configured for this provider key.".to_owned())));
+                return Err(FieldError::new("api_key", Rule::NoStoredSecret).into());
             };
             let mut credentials = self.open(&existing, &sealed)?;
             credentials.azure = Some(target);
@@ -261,10 +256,8 @@ impl ProviderKeyService {
         let existing = self.repository.find(project, id).await?.ok_or(ValidateStoredKeyError::NotFound)?;
         let sealed = self.repository.find_sealed(project, id).await?.ok_or(ValidateStoredKeyError::NoSecret)?;
         let credentials = self.open(&existing, &sealed)?;
-        let check = match self.may_call(&credentials) {
-            Ok(()) => self.gateway.check_key(&credentials).await,
-            Err(message) => KeyCheck::invalid(message, Some(CredentialField::AzureEndpoint)),
-        };
+        // The gateway refuses an endpoint the operator's policy no longer allows.
+        let check = self.gateway.check_key(&credentials).await;
         let changes = ProviderKeyChanges {
             state: Some(check.state),
             error_message: Some(check.message),
@@ -337,10 +330,9 @@ impl ProviderKeyService {
     /// Checks a key live without storing anything.
     #[tracing::instrument(skip_all)]
     pub async fn check(&self, request: CheckProviderKey) -> Result<KeyCheck, CheckKeyError> {
-        let invalid = |(field, message): FieldError| CheckKeyError::Invalid { field, message };
-        let api_key = required_key(request.api_key.as_ref(), "API key is required.").map_err(invalid)?;
+        let api_key = required_key(request.api_key.as_ref(), Rule::ApiKeyRequired)?;
         let provider = match request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            Some(raw) => parse_provider(raw).map_err(invalid)?,
+            Some(raw) => parse_provider(raw)?,
             None => Provider::Openai,
         };
         let credentials = match self.credentials(
@@ -350,14 +342,14 @@ impl ProviderKeyService {
             request.api_version.as_deref(),
         ) {
             Ok(credentials) => credentials,
-            Err((field, message)) => {
-                let field = match (provider, field) {
+            Err(FieldError { field, rule }) => {
+                let field = match (provider, field.as_str()) {
                     (Provider::AzureOpenai, "azure_endpoint") => Some(CredentialField::AzureEndpoint),
                     (Provider::AzureOpenai, "api_version") => Some(CredentialField::ApiVersion),
                     (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
                     _ => None,
                 };
-                return Ok(KeyCheck::invalid(message, field));
+                return Ok(KeyCheck::refused(rule, field));
             }
         };
         let mut check = self.gateway.check_key(&credentials).await;

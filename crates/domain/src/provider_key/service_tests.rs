@@ -1,3 +1,4 @@
+use crate::invalid::{FieldError, Rule};
 use std::sync::Arc;
 
 use mockall::predicate::eq;
@@ -70,9 +71,9 @@ async fn create_stores_nothing_when_provider_rejects_key() {
     let error = service.create(PROJECT, ACTOR, create_request("openai", "sk-test-12345")).await.unwrap_err();
 
     match error {
-        CreateProviderKeyError::Rejected { field, message } => {
+        CreateProviderKeyError::Invalid(FieldError { field, rule }) => {
             assert_eq!(field, "api_key");
-            assert_eq!(message, "Invalid API key");
+            assert_eq!(rule, Rule::ProviderRejected { reason: Some("Invalid API key".into()) });
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -90,7 +91,8 @@ async fn create_checks_the_prefix_before_any_network_call() {
     let error = service.create(PROJECT, ACTOR, create_request("anthropic", "sk-not-anthropic")).await.unwrap_err();
 
     assert!(
-        matches!(&error, CreateProviderKeyError::Invalid { field: "api_key", message } if message.contains("sk-ant-"))
+        matches!(&error, CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::KeyFormat(Provider::Anthropic) })
+            if field == "api_key")
     );
 }
 
@@ -129,7 +131,10 @@ async fn create_requires_azure_endpoint_on_an_azure_host() {
     request.azure_endpoint = Some("https://169.254.169.254/".into());
     let error = service.create(PROJECT, ACTOR, request).await.unwrap_err();
 
-    assert!(matches!(error, CreateProviderKeyError::Invalid { field: "azure_endpoint", .. }));
+    assert!(matches!(
+        error,
+        CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::AzureEndpoint(_) }) if field == "azure_endpoint"
+    ));
 }
 
 #[tokio::test]
@@ -142,7 +147,11 @@ async fn create_reports_azure_endpoint_rejections_on_that_field() {
     request.azure_endpoint = Some("https://a.openai.azure.com".into());
     let error = service.create(PROJECT, ACTOR, request).await.unwrap_err();
 
-    assert!(matches!(error, CreateProviderKeyError::Rejected { field: "azure_endpoint", .. }));
+    assert!(matches!(
+        error,
+        CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } })
+            if field == "azure_endpoint"
+    ));
 }
 
 #[tokio::test]
@@ -158,7 +167,7 @@ async fn create_names_each_missing_field() {
         [(missing_provider, "provider"), (blank_name, "name"), (no_key, "api_key"), (bad_provider, "provider")]
     {
         match service.create(PROJECT, ACTOR, request).await {
-            Err(CreateProviderKeyError::Invalid { field, .. }) => assert_eq!(field, expected),
+            Err(CreateProviderKeyError::Invalid(FieldError { field, .. })) => assert_eq!(field, expected),
             other => panic!("expected invalid {expected}, got {other:?}"),
         }
     }
@@ -177,7 +186,10 @@ async fn update_with_new_key_changes_nothing_when_validation_fails() {
     let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
-    assert!(matches!(error, UpdateProviderKeyError::Rejected { field: "api_key", .. }));
+    assert!(matches!(
+        error,
+        UpdateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } }) if field == "api_key"
+    ));
 }
 
 #[tokio::test]
@@ -245,7 +257,10 @@ async fn update_refuses_a_provider_change() {
     let request = UpdateProviderKey { provider: Some("anthropic".into()), ..Default::default() };
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
-    assert!(matches!(error, UpdateProviderKeyError::Invalid { field: "provider", .. }));
+    assert!(matches!(
+        error,
+        UpdateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderUnchangeable }) if field == "provider"
+    ));
 }
 
 #[tokio::test]
@@ -292,7 +307,7 @@ async fn validate_without_stored_secret_says_so() {
 
     let error = service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap_err();
 
-    assert_eq!(error.to_string(), "No API key configured for this provider key.");
+    assert!(matches!(error, ValidateStoredKeyError::NoSecret), "{error:?}");
 }
 
 #[tokio::test]
@@ -310,9 +325,9 @@ async fn delete_maps_replacement_rules_to_their_messages() {
     let service = service(repo, writes, MockLlmGateway::new(), transparent_cipher());
 
     let error = service.delete(PROJECT, id, Some(&mismatch.to_string()), ACTOR).await.unwrap_err();
-    assert_eq!(error.to_string(), "Replacement key must be from the same provider");
+    assert!(matches!(error, DeleteProviderKeyError::ReplacementProviderMismatch), "{error:?}");
     let error = service.delete(PROJECT, id, Some("not-a-uuid"), ACTOR).await.unwrap_err();
-    assert_eq!(error.to_string(), "Replacement key not found");
+    assert!(matches!(error, DeleteProviderKeyError::ReplacementNotFound), "{error:?}");
     let missing = service.delete(PROJECT, ProviderKeyId::generate(), Some("not-a-uuid"), ACTOR).await.unwrap_err();
     assert!(matches!(missing, DeleteProviderKeyError::NotFound), "a missing key is 404 whatever the replacement");
     service.delete(PROJECT, id, None, ACTOR).await.unwrap();
@@ -328,7 +343,10 @@ async fn check_requires_a_key_and_defaults_to_openai() {
     let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
     let missing = service.check(CheckProviderKey::default()).await.unwrap_err();
-    assert_eq!(missing.to_string(), "API key is required.");
+    assert!(matches!(
+        missing,
+        CheckKeyError::Invalid(FieldError { field, rule: Rule::ApiKeyRequired }) if field == "api_key"
+    ));
     let check = service
         .check(CheckProviderKey { api_key: Some(SecretString::from("sk-abc-123456")), ..Default::default() })
         .await
@@ -408,7 +426,7 @@ async fn reseal_all_stops_on_a_secret_no_key_opens() {
 }
 
 #[tokio::test]
-async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_off() {
+async fn validate_records_the_gateways_refusal_of_a_stored_endpoint() {
     let existing = stored_key(Provider::AzureOpenai);
     let mut repo = MockProviderKeyRepository::new();
     let mut writes = MockKeyWrites::new();
@@ -421,10 +439,15 @@ async fn validate_refuses_a_stored_private_endpoint_once_private_endpoints_are_o
     });
     writes
         .expect_update()
-        .withf(|_, _, changes| changes.state == Some(KeyState::Invalid))
+        .withf(|_, _, changes| {
+            changes.state == Some(KeyState::Invalid)
+                && changes.error_message == Some(Some("azure_endpoint must use https://.".into()))
+        })
         .returning(|_, _, _| Ok(Some(stored_key(Provider::AzureOpenai))));
-    let mut gateway = MockLlmGateway::new();
-    gateway.expect_check_key().never();
+    // The gateway is the last line before the network: it refuses endpoints the operator's
+    // policy does not allow, whatever the domain checked before.
+    let refusal = KeyCheck::invalid("azure_endpoint must use https://.", Some(CredentialField::AzureEndpoint));
+    let gateway = gateway_answering(refusal);
     let service = service(repo, writes, gateway, transparent_cipher());
 
     service.validate(PROJECT, ProviderKeyId::generate(), ACTOR).await.unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::error::{InvalidReport, ReportError, SaveReportError};
+use super::error::{ReportError, SaveReportError};
 use super::input::{ReportInput, ReportSettings, settings};
 use super::model::{DeliveryTarget, Report, ReportRun, StoredSecret, Trigger};
 use super::ports::{ReportRepository, ReportRunStore};
@@ -14,6 +14,7 @@ use super::schedule;
 use super::targets::{SecretInput, TargetInput, TargetPolicy};
 use crate::crypto::{KeyCipher, SealContext};
 use crate::evaluation::EvaluationRepository;
+use crate::invalid::{FieldError, Rule};
 use crate::jobs::JobQueue;
 use crate::provider_key::mask_api_key;
 use crate::{EvaluationId, Page, PageRequest, ProjectId, ReportId, UserId};
@@ -148,10 +149,10 @@ impl ReportAdmin {
         Ok(report)
     }
 
-    async fn check_evaluation(&self, project: ProjectId, evaluation: EvaluationId) -> Result<(), InvalidReport> {
+    async fn check_evaluation(&self, project: ProjectId, evaluation: EvaluationId) -> Result<(), FieldError> {
         match self.evaluations.find(project, evaluation).await {
             Ok(Some(found)) if !found.deleted => Ok(()),
-            _ => Err(InvalidReport::new("evaluation", "Enter the id of an evaluation of this project.")),
+            _ => Err(FieldError::new("evaluation", Rule::NotAnEvaluationOfProject)),
         }
     }
 
@@ -188,10 +189,7 @@ impl ReportAdmin {
                             _ => None,
                         });
                         let secret = kept.ok_or_else(|| {
-                            InvalidReport::new(
-                                &format!("delivery_targets[{index}].secret"),
-                                "Send the secret itself; a masked value only keeps the stored secret of the same URL.",
-                            )
+                            FieldError::new(format!("delivery_targets[{index}].secret"), Rule::MaskedSecret)
                         })?;
                         DeliveryTarget::Webhook { url, secret }
                     }

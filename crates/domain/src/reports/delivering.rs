@@ -87,11 +87,11 @@ impl RunDeliveries {
             }
             Err(failure) if failure.retryable && job.attempts < MAX_DELIVERY_ATTEMPTS => {
                 let delay = retry_delay(self.retry_base, job.attempts);
-                Ok(JobOutcome::RetryAfter(delay, target.error_line(&failure.message)))
+                Ok(JobOutcome::RetryAfter(delay, target.error_line(&failure.cause)))
             }
             Err(failure) => {
-                tracing::warn!(run = %run.id, target = target.type_name(), error = %failure.message, "a report delivery failed");
-                finish(DeliveryState::Failed, Some(target.error_line(&failure.message))).await?;
+                tracing::warn!(run = %run.id, target = target.type_name(), error = %failure.cause, "a report delivery failed");
+                finish(DeliveryState::Failed, Some(target.error_line(&failure.cause))).await?;
                 Ok(JobOutcome::Finished)
             }
         }

@@ -100,22 +100,23 @@ impl ResolvedTarget {
     }
 }
 
-/// Why a send failed: a sentence without secrets; `retryable` unless another try would
-/// fail the same way (a refused recipient, a 4xx from Slack).
+/// Why a send failed: the channel adapter's description of what the far side did (no
+/// secrets), shown in `delivery_errors`; `retryable` unless another try would fail the
+/// same way (a refused recipient, a 4xx from Slack).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{cause}")]
 pub struct SendFailure {
-    pub message: String,
+    pub cause: String,
     pub retryable: bool,
 }
 
 impl SendFailure {
-    pub fn retry(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: true }
+    pub fn retry(cause: impl Into<String>) -> Self {
+        Self { cause: cause.into(), retryable: true }
     }
 
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false }
+    pub fn permanent(cause: impl Into<String>) -> Self {
+        Self { cause: cause.into(), retryable: false }
     }
 }
 

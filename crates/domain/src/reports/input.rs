@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::error::InvalidReport;
 use super::model::{
     AlertCondition, AlertOperator, DEFAULT_DAILY_RUN_CAP, DEFAULT_MAX_SAMPLE_SIZE, DEFAULT_TRIGGER_THRESHOLD,
     Frequency, MIN_COOLDOWN_MINUTES, Report,
@@ -14,6 +13,7 @@ use super::model::{
 use super::schedule::{Recurrence, parse_rule, parse_zone};
 use super::targets::{TargetInput, TargetPolicy, parse_targets};
 use crate::EvaluationId;
+use crate::invalid::{FieldError, Rule};
 
 /// The longest `report_prompt_guidance`.
 pub const MAX_GUIDANCE_CHARS: usize = 5_000;
@@ -60,15 +60,15 @@ pub struct ReportSettings {
     pub daily_run_cap: u32,
 }
 
-fn ranged(field: &str, value: i64, min: i64, max: i64) -> Result<u32, InvalidReport> {
+fn ranged(field: &str, value: i64, min: i64, max: i64) -> Result<u32, FieldError> {
     if value < min || value > max {
-        return Err(InvalidReport::new(field, format!("Ensure this value is between {min} and {max}.")));
+        return Err(FieldError::new(field, Rule::OutOfRange { min, max }));
     }
     Ok(u32::try_from(value).unwrap_or(u32::MAX))
 }
 
-fn required(field: &str) -> InvalidReport {
-    InvalidReport::new(field, "This field is required.")
+fn required(field: &str) -> FieldError {
+    FieldError::new(field, Rule::Required)
 }
 
 /// The sent fields over `stored` (or the defaults when creating), validated.
@@ -76,17 +76,16 @@ pub fn settings(
     input: ReportInput,
     stored: Option<&Report>,
     policy: &TargetPolicy,
-) -> Result<ReportSettings, InvalidReport> {
+) -> Result<ReportSettings, FieldError> {
     let evaluation = match (&input.evaluation, stored) {
-        (Some(raw), _) => raw
-            .parse()
-            .map_err(|_| InvalidReport::new("evaluation", "Enter the id of an evaluation of this project."))?,
+        (Some(raw), _) => raw.parse().map_err(|_| FieldError::new("evaluation", Rule::NotAnEvaluationOfProject))?,
         (None, Some(report)) => report.evaluation,
         (None, None) => return Err(required("evaluation")),
     };
     let frequency = match &input.frequency {
-        Some(raw) => Frequency::parse(raw.trim())
-            .ok_or_else(|| InvalidReport::new("frequency", format!("\"{raw}\" is not a valid choice.")))?,
+        Some(raw) => Frequency::parse(raw.trim()).ok_or_else(|| {
+            FieldError::new("frequency", Rule::NotAChoice { given: raw.clone(), choices: String::new() })
+        })?,
         None => stored.map_or(Frequency::EveryN, |r| r.frequency),
     };
     let timezone_name = input
@@ -97,7 +96,7 @@ pub fn settings(
         .or_else(|| stored.map(|r| r.timezone_name.clone()))
         .unwrap_or_else(|| "UTC".to_owned());
     let zone = parse_zone(&timezone_name)
-        .ok_or_else(|| InvalidReport::new("timezone_name", format!("Unknown time zone: {timezone_name}")))?;
+        .ok_or_else(|| FieldError::new("timezone_name", Rule::UnknownTimeZone { given: timezone_name.clone() }))?;
 
     let starts_at = match input.starts_at {
         Some(value) => value,
@@ -108,7 +107,7 @@ pub fn settings(
         if text.trim().is_empty() {
             return Err(required("rrule"));
         }
-        let recurrence = parse_rule(&text).map_err(|message| InvalidReport::new("rrule", message))?;
+        let recurrence = parse_rule(&text).map_err(|_| FieldError::new("rrule", Rule::RecurrenceRule))?;
         if starts_at.is_none() {
             return Err(required("starts_at"));
         }
@@ -117,7 +116,7 @@ pub fn settings(
         (String::new(), None)
     };
 
-    let needs_condition = || InvalidReport::new("alert_condition", "Alert reports need an alert_condition.");
+    let needs_condition = || FieldError::new("alert_condition", Rule::AlertConditionRequired);
     let alert_condition = if frequency == Frequency::Alert {
         match &input.alert_condition {
             Some(Value::Null) => return Err(needs_condition()),
@@ -127,7 +126,7 @@ pub fn settings(
     } else {
         match &input.alert_condition {
             Some(raw) if !raw.is_null() => {
-                return Err(InvalidReport::new("alert_condition", "alert_condition applies only to alert reports."));
+                return Err(FieldError::new("alert_condition", Rule::AlertConditionNotAlert));
             }
             _ => None,
         }
@@ -157,10 +156,7 @@ pub fn settings(
     let report_prompt_guidance =
         input.report_prompt_guidance.or_else(|| stored.map(|r| r.report_prompt_guidance.clone())).unwrap_or_default();
     if report_prompt_guidance.chars().count() > MAX_GUIDANCE_CHARS {
-        return Err(InvalidReport::new(
-            "report_prompt_guidance",
-            format!("Ensure this field has no more than {MAX_GUIDANCE_CHARS} characters."),
-        ));
+        return Err(FieldError::new("report_prompt_guidance", Rule::TooLong { max: MAX_GUIDANCE_CHARS }));
     }
     Ok(ReportSettings {
         evaluation,
@@ -183,27 +179,27 @@ pub fn settings(
 }
 
 /// `alert_condition` as sent: `{operator, pass_rate, min_runs?, window_minutes?}`.
-fn parse_alert(raw: &Value) -> Result<AlertCondition, InvalidReport> {
-    let bad = |message: &str| InvalidReport::new("alert_condition", message);
-    let object = raw.as_object().ok_or_else(|| bad("alert_condition must be an object."))?;
+fn parse_alert(raw: &Value) -> Result<AlertCondition, FieldError> {
+    let bad = |rule: Rule| FieldError::new("alert_condition", rule);
+    let object = raw.as_object().ok_or_else(|| bad(Rule::AlertConditionNotObject))?;
     let operator = match object.get("operator").and_then(Value::as_str) {
         Some("lt") => AlertOperator::Lt,
         Some("gt") => AlertOperator::Gt,
-        _ => return Err(bad("alert_condition.operator must be \"lt\" or \"gt\".")),
+        _ => return Err(bad(Rule::AlertOperator)),
     };
     let pass_rate = object
         .get("pass_rate")
         .and_then(Value::as_f64)
         .filter(|rate| (0.0..=100.0).contains(rate))
-        .ok_or_else(|| bad("alert_condition.pass_rate must be a number from 0 to 100."))?;
-    let whole = |key: &str, default: u64, min: u64, max: u64| -> Result<u32, InvalidReport> {
+        .ok_or_else(|| bad(Rule::AlertPassRate))?;
+    let whole = |key: &'static str, default: u64, min: u64, max: u64| -> Result<u32, FieldError> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(u32::try_from(default).unwrap_or(u32::MAX)),
             Some(value) => value
                 .as_u64()
                 .filter(|v| (min..=max).contains(v))
                 .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| bad(&format!("alert_condition.{key} must be a whole number from {min} to {max}."))),
+                .ok_or_else(|| bad(Rule::AlertWhole { key, min, max })),
         }
     };
     Ok(AlertCondition {
@@ -219,7 +215,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn create(input: ReportInput) -> Result<ReportSettings, InvalidReport> {
+    fn create(input: ReportInput) -> Result<ReportSettings, FieldError> {
         settings(input, None, &TargetPolicy::default())
     }
 

@@ -23,7 +23,7 @@ pub mod targets;
 
 pub use admin::ReportAdmin;
 pub use delivering::RunDeliveries;
-pub use error::{InvalidReport, ReportError, SaveReportError};
+pub use error::{ReportError, SaveReportError};
 pub use input::ReportInput;
 pub use model::*;
 pub use pages::{LINK_LIFETIME, RunPages};

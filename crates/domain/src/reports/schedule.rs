@@ -7,8 +7,10 @@ use rrule::{Frequency as RuleFrequency, RRule, Unvalidated};
 
 use super::model::{AlertCondition, AlertOperator, Period, ResultCounts};
 
-/// The message of every unusable rule (spec section 7).
-pub const INVALID_RULE: &str = "Invalid recurrence rule.";
+/// A recurrence rule that cannot be used (every cause answers alike, spec section 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unusable recurrence rule")]
+pub struct InvalidRule;
 
 /// The earliest a new schedule may first deliver: this long from now.
 pub const FIRST_DELIVERY_FLOOR: Duration = Duration::minutes(15);
@@ -27,20 +29,20 @@ pub struct Recurrence {
 
 /// Parses an RFC 5545 RRULE value (optionally prefixed `RRULE:`). DTSTART is refused (the
 /// report's `starts_at` is the start), and so are rules more frequent than hourly.
-pub fn parse_rule(text: &str) -> Result<Recurrence, &'static str> {
+pub fn parse_rule(text: &str) -> Result<Recurrence, InvalidRule> {
     let text = text.trim();
     if text.is_empty() || text.to_ascii_uppercase().contains("DTSTART") || text.contains('\n') {
-        return Err(INVALID_RULE);
+        return Err(InvalidRule);
     }
     let body = text.strip_prefix("RRULE:").unwrap_or(text);
-    let rule: RRule<Unvalidated> = body.parse().map_err(|_| INVALID_RULE)?;
+    let rule: RRule<Unvalidated> = body.parse().map_err(|_| InvalidRule)?;
     let in_utc = match rule.get_freq() {
         RuleFrequency::Hourly => rule.get_by_hour().is_empty(),
-        RuleFrequency::Minutely | RuleFrequency::Secondly => return Err(INVALID_RULE),
+        RuleFrequency::Minutely | RuleFrequency::Secondly => return Err(InvalidRule),
         _ => false,
     };
     // Validation needs a start; any will do to find a malformed combination.
-    rule.clone().validate(rrule::Tz::UTC.from_utc_datetime(&Utc::now().naive_utc())).map_err(|_| INVALID_RULE)?;
+    rule.clone().validate(rrule::Tz::UTC.from_utc_datetime(&Utc::now().naive_utc())).map_err(|_| InvalidRule)?;
     Ok(Recurrence { rule, in_utc })
 }
 
@@ -178,11 +180,11 @@ mod tests {
 
     #[test]
     fn rules_with_dtstart_or_garbage_are_refused() {
-        assert_eq!(parse_rule("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY").unwrap_err(), INVALID_RULE);
-        assert_eq!(parse_rule("FREQ=DAILY;DTSTART=20260101").unwrap_err(), INVALID_RULE);
-        assert_eq!(parse_rule("FREQ=SOMETIMES").unwrap_err(), INVALID_RULE);
-        assert_eq!(parse_rule("").unwrap_err(), INVALID_RULE);
-        assert_eq!(parse_rule("FREQ=MINUTELY").unwrap_err(), INVALID_RULE);
+        assert_eq!(parse_rule("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY").unwrap_err(), InvalidRule);
+        assert_eq!(parse_rule("FREQ=DAILY;DTSTART=20260101").unwrap_err(), InvalidRule);
+        assert_eq!(parse_rule("FREQ=SOMETIMES").unwrap_err(), InvalidRule);
+        assert_eq!(parse_rule("").unwrap_err(), InvalidRule);
+        assert_eq!(parse_rule("FREQ=MINUTELY").unwrap_err(), InvalidRule);
         assert!(parse_rule("FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0;BYSECOND=0").is_ok());
         assert!(parse_rule("RRULE:FREQ=DAILY").is_ok());
     }

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use url::{Host, Url};
 
-use super::error::InvalidReport;
+use crate::invalid::{FieldError, Rule};
 
 /// At most this many targets per report.
 pub const MAX_TARGETS: usize = 20;
@@ -89,8 +89,8 @@ fn field(index: usize, name: &str) -> String {
     if name.is_empty() { format!("delivery_targets[{index}]") } else { format!("delivery_targets[{index}].{name}") }
 }
 
-fn invalid(index: usize, name: &str, message: impl Into<String>) -> InvalidReport {
-    InvalidReport { field: field(index, name), message: message.into() }
+fn invalid(index: usize, name: &str, rule: Rule) -> FieldError {
+    FieldError::new(field(index, name), rule)
 }
 
 fn text<'a>(target: &'a Value, key: &str) -> Option<&'a str> {
@@ -98,35 +98,34 @@ fn text<'a>(target: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Validates `delivery_targets` as sent.
-pub fn parse_targets(raw: &Value, policy: &TargetPolicy) -> Result<Vec<TargetInput>, InvalidReport> {
+pub fn parse_targets(raw: &Value, policy: &TargetPolicy) -> Result<Vec<TargetInput>, FieldError> {
     let Some(list) = raw.as_array() else {
-        return Err(InvalidReport::new("delivery_targets", "Expected a list of delivery targets."));
+        return Err(FieldError::new("delivery_targets", Rule::TargetsNotAList));
     };
     if list.len() > MAX_TARGETS {
-        return Err(InvalidReport::new("delivery_targets", format!("At most {MAX_TARGETS} delivery targets.")));
+        return Err(FieldError::new("delivery_targets", Rule::TooManyTargets { max: MAX_TARGETS }));
     }
     list.iter().enumerate().map(|(index, target)| parse_target(index, target, policy)).collect()
 }
 
-fn parse_target(index: usize, target: &Value, policy: &TargetPolicy) -> Result<TargetInput, InvalidReport> {
+fn parse_target(index: usize, target: &Value, policy: &TargetPolicy) -> Result<TargetInput, FieldError> {
     if !target.is_object() {
-        return Err(invalid(index, "", "Each delivery target must be an object."));
+        return Err(invalid(index, "", Rule::TargetNotAnObject));
     }
     let kind = target.get("type").and_then(Value::as_str).unwrap_or_default();
     match kind {
         "email" => {
-            let value =
-                text(target, "value").ok_or_else(|| invalid(index, "value", "Enter at least one e-mail address."))?;
+            let value = text(target, "value").ok_or_else(|| invalid(index, "value", Rule::EmailRequired))?;
             let addresses: Vec<String> =
                 value.split([',', ';']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
             if addresses.is_empty() {
-                return Err(invalid(index, "value", "Enter at least one e-mail address."));
+                return Err(invalid(index, "value", Rule::EmailRequired));
             }
             if addresses.len() > MAX_ADDRESSES {
-                return Err(invalid(index, "value", format!("At most {MAX_ADDRESSES} addresses per target.")));
+                return Err(invalid(index, "value", Rule::TooManyAddresses { max: MAX_ADDRESSES }));
             }
             if let Some(bad) = addresses.iter().find(|a| !is_email(a)) {
-                return Err(invalid(index, "value", format!("Invalid email address: {bad}")));
+                return Err(invalid(index, "value", Rule::EmailInvalid { given: bad.clone() }));
             }
             Ok(TargetInput::Email { addresses })
         }
@@ -139,63 +138,52 @@ fn parse_target(index: usize, target: &Value, policy: &TargetPolicy) -> Result<T
             });
             match (webhook_url, &integration_id) {
                 (None, None) => {
-                    return Err(invalid(index, "webhook_url", "A Slack target needs webhook_url or integration_id."));
+                    return Err(invalid(index, "webhook_url", Rule::SlackTargetIncomplete));
                 }
                 // This server has no Slack app installations: such a target could never be sent.
                 (None, Some(id)) => {
-                    return Err(InvalidReport::new(
-                        "delivery_targets",
-                        format!(
-                            "Slack integration(s) not found for this team: [{id}]. Send Slack reports through an \
-                             incoming webhook: give the target a webhook_url."
-                        ),
-                    ));
+                    return Err(FieldError::new("delivery_targets", Rule::SlackIntegrationUnknown { id: id.clone() }));
                 }
                 _ => {}
             }
             if let Some(url) = webhook_url {
                 let allowed = url.starts_with(&policy.slack_webhook_base) && Url::parse(url).is_ok();
                 if !allowed {
-                    return Err(invalid(
-                        index,
-                        "webhook_url",
-                        format!("Slack webhook URLs start with {}", policy.slack_webhook_base),
-                    ));
+                    let base = policy.slack_webhook_base.clone();
+                    return Err(invalid(index, "webhook_url", Rule::SlackWebhookBase { base }));
                 }
             }
             Ok(TargetInput::Slack { channel, webhook_url: webhook_url.map(str::to_owned), integration_id })
         }
         "webhook" => {
-            let url = text(target, "url").ok_or_else(|| invalid(index, "url", "A webhook target needs a url."))?;
-            check_webhook_url(url, policy.allow_private).map_err(|message| invalid(index, "url", message))?;
-            let secret = text(target, "secret").ok_or_else(|| {
-                invalid(index, "secret", "A webhook target needs a secret (whsec_ + base64, or 24+ characters).")
-            })?;
+            let url = text(target, "url").ok_or_else(|| invalid(index, "url", Rule::WebhookUrlRequired))?;
+            check_webhook_url(url, policy.allow_private).map_err(|rule| invalid(index, "url", rule))?;
+            let secret = text(target, "secret").ok_or_else(|| invalid(index, "secret", Rule::WebhookSecretRequired))?;
             let secret = if secret.contains("...") || secret == "****" {
                 SecretInput::Masked(secret.to_owned())
             } else {
-                check_secret(secret).map_err(|message| invalid(index, "secret", message))?;
+                check_secret(secret).map_err(|rule| invalid(index, "secret", rule))?;
                 SecretInput::New(SecretString::from(secret.to_owned()))
             };
             Ok(TargetInput::Webhook { url: url.to_owned(), secret })
         }
-        other => Err(invalid(index, "type", format!("Invalid delivery target type: {other}"))),
+        other => Err(invalid(index, "type", Rule::UnknownTargetType { given: other.to_owned() })),
     }
 }
 
 /// A webhook URL: https (http too when private endpoints are allowed), no credentials,
 /// and not an address inside the network by its text (the adapter checks the address it
 /// actually connects to as well).
-pub fn check_webhook_url(raw: &str, allow_private: bool) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|_| "Enter a valid URL.".to_owned())?;
+pub fn check_webhook_url(raw: &str, allow_private: bool) -> Result<Url, Rule> {
+    let url = Url::parse(raw).map_err(|_| Rule::UrlInvalid)?;
     let scheme_ok = url.scheme() == "https" || (allow_private && url.scheme() == "http");
     if !scheme_ok {
-        return Err("Webhook URLs must use https.".into());
+        return Err(Rule::UrlNotHttps);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("Webhook URLs may not carry credentials.".into());
+        return Err(Rule::UrlHasCredentials);
     }
-    let host = url.host().ok_or_else(|| "Enter a valid URL.".to_owned())?;
+    let host = url.host().ok_or(Rule::UrlInvalid)?;
     if !allow_private {
         let private = match host {
             Host::Ipv4(ip) => is_private_address(IpAddr::V4(ip)),
@@ -206,26 +194,24 @@ pub fn check_webhook_url(raw: &str, allow_private: bool) -> Result<Url, String> 
             }
         };
         if private {
-            return Err("Webhook URLs may not point at private, loopback or link-local addresses.".into());
+            return Err(Rule::UrlPrivate);
         }
     }
     Ok(url)
 }
 
 /// `whsec_` + base64 of at least 24 bytes, or any string of at least 24 characters.
-pub fn check_secret(secret: &str) -> Result<(), String> {
+pub fn check_secret(secret: &str) -> Result<(), Rule> {
     use base64::Engine;
     if let Some(encoded) = secret.strip_prefix("whsec_") {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| "A whsec_ secret must be base64 after the prefix.".to_owned())?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| Rule::WhsecNotBase64)?;
         if bytes.len() < MIN_SECRET_LEN {
-            return Err(format!("A whsec_ secret must hold at least {MIN_SECRET_LEN} bytes."));
+            return Err(Rule::WhsecTooShort { min: MIN_SECRET_LEN });
         }
         return Ok(());
     }
     if secret.chars().count() < MIN_SECRET_LEN {
-        return Err(format!("The secret must be at least {MIN_SECRET_LEN} characters."));
+        return Err(Rule::SecretTooShort { min: MIN_SECRET_LEN });
     }
     Ok(())
 }
@@ -254,7 +240,7 @@ mod tests {
         TargetPolicy::default()
     }
 
-    fn error_of(targets: Value) -> InvalidReport {
+    fn error_of(targets: Value) -> FieldError {
         parse_targets(&targets, &policy()).unwrap_err()
     }
 
@@ -273,17 +259,14 @@ mod tests {
         assert!(matches!(&ok[0], TargetInput::Email { addresses } if addresses.len() == 2));
 
         let e = error_of(json!([{"type": "email", "value": "a@x.io"}, {"type": "pigeon"}]));
-        assert_eq!(
-            (e.field.as_str(), e.message.as_str()),
-            ("delivery_targets[1].type", "Invalid delivery target type: pigeon")
-        );
+        assert_eq!(e, FieldError::new("delivery_targets[1].type", Rule::UnknownTargetType { given: "pigeon".into() }));
         let e = error_of(json!([{"type": "email", "value": "a@x.io, nope"}]));
         assert_eq!(e.field, "delivery_targets[0].value");
-        assert!(e.message.contains("nope"));
+        assert_eq!(e.rule, Rule::EmailInvalid { given: "nope".into() });
         let e = error_of(json!([{"type": "slack", "webhook_url": "https://evil.example/services/x"}]));
         assert_eq!(e.field, "delivery_targets[0].webhook_url");
         let e = error_of(json!([{"type": "webhook", "url": "http://example.com", "secret": "x".repeat(30)}]));
-        assert_eq!(e.message, "Webhook URLs must use https.");
+        assert_eq!(e.rule, Rule::UrlNotHttps);
         let e = error_of(json!([{"type": "webhook", "url": "https://example.com", "secret": "short"}]));
         assert_eq!(e.field, "delivery_targets[0].secret");
         let e = error_of(json!("nope"));
@@ -294,7 +277,7 @@ mod tests {
     fn a_slack_target_only_an_app_integration_could_send_is_refused() {
         let e = error_of(json!([{"type": "slack", "channel": "#evals", "integration_id": 42}]));
         assert_eq!(e.field, "delivery_targets");
-        assert!(e.message.starts_with("Slack integration(s) not found for this team: [42]."), "{}", e.message);
+        assert_eq!(e.rule, Rule::SlackIntegrationUnknown { id: "42".into() });
         let both = json!([{"type": "slack", "channel": "#evals", "integration_id": 42,
                            "webhook_url": "https://hooks.slack.com/services/T/B/X"}]);
         assert!(parse_targets(&both, &policy()).is_ok(), "the webhook URL is what is sent to");

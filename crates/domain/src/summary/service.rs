@@ -2,6 +2,7 @@
 //! cached summary or compute one (single flight across replicas), with the LLM that
 //! section 11 chooses.
 
+use crate::invalid::{FieldError, Rule};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,45 +41,32 @@ pub struct SummaryService {
     config: SummaryConfig,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> SummarizeError {
-    SummarizeError::Invalid { field, message: message.into() }
+fn invalid(field: &'static str, rule: Rule) -> SummarizeError {
+    FieldError::new(field, rule).into()
 }
 
 /// Validates the client's body.
 pub fn parse_request(input: SummaryInput) -> Result<SummaryRequest, SummarizeError> {
     let raw_id = input.evaluation_id.as_deref().map(str::trim).unwrap_or("");
     if raw_id.is_empty() {
-        return Err(invalid("evaluation_id", "This field is required."));
+        return Err(invalid("evaluation_id", Rule::Required));
     }
-    let evaluation_id =
-        raw_id.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", "Must be a valid UUID."))?;
+    let evaluation_id = raw_id.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", Rule::NotAUuid))?;
     let filter = match input.filter.as_deref() {
         None => SummaryFilter::All,
-        Some(raw) => SummaryFilter::parse(raw).ok_or_else(|| {
-            invalid(
-                "filter",
-                format!(
-                    "\"{}\" is not a valid choice. Choose one of: all, pass, fail, na.",
-                    raw.chars().take(50).collect::<String>()
-                ),
-            )
-        })?,
+        Some(raw) => SummaryFilter::parse(raw)
+            .ok_or_else(|| invalid("filter", Rule::SummaryFilter { given: raw.chars().take(50).collect() }))?,
     };
     let generation_ids = match input.generation_ids {
         None => None,
         Some(ids) if ids.len() > MAX_GENERATION_IDS => {
-            return Err(invalid(
-                "generation_ids",
-                format!("Ensure this field has no more than {MAX_GENERATION_IDS} elements."),
-            ));
+            return Err(invalid("generation_ids", Rule::TooManyItems { max: MAX_GENERATION_IDS }));
         }
         Some(ids) => Some(
             ids.iter()
                 .enumerate()
                 .map(|(index, id)| {
-                    id.trim()
-                        .parse::<Uuid>()
-                        .map_err(|_| invalid("generation_ids", format!("Item {index}: must be a valid UUID.")))
+                    id.trim().parse::<Uuid>().map_err(|_| invalid("generation_ids", Rule::ItemNotAUuid { index }))
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),

@@ -45,7 +45,8 @@ const BASE_URL_VARIABLES: [(Provider, &str); 6] = [
 
 impl LlmConfig {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
-        let mut gateway = LlmGatewayConfig::default();
+        let mut gateway =
+            LlmGatewayConfig::default().allowing_private_endpoints(env.flag("LLMA_ALLOW_PRIVATE_ENDPOINTS")?);
         for (provider, variable) in BASE_URL_VARIABLES {
             if let Some(raw) = env.get(variable) {
                 let url = Url::parse(raw.trim()).map_err(|_| error(variable, format!("`{raw}` is not a URL")))?;
