@@ -269,7 +269,6 @@ impl Answer for ExperimentItemsError {
 impl Answer for ManualRunError {
     fn particular(self) -> ApiError {
         let detail = match self {
-            ManualRunError::Invalid(refused) => return ApiError::from(refused).in_field_error_shape(),
             ManualRunError::EvaluationNotFound(id) => format!("Evaluation {id} not found"),
             ManualRunError::EventNotFound(id) => format!("Event {id} not found"),
             ManualRunError::PastRetention(id) => {

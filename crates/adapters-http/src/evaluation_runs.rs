@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{DateTime, Utc};
-use domain::judge::{JudgedRun, ManualRunInput};
+use domain::judge::{JudgedRun, ManualRunCommand, parse_instant};
+use domain::{EvaluationId, FieldError, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::authorized::{Authorized, EvaluationRead, EvaluationWrite};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::json_fields::{non_blank, required_uuid, text};
 use crate::pagination::{Paginated, page_request, paginated};
 use crate::state::AppState;
 
@@ -34,6 +36,21 @@ pub struct ManualRunBody {
     /// Narrows the lookup to this person.
     #[schema(value_type = Option<String>)]
     pub distinct_id: Option<Value>,
+}
+
+impl ManualRunBody {
+    /// The command, or the first refused field in the reference's order.
+    fn try_into_domain(self) -> Result<ManualRunCommand, FieldError> {
+        let evaluation = EvaluationId(required_uuid(&self.evaluation_id, "evaluation_id")?);
+        let target_event = required_uuid(&self.target_event_id, "target_event_id")?;
+        let at = match text(&self.timestamp, "timestamp")? {
+            None | Some("") => None,
+            Some(raw) => Some(parse_instant(raw).ok_or_else(|| FieldError::new("timestamp", Rule::NotADateTime))?),
+        };
+        let event = non_blank(&self.event, "event")?;
+        let distinct_id = non_blank(&self.distinct_id, "distinct_id")?;
+        Ok(ManualRunCommand { evaluation, target_event, at, event, distinct_id })
+    }
 }
 
 /// `{id, name}` of the evaluation run.
@@ -116,14 +133,8 @@ pub async fn create_evaluation_run(
     access: Authorized<EvaluationWrite>,
     ApiJson(body): ApiJson<ManualRunBody>,
 ) -> Result<(StatusCode, Json<ManualRunDto>), ApiError> {
-    let input = ManualRunInput {
-        evaluation_id: body.evaluation_id,
-        target_event_id: body.target_event_id,
-        timestamp: body.timestamp,
-        event: body.event,
-        distinct_id: body.distinct_id,
-    };
-    let run = app.judge.manual_run(access.project, input).await?;
+    let command = body.try_into_domain().map_err(|refused| ApiError::from(refused).in_field_error_shape())?;
+    let run = app.judge.manual_run(access.project, command).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ManualRunDto {
@@ -155,4 +166,44 @@ pub async fn list_evaluation_runs(
     let runs =
         app.judge.runs(access.project, params.evaluation_id.as_deref(), params.generation_id.as_deref(), page).await?;
     Ok(Json(paginated(&headers, &uri, runs, EvaluationRunDto::from)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(value: Value) -> ManualRunBody {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_manual_run_body_names_the_first_bad_field_in_the_references_order() {
+        let id = uuid::Uuid::now_v7().to_string();
+        for (sent, field, rule) in [
+            (json!({}), "evaluation_id", Rule::Required),
+            (json!({"evaluation_id": "nope", "target_event_id": 5}), "evaluation_id", Rule::NotAUuid),
+            (json!({"evaluation_id": id, "target_event_id": ""}), "target_event_id", Rule::Required),
+            (
+                json!({"evaluation_id": id, "target_event_id": id, "timestamp": "yesterday"}),
+                "timestamp",
+                Rule::NotADateTime,
+            ),
+            (json!({"evaluation_id": id, "target_event_id": id, "event": 5}), "event", Rule::NotAString),
+        ] {
+            assert_eq!(body(sent.clone()).try_into_domain(), Err(FieldError::new(field, rule)), "{sent}");
+        }
+    }
+
+    #[test]
+    fn a_manual_run_body_becomes_its_command() {
+        let id = uuid::Uuid::now_v7();
+        let sent = json!({"evaluation_id": id.to_string(), "target_event_id": id.to_string(),
+                          "timestamp": "2026-03-01", "event": " ", "distinct_id": "u1"});
+        let command = body(sent).try_into_domain().unwrap();
+        assert_eq!(command.evaluation, EvaluationId(id));
+        assert_eq!(command.at, parse_instant("2026-03-01"));
+        assert_eq!((command.event, command.distinct_id), (None, Some("u1".into())));
+    }
 }

@@ -15,6 +15,7 @@ mod evaluations;
 mod extract;
 mod health;
 mod ingest_budget;
+mod json_fields;
 mod metrics_layer;
 mod models;
 mod offline_evaluations;

@@ -1,10 +1,7 @@
 //! Request and response bodies of the evaluation endpoints.
 
 use chrono::{DateTime, Utc};
-use domain::evaluation::{
-    Condition, ConditionInput, Evaluation, EvaluationInput, JudgeConfigInput, ModelConfiguration,
-    ModelConfigurationInput, PropertyFilter, PropertyFilterInput,
-};
+use domain::evaluation::{Condition, Evaluation, ModelConfiguration, PropertyFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -242,45 +239,6 @@ pub struct EvaluationBody {
     pub max_runs_per_hour: Option<Option<Value>>,
     /// `true` soft-deletes (as DELETE does).
     pub deleted: Option<bool>,
-}
-
-impl From<PropertyFilterBody> for PropertyFilterInput {
-    fn from(body: PropertyFilterBody) -> Self {
-        Self { key: body.key, operator: body.operator, value: body.value }
-    }
-}
-
-impl From<ConditionBody> for ConditionInput {
-    fn from(body: ConditionBody) -> Self {
-        Self {
-            id: body.id,
-            rollout_percentage: body.rollout_percentage,
-            properties: body.properties.map(|filters| filters.into_iter().map(PropertyFilterInput::from).collect()),
-        }
-    }
-}
-
-impl From<EvaluationBody> for EvaluationInput {
-    fn from(body: EvaluationBody) -> Self {
-        Self {
-            name: body.name,
-            description: body.description,
-            enabled: body.enabled,
-            evaluation_type: body.evaluation_type,
-            evaluation_config: body.evaluation_config.map(|config| JudgeConfigInput { prompt: config.prompt }),
-            output_type: body.output_type,
-            conditions: body.conditions.map(|conditions| conditions.into_iter().map(ConditionInput::from).collect()),
-            model_configuration: body.model_configuration.map(|configuration| {
-                configuration.map(|c| ModelConfigurationInput {
-                    provider: c.provider,
-                    model: c.model,
-                    provider_key_id: c.provider_key_id,
-                })
-            }),
-            max_runs_per_hour: body.max_runs_per_hour.map(|cap| cap.unwrap_or(Value::Null)),
-            deleted: body.deleted,
-        }
-    }
 }
 
 #[cfg(test)]

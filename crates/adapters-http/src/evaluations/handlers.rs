@@ -63,7 +63,7 @@ pub async fn create_evaluation(
     access: Authorized<EvaluationWrite>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<(StatusCode, Json<EvaluationDto>), ApiError> {
-    let evaluation = app.evaluations.create(access.project, access.user, body.into()).await?;
+    let evaluation = app.evaluations.create(access.project, access.user, body.try_into_domain()?).await?;
     Ok((StatusCode::CREATED, Json(evaluation.into())))
 }
 
@@ -92,7 +92,9 @@ pub async fn replace_evaluation(
     Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let evaluation = app.evaluations.replace(access.project, evaluation_id(&id)?, body.into()).await?;
+    let id = evaluation_id(&id)?;
+    body.required_for_replace()?;
+    let evaluation = app.evaluations.update(access.project, id, body.try_into_domain()?).await?;
     Ok(Json(evaluation.into()))
 }
 
@@ -107,7 +109,8 @@ pub async fn update_evaluation(
     Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationBody>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let evaluation = app.evaluations.update(access.project, evaluation_id(&id)?, body.into()).await?;
+    let id = evaluation_id(&id)?;
+    let evaluation = app.evaluations.update(access.project, id, body.try_into_domain()?).await?;
     Ok(Json(evaluation.into()))
 }
 

@@ -1,5 +1,6 @@
 //! `/api/environments/{project_id}/evaluations/`: evaluation CRUD with soft delete.
 
+mod command;
 mod dto;
 mod handlers;
 

@@ -1,20 +1,20 @@
 //! Evaluations: LLM-as-a-judge definitions, the conditions that pick the generations they
 //! judge, and their model configurations.
 
+mod command;
 mod conditions;
 mod error;
-mod input;
 mod model;
 mod ports;
 mod service;
 mod writes;
 
+pub use command::EvaluationCommand;
 pub use conditions::{
     Condition, ConditionInput, Conditions, MAX_CONDITIONS, MAX_PROPERTIES, PropertyFilter, PropertyFilterInput,
     PropertyOperator, RolloutPercentage,
 };
 pub use error::*;
-pub use input::{EvaluationInput, JudgeConfigInput, ModelConfigurationInput};
 pub use model::{
     AssignOutcome, DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationName,
     EvaluationState, EvaluationStatus, EvaluationType, JudgeStop, KeyAssignment, MaxRunsPerHour, ModelConfiguration,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::input::{EvaluationInput, parse_fields};
+use super::EvaluationCommand;
 use super::{
     AssignKeyError, AssignOutcome, CreateEvaluationError, DependentConfigsError, DependentEvaluation, EnableRefusal,
     Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
@@ -107,16 +107,15 @@ impl EvaluationService {
         &self,
         project: ProjectId,
         actor: UserId,
-        input: EvaluationInput,
+        fields: EvaluationCommand,
     ) -> Result<Evaluation, CreateEvaluationError> {
         let required = |field: &str| FieldError::new(field, Rule::Required);
-        let fields = parse_fields(&input)?;
         let name = fields.name.ok_or_else(|| required("name"))?;
         let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
         let prompt = fields.prompt.ok_or_else(|| required("evaluation_config"))?;
         let model_configuration = fields.model_configuration.flatten();
         let configured = model_configuration.as_ref().map(|c| c.provider);
-        let state = EvaluationState::from_enabled(input.enabled.unwrap_or(false));
+        let state = EvaluationState::from_enabled(fields.enabled.unwrap_or(false));
         if state.enabled() {
             let key = model_configuration.as_ref().and_then(|c| c.provider_key);
             if let Some(refusal) = self.enable_refusal(project, EvaluationState::Paused, key).await? {
@@ -157,23 +156,6 @@ impl EvaluationService {
         self.evaluations.list(project, filter, page).await
     }
 
-    /// PUT: as PATCH, but `name` and `evaluation_config` are required.
-    pub async fn replace(
-        &self,
-        project: ProjectId,
-        id: EvaluationId,
-        input: EvaluationInput,
-    ) -> Result<Evaluation, UpdateEvaluationError> {
-        let required = |field: &str| FieldError::new(field, Rule::Required).into();
-        if input.name.is_none() {
-            return Err(required("name"));
-        }
-        if input.evaluation_config.is_none() {
-            return Err(required("evaluation_config"));
-        }
-        self.update(project, id, input).await
-    }
-
     /// PATCH: changes the fields sent. The state follows `enabled` (enabling clears an
     /// error; disabling pauses); `deleted: true` soft-deletes.
     #[tracing::instrument(skip_all, fields(project = %project, evaluation = %id))]
@@ -181,21 +163,20 @@ impl EvaluationService {
         &self,
         project: ProjectId,
         id: EvaluationId,
-        input: EvaluationInput,
+        fields: EvaluationCommand,
     ) -> Result<Evaluation, UpdateEvaluationError> {
-        let fields = parse_fields(&input)?;
         let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
         let changes = EvaluationChanges {
             name: fields.name,
             description: fields.description,
-            enabled: input.enabled,
+            enabled: fields.enabled,
             evaluation_type: fields.evaluation_type,
             prompt: fields.prompt,
             output_type: fields.output_type,
             conditions: fields.conditions,
             model_configuration: fields.model_configuration,
             max_runs_per_hour: fields.max_runs_per_hour,
-            delete: input.deleted == Some(true),
+            delete: fields.deleted == Some(true),
         };
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound);

@@ -6,8 +6,6 @@ use crate::invalid::FieldError;
 /// `POST evaluation_runs/` refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManualRunError {
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
     /// Unknown, deleted or of another project.
     #[error("evaluation {0} not found")]
     EvaluationNotFound(String),

@@ -1,22 +1,23 @@
-//! `POST evaluation_runs/`: what the request carries, read field by field, and the run
-//! it queues.
+//! `POST evaluation_runs/`: the command, checked by the adapter that received it, and the
+//! run it queues.
 
-use crate::invalid::{FieldError, Rule};
-use serde_json::Value;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::ManualRunError;
 use crate::EvaluationId;
 use crate::jobs::JobId;
 
-/// `POST evaluation_runs/` as sent (values unchecked).
-#[derive(Debug, Clone, Default)]
-pub struct ManualRunInput {
-    pub evaluation_id: Option<Value>,
-    pub target_event_id: Option<Value>,
-    pub timestamp: Option<Value>,
-    pub event: Option<Value>,
-    pub distinct_id: Option<Value>,
+/// Judge a stored event again now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualRunCommand {
+    pub evaluation: EvaluationId,
+    pub target_event: Uuid,
+    /// When the event happened: its lookup is narrowed to that day.
+    pub at: Option<DateTime<Utc>>,
+    /// The event's name; `$ai_generation` when none is given.
+    pub event: Option<String>,
+    /// Narrows the lookup to this person.
+    pub distinct_id: Option<String>,
 }
 
 /// A queued manual run.
@@ -26,19 +27,4 @@ pub struct ManualRun {
     pub evaluation: EvaluationId,
     pub evaluation_name: String,
     pub target_event_id: Uuid,
-}
-
-pub(super) fn text<'a>(value: &'a Option<Value>, field: &'static str) -> Result<Option<&'a str>, ManualRunError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.trim())),
-        Some(_) => Err(FieldError::new(field, Rule::NotAString).into()),
-    }
-}
-
-pub(super) fn required_uuid(value: &Option<Value>, field: &'static str) -> Result<Uuid, ManualRunError> {
-    match text(value, field)? {
-        None | Some("") => Err(FieldError::new(field, Rule::Required).into()),
-        Some(raw) => raw.parse().map_err(|_| FieldError::new(field, Rule::NotAUuid).into()),
-    }
 }

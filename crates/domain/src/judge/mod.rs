@@ -17,7 +17,7 @@ mod stored_results;
 
 pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters};
 pub use error::{ManualRunError, ResultsError};
-pub use manual_run::{ManualRun, ManualRunInput};
+pub use manual_run::{ManualRun, ManualRunCommand};
 pub use model::{
     Generation, HourlyCap, JudgePayload, KeyType, PlannedJob, ResultEvent, StoredBatch, hour_of, result_event_id,
 };

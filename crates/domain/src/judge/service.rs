@@ -7,13 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::manual_run::{ManualRun, ManualRunInput, required_uuid, text};
+use super::manual_run::{ManualRun, ManualRunCommand};
 use super::prompt::{self, JudgeAnswer, Verdict};
 use super::stored_results::store_results;
 use super::{
     EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
-    ResultEvent, ResultsError, ResultsInput, ResultsReport, RunsQuery, judge_job, parse_instant, parse_results_query,
-    result_event_id,
+    ResultEvent, ResultsError, ResultsInput, ResultsReport, RunsQuery, judge_job, parse_results_query, result_event_id,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
@@ -66,19 +65,14 @@ impl JudgeService {
     /// Queues a judgement of a stored event now, even when the evaluation is disabled or
     /// its conditions do not match; never deduplicated, not counted by the cap.
     #[tracing::instrument(skip_all, fields(project = %project))]
-    pub async fn manual_run(&self, project: ProjectId, input: ManualRunInput) -> Result<ManualRun, ManualRunError> {
-        let evaluation_id = EvaluationId(required_uuid(&input.evaluation_id, "evaluation_id")?);
-        let target = required_uuid(&input.target_event_id, "target_event_id")?;
-        let day = match text(&input.timestamp, "timestamp")? {
-            None | Some("") => None,
-            Some(raw) => {
-                let at = parse_instant(raw).ok_or(FieldError::new("timestamp", Rule::NotADateTime))?;
-                let start = Interval::Day.bucket_of(at);
-                Some((start, start + chrono::Duration::days(1)))
-            }
-        };
-        let event_name = text(&input.event, "event")?.filter(|e| !e.is_empty()).unwrap_or(AiEventName::GENERATION);
-        let distinct_id = text(&input.distinct_id, "distinct_id")?.filter(|d| !d.is_empty());
+    pub async fn manual_run(&self, project: ProjectId, command: ManualRunCommand) -> Result<ManualRun, ManualRunError> {
+        let (evaluation_id, target) = (command.evaluation, command.target_event);
+        let day = command.at.map(|at| {
+            let start = Interval::Day.bucket_of(at);
+            (start, start + chrono::Duration::days(1))
+        });
+        let event_name = command.event.as_deref().unwrap_or(AiEventName::GENERATION);
+        let distinct_id = command.distinct_id.as_deref();
 
         let evaluation = self
             .ports
