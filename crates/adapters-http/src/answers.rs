@@ -240,18 +240,6 @@ impl Answer for IngestError {
 impl Answer for ExperimentItemsError {
     fn particular(self) -> ApiError {
         match self {
-            ExperimentItemsError::MissingExperimentId => {
-                ApiError::invalid_field("experiment_id", "`experiment_id` is required.")
-            }
-            ExperimentItemsError::BlankExperimentId => {
-                ApiError::invalid_field("experiment_id", "`experiment_id` may not be blank.")
-            }
-            ExperimentItemsError::NotADate { field } => ApiError::invalid_field(
-                field,
-                format!(
-                    "`{field}` is not an ISO 8601 date or date and time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)."
-                ),
-            ),
             ExperimentItemsError::Unexpected(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "offline evaluation items query failed");
                 ApiError::new(

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
-use domain::judge::{ResultCounts, ResultsInput, ResultsReport};
+use domain::judge::{ResultCounts, ResultsInput, ResultsReport, parse_results_query};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -146,6 +146,6 @@ pub async fn evaluation_results(
         breakdown: params.breakdown,
         interval: params.interval,
     };
-    let report = app.judge.results(access.project, input, Utc::now()).await?;
+    let report = app.judge.results(access.project, parse_results_query(input, Utc::now())?).await?;
     Ok(Json(report.into()))
 }

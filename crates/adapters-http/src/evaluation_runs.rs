@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use chrono::{DateTime, Utc};
-use domain::judge::{JudgedRun, ManualRunCommand, parse_instant};
+use domain::PageRequest;
+use domain::judge::{JudgedRun, ManualRunCommand, RunsQuery, parse_instant};
 use domain::{EvaluationId, FieldError, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,6 +118,19 @@ pub struct RunsParams {
     pub generation_id: Option<String>,
 }
 
+impl RunsParams {
+    fn try_into_domain(self, page: PageRequest) -> Result<RunsQuery, FieldError> {
+        let evaluation = match self.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+            None => None,
+            Some(raw) => {
+                Some(raw.parse::<EvaluationId>().map_err(|_| FieldError::new("evaluation_id", Rule::NotAUuid))?)
+            }
+        };
+        let generation = self.generation_id.map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty());
+        Ok(RunsQuery { evaluation, generation, page })
+    }
+}
+
 /// Judges a stored event now, even when the evaluation is disabled or its conditions do
 /// not match; every call is a new judgement, marked manual.
 #[utoipa::path(post, path = "/api/environments/{project_id}/evaluation_runs/", tag = "evaluation_runs",
@@ -163,8 +177,7 @@ pub async fn list_evaluation_runs(
     Query(params): Query<RunsParams>,
 ) -> Result<Json<Paginated<EvaluationRunDto>>, ApiError> {
     let page = page_request(&uri)?;
-    let runs =
-        app.judge.runs(access.project, params.evaluation_id.as_deref(), params.generation_id.as_deref(), page).await?;
+    let runs = app.judge.runs(access.project, &params.try_into_domain(page)?).await?;
     Ok(Json(paginated(&headers, &uri, runs, EvaluationRunDto::from)))
 }
 

@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use domain::offline_evaluation::{ExperimentItem, ExperimentItemsRequest};
+use chrono::{DateTime, Utc};
+use domain::ingestion::parse_iso8601;
+use domain::offline_evaluation::{ExperimentId, ExperimentItem, ExperimentItemsQuery, MAX_EXPERIMENT_ITEMS};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -26,17 +28,40 @@ pub struct ExperimentItemsBody {
     pub date_to: Option<String>,
 }
 
-impl TryFrom<ExperimentItemsBody> for ExperimentItemsRequest {
-    type Error = ApiError;
-
-    fn try_from(body: ExperimentItemsBody) -> Result<Self, ApiError> {
-        let experiment_id = match body.experiment_id {
-            None | Some(Value::Null) => None,
-            Some(Value::String(id)) => Some(id),
-            Some(Value::Number(id)) => Some(id.to_string()),
+impl ExperimentItemsBody {
+    /// The store's query, or the first refused field (`experiment_id`, `date_from`, `date_to`).
+    fn try_into_domain(self) -> Result<ExperimentItemsQuery, ApiError> {
+        let experiment_id = match self.experiment_id {
+            None | Some(Value::Null) => {
+                return Err(ApiError::invalid_field("experiment_id", "`experiment_id` is required."));
+            }
+            Some(Value::String(id)) => id,
+            Some(Value::Number(id)) => id.to_string(),
             Some(_) => return Err(ApiError::invalid_field("experiment_id", "`experiment_id` must be a string.")),
         };
-        Ok(ExperimentItemsRequest { experiment_id, date_from: body.date_from, date_to: body.date_to })
+        let experiment_id = ExperimentId::parse(&experiment_id)
+            .ok_or_else(|| ApiError::invalid_field("experiment_id", "`experiment_id` may not be blank."))?;
+        Ok(ExperimentItemsQuery {
+            experiment_id,
+            date_from: bound("date_from", self.date_from.as_deref())?,
+            date_to: bound("date_to", self.date_to.as_deref())?,
+            limit: MAX_EXPERIMENT_ITEMS,
+        })
+    }
+}
+
+/// An optional ISO 8601 bound; blank means none.
+fn bound(field: &'static str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => parse_iso8601(raw).map(Some).ok_or_else(|| {
+            ApiError::invalid_field(
+                field,
+                format!(
+                    "`{field}` is not an ISO 8601 date or date and time (e.g. 2026-01-31 or 2026-01-31T12:00:00Z)."
+                ),
+            )
+        }),
     }
 }
 
@@ -109,7 +134,7 @@ pub async fn experiment_items(
     access: Authorized<AnalyticsRead>,
     ApiJson(body): ApiJson<ExperimentItemsBody>,
 ) -> Result<Json<ExperimentItemsDto>, ApiError> {
-    let items = app.offline_evaluations.experiment_items(access.project, body.try_into()?).await?;
+    let items = app.offline_evaluations.experiment_items(access.project, &body.try_into_domain()?).await?;
     Ok(Json(ExperimentItemsDto { results: items.into_iter().map(row).collect() }))
 }
 
@@ -171,11 +196,49 @@ mod tests {
         );
     }
 
+    fn body(id: Option<Value>, date_from: Option<&str>, date_to: Option<&str>) -> ExperimentItemsBody {
+        ExperimentItemsBody {
+            experiment_id: id,
+            date_from: date_from.map(str::to_owned),
+            date_to: date_to.map(str::to_owned),
+        }
+    }
+
+    fn refused_on(sent: ExperimentItemsBody) -> (u16, String) {
+        let error = sent.try_into_domain().unwrap_err();
+        let response = axum::response::IntoResponse::into_response(error);
+        (response.status().as_u16(), format!("{:?}", response.into_body()))
+    }
+
     #[test]
     fn a_numeric_experiment_id_is_its_text_and_other_types_are_refused() {
-        let body = |id: Value| ExperimentItemsBody { experiment_id: Some(id), date_from: None, date_to: None };
-        let request = ExperimentItemsRequest::try_from(body(json!(12))).unwrap();
-        assert_eq!(request.experiment_id.as_deref(), Some("12"));
-        assert!(ExperimentItemsRequest::try_from(body(json!(["x"]))).is_err());
+        let query = body(Some(json!(12)), None, None).try_into_domain().unwrap();
+        assert_eq!(query.experiment_id.as_str(), "12");
+        assert!(body(Some(json!(["x"])), None, None).try_into_domain().is_err());
+    }
+
+    #[test]
+    fn a_missing_or_blank_experiment_id_and_unparsable_dates_are_refused() {
+        for sent in [
+            body(None, None, None),
+            body(Some(Value::Null), None, None),
+            body(Some(json!("   ")), None, None),
+            body(Some(json!("exp")), Some("last week"), None),
+            body(Some(json!("exp")), None, Some("2026-02-30")),
+        ] {
+            assert_eq!(refused_on(sent).0, 400);
+        }
+    }
+
+    #[test]
+    fn the_query_is_trimmed_bounded_and_blank_dates_are_no_bound() {
+        let query = body(Some(json!(" exp-1 ")), Some("2026-01-01"), Some("2026-01-31T12:00:00Z")).try_into_domain();
+        let query = query.unwrap();
+        assert_eq!(query.experiment_id.as_str(), "exp-1");
+        assert_eq!(query.date_from, Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+        assert_eq!(query.date_to, Some(Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap()));
+        assert_eq!(query.limit, MAX_EXPERIMENT_ITEMS);
+        let open = body(Some(json!("exp")), Some(""), Some(" ")).try_into_domain().unwrap();
+        assert_eq!((open.date_from, open.date_to), (None, None));
     }
 }

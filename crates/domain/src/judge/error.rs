@@ -1,7 +1,6 @@
 //! Errors of the judge runner's use cases.
 
 use crate::RepositoryError;
-use crate::invalid::FieldError;
 
 /// `POST evaluation_runs/` refused.
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +20,10 @@ pub enum ManualRunError {
 /// `GET evaluation_runs/` or `evaluation_results/` refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
     #[error("evaluation not found")]
     EvaluationNotFound,
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }
 
-use_case_errors!(ManualRunError: [Unexpected], ResultsError: [Invalid, Unexpected]);
+use_case_errors!(ManualRunError: [Unexpected], ResultsError: [Unexpected]);

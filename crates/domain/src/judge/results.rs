@@ -4,7 +4,6 @@
 use crate::invalid::{FieldError, Rule};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 
-use super::ResultsError;
 use crate::{EvaluationId, PageRequest};
 
 /// The most `breakdown` values listed; the rest become `$other`.
@@ -204,17 +203,17 @@ pub fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
     crate::ingestion::parse_iso8601(raw)
 }
 
-fn invalid(field: &'static str, rule: Rule) -> ResultsError {
-    FieldError::new(field, rule).into()
+fn invalid(field: &'static str, rule: Rule) -> FieldError {
+    FieldError::new(field, rule)
 }
 
 /// Validates `evaluation_results/`'s query (defaults: the last 7 days, by day).
-pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, ResultsError> {
+pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<ResultsQuery, FieldError> {
     let evaluation = match input.evaluation_id.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         None => return Err(invalid("evaluation_id", Rule::Required)),
         Some(raw) => raw.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", Rule::NotAUuid))?,
     };
-    let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, ResultsError> {
+    let instant = |raw: Option<&str>, field: &'static str| -> Result<Option<DateTime<Utc>>, FieldError> {
         match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
             None => Ok(None),
             Some(raw) => parse_instant(raw).map(Some).ok_or_else(|| invalid(field, Rule::NotADateOrDateTime)),

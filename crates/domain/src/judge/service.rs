@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use uuid::Uuid;
 
 use super::manual_run::{ManualRun, ManualRunCommand};
@@ -12,15 +12,14 @@ use super::prompt::{self, JudgeAnswer, Verdict};
 use super::stored_results::store_results;
 use super::{
     EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
-    ResultEvent, ResultsError, ResultsInput, ResultsReport, RunsQuery, judge_job, parse_results_query, result_event_id,
+    ResultEvent, ResultsError, ResultsQuery, ResultsReport, RunsQuery, judge_job, result_event_id,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
-use crate::invalid::{FieldError, Rule};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
 use crate::llm::{CompletionError, Llm, LlmError, LlmPurpose, PaidBy, ask};
 use crate::unit_of_work::UnitOfWork;
-use crate::{EvaluationId, Page, PageRequest, ProjectId, RepositoryError};
+use crate::{EvaluationId, Page, ProjectId, RepositoryError};
 
 /// The ports the judge needs.
 pub struct JudgePorts {
@@ -108,31 +107,12 @@ impl JudgeService {
     }
 
     /// The project's judgements, newest first.
-    pub async fn runs(
-        &self,
-        project: ProjectId,
-        evaluation_id: Option<&str>,
-        generation_id: Option<&str>,
-        page: PageRequest,
-    ) -> Result<Page<JudgedRun>, ResultsError> {
-        let evaluation = match evaluation_id.map(str::trim).filter(|raw| !raw.is_empty()) {
-            None => None,
-            Some(raw) => {
-                Some(raw.parse::<EvaluationId>().map_err(|_| FieldError::new("evaluation_id", Rule::NotAUuid))?)
-            }
-        };
-        let generation = generation_id.map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty());
-        Ok(self.ports.results.runs(project, &RunsQuery { evaluation, generation, page }).await?)
+    pub async fn runs(&self, project: ProjectId, query: &RunsQuery) -> Result<Page<JudgedRun>, RepositoryError> {
+        self.ports.results.runs(project, query).await
     }
 
     /// Totals, breakdown and trend of one evaluation's results (spec section 9).
-    pub async fn results(
-        &self,
-        project: ProjectId,
-        input: ResultsInput,
-        now: DateTime<Utc>,
-    ) -> Result<ResultsReport, ResultsError> {
-        let query = parse_results_query(input, now)?;
+    pub async fn results(&self, project: ProjectId, query: ResultsQuery) -> Result<ResultsReport, ResultsError> {
         self.ports
             .evaluations
             .find(project, query.evaluation)

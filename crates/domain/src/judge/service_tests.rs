@@ -5,7 +5,7 @@
 use crate::invalid::FieldError;
 use std::sync::{Arc, Mutex};
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use mockall::predicate::eq;
 use serde_json::{Value, json};
 
@@ -13,7 +13,7 @@ use super::*;
 use crate::ProviderKeyId;
 use crate::evaluation::{EvaluationState, MockEvaluationRepository};
 use crate::jobs::{JobId, Lease, MockJobQueue};
-use crate::judge::{MockEvaluationResultsStore, MockJudgeStore};
+use crate::judge::{MockEvaluationResultsStore, MockJudgeStore, ResultsInput, parse_results_query};
 use crate::llm::{LlmAnswer, MockLlm};
 use crate::provider_key::Provider;
 use crate::unit_of_work::MockUnitOfWork;
@@ -464,7 +464,7 @@ fn results_queries_default_to_the_last_week_by_day_and_refuse_bad_input() {
         ),
     ] {
         match parse_results_query(input, now) {
-            Err(ResultsError::Invalid(FieldError { field: named, .. })) => assert_eq!(named, field),
+            Err(FieldError { field: named, .. }) => assert_eq!(named, field),
             other => panic!("{field}: {other:?}"),
         }
     }

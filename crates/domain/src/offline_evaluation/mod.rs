@@ -6,5 +6,5 @@ mod model;
 mod service;
 
 pub use error::ExperimentItemsError;
-pub use model::{ExperimentId, ExperimentItem, ExperimentItemsQuery, ExperimentItemsRequest, MAX_EXPERIMENT_ITEMS};
+pub use model::{ExperimentId, ExperimentItem, ExperimentItemsQuery, MAX_EXPERIMENT_ITEMS};
 pub use service::OfflineEvaluationService;

@@ -22,15 +22,7 @@ impl ExperimentId {
     }
 }
 
-/// The request as the client sent it. Dates are ISO 8601; `""` means no bound.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExperimentItemsRequest {
-    pub experiment_id: Option<String>,
-    pub date_from: Option<String>,
-    pub date_to: Option<String>,
-}
-
-/// A validated request, as the event store runs it.
+/// Which items to list, as the event store runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentItemsQuery {
     pub experiment_id: ExperimentId,
