@@ -15,8 +15,7 @@ use domain::models::ListModelsError;
 use domain::offline_evaluation::ExperimentItemsError;
 use domain::pagination::{MAX_LIMIT, PageRequestError};
 use domain::provider_key::{
-    CheckKeyError, CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError,
-    ValidateStoredKeyError,
+    CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError, ValidateStoredKeyError,
 };
 use domain::reports::{ReportError, SaveReportError};
 use domain::summary::SummarizeError;
@@ -81,7 +80,6 @@ impl From<PageRequestError> for ApiError {
 impl Answer for GetProviderKeyError {}
 impl Answer for CreateProviderKeyError {}
 impl Answer for UpdateProviderKeyError {}
-impl Answer for CheckKeyError {}
 impl Answer for GetEvaluationError {}
 impl Answer for DependentConfigsError {}
 impl Answer for ReportError {}

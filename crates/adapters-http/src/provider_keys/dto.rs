@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use domain::evaluation::{AssignKeyRequest, AssignResult, DependentConfigs, TrialEvaluation};
 use domain::llm::KeyCheck;
-use domain::provider_key::{CheckProviderKey, CreateProviderKey, ProviderKey, UpdateProviderKey, UserSummary};
+use domain::provider_key::{ProviderKey, UpdateProviderKey, UserSummary};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -92,19 +92,6 @@ pub struct ProviderKeyBody {
     pub set_as_active: Option<bool>,
 }
 
-impl From<ProviderKeyBody> for CreateProviderKey {
-    fn from(body: ProviderKeyBody) -> Self {
-        Self {
-            provider: body.provider,
-            name: body.name,
-            api_key: body.api_key,
-            azure_endpoint: body.azure_endpoint,
-            api_version: body.api_version,
-            set_as_active: body.set_as_active.unwrap_or(false),
-        }
-    }
-}
-
 impl From<ProviderKeyBody> for UpdateProviderKey {
     fn from(body: ProviderKeyBody) -> Self {
         Self {
@@ -127,17 +114,6 @@ pub struct KeyCheckBody {
     pub provider: Option<String>,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
-}
-
-impl From<KeyCheckBody> for CheckProviderKey {
-    fn from(body: KeyCheckBody) -> Self {
-        Self {
-            provider: body.provider,
-            api_key: body.api_key,
-            azure_endpoint: body.azure_endpoint,
-            api_version: body.api_version,
-        }
-    }
 }
 
 /// The outcome of a stateless key check.

@@ -45,7 +45,7 @@ pub async fn create_provider_key(
     access: Authorized<KeyAdmin>,
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<(StatusCode, Json<ProviderKeyDto>), ApiError> {
-    let key = app.provider_keys.create(access.project, access.user, body.into()).await?;
+    let key = app.provider_keys.create(access.project, access.user, body.try_into_create()?).await?;
     Ok((StatusCode::CREATED, Json(key.into())))
 }
 
@@ -139,7 +139,7 @@ pub async fn check_provider_key(
     _: Authorized<KeyAdmin>,
     ApiJson(body): ApiJson<KeyCheckBody>,
 ) -> Result<Json<KeyCheckDto>, ApiError> {
-    let check = app.provider_keys.check(body.into()).await?;
+    let check = app.provider_keys.check(body.try_into_domain()?).await;
     Ok(Json(check.into()))
 }
 

@@ -1,5 +1,6 @@
 //! `provider_keys/` and `provider_key_validations/`.
 
+mod command;
 mod dto;
 mod handlers;
 

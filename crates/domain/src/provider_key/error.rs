@@ -57,13 +57,6 @@ pub enum GetProviderKeyError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Checking a key that is not stored (`provider_key_validations`) failed before any call.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckKeyError {
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-}
-
 /// Re-sealing every secret under the current encryption key failed part-way; the
 /// rows done so far stay done and a re-run continues.
 #[derive(Debug, thiserror::Error)]
@@ -89,5 +82,4 @@ use_case_errors!(
     ValidateStoredKeyError: [NotFound, Unexpected],
     DeleteProviderKeyError: [NotFound, Unexpected],
     GetProviderKeyError: [NotFound, Unexpected],
-    CheckKeyError: [Invalid],
 );

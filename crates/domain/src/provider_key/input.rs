@@ -1,4 +1,6 @@
-//! Provider-key requests as the client sent them, and how their fields are read.
+//! Provider-key commands (create and check, read by the adapter that received them) and
+//! the update as sent (its checks follow the stored key's lookup), with how its fields are
+//! read.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -6,12 +8,14 @@ use super::{CredentialField, KeyName, Provider};
 use crate::invalid::{FieldError, Rule};
 use crate::llm::KeyCheck;
 
-/// A request to store a new key (fields as the client sent them).
-#[derive(Debug, Clone, Default)]
+/// Store a new key. The key's format and the Azure target are checked by the service (the
+/// endpoint under the operator's policy), then the provider is asked.
+#[derive(Debug, Clone)]
 pub struct CreateProviderKey {
-    pub provider: Option<String>,
-    pub name: Option<String>,
-    pub api_key: Option<SecretString>,
+    pub provider: Provider,
+    pub name: KeyName,
+    /// Trimmed, not blank.
+    pub api_key: SecretString,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
     pub set_as_active: bool,
@@ -31,11 +35,12 @@ pub struct UpdateProviderKey {
 /// A full replacement (PUT): `provider` and `name` are required, the rest as in PATCH.
 pub type ReplaceProviderKey = UpdateProviderKey;
 
-/// A key to check without storing it (`provider_key_validations`).
-#[derive(Debug, Clone, Default)]
+/// Check a key without storing it (`provider_key_validations`).
+#[derive(Debug, Clone)]
 pub struct CheckProviderKey {
-    pub provider: Option<String>,
-    pub api_key: Option<SecretString>,
+    pub provider: Provider,
+    /// Trimmed, not blank.
+    pub api_key: SecretString,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
 }

@@ -9,10 +9,10 @@ use super::input::{
     CheckProviderKey, CreateProviderKey, UpdateProviderKey, parse_name, parse_provider, rejection, required_key,
 };
 use super::{
-    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CheckKeyError, CreateProviderKeyError,
-    CredentialField, DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState,
-    KeyWrites, NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges,
-    ProviderKeyRepository, UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CreateProviderKeyError, CredentialField,
+    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites,
+    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
+    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::invalid::{FieldError, Rule};
@@ -84,12 +84,7 @@ impl ProviderKeyService {
         actor: UserId,
         request: CreateProviderKey,
     ) -> Result<ProviderKey, CreateProviderKeyError> {
-        let provider = match request.provider.as_deref() {
-            Some(raw) => parse_provider(raw)?,
-            None => return Err(FieldError::new("provider", Rule::Required).into()),
-        };
-        let name = parse_name(request.name.as_deref().unwrap_or(""))?;
-        let api_key = required_key(request.api_key.as_ref(), Rule::Required)?;
+        let CreateProviderKey { provider, name, api_key, .. } = request;
         let credentials =
             self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())?;
 
@@ -329,15 +324,11 @@ impl ProviderKeyService {
 
     /// Checks a key live without storing anything.
     #[tracing::instrument(skip_all)]
-    pub async fn check(&self, request: CheckProviderKey) -> Result<KeyCheck, CheckKeyError> {
-        let api_key = required_key(request.api_key.as_ref(), Rule::ApiKeyRequired)?;
-        let provider = match request.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            Some(raw) => parse_provider(raw)?,
-            None => Provider::Openai,
-        };
+    pub async fn check(&self, request: CheckProviderKey) -> KeyCheck {
+        let provider = request.provider;
         let credentials = match self.credentials(
             provider,
-            api_key,
+            request.api_key,
             request.azure_endpoint.as_deref(),
             request.api_version.as_deref(),
         ) {
@@ -349,14 +340,14 @@ impl ProviderKeyService {
                     (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
                     _ => None,
                 };
-                return Ok(KeyCheck::refused(rule, field));
+                return KeyCheck::refused(rule, field);
             }
         };
         let mut check = self.gateway.check_key(&credentials).await;
         if provider != Provider::AzureOpenai {
             check.field = None;
         }
-        Ok(check)
+        check
     }
 }
 

@@ -1,4 +1,5 @@
 use crate::invalid::{FieldError, Rule};
+use crate::provider_key::KeyName;
 use std::sync::Arc;
 
 use mockall::predicate::eq;
@@ -51,12 +52,14 @@ fn gateway_answering(check: KeyCheck) -> MockLlmGateway {
     gateway
 }
 
-fn create_request(provider: &str, key: &str) -> CreateProviderKey {
+fn create_request(provider: Provider, key: &str) -> CreateProviderKey {
     CreateProviderKey {
-        provider: Some(provider.into()),
-        name: Some(" prod ".into()),
-        api_key: Some(SecretString::from(key.to_owned())),
-        ..CreateProviderKey::default()
+        provider,
+        name: KeyName::parse("prod").unwrap(),
+        api_key: SecretString::from(key.to_owned()),
+        azure_endpoint: None,
+        api_version: None,
+        set_as_active: false,
     }
 }
 
@@ -68,7 +71,7 @@ async fn create_stores_nothing_when_provider_rejects_key() {
     let service =
         service(repo, writes, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
-    let error = service.create(PROJECT, ACTOR, create_request("openai", "sk-test-12345")).await.unwrap_err();
+    let error = service.create(PROJECT, ACTOR, create_request(Provider::Openai, "sk-test-12345")).await.unwrap_err();
 
     match error {
         CreateProviderKeyError::Invalid(FieldError { field, rule }) => {
@@ -88,7 +91,8 @@ async fn create_checks_the_prefix_before_any_network_call() {
     writes.expect_insert().never();
     let service = service(repo, writes, gateway, transparent_cipher());
 
-    let error = service.create(PROJECT, ACTOR, create_request("anthropic", "sk-not-anthropic")).await.unwrap_err();
+    let error =
+        service.create(PROJECT, ACTOR, create_request(Provider::Anthropic, "sk-not-anthropic")).await.unwrap_err();
 
     assert!(
         matches!(&error, CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::KeyFormat(Provider::Anthropic) })
@@ -114,7 +118,7 @@ async fn create_seals_the_key_and_stores_only_its_mask() {
         .returning(|record| Ok(ProviderKey { id: record.id, ..stored_key(record.provider) }));
     let service = service(repo, writes, gateway_answering(KeyCheck::ok()), transparent_cipher());
 
-    let mut request = create_request("OpenAI", "sk-test-12345");
+    let mut request = create_request(Provider::Openai, "sk-test-12345");
     request.set_as_active = true;
     let key = service.create(PROJECT, ACTOR, request).await.unwrap();
 
@@ -127,7 +131,7 @@ async fn create_requires_azure_endpoint_on_an_azure_host() {
     gateway.expect_check_key().never();
     let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
-    let mut request = create_request("azure", "azure-key-123456");
+    let mut request = create_request(Provider::AzureOpenai, "azure-key-123456");
     request.azure_endpoint = Some("https://169.254.169.254/".into());
     let error = service.create(PROJECT, ACTOR, request).await.unwrap_err();
 
@@ -143,7 +147,7 @@ async fn create_reports_azure_endpoint_rejections_on_that_field() {
     let service =
         service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway_answering(check), transparent_cipher());
 
-    let mut request = create_request("azure_openai", "azure-key-123456");
+    let mut request = create_request(Provider::AzureOpenai, "azure-key-123456");
     request.azure_endpoint = Some("https://a.openai.azure.com".into());
     let error = service.create(PROJECT, ACTOR, request).await.unwrap_err();
 
@@ -152,25 +156,6 @@ async fn create_reports_azure_endpoint_rejections_on_that_field() {
         CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } })
             if field == "azure_endpoint"
     ));
-}
-
-#[tokio::test]
-async fn create_names_each_missing_field() {
-    let service =
-        service(MockProviderKeyRepository::new(), MockKeyWrites::new(), MockLlmGateway::new(), transparent_cipher());
-    let missing_provider = CreateProviderKey { provider: None, ..create_request("openai", "sk-x-123456789") };
-    let blank_name = CreateProviderKey { name: Some("  ".into()), ..create_request("openai", "sk-x-123456789") };
-    let no_key = CreateProviderKey { api_key: None, ..create_request("openai", "") };
-    let bad_provider = create_request("mistral", "sk-x-123456789");
-
-    for (request, expected) in
-        [(missing_provider, "provider"), (blank_name, "name"), (no_key, "api_key"), (bad_provider, "provider")]
-    {
-        match service.create(PROJECT, ACTOR, request).await {
-            Err(CreateProviderKeyError::Invalid(FieldError { field, .. })) => assert_eq!(field, expected),
-            other => panic!("expected invalid {expected}, got {other:?}"),
-        }
-    }
 }
 
 #[tokio::test]
@@ -334,7 +319,7 @@ async fn delete_maps_replacement_rules_to_their_messages() {
 }
 
 #[tokio::test]
-async fn check_requires_a_key_and_defaults_to_openai() {
+async fn check_calls_the_provider_with_a_well_formed_key() {
     let mut gateway = MockLlmGateway::new();
     gateway
         .expect_check_key()
@@ -342,16 +327,24 @@ async fn check_requires_a_key_and_defaults_to_openai() {
         .returning(|_| KeyCheck::ok());
     let service = service(MockProviderKeyRepository::new(), MockKeyWrites::new(), gateway, transparent_cipher());
 
-    let missing = service.check(CheckProviderKey::default()).await.unwrap_err();
-    assert!(matches!(
-        missing,
-        CheckKeyError::Invalid(FieldError { field, rule: Rule::ApiKeyRequired }) if field == "api_key"
-    ));
     let check = service
-        .check(CheckProviderKey { api_key: Some(SecretString::from("sk-abc-123456")), ..Default::default() })
-        .await
-        .unwrap();
+        .check(CheckProviderKey {
+            provider: Provider::Openai,
+            api_key: SecretString::from("sk-abc-123456"),
+            azure_endpoint: None,
+            api_version: None,
+        })
+        .await;
     assert_eq!(check.state, KeyState::Ok);
+    let badly_formed = service
+        .check(CheckProviderKey {
+            provider: Provider::Openai,
+            api_key: SecretString::from("pk-abc-123456"),
+            azure_endpoint: None,
+            api_version: None,
+        })
+        .await;
+    assert_eq!(badly_formed, KeyCheck::refused(Rule::KeyFormat(Provider::Openai), None));
 }
 
 #[tokio::test]
@@ -362,13 +355,12 @@ async fn check_reports_bad_azure_endpoint_without_calling_out() {
 
     let check = service
         .check(CheckProviderKey {
-            provider: Some("azure_openai".into()),
-            api_key: Some(SecretString::from("k-123456789")),
+            provider: Provider::AzureOpenai,
+            api_key: SecretString::from("k-123456789"),
             azure_endpoint: Some("https://example.com".into()),
             api_version: None,
         })
-        .await
-        .unwrap();
+        .await;
 
     assert_eq!(check.state, KeyState::Invalid);
     assert_eq!(check.field, Some(CredentialField::AzureEndpoint));

@@ -1,0 +1,93 @@
+//! Provider-key bodies read into the domain's commands (create, check), in the reference's
+//! order of checks; the first refused field is the answer.
+
+use domain::provider_key::{CheckProviderKey, CreateProviderKey, KeyName, Provider};
+use domain::{FieldError, Rule};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::dto::{KeyCheckBody, ProviderKeyBody};
+
+impl ProviderKeyBody {
+    pub fn try_into_create(self) -> Result<CreateProviderKey, FieldError> {
+        let provider = match self.provider.as_deref() {
+            Some(raw) => provider(raw)?,
+            None => return Err(FieldError::new("provider", Rule::Required)),
+        };
+        let name = KeyName::parse(self.name.as_deref().unwrap_or("")).map_err(|e| FieldError::new("name", e.into()))?;
+        let api_key = api_key(self.api_key.as_ref(), Rule::Required)?;
+        Ok(CreateProviderKey {
+            provider,
+            name,
+            api_key,
+            azure_endpoint: self.azure_endpoint,
+            api_version: self.api_version,
+            set_as_active: self.set_as_active.unwrap_or(false),
+        })
+    }
+}
+
+impl KeyCheckBody {
+    pub fn try_into_domain(self) -> Result<CheckProviderKey, FieldError> {
+        let api_key = api_key(self.api_key.as_ref(), Rule::ApiKeyRequired)?;
+        let provider = match self.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(raw) => provider(raw)?,
+            None => Provider::Openai,
+        };
+        Ok(CheckProviderKey { provider, api_key, azure_endpoint: self.azure_endpoint, api_version: self.api_version })
+    }
+}
+
+fn provider(raw: &str) -> Result<Provider, FieldError> {
+    Provider::parse(raw).map_err(|_| FieldError::new("provider", Rule::UnknownProvider))
+}
+
+/// The key, trimmed; absent or blank breaks `missing`.
+fn api_key(sent: Option<&SecretString>, missing: Rule) -> Result<SecretString, FieldError> {
+    match sent.map(|key| key.expose_secret().trim()).filter(|key| !key.is_empty()) {
+        Some(key) => Ok(SecretString::from(key.to_owned())),
+        None => Err(FieldError::new("api_key", missing)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(provider: Option<&str>, name: Option<&str>, key: Option<&str>) -> ProviderKeyBody {
+        ProviderKeyBody {
+            provider: provider.map(str::to_owned),
+            name: name.map(str::to_owned),
+            api_key: key.map(|k| SecretString::from(k.to_owned())),
+            ..ProviderKeyBody::default()
+        }
+    }
+
+    #[test]
+    fn a_create_body_names_each_missing_or_bad_field_in_order() {
+        for (body, field, rule) in [
+            (create(None, Some("n"), Some("sk-x")), "provider", Rule::Required),
+            (create(Some("mistral"), Some("n"), Some("sk-x")), "provider", Rule::UnknownProvider),
+            (create(Some("openai"), Some("  "), Some("sk-x")), "name", Rule::Blank),
+            (create(Some("openai"), None, Some("sk-x")), "name", Rule::Blank),
+            (create(Some("openai"), Some("n"), None), "api_key", Rule::Required),
+            (create(Some("openai"), Some("n"), Some("  ")), "api_key", Rule::Required),
+        ] {
+            assert_eq!(body.try_into_create().map(|_| ()), Err(FieldError::new(field, rule)));
+        }
+    }
+
+    #[test]
+    fn a_create_body_reads_aliases_and_trims() {
+        let command = create(Some("OpenAI"), Some(" prod "), Some(" sk-test-1 ")).try_into_create().unwrap();
+        assert_eq!((command.provider, command.name.as_str()), (Provider::Openai, "prod"));
+        assert_eq!(command.api_key.expose_secret(), "sk-test-1");
+    }
+
+    #[test]
+    fn a_check_needs_a_key_first_and_defaults_to_openai() {
+        let missing = KeyCheckBody { provider: Some("mistral".into()), ..KeyCheckBody::default() };
+        assert_eq!(missing.try_into_domain().map(|_| ()), Err(FieldError::new("api_key", Rule::ApiKeyRequired)));
+        let plain = KeyCheckBody { api_key: Some(SecretString::from("sk-abc")), ..KeyCheckBody::default() };
+        assert_eq!(plain.try_into_domain().unwrap().provider, Provider::Openai);
+    }
+}
