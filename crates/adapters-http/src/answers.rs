@@ -186,16 +186,7 @@ impl Answer for TrialEvaluationsError {
     }
 }
 
-impl Answer for AssignKeyError {
-    fn particular(self) -> ApiError {
-        match self {
-            AssignKeyError::MissingEvaluationIds => {
-                ApiError::invalid_field("evaluation_ids", "evaluation_ids is required")
-            }
-            other => unanswered(&other),
-        }
-    }
-}
+impl Answer for AssignKeyError {}
 
 impl Answer for SetActiveKeyError {
     fn particular(self) -> ApiError {

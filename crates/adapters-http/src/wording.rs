@@ -64,6 +64,7 @@ pub fn rule(rule: &Rule) -> String {
         Rule::KeyOfOtherProvider { key_provider, configured: None } => {
             format!("The provider key belongs to another provider ({key_provider}).")
         }
+        Rule::EvaluationIdsRequired => "evaluation_ids is required".into(),
         Rule::TooManyAssigned { max } => format!("At most {max} evaluations can be assigned at once."),
         Rule::NotBeforeDateTo => "date_from must be before date_to.".into(),
         Rule::TooManyBuckets => "Too many buckets: narrow the dates or widen the interval.".into(),

@@ -99,6 +99,8 @@ pub enum Rule {
         key_provider: Provider,
         configured: Option<Provider>,
     },
+    /// `evaluation_ids` of a key assignment, absent or empty.
+    EvaluationIdsRequired,
     TooManyAssigned {
         max: usize,
     },

@@ -1,11 +1,12 @@
 //! Provider-key bodies read into the domain's commands (create, check), in the reference's
 //! order of checks; the first refused field is the answer.
 
+use domain::evaluation::{AssignKeyCommand, MAX_ASSIGNED_EVALUATIONS};
 use domain::provider_key::{CheckProviderKey, CreateProviderKey, KeyName, Provider};
-use domain::{FieldError, Rule};
+use domain::{EvaluationId, FieldError, Rule};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::dto::{KeyCheckBody, ProviderKeyBody};
+use super::dto::{AssignBody, KeyCheckBody, ProviderKeyBody};
 
 impl ProviderKeyBody {
     pub fn try_into_create(self) -> Result<CreateProviderKey, FieldError> {
@@ -34,6 +35,29 @@ impl KeyCheckBody {
             None => Provider::Openai,
         };
         Ok(CheckProviderKey { provider, api_key, azure_endpoint: self.azure_endpoint, api_version: self.api_version })
+    }
+}
+
+impl AssignBody {
+    /// The evaluations once each, in the order sent.
+    pub fn try_into_domain(self) -> Result<AssignKeyCommand, FieldError> {
+        let ids = self.evaluation_ids.unwrap_or_default();
+        if ids.is_empty() {
+            return Err(FieldError::new("evaluation_ids", Rule::EvaluationIdsRequired));
+        }
+        if ids.len() > MAX_ASSIGNED_EVALUATIONS {
+            return Err(FieldError::new("evaluation_ids", Rule::TooManyAssigned { max: MAX_ASSIGNED_EVALUATIONS }));
+        }
+        let mut evaluations = Vec::with_capacity(ids.len());
+        for (n, raw) in ids.iter().enumerate() {
+            let id = raw
+                .parse::<EvaluationId>()
+                .map_err(|_| FieldError::new(format!("evaluation_ids[{n}]"), Rule::NotAUuid))?;
+            if !evaluations.contains(&id) {
+                evaluations.push(id);
+            }
+        }
+        Ok(AssignKeyCommand { evaluations, enable: self.enable.unwrap_or(false) })
     }
 }
 
@@ -81,6 +105,23 @@ mod tests {
         let command = create(Some("OpenAI"), Some(" prod "), Some(" sk-test-1 ")).try_into_create().unwrap();
         assert_eq!((command.provider, command.name.as_str()), (Provider::Openai, "prod"));
         assert_eq!(command.api_key.expose_secret(), "sk-test-1");
+    }
+
+    #[test]
+    fn an_assignment_needs_ids_that_are_uuids_and_lists_each_once() {
+        let assign = |ids: Option<Vec<String>>| AssignBody { evaluation_ids: ids, enable: None }.try_into_domain();
+        for ids in [None, Some(vec![])] {
+            assert_eq!(assign(ids), Err(FieldError::new("evaluation_ids", Rule::EvaluationIdsRequired)));
+        }
+        let id = EvaluationId::generate();
+        assert_eq!(
+            assign(Some(vec![id.to_string(), "nope".into()])),
+            Err(FieldError::new("evaluation_ids[1]", Rule::NotAUuid))
+        );
+        let twice = assign(Some(vec![id.to_string(), id.to_string().to_uppercase()])).unwrap();
+        assert_eq!(twice, AssignKeyCommand { evaluations: vec![id], enable: false });
+        let too_many = assign(Some(vec![id.to_string(); MAX_ASSIGNED_EVALUATIONS + 1]));
+        assert_eq!(too_many.unwrap_err().rule, Rule::TooManyAssigned { max: MAX_ASSIGNED_EVALUATIONS });
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Request and response bodies of the provider-key endpoints.
 
 use chrono::{DateTime, Utc};
-use domain::evaluation::{AssignKeyRequest, AssignResult, DependentConfigs, TrialEvaluation};
+use domain::evaluation::{AssignResult, DependentConfigs, TrialEvaluation};
 use domain::llm::KeyCheck;
 use domain::provider_key::{ProviderKey, UpdateProviderKey, UserSummary};
 use secrecy::SecretString;
@@ -226,12 +226,6 @@ pub struct AssignBody {
     pub evaluation_ids: Option<Vec<String>>,
     /// Also enable them; default false.
     pub enable: Option<bool>,
-}
-
-impl From<AssignBody> for AssignKeyRequest {
-    fn from(body: AssignBody) -> Self {
-        Self { evaluation_ids: body.evaluation_ids, enable: body.enable.unwrap_or(false) }
-    }
 }
 
 /// The answer of `{id}/assign/`.

@@ -183,7 +183,8 @@ pub async fn assign_provider_key(
     Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AssignBody>,
 ) -> Result<Json<AssignResultDto>, ApiError> {
-    let result = app.evaluations.assign_key(access.project, key_id(&id)?, body.into(), access.user).await?;
+    let key = key_id(&id)?;
+    let result = app.evaluations.assign_key(access.project, key, body.try_into_domain()?, access.user).await?;
     Ok(Json(result.into()))
 }
 

@@ -73,10 +73,6 @@ pub enum AssignKeyError {
     /// The key is not in the project.
     #[error("not found")]
     NotFound,
-    #[error("no evaluation ids were sent")]
-    MissingEvaluationIds,
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -96,5 +92,5 @@ use_case_errors!(
     GetEvaluationError: [NotFound, Unexpected],
     DependentConfigsError: [NotFound, Unexpected],
     TrialEvaluationsError: [Unexpected],
-    AssignKeyError: [NotFound, Invalid, Unexpected],
+    AssignKeyError: [NotFound, Unexpected],
 );

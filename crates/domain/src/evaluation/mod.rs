@@ -23,7 +23,7 @@ pub use model::{
 };
 pub use ports::{EvaluationRepository, EvaluationStatements, LockedEvaluation, StateUpdate};
 pub use service::{
-    AssignKeyRequest, AssignResult, DependentConfigs, EvaluationService, MAX_ASSIGNED_EVALUATIONS,
+    AssignKeyCommand, AssignResult, DependentConfigs, EvaluationService, MAX_ASSIGNED_EVALUATIONS,
     TRIAL_EVALUATIONS_LIMIT,
 };
 pub use writes::{EvaluationTransactions, EvaluationWrites};

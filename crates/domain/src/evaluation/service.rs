@@ -21,10 +21,11 @@ pub const TRIAL_EVALUATIONS_LIMIT: i64 = 50;
 /// The most evaluation ids one assignment may name.
 pub const MAX_ASSIGNED_EVALUATIONS: usize = 1000;
 
-/// `provider_keys/{id}/assign/` as sent.
-#[derive(Debug, Clone, Default)]
-pub struct AssignKeyRequest {
-    pub evaluation_ids: Option<Vec<String>>,
+/// `provider_keys/{id}/assign/`: point these evaluations (1 to
+/// [`MAX_ASSIGNED_EVALUATIONS`], each once) at the key, and maybe enable them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignKeyCommand {
+    pub evaluations: Vec<EvaluationId>,
     pub enable: bool,
 }
 
@@ -234,27 +235,10 @@ impl EvaluationService {
         &self,
         project: ProjectId,
         key: ProviderKeyId,
-        request: AssignKeyRequest,
+        request: AssignKeyCommand,
         actor: UserId,
     ) -> Result<AssignResult, AssignKeyError> {
-        let raw_ids = request.evaluation_ids.unwrap_or_default();
-        if raw_ids.is_empty() {
-            return Err(AssignKeyError::MissingEvaluationIds);
-        }
-        if raw_ids.len() > MAX_ASSIGNED_EVALUATIONS {
-            return Err(
-                FieldError::new("evaluation_ids", Rule::TooManyAssigned { max: MAX_ASSIGNED_EVALUATIONS }).into()
-            );
-        }
-        let mut evaluations = Vec::with_capacity(raw_ids.len());
-        for (n, raw) in raw_ids.iter().enumerate() {
-            let id = raw
-                .parse::<EvaluationId>()
-                .map_err(|_| FieldError::new(format!("evaluation_ids[{n}]"), Rule::NotAUuid))?;
-            if !evaluations.contains(&id) {
-                evaluations.push(id);
-            }
-        }
+        let AssignKeyCommand { evaluations, enable } = request;
         let stored = self.keys.find(project, key).await?.ok_or(AssignKeyError::NotFound)?;
         let model_for_unconfigured = match stored.provider {
             Provider::Openai => default_model(Provider::Openai)
@@ -263,8 +247,7 @@ impl EvaluationService {
                 .map_err(|e| anyhow::anyhow!("the default OpenAI judge model is not a valid model name: {e}"))?,
             _ => None,
         };
-        let assignment =
-            KeyAssignment { evaluations, enable: request.enable, model_for_unconfigured, actor: Some(actor) };
+        let assignment = KeyAssignment { evaluations, enable, model_for_unconfigured, actor: Some(actor) };
         match self.writes.assign_key(project, key, &assignment).await? {
             AssignOutcome::Assigned { configs_updated, evals_enabled } => {
                 Ok(AssignResult { configs_updated, evals_enabled })

@@ -405,38 +405,10 @@ async fn trial_evaluations_of_openai_include_unconfigured_ones_and_stop_at_50() 
 // ---- assign_key ----
 
 #[tokio::test]
-async fn assign_needs_evaluation_ids() {
-    let mut keys = MockProviderKeyRepository::new();
-    keys.expect_find().never();
-    let service = service(MockEvaluationRepository::new(), no_writes(), keys);
-
-    for ids in [None, Some(vec![])] {
-        let request = AssignKeyRequest { evaluation_ids: ids, enable: false };
-        let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
-        assert!(matches!(error, AssignKeyError::MissingEvaluationIds), "{error:?}");
-    }
-}
-
-#[tokio::test]
-async fn assign_refuses_ids_that_are_not_uuids_naming_the_position() {
-    let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
-    let request = AssignKeyRequest {
-        evaluation_ids: Some(vec![EvaluationId::generate().to_string(), "nope".into()]),
-        enable: false,
-    };
-
-    let error = service.assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
-
-    assert!(
-        matches!(error, AssignKeyError::Invalid(FieldError { field, rule: Rule::NotAUuid }) if field == "evaluation_ids[1]")
-    );
-}
-
-#[tokio::test]
 async fn assign_of_an_unknown_key_is_not_found_and_writes_nothing() {
     let mut keys = MockProviderKeyRepository::new();
     keys.expect_find().returning(|_, _| Ok(None));
-    let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: true };
+    let request = AssignKeyCommand { evaluations: vec![EvaluationId::generate()], enable: true };
 
     let error = service(MockEvaluationRepository::new(), no_writes(), keys)
         .assign_key(PROJECT, ProviderKeyId::generate(), request, ACTOR)
@@ -468,10 +440,7 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
         )
         .times(1)
         .returning(|_, _, _| Ok(AssignOutcome::Assigned { configs_updated: 1, evals_enabled: 1 }));
-    let request = AssignKeyRequest {
-        evaluation_ids: Some(vec![evaluation.to_string(), evaluation.to_string().to_uppercase()]),
-        enable: true,
-    };
+    let request = AssignKeyCommand { evaluations: vec![evaluation], enable: true };
 
     let result = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap();
 
@@ -490,7 +459,7 @@ async fn assigning_another_providers_key_creates_no_configurations() {
         .expect_assign_key()
         .withf(|_, _, assignment: &KeyAssignment| assignment.model_for_unconfigured.is_none() && !assignment.enable)
         .returning(|_, _, _| Ok(AssignOutcome::KeyNotFound));
-    let request = AssignKeyRequest { evaluation_ids: Some(vec![EvaluationId::generate().to_string()]), enable: false };
+    let request = AssignKeyCommand { evaluations: vec![EvaluationId::generate()], enable: false };
 
     let error = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap_err();
 
