@@ -1,8 +1,8 @@
-//! An evaluation body read into the domain's `EvaluationCommand`, field by field in the
+//! An evaluation body read into the domain's `EvaluationChanges`, field by field in the
 //! reference's order, with the domain's value types; the first refused value is the answer.
 
 use domain::evaluation::{
-    ConditionInput, Conditions, EvaluationCommand, EvaluationName, EvaluationType, MaxRunsPerHour,
+    ConditionInput, Conditions, EvaluationChanges, EvaluationName, EvaluationType, MaxRunsPerHour,
     ModelConfigurationSpec, ModelName, OutputType, Prompt, PropertyFilterInput,
 };
 use domain::provider_key::Provider;
@@ -24,7 +24,7 @@ impl EvaluationBody {
         Ok(())
     }
 
-    pub fn try_into_domain(self) -> Result<EvaluationCommand, FieldError> {
+    pub fn try_into_domain(self) -> Result<EvaluationChanges, FieldError> {
         let name = self
             .name
             .as_deref()
@@ -62,7 +62,7 @@ impl EvaluationBody {
         };
         let max_runs_per_hour =
             self.max_runs_per_hour.as_ref().map(|cap| max_runs_per_hour(cap.as_ref())).transpose()?;
-        Ok(EvaluationCommand {
+        Ok(EvaluationChanges {
             name,
             description,
             enabled: self.enabled,
@@ -72,7 +72,7 @@ impl EvaluationBody {
             conditions,
             model_configuration,
             max_runs_per_hour,
-            deleted: self.deleted,
+            delete: self.deleted == Some(true),
         })
     }
 }

@@ -1,7 +1,6 @@
 //! Evaluations: LLM-as-a-judge definitions, the conditions that pick the generations they
 //! judge, and their model configurations.
 
-mod command;
 mod conditions;
 mod error;
 mod model;
@@ -9,7 +8,6 @@ mod ports;
 mod service;
 mod writes;
 
-pub use command::EvaluationCommand;
 pub use conditions::{
     Condition, ConditionInput, Conditions, MAX_CONDITIONS, MAX_PROPERTIES, PropertyFilter, PropertyFilterInput,
     PropertyOperator, RolloutPercentage,

@@ -300,8 +300,11 @@ pub struct NewEvaluation {
     pub created_by: UserId,
 }
 
-/// Validated changes of one update, applied in one transaction. `None` leaves a field as
-/// it is.
+/// An evaluation write (create, PUT or PATCH) as a command: each sent field a checked
+/// value, `None` when not sent. The adapter that received the request builds it from the
+/// domain's value types; the service applies what depends on the mode (required fields and
+/// defaults on create) and an update is applied in one transaction, leaving a `None` field
+/// as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvaluationChanges {
     pub name: Option<EvaluationName>,

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::EvaluationCommand;
 use super::{
     AssignKeyError, AssignOutcome, CreateEvaluationError, DependentConfigsError, DependentEvaluation, EnableRefusal,
     Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
@@ -108,7 +107,7 @@ impl EvaluationService {
         &self,
         project: ProjectId,
         actor: UserId,
-        fields: EvaluationCommand,
+        fields: EvaluationChanges,
     ) -> Result<Evaluation, CreateEvaluationError> {
         let required = |field: &str| FieldError::new(field, Rule::Required);
         let name = fields.name.ok_or_else(|| required("name"))?;
@@ -164,21 +163,10 @@ impl EvaluationService {
         &self,
         project: ProjectId,
         id: EvaluationId,
-        fields: EvaluationCommand,
+        fields: EvaluationChanges,
     ) -> Result<Evaluation, UpdateEvaluationError> {
         let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
-        let changes = EvaluationChanges {
-            name: fields.name,
-            description: fields.description,
-            enabled: fields.enabled,
-            evaluation_type: fields.evaluation_type,
-            prompt: fields.prompt,
-            output_type: fields.output_type,
-            conditions: fields.conditions,
-            model_configuration: fields.model_configuration,
-            max_runs_per_hour: fields.max_runs_per_hour,
-            delete: fields.deleted == Some(true),
-        };
+        let changes = fields;
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound);
         }

@@ -58,12 +58,12 @@ fn an_evaluation() -> Evaluation {
     stored(&record)
 }
 
-fn minimal_input() -> EvaluationCommand {
-    EvaluationCommand {
+fn minimal_input() -> EvaluationChanges {
+    EvaluationChanges {
         name: Some(EvaluationName::parse("Politeness").unwrap()),
         evaluation_type: Some(EvaluationType::LlmJudge),
         prompt: Some(Prompt::parse("Is the answer polite?").unwrap()),
-        ..EvaluationCommand::default()
+        ..EvaluationChanges::default()
     }
 }
 
@@ -149,7 +149,7 @@ async fn create_enabled_makes_it_active() {
         .withf(|record: &NewEvaluation| record.state == EvaluationState::Active)
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
-    let input = EvaluationCommand { enabled: Some(true), ..minimal_input() };
+    let input = EvaluationChanges { enabled: Some(true), ..minimal_input() };
     let evaluation =
         service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
 
@@ -160,11 +160,11 @@ async fn create_enabled_makes_it_active() {
 async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
     let service = service(MockEvaluationRepository::new(), no_writes(), MockProviderKeyRepository::new());
 
-    let missing_name = EvaluationCommand { name: None, ..minimal_input() };
+    let missing_name = EvaluationChanges { name: None, ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, missing_name).await.unwrap_err(), "name");
-    let missing_type = EvaluationCommand { evaluation_type: None, ..minimal_input() };
+    let missing_type = EvaluationChanges { evaluation_type: None, ..minimal_input() };
     assert_create_invalid(service.create(PROJECT, ACTOR, missing_type).await.unwrap_err(), "evaluation_type");
-    let no_config = EvaluationCommand { prompt: None, ..minimal_input() };
+    let no_config = EvaluationChanges { prompt: None, ..minimal_input() };
     let rule = assert_create_invalid(service.create(PROJECT, ACTOR, no_config).await.unwrap_err(), "evaluation_config");
     assert_eq!(rule, Rule::Required);
 }
@@ -187,7 +187,7 @@ async fn create_passes_the_model_configuration_with_its_key() {
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
     let input =
-        EvaluationCommand { model_configuration: model_configuration(Provider::Gemini, Some(key)), ..minimal_input() };
+        EvaluationChanges { model_configuration: model_configuration(Provider::Gemini, Some(key)), ..minimal_input() };
     service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
 }
 
@@ -203,7 +203,7 @@ async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id(
         let repo = MockEvaluationRepository::new();
         let mut writes = MockEvaluationWrites::new();
         writes.expect_insert().returning(move |_| Ok(outcome.clone()));
-        let input = EvaluationCommand {
+        let input = EvaluationChanges {
             model_configuration: model_configuration(Provider::Openai, Some(ProviderKeyId::generate())),
             ..minimal_input()
         };
@@ -238,11 +238,11 @@ async fn update_sends_only_the_fields_given() {
         .times(1)
         .returning(|_, _, _| Ok(SaveOutcome::Saved(Box::new(an_evaluation()))));
 
-    let input = EvaluationCommand {
+    let input = EvaluationChanges {
         enabled: Some(false),
         model_configuration: Some(None),
         description: Some("why".into()),
-        ..EvaluationCommand::default()
+        ..EvaluationChanges::default()
     };
     service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, id, input).await.unwrap();
 }
@@ -258,7 +258,7 @@ async fn update_with_nothing_to_change_reads_instead_of_writing() {
 
     let service = service(repo, writes, MockProviderKeyRepository::new());
 
-    let read = service.update(PROJECT, existing.id, EvaluationCommand::default()).await;
+    let read = service.update(PROJECT, existing.id, EvaluationChanges::default()).await;
 
     assert_eq!(read.unwrap(), existing);
 }
@@ -272,10 +272,10 @@ async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
         .withf(|_, _, changes: &EvaluationChanges| changes.delete && changes.name.is_some())
         .returning(|_, _, _| Ok(SaveOutcome::Saved(Box::new(Evaluation { deleted: true, ..an_evaluation() }))));
 
-    let input = EvaluationCommand {
-        deleted: Some(true),
+    let input = EvaluationChanges {
+        delete: true,
         name: Some(EvaluationName::parse("Gone").unwrap()),
-        ..EvaluationCommand::default()
+        ..EvaluationChanges::default()
     };
     let evaluation =
         service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, EvaluationId::generate(), input).await;
@@ -289,7 +289,7 @@ async fn update_of_a_missing_evaluation_is_not_found() {
     let mut writes = MockEvaluationWrites::new();
     repo.expect_find().returning(|_, _| Ok(None));
     writes.expect_update().never();
-    let input = EvaluationCommand { enabled: Some(true), ..EvaluationCommand::default() };
+    let input = EvaluationChanges { enabled: Some(true), ..EvaluationChanges::default() };
 
     let service = service(repo, writes, MockProviderKeyRepository::new());
 
@@ -303,9 +303,9 @@ async fn update_reports_a_foreign_key_on_provider_key_id() {
     let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes.expect_update().returning(|_, _, _| Ok(SaveOutcome::KeyNotFound));
-    let input = EvaluationCommand {
+    let input = EvaluationChanges {
         model_configuration: model_configuration(Provider::Openai, Some(ProviderKeyId::generate())),
-        ..EvaluationCommand::default()
+        ..EvaluationChanges::default()
     };
 
     let service = service(repo, writes, MockProviderKeyRepository::new());
@@ -481,8 +481,8 @@ fn paused_in(state: EvaluationState, key: Option<ProviderKeyId>) -> Evaluation {
     }
 }
 
-fn enable() -> EvaluationCommand {
-    EvaluationCommand { enabled: Some(true), ..EvaluationCommand::default() }
+fn enable() -> EvaluationChanges {
+    EvaluationChanges { enabled: Some(true), ..EvaluationChanges::default() }
 }
 
 #[tokio::test]
@@ -493,7 +493,7 @@ async fn enabling_on_used_up_trial_credits_is_refused_before_any_write() {
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
     assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
-    let created = EvaluationCommand { enabled: Some(true), ..minimal_input() };
+    let created = EvaluationChanges { enabled: Some(true), ..minimal_input() };
     let error = service.create(PROJECT, ACTOR, created).await.unwrap_err();
     assert!(matches!(error, CreateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
 }
@@ -570,7 +570,7 @@ async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
         Ok(SaveOutcome::Saved(Box::new(Evaluation { state: EvaluationState::Active, ..an_evaluation() })))
     });
     let with_key =
-        EvaluationCommand { model_configuration: model_configuration(Provider::Openai, Some(key)), ..enable() };
+        EvaluationChanges { model_configuration: model_configuration(Provider::Openai, Some(key)), ..enable() };
     let evaluation = service_with_trial(repo, writes, MockProviderKeyRepository::new(), 0)
         .update(PROJECT, EvaluationId::generate(), with_key)
         .await;
