@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::evaluations::{create_key, id_of, other_project};
+use crate::evaluations::{create_key, id_of, key_of_another_project, other_project};
 use crate::helpers::*;
 use crate::provider_key_actions::set_key_state;
 
@@ -59,18 +59,7 @@ async fn set_active_key_needs_a_key_of_the_project() {
     let app = TestApp::spawn().await;
     let mine = create_key(&app, "openai", "mine").await;
     app.post(&set_active_path(&app), json!({"key_id": mine})).await.expect(200);
-    let (other, other_admin) = other_project(&app);
-    fake::accept_models(&app.providers, "openai").await;
-    let foreign = app
-        .request(
-            Method::POST,
-            &format!("/api/environments/{other}/llm_analytics/provider_keys/"),
-            Some(&other_admin),
-            Some(json!({"provider": "openai", "name": "theirs", "api_key": "sk-test-foreign-12345"})),
-        )
-        .await
-        .expect(201)
-        .json();
+    let foreign = key_of_another_project(&app).await;
 
     for body in [json!({}), json!({"key_id": null}), json!({"key_id": "  "})] {
         let error = app.post(&set_active_path(&app), body.clone()).await.expect(400).json();

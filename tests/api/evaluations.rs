@@ -70,6 +70,21 @@ pub fn other_project(app: &TestApp) -> (i64, String) {
     (other, key)
 }
 
+/// An openai key stored by another project's admin, as that project's API returns it.
+pub async fn key_of_another_project(app: &TestApp) -> Value {
+    let (other, other_admin) = other_project(app);
+    fake::accept_models(&app.providers, "openai").await;
+    app.request(
+        Method::POST,
+        &format!("/api/environments/{other}/llm_analytics/provider_keys/"),
+        Some(&other_admin),
+        Some(json!({"provider": "openai", "name": "theirs", "api_key": "sk-test-foreign-12345"})),
+    )
+    .await
+    .expect(201)
+    .json()
+}
+
 /// The evaluation as the API returns it now.
 pub async fn fetch(app: &TestApp, id: &str) -> Value {
     app.get(&evaluation_path(app, id)).await.expect(200).json()
@@ -241,18 +256,7 @@ async fn a_model_configuration_may_only_use_a_key_of_the_project_for_its_provide
     let app = TestApp::spawn().await;
     let openai = create_key(&app, "openai", "mine").await;
     let anthropic = create_key(&app, "anthropic", "claude").await;
-    let (other, other_admin) = other_project(&app);
-    fake::accept_models(&app.providers, "openai").await;
-    let foreign = app
-        .request(
-            Method::POST,
-            &format!("/api/environments/{other}/llm_analytics/provider_keys/"),
-            Some(&other_admin),
-            Some(json!({"provider": "openai", "name": "theirs", "api_key": "sk-test-foreign-12345"})),
-        )
-        .await
-        .expect(201)
-        .json();
+    let foreign = key_of_another_project(&app).await;
 
     let mut body = evaluation_body("judge");
     body["model_configuration"] = configuration("openai", Some(&id_of(&foreign)));

@@ -91,19 +91,7 @@ async fn an_unknown_provider_is_400_listing_the_providers() {
 #[tokio::test]
 async fn a_key_the_project_does_not_have_is_404_key_not_found() {
     let app = TestApp::spawn().await;
-    let other = app.cli(&["admin", "create-project", "--name", "Other"])["id"].as_i64().unwrap();
-    let other_admin = app.user_with_key("admin@other.io", Some((other, "admin")), "*", None);
-    fake::accept_models(&app.providers, "openai").await;
-    let foreign = app
-        .request(
-            Method::POST,
-            &format!("/api/environments/{other}/llm_analytics/provider_keys/"),
-            Some(&other_admin),
-            Some(json!({"provider": "openai", "name": "foreign", "api_key": "sk-test-foreign-12345"})),
-        )
-        .await
-        .expect(201)
-        .json();
+    let foreign = crate::evaluations::key_of_another_project(&app).await;
     app.providers.reset().await;
     let unknown = Uuid::new_v4().to_string();
     for key_id in [foreign["id"].as_str().unwrap(), unknown.as_str(), "garbage"] {

@@ -3,10 +3,7 @@
 //! use case's particular failures are answered by its [`Answer`] impl.
 
 use axum::http::StatusCode;
-use domain::evaluation::{
-    AssignKeyError, CreateEvaluationError, DependentConfigsError, EnableRefusal, GetEvaluationError,
-    TrialEvaluationsError, UpdateEvaluationError,
-};
+use domain::evaluation::{EnableRefusal, SaveEvaluationError, TrialEvaluationsError};
 use domain::evaluation_config::SetActiveKeyError;
 use domain::identity::AccessError;
 use domain::ingestion::IngestError;
@@ -14,10 +11,7 @@ use domain::judge::{ManualRunError, ResultsError};
 use domain::models::ListModelsError;
 use domain::offline_evaluation::ExperimentItemsError;
 use domain::pagination::{MAX_LIMIT, PageRequestError};
-use domain::provider_key::{
-    CreateProviderKeyError, DeleteProviderKeyError, GetProviderKeyError, UpdateProviderKeyError, ValidateStoredKeyError,
-};
-use domain::reports::{ReportError, SaveReportError};
+use domain::provider_key::{DeleteProviderKeyError, ValidateStoredKeyError};
 use domain::summary::SummarizeError;
 use domain::{Failure, FieldError, RepositoryError, UseCaseError};
 
@@ -77,14 +71,6 @@ impl From<PageRequestError> for ApiError {
     }
 }
 
-impl Answer for GetProviderKeyError {}
-impl Answer for CreateProviderKeyError {}
-impl Answer for UpdateProviderKeyError {}
-impl Answer for GetEvaluationError {}
-impl Answer for DependentConfigsError {}
-impl Answer for ReportError {}
-impl Answer for SaveReportError {}
-
 impl Answer for AccessError {
     fn particular(self) -> ApiError {
         match self {
@@ -105,6 +91,9 @@ impl Answer for AccessError {
 fn forbidden(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "authentication_error", "permission_denied", detail)
 }
+
+impl Answer for domain::LookupError {}
+impl Answer for domain::SaveError {}
 
 impl Answer for ValidateStoredKeyError {
     fn particular(self) -> ApiError {
@@ -141,19 +130,10 @@ impl Answer for ListModelsError {
     }
 }
 
-impl Answer for CreateEvaluationError {
+impl Answer for SaveEvaluationError {
     fn particular(self) -> ApiError {
         match self {
-            CreateEvaluationError::EnableRefused(refusal) => enable_refused(refusal),
-            other => unanswered(&other),
-        }
-    }
-}
-
-impl Answer for UpdateEvaluationError {
-    fn particular(self) -> ApiError {
-        match self {
-            UpdateEvaluationError::EnableRefused(refusal) => enable_refused(refusal),
+            SaveEvaluationError::EnableRefused(refusal) => enable_refused(refusal),
             other => unanswered(&other),
         }
     }
@@ -185,8 +165,6 @@ impl Answer for TrialEvaluationsError {
         }
     }
 }
-
-impl Answer for AssignKeyError {}
 
 impl Answer for SetActiveKeyError {
     fn particular(self) -> ApiError {

@@ -21,6 +21,40 @@ pub trait UseCaseError: std::error::Error {
     fn failure(&self) -> Failure<'_>;
 }
 
+/// Reading, or acting on, one thing of the project failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// It is not in the project.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creating or changing one thing failed; nothing was stored or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The thing to change is not in the project.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<RepositoryError> for LookupError {
+    fn from(error: RepositoryError) -> Self {
+        Self::Unexpected(error.0)
+    }
+}
+
+impl From<RepositoryError> for SaveError {
+    fn from(error: RepositoryError) -> Self {
+        Self::Unexpected(error.0)
+    }
+}
+
 /// The cause held by an `Unexpected` variant.
 pub trait Cause {
     fn cause(&self) -> &anyhow::Error;
@@ -67,3 +101,5 @@ macro_rules! use_case_errors {
         }
     };
 }
+
+use_case_errors!(LookupError: [NotFound, Unexpected], SaveError: [NotFound, Invalid, Unexpected]);

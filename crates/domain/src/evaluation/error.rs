@@ -13,20 +13,10 @@ pub enum EnableRefusal {
     ProviderKeyMissing,
 }
 
-/// Creating an evaluation failed; nothing was stored.
+/// Creating or updating (PUT/PATCH) an evaluation failed; nothing was stored or changed.
 #[derive(Debug, thiserror::Error)]
-pub enum CreateEvaluationError {
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-    #[error("the evaluation may not be enabled: {0:?}")]
-    EnableRefused(EnableRefusal),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// Updating (PUT/PATCH) an evaluation failed; nothing changed.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateEvaluationError {
+pub enum SaveEvaluationError {
+    /// The evaluation to update is not in the project.
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -38,23 +28,10 @@ pub enum UpdateEvaluationError {
 }
 
 /// Reading an evaluation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GetEvaluationError {
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+pub type GetEvaluationError = crate::LookupError;
 
-/// Listing what depends on a provider key failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DependentConfigsError {
-    /// The key is not in the project.
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+/// Listing what depends on a provider key failed (the key is not in the project).
+pub type DependentConfigsError = crate::LookupError;
 
 /// Listing the evaluations on trial credits failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,30 +44,12 @@ pub enum TrialEvaluationsError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Assigning a key to evaluations failed; nothing changed.
-#[derive(Debug, thiserror::Error)]
-pub enum AssignKeyError {
-    /// The key is not in the project.
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+/// Assigning a key to evaluations failed (the key is not in the project); nothing changed.
+pub type AssignKeyError = crate::LookupError;
 
-from_repository_error!(
-    CreateEvaluationError,
-    UpdateEvaluationError,
-    GetEvaluationError,
-    DependentConfigsError,
-    TrialEvaluationsError,
-    AssignKeyError
-);
+from_repository_error!(SaveEvaluationError, TrialEvaluationsError);
 
 use_case_errors!(
-    CreateEvaluationError: [Invalid, Unexpected],
-    UpdateEvaluationError: [NotFound, Invalid, Unexpected],
-    GetEvaluationError: [NotFound, Unexpected],
-    DependentConfigsError: [NotFound, Unexpected],
+    SaveEvaluationError: [NotFound, Invalid, Unexpected],
     TrialEvaluationsError: [Unexpected],
-    AssignKeyError: [NotFound, Unexpected],
 );

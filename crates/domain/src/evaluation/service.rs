@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::{
-    AssignKeyError, AssignOutcome, CreateEvaluationError, DependentConfigsError, DependentEvaluation, EnableRefusal,
-    Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
-    GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveOutcome, StatusReason,
-    TrialEvaluation, TrialEvaluationsError, UpdateEvaluationError,
+    AssignKeyError, AssignOutcome, DependentConfigsError, DependentEvaluation, EnableRefusal, Evaluation,
+    EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
+    GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveEvaluationError, SaveOutcome,
+    StatusReason, TrialEvaluation, TrialEvaluationsError,
 };
 use crate::evaluation_config::EvaluationConfigRepository;
 use crate::invalid::{FieldError, Rule};
@@ -108,7 +108,7 @@ impl EvaluationService {
         project: ProjectId,
         actor: UserId,
         fields: EvaluationChanges,
-    ) -> Result<Evaluation, CreateEvaluationError> {
+    ) -> Result<Evaluation, SaveEvaluationError> {
         let required = |field: &str| FieldError::new(field, Rule::Required);
         let name = fields.name.ok_or_else(|| required("name"))?;
         let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
@@ -119,7 +119,7 @@ impl EvaluationService {
         if state.enabled() {
             let key = model_configuration.as_ref().and_then(|c| c.provider_key);
             if let Some(refusal) = self.enable_refusal(project, EvaluationState::Paused, key).await? {
-                return Err(CreateEvaluationError::EnableRefused(refusal));
+                return Err(SaveEvaluationError::EnableRefused(refusal));
             }
         }
         let record = NewEvaluation {
@@ -164,26 +164,26 @@ impl EvaluationService {
         project: ProjectId,
         id: EvaluationId,
         fields: EvaluationChanges,
-    ) -> Result<Evaluation, UpdateEvaluationError> {
+    ) -> Result<Evaluation, SaveEvaluationError> {
         let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
         let changes = fields;
         if changes == EvaluationChanges::default() {
-            return self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound);
+            return self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound);
         }
         if changes.enabled == Some(true) && !changes.delete {
-            let current = self.evaluations.find(project, id).await?.ok_or(UpdateEvaluationError::NotFound)?;
+            let current = self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound)?;
             if !current.state.enabled() {
                 let key = match &changes.model_configuration {
                     Some(configuration) => configuration.as_ref().and_then(|c| c.provider_key),
                     None => current.model_configuration.as_ref().and_then(|c| c.provider_key),
                 };
                 if let Some(refusal) = self.enable_refusal(project, current.state, key).await? {
-                    return Err(UpdateEvaluationError::EnableRefused(refusal));
+                    return Err(SaveEvaluationError::EnableRefused(refusal));
                 }
             }
         }
         let outcome = self.writes.update(project, id, &changes).await?;
-        saved(outcome, configured)?.ok_or(UpdateEvaluationError::NotFound)
+        saved(outcome, configured)?.ok_or(SaveEvaluationError::NotFound)
     }
 
     /// The evaluations using a key and the keys that could replace it.

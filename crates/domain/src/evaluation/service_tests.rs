@@ -102,9 +102,9 @@ fn no_writes() -> MockEvaluationWrites {
 }
 
 #[track_caller]
-fn assert_create_invalid(error: CreateEvaluationError, expected_field: &str) -> Rule {
+fn assert_create_invalid(error: SaveEvaluationError, expected_field: &str) -> Rule {
     match error {
-        CreateEvaluationError::Invalid(FieldError { field, rule }) => {
+        SaveEvaluationError::Invalid(FieldError { field, rule }) => {
             assert_eq!(field, expected_field, "{rule:?}");
             rule
         }
@@ -295,7 +295,7 @@ async fn update_of_a_missing_evaluation_is_not_found() {
 
     let error = service.update(PROJECT, EvaluationId::generate(), input).await;
 
-    assert!(matches!(error.unwrap_err(), UpdateEvaluationError::NotFound));
+    assert!(matches!(error.unwrap_err(), SaveEvaluationError::NotFound));
 }
 
 #[tokio::test]
@@ -314,7 +314,7 @@ async fn update_reports_a_foreign_key_on_provider_key_id() {
 
     assert!(matches!(
         error.unwrap_err(),
-        UpdateEvaluationError::Invalid(FieldError { field, .. }) if field == "model_configuration.provider_key_id"
+        SaveEvaluationError::Invalid(FieldError { field, .. }) if field == "model_configuration.provider_key_id"
     ));
 }
 
@@ -492,10 +492,10 @@ async fn enabling_on_used_up_trial_credits_is_refused_before_any_write() {
     let service = service_with_trial(repo, no_writes(), MockProviderKeyRepository::new(), 100);
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
-    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
+    assert!(matches!(error, SaveEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
     let created = EvaluationChanges { enabled: Some(true), ..minimal_input() };
     let error = service.create(PROJECT, ACTOR, created).await.unwrap_err();
-    assert!(matches!(error, CreateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
+    assert!(matches!(error, SaveEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)), "{error:?}");
 }
 
 #[tokio::test]
@@ -549,7 +549,7 @@ async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
 
-    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)));
+    assert!(matches!(error, SaveEvaluationError::EnableRefused(EnableRefusal::TrialLimitReached)));
 }
 
 #[tokio::test]
@@ -560,7 +560,7 @@ async fn re_enabling_after_a_deleted_key_needs_a_key_in_the_configuration() {
     let service = service(repo, no_writes(), MockProviderKeyRepository::new());
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
-    assert!(matches!(error, UpdateEvaluationError::EnableRefused(EnableRefusal::ProviderKeyMissing)), "{error:?}");
+    assert!(matches!(error, SaveEvaluationError::EnableRefused(EnableRefusal::ProviderKeyMissing)), "{error:?}");
 
     let key = ProviderKeyId::generate();
     let mut repo = MockEvaluationRepository::new();

@@ -1,28 +1,8 @@
-//! One error enum per provider-key use case; a refused value is a [`FieldError`].
+//! One error per provider-key use case; a refused value is a [`crate::FieldError`].
 
-use crate::invalid::FieldError;
-
-/// Creating a key failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateProviderKeyError {
-    /// The request itself is wrong (format, missing field, bad endpoint), or the
-    /// provider did not accept the key; nothing was stored.
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-/// Updating a key failed; nothing changed.
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateProviderKeyError {
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+/// Creating or updating a key failed; nothing was stored or changed. `Invalid` also
+/// when the provider did not accept the key.
+pub type SaveProviderKeyError = crate::SaveError;
 
 /// Re-validating a stored key failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,13 +29,7 @@ pub enum DeleteProviderKeyError {
 }
 
 /// Reading a key failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GetProviderKeyError {
-    #[error("not found")]
-    NotFound,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
+pub type GetProviderKeyError = crate::LookupError;
 
 /// Re-sealing every secret under the current encryption key failed part-way; the
 /// rows done so far stay done and a re-run continues.
@@ -67,19 +41,9 @@ pub enum ResealError {
     Unexpected(#[from] anyhow::Error),
 }
 
-from_repository_error!(
-    CreateProviderKeyError,
-    UpdateProviderKeyError,
-    ValidateStoredKeyError,
-    DeleteProviderKeyError,
-    GetProviderKeyError,
-    ResealError
-);
+from_repository_error!(ValidateStoredKeyError, DeleteProviderKeyError, ResealError);
 
 use_case_errors!(
-    CreateProviderKeyError: [Invalid, Unexpected],
-    UpdateProviderKeyError: [NotFound, Invalid, Unexpected],
     ValidateStoredKeyError: [NotFound, Unexpected],
     DeleteProviderKeyError: [NotFound, Unexpected],
-    GetProviderKeyError: [NotFound, Unexpected],
 );

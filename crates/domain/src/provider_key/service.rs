@@ -9,10 +9,10 @@ use super::input::{
     CheckProviderKey, CreateProviderKey, UpdateProviderKey, parse_name, parse_provider, rejection, required_key,
 };
 use super::{
-    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CreateProviderKeyError, CredentialField,
-    DeleteOutcome, DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites,
-    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    UpdateProviderKeyError, ValidateStoredKeyError, check_key_format,
+    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DeleteOutcome,
+    DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites, NewProviderKeyRecord,
+    Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, SaveProviderKeyError,
+    ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::invalid::{FieldError, Rule};
@@ -83,7 +83,7 @@ impl ProviderKeyService {
         project: ProjectId,
         actor: UserId,
         request: CreateProviderKey,
-    ) -> Result<ProviderKey, CreateProviderKeyError> {
+    ) -> Result<ProviderKey, SaveProviderKeyError> {
         let CreateProviderKey { provider, name, api_key, .. } = request;
         let credentials =
             self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())?;
@@ -173,8 +173,8 @@ impl ProviderKeyService {
         id: ProviderKeyId,
         request: UpdateProviderKey,
         actor: UserId,
-    ) -> Result<ProviderKey, UpdateProviderKeyError> {
-        let existing = self.repository.find(project, id).await?.ok_or(UpdateProviderKeyError::NotFound)?;
+    ) -> Result<ProviderKey, SaveProviderKeyError> {
+        let existing = self.repository.find(project, id).await?.ok_or(SaveProviderKeyError::NotFound)?;
         if let Some(raw) = request.provider.as_deref()
             && parse_provider(raw)? != existing.provider
         {
@@ -236,7 +236,7 @@ impl ProviderKeyService {
             return Ok(existing);
         }
         changes.audit = Some(AuditNote::by(actor, KeyAction::Updated));
-        self.writes.update(project, id, &changes).await?.ok_or(UpdateProviderKeyError::NotFound)
+        self.writes.update(project, id, &changes).await?.ok_or(SaveProviderKeyError::NotFound)
     }
 
     /// Re-checks the stored key with its provider and records the outcome; returns the key

@@ -74,7 +74,7 @@ async fn create_stores_nothing_when_provider_rejects_key() {
     let error = service.create(PROJECT, ACTOR, create_request(Provider::Openai, "sk-test-12345")).await.unwrap_err();
 
     match error {
-        CreateProviderKeyError::Invalid(FieldError { field, rule }) => {
+        SaveProviderKeyError::Invalid(FieldError { field, rule }) => {
             assert_eq!(field, "api_key");
             assert_eq!(rule, Rule::ProviderRejected { reason: Some("Invalid API key".into()) });
         }
@@ -95,7 +95,7 @@ async fn create_checks_the_prefix_before_any_network_call() {
         service.create(PROJECT, ACTOR, create_request(Provider::Anthropic, "sk-not-anthropic")).await.unwrap_err();
 
     assert!(
-        matches!(&error, CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::KeyFormat(Provider::Anthropic) })
+        matches!(&error, SaveProviderKeyError::Invalid(FieldError { field, rule: Rule::KeyFormat(Provider::Anthropic) })
             if field == "api_key")
     );
 }
@@ -137,7 +137,7 @@ async fn create_requires_azure_endpoint_on_an_azure_host() {
 
     assert!(matches!(
         error,
-        CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::AzureEndpoint(_) }) if field == "azure_endpoint"
+        SaveProviderKeyError::Invalid(FieldError { field, rule: Rule::AzureEndpoint(_) }) if field == "azure_endpoint"
     ));
 }
 
@@ -153,7 +153,7 @@ async fn create_reports_azure_endpoint_rejections_on_that_field() {
 
     assert!(matches!(
         error,
-        CreateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } })
+        SaveProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } })
             if field == "azure_endpoint"
     ));
 }
@@ -173,7 +173,7 @@ async fn update_with_new_key_changes_nothing_when_validation_fails() {
 
     assert!(matches!(
         error,
-        UpdateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } }) if field == "api_key"
+        SaveProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderRejected { .. } }) if field == "api_key"
     ));
 }
 
@@ -244,7 +244,7 @@ async fn update_refuses_a_provider_change() {
 
     assert!(matches!(
         error,
-        UpdateProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderUnchangeable }) if field == "provider"
+        SaveProviderKeyError::Invalid(FieldError { field, rule: Rule::ProviderUnchangeable }) if field == "provider"
     ));
 }
 
@@ -257,7 +257,7 @@ async fn update_of_missing_key_is_not_found() {
     let error =
         service.update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::default(), ACTOR).await.unwrap_err();
 
-    assert!(matches!(error, UpdateProviderKeyError::NotFound));
+    assert!(matches!(error, SaveProviderKeyError::NotFound));
 }
 
 #[tokio::test]
