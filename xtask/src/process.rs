@@ -109,16 +109,21 @@ pub async fn run(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Re
     }
 }
 
+/// Starts `cmd` in a process group of its own with stdout and stderr captured.
+pub fn spawn_captured(cmd: &mut tokio::process::Command) -> Result<tokio::process::Child> {
+    let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {program}"))
+}
+
 /// Like [`run`], but captures the child's stdout and stderr and returns them with its
 /// status.
 pub async fn output(cmd: &mut tokio::process::Command, signals: &mut Signals) -> Result<Output> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    let child = cmd
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {program}"))?;
+    let child = spawn_captured(cmd)?;
     let pid = child.id().context("the child has no process id")?;
     let output = child.wait_with_output();
     tokio::pin!(output);

@@ -56,12 +56,9 @@ pub struct BreakdownValueDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrendDto {
     pub bucket: DateTime<Utc>,
-    pub value: Option<String>,
-    pub runs: u64,
-    pub pass_count: u64,
-    pub fail_count: u64,
-    pub na_count: u64,
-    pub pass_rate: f64,
+    /// The value and its counts, as in `breakdown_values`.
+    #[serde(flatten)]
+    pub counts: BreakdownValueDto,
 }
 
 /// The answer.
@@ -109,15 +106,7 @@ impl From<ResultsReport> for ResultsDto {
             trend: report
                 .trend
                 .into_iter()
-                .map(|row| TrendDto {
-                    bucket: row.bucket,
-                    value: row.value,
-                    runs: row.counts.runs(),
-                    pass_count: row.counts.pass,
-                    fail_count: row.counts.fail,
-                    na_count: row.counts.na,
-                    pass_rate: row.counts.pass_rate(),
-                })
+                .map(|row| TrendDto { bucket: row.bucket, counts: breakdown_value(row.value, row.counts) })
                 .collect(),
         }
     }

@@ -36,7 +36,7 @@ mod server;
 mod summary;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use anyhow::{Context, Result, bail};
 
@@ -359,13 +359,7 @@ async fn run_parallel(commands: Vec<tokio::process::Command>, signals: &mut Sign
     let mut pids = Vec::with_capacity(commands.len());
     let mut waits = Vec::with_capacity(commands.len());
     for mut cmd in commands {
-        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-        let child = cmd
-            .process_group(0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {program}"))?;
+        let child = crate::process::spawn_captured(&mut cmd)?;
         pids.push(child.id().context("the child has no process id")?);
         waits.push(tokio::spawn(child.wait_with_output()));
     }
