@@ -451,6 +451,30 @@ pub fn posthog_python() -> PathBuf {
     test_python()
 }
 
+/// How every SDK script ends: flush, fail on an error the SDK reported, print `ids`.
+const SDK_SCRIPT_END: &str = r#"
+client.flush()
+client.shutdown()
+if errors:
+    sys.exit("the SDK reported errors: " + "; ".join(errors))
+print(json.dumps(ids))
+"#;
+
+/// Runs a posthog SDK script (`body`, which fills `ids`) with `args`; returns the ids it
+/// printed.
+pub fn run_sdk_script(body: &str, args: &[&str]) -> Value {
+    let script = target_dir().join("tmp").join(format!("posthog-sdk-{}.py", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    std::fs::write(&script, format!("{body}{SDK_SCRIPT_END}")).unwrap();
+    let stdout = run(
+        Command::new(posthog_python()).arg(&script).args(args).env_remove("POSTHOG_CAPTURE_MODE"),
+        "the posthog SDK script",
+    );
+    let _ = std::fs::remove_file(&script);
+    serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the script printed no ids ({e}): {stdout}"))
+}
+
 /// Captures with the SDK in sync mode (each call is one HTTP request, gzip on) and
 /// prints the uuids it sent as JSON.
 const SDK_SCRIPT: &str = r#"
@@ -481,31 +505,12 @@ if hasattr(client, "capture_ai"):
     client.capture_ai(event="$ai_span", distinct_id="sdk-user", uuid=ids["span"], properties={"$ai_trace_id": "sdk-trace-1"})
 else:
     ids["span"] = None
-client.flush()
-client.shutdown()
-if errors:
-    sys.exit("the SDK reported errors: " + "; ".join(errors))
-print(json.dumps(ids))
 "#;
 
 #[tokio::test]
 async fn the_posthog_python_sdk_captures_events_that_are_read_back() {
     let app = TestApp::spawn().await;
-    let python = posthog_python();
-    let script = target_dir().join("tmp").join(format!("posthog-sdk-{}.py", Uuid::new_v4().simple()));
-    std::fs::write(&script, SDK_SCRIPT).unwrap();
-
-    let stdout = run(
-        Command::new(&python)
-            .arg(&script)
-            .arg(&app.base_url)
-            .arg(&app.project_token)
-            .env_remove("POSTHOG_CAPTURE_MODE"),
-        "the posthog SDK script",
-    );
-    let _ = std::fs::remove_file(&script);
-    let ids: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("the script printed no ids ({e}): {stdout}"));
+    let ids = run_sdk_script(SDK_SCRIPT, &[&app.base_url, &app.project_token]);
 
     // Through the database: the AI events, as the SDK sent them; the pageview dropped.
     let rows: Vec<(Uuid, String, String, Value)> = sqlx::query_as(

@@ -4,7 +4,6 @@
 //! retries, manual runs, a replica killed mid-job, results broken down by a property,
 //! and the summary reading judged results.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -15,7 +14,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::evaluations::{create_evaluation, create_key, evaluation_body, evaluation_path, fetch, id_of};
 use crate::helpers::*;
-use crate::ingestion::{capture, posthog_python, run, sdk_event, target_dir};
+use crate::ingestion::{capture, run_sdk_script, sdk_event};
 
 const COMPLETIONS: &str = "/openai/v1/chat/completions";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -124,22 +123,9 @@ for n in range(count):
                     "$ai_input": [{"role": "user", "content": "Question %d" % n}],
                     "$ai_output_choices": [{"role": "assistant", "content": [{"type": "text", "text": "Answer %d" % n}]}]},
     )
-client.flush()
-client.shutdown()
-if errors:
-    sys.exit("the SDK reported errors: " + "; ".join(errors))
-print(json.dumps(ids))
 "#;
-    let python = posthog_python();
-    let script = target_dir().join("tmp").join(format!("posthog-judge-{}.py", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
-    std::fs::write(&script, SCRIPT).unwrap();
-    let stdout = run(
-        Command::new(&python).arg(&script).arg(&app.base_url).arg(&app.project_token).arg(count.to_string()),
-        "the posthog SDK script",
-    );
-    let _ = std::fs::remove_file(&script);
-    serde_json::from_str(stdout.trim().lines().last().unwrap_or_default()).expect("the script prints the ids")
+    let ids = run_sdk_script(SCRIPT, &[&app.base_url, &app.project_token, &count.to_string()]);
+    serde_json::from_value(ids).expect("the script prints the ids")
 }
 
 #[tokio::test]
