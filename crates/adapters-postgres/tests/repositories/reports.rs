@@ -11,7 +11,7 @@ use domain::PageRequest;
 use domain::crypto::SealedSecret;
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
 use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
-use domain::reports::delivery::DeliveryState;
+use domain::reports::delivery::{DeliveryRecord, DeliveryState};
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
     DeliveryStatus, DeliveryTarget, Frequency, NewDelivery, NewRun, Period, Report, ReportContent, ReportEvents,
@@ -348,13 +348,18 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     let claimed = queue.claim(&[(JobKind::ReportDelivery, 2)], Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 2);
     run_writes(app.pool())
-        .finish_delivery(&claimed[0].lease, latest, 0, "a@example.com", DeliveryState::Sent, None, &JobEnd::Complete)
+        .finish_delivery(
+            &claimed[0].lease,
+            latest,
+            ended(0, "a@example.com", DeliveryState::Sent, None),
+            &JobEnd::Complete,
+        )
         .await
         .unwrap();
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::Pending);
     let line = "Failed to deliver webhook to https://hooks.example.com/x: HTTP 500".to_owned();
     run_writes(app.pool())
-        .finish_delivery(&claimed[1].lease, latest, 1, "", DeliveryState::Failed, Some(line.clone()), &JobEnd::Complete)
+        .finish_delivery(&claimed[1].lease, latest, ended(1, "", DeliveryState::Failed, Some(&line)), &JobEnd::Complete)
         .await
         .unwrap();
     let finished = store.run(latest).await.unwrap().unwrap();
@@ -365,13 +370,14 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
         .finish_delivery(
             &claimed[0].lease,
             latest,
-            0,
-            "a@example.com",
-            DeliveryState::Failed,
-            Some("x".into()),
+            ended(0, "a@example.com", DeliveryState::Failed, Some("x")),
             &JobEnd::Complete,
         )
         .await
         .unwrap();
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::PartialFailure);
+}
+
+fn ended(target_index: u32, recipient: &str, state: DeliveryState, error: Option<&str>) -> DeliveryRecord {
+    DeliveryRecord { target_index, recipient: recipient.into(), state, error: error.map(str::to_owned) }
 }

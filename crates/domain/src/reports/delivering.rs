@@ -54,17 +54,7 @@ impl RunDeliveries {
             return Ok(JobOutcome::Complete);
         }
         let finish = |state, error: Option<String>| async move {
-            self.writes
-                .finish_delivery(
-                    &job.lease,
-                    run_id,
-                    payload.target_index,
-                    &payload.recipient,
-                    state,
-                    error,
-                    &JobEnd::Complete,
-                )
-                .await
+            self.writes.finish_delivery(&job.lease, run_id, payload.delivery(state, error), &JobEnd::Complete).await
         };
         let target = match self.resolve(&run, &delivery.target, &payload.recipient) {
             Ok(target) => target,
@@ -139,10 +129,7 @@ impl JobHandler for RunDeliveries {
             .finish_delivery(
                 &job.lease,
                 ReportRunId(payload.run),
-                payload.target_index,
-                &payload.recipient,
-                DeliveryState::Failed,
-                Some(line),
+                payload.delivery(DeliveryState::Failed, Some(line)),
                 &JobEnd::Fail(reason.clone()),
             )
             .await;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::delivery::MAX_DELIVERY_ATTEMPTS;
+use super::delivery::{DeliveryRecord, DeliveryState};
 use super::model::{DeliveryTarget, Frequency, Report, ReportRun, Trigger};
 use super::ports::NewDelivery;
 use super::schedule::{self, Recurrence};
@@ -37,6 +38,13 @@ pub(super) struct DeliveryPayload {
     pub(super) run: uuid::Uuid,
     pub(super) target_index: u32,
     pub(super) recipient: String,
+}
+
+impl DeliveryPayload {
+    /// This delivery ended as `state` (with its line when failed).
+    pub(super) fn delivery(&self, state: DeliveryState, error: Option<String>) -> DeliveryRecord {
+        DeliveryRecord { target_index: self.target_index, recipient: self.recipient.clone(), state, error }
+    }
 }
 
 pub(super) fn run_job(project: ProjectId, payload: &RunPayload) -> NewJob {

@@ -93,15 +93,11 @@ pub trait RunWrites: Send + Sync + 'static {
     /// run's status and errors recomputed, and the end (`job_end`) of the job holding
     /// `lease`. Returns whether the lease still held the job (the delivery's end is kept
     /// either way: it is true, and the job's new holder then finds it done).
-    #[allow(clippy::too_many_arguments)]
     async fn finish_delivery(
         &self,
         lease: &Lease,
         run: ReportRunId,
-        target_index: u32,
-        recipient: &str,
-        state: DeliveryState,
-        error: Option<String>,
+        delivery: DeliveryRecord,
         job_end: &JobEnd,
     ) -> Result<bool, RepositoryError>;
 }
@@ -153,15 +149,13 @@ impl RunWrites for RunTransactions {
         &self,
         lease: &Lease,
         run: ReportRunId,
-        target_index: u32,
-        recipient: &str,
-        state: DeliveryState,
-        error: Option<String>,
+        delivery: DeliveryRecord,
         job_end: &JobEnd,
     ) -> Result<bool, RepositoryError> {
+        let DeliveryRecord { target_index, recipient, state, error } = delivery;
         let mut tx = self.unit_of_work.begin().await?;
         tx.reports().lock_run(run).await?;
-        tx.reports().end_delivery(run, target_index, recipient, state, error).await?;
+        tx.reports().end_delivery(run, target_index, &recipient, state, error).await?;
         let records = tx.reports().deliveries(run).await?;
         let (status, errors) = run_status(&records);
         tx.reports().set_run_status(run, status, &errors).await?;

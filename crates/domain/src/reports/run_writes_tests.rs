@@ -108,10 +108,17 @@ async fn a_finished_delivery_recomputes_its_runs_status_from_every_delivery() {
     let (unit_of_work, commits) = unit_of_work(tx);
     let writes = RunTransactions::new(Arc::new(unit_of_work));
 
-    let ended = writes
-        .finish_delivery(&lease(), run, 1, "", DeliveryState::Failed, Some("500".into()), &JobEnd::Complete)
-        .await;
+    let ended = writes.finish_delivery(&lease(), run, failed(1, "", "500"), &JobEnd::Complete).await;
 
     assert!(ended.unwrap());
     assert_eq!(commits.count(), 1);
+}
+
+fn failed(target_index: u32, recipient: &str, error: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        target_index,
+        recipient: recipient.into(),
+        state: DeliveryState::Failed,
+        error: Some(error.into()),
+    }
 }
