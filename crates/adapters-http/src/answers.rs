@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use domain::evaluation::{EnableRefusal, SaveEvaluationError, TrialEvaluationsError};
 use domain::evaluation_config::SetActiveKeyError;
 use domain::identity::AccessError;
-use domain::ingestion::IngestError;
+use domain::ingestion::{IngestError, PayloadError};
 use domain::judge::{ManualRunError, ResultsError};
 use domain::models::ListModelsError;
 use domain::offline_evaluation::ExperimentItemsError;
@@ -192,11 +192,9 @@ impl Answer for IngestError {
             IngestError::Malformed(error) => {
                 let detail = wording::payload(&error);
                 match error {
-                    domain::ingestion::PayloadError::Json { .. } => ApiError::parse_error(detail),
-                    domain::ingestion::PayloadError::Invalid { attr: Some(attr), .. } => {
-                        ApiError::invalid_field(attr, detail)
-                    }
-                    domain::ingestion::PayloadError::Invalid { attr: None, .. } => ApiError::invalid_request(detail),
+                    PayloadError::Json { .. } => ApiError::parse_error(detail),
+                    PayloadError::Invalid { attr: Some(attr), .. } => ApiError::invalid_field(attr, detail),
+                    PayloadError::Invalid { attr: None, .. } => ApiError::invalid_request(detail),
                 }
             }
             other => unanswered(&other),

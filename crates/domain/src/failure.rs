@@ -43,20 +43,10 @@ pub enum SaveError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<RepositoryError> for LookupError {
-    fn from(error: RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
-
-impl From<RepositoryError> for SaveError {
-    fn from(error: RepositoryError) -> Self {
-        Self::Unexpected(error.0)
-    }
-}
+from_repository_error!(LookupError, SaveError);
 
 /// The cause held by an `Unexpected` variant.
-pub trait Cause {
+pub(crate) trait Cause {
     fn cause(&self) -> &anyhow::Error;
 }
 

@@ -38,7 +38,7 @@ pub mod repository;
 pub mod summary;
 pub mod unit_of_work;
 
-pub use failure::{Cause, Failure, LookupError, SaveError, UseCaseError};
+pub use failure::{Failure, LookupError, SaveError, UseCaseError};
 pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId};
 pub use invalid::{FieldError, Rule};
 pub use pagination::{Page, PageRequest};

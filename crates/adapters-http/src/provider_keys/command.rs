@@ -2,20 +2,19 @@
 //! order of checks; the first refused field is the answer.
 
 use domain::evaluation::{AssignKeyCommand, MAX_ASSIGNED_EVALUATIONS};
-use domain::provider_key::{CheckProviderKey, CreateProviderKey, KeyName, Provider};
+use domain::provider_key::{CheckProviderKey, CreateProviderKey, Provider, parse_name, parse_provider, required_key};
 use domain::{EvaluationId, FieldError, Rule};
-use secrecy::{ExposeSecret, SecretString};
 
 use super::dto::{AssignBody, KeyCheckBody, ProviderKeyBody};
 
 impl ProviderKeyBody {
     pub fn try_into_create(self) -> Result<CreateProviderKey, FieldError> {
         let provider = match self.provider.as_deref() {
-            Some(raw) => provider(raw)?,
+            Some(raw) => parse_provider(raw)?,
             None => return Err(FieldError::new("provider", Rule::Required)),
         };
-        let name = KeyName::parse(self.name.as_deref().unwrap_or("")).map_err(|e| FieldError::new("name", e.into()))?;
-        let api_key = api_key(self.api_key.as_ref(), Rule::Required)?;
+        let name = parse_name(self.name.as_deref().unwrap_or(""))?;
+        let api_key = required_key(self.api_key.as_ref(), Rule::Required)?;
         Ok(CreateProviderKey {
             provider,
             name,
@@ -29,9 +28,9 @@ impl ProviderKeyBody {
 
 impl KeyCheckBody {
     pub fn try_into_domain(self) -> Result<CheckProviderKey, FieldError> {
-        let api_key = api_key(self.api_key.as_ref(), Rule::ApiKeyRequired)?;
+        let api_key = required_key(self.api_key.as_ref(), Rule::ApiKeyRequired)?;
         let provider = match self.provider.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            Some(raw) => provider(raw)?,
+            Some(raw) => parse_provider(raw)?,
             None => Provider::Openai,
         };
         Ok(CheckProviderKey { provider, api_key, azure_endpoint: self.azure_endpoint, api_version: self.api_version })
@@ -61,20 +60,10 @@ impl AssignBody {
     }
 }
 
-fn provider(raw: &str) -> Result<Provider, FieldError> {
-    Provider::parse(raw).map_err(|_| FieldError::new("provider", Rule::UnknownProvider))
-}
-
-/// The key, trimmed; absent or blank breaks `missing`.
-fn api_key(sent: Option<&SecretString>, missing: Rule) -> Result<SecretString, FieldError> {
-    match sent.map(|key| key.expose_secret().trim()).filter(|key| !key.is_empty()) {
-        Some(key) => Ok(SecretString::from(key.to_owned())),
-        None => Err(FieldError::new("api_key", missing)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use secrecy::{ExposeSecret, SecretString};
+
     use super::*;
 
     fn create(provider: Option<&str>, name: Option<&str>, key: Option<&str>) -> ProviderKeyBody {

@@ -45,16 +45,18 @@ pub struct CheckProviderKey {
     pub api_version: Option<String>,
 }
 
-pub(super) fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
+/// `provider` as sent: a provider name or an accepted alias.
+pub fn parse_provider(raw: &str) -> Result<Provider, FieldError> {
     Provider::parse(raw).map_err(|_| FieldError::new("provider", Rule::UnknownProvider))
 }
 
-pub(super) fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
+/// `name` as sent.
+pub fn parse_name(raw: &str) -> Result<KeyName, FieldError> {
     KeyName::parse(raw).map_err(|e| FieldError::new("name", e.into()))
 }
 
 /// The trimmed key; `missing` is the rule an absent or blank key breaks.
-pub(super) fn required_key(api_key: Option<&SecretString>, missing: Rule) -> Result<SecretString, FieldError> {
+pub fn required_key(api_key: Option<&SecretString>, missing: Rule) -> Result<SecretString, FieldError> {
     match api_key {
         Some(key) if !key.expose_secret().trim().is_empty() => {
             Ok(SecretString::from(key.expose_secret().trim().to_owned()))

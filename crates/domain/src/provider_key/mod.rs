@@ -21,7 +21,10 @@ pub use credentials::{
     ProviderCredentials, SecretConfig, check_key_format, mask_api_key,
 };
 pub use error::*;
-pub use input::{CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey};
+pub use input::{
+    CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey, parse_name, parse_provider,
+    required_key,
+};
 pub use model::{KeyName, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, SealedKeyRow};
 pub use provider::{Provider, UnknownProvider};
