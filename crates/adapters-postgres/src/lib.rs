@@ -48,5 +48,5 @@ pub mod statements {
     pub use crate::job_queue::CLAIM;
     pub use crate::judge_store::RESULTS;
     pub use crate::report_events::PERIOD_COUNTS;
-    pub use crate::report_store::DUE_CANDIDATES;
+    pub use crate::report_store::SCHEDULE_CANDIDATES;
 }

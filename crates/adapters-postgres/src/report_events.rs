@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::reports::content::SampledRun;
 use domain::reports::render::chart::Bucket;
-use domain::reports::{Period, ReportEvents, ResultCounts, TrendPoint};
+use domain::reports::{EvaluationPeriod, NewResults, Period, ReportEvents, ResultCounts, TrendPoint};
 use domain::summary::{EvaluationRun, RunResult};
 use domain::{EvaluationId, ProjectId, RepositoryError};
 use sqlx::{FromRow, PgPool};
@@ -66,6 +66,34 @@ SELECT min(timestamp) FROM (
     WHERE e.project_id = $1 AND e.evaluation_id = $2 AND e.event = '$ai_evaluation' AND e.timestamp < $3
     ORDER BY e.timestamp DESC LIMIT $4) newest";
 
+/// For each ($1, $2, $3, $4, $5)[i]: results after $3 and up to $4 included, counted up
+/// to $5 (an index probe that stops there), in the order given.
+pub const NEW_RESULTS: &str = "\
+SELECT (SELECT count(*) FROM (
+          SELECT 1 FROM ai_events e
+          WHERE e.project_id = q.project_id AND e.evaluation_id = q.evaluation_id AND e.event = '$ai_evaluation'
+            AND e.timestamp > q.after AND e.timestamp <= q.until
+          LIMIT q.up_to) n) AS found
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+     WITH ORDINALITY AS q(project_id, evaluation_id, after, until, up_to, position)
+ORDER BY q.position";
+
+/// For each ($1, $2, $3, $4)[i]: pass / fail / n/a in [$3, $4), in the order given.
+pub const COUNTS_OF_PERIODS: &str = concat!(
+    "SELECT c.pass, c.fail, c.na \
+     FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+          WITH ORDINALITY AS q(project_id, evaluation_id, start_at, end_at, position) \
+     CROSS JOIN LATERAL ( \
+       SELECT count(*) FILTER (WHERE result = 'pass') AS pass, count(*) FILTER (WHERE result = 'fail') AS fail, \
+              count(*) FILTER (WHERE result = 'na') AS na \
+       FROM (SELECT ",
+    result_class!(),
+    " AS result FROM ai_events e \
+         WHERE e.project_id = q.project_id AND e.evaluation_id = q.evaluation_id AND e.event = '$ai_evaluation' \
+           AND e.timestamp >= q.start_at AND e.timestamp < q.end_at) r) c \
+     ORDER BY q.position"
+);
+
 /// Report reads over `ai_events`.
 #[derive(Clone)]
 pub struct PgReportEvents {
@@ -123,6 +151,34 @@ impl ReportEvents for PgReportEvents {
             .await
             .map_err(RepositoryError::new)?;
         Ok(ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
+    }
+
+    async fn new_results(&self, queries: &[NewResults]) -> Result<Vec<u64>, RepositoryError> {
+        let found: Vec<i64> = sqlx::query_scalar(NEW_RESULTS)
+            .bind(queries.iter().map(|q| q.project.0).collect::<Vec<_>>())
+            .bind(queries.iter().map(|q| q.evaluation.to_string()).collect::<Vec<_>>())
+            .bind(queries.iter().map(|q| q.after).collect::<Vec<_>>())
+            .bind(queries.iter().map(|q| q.until).collect::<Vec<_>>())
+            .bind(queries.iter().map(|q| i64::from(q.up_to)).collect::<Vec<_>>())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(found.into_iter().map(unsigned).collect())
+    }
+
+    async fn counts_of_periods(&self, periods: &[EvaluationPeriod]) -> Result<Vec<ResultCounts>, RepositoryError> {
+        let rows: Vec<CountsRow> = sqlx::query_as(COUNTS_OF_PERIODS)
+            .bind(periods.iter().map(|p| p.project.0).collect::<Vec<_>>())
+            .bind(periods.iter().map(|p| p.evaluation.to_string()).collect::<Vec<_>>())
+            .bind(periods.iter().map(|p| p.period.start).collect::<Vec<_>>())
+            .bind(periods.iter().map(|p| p.period.end).collect::<Vec<_>>())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ResultCounts { pass: unsigned(r.pass), fail: unsigned(r.fail), na: unsigned(r.na) })
+            .collect())
     }
 
     async fn trend(

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
 use domain::reports::delivery::{DeliveryRecord, DeliveryState};
 use domain::reports::{
-    AlertCondition, DeliveryStatus, DeliveryTarget, DueCandidate, Frequency, Period, Report, ReportContent,
-    ReportRepository, ReportRun, ReportRunStore, ResultCounts, StoredDelivery, StoredSecret, TrendPoint,
+    AlertCondition, DeliveryStatus, DeliveryTarget, Frequency, Period, Report, ReportContent, ReportRepository,
+    ReportRun, ReportRunStore, ScheduleCandidate, StoredDelivery, StoredSecret, TrendPoint,
 };
 use domain::{EvaluationId, Page, PageRequest, ProjectId, ReportId, ReportRunId, RepositoryError, UserId};
 use serde_json::{Value, json};
@@ -68,59 +68,18 @@ const COUNT_REPORTS: &str = "\
 SELECT count(*) FROM evaluation_reports r
 WHERE r.project_id = $1 AND NOT r.deleted AND ($2::uuid IS NULL OR r.evaluation_id = $2)";
 
-/// The scheduler's due reports, decided in SQL so that the per-tick bound applies to
-/// reports that will run, not to everything that was looked at: scheduled reports past
-/// their date; every_n reports outside their cooldown whose new results (counted up to
-/// the threshold: an index probe that stops at N) reached it; alert reports outside their
-/// cooldown whose window has enough results at a pass rate past the threshold (the
-/// domain checks the same rules again). All under the daily cap. Exported for the bench.
-pub const DUE_CANDIDATES: &str = concat!(
-    "SELECT * FROM (",
+/// The reports the scheduler looks at (enabled; every every_n and alert one, scheduled
+/// ones whose date has come), each with its automatic runs of the last day. Which are due
+/// is the domain's decision. Exported for the bench.
+pub const SCHEDULE_CANDIDATES: &str = concat!(
     select_report!(),
     ",
     (SELECT count(*) FROM evaluation_report_runs x
-      WHERE x.report_id = r.id AND x.automatic AND x.created_at > $1 - interval '1 day') AS runs_last_day,
-    CASE WHEN r.frequency = 'every_n' THEN (
-        SELECT count(*) FROM (
-            SELECT 1 FROM ai_events e
-            WHERE e.project_id = r.project_id AND e.evaluation_id = r.evaluation_id::text
-              AND e.event = '$ai_evaluation'
-              AND e.timestamp > coalesce(r.last_delivered_at, r.starts_at, r.created_at) AND e.timestamp <= $1
-            LIMIT r.trigger_threshold) n)
-    ELSE 0 END AS new_results,
-    coalesce(w.pass, 0) AS window_pass, coalesce(w.fail, 0) AS window_fail, coalesce(w.na, 0) AS window_na
+      WHERE x.report_id = r.id AND x.automatic AND x.created_at > $1 - interval '1 day') AS runs_last_day
 FROM evaluation_reports r
 LEFT JOIN users u ON u.id = r.created_by
-LEFT JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE c.result = 'pass') AS pass, count(*) FILTER (WHERE c.result = 'fail') AS fail,
-           count(*) FILTER (WHERE c.result = 'na') AS na
-    FROM (
-        SELECT CASE WHEN e.properties -> '$ai_evaluation_applicable' = 'false'::jsonb THEN 'na'
-                    WHEN e.properties -> '$ai_evaluation_result' = 'true'::jsonb THEN 'pass'
-                    WHEN e.properties -> '$ai_evaluation_result' = 'false'::jsonb THEN 'fail' END AS result
-        FROM ai_events e
-        WHERE e.project_id = r.project_id AND e.evaluation_id = r.evaluation_id::text AND e.event = '$ai_evaluation'
-          AND e.timestamp >= $1 - make_interval(mins => (r.alert_condition ->> 'window_minutes')::int)
-          AND e.timestamp < $1
-    ) c
-) w ON r.frequency = 'alert'
-WHERE r.enabled AND NOT r.deleted AND (
-    (r.frequency = 'scheduled' AND r.next_delivery_date <= $1)
-    OR (r.frequency <> 'scheduled'
-        AND (r.last_delivered_at IS NULL OR r.last_delivered_at + make_interval(mins => r.cooldown_minutes) <= $1)))
-) due
-WHERE runs_last_day < daily_run_cap AND (
-    frequency = 'scheduled'
-    OR (frequency = 'every_n' AND new_results >= trigger_threshold)
-    OR (frequency = 'alert' AND window_pass + window_fail >= (alert_condition ->> 'min_runs')::bigint
-        AND CASE alert_condition ->> 'operator'
-                WHEN 'lt' THEN round(window_pass * 100.0 / (window_pass + window_fail), 2)
-                               < (alert_condition ->> 'pass_rate')::numeric
-                WHEN 'gt' THEN round(window_pass * 100.0 / (window_pass + window_fail), 2)
-                               > (alert_condition ->> 'pass_rate')::numeric
-            END))
-ORDER BY next_delivery_date NULLS LAST, id
-LIMIT 1000"
+WHERE r.enabled AND NOT r.deleted AND (r.frequency <> 'scheduled' OR r.next_delivery_date <= $1)
+ORDER BY r.next_delivery_date NULLS LAST, r.id"
 );
 
 pub(crate) const LOCK_REPORT: &str = "\
@@ -200,14 +159,10 @@ struct ReportRow {
 }
 
 #[derive(FromRow)]
-struct DueRow {
+struct CandidateRow {
     #[sqlx(flatten)]
     report: ReportRow,
     runs_last_day: i64,
-    new_results: i64,
-    window_pass: i64,
-    window_fail: i64,
-    window_na: i64,
 }
 
 fn unsigned(value: i64) -> u64 {
@@ -438,19 +393,13 @@ impl ReportRepository for PgReportStore {
 
 #[async_trait]
 impl ReportRunStore for PgReportStore {
-    async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError> {
-        let rows: Vec<DueRow> =
-            sqlx::query_as(DUE_CANDIDATES).bind(now).fetch_all(&self.pool).await.map_err(RepositoryError::new)?;
+    async fn schedule_candidates(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleCandidate>, RepositoryError> {
+        let rows: Vec<CandidateRow> =
+            sqlx::query_as(SCHEDULE_CANDIDATES).bind(now).fetch_all(&self.pool).await.map_err(RepositoryError::new)?;
         rows.into_iter()
             .map(|row| {
-                Ok(DueCandidate {
+                Ok(ScheduleCandidate {
                     automatic_runs_last_day: unsigned(row.runs_last_day),
-                    new_results: unsigned(row.new_results),
-                    window: ResultCounts {
-                        pass: unsigned(row.window_pass),
-                        fail: unsigned(row.window_fail),
-                        na: unsigned(row.window_na),
-                    },
                     report: Report::try_from(row.report)?,
                 })
             })

@@ -5,6 +5,7 @@
 //! are due. The statements are the ones `adapters-postgres` exports, so the bench can only
 //! time what the service runs.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use adapters_postgres::statements::PERIOD_COUNTS;
@@ -12,7 +13,7 @@ use adapters_postgres::{PgJobQueue, PgReportEvents, PgReportStore};
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use domain::jobs::JobQueue;
-use domain::reports::{Period, ReportEvents, ReportRunStore, due_jobs};
+use domain::reports::{Period, ReportEvents, ReportScheduler};
 use domain::{EvaluationId, ProjectId};
 use serde_json::json;
 
@@ -178,16 +179,19 @@ async fn tick(
 ) -> Result<Measured> {
     psql(setup.pg, &["-c", &seed_reports_sql(setup.project_id, evaluation_id)], signals).await?;
     psql(setup.pg, &["-c", "DELETE FROM jobs WHERE kind = 'report_run'"], signals).await?;
-    let store = PgReportStore::new(pool.clone());
-    let queue = PgJobQueue::new(pool.clone());
+    let queue = Arc::new(PgJobQueue::new(pool.clone()));
+    let scheduler = ReportScheduler::new(
+        Arc::new(PgReportStore::new(pool.clone())),
+        Arc::new(PgReportEvents::new(pool.clone())),
+        queue.clone(),
+    );
     let mut timings_ms = Vec::new();
     let mut first_enqueued = 0;
     let mut due_seen = 0;
     for n in 0..=TICKS {
         let started = Instant::now();
         let now = Utc::now();
-        let candidates = store.due_candidates(now).await?;
-        let jobs = due_jobs(&candidates, now);
+        let jobs = scheduler.due_jobs(now).await?;
         let enqueued = queue.enqueue(&jobs).await?;
         let elapsed = started.elapsed();
         if n == 0 {
@@ -229,6 +233,6 @@ mod tests {
     #[test]
     fn the_bench_times_the_adapters_exported_statements() {
         assert!(adapters_postgres::statements::PERIOD_COUNTS.contains("$ai_evaluation"));
-        assert!(adapters_postgres::statements::DUE_CANDIDATES.contains("evaluation_reports"));
+        assert!(adapters_postgres::statements::SCHEDULE_CANDIDATES.contains("evaluation_reports"));
     }
 }

@@ -14,8 +14,9 @@ use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
 use domain::reports::delivery::{DeliveryRecord, DeliveryState};
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
-    DeliveryStatus, DeliveryTarget, Frequency, NewDelivery, NewRun, Period, Report, ReportContent, ReportEvents,
-    ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ResultCounts, RunTransactions, RunWrites, StoredSecret,
+    DeliveryStatus, DeliveryTarget, EvaluationPeriod, Frequency, NewDelivery, NewResults, NewRun, Period, Report,
+    ReportContent, ReportEvents, ReportMetrics, ReportRepository, ReportRun, ReportRunStore, ReportScheduler,
+    ResultCounts, RunTransactions, RunWrites, StoredSecret,
 };
 use domain::{EvaluationId, ProjectId, ReportId, ReportRunId};
 use serde_json::{Value, json};
@@ -258,7 +259,7 @@ async fn racing_workers_store_one_run_per_key_and_the_report_advances_once() {
 }
 
 #[tokio::test]
-async fn due_candidates_runs_pagination_and_delivery_status() {
+async fn schedule_candidates_counts_runs_pagination_and_delivery_status() {
     let app = TestApp::migrated().await;
     let (tenant, evaluation) = setup(&app).await;
     let store = PgReportStore::new(app.pool().clone());
@@ -291,12 +292,27 @@ async fn due_candidates_runs_pagination_and_delivery_status() {
     let batch: Vec<IncomingEvent> = (0..5).map(|i| result(tenant.id(), evaluation, Some(true), at(10, 1, i))).collect();
     events.store_events(tenant.id(), &batch).await.unwrap();
 
-    let candidates = store.due_candidates(now).await.unwrap();
+    let candidates = store.schedule_candidates(now).await.unwrap();
     let ids: Vec<ReportId> = candidates.iter().map(|c| c.report.id).collect();
-    assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(ids.contains(&due.id) && ids.contains(&every_n.id));
-    let counted = candidates.iter().find(|c| c.report.id == every_n.id).unwrap();
-    assert_eq!(counted.new_results, 3, "counted up to the threshold only");
+    assert_eq!(ids.len(), 3, "the due scheduled one and both event-driven ones: {ids:?}");
+    assert!(ids.contains(&due.id) && ids.contains(&every_n.id) && ids.contains(&cooling.id));
+    let report_events = PgReportEvents::new(app.pool().clone());
+    let asked = |after, up_to| NewResults { project: tenant.id(), evaluation, after, until: now, up_to };
+    let found = report_events.new_results(&[asked(at(9, 0, 0), 3), asked(at(10, 1, 2), 100)]).await.unwrap();
+    assert_eq!(found, vec![3, 2], "counted up to the threshold, strictly after the last delivery");
+    let window =
+        EvaluationPeriod { project: tenant.id(), evaluation, period: Period { start: at(10, 1, 1), end: now } };
+    let counts = report_events.counts_of_periods(&[window]).await.unwrap();
+    assert_eq!(counts, vec![ResultCounts { pass: 4, fail: 0, na: 0 }]);
+
+    let scheduler = ReportScheduler::new(
+        Arc::new(store.clone()),
+        Arc::new(report_events),
+        Arc::new(PgJobQueue::new(app.pool().clone())),
+    );
+    let due_now: Vec<String> =
+        scheduler.due_jobs(now).await.unwrap().into_iter().filter_map(|job| job.unique_key).collect();
+    assert_eq!(due_now.len(), 2, "the scheduled report and the every_n one past its threshold: {due_now:?}");
 
     // Runs: newest first, paginated; a delivery's end sets the run's status.
     let queue = PgJobQueue::new(app.pool().clone());

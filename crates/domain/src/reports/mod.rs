@@ -28,8 +28,8 @@ pub use input::ReportInput;
 pub use model::*;
 pub use pages::{LINK_LIFETIME, RunPages};
 pub use ports::{
-    DueCandidate, LinkSigner, NewDelivery, NewRun, ReportDelivery, ReportEvents, ReportRepository, ReportRunStore,
-    StoredDelivery,
+    DueCandidate, EvaluationPeriod, LinkSigner, NewDelivery, NewResults, NewRun, ReportDelivery, ReportEvents,
+    ReportRepository, ReportRunStore, ScheduleCandidate, StoredDelivery,
 };
 pub use run_generation::RunGeneration;
 pub use run_writes::{LockedReport, ReportStatements, RunTransactions, RunWrites};

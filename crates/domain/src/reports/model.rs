@@ -220,7 +220,7 @@ impl ReportMetrics {
 }
 
 /// A half-open stretch of time [start, end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Period {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

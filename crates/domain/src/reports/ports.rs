@@ -32,6 +32,14 @@ pub trait ReportRepository: Send + Sync + 'static {
     async fn save(&self, report: &Report) -> Result<bool, RepositoryError>;
 }
 
+/// A report the scheduler looks at, with its automatic runs of the last 24 hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleCandidate {
+    pub report: Report,
+    /// Automatic runs in the last 24 hours (the daily cap).
+    pub automatic_runs_last_day: u64,
+}
+
 /// A report the scheduler may run, with what its gates need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueCandidate {
@@ -43,6 +51,25 @@ pub struct DueCandidate {
     pub new_results: u64,
     /// alert: the counts over the window ending now.
     pub window: ResultCounts,
+}
+
+/// An every_n report's question: how many results came after its last delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewResults {
+    pub project: ProjectId,
+    pub evaluation: EvaluationId,
+    pub after: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Counting may stop here (the threshold).
+    pub up_to: u32,
+}
+
+/// One evaluation's results in one period (an alert's window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EvaluationPeriod {
+    pub project: ProjectId,
+    pub evaluation: EvaluationId,
+    pub period: Period,
 }
 
 /// A generated run to store, with what an automatic run moves on its report.
@@ -81,10 +108,11 @@ pub struct StoredDelivery {
 #[cfg_attr(feature = "mocks", mockall::automock)]
 #[async_trait]
 pub trait ReportRunStore: Send + Sync + 'static {
-    /// Reports due at `now` (at most 1 000 per call): enabled, not deleted, under their
-    /// daily cap, and scheduled with `next_delivery_date <= now`, or every_n / alert
-    /// outside their cooldown with their threshold / condition met.
-    async fn due_candidates(&self, now: DateTime<Utc>) -> Result<Vec<DueCandidate>, RepositoryError>;
+    /// The reports the scheduler must look at, at `now`: enabled and not deleted, every
+    /// every_n and alert report, and the scheduled ones whose `next_delivery_date` has
+    /// come (a later one cannot be due); earliest date first. Which are due is the
+    /// scheduler's decision.
+    async fn schedule_candidates(&self, now: DateTime<Utc>) -> Result<Vec<ScheduleCandidate>, RepositoryError>;
 
     /// A report's runs, newest first.
     async fn runs(
@@ -116,6 +144,13 @@ pub trait ReportEvents: Send + Sync + 'static {
         evaluation: EvaluationId,
         period: Period,
     ) -> Result<ResultCounts, RepositoryError>;
+
+    /// For each query, in order: its results after `after` and up to `until` included,
+    /// counted up to `up_to` (the count may stop there).
+    async fn new_results(&self, queries: &[NewResults]) -> Result<Vec<u64>, RepositoryError>;
+
+    /// For each, in order: pass / fail / n/a of the evaluation in the period.
+    async fn counts_of_periods(&self, periods: &[EvaluationPeriod]) -> Result<Vec<ResultCounts>, RepositoryError>;
 
     /// Pass / fail per bucket over `span`.
     async fn trend(

@@ -1,32 +1,152 @@
 //! The scheduler: on every replica's tick, which reports are due and the run job each
-//! gets (the run keys make every replica's tick enqueue the same jobs).
+//! gets (the run keys make every replica's tick enqueue the same jobs). The decision is
+//! made here, once: the store lists the reports to look at, the report-events port
+//! counts what the gates ask (batched, once per distinct question).
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::model::{Frequency, Trigger};
-use super::ports::{DueCandidate, ReportRunStore};
+use super::model::{Frequency, Report, Trigger};
+use super::ports::{DueCandidate, EvaluationPeriod, NewResults, ReportEvents, ReportRunStore, ScheduleCandidate};
 use super::run_jobs::{RunPayload, anchor_of, run_job};
 use super::schedule;
+use crate::RepositoryError;
 use crate::jobs::{JobQueue, NewJob};
+
+/// At most this many runs are enqueued per tick; the rest are due at the next one.
+pub const RUNS_PER_TICK: usize = 1_000;
 
 /// Finds due reports and enqueues their runs.
 pub struct ReportScheduler {
-    pub(super) runs: Arc<dyn ReportRunStore>,
-    pub(super) jobs: Arc<dyn JobQueue>,
+    runs: Arc<dyn ReportRunStore>,
+    events: Arc<dyn ReportEvents>,
+    jobs: Arc<dyn JobQueue>,
 }
 
 impl ReportScheduler {
-    /// One scheduler tick: enqueues a run for every report due at `now` (the run keys
-    /// make every replica's tick enqueue the same jobs). Returns how many were new.
-    pub async fn tick(&self, now: DateTime<Utc>) -> Result<u64, crate::RepositoryError> {
-        let candidates = self.runs.due_candidates(now).await?;
-        let jobs = due_jobs(&candidates, now);
+    pub fn new(runs: Arc<dyn ReportRunStore>, events: Arc<dyn ReportEvents>, jobs: Arc<dyn JobQueue>) -> Self {
+        Self { runs, events, jobs }
+    }
+
+    /// One scheduler tick: enqueues a run for every report due at `now` (at most
+    /// [`RUNS_PER_TICK`]). Returns how many were new.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<u64, RepositoryError> {
+        let jobs = self.due_jobs(now).await?;
         if jobs.is_empty() {
             return Ok(0);
         }
         self.jobs.enqueue(&jobs).await
+    }
+
+    /// The run jobs of the reports due at `now`, earliest date first.
+    pub async fn due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<NewJob>, RepositoryError> {
+        let looked_at = self.runs.schedule_candidates(now).await?;
+        let open: Vec<&ScheduleCandidate> =
+            looked_at.iter().filter(|c| gates_open(&c.report, c.automatic_runs_last_day, now)).collect();
+        let counted = self.count(&open, now).await?;
+        Ok(due_jobs(&counted, now).into_iter().take(RUNS_PER_TICK).collect())
+    }
+
+    /// What each candidate's trigger needs counted: new results for every_n, the
+    /// window for alerts.
+    async fn count(
+        &self,
+        open: &[&ScheduleCandidate],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DueCandidate>, RepositoryError> {
+        let new_results: Vec<Option<NewResults>> = open.iter().map(|c| new_results_question(&c.report, now)).collect();
+        let windows: Vec<Option<EvaluationPeriod>> = open.iter().map(|c| window_question(&c.report, now)).collect();
+        let new_asked = Distinct::of(&new_results);
+        let new_counts = match new_asked.questions.is_empty() {
+            true => Vec::new(),
+            false => self.events.new_results(&new_asked.questions).await?,
+        };
+        let windows_asked = Distinct::of(&windows);
+        let window_counts = match windows_asked.questions.is_empty() {
+            true => Vec::new(),
+            false => self.events.counts_of_periods(&windows_asked.questions).await?,
+        };
+        let new_counts = new_asked.answer_each(&new_results, &new_counts)?;
+        let window_counts = windows_asked.answer_each(&windows, &window_counts)?;
+        Ok(open
+            .iter()
+            .zip(new_counts.into_iter().zip(window_counts))
+            .map(|(candidate, (new_results, window))| DueCandidate {
+                report: candidate.report.clone(),
+                automatic_runs_last_day: candidate.automatic_runs_last_day,
+                new_results: new_results.unwrap_or(0),
+                window: window.unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+/// The gates that need no counting: enabled, under the daily cap, and (for every_n and
+/// alerts) outside the cooldown, or (scheduled) at its date.
+fn gates_open(report: &Report, automatic_runs_last_day: u64, now: DateTime<Utc>) -> bool {
+    let timely = match report.frequency {
+        Frequency::Scheduled => report.next_delivery_date.is_some_and(|at| at <= now),
+        Frequency::EveryN | Frequency::Alert => {
+            schedule::cooldown_over(report.last_delivered_at, report.cooldown_minutes, now)
+        }
+    };
+    report.enabled
+        && !report.deleted
+        && timely
+        && schedule::under_daily_cap(automatic_runs_last_day, report.daily_run_cap)
+}
+
+/// every_n: the results since the last delivery (or the start), counted up to the
+/// threshold.
+fn new_results_question(report: &Report, now: DateTime<Utc>) -> Option<NewResults> {
+    (report.frequency == Frequency::EveryN).then(|| NewResults {
+        project: report.project,
+        evaluation: report.evaluation,
+        after: report.last_delivered_at.or(report.starts_at).unwrap_or(report.created_at),
+        until: now,
+        up_to: report.trigger_threshold,
+    })
+}
+
+/// alert: the window ending now.
+fn window_question(report: &Report, now: DateTime<Utc>) -> Option<EvaluationPeriod> {
+    let condition = report.alert_condition.filter(|_| report.frequency == Frequency::Alert)?;
+    Some(EvaluationPeriod {
+        project: report.project,
+        evaluation: report.evaluation,
+        period: schedule::alert_window(&condition, now),
+    })
+}
+
+/// The distinct questions among the candidates' (reports on the same evaluation and
+/// window share one count).
+struct Distinct<Q> {
+    questions: Vec<Q>,
+    position: HashMap<Q, usize>,
+}
+
+impl<Q: Copy + Eq + Hash> Distinct<Q> {
+    fn of(asked: &[Option<Q>]) -> Self {
+        let mut distinct = Self { questions: Vec::new(), position: HashMap::new() };
+        for question in asked.iter().flatten() {
+            distinct.position.entry(*question).or_insert_with(|| {
+                distinct.questions.push(*question);
+                distinct.questions.len() - 1
+            });
+        }
+        distinct
+    }
+
+    /// Each of `asked` with the answer to its question, in order.
+    fn answer_each<A: Copy>(&self, asked: &[Option<Q>], answers: &[A]) -> Result<Vec<Option<A>>, RepositoryError> {
+        if answers.len() != self.questions.len() {
+            let wrong = anyhow::anyhow!("{} answers to {} questions", answers.len(), self.questions.len());
+            return Err(RepositoryError::new(wrong));
+        }
+        Ok(asked.iter().map(|question| question.map(|q| answers[self.position[&q]])).collect())
     }
 }
 
@@ -39,24 +159,18 @@ pub fn due_jobs(candidates: &[DueCandidate], now: DateTime<Utc>) -> Vec<NewJob> 
 /// The job a due candidate gets, if its gates let it run now.
 fn due_job(candidate: &DueCandidate, now: DateTime<Utc>) -> Option<NewJob> {
     let report = &candidate.report;
-    if !report.enabled || report.deleted {
+    if !gates_open(report, candidate.automatic_runs_last_day, now) {
         return None;
     }
-    let capped = !schedule::under_daily_cap(candidate.automatic_runs_last_day, report.daily_run_cap);
-    let cooling = !schedule::cooldown_over(report.last_delivered_at, report.cooldown_minutes, now);
     let (trigger, observed) = match report.frequency {
-        Frequency::Scheduled => {
-            let due = report.next_delivery_date.is_some_and(|at| at <= now);
-            (due && !capped).then_some((Trigger::Scheduled, None))?
-        }
+        Frequency::Scheduled => (Trigger::Scheduled, None),
         Frequency::EveryN => {
             let due = candidate.new_results >= u64::from(report.trigger_threshold);
-            (due && !capped && !cooling).then_some((Trigger::EveryN, None))?
+            due.then_some((Trigger::EveryN, None))?
         }
         Frequency::Alert => {
-            let condition = report.alert_condition?;
-            let fires = schedule::alert_fires(&condition, &candidate.window);
-            (fires && !capped && !cooling).then_some((Trigger::Alert, Some(candidate.window.pass_rate())))?
+            let fires = schedule::alert_fires(&report.alert_condition?, &candidate.window);
+            fires.then_some((Trigger::Alert, Some(candidate.window.pass_rate())))?
         }
     };
     let anchor = anchor_of(report);

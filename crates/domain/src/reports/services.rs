@@ -76,7 +76,7 @@ impl ReportServices {
                 cipher: ports.cipher.clone(),
                 targets: config.targets,
             }),
-            scheduler: Arc::new(ReportScheduler { runs: ports.runs.clone(), jobs: ports.jobs.clone() }),
+            scheduler: Arc::new(ReportScheduler::new(ports.runs.clone(), ports.events.clone(), ports.jobs.clone())),
             runs: Arc::new(RunGeneration {
                 reports: ports.reports,
                 writes: ports.run_writes.clone(),

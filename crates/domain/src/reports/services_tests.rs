@@ -20,7 +20,7 @@ use crate::reports::delivery::{DeliveryRecord, SendFailure};
 use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
 use crate::reports::model::*;
 use crate::reports::model::{AlertCondition, AlertOperator, ResultCounts};
-use crate::reports::ports::{DueCandidate, NewRun};
+use crate::reports::ports::{DueCandidate, NewRun, ScheduleCandidate};
 use crate::reports::ports::{
     MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore, StoredDelivery,
 };
@@ -102,10 +102,15 @@ impl Mocks {
     }
 }
 
-/// Runs one tick over `candidates`; returns the unique keys of the jobs enqueued.
-async fn tick(candidates: Vec<DueCandidate>) -> Vec<String> {
+/// Runs one tick over one report with what the counts answer; returns the unique keys
+/// of the jobs enqueued.
+async fn tick(due: DueCandidate) -> Vec<String> {
     let mut mocks = Mocks::default();
-    mocks.runs.expect_due_candidates().returning(move |_| Ok(candidates.clone()));
+    let looked_at =
+        ScheduleCandidate { report: due.report.clone(), automatic_runs_last_day: due.automatic_runs_last_day };
+    mocks.runs.expect_schedule_candidates().returning(move |_| Ok(vec![looked_at.clone()]));
+    mocks.events.expect_new_results().returning(move |asked| Ok(vec![due.new_results; asked.len()]));
+    mocks.events.expect_counts_of_periods().returning(move |asked| Ok(vec![due.window; asked.len()]));
     let enqueued = Arc::new(Mutex::new(Vec::new()));
     let kept = enqueued.clone();
     mocks.jobs.expect_enqueue().returning(move |jobs| {
@@ -117,37 +122,67 @@ async fn tick(candidates: Vec<DueCandidate>) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn the_tick_counts_only_what_its_open_gates_ask_once_per_question() {
+    let every_n = report(Frequency::EveryN);
+    let mut same_question = report(Frequency::EveryN);
+    same_question.id = ReportId(uuid::Uuid::from_u128(77));
+    let mut cooling = report(Frequency::EveryN);
+    cooling.id = ReportId(uuid::Uuid::from_u128(78));
+    cooling.last_delivered_at = Some(now() - Span::minutes(5));
+    let mut scheduled = report(Frequency::Scheduled);
+    scheduled.next_delivery_date = Some(now() - Span::seconds(1));
+    let looked_at: Vec<ScheduleCandidate> = [every_n, same_question, cooling, scheduled]
+        .into_iter()
+        .map(|report| ScheduleCandidate { report, automatic_runs_last_day: 0 })
+        .collect();
+    let mut mocks = Mocks::default();
+    mocks.runs.expect_schedule_candidates().returning(move |_| Ok(looked_at.clone()));
+    mocks.events.expect_new_results().times(1).returning(|asked| {
+        assert_eq!(
+            asked.len(),
+            1,
+            "two reports with the same question share one count; the cooling one is not counted"
+        );
+        assert_eq!(asked[0].up_to, 100);
+        Ok(vec![100])
+    });
+    mocks.events.expect_counts_of_periods().never();
+    let jobs = mocks.services().scheduler.due_jobs(now()).await.unwrap();
+    assert_eq!(jobs.len(), 3, "both every_n reports and the scheduled one");
+}
+
+#[tokio::test]
 async fn the_tick_runs_what_is_due_under_its_gates() {
     let mut scheduled = report(Frequency::Scheduled);
     scheduled.next_delivery_date = Some(now() - Span::seconds(1));
-    let keys = tick(vec![candidate(scheduled.clone())]).await;
+    let keys = tick(candidate(scheduled.clone())).await;
     assert_eq!(keys, vec![schedule::run_key(scheduled.id.0, Trigger::Scheduled, scheduled.next_delivery_date)]);
 
     let mut not_yet = scheduled.clone();
     not_yet.next_delivery_date = Some(now() + Span::seconds(1));
-    assert!(tick(vec![candidate(not_yet)]).await.is_empty());
+    assert!(tick(candidate(not_yet)).await.is_empty());
 
     let capped = DueCandidate { automatic_runs_last_day: 10, ..candidate(scheduled.clone()) };
-    assert!(tick(vec![capped]).await.is_empty(), "the daily cap holds");
+    assert!(tick(capped).await.is_empty(), "the daily cap holds");
 
     let every_n = report(Frequency::EveryN);
-    assert!(tick(vec![DueCandidate { new_results: 99, ..candidate(every_n.clone()) }]).await.is_empty());
-    assert_eq!(tick(vec![DueCandidate { new_results: 100, ..candidate(every_n.clone()) }]).await.len(), 1);
+    assert!(tick(DueCandidate { new_results: 99, ..candidate(every_n.clone()) }).await.is_empty());
+    assert_eq!(tick(DueCandidate { new_results: 100, ..candidate(every_n.clone()) }).await.len(), 1);
     let mut cooling = every_n.clone();
     cooling.last_delivered_at = Some(now() - Span::minutes(59));
-    assert!(tick(vec![DueCandidate { new_results: 500, ..candidate(cooling) }]).await.is_empty(), "cooldown");
+    assert!(tick(DueCandidate { new_results: 500, ..candidate(cooling) }).await.is_empty(), "cooldown");
 
     let mut alert = report(Frequency::Alert);
     alert.alert_condition =
         Some(AlertCondition { operator: AlertOperator::Lt, pass_rate: 80.0, min_runs: 10, window_minutes: 60 });
     let firing = ResultCounts { pass: 7, fail: 3, na: 0 };
-    assert_eq!(tick(vec![DueCandidate { window: firing, ..candidate(alert.clone()) }]).await.len(), 1);
+    assert_eq!(tick(DueCandidate { window: firing, ..candidate(alert.clone()) }).await.len(), 1);
     let calm = ResultCounts { pass: 9, fail: 1, na: 0 };
-    assert!(tick(vec![DueCandidate { window: calm, ..candidate(alert.clone()) }]).await.is_empty());
+    assert!(tick(DueCandidate { window: calm, ..candidate(alert.clone()) }).await.is_empty());
 
     let mut disabled = scheduled;
     disabled.enabled = false;
-    assert!(tick(vec![candidate(disabled)]).await.is_empty());
+    assert!(tick(candidate(disabled)).await.is_empty());
 }
 
 fn claimed(kind: JobKind, payload: Value, attempts: u32) -> ClaimedJob {
