@@ -64,6 +64,15 @@ async fn create_key_at(app: &TestApp, provider: &str, azure_endpoint: &str) -> S
     key["id"].as_str().unwrap().to_owned()
 }
 
+/// Stores a key of `provider`, has the fake answer its model list with `answer`, and
+/// returns the key's id and the list the service answers for it.
+async fn live_models(app: &TestApp, provider: &str, answer: Value) -> (String, Value) {
+    let key = create_key(app, provider).await;
+    fake::serve_models(&app.providers, provider, answer).await;
+    let list = models(app, provider, Some(&key)).await;
+    (key, list)
+}
+
 async fn list_calls(app: &TestApp, provider: &str) -> usize {
     fake::requests_to(&app.providers, &fake::models_path(provider)).await.len()
 }
@@ -153,9 +162,8 @@ async fn the_trial_model_is_posthog_available_when_a_system_llm_is_configured() 
 #[tokio::test]
 async fn with_a_key_curated_models_it_offers_come_first_then_the_rest_newest_first() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "openai").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "openai",
         json!({"object": "list", "data": [
             {"id": "gpt-4o", "object": "model", "created": 1715367049},
@@ -167,7 +175,6 @@ async fn with_a_key_curated_models_it_offers_come_first_then_the_rest_newest_fir
         ]}),
     )
     .await;
-    let list = models(&app, "openai", Some(&key)).await;
     assert_eq!(
         ids(&list),
         ["gpt-5-mini", "gpt-4o", "ft:gpt-4o-mini:acme::abc", "dall-e-3", "babbage-002", "whisper-1"]
@@ -181,9 +188,8 @@ async fn with_a_key_curated_models_it_offers_come_first_then_the_rest_newest_fir
 #[tokio::test]
 async fn anthropic_models_are_ordered_by_their_creation_date() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "anthropic").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "anthropic",
         json!({"data": [
             {"type": "model", "id": "claude-3-haiku-20240307", "created_at": "2024-03-07T00:00:00Z"},
@@ -193,7 +199,6 @@ async fn anthropic_models_are_ordered_by_their_creation_date() {
         ], "has_more": false, "first_id": "claude-3-haiku-20240307", "last_id": "claude-haiku-4-5"}),
     )
     .await;
-    let list = models(&app, "anthropic", Some(&key)).await;
     assert_eq!(
         ids(&list),
         ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-3-7-sonnet-20250219", "claude-3-haiku-20240307"]
@@ -205,9 +210,8 @@ async fn anthropic_models_are_ordered_by_their_creation_date() {
 #[tokio::test]
 async fn gemini_model_ids_lose_their_models_prefix() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "gemini").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "gemini",
         json!({"models": [
             {"name": "models/text-embedding-004", "displayName": "Text Embedding 004"},
@@ -216,7 +220,6 @@ async fn gemini_model_ids_lose_their_models_prefix() {
         ]}),
     )
     .await;
-    let list = models(&app, "gemini", Some(&key)).await;
     assert_eq!(ids(&list), ["gemini-2.5-flash", "gemini-2.5-pro", "text-embedding-004"]);
     let requests = fake::requests_to(&app.providers, &fake::models_path("gemini")).await;
     assert_eq!(requests[0].headers.get("x-goog-api-key").unwrap(), "sk-test-models-12345");
@@ -226,9 +229,8 @@ async fn gemini_model_ids_lose_their_models_prefix() {
 #[tokio::test]
 async fn together_answers_a_bare_array() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "together_ai").await;
-    fake::serve_models(
-        &app.providers,
+    let (key, list) = live_models(
+        &app,
         "together_ai",
         json!([
             {"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo", "object": "model", "created": 1733443200},
@@ -236,16 +238,15 @@ async fn together_answers_a_bare_array() {
         ]),
     )
     .await;
-    let list = models(&app, "together", Some(&key)).await;
+    assert_eq!(models(&app, "together", Some(&key)).await, list, "the alias lists the same");
     assert_eq!(ids(&list), ["Qwen/Qwen2.5-72B-Instruct-Turbo", "meta-llama/Llama-3.3-70B-Instruct-Turbo"]);
 }
 
 #[tokio::test]
 async fn fireworks_model_ids_are_kept_whole() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "fireworks").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "fireworks",
         json!({"object": "list", "data": [
             {"id": "accounts/fireworks/models/llama-v3p3-70b-instruct", "object": "model", "created": 1733443200},
@@ -253,7 +254,6 @@ async fn fireworks_model_ids_are_kept_whole() {
         ]}),
     )
     .await;
-    let list = models(&app, "fireworks", Some(&key)).await;
     assert_eq!(
         ids(&list),
         ["accounts/fireworks/models/qwen3-235b-a22b", "accounts/fireworks/models/llama-v3p3-70b-instruct"]
@@ -263,9 +263,8 @@ async fn fireworks_model_ids_are_kept_whole() {
 #[tokio::test]
 async fn openrouter_lists_its_models_with_the_key() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "openrouter").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "openrouter",
         json!({"data": [
             {"id": "openai/gpt-5-mini", "created": 1754000000},
@@ -273,7 +272,6 @@ async fn openrouter_lists_its_models_with_the_key() {
         ]}),
     )
     .await;
-    let list = models(&app, "openrouter", Some(&key)).await;
     assert_eq!(ids(&list), ["anthropic/claude-haiku-4.5", "openai/gpt-5-mini"]);
 }
 
@@ -447,9 +445,8 @@ async fn every_page_of_a_paginated_anthropic_list_is_read() {
 #[tokio::test]
 async fn a_model_listed_twice_appears_once() {
     let app = TestApp::spawn().await;
-    let key = create_key(&app, "openai").await;
-    fake::serve_models(
-        &app.providers,
+    let (_, list) = live_models(
+        &app,
         "openai",
         json!({"object": "list", "data": [
             {"id": "ft:custom-a", "created": 300},
@@ -460,7 +457,6 @@ async fn a_model_listed_twice_appears_once() {
         ]}),
     )
     .await;
-    let list = models(&app, "openai", Some(&key)).await;
     assert_eq!(ids(&list), ["gpt-4o", "ft:custom-a", "ft:custom-b"]);
 }
 

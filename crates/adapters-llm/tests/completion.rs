@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use adapters_llm::{HttpStructuredCompletion, LlmGatewayConfig, RetryPolicy};
 use common::*;
-use domain::llm::{CompletionError, StructuredCompletion, TokenUsage};
+use domain::llm::{Completion, CompletionError, StructuredCompletion, TokenUsage};
 use domain::provider_key::Provider;
 use futures::future::join_all;
 use serde_json::{Value, json};
@@ -36,6 +36,27 @@ where
 async fn mount_first_then(provider: Provider, server: &MockServer, first: ResponseTemplate, then: ResponseTemplate) {
     completion_call(provider).respond_with(first).up_to_n_times(1).with_priority(1).mount(server).await;
     completion_call(provider).respond_with(then).mount(server).await;
+}
+
+/// A fake server of `provider` answering every completion call with `response`.
+async fn answering(provider: Provider, response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    completion_call(provider).respond_with(response).mount(&server).await;
+    server
+}
+
+/// A fake server of `provider` answering the first completion call with `first`, every
+/// later one with `then`.
+async fn answering_first_then(provider: Provider, first: ResponseTemplate, then: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    mount_first_then(provider, &server, first, then).await;
+    server
+}
+
+/// One completion of the test request against `server`, within [`DEADLINE`].
+async fn complete_at(provider: Provider, server: &MockServer) -> Result<Completion, CompletionError> {
+    let (adapter, credentials) = completion(provider, server);
+    adapter.complete(&credentials, &completion_request(), DEADLINE).await
 }
 
 fn ok(provider: Provider) -> ResponseTemplate {
@@ -66,10 +87,8 @@ fn assert_error_secret_free(error: &CompletionError, context: &str) {
 #[tokio::test]
 async fn the_answer_and_usage_are_read_from_where_each_provider_puts_them() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        completion_call(provider).respond_with(ok(provider)).expect(1).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+        let server = answering(provider, ok(provider)).await;
+        let completion = complete_at(provider, &server).await.unwrap();
         assert_eq!(completion.value, verdict(), "{provider}");
         assert_eq!(completion.usage, TokenUsage { input: 11, output: 7 }, "{provider}");
         assert_eq!(completion.attempts, 1, "{provider}");
@@ -81,11 +100,9 @@ async fn the_answer_and_usage_are_read_from_where_each_provider_puts_them() {
 async fn unauthorized_and_forbidden_reject_the_key_without_a_retry() {
     for_each(&Provider::ALL, |provider| async move {
         for status in [401, 403] {
-            let server = MockServer::start().await;
             let response = ResponseTemplate::new(status).set_body_json(error_body(provider, status));
-            completion_call(provider).respond_with(response).mount(&server).await;
-            let (adapter, credentials) = completion(provider, &server);
-            let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+            let server = answering(provider, response).await;
+            let error = complete_at(provider, &server).await.unwrap_err();
             assert_eq!(error, CompletionError::KeyRejected, "{provider} {status}");
             assert_eq!(received(&server).await.len(), 1, "{provider} {status}: retried a rejected key");
         }
@@ -93,34 +110,43 @@ async fn unauthorized_and_forbidden_reject_the_key_without_a_retry() {
     .await;
 }
 
+/// A passing failure: a rate limit (with `retry-after` seconds) or a server error.
+fn failing(provider: Provider, status: u16, retry_after: &str) -> ResponseTemplate {
+    let response = ResponseTemplate::new(status).set_body_json(error_body(provider, status));
+    match status {
+        429 => response.insert_header("retry-after", retry_after),
+        _ => response,
+    }
+}
+
 #[tokio::test]
-async fn a_rate_limit_with_retry_after_is_retried_then_succeeds() {
+async fn a_rate_limit_or_a_server_error_is_retried_then_succeeds() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        let limited =
-            ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_json(error_body(provider, 429));
-        mount_first_then(provider, &server, limited, ok(provider)).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
-        assert_eq!(completion.value, verdict(), "{provider}");
-        assert_eq!(completion.attempts, 2, "{provider}");
-        assert_eq!(received(&server).await.len(), 2, "{provider}");
+        for status in [429, 500] {
+            let server = answering_first_then(provider, failing(provider, status, "1"), ok(provider)).await;
+            let completion = complete_at(provider, &server).await.unwrap();
+            assert_eq!(completion.value, verdict(), "{provider} {status}");
+            assert_eq!(completion.attempts, 2, "{provider} {status}");
+            assert_eq!(received(&server).await.len(), 2, "{provider} {status}");
+        }
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_lasting_rate_limit_gives_up_after_two_retries() {
+async fn a_lasting_rate_limit_or_server_error_gives_up_after_two_retries() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        let limited =
-            ResponseTemplate::new(429).insert_header("retry-after", "0").set_body_json(error_body(provider, 429));
-        completion_call(provider).respond_with(limited).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
-        assert_eq!(error, CompletionError::RateLimited { retry_after: Some(Duration::ZERO) }, "{provider}");
-        assert_eq!(received(&server).await.len(), 3, "{provider}");
-        assert_error_secret_free(&error, &provider.to_string());
+        let expected = [
+            (429, CompletionError::RateLimited { retry_after: Some(Duration::ZERO) }),
+            (503, CompletionError::Unavailable("status 503".to_owned())),
+        ];
+        for (status, expected) in expected {
+            let server = answering(provider, failing(provider, status, "0")).await;
+            let error = complete_at(provider, &server).await.unwrap_err();
+            assert_eq!(error, expected, "{provider}");
+            assert_eq!(received(&server).await.len(), 3, "{provider} {status}");
+            assert_error_secret_free(&error, &provider.to_string());
+        }
     })
     .await;
 }
@@ -128,12 +154,9 @@ async fn a_lasting_rate_limit_gives_up_after_two_retries() {
 #[tokio::test]
 async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        let limited = ResponseTemplate::new(429).insert_header("retry-after", "120");
-        completion_call(provider).respond_with(limited).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
+        let server = answering(provider, ResponseTemplate::new(429).insert_header("retry-after", "120")).await;
         let started = Instant::now();
-        let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+        let error = complete_at(provider, &server).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5), "{provider}: waited past the deadline");
         assert_eq!(error, CompletionError::RateLimited { retry_after: Some(Duration::from_secs(120)) }, "{provider}");
         assert_eq!(received(&server).await.len(), 1, "{provider}");
@@ -144,8 +167,7 @@ async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
 #[tokio::test]
 async fn a_backoff_that_would_pass_the_deadline_is_not_slept() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        completion_call(provider).respond_with(ResponseTemplate::new(502)).mount(&server).await;
+        let server = answering(provider, ResponseTemplate::new(502)).await;
         let (adapter, credentials) = completion(provider, &server);
         let slow =
             RetryPolicy { base_delay: Duration::from_secs(30), max_delay: Duration::from_secs(60), ..fast_retries() };
@@ -167,43 +189,11 @@ fn the_default_policy_allows_two_retries() {
 }
 
 #[tokio::test]
-async fn a_server_error_is_retried_then_succeeds() {
-    for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        let failing = ResponseTemplate::new(500).set_body_json(error_body(provider, 500));
-        mount_first_then(provider, &server, failing, ok(provider)).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
-        assert_eq!(completion.value, verdict(), "{provider}");
-        assert_eq!(completion.attempts, 2, "{provider}");
-        assert_eq!(received(&server).await.len(), 2, "{provider}");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_lasting_server_error_is_unavailable_after_two_retries() {
-    for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        let failing = ResponseTemplate::new(503).set_body_json(error_body(provider, 503));
-        completion_call(provider).respond_with(failing).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
-        assert_eq!(error, CompletionError::Unavailable("status 503".to_owned()), "{provider}");
-        assert_eq!(received(&server).await.len(), 3, "{provider}");
-        assert_error_secret_free(&error, &provider.to_string());
-    })
-    .await;
-}
-
-#[tokio::test]
 async fn another_client_error_is_unavailable_without_a_retry() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
         let response = ResponseTemplate::new(404).set_body_json(error_body(provider, 404));
-        completion_call(provider).respond_with(response).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+        let server = answering(provider, response).await;
+        let error = complete_at(provider, &server).await.unwrap_err();
         assert_eq!(error, CompletionError::Unavailable("status 404".to_owned()), "{provider}");
         assert_eq!(received(&server).await.len(), 1, "{provider}");
     })
@@ -213,8 +203,7 @@ async fn another_client_error_is_unavailable_without_a_retry() {
 #[tokio::test]
 async fn a_hanging_provider_times_out_at_the_deadline() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        completion_call(provider).respond_with(ok(provider).set_delay(LONG_DELAY)).mount(&server).await;
+        let server = answering(provider, ok(provider).set_delay(LONG_DELAY)).await;
         let (adapter, credentials) = completion(provider, &server);
         let started = Instant::now();
         let error =
@@ -239,10 +228,8 @@ async fn a_refused_connection_is_unavailable() {
 #[tokio::test]
 async fn prose_instead_of_json_is_asked_again_once() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        mount_first_then(provider, &server, prose(provider), ok(provider)).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+        let server = answering_first_then(provider, prose(provider), ok(provider)).await;
+        let completion = complete_at(provider, &server).await.unwrap();
         assert_eq!(completion.value, verdict(), "{provider}");
         assert_eq!(completion.attempts, 2, "{provider}");
         assert_eq!(completion.usage, TokenUsage { input: 22, output: 14 }, "{provider}: both calls cost tokens");
@@ -254,10 +241,8 @@ async fn prose_instead_of_json_is_asked_again_once() {
 #[tokio::test]
 async fn prose_twice_is_bad_output() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
-        completion_call(provider).respond_with(prose(provider)).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+        let server = answering(provider, prose(provider)).await;
+        let error = complete_at(provider, &server).await.unwrap_err();
         assert!(matches!(error, CompletionError::BadOutput(_)), "{provider}: {error:?}");
         assert_eq!(received(&server).await.len(), 2, "{provider}");
         assert_error_secret_free(&error, &provider.to_string());
@@ -269,11 +254,9 @@ async fn prose_twice_is_bad_output() {
 #[tokio::test]
 async fn the_key_travels_only_in_its_header() {
     for_each(&Provider::ALL, |provider| async move {
-        let server = MockServer::start().await;
         // The mock only matches with the key in the provider's header.
-        completion_call(provider).respond_with(ok(provider)).expect(1).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+        let server = answering(provider, ok(provider)).await;
+        complete_at(provider, &server).await.unwrap();
         let (request, _) = only_body(&server).await;
         assert!(!request.url.as_str().contains(KEY), "{provider}: key in the URL");
         let query: Vec<_> = request.url.query_pairs().map(|(name, _)| name.into_owned()).collect();
@@ -291,10 +274,8 @@ async fn openai_compatible_bodies_carry_a_strict_json_schema() {
     let mut providers = OPENAI_COMPATIBLE.to_vec();
     providers.push(Provider::AzureOpenai);
     for_each(&providers, |provider| async move {
-        let server = MockServer::start().await;
-        completion_call(provider).respond_with(ok(provider)).mount(&server).await;
-        let (adapter, credentials) = completion(provider, &server);
-        adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+        let server = answering(provider, ok(provider)).await;
+        complete_at(provider, &server).await.unwrap();
         let (_, body) = only_body(&server).await;
         assert_eq!(body["model"], MODEL, "{provider}");
         assert_eq!(
@@ -325,11 +306,9 @@ async fn openai_compatible_empty_choices_are_asked_again() {
     let mut providers = OPENAI_COMPATIBLE.to_vec();
     providers.push(Provider::AzureOpenai);
     for_each(&providers, |provider| async move {
-        let server = MockServer::start().await;
         let empty = ResponseTemplate::new(200).set_body_json(json!({"id": "x", "choices": [], "usage": null}));
-        mount_first_then(provider, &server, empty, ok(provider)).await;
-        let (adapter, credentials) = completion(provider, &server);
-        let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+        let server = answering_first_then(provider, empty, ok(provider)).await;
+        let completion = complete_at(provider, &server).await.unwrap();
         assert_eq!(completion.value, verdict(), "{provider}");
         assert_eq!(completion.attempts, 2, "{provider}");
         assert_eq!(completion.usage, TokenUsage { input: 11, output: 7 }, "{provider}");
@@ -342,10 +321,8 @@ async fn openai_compatible_empty_choices_are_asked_again() {
 #[tokio::test]
 async fn anthropic_gets_the_schema_as_a_forced_tool() {
     let provider = Provider::Anthropic;
-    let server = MockServer::start().await;
-    completion_call(provider).respond_with(ok(provider)).mount(&server).await;
-    let (adapter, credentials) = completion(provider, &server);
-    adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+    let server = answering(provider, ok(provider)).await;
+    complete_at(provider, &server).await.unwrap();
     let (_, body) = only_body(&server).await;
     assert_eq!(body["model"], MODEL);
     assert_eq!(body["max_tokens"], 321);
@@ -360,13 +337,11 @@ async fn anthropic_gets_the_schema_as_a_forced_tool() {
 #[tokio::test]
 async fn anthropic_text_before_the_tool_call_is_ignored() {
     let provider = Provider::Anthropic;
-    let server = MockServer::start().await;
     let mut body = answer_body(provider, &verdict());
     let tool_use = body["content"][0].clone();
     body["content"] = json!([{"type": "text", "text": "Let me record that."}, tool_use]);
-    completion_call(provider).respond_with(ResponseTemplate::new(200).set_body_json(body)).mount(&server).await;
-    let (adapter, credentials) = completion(provider, &server);
-    let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+    let server = answering(provider, ResponseTemplate::new(200).set_body_json(body)).await;
+    let completion = complete_at(provider, &server).await.unwrap();
     assert_eq!(completion.value, verdict());
     assert_eq!(completion.attempts, 1);
 }
@@ -374,12 +349,10 @@ async fn anthropic_text_before_the_tool_call_is_ignored() {
 #[tokio::test]
 async fn anthropic_overloaded_is_retried() {
     let provider = Provider::Anthropic;
-    let server = MockServer::start().await;
     let overloaded = ResponseTemplate::new(529)
         .set_body_json(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
-    mount_first_then(provider, &server, overloaded, ok(provider)).await;
-    let (adapter, credentials) = completion(provider, &server);
-    let completion = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+    let server = answering_first_then(provider, overloaded, ok(provider)).await;
+    let completion = complete_at(provider, &server).await.unwrap();
     assert_eq!(completion.attempts, 2);
 }
 
@@ -388,10 +361,8 @@ async fn anthropic_overloaded_is_retried() {
 #[tokio::test]
 async fn gemini_gets_the_schema_as_response_json_schema() {
     let provider = Provider::Gemini;
-    let server = MockServer::start().await;
-    completion_call(provider).respond_with(ok(provider)).mount(&server).await;
-    let (adapter, credentials) = completion(provider, &server);
-    adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap();
+    let server = answering(provider, ok(provider)).await;
+    complete_at(provider, &server).await.unwrap();
     let (_, body) = only_body(&server).await;
     assert_eq!(
         body["generationConfig"],
@@ -404,13 +375,8 @@ async fn gemini_gets_the_schema_as_response_json_schema() {
 #[tokio::test]
 async fn gemini_bad_request_naming_an_invalid_key_rejects_the_key() {
     let provider = Provider::Gemini;
-    let server = MockServer::start().await;
-    completion_call(provider)
-        .respond_with(ResponseTemplate::new(400).set_body_json(gemini_bad_key_body()))
-        .mount(&server)
-        .await;
-    let (adapter, credentials) = completion(provider, &server);
-    let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+    let server = answering(provider, ResponseTemplate::new(400).set_body_json(gemini_bad_key_body())).await;
+    let error = complete_at(provider, &server).await.unwrap_err();
     assert_eq!(error, CompletionError::KeyRejected);
     assert_eq!(received(&server).await.len(), 1);
 }
@@ -418,11 +384,9 @@ async fn gemini_bad_request_naming_an_invalid_key_rejects_the_key() {
 #[tokio::test]
 async fn gemini_other_bad_requests_are_unavailable() {
     let provider = Provider::Gemini;
-    let server = MockServer::start().await;
     let body = json!({"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}});
-    completion_call(provider).respond_with(ResponseTemplate::new(400).set_body_json(body)).mount(&server).await;
-    let (adapter, credentials) = completion(provider, &server);
-    let error = adapter.complete(&credentials, &completion_request(), DEADLINE).await.unwrap_err();
+    let server = answering(provider, ResponseTemplate::new(400).set_body_json(body)).await;
+    let error = complete_at(provider, &server).await.unwrap_err();
     assert_eq!(error, CompletionError::Unavailable("status 400".to_owned()));
     assert_eq!(received(&server).await.len(), 1);
 }
@@ -430,8 +394,7 @@ async fn gemini_other_bad_requests_are_unavailable() {
 #[tokio::test]
 async fn gemini_models_named_with_their_list_prefix_are_called_once_prefixed() {
     let provider = Provider::Gemini;
-    let server = MockServer::start().await;
-    completion_call(provider).respond_with(ok(provider)).expect(1).mount(&server).await;
+    let server = answering(provider, ok(provider)).await;
     let (adapter, credentials) = completion(provider, &server);
     let mut request = completion_request();
     request.model = format!("models/{MODEL}");
