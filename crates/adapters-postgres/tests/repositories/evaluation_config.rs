@@ -6,8 +6,7 @@ use crate::support::TestApp;
 
 #[tokio::test]
 async fn get_returns_the_defaults_when_the_project_stored_none() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
 
     let config = app.configs.get(tenant.id()).await.unwrap();
 
@@ -20,8 +19,7 @@ async fn get_returns_the_defaults_when_the_project_stored_none() {
 
 #[tokio::test]
 async fn get_reads_the_stored_row() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     sqlx::query(
         "INSERT INTO evaluation_configs (project_id, active_provider_key_id, trial_eval_limit, trial_evals_used) \
@@ -48,8 +46,7 @@ async fn get_reads_the_stored_row() {
 
 #[tokio::test]
 async fn a_row_written_by_set_as_active_keeps_the_default_credits() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().active()).await;
 
     let config = app.configs.get(tenant.id()).await.unwrap();
@@ -74,8 +71,7 @@ async fn get_never_returns_another_projects_settings() {
 
 #[tokio::test]
 async fn set_active_key_stores_the_key_and_keeps_the_credits() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let first = app.insert_key(tenant.key()).await;
     let second = app.insert_key(tenant.key()).await;
 
@@ -95,8 +91,7 @@ async fn set_active_key_stores_the_key_and_keeps_the_credits() {
 
 #[tokio::test]
 async fn set_active_key_refuses_another_projects_or_an_unknown_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let mine = app.insert_key(tenant.key().active()).await;
     let foreign = app.insert_key(other.key()).await;

@@ -8,7 +8,7 @@ use domain::evaluation::{
     ModelConfigurationSpec, ModelName, NewEvaluation, OutputType, Prompt, PropertyFilterInput, SaveOutcome,
     StatusReason,
 };
-use domain::provider_key::{KeyState, Provider, UserSummary};
+use domain::provider_key::{KeyState, Provider};
 use domain::{EvaluationId, PageRequest, ProviderKeyId};
 use serde_json::json;
 use uuid::Uuid;
@@ -109,8 +109,7 @@ fn ignoring_updated_at(after: &Evaluation, before: &Evaluation) -> Evaluation {
 
 #[tokio::test]
 async fn insert_returns_the_stored_evaluation_with_its_creator_and_configuration() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
     let conditions = Conditions::parse(&[ConditionInput {
         id: Some("c1".into()),
@@ -146,16 +145,7 @@ async fn insert_returns_the_stored_evaluation_with_its_creator_and_configuration
         (configuration.provider, configuration.model.as_str(), configuration.provider_key),
         (Provider::Anthropic, "judge-model", Some(key.id))
     );
-    assert_eq!(
-        evaluation.created_by,
-        Some(UserSummary {
-            id: tenant.admin.id,
-            uuid: tenant.admin.uuid,
-            email: tenant.admin.email.clone(),
-            first_name: String::new(),
-            last_name: String::new(),
-        })
-    );
+    assert_eq!(evaluation.created_by, Some(tenant.admin_summary()));
     assert!(!evaluation.deleted);
     assert_eq!(evaluation.created_at, evaluation.updated_at);
     assert_eq!(evaluations(&app).find(tenant.id(), record.id).await.unwrap(), Some(evaluation));
@@ -163,8 +153,7 @@ async fn insert_returns_the_stored_evaluation_with_its_creator_and_configuration
 
 #[tokio::test]
 async fn insert_without_a_model_configuration_stores_none() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
 
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
 
@@ -175,8 +164,7 @@ async fn insert_without_a_model_configuration_stores_none() {
 
 #[tokio::test]
 async fn insert_with_a_keyless_configuration_runs_on_trial_credits() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
 
     let evaluation = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
 
@@ -185,8 +173,7 @@ async fn insert_with_a_keyless_configuration_runs_on_trial_credits() {
 
 #[tokio::test]
 async fn insert_refuses_another_projects_key_and_stores_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let foreign = app.insert_key(other.key()).await;
     let record = NewEvaluation {
@@ -202,8 +189,7 @@ async fn insert_refuses_another_projects_key_and_stores_nothing() {
 
 #[tokio::test]
 async fn insert_refuses_an_unknown_key_and_stores_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let record = NewEvaluation {
         model_configuration: Some(spec(Provider::Openai, Some(ProviderKeyId::generate()))),
         ..new_evaluation(&tenant)
@@ -215,8 +201,7 @@ async fn insert_refuses_an_unknown_key_and_stores_nothing() {
 
 #[tokio::test]
 async fn insert_refuses_a_key_of_another_provider_and_stores_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let record =
         NewEvaluation { model_configuration: Some(spec(Provider::Openai, Some(gemini.id))), ..new_evaluation(&tenant) };
@@ -248,8 +233,7 @@ async fn find_never_returns_another_projects_or_a_deleted_evaluation() {
 
 #[tokio::test]
 async fn list_returns_the_projects_live_evaluations_newest_first_with_the_total() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let oldest = insert(&app, new_evaluation(&tenant)).await;
     let deleted = insert(&app, new_evaluation(&tenant)).await;
@@ -266,8 +250,7 @@ async fn list_returns_the_projects_live_evaluations_newest_first_with_the_total(
 
 #[tokio::test]
 async fn list_breaks_ties_on_created_at_by_ascending_id_and_pages() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(insert(&app, new_evaluation(&tenant)).await.id);
@@ -287,8 +270,7 @@ async fn list_breaks_ties_on_created_at_by_ascending_id_and_pages() {
 
 #[tokio::test]
 async fn list_filters_by_text_in_name_or_description_and_by_enabled_and_counts_what_it_keeps() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let named = |name: &str, description: &str, state: EvaluationState| NewEvaluation {
         name: EvaluationName::parse(name).unwrap(),
         description: description.to_owned(),
@@ -323,8 +305,7 @@ async fn list_filters_by_text_in_name_or_description_and_by_enabled_and_counts_w
 
 #[tokio::test]
 async fn update_changes_only_the_given_fields() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let before = insert(&app, new_evaluation(&tenant)).await;
     let conditions = Conditions::parse(&[ConditionInput::default()]).unwrap();
     let changes = EvaluationChanges {
@@ -355,8 +336,7 @@ async fn update_changes_only_the_given_fields() {
 
 #[tokio::test]
 async fn update_derives_the_state_from_enabled_on_the_stored_row() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
     let repo = evaluations(&app);
     let error = EvaluationState::Error(StatusReason::ProviderKeyInvalid);
@@ -386,8 +366,7 @@ async fn update_derives_the_state_from_enabled_on_the_stored_row() {
 
 #[tokio::test]
 async fn update_replaces_the_model_configuration_in_place_adds_and_removes_it() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
     let repo = evaluations(&app);
@@ -424,8 +403,7 @@ async fn update_replaces_the_model_configuration_in_place_adds_and_removes_it() 
 
 #[tokio::test]
 async fn update_refuses_a_foreign_or_mismatched_key_and_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let foreign = app.insert_key(other.key()).await;
     let anthropic = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
@@ -464,8 +442,7 @@ async fn update_never_touches_another_projects_or_a_deleted_evaluation() {
 
 #[tokio::test]
 async fn update_with_delete_soft_deletes_and_answers_the_deleted_row() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
     let changes = EvaluationChanges { delete: true, ..EvaluationChanges::default() };
 
@@ -479,8 +456,7 @@ async fn update_with_delete_soft_deletes_and_answers_the_deleted_row() {
 
 #[tokio::test]
 async fn soft_delete_keeps_the_row_and_happens_once() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
 
     assert!(evaluations(&app).soft_delete(tenant.id(), evaluation.id).await.unwrap());
@@ -504,8 +480,7 @@ async fn soft_delete_never_deletes_another_projects_evaluation() {
 
 #[tokio::test]
 async fn the_schema_refuses_status_combinations_that_break_the_invariants() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let evaluation = insert(&app, new_evaluation(&tenant)).await;
 
     for (enabled, status, reason) in [
@@ -528,19 +503,10 @@ async fn the_schema_refuses_status_combinations_that_break_the_invariants() {
 
 #[tokio::test]
 async fn the_schema_refuses_a_configuration_whose_key_is_of_another_provider() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let anthropic = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
 
-    let refused = sqlx::query(
-        "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
-         VALUES ($1, $2, 'openai', 'gpt-5-mini', $3)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(tenant.id().0)
-    .bind(anthropic.id.0)
-    .execute(app.pool())
-    .await;
+    let refused = app.insert_openai_configuration_row(tenant.id(), anthropic.id).await;
 
     assert!(refused.is_err());
 }
@@ -549,8 +515,7 @@ async fn the_schema_refuses_a_configuration_whose_key_is_of_another_provider() {
 
 #[tokio::test]
 async fn using_key_lists_the_live_evaluations_whose_configuration_uses_it() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let other_key = app.insert_key(tenant.key()).await;
     let first = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
@@ -584,8 +549,7 @@ async fn using_key_never_lists_another_projects_evaluations() {
 
 #[tokio::test]
 async fn on_trial_credits_lists_keyless_configurations_of_the_provider() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key()).await;
     let trial_paused = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
@@ -631,8 +595,7 @@ async fn on_trial_credits_lists_keyless_configurations_of_the_provider() {
 
 #[tokio::test]
 async fn assign_key_repoints_same_provider_configurations_and_moves_states() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let old_key = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
     let key = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
     let failed = insert_using_key(&app, &tenant, Provider::Anthropic, Some(old_key.id), EvaluationState::Paused).await;
@@ -663,8 +626,7 @@ async fn assign_key_repoints_same_provider_configurations_and_moves_states() {
 
 #[tokio::test]
 async fn assign_key_configures_unconfigured_evaluations_and_enables_on_request() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let unconfigured = insert(&app, new_evaluation(&tenant)).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
@@ -693,8 +655,7 @@ async fn assign_key_configures_unconfigured_evaluations_and_enables_on_request()
 
 #[tokio::test]
 async fn assign_key_ignores_other_projects_and_deleted_evaluations() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key()).await;
     let foreign = insert_using_key(&app, &other, Provider::Openai, None, EvaluationState::Paused).await;
@@ -716,8 +677,7 @@ async fn assign_key_ignores_other_projects_and_deleted_evaluations() {
 
 #[tokio::test]
 async fn assign_key_of_an_unknown_or_foreign_key_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let foreign_key = app.insert_key(other.key()).await;
     let evaluation = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
@@ -733,8 +693,7 @@ async fn assign_key_of_an_unknown_or_foreign_key_changes_nothing() {
 
 #[tokio::test]
 async fn a_key_in_any_state_can_be_assigned() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().state(KeyState::Invalid)).await;
     let evaluation = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Paused).await;
     let assignment =
@@ -747,8 +706,7 @@ async fn a_key_in_any_state_can_be_assigned() {
 
 #[tokio::test]
 async fn the_hourly_cap_is_stored_changed_and_removed() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let cap = MaxRunsPerHour::parse(50);
     let evaluation = insert(&app, NewEvaluation { max_runs_per_hour: cap, ..new_evaluation(&tenant) }).await;
     assert_eq!(evaluation.max_runs_per_hour, cap);
@@ -765,8 +723,7 @@ async fn the_hourly_cap_is_stored_changed_and_removed() {
 
 #[tokio::test]
 async fn the_runner_sees_only_enabled_evaluations_of_the_project() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let active = insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&tenant) }).await;
     insert(&app, new_evaluation(&tenant)).await; // paused
@@ -780,8 +737,7 @@ async fn the_runner_sees_only_enabled_evaluations_of_the_project() {
 
 #[tokio::test]
 async fn the_runner_stops_the_evaluations_it_selects_and_only_enabled_ones() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await.id;
     let using_key = insert_using_key(&app, &tenant, Provider::Openai, Some(key), EvaluationState::Active).await;
     let paused_using_key = insert_using_key(&app, &tenant, Provider::Openai, Some(key), EvaluationState::Paused).await;

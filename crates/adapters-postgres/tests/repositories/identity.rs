@@ -157,8 +157,7 @@ async fn projects_exist_only_when_every_id_exists() {
 
 #[tokio::test]
 async fn find_grant_round_trips_scopes_and_project_restriction() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project().await;
     let key =
         api_key(&app, tenant.admin.id, "llm_provider_key:write,evaluation:read", Some(vec![tenant.id(), other.id]))
@@ -180,8 +179,7 @@ async fn find_grant_round_trips_scopes_and_project_restriction() {
 
 #[tokio::test]
 async fn find_grant_of_an_unrestricted_key_has_no_project_list() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = api_key(&app, tenant.admin.id, "*", None).await;
 
     let grant = app.identity.find_grant(&key.hash, tenant.id()).await.unwrap().unwrap();
@@ -192,8 +190,7 @@ async fn find_grant_of_an_unrestricted_key_has_no_project_list() {
 
 #[tokio::test]
 async fn find_grant_level_is_the_owners_level_in_the_asked_project() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let member = app.user_in(tenant.id(), MembershipLevel::Member).await;
     let admin_key = api_key(&app, tenant.admin.id, "*", None).await;
     let member_key = api_key(&app, member.id, "*", None).await;
@@ -208,8 +205,7 @@ async fn find_grant_level_is_the_owners_level_in_the_asked_project() {
 
 #[tokio::test]
 async fn find_grant_level_is_none_in_a_project_the_owner_is_not_a_member_of() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let stranger = app.project_with_admin().await;
     let key = api_key(&app, tenant.admin.id, "*", None).await;
 
@@ -224,8 +220,7 @@ async fn find_grant_level_is_none_in_a_project_the_owner_is_not_a_member_of() {
 
 #[tokio::test]
 async fn find_grant_is_none_for_an_unknown_hash() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     api_key(&app, tenant.admin.id, "*", None).await;
 
     let unknown = TokenHash::of("phx_never_issued");
@@ -235,8 +230,7 @@ async fn find_grant_is_none_for_an_unknown_hash() {
 
 #[tokio::test]
 async fn create_api_key_refuses_a_token_hash_already_stored() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = api_key(&app, tenant.admin.id, "*", None).await;
 
     let duplicate = NewApiKey { id: ApiKeyId::generate(), ..key };
@@ -260,8 +254,7 @@ async fn set_scopes(app: &TestApp, key: &NewApiKey, scopes: &[&str]) {
 
 #[tokio::test]
 async fn a_members_grant_is_reused_within_its_ttl_and_read_again_after() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = api_key(&app, tenant.admin.id, "evaluation:read", None).await;
     let remembering = remembering_grants_for(&app, std::time::Duration::from_secs(3_600));
     let forgetting = remembering_grants_for(&app, std::time::Duration::ZERO);
@@ -285,8 +278,7 @@ async fn a_members_grant_is_reused_within_its_ttl_and_read_again_after() {
 
 #[tokio::test]
 async fn the_grant_of_a_caller_who_is_no_member_is_not_reused() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project().await;
     let key = api_key(&app, tenant.admin.id, "*", None).await;
     let remembering = remembering_grants_for(&app, std::time::Duration::from_secs(3_600));
@@ -309,8 +301,7 @@ async fn the_grant_of_a_caller_who_is_no_member_is_not_reused() {
 
 #[tokio::test]
 async fn an_unknown_token_is_looked_up_every_time() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let unknown = PersonalApiToken::generate().hash();
     assert_eq!(app.identity.find_grant(&unknown, tenant.id()).await.unwrap(), None);
     let key = NewApiKey {

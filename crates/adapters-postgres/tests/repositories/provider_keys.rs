@@ -3,7 +3,6 @@
 use domain::crypto::SealedSecret;
 use domain::provider_key::{
     DeleteOutcome, KeyName, KeyState, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow,
-    UserSummary,
 };
 use domain::{PageRequest, ProviderKeyId};
 use uuid::Uuid;
@@ -37,8 +36,7 @@ fn ignoring_updated_at(after: &ProviderKey, before: &ProviderKey) -> ProviderKey
 
 #[tokio::test]
 async fn insert_returns_the_stored_row_with_its_creator() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let record = tenant
         .key()
         .azure("https://acme.openai.azure.com", "2024-10-21")
@@ -58,16 +56,7 @@ async fn insert_returns_the_stored_row_with_its_creator() {
     assert_eq!(key.api_key_masked, "sk-...abcd");
     assert_eq!(key.azure_endpoint.as_deref(), Some("https://acme.openai.azure.com"));
     assert_eq!(key.api_version.as_deref(), Some("2024-10-21"));
-    assert_eq!(
-        key.created_by,
-        Some(UserSummary {
-            id: tenant.admin.id,
-            uuid: tenant.admin.uuid,
-            email: tenant.admin.email.clone(),
-            first_name: String::new(),
-            last_name: String::new(),
-        })
-    );
+    assert_eq!(key.created_by, Some(tenant.admin_summary()));
     assert_eq!(key.created_at, key.updated_at);
     assert_eq!(key.last_used_at, None);
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), Some(key.clone()));
@@ -76,8 +65,7 @@ async fn insert_returns_the_stored_row_with_its_creator() {
 
 #[tokio::test]
 async fn insert_without_set_as_active_leaves_the_active_key_alone() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let active = app.insert_key(tenant.key().active()).await;
 
     app.insert_key(tenant.key()).await;
@@ -87,8 +75,7 @@ async fn insert_without_set_as_active_leaves_the_active_key_alone() {
 
 #[tokio::test]
 async fn insert_with_set_as_active_makes_it_the_projects_active_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     assert_eq!(app.active_key(tenant.id()).await, None);
 
@@ -102,8 +89,7 @@ async fn insert_with_set_as_active_makes_it_the_projects_active_key() {
 
 #[tokio::test]
 async fn find_shows_no_creator_once_the_creator_is_deleted() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
 
     sqlx::query("DELETE FROM users WHERE id = $1").bind(tenant.admin.id.0).execute(app.pool()).await.unwrap();
@@ -117,8 +103,7 @@ async fn find_shows_no_creator_once_the_creator_is_deleted() {
 
 #[tokio::test]
 async fn find_returns_none_for_an_unknown_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     app.insert_key(tenant.key()).await;
 
     assert_eq!(app.keys.find(tenant.id(), ProviderKeyId::generate()).await.unwrap(), None);
@@ -137,8 +122,7 @@ async fn find_never_returns_another_projects_key() {
 
 #[tokio::test]
 async fn find_sealed_returns_the_stored_blob() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().sealed(&[0, 1, 2, 255])).await;
 
     assert_eq!(app.keys.find_sealed(tenant.id(), key.id).await.unwrap(), Some(SealedSecret(vec![0, 1, 2, 255])));
@@ -157,8 +141,7 @@ async fn find_sealed_never_returns_another_projects_secret() {
 
 #[tokio::test]
 async fn find_sealed_is_none_when_the_key_has_no_secret() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     sqlx::query("UPDATE provider_keys SET sealed_secret = NULL WHERE id = $1")
         .bind(key.id.0)
@@ -173,8 +156,7 @@ async fn find_sealed_is_none_when_the_key_has_no_secret() {
 
 #[tokio::test]
 async fn list_returns_the_newest_first_with_the_total() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let oldest = app.insert_key(tenant.key().name("oldest")).await;
     let middle = app.insert_key(tenant.key().name("middle")).await;
     let newest = app.insert_key(tenant.key().name("newest")).await;
@@ -187,8 +169,7 @@ async fn list_returns_the_newest_first_with_the_total() {
 
 #[tokio::test]
 async fn list_orders_by_creation_time_then_id_not_by_insertion() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let a = app.insert_key(tenant.key()).await;
     let b = app.insert_key(tenant.key()).await;
     let c = app.insert_key(tenant.key()).await;
@@ -213,8 +194,7 @@ async fn list_orders_by_creation_time_then_id_not_by_insertion() {
 
 #[tokio::test]
 async fn list_pages_with_limit_and_offset_and_counts_every_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let mut newest_first = Vec::new();
     for _ in 0..5 {
         newest_first.insert(0, app.insert_key(tenant.key()).await.id);
@@ -249,8 +229,7 @@ async fn list_never_includes_another_projects_keys() {
 
 #[tokio::test]
 async fn update_with_no_changes_leaves_every_column() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let before = app
         .insert_key(
             tenant.key().azure("https://acme.openai.azure.com", "2024-10-21").state(KeyState::Error).error_message("x"),
@@ -266,8 +245,7 @@ async fn update_with_no_changes_leaves_every_column() {
 
 #[tokio::test]
 async fn update_changes_only_the_given_columns() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let before = app
         .insert_key(
             tenant
@@ -305,8 +283,7 @@ async fn update_changes_only_the_given_columns() {
 
 #[tokio::test]
 async fn update_with_some_none_error_message_clears_it() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().state(KeyState::Invalid).error_message("Incorrect API key")).await;
 
     let changes = ProviderKeyChanges { error_message: Some(None), ..ProviderKeyChanges::default() };
@@ -318,8 +295,7 @@ async fn update_with_some_none_error_message_clears_it() {
 
 #[tokio::test]
 async fn update_with_some_message_replaces_the_error_message() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
 
     let changes = ProviderKeyChanges {
@@ -335,8 +311,7 @@ async fn update_with_some_message_replaces_the_error_message() {
 
 #[tokio::test]
 async fn update_with_set_as_active_makes_it_the_active_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let previous = app.insert_key(tenant.key().active()).await;
     let key = app.insert_key(tenant.key()).await;
 
@@ -349,8 +324,7 @@ async fn update_with_set_as_active_makes_it_the_active_key() {
 
 #[tokio::test]
 async fn update_returns_none_for_an_unknown_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
 
     let changes = ProviderKeyChanges { set_as_active: true, ..ProviderKeyChanges::default() };
     let updated = app.keys.update(tenant.id(), ProviderKeyId::generate(), &changes).await.unwrap();
@@ -389,8 +363,7 @@ async fn update_never_changes_another_projects_key() {
 
 #[tokio::test]
 async fn delete_without_replacement_detaches_its_model_configurations() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let kept = app.insert_key(tenant.key()).await;
     let uses_key = [
@@ -411,8 +384,7 @@ async fn delete_without_replacement_detaches_its_model_configurations() {
 
 #[tokio::test]
 async fn delete_with_replacement_moves_its_model_configurations_to_it() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
     let replacement = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
@@ -440,8 +412,7 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
 
 #[tokio::test]
 async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_error() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key()).await;
     let kept = app.insert_key(tenant.key()).await;
@@ -469,8 +440,7 @@ async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_
 
 #[tokio::test]
 async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacement() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let replacement = app.insert_key(tenant.key()).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
@@ -485,8 +455,7 @@ async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacemen
 
 #[tokio::test]
 async fn a_refused_delete_leaves_the_evaluations_alone() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
@@ -501,8 +470,7 @@ async fn a_refused_delete_leaves_the_evaluations_alone() {
 
 #[tokio::test]
 async fn list_usable_returns_the_projects_ok_keys_of_the_provider_newest_first() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let older = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
     let newer = app.insert_key(tenant.key().provider(Provider::Anthropic)).await;
@@ -518,8 +486,7 @@ async fn list_usable_returns_the_projects_ok_keys_of_the_provider_newest_first()
 
 #[tokio::test]
 async fn delete_of_an_unused_key_moves_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
     let replacement = app.insert_key(tenant.key()).await;
 
@@ -541,8 +508,7 @@ async fn assert_untouched(app: &TestApp, tenant: &Tenant, key: &ProviderKey, con
 
 #[tokio::test]
 async fn delete_refuses_a_replacement_from_another_project_and_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key().active()).await;
     let foreign = app.insert_key(other.key()).await;
@@ -556,8 +522,7 @@ async fn delete_refuses_a_replacement_from_another_project_and_changes_nothing()
 
 #[tokio::test]
 async fn delete_refuses_an_unknown_replacement_and_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
@@ -569,8 +534,7 @@ async fn delete_refuses_an_unknown_replacement_and_changes_nothing() {
 
 #[tokio::test]
 async fn delete_refuses_the_key_itself_as_replacement_and_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
@@ -582,8 +546,7 @@ async fn delete_refuses_the_key_itself_as_replacement_and_changes_nothing() {
 
 #[tokio::test]
 async fn delete_refuses_a_replacement_of_another_provider_and_changes_nothing() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().provider(Provider::Openai).active()).await;
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
@@ -613,8 +576,7 @@ async fn delete_never_deletes_another_projects_key() {
 
 #[tokio::test]
 async fn delete_returns_not_found_for_an_unknown_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
 
     assert_eq!(
         app.keys.delete(tenant.id(), ProviderKeyId::generate(), None, None).await.unwrap(),
@@ -624,8 +586,7 @@ async fn delete_returns_not_found_for_an_unknown_key() {
 
 #[tokio::test]
 async fn delete_of_the_active_key_clears_the_active_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let other = app.project_with_admin().await;
     let key = app.insert_key(tenant.key().active()).await;
     let replacement = app.insert_key(tenant.key()).await;
@@ -639,8 +600,7 @@ async fn delete_of_the_active_key_clears_the_active_key() {
 
 #[tokio::test]
 async fn delete_of_another_key_keeps_the_active_key() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let active = app.insert_key(tenant.key().active()).await;
     let spare = app.insert_key(tenant.key()).await;
 
@@ -659,15 +619,7 @@ async fn model_configurations_cannot_point_at_another_projects_key() {
     let intruder = app.project_with_admin().await;
     let key = app.insert_key(owner.key()).await;
 
-    let refused = sqlx::query(
-        "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
-         VALUES ($1, $2, 'openai', 'gpt-4o', $3)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(intruder.id().0)
-    .bind(key.id.0)
-    .execute(app.pool())
-    .await;
+    let refused = app.insert_openai_configuration_row(intruder.id(), key.id).await;
 
     assert!(refused.is_err(), "the composite foreign key must refuse a cross-project key");
 }
@@ -676,8 +628,7 @@ async fn model_configurations_cannot_point_at_another_projects_key() {
 
 #[tokio::test]
 async fn touch_last_used_records_the_time_of_use() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key()).await;
 
     app.keys.touch_last_used(tenant.id(), key.id).await.unwrap();
@@ -744,8 +695,7 @@ async fn sealed_batch_pages_through_every_project_in_id_order() {
 
 #[tokio::test]
 async fn sealed_batch_skips_keys_without_a_secret() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let with_secret = app.insert_key(tenant.key()).await;
     let without = app.insert_key(tenant.key()).await;
     sqlx::query("UPDATE provider_keys SET sealed_secret = NULL WHERE id = $1")
@@ -767,8 +717,7 @@ async fn sealed_row(app: &TestApp, id: ProviderKeyId) -> SealedKeyRow {
 
 #[tokio::test]
 async fn replace_sealed_swaps_the_secret_while_it_is_unchanged() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().sealed(b"old-envelope")).await;
     let row = sealed_row(&app, key.id).await;
 
@@ -780,8 +729,7 @@ async fn replace_sealed_swaps_the_secret_while_it_is_unchanged() {
 
 #[tokio::test]
 async fn replace_sealed_is_a_compare_and_swap() {
-    let app = TestApp::migrated().await;
-    let tenant = app.project_with_admin().await;
+    let (app, tenant) = TestApp::with_tenant().await;
     let key = app.insert_key(tenant.key().sealed(b"read-by-rotation")).await;
     let row = sealed_row(&app, key.id).await;
     let rotated_meanwhile =

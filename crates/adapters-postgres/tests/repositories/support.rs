@@ -18,7 +18,7 @@ use domain::evaluation_config::EvaluationConfigRepository;
 use domain::identity::{CreateUserOutcome, IdentityRepository, MembershipLevel, NewUser, Project, ProjectToken, User};
 use domain::provider_key::{
     DeleteOutcome, KeyName, KeyState, KeyTransactions, KeyWrites, NewProviderKeyRecord, Provider, ProviderKey,
-    ProviderKeyChanges,
+    ProviderKeyChanges, UserSummary,
 };
 use domain::{EvaluationId, RepositoryError};
 use domain::{ProjectId, ProviderKeyId, UserId};
@@ -139,6 +139,31 @@ impl TestApp {
     }
 
     /// A new project with a new user who is its admin.
+    /// Writes an OpenAI model configuration straight into its table, past every check
+    /// but the schema's.
+    pub async fn insert_openai_configuration_row(
+        &self,
+        project: ProjectId,
+        key: ProviderKeyId,
+    ) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO model_configurations (id, project_id, provider, model, provider_key_id) \
+             VALUES ($1, $2, 'openai', 'gpt-4o', $3)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(project.0)
+        .bind(key.0)
+        .execute(self.pool())
+        .await
+    }
+
+    /// A migrated database with one project and its admin.
+    pub async fn with_tenant() -> (TestApp, Tenant) {
+        let app = Self::migrated().await;
+        let tenant = app.project_with_admin().await;
+        (app, tenant)
+    }
+
     pub async fn project_with_admin(&self) -> Tenant {
         let project = self.project().await;
         let admin = self.user_in(project.id, MembershipLevel::Admin).await;
@@ -207,6 +232,17 @@ pub struct Tenant {
 impl Tenant {
     pub fn id(&self) -> ProjectId {
         self.project.id
+    }
+
+    /// The admin as a record's creator reads.
+    pub fn admin_summary(&self) -> UserSummary {
+        UserSummary {
+            id: self.admin.id,
+            uuid: self.admin.uuid,
+            email: self.admin.email.clone(),
+            first_name: String::new(),
+            last_name: String::new(),
+        }
     }
 
     /// A key of this project created by its admin: OpenAI, state `ok`, no error, not active.
