@@ -369,6 +369,10 @@ impl TestApp {
         self.request(Method::PATCH, path, Some(&self.admin_key.clone()), Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(&self.admin_key.clone()), Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.request(Method::DELETE, path, Some(&self.admin_key.clone()), None).await
     }

@@ -30,6 +30,30 @@ fn key_body(app: &TestApp, provider: &str, name: &str, api_key: &str) -> Value {
     body
 }
 
+/// A fresh service holding one OpenAI key the fake accepted; the fake then forgets it.
+async fn app_with_openai_key(api_key: &str) -> (TestApp, Value) {
+    let app = TestApp::spawn().await;
+    let key = app.create_openai_key("k", api_key).await;
+    app.providers.reset().await;
+    (app, key)
+}
+
+/// Stores a key of `provider` that the fake accepts, the active one when `active`.
+async fn accepted_key(app: &TestApp, provider: &str, name: &str, api_key: &str, active: bool) -> Value {
+    fake::accept_models(&app.providers, provider).await;
+    let mut body = key_body(app, provider, name, api_key);
+    if active {
+        body["set_as_active"] = json!(true);
+    }
+    app.post(&app.llma("provider_keys/"), body).await.expect(201).json()
+}
+
+/// Posts a key of `provider` while the fake answers its check with `status`.
+async fn posted_while_refused(app: &TestApp, provider: &str, status: u16, name: &str, api_key: &str) -> Reply {
+    fake::answer_status(&app.providers, provider, status).await;
+    app.post(&app.llma("provider_keys/"), key_body(app, provider, name, api_key)).await
+}
+
 fn key_path(app: &TestApp, id: &str) -> String {
     app.llma(&format!("provider_keys/{id}/"))
 }
@@ -181,11 +205,7 @@ async fn provider_aliases_and_upper_case_are_accepted() {
 #[tokio::test]
 async fn a_key_the_provider_rejects_is_400_on_api_key_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
-    fake::answer_status(&app.providers, "openai", 401).await;
-    let reply = app
-        .post(&app.llma("provider_keys/"), key_body(&app, "openai", "rejected", "sk-test-rejected-12345"))
-        .await
-        .expect(400);
+    let reply = posted_while_refused(&app, "openai", 401, "rejected", "sk-test-rejected-12345").await.expect(400);
     let body = reply.json();
     assert_eq!(body["attr"], "api_key");
     assert_eq!(body["detail"], "Invalid API key");
@@ -263,12 +283,7 @@ async fn azure_endpoints_outside_azure_are_refused_without_any_call_when_private
 #[tokio::test]
 async fn an_azure_endpoint_that_answers_404_is_400_on_azure_endpoint() {
     let app = TestApp::spawn().await;
-    fake::answer_status(&app.providers, "azure_openai", 404).await;
-    let error = app
-        .post(&app.llma("provider_keys/"), key_body(&app, "azure_openai", "az", "azure-test-key-12345"))
-        .await
-        .expect(400)
-        .json();
+    let error = posted_while_refused(&app, "azure_openai", 404, "az", "azure-test-key-12345").await.expect(400).json();
     assert_eq!(error["attr"], "azure_endpoint");
     assert_eq!(error["detail"], "Azure endpoint not found — check the URL");
     assert_eq!(stored_keys(&app).await, 0);
@@ -360,9 +375,7 @@ async fn patch_renames_a_key_without_calling_the_provider() {
 
 #[tokio::test]
 async fn patching_in_a_key_the_provider_rejects_is_400_and_keeps_the_old_key() {
-    let app = TestApp::spawn().await;
-    let key = app.create_openai_key("k", "sk-test-original-11111").await;
-    app.providers.reset().await;
+    let (app, key) = app_with_openai_key("sk-test-original-11111").await;
     fake::answer_status(&app.providers, "openai", 401).await;
     let error =
         app.patch(&key_path(&app, &id_of(&key)), json!({"api_key": "sk-test-replaced-99999"})).await.expect(400).json();
@@ -381,9 +394,7 @@ async fn patching_in_a_key_the_provider_rejects_is_400_and_keeps_the_old_key() {
 
 #[tokio::test]
 async fn patching_in_a_key_the_provider_accepts_stores_it_with_a_new_mask() {
-    let app = TestApp::spawn().await;
-    let key = app.create_openai_key("k", "sk-test-original-11111").await;
-    app.providers.reset().await;
+    let (app, key) = app_with_openai_key("sk-test-original-11111").await;
     fake::answer_status(&app.providers, "openai", 429).await;
     app.post(&app.llma(&format!("provider_keys/{}/validate/", id_of(&key))), json!({})).await.expect(200);
     app.providers.reset().await;
@@ -406,15 +417,11 @@ async fn put_needs_provider_and_name() {
     let key = app.create_openai_key("k", "sk-test-put-12345").await;
     let path = key_path(&app, &id_of(&key));
     for (body, attr) in [(json!({"name": "renamed"}), "provider"), (json!({"provider": "openai"}), "name")] {
-        let error = app.request(Method::PUT, &path, Some(&app.admin_key), Some(body)).await.expect(400).json();
+        let error = app.put(&path, body).await.expect(400).json();
         assert_eq!(error["attr"], attr, "{error}");
     }
     assert_eq!(app.get(&path).await.expect(200).json()["name"], "k");
-    let replaced = app
-        .request(Method::PUT, &path, Some(&app.admin_key), Some(json!({"provider": "openai", "name": "renamed"})))
-        .await
-        .expect(200)
-        .json();
+    let replaced = app.put(&path, json!({"provider": "openai", "name": "renamed"})).await.expect(200).json();
     assert_eq!(replaced["name"], "renamed");
 }
 
@@ -426,11 +433,7 @@ async fn the_provider_of_a_key_cannot_change() {
     let path = key_path(&app, &id_of(&key));
     let error = app.patch(&path, json!({"provider": "anthropic"})).await.expect(400).json();
     assert_eq!(error["attr"], "provider");
-    let error = app
-        .request(Method::PUT, &path, Some(&app.admin_key), Some(json!({"provider": "anthropic", "name": "k"})))
-        .await
-        .expect(400)
-        .json();
+    let error = app.put(&path, json!({"provider": "anthropic", "name": "k"})).await.expect(400).json();
     assert_eq!(error["attr"], "provider");
     assert_eq!(app.get(&path).await.expect(200).json()["provider"], "openai");
     // naming the same provider (any spelling) is fine
@@ -440,12 +443,7 @@ async fn the_provider_of_a_key_cannot_change() {
 #[tokio::test]
 async fn changing_an_azure_endpoint_or_version_without_a_new_key_resets_the_state_to_unknown() {
     let app = TestApp::spawn().await;
-    fake::accept_models(&app.providers, "azure_openai").await;
-    let key = app
-        .post(&app.llma("provider_keys/"), key_body(&app, "azure_openai", "az", "azure-test-key-12345"))
-        .await
-        .expect(201)
-        .json();
+    let key = accepted_key(&app, "azure_openai", "az", "azure-test-key-12345", false).await;
     let path = key_path(&app, &id_of(&key));
     app.providers.reset().await;
     let moved = format!("{}/azure-moved", app.providers.uri());
@@ -487,10 +485,7 @@ async fn set_as_active_on_create_makes_the_key_the_active_one() {
 #[tokio::test]
 async fn set_as_active_on_patch_makes_the_key_the_active_one() {
     let app = TestApp::spawn().await;
-    fake::accept_models(&app.providers, "openai").await;
-    let mut body = key_body(&app, "openai", "first", "sk-test-first-12345");
-    body["set_as_active"] = json!(true);
-    let first = app.post(&app.llma("provider_keys/"), body).await.expect(201).json();
+    let first = accepted_key(&app, "openai", "first", "sk-test-first-12345", true).await;
     let second = app.create_openai_key("second", "sk-test-second-12345").await;
     assert_eq!(active_key(&app).await, Some(Uuid::parse_str(&id_of(&first)).unwrap()));
     app.patch(&key_path(&app, &id_of(&second)), json!({"set_as_active": true})).await.expect(200);
@@ -589,10 +584,7 @@ async fn deleting_without_a_replacement_unlinks_the_model_configurations() {
 #[tokio::test]
 async fn deleting_the_active_key_clears_the_active_key() {
     let app = TestApp::spawn().await;
-    fake::accept_models(&app.providers, "openai").await;
-    let mut body = key_body(&app, "openai", "active", "sk-test-active-12345");
-    body["set_as_active"] = json!(true);
-    let key = app.post(&app.llma("provider_keys/"), body).await.expect(201).json();
+    let key = accepted_key(&app, "openai", "active", "sk-test-active-12345", true).await;
     assert!(active_key(&app).await.is_some());
     app.delete(&key_path(&app, &id_of(&key))).await.expect(204);
     assert_eq!(active_key(&app).await, None);
@@ -600,9 +592,7 @@ async fn deleting_the_active_key_clears_the_active_key() {
 
 #[tokio::test]
 async fn validate_records_and_returns_an_invalid_state_when_the_provider_now_rejects_the_key() {
-    let app = TestApp::spawn().await;
-    let key = app.create_openai_key("k", "sk-test-revoked-12345").await;
-    app.providers.reset().await;
+    let (app, key) = app_with_openai_key("sk-test-revoked-12345").await;
     fake::answer_status(&app.providers, "openai", 401).await;
     let path = key_path(&app, &id_of(&key));
     let validated = app.post(&format!("{path}validate/"), json!({})).await.expect(200).json();
@@ -645,9 +635,7 @@ async fn unknown_or_malformed_key_ids_are_404() {
         let path = key_path(&app, id);
         app.get(&path).await.expect(404);
         app.patch(&path, json!({"name": "x"})).await.expect(404);
-        app.request(Method::PUT, &path, Some(&app.admin_key), Some(json!({"provider": "openai", "name": "x"})))
-            .await
-            .expect(404);
+        app.put(&path, json!({"provider": "openai", "name": "x"})).await.expect(404);
         app.delete(&path).await.expect(404);
         app.post(&format!("{path}validate/"), json!({})).await.expect(404);
     }
@@ -700,12 +688,7 @@ async fn validating_a_key_without_a_stored_secret_is_400() {
 #[tokio::test]
 async fn the_azure_endpoint_guard_also_applies_to_updates() {
     let mut app = TestApp::spawn().await;
-    fake::accept_models(&app.providers, "azure_openai").await;
-    let key = app
-        .post(&app.llma("provider_keys/"), key_body(&app, "azure_openai", "az", "azure-test-key-12345"))
-        .await
-        .expect(201)
-        .json();
+    let key = accepted_key(&app, "azure_openai", "az", "azure-test-key-12345", false).await;
     app.set_env("LLMA_ALLOW_PRIVATE_ENDPOINTS", "false");
     app.restart();
     app.providers.reset().await;
@@ -728,9 +711,7 @@ async fn the_azure_endpoint_guard_also_applies_to_updates() {
 
 #[tokio::test]
 async fn a_patched_key_gets_the_format_check_before_any_call() {
-    let app = TestApp::spawn().await;
-    let key = app.create_openai_key("k", "sk-test-format-12345").await;
-    app.providers.reset().await;
+    let (app, key) = app_with_openai_key("sk-test-format-12345").await;
     fake::accept_models(&app.providers, "openai").await;
     for api_key in ["pk-test-wrong-12345", "", "   "] {
         let error = app.patch(&key_path(&app, &id_of(&key)), json!({"api_key": api_key})).await.expect(400).json();

@@ -23,6 +23,15 @@ fn stored_key(provider: Provider) -> ProviderKey {
 }
 
 /// A cipher that "seals" by prefixing, so tests can read what was sealed.
+/// A repository holding `existing`, whose sealed secret reads `sealed` (as
+/// [`transparent_cipher`] seals).
+fn holding(existing: ProviderKey, sealed: &'static str) -> MockProviderKeyRepository {
+    let mut repo = MockProviderKeyRepository::new();
+    repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
+    repo.expect_find_sealed().returning(move |_, _| Ok(Some(SealedSecret(sealed.as_bytes().to_vec()))));
+    repo
+}
+
 fn transparent_cipher() -> MockKeyCipher {
     let mut cipher = MockKeyCipher::new();
     cipher
@@ -201,16 +210,11 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
 
 #[tokio::test]
 async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
-    let existing = stored_key(Provider::AzureOpenai);
-    let mut repo = MockProviderKeyRepository::new();
+    let repo = holding(
+        stored_key(Provider::AzureOpenai),
+        r#"sealed:{"api_key":"azure-key-123456","azure_endpoint":"https://a.openai.azure.com","api_version":"2024-10-21"}"#,
+    );
     let mut writes = MockKeyWrites::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_find_sealed().returning(|_, _| {
-        Ok(Some(SealedSecret(
-            br#"sealed:{"api_key":"azure-key-123456","azure_endpoint":"https://a.openai.azure.com","api_version":"2024-10-21"}"#
-                .to_vec(),
-        )))
-    });
     writes
         .expect_update()
         .withf(|_, _, changes| {
@@ -262,12 +266,8 @@ async fn update_of_missing_key_is_not_found() {
 
 #[tokio::test]
 async fn validate_persists_the_new_state_and_message() {
-    let existing = stored_key(Provider::Openai);
-    let mut repo = MockProviderKeyRepository::new();
+    let repo = holding(stored_key(Provider::Openai), r#"sealed:{"api_key":"sk-test-12345"}"#);
     let mut writes = MockKeyWrites::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_find_sealed()
-        .returning(|_, _| Ok(Some(SealedSecret(br#"sealed:{"api_key":"sk-test-12345"}"#.to_vec()))));
     writes
         .expect_update()
         .withf(|_, _, changes| {
@@ -419,16 +419,11 @@ async fn reseal_all_stops_on_a_secret_no_key_opens() {
 
 #[tokio::test]
 async fn validate_records_the_gateways_refusal_of_a_stored_endpoint() {
-    let existing = stored_key(Provider::AzureOpenai);
-    let mut repo = MockProviderKeyRepository::new();
+    let repo = holding(
+        stored_key(Provider::AzureOpenai),
+        r#"sealed:{"api_key":"azure-key-123456","azure_endpoint":"http://127.0.0.1:9","api_version":"2024-10-21"}"#,
+    );
     let mut writes = MockKeyWrites::new();
-    repo.expect_find().returning(move |_, _| Ok(Some(existing.clone())));
-    repo.expect_find_sealed().returning(|_, _| {
-        Ok(Some(SealedSecret(
-            br#"sealed:{"api_key":"azure-key-123456","azure_endpoint":"http://127.0.0.1:9","api_version":"2024-10-21"}"#
-                .to_vec(),
-        )))
-    });
     writes
         .expect_update()
         .withf(|_, _, changes| {
