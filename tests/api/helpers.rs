@@ -51,6 +51,12 @@ impl Reply {
 
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
+    /// The `id` of the JSON body.
+    pub fn id(&self) -> String {
+        let body = self.json();
+        body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_owned()
+    }
+
     pub fn expect(self, status: u16) -> Self {
         assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
         self

@@ -1,7 +1,7 @@
 //! Secrets: the raw key never leaves, survives restarts sealed, and rotates.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -35,10 +35,7 @@ async fn the_raw_key_appears_in_no_response_no_database_dump_and_no_log() {
     let app = TestApp::spawn().await;
     accept_key(&app, RAW_KEY).await;
     let mut replies = Vec::new();
-    let created = app
-        .post(&app.llma("provider_keys/"), json!({"provider": "openai", "name": "prod", "api_key": RAW_KEY}))
-        .await
-        .expect(201);
+    let created = app.post(&app.llma("provider_keys/"), prod_key()).await.expect(201);
     let id = created.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(created.json()["api_key_masked"], "sk-p...8046");
     replies.push(created);
@@ -88,11 +85,7 @@ async fn the_raw_key_appears_in_no_response_no_database_dump_and_no_log() {
 async fn keys_survive_a_restart_and_still_decrypt() {
     let mut app = TestApp::spawn().await;
     accept_key(&app, RAW_KEY).await;
-    let created = app
-        .post(&app.llma("provider_keys/"), json!({"provider": "openai", "name": "prod", "api_key": RAW_KEY}))
-        .await
-        .expect(201)
-        .json();
+    let created = app.post(&app.llma("provider_keys/"), prod_key()).await.expect(201).json();
     let id = created["id"].as_str().unwrap().to_owned();
 
     app.restart();
@@ -103,6 +96,10 @@ async fn keys_survive_a_restart_and_still_decrypt() {
     // The fake only accepts the exact key: "ok" proves it was decrypted intact.
     let validated = app.post(&app.llma(&format!("provider_keys/{id}/validate/")), json!({})).await.expect(200).json();
     assert_eq!(validated["state"], "ok", "{validated}");
+}
+
+fn prod_key() -> Value {
+    json!({"provider": "openai", "name": "prod", "api_key": RAW_KEY})
 }
 
 async fn sealed_key_id(app: &TestApp) -> String {
@@ -116,14 +113,7 @@ async fn sealed_key_id(app: &TestApp) -> String {
 async fn rotate_encryption_key_reseals_every_secret_under_the_new_key() {
     let mut app = TestApp::spawn().await;
     accept_key(&app, RAW_KEY).await;
-    let id = app
-        .post(&app.llma("provider_keys/"), json!({"provider": "openai", "name": "prod", "api_key": RAW_KEY}))
-        .await
-        .expect(201)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.post(&app.llma("provider_keys/"), prod_key()).await.expect(201).id();
     assert_eq!(sealed_key_id(&app).await, "test1");
     let old = app.env("LLMA_ENCRYPTION_KEYS").unwrap().to_owned();
     let new = new_encryption_key("test2");
@@ -150,14 +140,7 @@ async fn rotate_encryption_key_reseals_every_secret_under_the_new_key() {
 async fn a_server_error_body_reveals_nothing_internal() {
     let mut app = TestApp::spawn().await;
     accept_key(&app, RAW_KEY).await;
-    let id = app
-        .post(&app.llma("provider_keys/"), json!({"provider": "openai", "name": "prod", "api_key": RAW_KEY}))
-        .await
-        .expect(201)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.post(&app.llma("provider_keys/"), prod_key()).await.expect(201).id();
     app.set_env("LLMA_ENCRYPTION_KEYS", &new_encryption_key("other"));
     app.restart();
     let reply = app

@@ -50,15 +50,8 @@ async fn a_restart_of_postgresql_costs_no_request() {
         )
         .await
         .expect(201)
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let report = app.post(&app.llma("evaluation_reports/"), json!({"evaluation": evaluation})).await.expect(201).json()
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .id();
+    let report = app.post(&app.llma("evaluation_reports/"), json!({"evaluation": evaluation})).await.expect(201).id();
     let paths = read_paths(&app, &key, &evaluation, &report);
     // Every route once, so each kind of connection (pooled, read connections) is open and idle.
     for path in &paths {
