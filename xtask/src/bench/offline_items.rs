@@ -73,18 +73,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         args.warmup_requests, args.requests
     );
     let script = psql_script(setup.project_id, &experiment_id, args);
-    let script_file = setup.dir.join("offline-items.sql");
-    std::fs::write(&script_file, script).with_context(|| format!("writing {}", script_file.display()))?;
-    let out = psql(setup.pg, &["-tA", "-f", &script_file.to_string_lossy()], signals).await?;
-    let timings = PsqlTimings::parse(&out);
-    if timings.client_ms.len() as u64 != args.requests || timings.execution_ms.len() as u64 != args.requests {
-        bail!(
-            "psql printed {} `Time:` and {} `Execution Time:` lines, expected {} each:\n{out}",
-            timings.client_ms.len(),
-            timings.execution_ms.len(),
-            args.requests
-        );
-    }
+    let (timings, out) = timed_in_psql(setup, "offline-items.sql", &script, args.requests, signals).await?;
     if timings.rows != Some(groups) {
         bail!("the SQL in psql returned {:?} rows, the API {groups}:\n{out}", timings.rows);
     }
@@ -94,9 +83,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
 
     let api_p50 = api.percentile(50.0).unwrap_or_default().as_secs_f64() * 1e3;
     let api_mean = api.mean().unwrap_or_default().as_secs_f64() * 1e3;
-    let psql_p50 = median(&timings.client_ms);
-    let psql_mean = mean(&timings.client_ms);
-    let exec_p50 = median(&timings.execution_ms);
+    let (psql_p50, exec_p50) = (timings.p50(), timings.execution_p50());
     let ratio = api_p50 / psql_p50;
     let ms_of = |value: f64| format!("{value:.2} ms");
     let generic_note = generic_plan_note(timings.generic_ms, exec_p50, &generic);
@@ -117,12 +104,12 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             ("API mean latency".to_owned(), ms_of(api_mean)),
             ("API max latency".to_owned(), ms(api.percentile(100.0))),
             ("API errors (non-200)".to_owned(), api.errors.to_string()),
-            ("psql p50 latency (\\timing)".to_owned(), ms_of(psql_p50)),
-            ("psql mean latency (\\timing)".to_owned(), ms_of(psql_mean)),
-            ("psql p50 EXPLAIN ANALYZE exec time".to_owned(), ms_of(exec_p50)),
             ("API p50 / psql p50".to_owned(), format!("{ratio:.3}")),
             ("psql exec time with the generic plan".to_owned(), generic.clone()),
-        ],
+        ]
+        .into_iter()
+        .chain(timings.lines())
+        .collect(),
         summary: SummaryRow {
             measurement: format!(
                 "offline items, {} rows out of {} stored events",
@@ -130,12 +117,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
                 thousands(stored as f64)
             ),
             server: format!("p50 {} (mean {})", ms_of(api_p50), ms_of(api_mean)),
-            yardstick: format!(
-                "same SQL in `psql`: p50 {} (mean {}; execution {})",
-                ms_of(psql_p50),
-                ms_of(psql_mean),
-                ms_of(exec_p50)
-            ),
+            yardstick: timings.yardstick("same SQL in `psql`"),
             ratio: format!("{ratio:.2}"),
             target: format!("< {TARGET_RATIO}"),
             met,
@@ -361,7 +343,63 @@ pub(super) struct PsqlTimings {
     pub(super) generic_ms: Option<f64>,
 }
 
+/// Writes `script` to `file_name`, runs it in psql and checks that it printed `runs`
+/// timings of each kind; returns them with psql's output.
+pub(super) async fn timed_in_psql(
+    setup: &Setup<'_>,
+    file_name: &str,
+    script: &str,
+    runs: u64,
+    signals: &mut Signals,
+) -> Result<(PsqlTimings, String)> {
+    let script_file = setup.dir.join(file_name);
+    std::fs::write(&script_file, script).with_context(|| format!("writing {}", script_file.display()))?;
+    let out = psql(setup.pg, &["-tA", "-f", &script_file.to_string_lossy()], signals).await?;
+    let timings = PsqlTimings::parse(&out);
+    if timings.client_ms.len() as u64 != runs || timings.execution_ms.len() as u64 != runs {
+        bail!(
+            "psql printed {} `Time:` and {} `Execution Time:` lines, expected {runs} each:\n{out}",
+            timings.client_ms.len(),
+            timings.execution_ms.len(),
+        );
+    }
+    Ok((timings, out))
+}
+
+fn ms_of(value: f64) -> String {
+    format!("{value:.2} ms")
+}
+
 impl PsqlTimings {
+    /// `\timing`'s median, in milliseconds.
+    pub(super) fn p50(&self) -> f64 {
+        median(&self.client_ms)
+    }
+
+    /// EXPLAIN ANALYZE's median execution time.
+    pub(super) fn execution_p50(&self) -> f64 {
+        median(&self.execution_ms)
+    }
+
+    /// The lines every psql yardstick shows.
+    pub(super) fn lines(&self) -> Vec<(String, String)> {
+        vec![
+            ("psql p50 latency (\\timing)".to_owned(), ms_of(self.p50())),
+            ("psql mean latency (\\timing)".to_owned(), ms_of(mean(&self.client_ms))),
+            ("psql p50 EXPLAIN ANALYZE exec time".to_owned(), ms_of(self.execution_p50())),
+        ]
+    }
+
+    /// `what`: p50, mean and execution time, for the summary's yardstick column.
+    pub(super) fn yardstick(&self, what: &str) -> String {
+        format!(
+            "{what}: p50 {} (mean {}; execution {})",
+            ms_of(self.p50()),
+            ms_of(mean(&self.client_ms)),
+            ms_of(self.execution_p50())
+        )
+    }
+
     pub(super) fn parse(output: &str) -> Self {
         let mut timings = Self::default();
         let ms = |rest: &str| rest.split_whitespace().next().and_then(|n| n.parse::<f64>().ok());

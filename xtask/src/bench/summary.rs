@@ -27,9 +27,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::load::{ClosedLoop, closed_loop};
-use super::offline_items::{
-    GENERIC_PLAN_TIMEOUT_SECS, PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median, timing_script,
-};
+use super::offline_items::{GENERIC_PLAN_TIMEOUT_SECS, SEED_DAYS, ensure_partitions_sql, timed_in_psql, timing_script};
 use super::{BenchArgs, LoadResult, Measured, Setup, SummaryRow, http_client, ms, psql, psql_value, thousands};
 use crate::dev::scalar;
 use crate::process::{Interrupted, Signals};
@@ -147,19 +145,8 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         "xtask: summary: the run query in psql, {} warm-up + {} timed executions",
         args.warmup_requests, args.requests
     );
-    let script_file = setup.dir.join("summary-runs.sql");
-    std::fs::write(&script_file, psql_script(setup.project_id, &evaluation_id, args))
-        .with_context(|| format!("writing {}", script_file.display()))?;
-    let out = psql(setup.pg, &["-tA", "-f", &script_file.to_string_lossy()], signals).await?;
-    let timings = PsqlTimings::parse(&out);
-    if timings.client_ms.len() as u64 != args.requests || timings.execution_ms.len() as u64 != args.requests {
-        bail!(
-            "psql printed {} `Time:` and {} `Execution Time:` lines, expected {} each:\n{out}",
-            timings.client_ms.len(),
-            timings.execution_ms.len(),
-            args.requests
-        );
-    }
+    let script = psql_script(setup.project_id, &evaluation_id, args);
+    let (timings, out) = timed_in_psql(setup, "summary-runs.sql", &script, args.requests, signals).await?;
     if timings.rows != Some(expected) {
         bail!("the run query in psql returned {:?} rows, expected {expected}:\n{out}", timings.rows);
     }
@@ -167,9 +154,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let ms_of = |value: f64| format!("{value:.2} ms");
     let seq_p50 = sequential.percentile(50.0).unwrap_or_default().as_secs_f64() * 1e3;
     let seq_mean = sequential.mean().unwrap_or_default().as_secs_f64() * 1e3;
-    let psql_p50 = median(&timings.client_ms);
-    let psql_mean = mean(&timings.client_ms);
-    let exec_p50 = median(&timings.execution_ms);
+    let (psql_p50, exec_p50) = (timings.p50(), timings.execution_p50());
     let generic = timings.generic_ms.map_or_else(|| format!("> {GENERIC_PLAN_TIMEOUT_SECS} s (timed out)"), ms_of);
     let base_p50 = baseline.percentile(50.0).unwrap_or_default().as_secs_f64() * 1e3;
     // The run query's share of a cached request: what the request without runs lacks.
@@ -250,13 +235,13 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             ("no-runs request (400) p50, one at a time".to_owned(), ms_of(base_p50)),
             ("run query in the API (p50 difference)".to_owned(), ms_of(in_api)),
             ("request errors (unexpected status)".to_owned(), (sequential.errors + baseline.errors).to_string()),
-            ("psql p50 latency (\\timing)".to_owned(), ms_of(psql_p50)),
-            ("psql mean latency (\\timing)".to_owned(), ms_of(psql_mean)),
-            ("psql p50 EXPLAIN ANALYZE exec time".to_owned(), ms_of(exec_p50)),
             ("psql exec time with the generic plan".to_owned(), generic),
             ("run query: API / psql p50".to_owned(), format!("{ratio:.3}")),
             ("whole cached request / psql p50".to_owned(), format!("{:.3}", seq_p50 / psql_p50)),
-        ],
+        ]
+        .into_iter()
+        .chain(timings.lines())
+        .collect(),
         summary: SummaryRow {
             measurement: format!(
                 "summary run query: newest {expected} of {} runs among {} events",
@@ -269,12 +254,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
                 ms_of(seq_p50),
                 ms_of(base_p50)
             ),
-            yardstick: format!(
-                "run query in `psql`: p50 {} (mean {}; execution {})",
-                ms_of(psql_p50),
-                ms_of(psql_mean),
-                ms_of(exec_p50)
-            ),
+            yardstick: timings.yardstick("run query in `psql`"),
             ratio: format!("{ratio:.2}"),
             target: format!("< {TARGET_RATIO}, cached request < {TARGET_MS:.0} ms"),
             met: ratio < TARGET_RATIO
