@@ -63,6 +63,38 @@ fn counts(pass: u64, fail: u64, na: u64) -> ResultCounts {
     ResultCounts { pass, fail, na }
 }
 
+/// A migrated database with one project and the stores the tests read and write.
+struct Stores {
+    app: TestApp,
+    events: PgAiEventStore,
+    judge: PgJudgeStore,
+    queue: PgJobQueue,
+    project: ProjectId,
+}
+
+async fn stores() -> Stores {
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    Stores {
+        events: PgAiEventStore::new(app.pool().clone()),
+        judge: PgJudgeStore::new(app.pool().clone()),
+        queue: PgJobQueue::new(app.pool().clone()),
+        project,
+        app,
+    }
+}
+
+/// Enqueues one judge job keyed `key` and claims it.
+async fn claimed_judge_job(stores: &Stores, key: &str) -> domain::jobs::ClaimedJob {
+    let job = NewJob::new(stores.project, JobKind::Judge, Some(key.into()), json!({}), 3);
+    stores.queue.enqueue(&[job]).await.unwrap();
+    claim_one(&stores.queue).await
+}
+
+async fn claim_one(queue: &PgJobQueue) -> domain::jobs::ClaimedJob {
+    queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap()
+}
+
 /// A judge's results stored as the judge stores them: the domain's transaction over this
 /// adapter's statements.
 async fn store_results(
@@ -77,10 +109,9 @@ async fn store_results(
 
 #[tokio::test]
 async fn results_break_down_by_the_result_else_its_generation_with_hand_computed_counts() {
-    let app = TestApp::migrated().await;
-    let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone());
-    let project = app.project().await.id;
+    let stores = stores().await;
+    let Stores { app, events: store, judge, project, .. } = &stores;
+    let project = *project;
     let other = app.project().await.id;
     let evaluation = EvaluationId(Uuid::now_v7());
 
@@ -142,10 +173,9 @@ async fn results_break_down_by_the_result_else_its_generation_with_hand_computed
 
 #[tokio::test]
 async fn values_past_the_25_largest_are_merged_as_other() {
-    let app = TestApp::migrated().await;
-    let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone());
-    let project = app.project().await.id;
+    let stores = stores().await;
+    let Stores { events: store, judge, project, .. } = &stores;
+    let project = *project;
     let evaluation = EvaluationId(Uuid::now_v7());
     let generation = event("$ai_generation", at(1, 9), json!({}));
     let mut events = vec![generation.clone()];
@@ -172,10 +202,9 @@ async fn values_past_the_25_largest_are_merged_as_other() {
 
 #[tokio::test]
 async fn runs_list_newest_first_filtered_and_paged() {
-    let app = TestApp::migrated().await;
-    let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone());
-    let project = app.project().await.id;
+    let stores = stores().await;
+    let Stores { events: store, judge, project, .. } = &stores;
+    let project = *project;
     let evaluation = EvaluationId(Uuid::now_v7());
     let generation = event("$ai_generation", at(1, 9), json!({}));
     let older = result(evaluation, &generation, Some(true), at(1, 10));
@@ -200,21 +229,17 @@ async fn runs_list_newest_first_filtered_and_paged() {
 
 #[tokio::test]
 async fn a_result_is_stored_only_while_its_job_is_held() {
-    let app = TestApp::migrated().await;
-    let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone());
-    let queue = PgJobQueue::new(app.pool().clone());
-    let project = app.project().await.id;
-    let job = NewJob::new(project, JobKind::Judge, Some("e:g".into()), json!({}), 3);
-    queue.enqueue(&[job]).await.unwrap();
-    let lapsed = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let stores = stores().await;
+    let Stores { app, events: store, judge, queue, project, .. } = &stores;
+    let project = *project;
+    let lapsed = claimed_judge_job(&stores, "e:g").await;
     sqlx::query("UPDATE jobs SET run_after = now() - interval '1 second'").execute(app.pool()).await.unwrap();
-    let holder = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let holder = claim_one(queue).await;
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let outcome = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
 
     assert!(
-        !store_results(&store, &lapsed.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+        !store_results(store, &lapsed.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
             .await
             .unwrap(),
         "the old holder stores nothing"
@@ -222,7 +247,7 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_events").fetch_one(app.pool()).await.unwrap();
     assert_eq!(stored, 0);
     assert!(
-        store_results(&store, &holder.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
+        store_results(store, &holder.lease, project, std::slice::from_ref(&outcome), Some(JobEnd::Complete))
             .await
             .unwrap()
     );
@@ -234,19 +259,15 @@ async fn a_result_is_stored_only_while_its_job_is_held() {
 
 #[tokio::test]
 async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_next_attempt() {
-    let app = TestApp::migrated().await;
-    let store = PgAiEventStore::new(app.pool().clone());
-    let judge = PgJudgeStore::new(app.pool().clone());
-    let queue = PgJobQueue::new(app.pool().clone());
-    let project = app.project().await.id;
-    let job = NewJob::new(project, JobKind::Judge, Some("g".into()), json!({}), 3);
-    queue.enqueue(&[job]).await.unwrap();
-    let held = queue.claim(&[(JobKind::Judge, 1)], Duration::from_secs(30)).await.unwrap().pop().unwrap();
+    let stores = stores().await;
+    let Stores { app, events: store, judge, project, .. } = &stores;
+    let project = *project;
+    let held = claimed_judge_job(&stores, "g").await;
     let generation = event("$ai_generation", Utc::now(), json!({}));
     let first = result(EvaluationId(Uuid::now_v7()), &generation, Some(true), Utc::now());
     let second = result(EvaluationId(Uuid::now_v7()), &generation, Some(false), Utc::now());
 
-    assert!(store_results(&store, &held.lease, project, std::slice::from_ref(&first), None).await.unwrap());
+    assert!(store_results(store, &held.lease, project, std::slice::from_ref(&first), None).await.unwrap());
     let state: String = sqlx::query_scalar("SELECT state FROM jobs").fetch_one(app.pool()).await.unwrap();
     assert_eq!(state, "running", "without an end the job stays with its holder");
     let found = judge.stored_events(project, &[first.uuid, second.uuid]).await.unwrap();
@@ -255,7 +276,7 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
 
     let reason = "evaluation x: the provider answered no JSON".to_owned();
     assert!(
-        store_results(&store, &held.lease, project, std::slice::from_ref(&second), Some(JobEnd::Fail(reason.clone())))
+        store_results(store, &held.lease, project, std::slice::from_ref(&second), Some(JobEnd::Fail(reason.clone())))
             .await
             .unwrap()
     );
