@@ -71,6 +71,19 @@ fn model_configuration(provider: Provider, key: Option<ProviderKeyId>) -> Option
     Some(Some(ModelConfigurationSpec { provider, model: ModelName::parse("gpt-5-mini").unwrap(), provider_key: key }))
 }
 
+/// A service whose only expectations are on its writes.
+fn with_writes(writes: MockEvaluationWrites) -> EvaluationService {
+    service(MockEvaluationRepository::new(), writes, MockProviderKeyRepository::new())
+}
+
+/// Keys that find `key` (whatever the id asked).
+fn keys_finding(key: &ProviderKey) -> MockProviderKeyRepository {
+    let mut keys = MockProviderKeyRepository::new();
+    let found = key.clone();
+    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+    keys
+}
+
 fn service(
     evaluations: MockEvaluationRepository,
     writes: MockEvaluationWrites,
@@ -116,7 +129,6 @@ fn assert_create_invalid(error: SaveEvaluationError, expected_field: &str) -> Ru
 
 #[tokio::test]
 async fn create_applies_the_defaults_paused_llm_judge_boolean_no_conditions() {
-    let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_insert()
@@ -134,15 +146,13 @@ async fn create_applies_the_defaults_paused_llm_judge_boolean_no_conditions() {
         .times(1)
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
-    let evaluation =
-        service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, minimal_input()).await;
+    let evaluation = with_writes(writes).create(PROJECT, ACTOR, minimal_input()).await;
 
     assert_eq!(evaluation.unwrap().state, EvaluationState::Paused);
 }
 
 #[tokio::test]
 async fn create_enabled_makes_it_active() {
-    let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_insert()
@@ -150,8 +160,7 @@ async fn create_enabled_makes_it_active() {
         .returning(|record| Ok(SaveOutcome::Saved(Box::new(stored(record)))));
 
     let input = EvaluationChanges { enabled: Some(true), ..minimal_input() };
-    let evaluation =
-        service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+    let evaluation = with_writes(writes).create(PROJECT, ACTOR, input).await.unwrap();
 
     assert!(evaluation.state.enabled());
 }
@@ -172,7 +181,6 @@ async fn create_requires_a_name_and_a_non_blank_prompt_before_any_write() {
 #[tokio::test]
 async fn create_passes_the_model_configuration_with_its_key() {
     let key = ProviderKeyId::generate();
-    let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_insert()
@@ -188,7 +196,7 @@ async fn create_passes_the_model_configuration_with_its_key() {
 
     let input =
         EvaluationChanges { model_configuration: model_configuration(Provider::Gemini, Some(key)), ..minimal_input() };
-    service(repo, writes, MockProviderKeyRepository::new()).create(PROJECT, ACTOR, input).await.unwrap();
+    with_writes(writes).create(PROJECT, ACTOR, input).await.unwrap();
 }
 
 #[tokio::test]
@@ -220,7 +228,6 @@ async fn create_reports_a_key_of_another_project_or_provider_on_provider_key_id(
 #[tokio::test]
 async fn update_sends_only_the_fields_given() {
     let id = EvaluationId::generate();
-    let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_update()
@@ -244,7 +251,7 @@ async fn update_sends_only_the_fields_given() {
         description: Some("why".into()),
         ..EvaluationChanges::default()
     };
-    service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, id, input).await.unwrap();
+    with_writes(writes).update(PROJECT, id, input).await.unwrap();
 }
 
 #[tokio::test]
@@ -265,7 +272,6 @@ async fn update_with_nothing_to_change_reads_instead_of_writing() {
 
 #[tokio::test]
 async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
-    let repo = MockEvaluationRepository::new();
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_update()
@@ -277,8 +283,7 @@ async fn update_with_deleted_true_soft_deletes_in_the_same_write() {
         name: Some(EvaluationName::parse("Gone").unwrap()),
         ..EvaluationChanges::default()
     };
-    let evaluation =
-        service(repo, writes, MockProviderKeyRepository::new()).update(PROJECT, EvaluationId::generate(), input).await;
+    let evaluation = with_writes(writes).update(PROJECT, EvaluationId::generate(), input).await;
 
     assert!(evaluation.unwrap().deleted);
 }
@@ -354,9 +359,7 @@ async fn dependent_configs_lists_the_other_usable_keys_of_the_provider() {
         name: "judge".into(),
         model_configuration: crate::ModelConfigurationId::generate(),
     };
-    let mut keys = MockProviderKeyRepository::new();
-    let found = key.clone();
-    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+    let mut keys = keys_finding(&key);
     let listed = vec![key.clone(), other.clone()];
     keys.expect_list_usable().with(eq(PROJECT), eq(Provider::Anthropic)).returning(move |_, _| Ok(listed.clone()));
     let mut repo = MockEvaluationRepository::new();
@@ -421,10 +424,7 @@ async fn assign_of_an_unknown_key_is_not_found_and_writes_nothing() {
 async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_default_judge_model() {
     let key = stored_key(Provider::Openai);
     let evaluation = EvaluationId::generate();
-    let mut keys = MockProviderKeyRepository::new();
-    let found = key.clone();
-    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
-    let repo = MockEvaluationRepository::new();
+    let keys = keys_finding(&key);
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_assign_key()
@@ -442,7 +442,10 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
         .returning(|_, _, _| Ok(AssignOutcome::Assigned { configs_updated: 1, evals_enabled: 1 }));
     let request = AssignKeyCommand { evaluations: vec![evaluation], enable: true };
 
-    let result = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap();
+    let result = service(MockEvaluationRepository::new(), writes, keys)
+        .assign_key(PROJECT, key.id, request, ACTOR)
+        .await
+        .unwrap();
 
     assert_eq!(result, AssignResult { configs_updated: 1, evals_enabled: 1 });
 }
@@ -450,10 +453,7 @@ async fn assigning_an_openai_key_configures_unconfigured_evaluations_with_the_de
 #[tokio::test]
 async fn assigning_another_providers_key_creates_no_configurations() {
     let key = stored_key(Provider::Anthropic);
-    let mut keys = MockProviderKeyRepository::new();
-    let found = key.clone();
-    keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
-    let repo = MockEvaluationRepository::new();
+    let keys = keys_finding(&key);
     let mut writes = MockEvaluationWrites::new();
     writes
         .expect_assign_key()
@@ -461,7 +461,10 @@ async fn assigning_another_providers_key_creates_no_configurations() {
         .returning(|_, _, _| Ok(AssignOutcome::KeyNotFound));
     let request = AssignKeyCommand { evaluations: vec![EvaluationId::generate()], enable: false };
 
-    let error = service(repo, writes, keys).assign_key(PROJECT, key.id, request, ACTOR).await.unwrap_err();
+    let error = service(MockEvaluationRepository::new(), writes, keys)
+        .assign_key(PROJECT, key.id, request, ACTOR)
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, AssignKeyError::NotFound), "a key deleted meanwhile is not found");
 }
