@@ -39,11 +39,7 @@ fn openinference_llm_spans_are_generations_with_messages_tokens_and_model() {
     let p = &chat.properties;
     assert_eq!(p["$ai_model"], json!("gpt-4o-mini-2024-07-18"));
     assert_eq!(p["$ai_provider"], json!("openai"));
-    assert_eq!(
-        p["$ai_input"],
-        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}])
-    );
-    assert_eq!(p["$ai_output_choices"], json!([{"role": "assistant", "content": "Paris is the capital of France."}]));
+    assert_the_france_exchange(p);
     assert_eq!((p["$ai_input_tokens"].clone(), p["$ai_output_tokens"].clone()), (json!(21), json!(7)));
     assert!(!p.contains_key("llm.input_messages.0.message.content"), "message sources are not repeated");
     assert_eq!(p["openinference.span.kind"], json!("LLM"), "other attributes pass through");
@@ -53,6 +49,21 @@ fn openinference_llm_spans_are_generations_with_messages_tokens_and_model() {
     assert!(p.contains_key("$ai_parent_id"));
 }
 
+/// The fixtures' chat: a system and a user message in, Paris out.
+fn assert_the_france_exchange(p: &serde_json::Map<String, Value>) {
+    assert_eq!(
+        p["$ai_input"],
+        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}])
+    );
+    assert_eq!(p["$ai_output_choices"], json!([{"role": "assistant", "content": "Paris is the capital of France."}]));
+}
+
+/// The fixtures' failed span.
+fn assert_upstream_exploded(failed: &IncomingEvent) {
+    assert_eq!(failed.properties["$ai_is_error"], json!(true));
+    assert!(failed.properties["$ai_error"].as_str().unwrap().contains("upstream exploded"));
+}
+
 #[test]
 fn openinference_embeddings_and_errors() {
     let spans = fixture("openinference");
@@ -60,8 +71,7 @@ fn openinference_embeddings_and_errors() {
     assert_eq!(embedding.event.as_str(), "$ai_embedding");
     assert_eq!(embedding.properties["$ai_model"], json!("text-embedding-3-small"));
     let failed = event(span_named(&spans, "ChatCompletion", 1));
-    assert_eq!(failed.properties["$ai_is_error"], json!(true));
-    assert!(failed.properties["$ai_error"].as_str().unwrap().contains("upstream exploded"));
+    assert_upstream_exploded(&failed);
     assert!(to_event(span_named(&spans, "fixture request", 0), now()).is_none(), "a plain span is not AI");
 }
 
@@ -71,19 +81,14 @@ fn openllmetry_current_spans_join_parts_into_content() {
     let chat = event(span_named(&spans, "openai.chat", 0));
     assert_eq!(chat.event.as_str(), "$ai_generation");
     let p = &chat.properties;
-    assert_eq!(
-        p["$ai_input"],
-        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}])
-    );
-    assert_eq!(p["$ai_output_choices"], json!([{"role": "assistant", "content": "Paris is the capital of France."}]));
+    assert_the_france_exchange(p);
     assert_eq!(p["$ai_provider"], json!("openai"));
     assert_eq!(p["$ai_model"], json!("gpt-4o-mini-2024-07-18"), "the response model before the request model");
     assert_eq!(p["$ai_input_tokens"], json!(21));
     assert!(!p.contains_key("gen_ai.input.messages"));
     assert_eq!(event(span_named(&spans, "openai.embeddings", 0)).event.as_str(), "$ai_embedding");
     let failed = event(span_named(&spans, "openai.chat", 1));
-    assert_eq!(failed.properties["$ai_is_error"], json!(true));
-    assert!(failed.properties["$ai_error"].as_str().unwrap().contains("upstream exploded"));
+    assert_upstream_exploded(&failed);
 }
 
 #[test]
@@ -92,11 +97,7 @@ fn openllmetry_legacy_indexed_prompts_and_completions() {
     let chat = event(span_named(&spans, "openai.chat", 0));
     assert_eq!(chat.event.as_str(), "$ai_generation");
     let p = &chat.properties;
-    assert_eq!(
-        p["$ai_input"],
-        json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}])
-    );
-    assert_eq!(p["$ai_output_choices"], json!([{"role": "assistant", "content": "Paris is the capital of France."}]));
+    assert_the_france_exchange(p);
     assert_eq!((p["$ai_input_tokens"].clone(), p["$ai_output_tokens"].clone()), (json!(21), json!(7)));
     assert_eq!(p["$ai_provider"], json!("openai"), "gen_ai.system");
     assert!(!p.contains_key("gen_ai.prompt.0.content") && !p.contains_key("gen_ai.completion.0.role"));
