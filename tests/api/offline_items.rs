@@ -22,20 +22,7 @@ fn iso(instant: DateTime<Utc>) -> String {
 /// An `$ai_evaluation` of `experiment`/`item` (metric accuracy v1 unless overridden) at
 /// `at`, with `extra` properties on top.
 fn evaluation(at: DateTime<Utc>, experiment: &str, item: &str, extra: Value) -> Value {
-    let mut properties = json!({
-        "$ai_experiment_id": experiment,
-        "$ai_experiment_name": "Support bot regression",
-        "$ai_experiment_item_id": item,
-        "$ai_experiment_item_name": format!("case {item}"),
-        "$ai_metric_name": "accuracy",
-        "$ai_metric_version": "1",
-        "$ai_status": "ok",
-        "$ai_result_type": "numeric",
-        "$ai_score_min": 0,
-        "$ai_score_max": 1,
-        "$ai_dataset_id": "dataset-1",
-    });
-    properties.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let properties = test_support::experiment_result_properties(experiment, item, &extra);
     json!({
         "event": "$ai_evaluation",
         "distinct_id": "runner",

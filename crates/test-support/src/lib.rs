@@ -4,8 +4,10 @@
 //! Run the tests with `cargo xtask test`: it starts a throwaway PostgreSQL and puts its
 //! URL in `LLMA_TEST_DATABASE_URL`.
 
+mod experiments;
 mod smtp_sink;
 
+pub use experiments::experiment_result_properties;
 pub use smtp_sink::{ReceivedMail, SmtpSink};
 
 use std::future::Future;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use domain::ProjectId;
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent, ProjectTokens};
 use domain::offline_evaluation::{ExperimentId, ExperimentItem, ExperimentItemsQuery, MAX_EXPERIMENT_ITEMS};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::TestApp;
@@ -240,23 +240,7 @@ fn t(minutes: i64) -> DateTime<Utc> {
 /// An `$ai_evaluation` of experiment `experiment` for `item`, metric `accuracy` v`1`,
 /// with `extra` properties on top.
 fn evaluation(minutes: i64, experiment: &str, item: &str, extra: Value) -> IncomingEvent {
-    let mut properties: Map<String, Value> = json!({
-        "$ai_experiment_id": experiment,
-        "$ai_experiment_name": "Support bot regression",
-        "$ai_experiment_item_id": item,
-        "$ai_experiment_item_name": format!("case {item}"),
-        "$ai_metric_name": "accuracy",
-        "$ai_metric_version": "1",
-        "$ai_status": "ok",
-        "$ai_result_type": "numeric",
-        "$ai_score_min": 0,
-        "$ai_score_max": 1,
-        "$ai_dataset_id": "dataset-1",
-    })
-    .as_object()
-    .unwrap()
-    .clone();
-    properties.extend(extra.as_object().unwrap().clone());
+    let properties = test_support::experiment_result_properties(experiment, item, &extra);
     event("$ai_evaluation", t(minutes), Value::Object(properties))
 }
 
