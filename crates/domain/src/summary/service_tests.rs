@@ -42,15 +42,13 @@ fn mixed_runs() -> Vec<EvaluationRun> {
     results.iter().enumerate().map(|(n, result)| run(n as u128, *result, "because")).collect()
 }
 
+/// A draft with one pass pattern citing `ids` (all the checks here look at).
 fn draft_json(ids: &[&str]) -> serde_json::Value {
-    json!({
-        "overall_assessment": "Mostly polite.",
-        "pass_patterns": [{"title": "Greets", "description": "Says hello", "frequency": "common",
-                           "example_generation_ids": ids}],
-        "fail_patterns": [],
-        "na_patterns": [],
-        "recommendations": ["Be kind", "Say thanks"]
-    })
+    let cited =
+        json!({"title": "Greets", "description": "Says hello", "frequency": "common", "example_generation_ids": ids});
+    let no_patterns: [serde_json::Value; 0] = [];
+    json!({"overall_assessment": "Mostly polite.", "pass_patterns": [cited], "fail_patterns": no_patterns,
+           "na_patterns": no_patterns, "recommendations": ["Be kind"]})
 }
 
 fn answer(value: serde_json::Value) -> LlmAnswer {
