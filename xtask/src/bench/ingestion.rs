@@ -121,9 +121,9 @@ async fn evaluation_events(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Si
     let one_table_rows_per_s = measured_rows as f64 / one_table_elapsed.as_secs_f64();
     let ratio = events_per_s / one_table_rows_per_s;
 
-    let measured = Measured {
-        title: format!("ingest: POST /batch/, {} senders x {} $ai_evaluation events", args.senders, args.batch_size),
-        lines: vec![
+    let measured = Measured::of_load(
+        format!("ingest: POST /batch/, {} senders x {} $ai_evaluation events", args.senders, args.batch_size),
+        vec![
             ("server events/s (stored)".to_owned(), thousands(events_per_s)),
             ("server batches/s".to_owned(), format!("{:.1}", load.per_second(load.ok))),
             ("server batch p50 latency".to_owned(), ms(load.percentile(50.0))),
@@ -136,25 +136,22 @@ async fn evaluation_events(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Si
             ("COPY wall time".to_owned(), format!("{:.2} s", copy_elapsed.as_secs_f64())),
             ("server events/s / COPY rows/s".to_owned(), format!("{copy_ratio:.3}")),
         ],
-        summary: SummaryRow {
-            measurement: format!(
+        SummaryRow::ratio_at_least(
+            format!(
                 "ingestion, `$ai_evaluation` via `POST /batch/`, {} senders × {} events",
                 args.senders, args.batch_size
             ),
-            server: format!("{} events/s (batch p50 {})", thousands(events_per_s), ms(load.percentile(50.0))),
-            yardstick: format!(
+            format!("{} events/s (batch p50 {})", thousands(events_per_s), ms(load.percentile(50.0))),
+            format!(
                 "one `psql \\copy` into one table {} rows/s (`COPY` × {processes} into the service's tables: {} rows/s, ratio {copy_ratio:.2})",
                 thousands(one_table_rows_per_s),
                 thousands(copy_rows_per_s)
             ),
-            ratio: format!("{ratio:.2}"),
-            target: format!("≥ {TARGET_RATIO}"),
-            met: ratio >= TARGET_RATIO,
-        },
-        notes: Vec::new(),
-        errors: load.errors,
-        first_error: load.first_error,
-    };
+            ratio,
+            TARGET_RATIO,
+        ),
+        load,
+    );
     Ok((measured, one_table_rows_per_s))
 }
 

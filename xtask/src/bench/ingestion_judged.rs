@@ -90,14 +90,14 @@ pub(super) async fn run(
     }
     let events_per_s = load.per_second(load.items);
     let ratio = events_per_s / one_table_rows_per_s;
-    Ok(Measured {
-        title: format!(
+    Ok(Measured::of_load(
+        format!(
             "ingest: POST /batch/, {} senders x {} $ai_generation events, {} evaluations enabled",
             args.senders,
             args.batch_size,
             EVALUATIONS.len()
         ),
-        lines: vec![
+        vec![
             ("server events/s (stored)".to_owned(), thousands(events_per_s)),
             ("judgements queued/s".to_owned(), thousands(events_per_s * EVALUATIONS.len() as f64)),
             ("server batch p50 latency".to_owned(), ms(load.percentile(50.0))),
@@ -109,28 +109,25 @@ pub(super) async fn run(
             ),
             ("server events/s / one-table \\copy rows/s".to_owned(), format!("{ratio:.3}")),
         ],
-        summary: SummaryRow {
-            measurement: format!(
+        SummaryRow::ratio_at_least(
+            format!(
                 "ingestion, `$ai_generation` with {} enabled evaluations (each generation's judge job queued in the batch's transaction), {} senders × {} events",
                 EVALUATIONS.len(),
                 args.senders,
                 args.batch_size
             ),
-            server: format!(
+            format!(
                 "{} events/s, {} judgements queued/s (batch p50 {})",
                 thousands(events_per_s),
                 thousands(events_per_s * EVALUATIONS.len() as f64),
                 ms(load.percentile(50.0))
             ),
-            yardstick: format!("the one-table `\\copy` above: {} rows/s", thousands(one_table_rows_per_s)),
-            ratio: format!("{ratio:.2}"),
-            target: format!("≥ {TARGET_RATIO}"),
-            met: ratio >= TARGET_RATIO,
-        },
-        notes: Vec::new(),
-        errors: load.errors,
-        first_error: load.first_error,
-    })
+            format!("the one-table `\\copy` above: {} rows/s", thousands(one_table_rows_per_s)),
+            ratio,
+            TARGET_RATIO,
+        ),
+        load,
+    ))
 }
 
 /// The count `sql` gives in this measurement's database.

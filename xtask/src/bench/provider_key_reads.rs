@@ -83,12 +83,12 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     }
     // pgbench's client is C; so is wrk's. When wrk is installed its figure is the fair one.
     let best = wrk_ratio.unwrap_or(ratio);
-    Ok(Measured {
-        title: format!("reads: GET provider_keys/{{id}}/, {} connections", args.connections),
+    Ok(Measured::of_load(
+        format!("reads: GET provider_keys/{{id}}/, {} connections", args.connections),
         lines,
-        summary: SummaryRow {
-            measurement: format!("provider-key read, {} connections", args.connections),
-            server: match &wrk {
+        SummaryRow::ratio_at_least(
+            format!("provider-key read, {} connections", args.connections),
+            match &wrk {
                 Some(wrk) => format!(
                     "{} req/s with `wrk` ({} req/s with the Rust client, p50 {}, p99 {})",
                     thousands(wrk.requests_per_second),
@@ -103,15 +103,12 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
                     ms(load.percentile(99.0))
                 ),
             },
-            yardstick: format!("`pgbench -S` {} tps", thousands(pgbench_tps)),
-            ratio: format!("{best:.2}"),
-            target: format!("≥ {TARGET_RATIO}"),
-            met: best >= TARGET_RATIO,
-        },
-        notes: Vec::new(),
-        errors: load.errors,
-        first_error: load.first_error,
-    })
+            format!("`pgbench -S` {} tps", thousands(pgbench_tps)),
+            best,
+            TARGET_RATIO,
+        ),
+        load,
+    ))
 }
 
 /// Creates the provider key the load reads, and returns its id.

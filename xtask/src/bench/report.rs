@@ -41,6 +41,33 @@ pub(super) struct Report {
     parts: Vec<Measured>,
 }
 
+impl SummaryRow {
+    /// A row whose target is a ratio of at least `target` to the yardstick.
+    pub(super) fn ratio_at_least(
+        measurement: String,
+        server: String,
+        yardstick: String,
+        ratio: f64,
+        target: f64,
+    ) -> Self {
+        Self {
+            measurement,
+            server,
+            yardstick,
+            ratio: format!("{ratio:.2}"),
+            target: format!("≥ {target}"),
+            met: ratio >= target,
+        }
+    }
+}
+
+impl Measured {
+    /// The measurement of one load: its errors are the load's.
+    pub(super) fn of_load(title: String, lines: Vec<(String, String)>, summary: SummaryRow, load: LoadResult) -> Self {
+        Self { title, lines, summary, notes: Vec::new(), errors: load.errors, first_error: load.first_error }
+    }
+}
+
 impl Report {
     pub(super) fn add(&mut self, measured: Measured) {
         self.parts.push(measured);
