@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::offline_items::{PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median, timing_script};
-use super::report::{LoadResult, Measured, SummaryRow, ms, thousands};
+use super::report::{LoadResult, Measured, ReadTarget, SummaryRow, ms, thousands};
 use super::server::RunningServer;
 use super::{BenchArgs, Setup, checked_output, http_client, psql, psql_value};
 use crate::dev::scalar;
@@ -39,9 +39,6 @@ const CLAIM_BATCH: u64 = 8;
 /// pgbench clients claiming at once, and claims per client.
 const CLAIM_CLIENTS: u64 = 4;
 const CLAIMS_PER_CLIENT: u64 = 1_000;
-/// The results request's ratio to psql and latency we aim below.
-const RESULTS_TARGET_RATIO: f64 = 2.0;
-const RESULTS_TARGET_MS: f64 = 50.0;
 /// Events per `POST /batch/` and concurrent senders of the throughput measurement.
 const BATCH: usize = 500;
 const SENDERS: usize = 4;
@@ -455,8 +452,8 @@ async fn results(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> 
             server: format!("p50 {api_p50:.2} ms (whole request, one at a time)"),
             yardstick: format!("results SQL in `psql`: p50 {psql_p50:.2} ms"),
             ratio: format!("{ratio:.2}"),
-            target: format!("≤ {RESULTS_TARGET_RATIO}× and < {RESULTS_TARGET_MS:.0} ms"),
-            met: ratio <= RESULTS_TARGET_RATIO && api_p50 < RESULTS_TARGET_MS && timings.errors == 0,
+            target: ReadTarget::BESIDE_PSQL.describe(),
+            met: ReadTarget::BESIDE_PSQL.met(ratio, api_p50) && timings.errors == 0,
         },
         notes: Vec::new(),
         errors: timings.errors,

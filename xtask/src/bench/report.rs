@@ -41,6 +41,26 @@ pub(super) struct Report {
     parts: Vec<Measured>,
 }
 
+/// What a read measured beside psql aims at: at most `ratio` times psql's p50, and a p50
+/// under `ms`.
+pub(super) struct ReadTarget {
+    pub(super) ratio: f64,
+    pub(super) ms: f64,
+}
+
+impl ReadTarget {
+    /// The spec's target for a read beside the same SQL alone.
+    pub(super) const BESIDE_PSQL: Self = Self { ratio: 2.0, ms: 50.0 };
+
+    pub(super) fn describe(&self) -> String {
+        format!("≤ {}× and < {:.0} ms", self.ratio, self.ms)
+    }
+
+    pub(super) fn met(&self, ratio: f64, p50_ms: f64) -> bool {
+        ratio <= self.ratio && p50_ms < self.ms
+    }
+}
+
 impl SummaryRow {
     /// A row whose target is a ratio of at least `target` to the yardstick.
     pub(super) fn ratio_at_least(

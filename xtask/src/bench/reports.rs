@@ -18,14 +18,12 @@ use domain::{EvaluationId, ProjectId};
 use serde_json::json;
 
 use super::offline_items::{PsqlTimings, mean, median, timing_script};
-use super::report::{Measured, SummaryRow, thousands};
+use super::report::{Measured, ReadTarget, SummaryRow, thousands};
 use super::server::http_client;
 use super::{BenchArgs, SERVER_DATABASE, Setup, psql, psql_value};
 use crate::dev::scalar;
 use crate::process::Signals;
 
-const METRICS_TARGET_RATIO: f64 = 2.0;
-const METRICS_TARGET_MS: f64 = 50.0;
 const TICK_TARGET_MS: f64 = 1_000.0;
 const REPORTS: u64 = 10_000;
 const DUE: u64 = 100;
@@ -131,8 +129,8 @@ async fn metrics(
             server: format!("p50 {api_p50:.2} ms through `PgReportEvents`"),
             yardstick: format!("the same statements in `psql`: p50 {psql_p50:.2} ms"),
             ratio: format!("{ratio:.2}"),
-            target: format!("≤ {METRICS_TARGET_RATIO}× and < {METRICS_TARGET_MS:.0} ms"),
-            met: ratio <= METRICS_TARGET_RATIO && api_p50 < METRICS_TARGET_MS,
+            target: ReadTarget::BESIDE_PSQL.describe(),
+            met: ReadTarget::BESIDE_PSQL.met(ratio, api_p50),
         },
         notes: Vec::new(),
         errors: 0,
