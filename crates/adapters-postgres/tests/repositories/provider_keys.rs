@@ -2,7 +2,8 @@
 
 use domain::crypto::SealedSecret;
 use domain::provider_key::{
-    DeleteOutcome, KeyName, KeyState, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow,
+    DeleteOutcome, KeyName, KeyState, KeyWrites, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
+    SealedKeyRow,
 };
 use domain::{PageRequest, ProviderKeyId};
 use uuid::Uuid;
@@ -237,7 +238,7 @@ async fn update_with_no_changes_leaves_every_column() {
         .await;
     let sealed_before = app.keys.find_sealed(tenant.id(), before.id).await.unwrap();
 
-    let after = app.keys.update(tenant.id(), before.id, &ProviderKeyChanges::default()).await.unwrap().unwrap();
+    let after = app.keys.writes.update(tenant.id(), before.id, &ProviderKeyChanges::default()).await.unwrap().unwrap();
 
     assert_eq!(ignoring_updated_at(&after, &before), before);
     assert_eq!(app.keys.find_sealed(tenant.id(), before.id).await.unwrap(), sealed_before);
@@ -265,7 +266,7 @@ async fn update_changes_only_the_given_columns() {
         sealed_secret: Some(SealedSecret(vec![9, 9, 9])),
         ..ProviderKeyChanges::default()
     };
-    let after = app.keys.update(tenant.id(), before.id, &changes).await.unwrap().unwrap();
+    let after = app.keys.writes.update(tenant.id(), before.id, &changes).await.unwrap().unwrap();
 
     let expected = ProviderKey {
         name: "Renamed".to_owned(),
@@ -287,7 +288,7 @@ async fn update_with_some_none_error_message_clears_it() {
     let key = app.insert_key(tenant.key().state(KeyState::Invalid).error_message("Incorrect API key")).await;
 
     let changes = ProviderKeyChanges { error_message: Some(None), ..ProviderKeyChanges::default() };
-    let after = app.keys.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
+    let after = app.keys.writes.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
 
     assert_eq!(after.error_message, None);
     assert_eq!(after.state, KeyState::Invalid);
@@ -303,7 +304,7 @@ async fn update_with_some_message_replaces_the_error_message() {
         error_message: Some(Some("Provider unavailable".to_owned())),
         ..ProviderKeyChanges::default()
     };
-    let after = app.keys.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
+    let after = app.keys.writes.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
 
     assert_eq!(after.error_message.as_deref(), Some("Provider unavailable"));
     assert_eq!(after.state, KeyState::Error);
@@ -316,7 +317,7 @@ async fn update_with_set_as_active_makes_it_the_active_key() {
     let key = app.insert_key(tenant.key()).await;
 
     let changes = ProviderKeyChanges { set_as_active: true, ..ProviderKeyChanges::default() };
-    app.keys.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
+    app.keys.writes.update(tenant.id(), key.id, &changes).await.unwrap().unwrap();
 
     assert_eq!(app.active_key(tenant.id()).await, Some(key.id));
     assert!(app.keys.find(tenant.id(), previous.id).await.unwrap().is_some());
@@ -327,7 +328,7 @@ async fn update_returns_none_for_an_unknown_key() {
     let (app, tenant) = TestApp::with_tenant().await;
 
     let changes = ProviderKeyChanges { set_as_active: true, ..ProviderKeyChanges::default() };
-    let updated = app.keys.update(tenant.id(), ProviderKeyId::generate(), &changes).await.unwrap();
+    let updated = app.keys.writes.update(tenant.id(), ProviderKeyId::generate(), &changes).await.unwrap();
 
     assert_eq!(updated, None);
     assert_eq!(app.active_key(tenant.id()).await, None);
@@ -350,7 +351,7 @@ async fn update_never_changes_another_projects_key() {
         set_as_active: true,
         ..ProviderKeyChanges::default()
     };
-    let updated = app.keys.update(intruder.id(), key.id, &changes).await.unwrap();
+    let updated = app.keys.writes.update(intruder.id(), key.id, &changes).await.unwrap();
 
     assert_eq!(updated, None);
     assert_eq!(app.keys.find(owner.id(), key.id).await.unwrap(), Some(key.clone()));
@@ -372,7 +373,7 @@ async fn delete_without_replacement_detaches_its_model_configurations() {
     ];
     let uses_kept = app.add_model_configuration(tenant.id(), Provider::Openai, kept.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, None, None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, None, None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -398,7 +399,7 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
     let staying = app.add_model_configuration(tenant.id(), Provider::Anthropic, unrelated.id).await;
     let others = app.add_model_configuration(other.id(), Provider::Anthropic, others_key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -423,7 +424,7 @@ async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_
     let trial = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
     let others = insert_using_key(&app, &other, Provider::Openai, Some(others_key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, None, None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, None, None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 1 });
     let failed = stored(&app, &tenant, active.id).await;
@@ -445,7 +446,7 @@ async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacemen
     let replacement = app.insert_key(tenant.key()).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 1, disabled: 0 });
     let after = stored(&app, &tenant, active.id).await;
@@ -460,7 +461,7 @@ async fn a_refused_delete_leaves_the_evaluations_alone() {
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_eq!(stored(&app, &tenant, active.id).await, active);
@@ -490,7 +491,7 @@ async fn delete_of_an_unused_key_moves_nothing() {
     let key = app.insert_key(tenant.key()).await;
     let replacement = app.insert_key(tenant.key()).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 0, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -514,7 +515,7 @@ async fn delete_refuses_a_replacement_from_another_project_and_changes_nothing()
     let foreign = app.insert_key(other.key()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(foreign.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(foreign.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -526,7 +527,7 @@ async fn delete_refuses_an_unknown_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(ProviderKeyId::generate()), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(ProviderKeyId::generate()), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -538,7 +539,7 @@ async fn delete_refuses_the_key_itself_as_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(key.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(key.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -551,7 +552,7 @@ async fn delete_refuses_a_replacement_of_another_provider_and_changes_nothing() 
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -565,9 +566,9 @@ async fn delete_never_deletes_another_projects_key() {
     let key = app.insert_key(owner.key().active()).await;
     let config = app.add_model_configuration(owner.id(), Provider::Openai, key.id).await;
 
-    let without = app.keys.delete(intruder.id(), key.id, None, None).await.unwrap();
+    let without = app.keys.writes.delete(intruder.id(), key.id, None, None).await.unwrap();
     let intruders_key = app.insert_key(intruder.key()).await;
-    let with = app.keys.delete(intruder.id(), key.id, Some(intruders_key.id), None).await.unwrap();
+    let with = app.keys.writes.delete(intruder.id(), key.id, Some(intruders_key.id), None).await.unwrap();
 
     assert_eq!(without, DeleteOutcome::NotFound);
     assert_eq!(with, DeleteOutcome::NotFound);
@@ -579,7 +580,7 @@ async fn delete_returns_not_found_for_an_unknown_key() {
     let (app, tenant) = TestApp::with_tenant().await;
 
     assert_eq!(
-        app.keys.delete(tenant.id(), ProviderKeyId::generate(), None, None).await.unwrap(),
+        app.keys.writes.delete(tenant.id(), ProviderKeyId::generate(), None, None).await.unwrap(),
         DeleteOutcome::NotFound
     );
 }
@@ -592,7 +593,7 @@ async fn delete_of_the_active_key_clears_the_active_key() {
     let replacement = app.insert_key(tenant.key()).await;
     let others_active = app.insert_key(other.key().active()).await;
 
-    app.keys.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
 
     assert_eq!(app.active_key(tenant.id()).await, None);
     assert_eq!(app.active_key(other.id()).await, Some(others_active.id));
@@ -605,7 +606,7 @@ async fn delete_of_another_key_keeps_the_active_key() {
     let spare = app.insert_key(tenant.key()).await;
 
     assert_eq!(
-        app.keys.delete(tenant.id(), spare.id, None, None).await.unwrap(),
+        app.keys.writes.delete(tenant.id(), spare.id, None, None).await.unwrap(),
         DeleteOutcome::Deleted { moved: 0, disabled: 0 }
     );
 
@@ -734,7 +735,7 @@ async fn replace_sealed_is_a_compare_and_swap() {
     let row = sealed_row(&app, key.id).await;
     let rotated_meanwhile =
         ProviderKeyChanges { sealed_secret: Some(SealedSecret(b"written-by-user".to_vec())), ..Default::default() };
-    app.keys.update(tenant.id(), key.id, &rotated_meanwhile).await.unwrap().unwrap();
+    app.keys.writes.update(tenant.id(), key.id, &rotated_meanwhile).await.unwrap().unwrap();
 
     let replaced = app.keys.replace_sealed(&row, &SealedSecret(b"stale-reseal".to_vec())).await.unwrap();
 

@@ -17,8 +17,7 @@ use domain::evaluation::{
 use domain::evaluation_config::EvaluationConfigRepository;
 use domain::identity::{CreateUserOutcome, IdentityRepository, MembershipLevel, NewUser, Project, ProjectToken, User};
 use domain::provider_key::{
-    DeleteOutcome, KeyName, KeyState, KeyTransactions, KeyWrites, NewProviderKeyRecord, Provider, ProviderKey,
-    ProviderKeyChanges, UserSummary,
+    KeyName, KeyState, KeyTransactions, KeyWrites, NewProviderKeyRecord, Provider, ProviderKey, UserSummary,
 };
 use domain::{EvaluationId, RepositoryError};
 use domain::{ProjectId, ProviderKeyId, UserId};
@@ -29,7 +28,8 @@ use uuid::Uuid;
 /// database (the transactions whose statements this adapter provides).
 pub struct Keys {
     repository: PgProviderKeyRepository,
-    writes: KeyTransactions,
+    /// The domain's transactions over these statements.
+    pub writes: KeyTransactions,
 }
 
 impl Deref for Keys {
@@ -43,25 +43,6 @@ impl Deref for Keys {
 impl Keys {
     pub async fn insert(&self, key: &NewProviderKeyRecord) -> Result<ProviderKey, RepositoryError> {
         self.writes.insert(key).await
-    }
-
-    pub async fn update(
-        &self,
-        project: ProjectId,
-        id: ProviderKeyId,
-        changes: &ProviderKeyChanges,
-    ) -> Result<Option<ProviderKey>, RepositoryError> {
-        self.writes.update(project, id, changes).await
-    }
-
-    pub async fn delete(
-        &self,
-        project: ProjectId,
-        id: ProviderKeyId,
-        replacement: Option<ProviderKeyId>,
-        actor: Option<UserId>,
-    ) -> Result<DeleteOutcome, RepositoryError> {
-        self.writes.delete(project, id, replacement, actor).await
     }
 }
 
