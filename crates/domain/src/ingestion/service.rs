@@ -89,16 +89,7 @@ impl IngestionService {
         let (batch, duplicates) = self.store(project, events).await?;
         outcome.stored = batch.stored;
         outcome.duplicates = duplicates;
-        tracing::info!(
-            project = %project,
-            stored = outcome.stored,
-            duplicates = outcome.duplicates,
-            ignored_non_ai = outcome.ignored,
-            rejected = outcome.rejected,
-            judge_jobs = batch.jobs_queued,
-            skipped_by_cap = batch.skipped_by_cap,
-            "otel export ingested"
-        );
+        log_stored(project, "otel export", &batch, outcome.duplicates, outcome.ignored, outcome.rejected);
         Ok(outcome)
     }
 
@@ -166,17 +157,23 @@ impl IngestionService {
         let (events, expired) = self.within_retention(parsed.events, received_at);
         let (batch, duplicates) = self.store(project, events).await?;
         let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped + expired };
-        tracing::info!(
-            project = %project,
-            stored = outcome.stored,
-            duplicates = outcome.duplicates,
-            dropped_non_ai = outcome.dropped,
-            judge_jobs = batch.jobs_queued,
-            skipped_by_cap = batch.skipped_by_cap,
-            "capture batch ingested"
-        );
+        log_stored(project, "capture batch", &batch, outcome.duplicates, outcome.dropped, 0);
         Ok(outcome)
     }
+}
+
+/// One line per stored batch, whichever door it came through.
+fn log_stored(project: ProjectId, door: &str, batch: &StoredBatch, duplicates: u64, dropped: u64, rejected: u64) {
+    tracing::info!(
+        project = %project,
+        stored = batch.stored,
+        duplicates,
+        dropped_non_ai = dropped,
+        rejected,
+        judge_jobs = batch.jobs_queued,
+        skipped_by_cap = batch.skipped_by_cap,
+        "{door} ingested"
+    );
 }
 
 /// A capture body parsed, before its token is checked.
