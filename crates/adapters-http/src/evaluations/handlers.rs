@@ -87,15 +87,15 @@ pub async fn retrieve_evaluation(
     responses((status = 200, body = EvaluationDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("personal_api_key" = ["evaluation:write"])))]
 pub async fn replace_evaluation(
-    State(app): State<AppState>,
+    state: State<AppState>,
     access: Authorized<EvaluationWrite>,
-    Path((_, id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<EvaluationBody>,
+    path: Path<(String, String)>,
+    body: ApiJson<EvaluationBody>,
 ) -> Result<Json<EvaluationDto>, ApiError> {
-    let id = evaluation_id(&id)?;
-    body.required_for_replace()?;
-    let evaluation = app.evaluations.update(access.project, id, body.try_into_domain()?).await?;
-    Ok(Json(evaluation.into()))
+    // An unknown id answers 404 before a body missing its required fields answers 400.
+    evaluation_id(&path.1)?;
+    body.0.required_for_replace()?;
+    update_evaluation(state, access, path, body).await
 }
 
 /// Change some of an evaluation's fields; `deleted: true` soft-deletes it.

@@ -2,8 +2,8 @@
 
 use domain::crypto::SealedSecret;
 use domain::provider_key::{
-    DeleteOutcome, KeyName, KeyState, KeyWrites, Provider, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    SealedKeyRow,
+    DeleteOutcome, KeyName, KeyRemoval, KeyState, KeyWrites, Provider, ProviderKey, ProviderKeyChanges,
+    ProviderKeyRepository, SealedKeyRow,
 };
 use domain::{PageRequest, ProviderKeyId};
 use uuid::Uuid;
@@ -26,6 +26,11 @@ async fn set_created_at(app: &TestApp, key: ProviderKeyId, seconds: f64) {
         .execute(app.pool())
         .await
         .unwrap();
+}
+
+/// A deletion moving the key's configurations to `replacement`, by nobody.
+fn replaced_by(replacement: Option<ProviderKeyId>) -> KeyRemoval {
+    KeyRemoval { replacement, actor: None }
 }
 
 /// `after` with `before`'s `updated_at`: equal to `before` when nothing else changed.
@@ -373,7 +378,7 @@ async fn delete_without_replacement_detaches_its_model_configurations() {
     ];
     let uses_kept = app.add_model_configuration(tenant.id(), Provider::Openai, kept.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, None, None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(None)).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -399,7 +404,7 @@ async fn delete_with_replacement_moves_its_model_configurations_to_it() {
     let staying = app.add_model_configuration(tenant.id(), Provider::Anthropic, unrelated.id).await;
     let others = app.add_model_configuration(other.id(), Provider::Anthropic, others_key.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(replacement.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -424,7 +429,7 @@ async fn delete_without_replacement_puts_the_active_evaluations_that_used_it_in_
     let trial = insert_using_key(&app, &tenant, Provider::Openai, None, EvaluationState::Active).await;
     let others = insert_using_key(&app, &other, Provider::Openai, Some(others_key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, None, None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(None)).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 2, disabled: 1 });
     let failed = stored(&app, &tenant, active.id).await;
@@ -446,7 +451,7 @@ async fn delete_with_replacement_keeps_the_evaluations_running_on_the_replacemen
     let replacement = app.insert_key(tenant.key()).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(replacement.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 1, disabled: 0 });
     let after = stored(&app, &tenant, active.id).await;
@@ -461,7 +466,7 @@ async fn a_refused_delete_leaves_the_evaluations_alone() {
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let active = insert_using_key(&app, &tenant, Provider::Openai, Some(key.id), EvaluationState::Active).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(gemini.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_eq!(stored(&app, &tenant, active.id).await, active);
@@ -491,7 +496,7 @@ async fn delete_of_an_unused_key_moves_nothing() {
     let key = app.insert_key(tenant.key()).await;
     let replacement = app.insert_key(tenant.key()).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(replacement.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 0, disabled: 0 });
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), None);
@@ -515,7 +520,7 @@ async fn delete_refuses_a_replacement_from_another_project_and_changes_nothing()
     let foreign = app.insert_key(other.key()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(foreign.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(foreign.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -527,7 +532,8 @@ async fn delete_refuses_an_unknown_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(ProviderKeyId::generate()), None).await.unwrap();
+    let outcome =
+        app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(ProviderKeyId::generate()))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -539,7 +545,7 @@ async fn delete_refuses_the_key_itself_as_replacement_and_changes_nothing() {
     let key = app.insert_key(tenant.key().active()).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(key.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(key.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementNotFound);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -552,7 +558,7 @@ async fn delete_refuses_a_replacement_of_another_provider_and_changes_nothing() 
     let gemini = app.insert_key(tenant.key().provider(Provider::Gemini)).await;
     let config = app.add_model_configuration(tenant.id(), Provider::Openai, key.id).await;
 
-    let outcome = app.keys.writes.delete(tenant.id(), key.id, Some(gemini.id), None).await.unwrap();
+    let outcome = app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(gemini.id))).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_untouched(&app, &tenant, &key, &[config]).await;
@@ -566,9 +572,9 @@ async fn delete_never_deletes_another_projects_key() {
     let key = app.insert_key(owner.key().active()).await;
     let config = app.add_model_configuration(owner.id(), Provider::Openai, key.id).await;
 
-    let without = app.keys.writes.delete(intruder.id(), key.id, None, None).await.unwrap();
+    let without = app.keys.writes.delete(intruder.id(), key.id, replaced_by(None)).await.unwrap();
     let intruders_key = app.insert_key(intruder.key()).await;
-    let with = app.keys.writes.delete(intruder.id(), key.id, Some(intruders_key.id), None).await.unwrap();
+    let with = app.keys.writes.delete(intruder.id(), key.id, replaced_by(Some(intruders_key.id))).await.unwrap();
 
     assert_eq!(without, DeleteOutcome::NotFound);
     assert_eq!(with, DeleteOutcome::NotFound);
@@ -580,7 +586,7 @@ async fn delete_returns_not_found_for_an_unknown_key() {
     let (app, tenant) = TestApp::with_tenant().await;
 
     assert_eq!(
-        app.keys.writes.delete(tenant.id(), ProviderKeyId::generate(), None, None).await.unwrap(),
+        app.keys.writes.delete(tenant.id(), ProviderKeyId::generate(), replaced_by(None)).await.unwrap(),
         DeleteOutcome::NotFound
     );
 }
@@ -593,7 +599,7 @@ async fn delete_of_the_active_key_clears_the_active_key() {
     let replacement = app.insert_key(tenant.key()).await;
     let others_active = app.insert_key(other.key().active()).await;
 
-    app.keys.writes.delete(tenant.id(), key.id, Some(replacement.id), None).await.unwrap();
+    app.keys.writes.delete(tenant.id(), key.id, replaced_by(Some(replacement.id))).await.unwrap();
 
     assert_eq!(app.active_key(tenant.id()).await, None);
     assert_eq!(app.active_key(other.id()).await, Some(others_active.id));
@@ -606,7 +612,7 @@ async fn delete_of_another_key_keeps_the_active_key() {
     let spare = app.insert_key(tenant.key()).await;
 
     assert_eq!(
-        app.keys.writes.delete(tenant.id(), spare.id, None, None).await.unwrap(),
+        app.keys.writes.delete(tenant.id(), spare.id, replaced_by(None)).await.unwrap(),
         DeleteOutcome::Deleted { moved: 0, disabled: 0 }
     );
 

@@ -30,7 +30,7 @@ pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, Sea
 pub use provider::{Provider, UnknownProvider};
 pub use reseal::ResealReport;
 pub use service::{ProviderKeyService, ProviderKeyServiceConfig};
-pub use writes::{KeyTransactions, KeyWrites};
+pub use writes::{KeyRemoval, KeyTransactions, KeyWrites};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockProviderKeyRepository, MockProviderKeyStatements};

@@ -10,9 +10,9 @@ use super::input::{
 };
 use super::{
     ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DeleteOutcome,
-    DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyState, KeyWrites, NewProviderKeyRecord,
-    Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository, SaveProviderKeyError,
-    ValidateStoredKeyError, check_key_format,
+    DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyRemoval, KeyState, KeyWrites,
+    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
+    SaveProviderKeyError, ValidateStoredKeyError, check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::invalid::{FieldError, Rule};
@@ -300,7 +300,7 @@ impl ProviderKeyService {
             },
             None => None,
         };
-        match self.writes.delete(project, id, replacement, Some(actor)).await? {
+        match self.writes.delete(project, id, KeyRemoval { replacement, actor: Some(actor) }).await? {
             DeleteOutcome::Deleted { moved, disabled } => {
                 tracing::info!(moved, disabled, "provider key deleted");
                 Ok(())

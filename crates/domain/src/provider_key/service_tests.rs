@@ -302,9 +302,13 @@ async fn delete_maps_replacement_rules_to_their_messages() {
     let mismatch = ProviderKeyId::generate();
     writes
         .expect_delete()
-        .with(mockall::predicate::always(), mockall::predicate::always(), eq(Some(mismatch)), eq(Some(ACTOR)))
-        .returning(|_, _, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
-    writes.expect_delete().returning(|_, _, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
+        .with(
+            mockall::predicate::always(),
+            mockall::predicate::always(),
+            eq(KeyRemoval { replacement: Some(mismatch), actor: Some(ACTOR) }),
+        )
+        .returning(|_, _, _| Ok(DeleteOutcome::ReplacementProviderMismatch));
+    writes.expect_delete().returning(|_, _, _| Ok(DeleteOutcome::Deleted { moved: 2, disabled: 1 }));
     let id = ProviderKeyId::generate();
     repo.expect_find().returning(move |_, key| Ok((key == id).then(|| stored_key(Provider::Openai))));
     let service = service(repo, writes, MockLlmGateway::new(), transparent_cipher());

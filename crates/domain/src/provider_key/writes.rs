@@ -40,9 +40,16 @@ pub trait KeyWrites: Send + Sync + 'static {
         &self,
         project: ProjectId,
         id: ProviderKeyId,
-        replacement: Option<ProviderKeyId>,
-        actor: Option<UserId>,
+        removal: KeyRemoval,
     ) -> Result<DeleteOutcome, RepositoryError>;
+}
+
+/// How a key is deleted: where its model configurations move (a key of the same project
+/// and provider), and who deletes it (the audit trail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyRemoval {
+    pub replacement: Option<ProviderKeyId>,
+    pub actor: Option<UserId>,
 }
 
 /// The provider-key writes, each one transaction of the unit of work.
@@ -98,9 +105,9 @@ impl KeyWrites for KeyTransactions {
         &self,
         project: ProjectId,
         id: ProviderKeyId,
-        replacement: Option<ProviderKeyId>,
-        actor: Option<UserId>,
+        removal: KeyRemoval,
     ) -> Result<DeleteOutcome, RepositoryError> {
+        let KeyRemoval { replacement, actor } = removal;
         let mut tx = self.unit_of_work.begin().await?;
         let Some(key) = tx.provider_keys().lock(project, id, RowLock::Update).await? else {
             return Ok(DeleteOutcome::NotFound);

@@ -52,7 +52,7 @@ async fn a_delete_without_replacement_stops_the_active_users_frees_their_configu
         .returning(|_| Ok(()));
     let (writes, commits) = transactions(tx);
 
-    let outcome = writes.delete(PROJECT, id, None, Some(ACTOR)).await.unwrap();
+    let outcome = writes.delete(PROJECT, id, KeyRemoval { replacement: None, actor: Some(ACTOR) }).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::Deleted { moved: 3, disabled: 2 });
     assert_eq!(commits.count(), 1);
@@ -72,7 +72,8 @@ async fn a_replacement_of_another_provider_changes_nothing() {
     tx.keys.expect_delete().never();
     let (writes, commits) = transactions(tx);
 
-    let outcome = writes.delete(PROJECT, id, Some(replacement_id), Some(ACTOR)).await.unwrap();
+    let outcome =
+        writes.delete(PROJECT, id, KeyRemoval { replacement: Some(replacement_id), actor: Some(ACTOR) }).await.unwrap();
 
     assert_eq!(outcome, DeleteOutcome::ReplacementProviderMismatch);
     assert_eq!(commits.count(), 0, "the transaction is rolled back");
