@@ -11,7 +11,7 @@ use domain::PageRequest;
 use domain::crypto::SealedSecret;
 use domain::ingestion::{AiEventName, AiEventStore, IncomingEvent};
 use domain::jobs::{JobEnd, JobKind, JobQueue, NewJob};
-use domain::reports::delivery::{DeliveryRecord, DeliveryState};
+use domain::reports::delivery::{DeliveryRecord, DeliveryState, EndedDelivery};
 use domain::reports::render::chart::Bucket;
 use domain::reports::{
     DeliveryStatus, DeliveryTarget, EvaluationPeriod, Frequency, NewDelivery, NewResults, NewRun, Period, Report,
@@ -366,8 +366,7 @@ async fn schedule_candidates_counts_runs_pagination_and_delivery_status() {
     run_writes(app.pool())
         .finish_delivery(
             &claimed[0].lease,
-            latest,
-            ended(0, "a@example.com", DeliveryState::Sent, None),
+            ended(latest, 0, "a@example.com", DeliveryState::Sent, None),
             &JobEnd::Complete,
         )
         .await
@@ -375,7 +374,7 @@ async fn schedule_candidates_counts_runs_pagination_and_delivery_status() {
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::Pending);
     let line = "Failed to deliver webhook to https://hooks.example.com/x: HTTP 500".to_owned();
     run_writes(app.pool())
-        .finish_delivery(&claimed[1].lease, latest, ended(1, "", DeliveryState::Failed, Some(&line)), &JobEnd::Complete)
+        .finish_delivery(&claimed[1].lease, ended(latest, 1, "", DeliveryState::Failed, Some(&line)), &JobEnd::Complete)
         .await
         .unwrap();
     let finished = store.run(latest).await.unwrap().unwrap();
@@ -385,8 +384,7 @@ async fn schedule_candidates_counts_runs_pagination_and_delivery_status() {
     run_writes(app.pool())
         .finish_delivery(
             &claimed[0].lease,
-            latest,
-            ended(0, "a@example.com", DeliveryState::Failed, Some("x")),
+            ended(latest, 0, "a@example.com", DeliveryState::Failed, Some("x")),
             &JobEnd::Complete,
         )
         .await
@@ -394,6 +392,13 @@ async fn schedule_candidates_counts_runs_pagination_and_delivery_status() {
     assert_eq!(store.run(latest).await.unwrap().unwrap().delivery_status, DeliveryStatus::PartialFailure);
 }
 
-fn ended(target_index: u32, recipient: &str, state: DeliveryState, error: Option<&str>) -> DeliveryRecord {
-    DeliveryRecord { target_index, recipient: recipient.into(), state, error: error.map(str::to_owned) }
+fn ended(
+    run: ReportRunId,
+    target_index: u32,
+    recipient: &str,
+    state: DeliveryState,
+    error: Option<&str>,
+) -> EndedDelivery {
+    let record = DeliveryRecord { target_index, recipient: recipient.into(), state, error: error.map(str::to_owned) };
+    EndedDelivery { run, record }
 }

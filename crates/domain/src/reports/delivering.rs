@@ -54,7 +54,7 @@ impl RunDeliveries {
             return Ok(JobOutcome::Complete);
         }
         let finish = |state, error: Option<String>| async move {
-            self.writes.finish_delivery(&job.lease, run_id, payload.delivery(state, error), &JobEnd::Complete).await
+            self.writes.finish_delivery(&job.lease, payload.ended(state, error), &JobEnd::Complete).await
         };
         let target = match self.resolve(&run, &delivery.target, &payload.recipient) {
             Ok(target) => target,
@@ -128,8 +128,7 @@ impl JobHandler for RunDeliveries {
             .writes
             .finish_delivery(
                 &job.lease,
-                ReportRunId(payload.run),
-                payload.delivery(DeliveryState::Failed, Some(line)),
+                payload.ended(DeliveryState::Failed, Some(line)),
                 &JobEnd::Fail(reason.clone()),
             )
             .await;

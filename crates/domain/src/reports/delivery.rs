@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::model::DeliveryStatus;
+use crate::ReportRunId;
 
 /// One try and three retries.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 4;
@@ -51,6 +52,13 @@ pub struct DeliveryRecord {
     pub state: DeliveryState,
     /// The error line once failed for good.
     pub error: Option<String>,
+}
+
+/// A delivery's end as its job records it: which run, and the delivery's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedDelivery {
+    pub run: ReportRunId,
+    pub record: DeliveryRecord,
 }
 
 /// The run's `delivery_status` and `delivery_errors` from its deliveries: none ⇒

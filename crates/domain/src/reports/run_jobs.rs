@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::delivery::MAX_DELIVERY_ATTEMPTS;
-use super::delivery::{DeliveryRecord, DeliveryState};
+use super::delivery::{DeliveryRecord, DeliveryState, EndedDelivery};
 use super::model::{DeliveryTarget, Frequency, Report, ReportRun, Trigger};
 use super::ports::NewDelivery;
 use super::schedule::{self, Recurrence};
-use crate::ProjectId;
 use crate::jobs::{JobKind, NewJob};
+use crate::{ProjectId, ReportRunId};
 
 /// Attempts of a run-generation job.
 const RUN_ATTEMPTS: u32 = 3;
@@ -42,8 +42,10 @@ pub(super) struct DeliveryPayload {
 
 impl DeliveryPayload {
     /// This delivery ended as `state` (with its line when failed).
-    pub(super) fn delivery(&self, state: DeliveryState, error: Option<String>) -> DeliveryRecord {
-        DeliveryRecord { target_index: self.target_index, recipient: self.recipient.clone(), state, error }
+    pub(super) fn ended(&self, state: DeliveryState, error: Option<String>) -> EndedDelivery {
+        let record =
+            DeliveryRecord { target_index: self.target_index, recipient: self.recipient.clone(), state, error };
+        EndedDelivery { run: ReportRunId(self.run), record }
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::delivery::{DeliveryRecord, DeliveryState, run_status};
+use super::delivery::{DeliveryRecord, DeliveryState, EndedDelivery, run_status};
 use super::{DeliveryStatus, Frequency, NewDelivery, NewRun, ReportRun};
 use crate::jobs::{JobEnd, Lease};
 use crate::unit_of_work::UnitOfWork;
@@ -93,13 +93,8 @@ pub trait RunWrites: Send + Sync + 'static {
     /// run's status and errors recomputed, and the end (`job_end`) of the job holding
     /// `lease`. Returns whether the lease still held the job (the delivery's end is kept
     /// either way: it is true, and the job's new holder then finds it done).
-    async fn finish_delivery(
-        &self,
-        lease: &Lease,
-        run: ReportRunId,
-        delivery: DeliveryRecord,
-        job_end: &JobEnd,
-    ) -> Result<bool, RepositoryError>;
+    async fn finish_delivery(&self, lease: &Lease, ended: EndedDelivery, end: &JobEnd)
+    -> Result<bool, RepositoryError>;
 }
 
 /// The report jobs' writes on the unit of work.
@@ -148,18 +143,17 @@ impl RunWrites for RunTransactions {
     async fn finish_delivery(
         &self,
         lease: &Lease,
-        run: ReportRunId,
-        delivery: DeliveryRecord,
-        job_end: &JobEnd,
+        ended: EndedDelivery,
+        end: &JobEnd,
     ) -> Result<bool, RepositoryError> {
-        let DeliveryRecord { target_index, recipient, state, error } = delivery;
+        let EndedDelivery { run, record: DeliveryRecord { target_index, recipient, state, error } } = ended;
         let mut tx = self.unit_of_work.begin().await?;
         tx.reports().lock_run(run).await?;
         tx.reports().end_delivery(run, target_index, &recipient, state, error).await?;
         let records = tx.reports().deliveries(run).await?;
         let (status, errors) = run_status(&records);
         tx.reports().set_run_status(run, status, &errors).await?;
-        let ended = tx.jobs().end(lease, Some(job_end.clone())).await?;
+        let ended = tx.jobs().end(lease, Some(end.clone())).await?;
         tx.commit().await?;
         Ok(ended)
     }

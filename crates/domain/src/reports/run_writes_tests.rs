@@ -108,7 +108,8 @@ async fn a_finished_delivery_recomputes_its_runs_status_from_every_delivery() {
     let (unit_of_work, commits) = unit_of_work(tx);
     let writes = RunTransactions::new(Arc::new(unit_of_work));
 
-    let ended = writes.finish_delivery(&lease(), run, failed(1, "", "500"), &JobEnd::Complete).await;
+    let ended =
+        writes.finish_delivery(&lease(), EndedDelivery { run, record: failed(1, "", "500") }, &JobEnd::Complete).await;
 
     assert!(ended.unwrap());
     assert_eq!(commits.count(), 1);

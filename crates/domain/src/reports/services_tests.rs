@@ -285,8 +285,9 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
         mocks.delivery.expect_send().returning(|_, _, _| Err(SendFailure::retry("connection refused")));
         let finished: Arc<Mutex<Option<FinishedDelivery>>> = Arc::default();
         let keep = finished.clone();
-        mocks.run_writes.expect_finish_delivery().returning(move |_, _, delivery, _| {
-            *keep.lock().unwrap() = Some((delivery.state, delivery.error));
+        mocks.run_writes.expect_finish_delivery().returning(move |_, ended, _| {
+            let delivery = &ended.record;
+            *keep.lock().unwrap() = Some((delivery.state, delivery.error.clone()));
             Ok(true)
         });
         let outcome =
@@ -316,7 +317,8 @@ async fn failed_sends_wait_base_times_four_then_end_as_an_error_line() {
 async fn giving_up_on_a_delivery_ends_it_failed_with_the_reason_in_the_jobs_transaction() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
     mocks.delivery.expect_send().never();
-    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, _, delivery, end| {
+    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, ended, end| {
+        let delivery = &ended.record;
         assert_eq!((delivery.target_index, delivery.state), (0, DeliveryState::Failed));
         assert_eq!(delivery.error.as_deref(), Some("Failed to deliver to target 0: gave up after 4 attempts"));
         assert_eq!(end, &JobEnd::Fail("gave up after 4 attempts".into()));
@@ -344,7 +346,8 @@ async fn giving_up_on_a_report_run_just_fails_the_job() {
 async fn a_permanent_failure_is_not_retried() {
     let mut mocks = delivery_mocks(DeliveryState::Pending);
     mocks.delivery.expect_send().times(1).returning(|_, _, _| Err(SendFailure::permanent("550 no such user")));
-    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, _, delivery, _| {
+    mocks.run_writes.expect_finish_delivery().times(1).returning(|_, ended, _| {
+        let delivery = &ended.record;
         assert_eq!(delivery.state, DeliveryState::Failed);
         Ok(true)
     });
