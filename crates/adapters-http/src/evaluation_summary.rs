@@ -3,7 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use domain::summary::{EvaluationSummary, Frequency, Pattern, SummaryInput, SummaryStatistics};
+use domain::EvaluationId;
+use domain::invalid::{FieldError, Rule};
+use domain::summary::{
+    EvaluationSummary, Frequency, MAX_GENERATION_IDS, Pattern, SummaryFilter, SummaryRequest, SummaryStatistics,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,15 +29,37 @@ pub struct SummaryBody {
     pub force_refresh: Option<bool>,
 }
 
-impl From<SummaryBody> for SummaryInput {
-    fn from(body: SummaryBody) -> Self {
-        SummaryInput {
-            evaluation_id: body.evaluation_id,
-            filter: body.filter,
-            generation_ids: body.generation_ids,
-            force_refresh: body.force_refresh,
+impl SummaryBody {
+    /// The request the body asks for, or its first refused field.
+    pub fn try_into_domain(self) -> Result<SummaryRequest, FieldError> {
+        let raw_id = self.evaluation_id.as_deref().map(str::trim).unwrap_or("");
+        if raw_id.is_empty() {
+            return Err(FieldError::new("evaluation_id", Rule::Required));
         }
+        let evaluation_id =
+            raw_id.parse::<EvaluationId>().map_err(|_| FieldError::new("evaluation_id", Rule::NotAUuid))?;
+        let filter = match self.filter.as_deref() {
+            None => SummaryFilter::All,
+            Some(raw) => SummaryFilter::parse(raw).ok_or_else(|| {
+                FieldError::new("filter", Rule::SummaryFilter { given: raw.chars().take(50).collect() })
+            })?,
+        };
+        let generation_ids = self.generation_ids.map(generation_ids).transpose()?;
+        Ok(SummaryRequest { evaluation_id, filter, generation_ids, force_refresh: self.force_refresh.unwrap_or(false) })
     }
+}
+
+/// At most [`MAX_GENERATION_IDS`] UUIDs; the first that is not one is named by its index.
+fn generation_ids(ids: Vec<String>) -> Result<Vec<uuid::Uuid>, FieldError> {
+    if ids.len() > MAX_GENERATION_IDS {
+        return Err(FieldError::new("generation_ids", Rule::TooManyItems { max: MAX_GENERATION_IDS }));
+    }
+    ids.iter()
+        .enumerate()
+        .map(|(index, id)| {
+            id.trim().parse().map_err(|_| FieldError::new("generation_ids", Rule::ItemNotAUuid { index }))
+        })
+        .collect()
 }
 
 /// A pattern among the runs, with generations that show it.
@@ -127,7 +153,7 @@ pub async fn evaluation_summary(
     _headers: HeaderMap,
     ApiJson(body): ApiJson<SummaryBody>,
 ) -> Result<Json<SummaryDto>, ApiError> {
-    let summary = app.summaries.summarize(access.api_key_id, access.project, body.into()).await?;
+    let summary = app.summaries.summarize(access.api_key_id, access.project, body.try_into_domain()).await?;
     Ok(Json(summary.into()))
 }
 
@@ -182,5 +208,26 @@ mod tests {
         let (status, _, body) = answer(SummarizeError::Invalid(refused)).await;
         assert_eq!((status, body["attr"].as_str()), (400, Some("filter")));
         assert_eq!(body["detail"], "\"bad\" is not a valid choice. Choose one of: all, pass, fail, na.");
+    }
+
+    #[test]
+    fn the_body_is_validated_field_by_field() {
+        let body = |evaluation_id: Option<&str>| SummaryBody {
+            evaluation_id: evaluation_id.map(str::to_owned),
+            filter: None,
+            generation_ids: None,
+            force_refresh: None,
+        };
+        let valid = || body(Some("0190c0de-0000-7000-8000-000000000001"));
+        let field = |body: SummaryBody| body.try_into_domain().unwrap_err().field;
+        assert_eq!(field(body(None)), "evaluation_id");
+        assert_eq!(field(body(Some("nope"))), "evaluation_id");
+        assert_eq!(field(SummaryBody { filter: Some("maybe".into()), ..valid() }), "filter");
+        let too_many = (0..251).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        assert_eq!(field(SummaryBody { generation_ids: Some(too_many), ..valid() }), "generation_ids");
+        let not_uuids = SummaryBody { generation_ids: Some(vec!["x".into()]), ..valid() };
+        assert_eq!(not_uuids.try_into_domain().unwrap_err().rule, Rule::ItemNotAUuid { index: 0 });
+        let request = valid().try_into_domain().unwrap();
+        assert_eq!((request.filter, request.force_refresh, request.generation_ids), (SummaryFilter::All, false, None));
     }
 }

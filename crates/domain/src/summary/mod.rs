@@ -13,11 +13,11 @@ pub use model::{
     CACHE_TTL, EvaluationRun, EvaluationSummary, Flight, Frequency, MAP_CONCURRENCY, MAX_EXAMPLES, MAX_GENERATION_IDS,
     MAX_PATTERNS, MAX_RECOMMENDATIONS, MAX_RUNS, PROMPT_BUDGET_CHARS, Pattern, REASONING_MAX_CHARS, RateDecision,
     RateLimit, RunQuery, RunResult, SUMMARY_RATE_BUCKET, SUMMARY_RATE_LIMITS, SummaryConfig, SummaryDraft,
-    SummaryFilter, SummaryInput, SummaryKey, SummaryRequest, SummaryStatistics,
+    SummaryFilter, SummaryKey, SummaryRequest, SummaryStatistics,
 };
 pub use ports::{RateLimiter, SummaryCache};
 pub use rate_limits::{RateLimitStatements, SharedRateLimiter, WindowHits};
-pub use service::{SummaryPorts, SummaryService, parse_request};
+pub use service::{SummaryPorts, SummaryService};
 
 #[cfg(feature = "mocks")]
 pub use ports::{MockRateLimiter, MockSummaryCache};

@@ -111,15 +111,6 @@ pub struct RunQuery {
     pub limit: i64,
 }
 
-/// A summary request as the client sent it (the service validates it).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SummaryInput {
-    pub evaluation_id: Option<String>,
-    pub filter: Option<String>,
-    pub generation_ids: Option<Vec<String>>,
-    pub force_refresh: Option<bool>,
-}
-
 /// A validated summary request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRequest {

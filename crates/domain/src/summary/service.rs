@@ -2,24 +2,23 @@
 //! cached summary or compute one (single flight across replicas), with the LLM that
 //! section 11 chooses.
 
-use crate::invalid::{FieldError, Rule};
+use crate::invalid::FieldError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt, stream};
-use uuid::Uuid;
 
 use super::prompt::{self, MAX_OUTPUT_TOKENS, SCHEMA_NAME};
 use super::{
-    CACHE_TTL, EvaluationRun, EvaluationSummary, Flight, MAP_CONCURRENCY, MAX_GENERATION_IDS, MAX_RUNS, RateDecision,
-    RateLimiter, RunQuery, SUMMARY_RATE_BUCKET, SUMMARY_RATE_LIMITS, SummarizeError, SummaryCache, SummaryConfig,
-    SummaryDraft, SummaryFilter, SummaryInput, SummaryKey, SummaryRequest,
+    CACHE_TTL, EvaluationRun, EvaluationSummary, Flight, MAP_CONCURRENCY, MAX_RUNS, RateDecision, RateLimiter,
+    RunQuery, SUMMARY_RATE_BUCKET, SUMMARY_RATE_LIMITS, SummarizeError, SummaryCache, SummaryConfig, SummaryDraft,
+    SummaryFilter, SummaryKey, SummaryRequest,
 };
 use crate::evaluation::{Evaluation, EvaluationRepository};
 use crate::ingestion::AiEventStore;
 use crate::llm::{Llm, LlmError, LlmPurpose, Prompt, ask};
-use crate::{ApiKeyId, EvaluationId, ProjectId};
+use crate::{ApiKeyId, ProjectId};
 
 /// Extra time a computing request holds its claim beyond the LLM timeout, and that
 /// waiting requests wait beyond it.
@@ -41,59 +40,27 @@ pub struct SummaryService {
     config: SummaryConfig,
 }
 
-fn invalid(field: &'static str, rule: Rule) -> SummarizeError {
-    FieldError::new(field, rule).into()
-}
-
-/// Validates the client's body.
-pub fn parse_request(input: SummaryInput) -> Result<SummaryRequest, SummarizeError> {
-    let raw_id = input.evaluation_id.as_deref().map(str::trim).unwrap_or("");
-    if raw_id.is_empty() {
-        return Err(invalid("evaluation_id", Rule::Required));
-    }
-    let evaluation_id = raw_id.parse::<EvaluationId>().map_err(|_| invalid("evaluation_id", Rule::NotAUuid))?;
-    let filter = match input.filter.as_deref() {
-        None => SummaryFilter::All,
-        Some(raw) => SummaryFilter::parse(raw)
-            .ok_or_else(|| invalid("filter", Rule::SummaryFilter { given: raw.chars().take(50).collect() }))?,
-    };
-    let generation_ids = match input.generation_ids {
-        None => None,
-        Some(ids) if ids.len() > MAX_GENERATION_IDS => {
-            return Err(invalid("generation_ids", Rule::TooManyItems { max: MAX_GENERATION_IDS }));
-        }
-        Some(ids) => Some(
-            ids.iter()
-                .enumerate()
-                .map(|(index, id)| {
-                    id.trim().parse::<Uuid>().map_err(|_| invalid("generation_ids", Rule::ItemNotAUuid { index }))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
-    Ok(SummaryRequest { evaluation_id, filter, generation_ids, force_refresh: input.force_refresh.unwrap_or(false) })
-}
-
 impl SummaryService {
     pub fn new(ports: SummaryPorts, config: SummaryConfig) -> Self {
         Self { ports, config }
     }
 
     /// Summarises an evaluation's runs for the caller (`api_key` is what the rate limit
-    /// counts).
+    /// counts). `request` is the body as the caller parsed it: a refused field is
+    /// answered only once the rate limit let the call through, as the reference does.
     #[tracing::instrument(skip_all, fields(project = %project))]
     pub async fn summarize(
         &self,
         api_key: ApiKeyId,
         project: ProjectId,
-        input: SummaryInput,
+        request: Result<SummaryRequest, FieldError>,
     ) -> Result<EvaluationSummary, SummarizeError> {
         if let RateDecision::Limited { retry_after } =
             self.ports.rate_limiter.acquire(SUMMARY_RATE_BUCKET, api_key, &SUMMARY_RATE_LIMITS).await?
         {
             return Err(SummarizeError::Throttled { retry_after });
         }
-        let request = parse_request(input)?;
+        let request = request?;
         let evaluation = self
             .ports
             .evaluations

@@ -1,6 +1,5 @@
 //! Unit tests of the summary use case, with every port mocked.
 
-use crate::invalid::FieldError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,12 +8,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::*;
-use crate::ProjectId;
 use crate::evaluation::{MockEvaluationRepository, ModelConfiguration};
 use crate::ingestion::MockAiEventStore;
 use crate::llm::{CompletionError, LlmAnswer, MockLlm, PaidBy};
 use crate::provider_key::Provider;
 use crate::summary::{MockRateLimiter, MockSummaryCache, PROMPT_BUDGET_CHARS, RunResult, SummaryStatistics};
+use crate::{EvaluationId, ProjectId};
 
 const PROJECT: ProjectId = ProjectId(7);
 
@@ -99,12 +98,17 @@ impl Mocks {
     }
 }
 
-fn input() -> SummaryInput {
-    SummaryInput { evaluation_id: Some(evaluation_id().to_string()), ..SummaryInput::default() }
+fn input() -> SummaryRequest {
+    SummaryRequest {
+        evaluation_id: evaluation_id(),
+        filter: SummaryFilter::All,
+        generation_ids: None,
+        force_refresh: false,
+    }
 }
 
-async fn summarize(service: &SummaryService, input: SummaryInput) -> Result<EvaluationSummary, SummarizeError> {
-    service.summarize(crate::ApiKeyId(Uuid::from_u128(0xA91)), PROJECT, input).await
+async fn summarize(service: &SummaryService, request: SummaryRequest) -> Result<EvaluationSummary, SummarizeError> {
+    service.summarize(crate::ApiKeyId(Uuid::from_u128(0xA91)), PROJECT, Ok(request)).await
 }
 
 #[tokio::test]
@@ -207,7 +211,7 @@ async fn a_cached_summary_is_answered_without_calling_the_llm_unless_refresh_is_
     mocks.cache.expect_release().returning(|_, _| Ok(()));
     mocks.cache.expect_store().times(1).returning(|_, _| Ok(()));
     mocks.llm.expect_run().times(1).returning(|_, _| Ok(answer(draft_json(&["gen-1"]))));
-    let refreshed = summarize(&mocks.service(), SummaryInput { force_refresh: Some(true), ..input() }).await.unwrap();
+    let refreshed = summarize(&mocks.service(), SummaryRequest { force_refresh: true, ..input() }).await.unwrap();
     assert_eq!(refreshed.pass_patterns[0].example_generation_ids, vec!["gen-1"]);
 }
 
@@ -298,9 +302,13 @@ async fn a_throttled_key_is_refused_before_anything_else() {
     mocks.evaluations.checkpoint();
     mocks.evaluations.expect_find().never();
 
-    let error = summarize(&mocks.service(), input()).await.unwrap_err();
-
+    let service = mocks.service();
+    let error = summarize(&service, input()).await.unwrap_err();
     assert!(matches!(error, SummarizeError::Throttled { retry_after } if retry_after == Duration::from_secs(42)));
+
+    let refused_body = Err(crate::invalid::FieldError::new("filter", crate::invalid::Rule::Required));
+    let error = service.summarize(crate::ApiKeyId(Uuid::from_u128(0xA91)), PROJECT, refused_body).await.unwrap_err();
+    assert!(matches!(error, SummarizeError::Throttled { .. }), "a refused body is answered after the rate limit");
 }
 
 #[tokio::test]
@@ -332,23 +340,6 @@ async fn the_run_query_carries_the_filter_the_ids_and_the_limit() {
                 && query.limit == 250
         })
         .returning(|_, _| Ok(Vec::new()));
-    let request =
-        SummaryInput { filter: Some("fail".into()), generation_ids: Some(vec![generation.to_string()]), ..input() };
+    let request = SummaryRequest { filter: SummaryFilter::Fail, generation_ids: Some(vec![generation]), ..input() };
     assert!(matches!(summarize(&mocks.service(), request).await, Err(SummarizeError::NoRuns)));
-}
-
-#[test]
-fn the_body_is_validated_field_by_field() {
-    let field = |input: SummaryInput| match parse_request(input) {
-        Err(SummarizeError::Invalid(FieldError { field, .. })) => field,
-        other => panic!("expected a field error, got {other:?}"),
-    };
-    assert_eq!(field(SummaryInput::default()), "evaluation_id");
-    assert_eq!(field(SummaryInput { evaluation_id: Some("nope".into()), ..input() }), "evaluation_id");
-    assert_eq!(field(SummaryInput { filter: Some("maybe".into()), ..input() }), "filter");
-    let too_many = (0..251).map(|_| Uuid::new_v4().to_string()).collect();
-    assert_eq!(field(SummaryInput { generation_ids: Some(too_many), ..input() }), "generation_ids");
-    assert_eq!(field(SummaryInput { generation_ids: Some(vec!["x".into()]), ..input() }), "generation_ids");
-    let request = parse_request(input()).unwrap();
-    assert_eq!((request.filter, request.force_refresh, request.generation_ids), (SummaryFilter::All, false, None));
 }
