@@ -2,7 +2,10 @@
 //! order of checks; the first refused field is the answer.
 
 use domain::evaluation::{AssignKeyCommand, MAX_ASSIGNED_EVALUATIONS};
-use domain::provider_key::{CheckProviderKey, CreateProviderKey, Provider, parse_name, parse_provider, required_key};
+use domain::provider_key::{
+    CheckProviderKey, CreateProviderKey, KeyEdits, Provider, UpdateProviderKey, parse_name, parse_provider,
+    required_key,
+};
 use domain::{EvaluationId, FieldError, Rule};
 
 use super::dto::{AssignBody, KeyCheckBody, ProviderKeyBody};
@@ -23,6 +26,34 @@ impl ProviderKeyBody {
             api_version: self.api_version,
             set_as_active: self.set_as_active.unwrap_or(false),
         })
+    }
+}
+
+impl ProviderKeyBody {
+    /// A PATCH: every field optional; a sent `api_key` must not be blank.
+    pub fn into_update(self) -> UpdateProviderKey {
+        let provider = self.provider.as_deref().map(parse_provider).transpose();
+        let edits = (|| {
+            Ok(KeyEdits {
+                name: self.name.as_deref().map(parse_name).transpose()?,
+                api_key: self.api_key.as_ref().map(|key| required_key(Some(key), Rule::Blank)).transpose()?,
+                azure_endpoint: self.azure_endpoint,
+                api_version: self.api_version,
+                set_as_active: self.set_as_active.unwrap_or(false),
+            })
+        })();
+        UpdateProviderKey { provider, edits }
+    }
+
+    /// A PUT: `provider` and `name` are required (answered before the key is looked
+    /// up), the rest as in PATCH.
+    pub fn try_into_replace(self) -> Result<UpdateProviderKey, FieldError> {
+        for (field, sent) in [("provider", self.provider.is_some()), ("name", self.name.is_some())] {
+            if !sent {
+                return Err(FieldError::new(field, Rule::Required));
+            }
+        }
+        Ok(self.into_update())
     }
 }
 
@@ -119,5 +150,37 @@ mod tests {
         assert_eq!(missing.try_into_domain().map(|_| ()), Err(FieldError::new("api_key", Rule::ApiKeyRequired)));
         let plain = KeyCheckBody { api_key: Some(SecretString::from("sk-abc")), ..KeyCheckBody::default() };
         assert_eq!(plain.try_into_domain().unwrap().provider, Provider::Openai);
+    }
+
+    #[test]
+    fn an_update_body_keeps_the_provider_apart_from_the_edits_and_a_replace_needs_both_fields() {
+        let patch = ProviderKeyBody {
+            provider: Some("anthropic".into()),
+            name: Some("   ".into()),
+            api_key: Some(SecretString::from(" sk-new-123456 ".to_owned())),
+            ..ProviderKeyBody::default()
+        };
+        let update = patch.into_update();
+        assert_eq!(update.provider.unwrap(), Some(Provider::Anthropic));
+        assert_eq!(update.edits.unwrap_err().field, "name", "a blank name is refused after the provider");
+
+        let blank_key = ProviderKeyBody { api_key: Some(SecretString::from("  ".to_owned())), ..Default::default() };
+        let refused = blank_key.into_update().edits.unwrap_err();
+        assert_eq!((refused.field.as_str(), refused.rule), ("api_key", Rule::Blank));
+        let unknown = ProviderKeyBody { provider: Some("mistral".into()), ..Default::default() };
+        assert_eq!(unknown.into_update().provider.unwrap_err().field, "provider");
+
+        let key =
+            ProviderKeyBody { api_key: Some(SecretString::from(" sk-new-123456 ".to_owned())), ..Default::default() };
+        let edits = key.into_update().edits.unwrap();
+        assert_eq!(edits.api_key.unwrap().expose_secret(), "sk-new-123456");
+
+        for (body, field) in [
+            (ProviderKeyBody { name: Some("k".into()), ..Default::default() }, "provider"),
+            (ProviderKeyBody { provider: Some("openai".into()), ..Default::default() }, "name"),
+        ] {
+            let refused = body.try_into_replace().unwrap_err();
+            assert_eq!((refused.field.as_str(), refused.rule), (field, Rule::Required));
+        }
     }
 }

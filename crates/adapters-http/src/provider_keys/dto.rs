@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use domain::evaluation::{AssignResult, DependentConfigs, TrialEvaluation};
 use domain::llm::KeyCheck;
-use domain::provider_key::{ProviderKey, UpdateProviderKey, UserSummary};
+use domain::provider_key::{ProviderKey, UserSummary};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -90,19 +90,6 @@ pub struct ProviderKeyBody {
     pub api_version: Option<String>,
     #[schema(write_only)]
     pub set_as_active: Option<bool>,
-}
-
-impl From<ProviderKeyBody> for UpdateProviderKey {
-    fn from(body: ProviderKeyBody) -> Self {
-        Self {
-            provider: body.provider,
-            name: body.name,
-            api_key: body.api_key,
-            azure_endpoint: body.azure_endpoint,
-            api_version: body.api_version,
-            set_as_active: body.set_as_active,
-        }
-    }
 }
 
 /// Body of `provider_key_validations/`.

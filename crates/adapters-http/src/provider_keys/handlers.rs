@@ -75,13 +75,7 @@ pub async fn replace_provider_key(
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
     let id = key_id(&id)?;
-    if body.provider.is_none() {
-        return Err(ApiError::invalid_field("provider", "This field is required."));
-    }
-    if body.name.is_none() {
-        return Err(ApiError::invalid_field("name", "This field is required."));
-    }
-    let key = app.provider_keys.update(access.project, id, body.into(), access.user).await?;
+    let key = app.provider_keys.update(access.project, id, body.try_into_replace()?, access.user).await?;
     Ok(Json(key.into()))
 }
 
@@ -96,7 +90,7 @@ pub async fn update_provider_key(
     Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<ProviderKeyBody>,
 ) -> Result<Json<ProviderKeyDto>, ApiError> {
-    let key = app.provider_keys.update(access.project, key_id(&id)?, body.into(), access.user).await?;
+    let key = app.provider_keys.update(access.project, key_id(&id)?, body.into_update(), access.user).await?;
     Ok(Json(key.into()))
 }
 

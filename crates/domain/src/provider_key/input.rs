@@ -21,19 +21,32 @@ pub struct CreateProviderKey {
     pub set_as_active: bool,
 }
 
-/// A partial update; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A key's changes (PATCH, and PUT once its required fields are there) as the caller
+/// parsed them: the provider sent, which must be the key's own, then the edits. A refused
+/// field is answered only once the key is found, the provider first.
+#[derive(Debug, Clone)]
 pub struct UpdateProviderKey {
-    pub provider: Option<String>,
-    pub name: Option<String>,
+    pub provider: Result<Option<Provider>, FieldError>,
+    pub edits: Result<KeyEdits, FieldError>,
+}
+
+impl UpdateProviderKey {
+    /// Edits with no provider sent.
+    pub fn edits(edits: KeyEdits) -> Self {
+        Self { provider: Ok(None), edits: Ok(edits) }
+    }
+}
+
+/// What a key update changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct KeyEdits {
+    pub name: Option<KeyName>,
+    /// Trimmed, not blank.
     pub api_key: Option<SecretString>,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
-    pub set_as_active: Option<bool>,
+    pub set_as_active: bool,
 }
-
-/// A full replacement (PUT): `provider` and `name` are required, the rest as in PATCH.
-pub type ReplaceProviderKey = UpdateProviderKey;
 
 /// Check a key without storing it (`provider_key_validations`).
 #[derive(Debug, Clone)]

@@ -22,8 +22,7 @@ pub use credentials::{
 };
 pub use error::*;
 pub use input::{
-    CheckProviderKey, CreateProviderKey, ReplaceProviderKey, UpdateProviderKey, parse_name, parse_provider,
-    required_key,
+    CheckProviderKey, CreateProviderKey, KeyEdits, UpdateProviderKey, parse_name, parse_provider, required_key,
 };
 pub use model::{KeyName, KeyState, NewProviderKeyRecord, ProviderKey, ProviderKeyChanges, UserSummary};
 pub use ports::{DeleteOutcome, ProviderKeyRepository, ProviderKeyStatements, SealedKeyRow};

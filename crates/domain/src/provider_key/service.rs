@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::input::{
-    CheckProviderKey, CreateProviderKey, UpdateProviderKey, parse_name, parse_provider, rejection, required_key,
-};
+use super::input::{CheckProviderKey, CreateProviderKey, UpdateProviderKey, rejection};
 use super::{
     ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DeleteOutcome,
     DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyRemoval, KeyState, KeyWrites,
@@ -175,14 +173,13 @@ impl ProviderKeyService {
         actor: UserId,
     ) -> Result<ProviderKey, SaveProviderKeyError> {
         let existing = self.repository.find(project, id).await?.ok_or(SaveProviderKeyError::NotFound)?;
-        if let Some(raw) = request.provider.as_deref()
-            && parse_provider(raw)? != existing.provider
-        {
+        if request.provider?.is_some_and(|provider| provider != existing.provider) {
             return Err(FieldError::new("provider", Rule::ProviderUnchangeable).into());
         }
+        let request = request.edits?;
         let mut changes = ProviderKeyChanges {
-            name: request.name.as_deref().map(parse_name).transpose()?,
-            set_as_active: request.set_as_active.unwrap_or(false),
+            name: request.name,
+            set_as_active: request.set_as_active,
             ..ProviderKeyChanges::default()
         };
 
@@ -196,8 +193,7 @@ impl ProviderKeyService {
         let endpoint = request.azure_endpoint.as_deref().or(existing.azure_endpoint.as_deref());
         let version = request.api_version.as_deref().or(existing.api_version.as_deref());
 
-        let new_credentials = if let Some(raw_key) = request.api_key.as_ref() {
-            let api_key = required_key(Some(raw_key), Rule::Blank)?;
+        let new_credentials = if let Some(api_key) = request.api_key {
             let credentials = self.credentials(existing.provider, api_key, endpoint, version)?;
             let check = self.gateway.check_key(&credentials).await;
             if check.state != KeyState::Ok {

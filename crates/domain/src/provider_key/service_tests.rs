@@ -1,5 +1,5 @@
 use crate::invalid::{FieldError, Rule};
-use crate::provider_key::KeyName;
+use crate::provider_key::{KeyEdits, KeyName};
 use std::sync::Arc;
 
 use mockall::predicate::eq;
@@ -177,7 +177,10 @@ async fn update_with_new_key_changes_nothing_when_validation_fails() {
     let service =
         service(repo, writes, gateway_answering(KeyCheck::invalid("Invalid API key", None)), transparent_cipher());
 
-    let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
+    let request = UpdateProviderKey::edits(KeyEdits {
+        api_key: Some(SecretString::from("sk-new-1234567")),
+        ..Default::default()
+    });
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
     assert!(matches!(
@@ -204,7 +207,10 @@ async fn update_with_valid_new_key_reseals_and_marks_ok() {
         .returning(|_, _, _| Ok(Some(stored_key(Provider::Openai))));
     let service = service(repo, writes, gateway_answering(KeyCheck::ok()), transparent_cipher());
 
-    let request = UpdateProviderKey { api_key: Some(SecretString::from("sk-new-1234567")), ..Default::default() };
+    let request = UpdateProviderKey::edits(KeyEdits {
+        api_key: Some(SecretString::from("sk-new-1234567")),
+        ..Default::default()
+    });
     service.update(PROJECT, id, request, ACTOR).await.unwrap();
 }
 
@@ -229,8 +235,10 @@ async fn update_of_azure_endpoint_without_key_resets_state_to_unknown() {
     gateway.expect_check_key().never();
     let service = service(repo, writes, gateway, transparent_cipher());
 
-    let request =
-        UpdateProviderKey { azure_endpoint: Some("https://b.openai.azure.com/".into()), ..Default::default() };
+    let request = UpdateProviderKey::edits(KeyEdits {
+        azure_endpoint: Some("https://b.openai.azure.com/".into()),
+        ..Default::default()
+    });
     service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap();
 }
 
@@ -243,7 +251,7 @@ async fn update_refuses_a_provider_change() {
     writes.expect_update().never();
     let service = service(repo, writes, MockLlmGateway::new(), transparent_cipher());
 
-    let request = UpdateProviderKey { provider: Some("anthropic".into()), ..Default::default() };
+    let request = UpdateProviderKey { provider: Ok(Some(Provider::Anthropic)), edits: Ok(KeyEdits::default()) };
     let error = service.update(PROJECT, ProviderKeyId::generate(), request, ACTOR).await.unwrap_err();
 
     assert!(matches!(
@@ -258,8 +266,10 @@ async fn update_of_missing_key_is_not_found() {
     repo.expect_find().returning(|_, _| Ok(None));
     let service = service(repo, MockKeyWrites::new(), MockLlmGateway::new(), transparent_cipher());
 
-    let error =
-        service.update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::default(), ACTOR).await.unwrap_err();
+    let error = service
+        .update(PROJECT, ProviderKeyId::generate(), UpdateProviderKey::edits(KeyEdits::default()), ACTOR)
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, SaveProviderKeyError::NotFound));
 }
