@@ -7,6 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::ReportId;
+use domain::invalid::{FieldError, Rule};
+use domain::reports::input::{parse_alert, parse_evaluation, parse_frequency, parse_recurrence, parse_timezone};
+use domain::reports::targets::{TargetPolicy, parse_targets};
 use domain::reports::{DeliveryTarget, Report, ReportInput, ReportRun};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -170,23 +173,25 @@ pub struct EvaluationReportBody {
     pub daily_run_cap: Option<i64>,
 }
 
-impl From<EvaluationReportBody> for ReportInput {
-    fn from(body: EvaluationReportBody) -> Self {
-        Self {
-            evaluation: body.evaluation,
-            frequency: body.frequency,
-            alert_condition: body.alert_condition.map(|c| c.unwrap_or(Value::Null)),
-            rrule: body.rrule,
-            starts_at: body.starts_at,
-            timezone_name: body.timezone_name,
-            delivery_targets: body.delivery_targets,
-            max_sample_size: body.max_sample_size,
-            enabled: body.enabled,
-            deleted: body.deleted,
-            report_prompt_guidance: body.report_prompt_guidance,
-            trigger_threshold: body.trigger_threshold,
-            cooldown_minutes: body.cooldown_minutes,
-            daily_run_cap: body.daily_run_cap,
+impl EvaluationReportBody {
+    /// Each sent field parsed with the domain's parsers (targets under the operator's
+    /// `policy`); a refused one is carried for the use case to answer in its order.
+    pub fn into_domain(self, policy: &TargetPolicy) -> ReportInput {
+        ReportInput {
+            evaluation: self.evaluation.as_deref().map(parse_evaluation),
+            frequency: self.frequency.as_deref().map(parse_frequency),
+            alert_condition: self.alert_condition.map(|sent| sent.filter(|c| !c.is_null()).map(|c| parse_alert(&c))),
+            rrule: self.rrule.as_deref().map(parse_recurrence),
+            starts_at: self.starts_at,
+            timezone: self.timezone_name.as_deref().map(parse_timezone),
+            delivery_targets: self.delivery_targets.map(|targets| parse_targets(&targets, policy)),
+            max_sample_size: self.max_sample_size,
+            enabled: self.enabled,
+            deleted: self.deleted,
+            report_prompt_guidance: self.report_prompt_guidance,
+            trigger_threshold: self.trigger_threshold,
+            cooldown_minutes: self.cooldown_minutes,
+            daily_run_cap: self.daily_run_cap,
         }
     }
 }
@@ -269,7 +274,8 @@ pub async fn create_report(
     access: Authorized<AnalyticsWrite>,
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<(StatusCode, Json<EvaluationReportDto>), ApiError> {
-    let report = app.reports.create(access.project, access.user, body.into(), Utc::now()).await?;
+    let input = body.into_domain(app.reports.target_policy());
+    let report = app.reports.create(access.project, access.user, input, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(report.into())))
 }
 
@@ -298,9 +304,10 @@ pub async fn replace_report(
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<Json<EvaluationReportDto>, ApiError> {
     if body.evaluation.is_none() {
-        return Err(ApiError::invalid_field("evaluation", "This field is required."));
+        return Err(FieldError::new("evaluation", Rule::Required).into());
     }
-    Ok(Json(app.reports.update(access.project, report_id(&id)?, body.into(), Utc::now()).await?.into()))
+    let input = body.into_domain(app.reports.target_policy());
+    Ok(Json(app.reports.update(access.project, report_id(&id)?, input, Utc::now()).await?.into()))
 }
 
 /// Change some of a report's fields; `deleted: true` soft-deletes, `false` restores.
@@ -314,7 +321,8 @@ pub async fn update_report(
     Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<EvaluationReportBody>,
 ) -> Result<Json<EvaluationReportDto>, ApiError> {
-    Ok(Json(app.reports.update(access.project, report_id(&id)?, body.into(), Utc::now()).await?.into()))
+    let input = body.into_domain(app.reports.target_policy());
+    Ok(Json(app.reports.update(access.project, report_id(&id)?, input, Utc::now()).await?.into()))
 }
 
 /// Hard delete is not allowed: PATCH `deleted: true` instead.
@@ -400,4 +408,73 @@ pub async fn run_page(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::reports::input::settings;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The field a create body is refused on, as the API answers it.
+    fn refused_field(body: Value) -> String {
+        let body: EvaluationReportBody = serde_json::from_value(body).unwrap();
+        settings(body.into_domain(&TargetPolicy::default()), None).unwrap_err().field
+    }
+
+    #[test]
+    fn every_bad_field_of_a_body_is_named() {
+        let evaluation = uuid::Uuid::now_v7().to_string();
+        let with = |extra: Value| {
+            let mut body = json!({"evaluation": evaluation});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body
+        };
+        let cases = [
+            (json!({}), "evaluation"),
+            (json!({"evaluation": "nope"}), "evaluation"),
+            (with(json!({"frequency": "daily"})), "frequency"),
+            (with(json!({"frequency": "scheduled"})), "rrule"),
+            (with(json!({"frequency": "scheduled", "rrule": "FREQ=DAILY"})), "starts_at"),
+            (
+                with(json!({"frequency": "scheduled", "rrule": "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY",
+                            "starts_at": "2026-01-01T00:00:00Z"})),
+                "rrule",
+            ),
+            (with(json!({"timezone_name": "Mars/Olympus"})), "timezone_name"),
+            (with(json!({"trigger_threshold": 9})), "trigger_threshold"),
+            (with(json!({"trigger_threshold": 10_001})), "trigger_threshold"),
+            (with(json!({"cooldown_minutes": 59})), "cooldown_minutes"),
+            (with(json!({"daily_run_cap": 0})), "daily_run_cap"),
+            (with(json!({"max_sample_size": 0})), "max_sample_size"),
+            (with(json!({"frequency": "alert"})), "alert_condition"),
+            (with(json!({"frequency": "alert", "alert_condition": null})), "alert_condition"),
+            (
+                with(json!({"frequency": "alert", "alert_condition": {"operator": "eq", "pass_rate": 50}})),
+                "alert_condition",
+            ),
+            (
+                with(json!({"frequency": "alert",
+                            "alert_condition": {"operator": "lt", "pass_rate": 50, "window_minutes": 10}})),
+                "alert_condition",
+            ),
+            (with(json!({"alert_condition": {"operator": "lt", "pass_rate": 5}})), "alert_condition"),
+            (with(json!({"delivery_targets": [{"type": "fax"}]})), "delivery_targets[0].type"),
+            (with(json!({"report_prompt_guidance": "x".repeat(5_001)})), "report_prompt_guidance"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(refused_field(body.clone()), field, "{body}");
+        }
+    }
+
+    #[test]
+    fn an_rrule_is_only_judged_on_a_scheduled_report_and_null_clears_a_condition() {
+        let evaluation = uuid::Uuid::now_v7().to_string();
+        let body: EvaluationReportBody =
+            serde_json::from_value(json!({"evaluation": evaluation, "rrule": "nonsense", "alert_condition": null}))
+                .unwrap();
+        let settings = settings(body.into_domain(&TargetPolicy::default()), None).unwrap();
+        assert_eq!((settings.rrule.as_str(), settings.alert_condition), ("", None));
+    }
 }

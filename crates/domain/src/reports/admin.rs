@@ -30,6 +30,12 @@ pub struct ReportAdmin {
 }
 
 impl ReportAdmin {
+    /// Where the operator lets reports be delivered (what a sent target is checked
+    /// against).
+    pub fn target_policy(&self) -> &TargetPolicy {
+        &self.targets
+    }
+
     pub async fn create(
         &self,
         project: ProjectId,
@@ -37,7 +43,7 @@ impl ReportAdmin {
         input: ReportInput,
         now: DateTime<Utc>,
     ) -> Result<Report, SaveReportError> {
-        let settings = settings(input, None, &self.targets)?;
+        let settings = settings(input, None)?;
         self.check_evaluation(project, settings.evaluation).await?;
         let id = ReportId::generate();
         let targets = self.seal_targets(project, id, settings.targets.clone().unwrap_or_default(), &[])?;
@@ -107,7 +113,7 @@ impl ReportAdmin {
             return Err(SaveReportError::NotFound);
         }
         let evaluation_changed = input.evaluation.is_some();
-        let settings = settings(input, Some(&stored), &self.targets)?;
+        let settings = settings(input, Some(&stored))?;
         if evaluation_changed && settings.evaluation != stored.evaluation {
             self.check_evaluation(project, settings.evaluation).await?;
         }

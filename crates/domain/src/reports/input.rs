@@ -11,24 +11,29 @@ use super::model::{
     Frequency, MIN_COOLDOWN_MINUTES, Report,
 };
 use super::schedule::{Recurrence, parse_rule, parse_zone};
-use super::targets::{TargetInput, TargetPolicy, parse_targets};
+use super::targets::TargetInput;
 use crate::EvaluationId;
 use crate::invalid::{FieldError, Rule};
 
 /// The longest `report_prompt_guidance`.
 pub const MAX_GUIDANCE_CHARS: usize = 5_000;
 
-/// A report's fields as sent; `None` = not sent.
+/// A report's fields as the caller parsed them; `None` = not sent. A sent field holds its
+/// parse: a refused one is answered where the merge over the stored report reaches it
+/// (an `rrule` only counts for a scheduled report, an `alert_condition` is refused on
+/// any other), so a body is told about the same field whatever else is wrong with it.
 #[derive(Debug, Clone, Default)]
 pub struct ReportInput {
-    pub evaluation: Option<String>,
-    pub frequency: Option<String>,
-    /// `Some(Value::Null)`: sent as null.
-    pub alert_condition: Option<Value>,
-    pub rrule: Option<String>,
+    pub evaluation: Option<Result<EvaluationId, FieldError>>,
+    pub frequency: Option<Result<Frequency, FieldError>>,
+    /// `Some(None)`: sent as null.
+    pub alert_condition: Option<Option<Result<AlertCondition, FieldError>>>,
+    /// The rule as sent (trimmed) with its recurrence.
+    pub rrule: Option<Result<(String, Recurrence), FieldError>>,
     pub starts_at: Option<Option<DateTime<Utc>>>,
-    pub timezone_name: Option<String>,
-    pub delivery_targets: Option<Value>,
+    /// The zone's name as sent (trimmed) with the zone.
+    pub timezone: Option<Result<(String, Tz), FieldError>>,
+    pub delivery_targets: Option<Result<Vec<TargetInput>, FieldError>>,
     pub max_sample_size: Option<i64>,
     pub enabled: Option<bool>,
     pub deleted: Option<bool>,
@@ -36,6 +41,35 @@ pub struct ReportInput {
     pub trigger_threshold: Option<i64>,
     pub cooldown_minutes: Option<i64>,
     pub daily_run_cap: Option<i64>,
+}
+
+/// `evaluation` as sent.
+pub fn parse_evaluation(raw: &str) -> Result<EvaluationId, FieldError> {
+    raw.parse().map_err(|_| FieldError::new("evaluation", Rule::NotAnEvaluationOfProject))
+}
+
+/// `frequency` as sent.
+pub fn parse_frequency(raw: &str) -> Result<Frequency, FieldError> {
+    Frequency::parse(raw.trim())
+        .ok_or_else(|| FieldError::new("frequency", Rule::NotAChoice { given: raw.to_owned(), choices: String::new() }))
+}
+
+/// `timezone_name` as sent (or stored): an IANA zone.
+pub fn parse_timezone(raw: &str) -> Result<(String, Tz), FieldError> {
+    let name = raw.trim().to_owned();
+    match parse_zone(&name) {
+        Some(zone) => Ok((name, zone)),
+        None => Err(FieldError::new("timezone_name", Rule::UnknownTimeZone { given: name })),
+    }
+}
+
+/// `rrule` as sent (or stored): not blank, a usable rule.
+pub fn parse_recurrence(raw: &str) -> Result<(String, Recurrence), FieldError> {
+    if raw.trim().is_empty() {
+        return Err(required("rrule"));
+    }
+    let recurrence = parse_rule(raw).map_err(|_| FieldError::new("rrule", Rule::RecurrenceRule))?;
+    Ok((raw.trim().to_owned(), recurrence))
 }
 
 /// A report's settings, validated.
@@ -72,68 +106,49 @@ fn required(field: &str) -> FieldError {
 }
 
 /// The sent fields over `stored` (or the defaults when creating), validated.
-pub fn settings(
-    input: ReportInput,
-    stored: Option<&Report>,
-    policy: &TargetPolicy,
-) -> Result<ReportSettings, FieldError> {
-    let evaluation = match (&input.evaluation, stored) {
-        (Some(raw), _) => raw.parse().map_err(|_| FieldError::new("evaluation", Rule::NotAnEvaluationOfProject))?,
+pub fn settings(input: ReportInput, stored: Option<&Report>) -> Result<ReportSettings, FieldError> {
+    let evaluation = match (input.evaluation, stored) {
+        (Some(sent), _) => sent?,
         (None, Some(report)) => report.evaluation,
         (None, None) => return Err(required("evaluation")),
     };
-    let frequency = match &input.frequency {
-        Some(raw) => Frequency::parse(raw.trim()).ok_or_else(|| {
-            FieldError::new("frequency", Rule::NotAChoice { given: raw.clone(), choices: String::new() })
-        })?,
+    let frequency = match input.frequency {
+        Some(sent) => sent?,
         None => stored.map_or(Frequency::EveryN, |r| r.frequency),
     };
-    let timezone_name = input
-        .timezone_name
-        .as_deref()
-        .map(str::trim)
-        .map(str::to_owned)
-        .or_else(|| stored.map(|r| r.timezone_name.clone()))
-        .unwrap_or_else(|| "UTC".to_owned());
-    let zone = parse_zone(&timezone_name)
-        .ok_or_else(|| FieldError::new("timezone_name", Rule::UnknownTimeZone { given: timezone_name.clone() }))?;
+    let (timezone_name, zone) = match input.timezone {
+        Some(sent) => sent?,
+        None => parse_timezone(stored.map_or("UTC", |r| r.timezone_name.as_str()))?,
+    };
 
     let starts_at = match input.starts_at {
         Some(value) => value,
         None => stored.and_then(|r| r.starts_at),
     };
     let (rrule, recurrence) = if frequency == Frequency::Scheduled {
-        let text = input.rrule.clone().or_else(|| stored.map(|r| r.rrule.clone())).unwrap_or_default();
-        if text.trim().is_empty() {
-            return Err(required("rrule"));
-        }
-        let recurrence = parse_rule(&text).map_err(|_| FieldError::new("rrule", Rule::RecurrenceRule))?;
+        let (text, recurrence) = match input.rrule {
+            Some(sent) => sent?,
+            None => parse_recurrence(stored.map_or("", |r| r.rrule.as_str()))?,
+        };
         if starts_at.is_none() {
             return Err(required("starts_at"));
         }
-        (text.trim().to_owned(), Some(recurrence))
+        (text, Some(recurrence))
     } else {
         (String::new(), None)
     };
 
     let needs_condition = || FieldError::new("alert_condition", Rule::AlertConditionRequired);
-    let alert_condition = if frequency == Frequency::Alert {
-        match &input.alert_condition {
-            Some(Value::Null) => return Err(needs_condition()),
-            Some(raw) => Some(parse_alert(raw)?),
-            None => Some(stored.and_then(|r| r.alert_condition).ok_or_else(needs_condition)?),
-        }
-    } else {
-        match &input.alert_condition {
-            Some(raw) if !raw.is_null() => {
-                return Err(FieldError::new("alert_condition", Rule::AlertConditionNotAlert));
-            }
-            _ => None,
-        }
+    let alert_condition = match (frequency == Frequency::Alert, input.alert_condition) {
+        (true, Some(None)) => return Err(needs_condition()),
+        (true, Some(Some(sent))) => Some(sent?),
+        (true, None) => Some(stored.and_then(|r| r.alert_condition).ok_or_else(needs_condition)?),
+        (false, Some(Some(_))) => return Err(FieldError::new("alert_condition", Rule::AlertConditionNotAlert)),
+        (false, _) => None,
     };
 
-    let targets = match &input.delivery_targets {
-        Some(raw) => Some(parse_targets(raw, policy)?),
+    let targets = match input.delivery_targets {
+        Some(sent) => Some(sent?),
         None if stored.is_none() => Some(Vec::new()),
         None => None,
     };
@@ -179,7 +194,7 @@ pub fn settings(
 }
 
 /// `alert_condition` as sent: `{operator, pass_rate, min_runs?, window_minutes?}`.
-fn parse_alert(raw: &Value) -> Result<AlertCondition, FieldError> {
+pub fn parse_alert(raw: &Value) -> Result<AlertCondition, FieldError> {
     let bad = |rule: Rule| FieldError::new("alert_condition", rule);
     let object = raw.as_object().ok_or_else(|| bad(Rule::AlertConditionNotObject))?;
     let operator = match object.get("operator").and_then(Value::as_str) {
@@ -216,11 +231,15 @@ mod tests {
     use serde_json::json;
 
     fn create(input: ReportInput) -> Result<ReportSettings, FieldError> {
-        settings(input, None, &TargetPolicy::default())
+        settings(input, None)
     }
 
     fn base() -> ReportInput {
-        ReportInput { evaluation: Some(uuid::Uuid::now_v7().to_string()), ..ReportInput::default() }
+        ReportInput { evaluation: Some(Ok(EvaluationId::generate())), ..ReportInput::default() }
+    }
+
+    fn refused(field: &str) -> FieldError {
+        FieldError::new(field, Rule::Required)
     }
 
     #[test]
@@ -235,69 +254,66 @@ mod tests {
     }
 
     #[test]
-    fn every_bad_field_is_named() {
+    fn a_refused_field_is_answered_where_the_merge_reaches_it() {
+        let scheduled = || ReportInput { frequency: Some(Ok(Frequency::Scheduled)), ..base() };
         let cases: Vec<(ReportInput, &str)> = vec![
             (ReportInput::default(), "evaluation"),
-            (ReportInput { frequency: Some("daily".into()), ..base() }, "frequency"),
-            (ReportInput { frequency: Some("scheduled".into()), ..base() }, "rrule"),
-            (
-                ReportInput { frequency: Some("scheduled".into()), rrule: Some("FREQ=DAILY".into()), ..base() },
-                "starts_at",
-            ),
-            (
-                ReportInput {
-                    frequency: Some("scheduled".into()),
-                    rrule: Some("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY".into()),
-                    starts_at: Some(Some(Utc::now())),
-                    ..base()
-                },
-                "rrule",
-            ),
-            (ReportInput { timezone_name: Some("Mars/Olympus".into()), ..base() }, "timezone_name"),
+            (ReportInput { evaluation: Some(Err(refused("evaluation"))), ..ReportInput::default() }, "evaluation"),
+            (scheduled(), "rrule"),
+            (ReportInput { rrule: Some(parse_recurrence("FREQ=DAILY")), ..scheduled() }, "starts_at"),
+            (ReportInput { frequency: Some(Ok(Frequency::Alert)), ..base() }, "alert_condition"),
+            (ReportInput { alert_condition: Some(Some(Err(refused("alert_condition")))), ..base() }, "alert_condition"),
             (ReportInput { trigger_threshold: Some(9), ..base() }, "trigger_threshold"),
             (ReportInput { trigger_threshold: Some(10_001), ..base() }, "trigger_threshold"),
             (ReportInput { cooldown_minutes: Some(59), ..base() }, "cooldown_minutes"),
             (ReportInput { daily_run_cap: Some(0), ..base() }, "daily_run_cap"),
             (ReportInput { max_sample_size: Some(0), ..base() }, "max_sample_size"),
-            (ReportInput { frequency: Some("alert".into()), ..base() }, "alert_condition"),
-            (
-                ReportInput {
-                    frequency: Some("alert".into()),
-                    alert_condition: Some(json!({"operator": "eq", "pass_rate": 50})),
-                    ..base()
-                },
-                "alert_condition",
-            ),
-            (
-                ReportInput {
-                    frequency: Some("alert".into()),
-                    alert_condition: Some(json!({"operator": "lt", "pass_rate": 50, "window_minutes": 10})),
-                    ..base()
-                },
-                "alert_condition",
-            ),
-            (
-                ReportInput { alert_condition: Some(json!({"operator": "lt", "pass_rate": 5})), ..base() },
-                "alert_condition",
-            ),
-            (ReportInput { delivery_targets: Some(json!([{"type": "fax"}])), ..base() }, "delivery_targets[0].type"),
             (ReportInput { report_prompt_guidance: Some("x".repeat(5_001)), ..base() }, "report_prompt_guidance"),
         ];
         for (input, field) in cases {
             let error = create(input).unwrap_err();
             assert_eq!(error.field, field, "{error:?}");
         }
+        let not_alert = ReportInput { alert_condition: Some(Some(Err(refused("x")))), ..base() };
+        assert_eq!(
+            create(not_alert).unwrap_err().rule,
+            Rule::AlertConditionNotAlert,
+            "any sent condition, not its parse"
+        );
+        let ignored = ReportInput { rrule: Some(parse_recurrence("nonsense")), ..base() };
+        assert!(create(ignored).is_ok(), "an rrule counts only for a scheduled report");
+    }
+
+    #[test]
+    fn the_parsers_name_their_field() {
+        assert_eq!(parse_frequency("daily").unwrap_err().field, "frequency");
+        assert_eq!(parse_timezone("Mars/Olympus").unwrap_err().field, "timezone_name");
+        assert_eq!(parse_timezone(" Europe/Paris ").unwrap().0, "Europe/Paris");
+        assert_eq!(parse_recurrence("  ").unwrap_err().rule, Rule::Required);
+        assert_eq!(
+            parse_recurrence("DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY").unwrap_err().rule,
+            Rule::RecurrenceRule
+        );
+        assert_eq!(parse_evaluation("nope").unwrap_err().rule, Rule::NotAnEvaluationOfProject);
+        for bad in [
+            json!({"operator": "eq", "pass_rate": 50}),
+            json!({"operator": "lt", "pass_rate": 50, "window_minutes": 10}),
+            json!("lt"),
+        ] {
+            assert_eq!(parse_alert(&bad).unwrap_err().field, "alert_condition", "{bad}");
+        }
     }
 
     #[test]
     fn alert_conditions_take_defaults() {
+        let condition = parse_alert(&json!({"operator": "gt", "pass_rate": 30})).unwrap();
+        assert_eq!((condition.operator, condition.min_runs, condition.window_minutes), (AlertOperator::Gt, 20, 60));
         let s = create(ReportInput {
-            frequency: Some("alert".into()),
-            alert_condition: Some(json!({"operator": "gt", "pass_rate": 30})),
+            frequency: Some(Ok(Frequency::Alert)),
+            alert_condition: Some(Some(Ok(condition))),
             ..base()
         })
         .unwrap();
-        let condition = s.alert_condition.unwrap();
-        assert_eq!((condition.operator, condition.min_runs, condition.window_minutes), (AlertOperator::Gt, 20, 60));
+        assert_eq!(s.alert_condition, Some(condition));
     }
 }
