@@ -45,14 +45,25 @@ pub struct ModelConfigurationDto {
 /// An evaluation as returned.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvaluationDto {
-    /// Every field the slim list item has.
-    #[serde(flatten)]
-    pub summary: EvaluationSummaryDto,
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    /// active | paused | error
+    pub status: String,
+    /// Why it is in error (e.g. provider_key_deleted); null otherwise.
+    pub status_reason: Option<String>,
+    /// llm_judge
+    pub evaluation_type: String,
     pub evaluation_config: JudgeConfigDto,
+    /// boolean | boolean_with_na
+    pub output_type: String,
     pub conditions: Vec<ConditionDto>,
     pub model_configuration: Option<ModelConfigurationDto>,
     /// The most judgements queued per UTC hour; null: no cap.
     pub max_runs_per_hour: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     pub created_by: Option<CreatedByDto>,
     pub deleted: bool,
 }
@@ -65,33 +76,12 @@ pub struct EvaluationSummaryDto {
     pub name: String,
     pub description: String,
     pub enabled: bool,
-    /// active | paused | error
     pub status: String,
-    /// Why it is in error (e.g. provider_key_deleted); null otherwise.
     pub status_reason: Option<String>,
-    /// llm_judge
     pub evaluation_type: String,
-    /// boolean | boolean_with_na
     pub output_type: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-impl From<&Evaluation> for EvaluationSummaryDto {
-    fn from(evaluation: &Evaluation) -> Self {
-        Self {
-            id: evaluation.id.0,
-            name: evaluation.name.clone(),
-            description: evaluation.description.clone(),
-            enabled: evaluation.state.enabled(),
-            status: evaluation.state.status().as_str().to_owned(),
-            status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
-            evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
-            output_type: evaluation.output_type.as_str().to_owned(),
-            created_at: evaluation.created_at,
-            updated_at: evaluation.updated_at,
-        }
-    }
 }
 
 /// One item of the evaluation list: whole, or slim for agent tools.
@@ -107,7 +97,18 @@ impl EvaluationListItem {
         if !slim {
             return Self::Full(Box::new(evaluation.into()));
         }
-        Self::Slim(EvaluationSummaryDto::from(&evaluation))
+        Self::Slim(EvaluationSummaryDto {
+            id: evaluation.id.0,
+            name: evaluation.name,
+            description: evaluation.description,
+            enabled: evaluation.state.enabled(),
+            status: evaluation.state.status().as_str().to_owned(),
+            status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
+            evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
+            output_type: evaluation.output_type.as_str().to_owned(),
+            created_at: evaluation.created_at,
+            updated_at: evaluation.updated_at,
+        })
     }
 }
 
@@ -153,11 +154,20 @@ impl From<ModelConfiguration> for ModelConfigurationDto {
 impl From<Evaluation> for EvaluationDto {
     fn from(evaluation: Evaluation) -> Self {
         Self {
-            summary: EvaluationSummaryDto::from(&evaluation),
+            id: evaluation.id.0,
+            name: evaluation.name,
+            description: evaluation.description,
+            enabled: evaluation.state.enabled(),
+            status: evaluation.state.status().as_str().to_owned(),
+            status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
+            evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
             evaluation_config: JudgeConfigDto { prompt: evaluation.prompt },
+            output_type: evaluation.output_type.as_str().to_owned(),
             conditions: evaluation.conditions.as_slice().iter().map(ConditionDto::from).collect(),
             model_configuration: evaluation.model_configuration.map(ModelConfigurationDto::from),
             max_runs_per_hour: evaluation.max_runs_per_hour.map(|cap| cap.get()),
+            created_at: evaluation.created_at,
+            updated_at: evaluation.updated_at,
             created_by: evaluation.created_by.map(CreatedByDto::from),
             deleted: evaluation.deleted,
         }
