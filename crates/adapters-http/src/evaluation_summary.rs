@@ -73,19 +73,22 @@ pub struct PatternDto {
     pub example_generation_ids: Vec<String>,
 }
 
-impl From<Pattern> for PatternDto {
-    fn from(pattern: Pattern) -> Self {
-        PatternDto {
+/// One kind's patterns, as returned.
+fn patterns(patterns: Vec<Pattern>) -> Vec<PatternDto> {
+    let frequency = |frequency| match frequency {
+        Frequency::Common => "common",
+        Frequency::Occasional => "occasional",
+        Frequency::Rare => "rare",
+    };
+    patterns
+        .into_iter()
+        .map(|pattern| PatternDto {
             title: pattern.title,
             description: pattern.description,
-            frequency: match pattern.frequency {
-                Frequency::Common => "common",
-                Frequency::Occasional => "occasional",
-                Frequency::Rare => "rare",
-            },
+            frequency: frequency(pattern.frequency),
             example_generation_ids: pattern.example_generation_ids,
-        }
-    }
+        })
+        .collect()
 }
 
 /// Counts of the analysed runs.
@@ -121,7 +124,6 @@ pub struct SummaryDto {
 
 impl From<EvaluationSummary> for SummaryDto {
     fn from(summary: EvaluationSummary) -> Self {
-        let patterns = |patterns: Vec<Pattern>| patterns.into_iter().map(PatternDto::from).collect();
         SummaryDto {
             overall_assessment: summary.overall_assessment,
             pass_patterns: patterns(summary.pass_patterns),
