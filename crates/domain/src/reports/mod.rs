@@ -28,12 +28,12 @@ pub use input::ReportInput;
 pub use model::*;
 pub use pages::{LINK_LIFETIME, RunPages};
 pub use ports::{
-    DueCandidate, EvaluationPeriod, LinkSigner, NewDelivery, NewResults, NewRun, ReportDelivery, ReportEvents,
-    ReportRepository, ReportRunStore, ScheduleCandidate, StoredDelivery,
+    EvaluationPeriod, LinkSigner, NewDelivery, NewResults, NewRun, ReportDelivery, ReportEvents, ReportRepository,
+    ReportRunStore, ScheduleCandidate, StoredDelivery,
 };
 pub use run_generation::RunGeneration;
 pub use run_writes::{LockedReport, ReportStatements, RunTransactions, RunWrites};
-pub use scheduler::{ReportScheduler, due_jobs};
+pub use scheduler::ReportScheduler;
 pub use services::{ReportConfig, ReportPorts, ReportServices};
 
 #[cfg(feature = "mocks")]

@@ -40,19 +40,6 @@ pub struct ScheduleCandidate {
     pub automatic_runs_last_day: u64,
 }
 
-/// A report the scheduler may run, with what its gates need.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DueCandidate {
-    pub report: Report,
-    /// Automatic runs in the last 24 hours (the daily cap).
-    pub automatic_runs_last_day: u64,
-    /// every_n: new evaluation results since the last delivery, counted up to the
-    /// threshold.
-    pub new_results: u64,
-    /// alert: the counts over the window ending now.
-    pub window: ResultCounts,
-}
-
 /// An every_n report's question: how many results came after its last delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NewResults {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::model::{Frequency, Report, Trigger};
-use super::ports::{DueCandidate, EvaluationPeriod, NewResults, ReportEvents, ReportRunStore, ScheduleCandidate};
+use super::model::{Frequency, Report, ResultCounts, Trigger};
+use super::ports::{EvaluationPeriod, NewResults, ReportEvents, ReportRunStore};
 use super::run_jobs::{RunPayload, anchor_of, run_job};
 use super::schedule;
 use crate::RepositoryError;
@@ -41,45 +41,33 @@ impl ReportScheduler {
         self.jobs.enqueue(&jobs).await
     }
 
-    /// The run jobs of the reports due at `now`, earliest date first.
+    /// The run jobs of the reports due at `now`, earliest date first: the gates that need
+    /// no counting first, then one batched count per kind of question the open ones ask.
     pub async fn due_jobs(&self, now: DateTime<Utc>) -> Result<Vec<NewJob>, RepositoryError> {
         let looked_at = self.runs.schedule_candidates(now).await?;
-        let open: Vec<&ScheduleCandidate> =
-            looked_at.iter().filter(|c| gates_open(&c.report, c.automatic_runs_last_day, now)).collect();
-        let counted = self.count(&open, now).await?;
-        Ok(due_jobs(&counted, now).into_iter().take(RUNS_PER_TICK).collect())
-    }
-
-    /// What each candidate's trigger needs counted: new results for every_n, the
-    /// window for alerts.
-    async fn count(
-        &self,
-        open: &[&ScheduleCandidate],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<DueCandidate>, RepositoryError> {
-        let new_results: Vec<Option<NewResults>> = open.iter().map(|c| new_results_question(&c.report, now)).collect();
-        let windows: Vec<Option<EvaluationPeriod>> = open.iter().map(|c| window_question(&c.report, now)).collect();
+        let open: Vec<&Report> = looked_at
+            .iter()
+            .filter(|c| gates_open(&c.report, c.automatic_runs_last_day, now))
+            .map(|c| &c.report)
+            .collect();
+        let new_results: Vec<Option<NewResults>> = open.iter().map(|r| new_results_question(r, now)).collect();
+        let windows: Vec<Option<EvaluationPeriod>> = open.iter().map(|r| window_question(r, now)).collect();
         let new_asked = Distinct::of(&new_results);
-        let new_counts = match new_asked.questions.is_empty() {
-            true => Vec::new(),
-            false => self.events.new_results(&new_asked.questions).await?,
-        };
+        let new_counts =
+            if new_asked.is_empty() { Vec::new() } else { self.events.new_results(&new_asked.questions).await? };
         let windows_asked = Distinct::of(&windows);
-        let window_counts = match windows_asked.questions.is_empty() {
-            true => Vec::new(),
-            false => self.events.counts_of_periods(&windows_asked.questions).await?,
+        let window_counts = if windows_asked.is_empty() {
+            Vec::new()
+        } else {
+            self.events.counts_of_periods(&windows_asked.questions).await?
         };
         let new_counts = new_asked.answer_each(&new_results, &new_counts)?;
         let window_counts = windows_asked.answer_each(&windows, &window_counts)?;
         Ok(open
-            .iter()
+            .into_iter()
             .zip(new_counts.into_iter().zip(window_counts))
-            .map(|(candidate, (new_results, window))| DueCandidate {
-                report: candidate.report.clone(),
-                automatic_runs_last_day: candidate.automatic_runs_last_day,
-                new_results: new_results.unwrap_or(0),
-                window: window.unwrap_or_default(),
-            })
+            .filter_map(|(report, (new_results, window))| due_job(report, new_results, window))
+            .take(RUNS_PER_TICK)
             .collect())
     }
 }
@@ -129,6 +117,10 @@ struct Distinct<Q> {
 }
 
 impl<Q: Copy + Eq + Hash> Distinct<Q> {
+    fn is_empty(&self) -> bool {
+        self.questions.is_empty()
+    }
+
     fn of(asked: &[Option<Q>]) -> Self {
         let mut distinct = Self { questions: Vec::new(), position: HashMap::new() };
         for question in asked.iter().flatten() {
@@ -150,27 +142,19 @@ impl<Q: Copy + Eq + Hash> Distinct<Q> {
     }
 }
 
-/// The run jobs of the candidates whose gates let them run at `now` (one scheduler tick
-/// between reading the candidates and enqueueing).
-pub fn due_jobs(candidates: &[DueCandidate], now: DateTime<Utc>) -> Vec<NewJob> {
-    candidates.iter().filter_map(|candidate| due_job(candidate, now)).collect()
-}
-
-/// The job a due candidate gets, if its gates let it run now.
-fn due_job(candidate: &DueCandidate, now: DateTime<Utc>) -> Option<NewJob> {
-    let report = &candidate.report;
-    if !gates_open(report, candidate.automatic_runs_last_day, now) {
-        return None;
-    }
+/// The job of a report whose gates are open, if its trigger fires: `new_results` and
+/// `window` are its counts (every_n and alert).
+fn due_job(report: &Report, new_results: Option<u64>, window: Option<ResultCounts>) -> Option<NewJob> {
     let (trigger, observed) = match report.frequency {
         Frequency::Scheduled => (Trigger::Scheduled, None),
         Frequency::EveryN => {
-            let due = candidate.new_results >= u64::from(report.trigger_threshold);
+            let due = new_results? >= u64::from(report.trigger_threshold);
             due.then_some((Trigger::EveryN, None))?
         }
         Frequency::Alert => {
-            let fires = schedule::alert_fires(&report.alert_condition?, &candidate.window);
-            fires.then_some((Trigger::Alert, Some(candidate.window.pass_rate())))?
+            let window = window?;
+            let fires = schedule::alert_fires(&report.alert_condition?, &window);
+            fires.then_some((Trigger::Alert, Some(window.pass_rate())))?
         }
     };
     let anchor = anchor_of(report);

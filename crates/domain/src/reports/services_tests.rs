@@ -20,10 +20,10 @@ use crate::reports::delivery::{DeliveryRecord, SendFailure};
 use crate::reports::delivery::{DeliveryState, MAX_DELIVERY_ATTEMPTS};
 use crate::reports::model::*;
 use crate::reports::model::{AlertCondition, AlertOperator, ResultCounts};
-use crate::reports::ports::{DueCandidate, NewRun, ScheduleCandidate};
 use crate::reports::ports::{
     MockLinkSigner, MockReportDelivery, MockReportEvents, MockReportRepository, MockReportRunStore, StoredDelivery,
 };
+use crate::reports::ports::{NewRun, ScheduleCandidate};
 use crate::reports::run_writes::MockRunWrites;
 use crate::reports::targets::TargetPolicy;
 use crate::reports::{LINK_LIFETIME, content, schedule};
@@ -58,6 +58,15 @@ fn report(frequency: Frequency) -> Report {
         created_by: None,
         created_at: now() - Span::days(30),
     }
+}
+
+/// A report the scheduler looks at, with what its counts answer.
+#[derive(Clone)]
+struct DueCandidate {
+    report: Report,
+    automatic_runs_last_day: u64,
+    new_results: u64,
+    window: ResultCounts,
 }
 
 fn candidate(report: Report) -> DueCandidate {
