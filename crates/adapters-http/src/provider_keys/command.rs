@@ -33,16 +33,17 @@ impl ProviderKeyBody {
     /// A PATCH: every field optional; a sent `api_key` must not be blank.
     pub fn into_update(self) -> UpdateProviderKey {
         let provider = self.provider.as_deref().map(parse_provider).transpose();
-        let edits = (|| {
-            Ok(KeyEdits {
-                name: self.name.as_deref().map(parse_name).transpose()?,
-                api_key: self.api_key.as_ref().map(|key| required_key(Some(key), Rule::Blank)).transpose()?,
-                azure_endpoint: self.azure_endpoint,
-                api_version: self.api_version,
-                set_as_active: self.set_as_active.unwrap_or(false),
-            })
-        })();
-        UpdateProviderKey { provider, edits }
+        UpdateProviderKey { provider, edits: self.into_edits() }
+    }
+
+    fn into_edits(self) -> Result<KeyEdits, FieldError> {
+        Ok(KeyEdits {
+            name: self.name.as_deref().map(parse_name).transpose()?,
+            api_key: self.api_key.as_ref().map(|key| required_key(Some(key), Rule::Blank)).transpose()?,
+            azure_endpoint: self.azure_endpoint,
+            api_version: self.api_version,
+            set_as_active: self.set_as_active.unwrap_or(false),
+        })
     }
 
     /// A PUT: `provider` and `name` are required (answered before the key is looked
