@@ -16,8 +16,8 @@ use crate::evaluations::{create_evaluation, create_key, evaluation_body, evaluat
 use crate::helpers::*;
 use crate::ingestion::{capture, run_sdk_script, sdk_event};
 
-const COMPLETIONS: &str = "/openai/v1/chat/completions";
-const DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const COMPLETIONS: &str = "/openai/v1/chat/completions";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The system LLM on the fake OpenAI, fast retries.
 pub const TRIAL_ENV: [(&str, &str); 4] = [
@@ -28,7 +28,7 @@ pub const TRIAL_ENV: [(&str, &str); 4] = [
 ];
 
 /// An OpenAI chat completion whose content is the verdict.
-fn verdict(pass: bool) -> Value {
+pub(crate) fn verdict(pass: bool) -> Value {
     let answer = json!({"verdict": pass, "reasoning": if pass { "Polite." } else { "Rude." }, "applicable": true});
     json!({
         "id": "chatcmpl-judge",
@@ -48,7 +48,7 @@ pub async fn judge_answers(app: &TestApp, pass: bool) {
         .await;
 }
 
-async fn judge_requests(app: &TestApp) -> usize {
+pub(crate) async fn judge_requests(app: &TestApp) -> usize {
     fake::requests_to(&app.providers, COMPLETIONS)
         .await
         .iter()
@@ -80,27 +80,27 @@ pub fn generation(properties: Value) -> Value {
     sdk_event("$ai_generation", all)
 }
 
-async fn send(app: &TestApp, events: &[Value]) {
+pub(crate) async fn send(app: &TestApp, events: &[Value]) {
     capture(app, "/batch/", &json!({"api_key": app.project_token, "batch": events})).await.expect(200);
 }
 
-async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
+pub(crate) async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).bind(app.project).fetch_one(&app.db.pool).await.unwrap()
 }
 
-async fn results(app: &TestApp) -> i64 {
+pub(crate) async fn results(app: &TestApp) -> i64 {
     scalar(app, "SELECT count(*) FROM ai_events WHERE project_id = $1 AND event = '$ai_evaluation'").await
 }
 
-async fn unfinished_jobs(app: &TestApp) -> i64 {
+pub(crate) async fn unfinished_jobs(app: &TestApp) -> i64 {
     scalar(app, "SELECT count(*) FROM jobs WHERE project_id = $1 AND state IN ('pending', 'running')").await
 }
 
-async fn wait_for_results(app: &TestApp, expected: i64) {
+pub(crate) async fn wait_for_results(app: &TestApp, expected: i64) {
     wait_until(DEADLINE, || async { results(app).await >= expected }).await;
 }
 
-async fn wait_for_quiet(app: &TestApp) {
+pub(crate) async fn wait_for_quiet(app: &TestApp) {
     wait_until(DEADLINE, || async { unfinished_jobs(app).await == 0 }).await;
 }
 

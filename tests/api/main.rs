@@ -25,3 +25,4 @@ mod reports;
 mod retention;
 mod secrets;
 mod slow_clients;
+mod targets;

@@ -21,7 +21,7 @@ use crate::evaluations::{create_evaluation, create_key, evaluation_body, id_of};
 use crate::helpers::*;
 use crate::ingestion::{capture_raw, raw_post_to, run, target_dir};
 
-const OTEL: &str = "/i/v0/ai/otel";
+pub(crate) const OTEL: &str = "/i/v0/ai/otel";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The Python with the posthog SDK's OTel extra, the OTel SDK and exporter, the openai
@@ -192,7 +192,7 @@ fn ids() -> (String, String) {
 }
 
 /// An OTLP JSON export of one span with `attributes` (OTLP JSON values).
-fn otlp_json(trace: &str, span: &str, attributes: Value) -> Value {
+pub(crate) fn otlp_json(trace: &str, span: &str, attributes: Value) -> Value {
     json!({"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-app"}}]},
         "scopeSpans": [{"scope": {"name": "manual"}, "spans": [{
@@ -204,7 +204,7 @@ fn otlp_json(trace: &str, span: &str, attributes: Value) -> Value {
     }]})
 }
 
-async fn post(app: &TestApp, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
     capture_raw(app, path, body, headers).await
 }
 

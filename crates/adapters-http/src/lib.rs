@@ -3,6 +3,7 @@
 
 mod answers;
 mod authorized;
+mod backfills;
 mod capture;
 mod cpu_pool;
 mod error;

@@ -3,6 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::backfills::{self, BackfillBody, BackfillDto, EstimateDto};
 use crate::error::ErrorBody;
 use crate::evaluation_config::{self, EvaluationConfigDto, SetActiveKeyBody};
 use crate::evaluation_reports::{
@@ -50,6 +51,11 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         evaluations::replace_evaluation,
         evaluations::update_evaluation,
         evaluations::delete_evaluation,
+        backfills::estimate_backfill,
+        backfills::start_backfill,
+        backfills::list_backfills,
+        backfills::retrieve_backfill,
+        backfills::cancel_backfill,
         evaluation_config::get_evaluation_config,
         evaluation_config::set_active_key,
         models::list_models,
@@ -75,7 +81,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         otlp::otel_traces,
         otlp::otel_traces_v1,
     ),
-    components(schemas(ErrorBody, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
+    components(schemas(ErrorBody, BackfillBody, BackfillDto, EstimateDto, Paginated<BackfillDto>, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
         EvaluationSummaryDto, EvaluationListItem, Paginated<EvaluationListItem>,

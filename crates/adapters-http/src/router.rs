@@ -16,7 +16,7 @@ use crate::extract::BODY_LIMIT_BYTES;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
-    capture, evaluation_config, evaluation_reports, evaluation_results, evaluation_runs, evaluation_summary,
+    backfills, capture, evaluation_config, evaluation_reports, evaluation_results, evaluation_runs, evaluation_summary,
     evaluations, health, models, offline_evaluations, otlp, provider_keys,
 };
 
@@ -54,8 +54,12 @@ const ENV: &str = "/api/environments/{project_id}";
 /// that act on evaluations. `provider_keys/trial_evaluations` is a static segment, so it
 /// takes precedence over `provider_keys/{id}`.
 fn evaluation_routes() -> Router<AppState> {
-    let routes: [(String, MethodRouter<AppState>); 9] = [
+    let routes: [(String, MethodRouter<AppState>); 13] = [
         (format!("{ENV}/evaluations"), get(evaluations::list_evaluations).post(evaluations::create_evaluation)),
+        (format!("{ENV}/evaluations/{{id}}/backfills"), get(backfills::list_backfills).post(backfills::start_backfill)),
+        (format!("{ENV}/evaluations/{{id}}/backfills/estimate"), post(backfills::estimate_backfill)),
+        (format!("{ENV}/evaluations/{{id}}/backfills/{{backfill_id}}"), get(backfills::retrieve_backfill)),
+        (format!("{ENV}/evaluations/{{id}}/backfills/{{backfill_id}}/cancel"), post(backfills::cancel_backfill)),
         (
             format!("{ENV}/evaluations/{{id}}"),
             get(evaluations::retrieve_evaluation)

@@ -60,6 +60,8 @@ pub struct ApiServices {
     pub summaries: Arc<SummaryService>,
     /// Manual judge runs, stored judgements and results.
     pub judge: Arc<JudgeService>,
+    /// Evaluations run over past events.
+    pub backfills: Arc<domain::backfill::BackfillService>,
     /// Evaluation reports and their runs.
     pub reports: Arc<ReportAdmin>,
     /// The signed run pages and their links.

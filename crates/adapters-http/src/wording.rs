@@ -15,6 +15,7 @@ pub fn rule(rule: &Rule) -> String {
         Rule::TooManyItems { max } => format!("Ensure this field has no more than {max} elements."),
         Rule::OutOfRange { min, max } => format!("Ensure this value is between {min} and {max}."),
         Rule::NotAnInteger => "A valid integer is required.".into(),
+        Rule::NotAnObject => "Must be an object.".into(),
         Rule::NotAnIntegerOrNull => "A valid integer (or null for no cap) is required.".into(),
         Rule::NotAString => "Not a valid string.".into(),
         Rule::NotAUuid => "Must be a valid UUID.".into(),
@@ -66,6 +67,9 @@ pub fn rule(rule: &Rule) -> String {
         }
         Rule::EvaluationIdsRequired => "evaluation_ids is required".into(),
         Rule::TooManyAssigned { max } => format!("At most {max} evaluations can be assigned at once."),
+        Rule::NotInTheFuture => "Must not be in the future.".into(),
+        Rule::NotBeforeWindowEnd => "window_start must be before window_end.".into(),
+        Rule::PastRetention => "Must lie inside the event retention window (LLMA_EVENT_RETENTION_DAYS).".into(),
         Rule::NotBeforeDateTo => "date_from must be before date_to.".into(),
         Rule::TooManyBuckets => "Too many buckets: narrow the dates or widen the interval.".into(),
 

@@ -53,10 +53,11 @@ claimed AS (
     RETURNING uuid
 ),
 stored AS (
-    INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, trace_id, evaluation_id,
-                           target_event_id, experiment_id, experiment_item_id, properties)
+    INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, trace_id, session_id,
+                           evaluation_id, target_event_id, experiment_id, experiment_item_id, properties)
     SELECT $1::bigint, i.uuid, i.event, i.distinct_id, i.timestamp,
            ai_property_text(i.properties, '$ai_trace_id'),
+           ai_property_text(i.properties, '$ai_session_id'),
            ai_property_text(i.properties, '$ai_evaluation_id'),
            ai_property_text(i.properties, '$ai_target_event_id'),
            ai_property_text(i.properties, '$ai_experiment_id'),

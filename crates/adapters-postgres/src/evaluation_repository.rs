@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::{
     Conditions, DependentEvaluation, Evaluation, EvaluationListFilter, EvaluationRepository, EvaluationState,
-    EvaluationStatus, EvaluationType, JudgeStop, MaxRunsPerHour, ModelConfiguration, OutputType, StatusReason,
-    TrialEvaluation,
+    EvaluationStatus, EvaluationTarget, EvaluationType, JudgeStop, MaxRunsPerHour, ModelConfiguration, OutputType,
+    StatusReason, TrialEvaluation,
 };
 use domain::provider_key::Provider;
 use domain::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
@@ -32,7 +32,7 @@ macro_rules! select_evaluation {
     () => {
         "SELECT e.id, e.project_id, e.name, e.description, e.enabled, e.status, e.status_reason, \
          e.evaluation_type, e.evaluation_config, e.output_type, e.conditions, e.created_at, e.updated_at, \
-         e.deleted, e.max_runs_per_hour, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
+         e.deleted, e.max_runs_per_hour, e.target, e.target_config, e.status_reason_detail, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
          m.provider_key_id AS config_key, u.id AS user_id, u.uuid AS user_uuid, u.email AS user_email, \
          u.first_name, u.last_name \
          FROM evaluations e \
@@ -65,6 +65,9 @@ struct EvaluationRow {
     updated_at: DateTime<Utc>,
     deleted: bool,
     max_runs_per_hour: Option<i32>,
+    target: String,
+    target_config: Option<Value>,
+    status_reason_detail: Option<String>,
     config_id: Option<Uuid>,
     config_provider: Option<String>,
     config_model: Option<String>,
@@ -112,6 +115,8 @@ impl TryFrom<EvaluationRow> for Evaluation {
             }),
             _ => None,
         };
+        let target = EvaluationTarget::from_stored(&row.target, row.target_config.as_ref())
+            .ok_or_else(|| corrupt("target", row.id))?;
         let created_by = row.user.summary();
         Ok(Evaluation {
             id: EvaluationId(row.id),
@@ -125,6 +130,8 @@ impl TryFrom<EvaluationRow> for Evaluation {
             conditions,
             model_configuration,
             max_runs_per_hour: row.max_runs_per_hour.and_then(|n| MaxRunsPerHour::parse(i64::from(n))),
+            target,
+            status_reason_detail: row.status_reason_detail,
             created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -156,7 +163,8 @@ pub(crate) async fn fetch_any(
 /// Puts enabled evaluations in `error`: one by id ($3), those whose configuration uses a
 /// key ($4), or those without a key of their own ($5).
 const STOP_JUDGING: &str = "\
-UPDATE evaluations e SET enabled = false, status = 'error', status_reason = $2, updated_at = now()
+UPDATE evaluations e SET enabled = false, status = 'error', status_reason = $2, status_reason_detail = $6,
+  updated_at = now()
 WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted
   AND (($3::uuid IS NOT NULL AND e.id = $3)
     OR ($4::uuid IS NOT NULL AND EXISTS (
@@ -231,6 +239,7 @@ impl EvaluationRepository for PgEvaluationRepository {
         project: ProjectId,
         stop: JudgeStop,
         reason: StatusReason,
+        detail: Option<String>,
     ) -> Result<u64, RepositoryError> {
         let (one, key, without_key) = match stop {
             JudgeStop::One(id) => (Some(id.0), None, false),
@@ -243,6 +252,7 @@ impl EvaluationRepository for PgEvaluationRepository {
             .bind(one)
             .bind(key)
             .bind(without_key)
+            .bind(detail)
             .execute(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

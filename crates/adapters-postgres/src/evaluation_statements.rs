@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use domain::evaluation::{
-    Conditions, Evaluation, EvaluationChanges, EvaluationState, EvaluationStatements, EvaluationStatus, EvaluationType,
-    LockedEvaluation, ModelConfigurationSpec, NewEvaluation, OutputType, StateUpdate, StatusReason,
+    Conditions, Evaluation, EvaluationChanges, EvaluationState, EvaluationStatements, EvaluationStatus,
+    EvaluationTarget, EvaluationType, LockedEvaluation, ModelConfigurationSpec, NewEvaluation, OutputType, Settling,
+    StateUpdate, StatusReason,
 };
 use domain::provider_key::Provider;
 use domain::{EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, RepositoryError};
@@ -16,11 +17,12 @@ use crate::unit_of_work::PgTransaction;
 const INSERT: &str = "\
 INSERT INTO evaluations (id, project_id, name, description, enabled, status, status_reason, evaluation_type,
                          evaluation_config, output_type, conditions, model_configuration_id, created_by,
-                         max_runs_per_hour)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+                         max_runs_per_hour, target, target_config)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const LOCK: &str = "\
-SELECT e.id, e.enabled, e.status, e.status_reason, e.model_configuration_id, m.provider AS config_provider
+SELECT e.id, e.enabled, e.status, e.status_reason, e.model_configuration_id, m.provider AS config_provider,
+       e.target, e.target_config
 FROM evaluations e
 LEFT JOIN model_configurations m ON m.project_id = e.project_id AND m.id = e.model_configuration_id
 WHERE e.project_id = $1 AND e.id = ANY($2) AND NOT e.deleted
@@ -31,6 +33,7 @@ UPDATE evaluations SET
   name = COALESCE($3, name),
   description = COALESCE($4, description),
   enabled = $5, status = $6, status_reason = $7,
+  status_reason_detail = CASE WHEN $7 IS NOT DISTINCT FROM status_reason THEN status_reason_detail END,
   evaluation_type = COALESCE($8, evaluation_type),
   evaluation_config = COALESCE($9, evaluation_config),
   output_type = COALESCE($10, output_type),
@@ -38,11 +41,14 @@ UPDATE evaluations SET
   model_configuration_id = CASE WHEN $12 THEN $13 ELSE model_configuration_id END,
   deleted = deleted OR $14,
   max_runs_per_hour = CASE WHEN $15 THEN $16 ELSE max_runs_per_hour END,
+  target = COALESCE($17, target),
+  target_config = CASE WHEN $17 IS NULL THEN target_config ELSE $18 END,
   updated_at = now()
 WHERE project_id = $1 AND id = $2";
 
 const UPDATE_STATES: &str = "\
 UPDATE evaluations e SET enabled = u.enabled, status = u.status, status_reason = u.reason,
+  status_reason_detail = CASE WHEN u.reason IS NOT DISTINCT FROM e.status_reason THEN e.status_reason_detail END,
   model_configuration_id = COALESCE(u.configuration, e.model_configuration_id), updated_at = now()
 FROM UNNEST($2::uuid[], $3::bool[], $4::text[], $5::text[], $6::uuid[]) AS u(id, enabled, status, reason, configuration)
 WHERE e.project_id = $1 AND e.id = u.id";
@@ -59,7 +65,9 @@ const POINT_CONFIGURATIONS: &str = "\
 UPDATE model_configurations SET provider_key_id = $3, updated_at = now() WHERE project_id = $1 AND id = ANY($2)";
 
 const SET_STATE_OF_KEY_USERS: &str = "\
-UPDATE evaluations e SET enabled = $3, status = $4, status_reason = $5, updated_at = now()
+UPDATE evaluations e SET enabled = $3, status = $4, status_reason = $5,
+  status_reason_detail = CASE WHEN $5 IS NOT DISTINCT FROM e.status_reason THEN e.status_reason_detail END,
+  updated_at = now()
 FROM model_configurations m
 WHERE m.project_id = $1 AND m.provider_key_id = $2
   AND e.project_id = $1 AND e.model_configuration_id = m.id AND e.status = $6";
@@ -75,6 +83,8 @@ struct LockedRow {
     status_reason: Option<String>,
     model_configuration_id: Option<Uuid>,
     config_provider: Option<String>,
+    target: String,
+    target_config: Option<serde_json::Value>,
 }
 
 impl TryFrom<LockedRow> for LockedEvaluation {
@@ -91,7 +101,10 @@ impl TryFrom<LockedRow> for LockedEvaluation {
             }
             _ => None,
         };
-        Ok(Self { id: EvaluationId(row.id), state, configuration })
+        let target = EvaluationTarget::from_stored(&row.target, row.target_config.as_ref()).ok_or_else(|| {
+            RepositoryError::new(anyhow::anyhow!("evaluation {} has an invalid stored target", row.id))
+        })?;
+        Ok(Self { id: EvaluationId(row.id), state, configuration, target })
     }
 }
 
@@ -118,7 +131,9 @@ impl EvaluationStatements for PgTransaction {
                 .bind(evaluation.conditions.to_json())
                 .bind(configuration.map(|c| c.0))
                 .bind(evaluation.created_by.0)
-                .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32)),
+                .bind(evaluation.max_runs_per_hour.map(|cap| cap.get() as i32))
+                .bind(evaluation.target.kind().as_str())
+                .bind(evaluation.target.settling().map(Settling::to_json)),
         )
         .await?;
         Ok(())
@@ -150,6 +165,7 @@ impl EvaluationStatements for PgTransaction {
         changes: &EvaluationChanges,
         state: EvaluationState,
         configuration: Option<Option<ModelConfigurationId>>,
+        target: Option<EvaluationTarget>,
     ) -> Result<(), RepositoryError> {
         self.execute(
             sqlx::query(UPDATE)
@@ -168,7 +184,9 @@ impl EvaluationStatements for PgTransaction {
                 .bind(configuration.flatten().map(|c| c.0))
                 .bind(changes.delete)
                 .bind(changes.max_runs_per_hour.is_some())
-                .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32)),
+                .bind(changes.max_runs_per_hour.flatten().map(|cap| cap.get() as i32))
+                .bind(target.map(|target| target.kind().as_str()))
+                .bind(target.and_then(EvaluationTarget::settling).map(Settling::to_json)),
         )
         .await?;
         Ok(())

@@ -3,9 +3,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::jobs::{JobEnd, JobStatements, Lease, NewJob};
+use domain::jobs::{Debounce, JobEnd, JobStatements, Lease, NewJob};
 use domain::judge::{CapCount, CapHour, HourlyCapStatements};
 use domain::{EvaluationId, ProjectId, RepositoryError};
+use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::job_queue;
@@ -30,6 +32,33 @@ UPDATE evaluation_hourly_runs c SET queued = c.queued + t.granted, skipped = c.s
 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int[], $4::int[]) AS t(e, h, granted, refused)
 WHERE c.evaluation_id = t.e AND c.hour = t.h";
 
+/// Queues debounced jobs not queued yet (in id order, so concurrent batches do not
+/// deadlock); a pending one that exists moves its due time forward (never back),
+/// never past the `run_before` it was queued with (LEAST ignores a null). `xmax = 0`
+/// tells a new row from an updated one.
+const DEBOUNCE_CREATE: &str = "\
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts, run_after, run_before)
+SELECT id, project, kind, key, payload, attempts, due, latest
+FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::timestamptz[],
+            $8::timestamptz[]) AS t(id, project, kind, key, payload, attempts, due, latest)
+ORDER BY id
+ON CONFLICT (id) DO UPDATE
+SET run_after = GREATEST(jobs.run_after, LEAST(EXCLUDED.run_after, jobs.run_before))
+WHERE jobs.state = 'pending'
+RETURNING (xmax = 0) AS created";
+
+/// Moves existing pending debounced jobs forward (rows locked in id order first).
+const DEBOUNCE_MOVE: &str = "\
+UPDATE jobs j
+SET run_after = GREATEST(j.run_after, LEAST(locked.due, j.run_before))
+FROM (
+    SELECT jobs.id, t.due FROM jobs JOIN UNNEST($1::uuid[], $2::timestamptz[]) AS t(id, due) ON jobs.id = t.id
+    WHERE jobs.state = 'pending'
+    ORDER BY jobs.id
+    FOR UPDATE OF jobs
+) locked
+WHERE j.id = locked.id";
+
 fn count(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
@@ -38,6 +67,40 @@ fn count(value: u32) -> i32 {
 impl JobStatements for PgTransaction {
     async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
         job_queue::insert_jobs(self.connection().await?, jobs).await.map_err(RepositoryError::new)
+    }
+
+    async fn debounce(&mut self, jobs: &[Debounce]) -> Result<u64, RepositoryError> {
+        let (create, only_move): (Vec<&Debounce>, Vec<&Debounce>) = jobs.iter().partition(|job| job.create);
+        let mut created = 0;
+        if !create.is_empty() {
+            let ids: Vec<Uuid> = create.iter().map(|d| d.job.id.0).collect();
+            let projects: Vec<i64> = create.iter().map(|d| d.job.project.0).collect();
+            let kinds: Vec<&str> = create.iter().map(|d| d.job.kind.as_str()).collect();
+            let keys: Vec<Option<&str>> = create.iter().map(|d| d.job.unique_key.as_deref()).collect();
+            let payloads: Vec<Json<&Value>> = create.iter().map(|d| Json(&d.job.payload)).collect();
+            let attempts: Vec<i32> = create.iter().map(|d| count(d.job.max_attempts)).collect();
+            let due: Vec<DateTime<Utc>> = create.iter().map(|d| d.due).collect();
+            let latest: Vec<DateTime<Utc>> = create.iter().map(|d| d.latest).collect();
+            let rows: Vec<bool> = sqlx::query_scalar(DEBOUNCE_CREATE)
+                .bind(ids)
+                .bind(projects)
+                .bind(kinds)
+                .bind(keys)
+                .bind(payloads)
+                .bind(attempts)
+                .bind(due)
+                .bind(latest)
+                .fetch_all(self.connection().await?)
+                .await
+                .map_err(RepositoryError::new)?;
+            created = rows.into_iter().filter(|created| *created).count() as u64;
+        }
+        if !only_move.is_empty() {
+            let ids: Vec<Uuid> = only_move.iter().map(|d| d.job.id.0).collect();
+            let due: Vec<DateTime<Utc>> = only_move.iter().map(|d| d.due).collect();
+            self.execute(sqlx::query(DEBOUNCE_MOVE).bind(ids).bind(due)).await?;
+        }
+        Ok(created)
     }
 
     async fn end(&mut self, lease: &Lease, end: Option<JobEnd>) -> Result<bool, RepositoryError> {

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::evaluation::TargetKind;
 use domain::judge::{
     EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
     ResultRow, ResultsQuery, RunsQuery,
@@ -22,6 +23,18 @@ FROM ai_event_ids i
 JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AND e.uuid = i.uuid
 WHERE i.project_id = $1 AND i.uuid = $2
   AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
+
+/// The events of one trace (`$1` project, `$2` trace id), results aside, oldest first.
+const TRACE_EVENTS: &str = "\
+SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
+WHERE project_id = $1 AND trace_id = $2 AND event <> '$ai_evaluation'
+ORDER BY timestamp, uuid LIMIT $3";
+
+/// The events of one session, as [`TRACE_EVENTS`].
+const SESSION_EVENTS: &str = "\
+SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
+WHERE project_id = $1 AND session_id = $2 AND event <> '$ai_evaluation'
+ORDER BY timestamp, uuid LIMIT $3";
 
 /// One credit, never past the limit (a project without settings has the defaults).
 /// Which of the given uuids the project has stored (the idempotency table, by key).
@@ -134,6 +147,18 @@ struct EventRow {
     properties: Json<Map<String, Value>>,
 }
 
+impl EventRow {
+    fn into_generation(self) -> Generation {
+        Generation {
+            uuid: self.uuid,
+            event: self.event,
+            distinct_id: self.distinct_id,
+            timestamp: self.timestamp,
+            properties: self.properties.0,
+        }
+    }
+}
+
 #[derive(FromRow)]
 struct RunRow {
     uuid: Uuid,
@@ -175,13 +200,34 @@ impl JudgeStore for PgJudgeStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(RepositoryError::new)?;
-        Ok(row.map(|row| Generation {
-            uuid: row.uuid,
-            event: row.event,
-            distinct_id: row.distinct_id,
-            timestamp: row.timestamp,
-            properties: row.properties.0,
-        }))
+        Ok(row.map(EventRow::into_generation))
+    }
+
+    async fn target_events(
+        &self,
+        project: ProjectId,
+        kind: TargetKind,
+        target_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Generation>, RepositoryError> {
+        let query = match kind {
+            TargetKind::Trace => TRACE_EVENTS,
+            TargetKind::Session => SESSION_EVENTS,
+            TargetKind::Generation => {
+                let Ok(uuid) = target_id.parse::<Uuid>() else {
+                    return Ok(Vec::new());
+                };
+                return Ok(self.event(project, uuid, None).await?.into_iter().collect());
+            }
+        };
+        let rows: Vec<EventRow> = sqlx::query_as(query)
+            .bind(project.0)
+            .bind(target_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows.into_iter().map(EventRow::into_generation).collect())
     }
 
     async fn stored_events(&self, project: ProjectId, uuids: &[Uuid]) -> Result<Vec<Uuid>, RepositoryError> {

@@ -1,6 +1,7 @@
 //! PostgreSQL adapters: the domain's repository ports on sqlx, and the migrations.
 
 mod ai_event_store;
+mod backfills;
 mod evaluation_config_repository;
 mod evaluation_repository;
 mod evaluation_statements;
@@ -26,6 +27,7 @@ mod user_columns;
 mod user_summaries;
 
 pub use ai_event_store::PgAiEventStore;
+pub use backfills::PgBackfillStore;
 pub use evaluation_config_repository::PgEvaluationConfigRepository;
 pub use evaluation_repository::PgEvaluationRepository;
 pub use housekeeping::PgHousekeeping;

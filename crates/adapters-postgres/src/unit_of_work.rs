@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use domain::RepositoryError;
+use domain::backfill::BackfillStatements;
 use domain::evaluation::EvaluationStatements;
 use domain::ingestion::EventStatements;
 use domain::jobs::JobStatements;
@@ -101,6 +102,10 @@ impl Transaction for PgTransaction {
     }
 
     fn reports(&mut self) -> &mut dyn ReportStatements {
+        self
+    }
+
+    fn backfills(&mut self) -> &mut dyn BackfillStatements {
         self
     }
 

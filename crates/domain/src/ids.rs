@@ -68,6 +68,10 @@ uuid_id!(
     /// One run (generated report) of an evaluation report.
     ReportRunId
 );
+uuid_id!(
+    /// A backfill: an evaluation run over past events.
+    BackfillId
+);
 
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

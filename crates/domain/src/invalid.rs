@@ -38,6 +38,7 @@ pub enum Rule {
     NotAnInteger,
     NotAnIntegerOrNull,
     NotAString,
+    NotAnObject,
     NotAUuid,
     /// Item `index` of a list is not a UUID.
     ItemNotAUuid {
@@ -104,6 +105,11 @@ pub enum Rule {
     TooManyAssigned {
         max: usize,
     },
+
+    // Backfills.
+    NotInTheFuture,
+    NotBeforeWindowEnd,
+    PastRetention,
 
     // Results.
     NotBeforeDateTo,

@@ -17,6 +17,7 @@ macro_rules! from_repository_error {
 #[macro_use]
 mod failure;
 
+pub mod backfill;
 pub mod crypto;
 pub mod evaluation;
 pub mod evaluation_config;
@@ -39,7 +40,9 @@ pub mod summary;
 pub mod unit_of_work;
 
 pub use failure::{Failure, LookupError, SaveError, UseCaseError};
-pub use ids::{ApiKeyId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId};
+pub use ids::{
+    ApiKeyId, BackfillId, EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, ReportId, ReportRunId, UserId,
+};
 pub use invalid::{FieldError, Rule};
 pub use pagination::{Page, PageRequest};
 pub use repository::RepositoryError;

@@ -68,6 +68,9 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
     let worker = (role != Role::Api).then(|| {
         Worker::new(services.jobs.clone(), worker_settings(&config))
             .handle(JobKind::Judge, services.api.judge.clone(), config.worker.judge_concurrency)
+            .handle(JobKind::JudgeTarget, services.api.judge.clone(), config.worker.judge_concurrency)
+            .handle(JobKind::BackfillJudge, services.api.judge.clone(), config.worker.backfill_concurrency)
+            .handle(JobKind::Backfill, services.api.backfills.clone(), 1)
             .handle(JobKind::Housekeeping, services.housekeeping.clone(), 1)
             .handle(JobKind::ReportRun, services.reports.runs.clone(), config.worker.report_run_concurrency)
             .handle(JobKind::ReportDelivery, services.reports.deliveries.clone(), config.worker.delivery_concurrency)

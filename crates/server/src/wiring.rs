@@ -8,11 +8,12 @@ use adapters_delivery::{Deliveries, DeliveryConfig};
 use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
 use adapters_postgres::{
-    PgAiEventStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping, PgIdentityRepository,
-    PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgReportEvents, PgReportStore,
-    PgSummaryCache, PgUnitOfWork, ReadConnections,
+    PgAiEventStore, PgBackfillStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping,
+    PgIdentityRepository, PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgReportEvents,
+    PgReportStore, PgSummaryCache, PgUnitOfWork, ReadConnections,
 };
 use async_trait::async_trait;
+use domain::backfill::{BackfillPorts, BackfillService};
 use domain::crypto::KeyCipher;
 use domain::evaluation::{EvaluationService, EvaluationTransactions};
 use domain::evaluation_config::EvaluationConfigService;
@@ -234,6 +235,17 @@ impl Services {
             },
             SummaryConfig { llm_timeout: config.llm.timeout },
         ));
+        let backfills = Arc::new(BackfillService::new(
+            BackfillPorts {
+                evaluations: evaluation_repository.clone(),
+                backfills: Arc::new(PgBackfillStore::new(pool.clone())),
+                targets: Arc::new(PgBackfillStore::new(pool.clone())),
+                judged: judge_store.clone(),
+                llm: llm.clone(),
+                unit_of_work: unit_of_work.clone(),
+            },
+            config.ingestion.event_retention,
+        ));
         let judge = Arc::new(JudgeService::new(
             JudgePorts {
                 evaluations: evaluation_repository.clone(),
@@ -267,6 +279,7 @@ impl Services {
             offline_evaluations,
             summaries,
             judge,
+            backfills,
             reports: reports.admin.clone(),
             report_pages: reports.pages.clone(),
             readiness: Arc::new(DatabaseReadiness(pool.clone())),

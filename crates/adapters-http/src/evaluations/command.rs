@@ -3,7 +3,7 @@
 
 use domain::evaluation::{
     ConditionInput, Conditions, EvaluationChanges, EvaluationName, EvaluationType, MaxRunsPerHour,
-    ModelConfigurationSpec, ModelName, OutputType, Prompt, PropertyFilterInput,
+    ModelConfigurationSpec, ModelName, OutputType, Prompt, PropertyFilterInput, Settling, TargetChange, TargetKind,
 };
 use domain::provider_key::Provider;
 use domain::{FieldError, ProviderKeyId, Rule};
@@ -62,6 +62,7 @@ impl EvaluationBody {
         };
         let max_runs_per_hour =
             self.max_runs_per_hour.as_ref().map(|cap| max_runs_per_hour(cap.as_ref())).transpose()?;
+        let target = target_change(self.target.as_deref(), self.target_config.as_ref())?;
         Ok(EvaluationChanges {
             name,
             description,
@@ -72,6 +73,7 @@ impl EvaluationBody {
             conditions,
             model_configuration,
             max_runs_per_hour,
+            target,
             delete: self.deleted == Some(true),
         })
     }
@@ -115,6 +117,18 @@ fn max_runs_per_hour(sent: Option<&Value>) -> Result<Option<MaxRunsPerHour>, Fie
         },
         Some(_) => Err(FieldError::new(FIELD, Rule::NotAnIntegerOrNull)),
     }
+}
+
+/// `target` and `target_config` as sent; `None` when neither was (a `null` config is the
+/// default's).
+fn target_change(kind: Option<&str>, settling: Option<&Option<Value>>) -> Result<Option<TargetChange>, FieldError> {
+    let kind = kind.map(|raw| choice("target", raw, TargetKind::parse, TargetKind::names())).transpose()?;
+    let settling = match settling {
+        None | Some(None) => None,
+        Some(Some(_)) if kind == Some(TargetKind::Generation) => None,
+        Some(Some(sent)) => Some(Settling::parse(sent)?),
+    };
+    Ok((kind.is_some() || settling.is_some()).then_some(TargetChange { kind, settling }))
 }
 
 impl From<PropertyFilterBody> for PropertyFilterInput {
@@ -237,6 +251,23 @@ mod tests {
                 .map_err(|error| error.rule);
             assert_eq!(read, expected, "{sent}");
         }
+    }
+
+    #[test]
+    fn targets_take_the_reference_default_and_name_a_bad_setting() {
+        let trace = with(json!({"target": "trace"})).try_into_domain().unwrap().target.unwrap();
+        assert_eq!(trace, TargetChange { kind: Some(TargetKind::Trace), settling: None });
+        assert_eq!(with(json!({})).try_into_domain().unwrap().target, None);
+        let ignored = with(json!({"target": "generation", "target_config": {"strategy": "x"}}));
+        assert_eq!(ignored.try_into_domain().unwrap().target.unwrap().settling, None);
+        assert_eq!(refused(json!({"target": "span"})).field, "target");
+        assert_eq!(
+            refused(
+                json!({"target": "session", "target_config": {"strategy": "inactivity", "quiet_period_seconds": 10}})
+            )
+            .field,
+            "target_config.quiet_period_seconds"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Request and response bodies of the evaluation endpoints.
 
 use chrono::{DateTime, Utc};
-use domain::evaluation::{Condition, Evaluation, ModelConfiguration, PropertyFilter};
+use domain::evaluation::{Condition, Evaluation, ModelConfiguration, PropertyFilter, Settling};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -62,6 +62,15 @@ pub struct EvaluationDto {
     pub model_configuration: Option<ModelConfigurationDto>,
     /// The most judgements queued per UTC hour; null: no cap.
     pub max_runs_per_hour: Option<u32>,
+    /// generation | trace | session: what one judgement covers.
+    pub target: String,
+    /// When a trace or session is judged (`{"strategy": "inactivity",
+    /// "quiet_period_seconds", "max_age_seconds"}` or `{"strategy": "fixed_window",
+    /// "window_seconds"}`); null for generations.
+    #[schema(value_type = Option<Object>)]
+    pub target_config: Option<Value>,
+    /// The provider's own words behind `status_reason`, when it gave some.
+    pub status_reason_detail: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub created_by: Option<CreatedByDto>,
@@ -166,6 +175,9 @@ impl From<Evaluation> for EvaluationDto {
             conditions: evaluation.conditions.as_slice().iter().map(ConditionDto::from).collect(),
             model_configuration: evaluation.model_configuration.map(ModelConfigurationDto::from),
             max_runs_per_hour: evaluation.max_runs_per_hour.map(|cap| cap.get()),
+            target: evaluation.target.kind().as_str().to_owned(),
+            target_config: evaluation.target.settling().map(Settling::to_json),
+            status_reason_detail: evaluation.status_reason_detail,
             created_at: evaluation.created_at,
             updated_at: evaluation.updated_at,
             created_by: evaluation.created_by.map(CreatedByDto::from),
@@ -237,6 +249,15 @@ pub struct EvaluationBody {
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<u32>)]
     pub max_runs_per_hour: Option<Option<Value>>,
+    /// generation (the default) | trace | session.
+    pub target: Option<String>,
+    /// For a trace or session: `{"strategy": "inactivity", "quiet_period_seconds":
+    /// 60..7200 (300), "max_age_seconds": 300..7200 (7200)}` or `{"strategy":
+    /// "fixed_window", "window_seconds": 60..7200 (1800)}`; the fixed window of 1800 s
+    /// when left out. Ignored for generations.
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<Object>)]
+    pub target_config: Option<Option<Value>>,
     /// `true` soft-deletes (as DELETE does).
     pub deleted: Option<bool>,
 }

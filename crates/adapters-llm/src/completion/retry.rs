@@ -77,6 +77,12 @@ pub(crate) fn classify_status(provider: Provider, reply: &Reply) -> Result<Trans
     if key_check::is_key_rejection(provider, status, &reply.body) {
         return Err(CompletionError::KeyRejected);
     }
+    if status == StatusCode::PAYMENT_REQUIRED || is_quota_refusal(status, &reply.body) {
+        return Err(CompletionError::QuotaExceeded(provider_message(&reply.body, status)));
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Err(CompletionError::ModelNotFound(provider_message(&reply.body, status)));
+    }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Ok(Transient::RateLimited(reply.retry_after));
     }
@@ -84,6 +90,37 @@ pub(crate) fn classify_status(provider: Provider, reply: &Reply) -> Result<Trans
         return Ok(Transient::ServerError(status, reply.retry_after));
     }
     Err(CompletionError::Unavailable(format!("status {}", status.as_u16())))
+}
+
+/// The longest provider message kept.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// A refusal for want of quota or credit: OpenAI's 429 `insufficient_quota`, Anthropic's
+/// 400 "credit balance is too low".
+fn is_quota_refusal(status: StatusCode, body: &[u8]) -> bool {
+    let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let error = &answer["error"];
+    let said = |field: &str| error[field].as_str().unwrap_or_default().to_ascii_lowercase();
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => said("code") == "insufficient_quota" || said("type") == "insufficient_quota",
+        StatusCode::BAD_REQUEST => said("message").contains("credit balance"),
+        _ => false,
+    }
+}
+
+/// The provider's `error.message` (the shape OpenAI, Anthropic and Gemini share), else the
+/// status; bounded. Keys never appear in these messages; the body is not kept otherwise.
+fn provider_message(body: &[u8], status: StatusCode) -> String {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|answer| answer["error"]["message"].as_str().map(str::to_owned))
+        .filter(|message| !message.trim().is_empty());
+    match message {
+        Some(message) => message.chars().take(MAX_MESSAGE_CHARS).collect(),
+        None => format!("status {}", status.as_u16()),
+    }
 }
 
 /// No answer: a connection problem is worth retrying; a timeout means the deadline passed
@@ -154,7 +191,39 @@ mod tests {
         );
         assert_eq!(
             classify_status(Provider::Openai, &reply(404, "", None)),
-            Err(CompletionError::Unavailable("status 404".to_owned()))
+            Err(CompletionError::ModelNotFound("status 404".to_owned()))
+        );
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(418, "", None)),
+            Err(CompletionError::Unavailable("status 418".to_owned()))
+        );
+    }
+
+    #[test]
+    fn quota_and_unknown_models_carry_the_providers_words() {
+        let quota = r#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(429, quota, None)),
+            Err(CompletionError::QuotaExceeded("You exceeded your current quota.".to_owned()))
+        );
+        let credit =
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low"}}"#;
+        assert_eq!(
+            classify_status(Provider::Anthropic, &reply(400, credit, None)),
+            Err(CompletionError::QuotaExceeded("Your credit balance is too low".to_owned()))
+        );
+        assert_eq!(
+            classify_status(Provider::Openrouter, &reply(402, "{}", None)),
+            Err(CompletionError::QuotaExceeded("status 402".to_owned()))
+        );
+        let missing = r#"{"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}}"#;
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(404, missing, None)),
+            Err(CompletionError::ModelNotFound("The model `gpt-9` does not exist".to_owned()))
+        );
+        assert_eq!(
+            classify_status(Provider::Openai, &reply(429, r#"{"error":{"message":"slow down"}}"#, None)),
+            Ok(Transient::RateLimited(None))
         );
     }
 

@@ -35,6 +35,7 @@ pub fn new_evaluation(tenant: &Tenant) -> NewEvaluation {
         conditions: Conditions::default(),
         model_configuration: None,
         max_runs_per_hour: None,
+        target: domain::evaluation::EvaluationTarget::Generation,
         created_by: tenant.admin.id,
     }
 }
@@ -745,8 +746,10 @@ async fn the_runner_stops_the_evaluations_it_selects_and_only_enabled_ones() {
     let unconfigured = insert(&app, NewEvaluation { state: EvaluationState::Active, ..new_evaluation(&tenant) }).await;
     let repository = evaluations(&app);
 
-    let stopped =
-        repository.stop_judging(tenant.id(), JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid).await.unwrap();
+    let stopped = repository
+        .stop_judging(tenant.id(), JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid, None)
+        .await
+        .unwrap();
     assert_eq!(stopped, 1);
     assert_eq!(
         stored(&app, &tenant, using_key.id).await.state,
@@ -754,8 +757,10 @@ async fn the_runner_stops_the_evaluations_it_selects_and_only_enabled_ones() {
     );
     assert_eq!(stored(&app, &tenant, paused_using_key.id).await.state, EvaluationState::Paused);
 
-    let stopped =
-        repository.stop_judging(tenant.id(), JudgeStop::WithoutKey, StatusReason::TrialLimitReached).await.unwrap();
+    let stopped = repository
+        .stop_judging(tenant.id(), JudgeStop::WithoutKey, StatusReason::TrialLimitReached, None)
+        .await
+        .unwrap();
     assert_eq!(stopped, 2, "the trial evaluation and the one without a configuration");
     for id in [on_trial.id, unconfigured.id] {
         assert_eq!(stored(&app, &tenant, id).await.state, EvaluationState::Error(StatusReason::TrialLimitReached));
@@ -763,9 +768,14 @@ async fn the_runner_stops_the_evaluations_it_selects_and_only_enabled_ones() {
 
     set_state(&app, on_trial.id, EvaluationState::Active).await;
     let other = app.project_with_admin().await;
-    let stopped =
-        repository.stop_judging(other.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed).await.unwrap();
+    let stopped = repository
+        .stop_judging(other.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed, None)
+        .await
+        .unwrap();
     assert_eq!(stopped, 0, "another project's id is ignored");
-    repository.stop_judging(tenant.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed).await.unwrap();
+    repository
+        .stop_judging(tenant.id(), JudgeStop::One(on_trial.id), StatusReason::ModelNotAllowed, None)
+        .await
+        .unwrap();
     assert_eq!(stored(&app, &tenant, on_trial.id).await.state, EvaluationState::Error(StatusReason::ModelNotAllowed));
 }

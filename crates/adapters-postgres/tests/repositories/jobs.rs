@@ -162,9 +162,9 @@ async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
         .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
         .collect();
 
-    let first = batches(&store).store_batch(project, &events, &planned).await.unwrap();
+    let first = batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
     assert_eq!((first.stored, first.jobs_queued), (2, 2));
-    let again = batches(&store).store_batch(project, &events, &planned).await.unwrap();
+    let again = batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
     assert_eq!((again.stored, again.jobs_queued), (0, 0), "a re-sent batch queues nothing");
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 2);
 }
@@ -175,13 +175,13 @@ async fn a_batch_with_jobs_meeting_a_dropped_partition_is_stored_by_a_second_tra
     let store = PgAiEventStore::new(app.pool().clone());
     let project = app.project().await.id;
     let first = generation();
-    batches(&store).store_batch(project, std::slice::from_ref(&first), &[]).await.unwrap();
+    batches(&store).store_batch(project, std::slice::from_ref(&first), &[], &[]).await.unwrap();
     let month = first.timestamp.format("ai_events_p%Y_%m").to_string();
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {month}"))).execute(app.pool()).await.unwrap();
 
     let events = vec![generation()];
     let planned = vec![PlannedJob { generation: events[0].uuid, job: job(project, Some("after")), caps: Vec::new() }];
-    let batch = batches(&store).store_batch(project, &events, &planned).await.unwrap();
+    let batch = batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
 
     assert_eq!((batch.stored, batch.jobs_queued), (1, 1));
     assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 1);
@@ -201,7 +201,7 @@ async fn a_failed_batch_stores_neither_events_nor_jobs() {
         PlannedJob { generation: events[1].uuid, job: broken, caps: Vec::new() },
     ];
 
-    assert!(batches(&store).store_batch(project, &events, &planned).await.is_err());
+    assert!(batches(&store).store_batch(project, &events, &planned, &[]).await.is_err());
     assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM ai_event_ids").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
@@ -226,7 +226,7 @@ async fn the_hourly_cap_grants_exactly_its_size_under_concurrent_batches() {
                     caps: vec![cap],
                 })
                 .collect();
-            batches(&store).store_batch(project, &events, &planned).await.unwrap()
+            batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap()
         })
     });
     let (mut queued, mut skipped) = (0, 0);

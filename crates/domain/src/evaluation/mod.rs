@@ -6,6 +6,7 @@ mod error;
 mod model;
 mod ports;
 mod service;
+mod target;
 mod writes;
 
 pub use conditions::{
@@ -23,6 +24,9 @@ pub use ports::{EvaluationRepository, EvaluationStatements, LockedEvaluation, St
 pub use service::{
     AssignKeyCommand, AssignResult, DependentConfigs, EvaluationService, MAX_ASSIGNED_EVALUATIONS,
     TRIAL_EVALUATIONS_LIMIT,
+};
+pub use target::{
+    EvaluationTarget, MAX_AGE_SECONDS, QUIET_PERIOD_SECONDS, Settling, TargetChange, TargetKind, WINDOW_SECONDS,
 };
 pub use writes::{EvaluationTransactions, EvaluationWrites};
 
@@ -54,6 +58,8 @@ pub(crate) mod test_support {
             conditions: Conditions::default(),
             model_configuration: None,
             max_runs_per_hour: None,
+            target: super::EvaluationTarget::Generation,
+            status_reason_detail: None,
             created_by: None,
             created_at: at,
             updated_at: at,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::Conditions;
+use super::{Conditions, EvaluationTarget, TargetChange};
 use crate::provider_key::{Provider, UserSummary};
 use crate::{EvaluationId, ModelConfigurationId, ProjectId, ProviderKeyId, UserId};
 
@@ -157,6 +157,12 @@ wire_enum!(
         TrialLimitReached => "trial_limit_reached",
         /// Without a key it names a model the trial credits do not cover.
         ModelNotAllowed => "model_not_allowed",
+        /// The provider says the key's account is out of quota or credit.
+        QuotaExceeded => "quota_exceeded",
+        /// The provider kept refusing for rate limits through the retries of a whole hour.
+        RateLimited => "rate_limited",
+        /// The provider does not know the configured model.
+        ModelNotFound => "model_not_found",
     }
 );
 
@@ -261,6 +267,10 @@ pub struct Evaluation {
     pub model_configuration: Option<ModelConfiguration>,
     /// The hourly cap on judgements (spec section 9); `None`: no cap.
     pub max_runs_per_hour: Option<MaxRunsPerHour>,
+    /// What one judgement covers (spec section 4.1).
+    pub target: EvaluationTarget,
+    /// The provider's own words behind the state's reason, when it gave some.
+    pub status_reason_detail: Option<String>,
     pub created_by: Option<UserSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -297,6 +307,7 @@ pub struct NewEvaluation {
     pub conditions: Conditions,
     pub model_configuration: Option<ModelConfigurationSpec>,
     pub max_runs_per_hour: Option<MaxRunsPerHour>,
+    pub target: EvaluationTarget,
     pub created_by: UserId,
 }
 
@@ -320,6 +331,9 @@ pub struct EvaluationChanges {
     pub model_configuration: Option<Option<ModelConfigurationSpec>>,
     /// `Some(None)` removes the cap.
     pub max_runs_per_hour: Option<Option<MaxRunsPerHour>>,
+    /// `target` and/or `target_config`, applied to the stored target by
+    /// [`TargetChange::applied_to`].
+    pub target: Option<TargetChange>,
     /// Soft-delete it in the same write.
     pub delete: bool,
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{
     DependentEvaluation, Evaluation, EvaluationChanges, EvaluationListFilter, EvaluationState, EvaluationStatus,
-    JudgeStop, ModelConfigurationSpec, NewEvaluation, StatusReason, TrialEvaluation,
+    EvaluationTarget, JudgeStop, ModelConfigurationSpec, NewEvaluation, StatusReason, TrialEvaluation,
 };
 use crate::provider_key::Provider;
 use crate::{EvaluationId, ModelConfigurationId, Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError};
@@ -30,13 +30,14 @@ pub trait EvaluationRepository: Send + Sync + 'static {
     /// The project's enabled, non-deleted evaluations (what the judge runner matches).
     async fn list_enabled(&self, project: ProjectId) -> Result<Vec<Evaluation>, RepositoryError>;
 
-    /// Puts the enabled evaluations `stop` selects in `error` with `reason` (disabled);
-    /// returns how many changed.
+    /// Puts the enabled evaluations `stop` selects in `error` with `reason` and `detail`
+    /// (the provider's words; disabled); returns how many changed.
     async fn stop_judging(
         &self,
         project: ProjectId,
         stop: JudgeStop,
         reason: StatusReason,
+        detail: Option<String>,
     ) -> Result<u64, RepositoryError>;
 
     /// Marks the evaluation deleted; false when there is no such non-deleted evaluation.
@@ -68,6 +69,7 @@ pub struct LockedEvaluation {
     pub state: EvaluationState,
     /// Its model configuration and that configuration's provider.
     pub configuration: Option<(ModelConfigurationId, Provider)>,
+    pub target: EvaluationTarget,
 }
 
 /// A new state (and maybe a first model configuration) for one evaluation.
@@ -102,8 +104,8 @@ pub trait EvaluationStatements: Send {
         ids: &[EvaluationId],
     ) -> Result<Vec<LockedEvaluation>, RepositoryError>;
 
-    /// Writes the fields `changes` sets, `state`, and when `configuration` is `Some` that
-    /// model configuration (or none).
+    /// Writes the fields `changes` sets (its target as resolved in `target`), `state`, and
+    /// when `configuration` is `Some` that model configuration (or none).
     async fn update(
         &mut self,
         project: ProjectId,
@@ -111,6 +113,7 @@ pub trait EvaluationStatements: Send {
         changes: &EvaluationChanges,
         state: EvaluationState,
         configuration: Option<Option<ModelConfigurationId>>,
+        target: Option<EvaluationTarget>,
     ) -> Result<(), RepositoryError>;
 
     /// Writes each evaluation's new state (and first configuration).

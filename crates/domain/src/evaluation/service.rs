@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     AssignKeyError, AssignOutcome, DependentConfigsError, DependentEvaluation, EnableRefusal, Evaluation,
-    EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationWrites,
+    EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationTarget, EvaluationWrites,
     GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveEvaluationError, SaveOutcome,
     StatusReason, TrialEvaluation, TrialEvaluationsError,
 };
@@ -134,6 +134,7 @@ impl EvaluationService {
             conditions: fields.conditions.unwrap_or_default(),
             model_configuration,
             max_runs_per_hour: fields.max_runs_per_hour.flatten(),
+            target: fields.target.map(|change| change.applied_to(EvaluationTarget::Generation)).unwrap_or_default(),
             created_by: actor,
         };
         let outcome = self.writes.insert(&record).await?;

@@ -33,6 +33,8 @@ fn stored(record: &NewEvaluation) -> Evaluation {
         conditions: record.conditions.clone(),
         model_configuration: None,
         max_runs_per_hour: record.max_runs_per_hour,
+        target: record.target,
+        status_reason_detail: None,
         created_by: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),
@@ -53,6 +55,7 @@ fn an_evaluation() -> Evaluation {
         conditions: Conditions::default(),
         model_configuration: None,
         max_runs_per_hour: None,
+        target: crate::evaluation::EvaluationTarget::Generation,
         created_by: ACTOR,
     };
     stored(&record)

@@ -113,7 +113,8 @@ impl EvaluationWrites for EvaluationTransactions {
                 (Some(Some(new)), None)
             }
         };
-        tx.evaluations().update(project, id, changes, state, configuration).await?;
+        let target = changes.target.map(|change| change.applied_to(locked.target));
+        tx.evaluations().update(project, id, changes, state, configuration, target).await?;
         if let Some(orphan) = orphan {
             tx.evaluations().delete_configuration(project, orphan).await?;
         }

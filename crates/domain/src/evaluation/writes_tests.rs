@@ -4,7 +4,7 @@ use mockall::predicate::eq;
 use serde_json::json;
 
 use super::*;
-use crate::evaluation::{EvaluationState, LockedEvaluation, ModelName, StatusReason};
+use crate::evaluation::{EvaluationState, EvaluationTarget, LockedEvaluation, ModelName, StatusReason};
 use crate::provider_key::testing::stored_key;
 use crate::provider_key::{KeyAction, Provider, ProviderKey};
 use crate::unit_of_work::testing::{Commits, MockTransaction, unit_of_work};
@@ -31,12 +31,19 @@ async fn assigning_a_key_repoints_its_providers_configurations_configures_the_re
             id: EvaluationId::generate(),
             state: EvaluationState::Error(StatusReason::ProviderKeyDeleted),
             configuration: Some(same_provider),
+            target: EvaluationTarget::Generation,
         },
-        LockedEvaluation { id: EvaluationId::generate(), state: EvaluationState::Paused, configuration: None },
+        LockedEvaluation {
+            id: EvaluationId::generate(),
+            state: EvaluationState::Paused,
+            configuration: None,
+            target: EvaluationTarget::Generation,
+        },
         LockedEvaluation {
             id: EvaluationId::generate(),
             state: EvaluationState::Active,
             configuration: Some(other_provider),
+            target: EvaluationTarget::Generation,
         },
     ];
     let ids: Vec<EvaluationId> = locked.iter().map(|e| e.id).collect();
@@ -129,15 +136,16 @@ async fn removing_the_model_configuration_clears_the_column_and_deletes_the_orph
             id,
             state: EvaluationState::Active,
             configuration: Some((configuration, Provider::Openai)),
+            target: EvaluationTarget::Generation,
         }])
     });
     tx.evaluations
         .expect_update()
-        .withf(move |_, written, _, state, column| {
+        .withf(move |_, written, _, state, column, _| {
             *written == id && *state == EvaluationState::Active && *column == Some(None)
         })
         .times(1)
-        .returning(|_, _, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _, _| Ok(()));
     tx.evaluations.expect_delete_configuration().with(eq(PROJECT), eq(configuration)).times(1).returning(|_, _| Ok(()));
     tx.evaluations.expect_fetch().returning(|_, _| Ok(Some(crate::evaluation::test_support::evaluation())));
     let (writes, commits) = transactions(tx);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ProjectId;
-use crate::evaluation::EvaluationRepository;
-use crate::judge::{StoredBatch, plan_jobs};
+use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationTarget};
+use crate::judge::{StoredBatch, plan_jobs, plan_target_jobs};
 use crate::otel::Span;
 
 use super::{
@@ -110,13 +110,21 @@ impl IngestionService {
         if events.is_empty() {
             return Ok((StoredBatch::default(), repeated));
         }
-        let jobs = if events.iter().any(|e| e.event.as_str() == AiEventName::GENERATION) {
+        let may_judge = events.iter().any(|e| {
+            e.event.as_str() == AiEventName::GENERATION
+                || e.properties.contains_key("$ai_trace_id")
+                || e.properties.contains_key("$ai_session_id")
+        });
+        let (jobs, targets) = if may_judge {
             let evaluations = self.evaluations.list_enabled(project).await?;
-            plan_jobs(&evaluations, &events, Utc::now())
+            let now = Utc::now();
+            let generations: Vec<Evaluation> =
+                evaluations.iter().filter(|e| e.target == EvaluationTarget::Generation).cloned().collect();
+            (plan_jobs(&generations, &events, now), plan_target_jobs(&evaluations, &events, now))
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        let batch = self.batches.store_batch(project, &events, &jobs).await?;
+        let batch = self.batches.store_batch(project, &events, &jobs, &targets).await?;
         Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored)))
     }
 

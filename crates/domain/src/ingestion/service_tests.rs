@@ -54,6 +54,8 @@ fn judge(id: u128, conditions: Conditions, cap: Option<i64>) -> Evaluation {
         conditions,
         model_configuration: None,
         max_runs_per_hour: cap.and_then(MaxRunsPerHour::parse),
+        target: crate::evaluation::EvaluationTarget::Generation,
+        status_reason_detail: None,
         created_by: None,
         created_at: now(),
         updated_at: now(),
@@ -140,12 +142,12 @@ async fn only_ai_events_are_stored_in_the_tokens_project_and_the_rest_counted() 
     let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
-        .withf(|project, events, _| {
+        .withf(|project, events, _, _| {
             *project == PROJECT
                 && events.iter().map(|e| e.event.as_str()).collect::<Vec<_>>() == ["$ai_generation", "$ai_evaluation"]
         })
         .times(1)
-        .returning(|_, events, _| Ok(StoredBatch { stored: events.len() as u64, ..StoredBatch::default() }));
+        .returning(|_, events, _, _| Ok(StoredBatch { stored: events.len() as u64, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let batch = json!({"api_key": TOKEN, "batch": [
         event("$ai_generation"), event("$pageview"), event("$ai_evaluation"), event("$identify")
@@ -172,9 +174,9 @@ async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplica
     // The store already had one of the two distinct events.
     store
         .expect_store_batch()
-        .withf(|_, events, _| events.len() == 2)
+        .withf(|_, events, _, _| events.len() == 2)
         .times(1)
-        .returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
+        .returning(|_, _, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let first = event("$ai_span");
     let batch = json!({"api_key": TOKEN, "batch": [first.clone(), first, event("$ai_span")]});
@@ -189,12 +191,12 @@ async fn events_get_their_times_from_the_arrival_and_sent_at() {
     let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
-        .withf(|_, events, _| {
+        .withf(|_, events, _, _| {
             events[0].timestamp == crate::ingestion::parse_iso8601("2026-03-04T11:59:50Z").unwrap()
                 && events[1].timestamp == now()
         })
         .times(1)
-        .returning(|_, _, _| Ok(StoredBatch { stored: 2, ..StoredBatch::default() }));
+        .returning(|_, _, _, _| Ok(StoredBatch { stored: 2, ..StoredBatch::default() }));
     let service = service(tokens(), store);
     let mut skewed = event("$ai_span");
     skewed["timestamp"] = json!("2026-03-04T14:59:50Z");
@@ -206,7 +208,7 @@ async fn events_get_their_times_from_the_arrival_and_sent_at() {
 #[tokio::test]
 async fn a_storage_failure_is_unexpected() {
     let mut store = MockBatchWrites::new();
-    store.expect_store_batch().returning(|_, _, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
+    store.expect_store_batch().returning(|_, _, _, _| Err(RepositoryError::new(anyhow::anyhow!("disk full"))));
     let service = service(tokens(), store);
 
     let error = service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_trace")]})), now()).await;
@@ -236,7 +238,7 @@ async fn a_matched_generation_brings_one_judge_job_listing_its_evaluations_in_th
     let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
-        .withf(move |_, events, jobs| {
+        .withf(move |_, events, jobs, _| {
             let payloads: Vec<JudgePayload> =
                 jobs.iter().map(|j| serde_json::from_value(j.job.payload.clone()).unwrap()).collect();
             let judged_by_2: Vec<Uuid> = payloads
@@ -253,7 +255,7 @@ async fn a_matched_generation_brings_one_judge_job_listing_its_evaluations_in_th
                 && jobs.iter().all(|j| j.caps.len() == 1)
         })
         .times(1)
-        .returning(|_, _, jobs| Ok(StoredBatch { stored: 3, jobs_queued: jobs.len() as u64, skipped_by_cap: 0 }));
+        .returning(|_, _, jobs, _| Ok(StoredBatch { stored: 3, jobs_queued: jobs.len() as u64, skipped_by_cap: 0 }));
     let service = IngestionService::new(Arc::new(tokens()), Arc::new(store), Arc::new(evaluations));
     let batch = json!({"api_key": TOKEN, "batch": [prod, staging, event("$ai_evaluation")]});
 
@@ -267,8 +269,8 @@ async fn a_batch_without_generations_does_not_read_evaluations() {
     let mut store = MockBatchWrites::new();
     store
         .expect_store_batch()
-        .withf(|_, _, jobs| jobs.is_empty())
-        .returning(|_, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
+        .withf(|_, _, jobs, _| jobs.is_empty())
+        .returning(|_, _, _, _| Ok(StoredBatch { stored: 1, ..StoredBatch::default() }));
     let service = IngestionService::new(Arc::new(tokens()), Arc::new(store), Arc::new(evaluations));
 
     service.ingest(&body(json!({"api_key": TOKEN, "batch": [event("$ai_span")]})), now()).await.unwrap();

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{AiEventStore, IncomingEvent};
-use crate::jobs::NewJob;
-use crate::judge::{PlannedJob, StoredBatch, allocate, cap_counters};
+use crate::jobs::{Debounce, NewJob};
+use crate::judge::{PlannedJob, PlannedTarget, StoredBatch, allocate, cap_counters};
 use crate::unit_of_work::{UnitOfWork, retried_once};
 use crate::{ProjectId, RepositoryError};
 
@@ -24,11 +24,14 @@ pub trait BatchWrites: Send + Sync + 'static {
     /// re-sent batch adds nothing), and so are its jobs. A job's capped evaluations are
     /// judged only within their hourly caps (exact across replicas); the others are
     /// counted as skipped.
+    /// The trace and session jobs `targets` are queued or moved forward with it when an
+    /// event that brings them is stored now.
     async fn store_batch(
         &self,
         project: ProjectId,
         events: &[IncomingEvent],
         jobs: &[PlannedJob],
+        targets: &[PlannedTarget],
     ) -> Result<StoredBatch, RepositoryError>;
 }
 
@@ -49,6 +52,7 @@ impl BatchTransactions {
         project: ProjectId,
         events: &[IncomingEvent],
         jobs: &[PlannedJob],
+        targets: &[PlannedTarget],
     ) -> Result<StoredBatch, RepositoryError> {
         let mut tx = self.unit_of_work.begin().await?;
         let stored = tx.events().insert(project, events).await?;
@@ -65,7 +69,15 @@ impl BatchTransactions {
             (allocation.jobs, allocation.refused)
         };
         let to_queue: Vec<NewJob> = to_queue.into_iter().map(std::borrow::Cow::into_owned).collect();
-        let jobs_queued = if to_queue.is_empty() { 0 } else { tx.jobs().insert(&to_queue).await? };
+        let mut jobs_queued = if to_queue.is_empty() { 0 } else { tx.jobs().insert(&to_queue).await? };
+        let debounced: Vec<Debounce> = targets
+            .iter()
+            .filter(|target| target.events.iter().any(|event| new.contains(event)))
+            .map(|target| target.debounce.clone())
+            .collect();
+        if !debounced.is_empty() {
+            jobs_queued += tx.jobs().debounce(&debounced).await?;
+        }
         tx.commit().await?;
         Ok(StoredBatch { stored: stored.len() as u64, jobs_queued, skipped_by_cap })
     }
@@ -78,14 +90,15 @@ impl BatchWrites for BatchTransactions {
         project: ProjectId,
         events: &[IncomingEvent],
         jobs: &[PlannedJob],
+        targets: &[PlannedTarget],
     ) -> Result<StoredBatch, RepositoryError> {
         if events.is_empty() {
             return Ok(StoredBatch::default());
         }
-        if jobs.is_empty() {
+        if jobs.is_empty() && targets.is_empty() {
             return self.events.store_events(project, events).await;
         }
-        retried_once(|| self.store_with_jobs(project, events, jobs)).await
+        retried_once(|| self.store_with_jobs(project, events, jobs, targets)).await
     }
 }
 

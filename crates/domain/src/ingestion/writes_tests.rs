@@ -52,7 +52,7 @@ async fn only_the_generations_stored_now_queue_their_jobs() {
     let (unit_of_work, commits) = crate::unit_of_work::testing::unit_of_work(tx);
     let writes = BatchTransactions::new(Arc::new(unit_of_work), Arc::new(MockAiEventStore::new()));
 
-    let batch = writes.store_batch(PROJECT, &events, &jobs).await.unwrap();
+    let batch = writes.store_batch(PROJECT, &events, &jobs, &[]).await.unwrap();
 
     assert_eq!(batch, StoredBatch { stored: 1, jobs_queued: 1, skipped_by_cap: 0 });
     assert_eq!(commits.count(), 1);
@@ -78,7 +78,7 @@ async fn a_transaction_the_adapter_repaired_runs_once_more() {
     });
     let writes = BatchTransactions::new(Arc::new(unit_of_work), Arc::new(MockAiEventStore::new()));
 
-    let batch = writes.store_batch(PROJECT, &events, &jobs).await.unwrap();
+    let batch = writes.store_batch(PROJECT, &events, &jobs, &[]).await.unwrap();
 
     assert_eq!(batch.jobs_queued, 1);
     assert_eq!(begun.load(Ordering::SeqCst), 2);
@@ -95,7 +95,7 @@ async fn a_batch_without_jobs_is_one_statement_of_the_event_store() {
     unit_of_work.expect_begin().never();
     let writes = BatchTransactions::new(Arc::new(unit_of_work), Arc::new(events));
 
-    let batch = writes.store_batch(PROJECT, &[generation()], &[]).await.unwrap();
+    let batch = writes.store_batch(PROJECT, &[generation()], &[], &[]).await.unwrap();
 
     assert_eq!(batch.stored, 1);
 }

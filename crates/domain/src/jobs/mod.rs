@@ -8,7 +8,7 @@ mod model;
 mod ports;
 
 pub use handler::{JobEnd, JobHandler, JobOutcome};
-pub use model::{ClaimedJob, JobId, JobKind, Lease, NewJob, backoff};
+pub use model::{ClaimedJob, Debounce, JobId, JobKind, Lease, NewJob, backoff};
 pub use ports::{JobQueue, JobStatements};
 
 #[cfg(feature = "mocks")]

@@ -41,11 +41,26 @@ pub enum JobKind {
     ReportRun,
     /// Deliver one run to one target (one address for e-mail).
     ReportDelivery,
+    /// Judge one trace or session (or one generation of a backfill) with one evaluation,
+    /// once it has settled (spec section 4.1).
+    JudgeTarget,
+    /// A backfill's judgement of one target: as `JudgeTarget`, in a lane of its own so
+    /// that a backfill never takes the room of live judgements (spec section 4.2).
+    BackfillJudge,
+    /// Hand a backfill's targets to `BackfillJudge` jobs, a page at a time.
+    Backfill,
 }
 
 impl JobKind {
-    pub const ALL: &'static [JobKind] =
-        &[JobKind::Judge, JobKind::Housekeeping, JobKind::ReportRun, JobKind::ReportDelivery];
+    pub const ALL: &'static [JobKind] = &[
+        JobKind::Judge,
+        JobKind::Housekeeping,
+        JobKind::ReportRun,
+        JobKind::ReportDelivery,
+        JobKind::JudgeTarget,
+        JobKind::BackfillJudge,
+        JobKind::Backfill,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +68,9 @@ impl JobKind {
             Self::Housekeeping => "housekeeping",
             Self::ReportRun => "report_run",
             Self::ReportDelivery => "report_delivery",
+            Self::JudgeTarget => "judge_target",
+            Self::BackfillJudge => "backfill_judge",
+            Self::Backfill => "backfill",
         }
     }
 
@@ -92,6 +110,19 @@ impl NewJob {
         };
         Self { id, project, kind, unique_key, payload, max_attempts }
     }
+}
+
+/// A debounced job (a trace's or session's judgement): queued with the first event that
+/// qualifies it, due at `due`; each later event moves its due time forward to the `due`
+/// it brings, never past the `latest` the job was queued with. A job no longer pending
+/// (running, done) is not touched: a late event does not judge again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Debounce {
+    pub job: NewJob,
+    pub due: chrono::DateTime<chrono::Utc>,
+    pub latest: chrono::DateTime<chrono::Utc>,
+    /// Queue the job when it does not exist; `false`: only move an existing one.
+    pub create: bool,
 }
 
 /// The proof that a worker holds a job: renew, finish and release match both parts, so a

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ClaimedJob, JobEnd, JobKind, Lease, NewJob};
+use super::{ClaimedJob, Debounce, JobEnd, JobKind, Lease, NewJob};
 use crate::RepositoryError;
 
 /// The durable job table. Claims are exclusive across every replica (a job is held by one
@@ -47,6 +47,9 @@ pub trait JobQueue: Send + Sync + 'static {
 pub trait JobStatements: Send {
     /// Inserts jobs, due now; a job whose id exists is skipped. Returns how many were new.
     async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
+
+    /// Queues or moves debounced jobs (see [`Debounce`]). Returns how many were new.
+    async fn debounce(&mut self, jobs: &[Debounce]) -> Result<u64, RepositoryError>;
 
     /// While `lease` is the job's: writes `end`, or with none locks the job's row until
     /// the transaction ends (the job stays leased). False when the lease is no longer the

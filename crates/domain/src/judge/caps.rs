@@ -101,6 +101,30 @@ pub fn allocate<'a>(
     Allocation { jobs: kept, counts, refused }
 }
 
+/// Reserves `count` judgements of `evaluation`'s cap `max` in `hour`, as many as are left
+/// (the rest counted as refused), in one transaction; returns how many were granted.
+pub async fn reserve(
+    unit_of_work: &dyn crate::unit_of_work::UnitOfWork,
+    project: ProjectId,
+    evaluation: EvaluationId,
+    max: u32,
+    hour: DateTime<Utc>,
+    count: u32,
+    count_refused: bool,
+) -> Result<u32, RepositoryError> {
+    let mut tx = unit_of_work.begin().await?;
+    let counter = (evaluation, hour);
+    let queued = tx.hourly_caps().lock_counters(project, &[counter]).await?;
+    let already = queued.iter().find(|(c, _)| *c == counter).map_or(0, |(_, n)| *n);
+    let granted = max.saturating_sub(already).min(count);
+    let refused = if count_refused { count - granted } else { 0 };
+    if granted > 0 || refused > 0 {
+        tx.hourly_caps().add_to_counters(&[CapCount { evaluation, hour, granted, refused }]).await?;
+    }
+    tx.commit().await?;
+    Ok(granted)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -14,6 +14,9 @@ pub mod prompt;
 mod results;
 mod service;
 mod stored_results;
+mod target_run;
+pub mod target_text;
+mod targets;
 
 pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters};
 pub use error::{ManualRunError, ResultsError};
@@ -29,6 +32,8 @@ pub use results::{
 };
 pub use service::{JudgeConfig, JudgePorts, JudgeService};
 pub use stored_results::store_results;
+pub use target_run::MAX_TARGET_EVENTS;
+pub use targets::{PlannedTarget, TargetKindWire, TargetPayload, plan_target_jobs, rollout_id, target_id_of};
 
 #[cfg(feature = "mocks")]
 pub use caps::MockHourlyCapStatements;

@@ -20,6 +20,16 @@ pub trait JudgeStore: Send + Sync + 'static {
         within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Option<Generation>, RepositoryError>;
 
+    /// The project's events of one trace or session (`$ai_evaluation` results aside),
+    /// oldest first, at most `limit`; for a generation target, that one event.
+    async fn target_events(
+        &self,
+        project: ProjectId,
+        kind: crate::evaluation::TargetKind,
+        target_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Generation>, RepositoryError>;
+
     /// Which of these event uuids the project has stored (a retried job's results from
     /// an earlier attempt).
     async fn stored_events(&self, project: ProjectId, uuids: &[uuid::Uuid])

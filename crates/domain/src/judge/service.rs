@@ -42,12 +42,40 @@ pub struct JudgeConfig {
 
 /// The judge runner's use cases.
 pub struct JudgeService {
-    ports: JudgePorts,
-    config: JudgeConfig,
+    pub(super) ports: JudgePorts,
+    pub(super) config: JudgeConfig,
+}
+
+/// A judge's verdict and who paid for it.
+pub(super) struct Answered {
+    pub verdict: Verdict,
+    pub key: KeyType,
+    pub paid_by: PaidBy,
+    pub provider: String,
+    pub model: String,
+}
+
+impl Answered {
+    /// The `$ai_evaluation` event of this verdict, judging `anchor` (the generation, or a
+    /// trace's first generation).
+    pub fn result_event(&self, id: Uuid, evaluation: &Evaluation, anchor: &Generation, manual: bool) -> IncomingEvent {
+        ResultEvent {
+            id,
+            evaluation,
+            generation: anchor,
+            verdict: &self.verdict,
+            key: self.key,
+            provider: &self.provider,
+            model: &self.model,
+            manual,
+            at: Utc::now(),
+        }
+        .into_event()
+    }
 }
 
 /// How judging one evaluation of a job ended.
-enum Judgement {
+pub(super) enum Judgement {
     /// A verdict to store, and who paid for it (a lost lease refunds a trial credit).
     Verdict { event: IncomingEvent, paid_by: PaidBy },
     /// A passing failure: the job is tried again.
@@ -232,30 +260,40 @@ impl JudgeService {
             generation.properties.get("$ai_input"),
             generation.properties.get("$ai_output_choices").or_else(|| generation.properties.get("$ai_output")),
         );
+        let answered = match self.verdict_of(project, evaluation, prompt).await? {
+            Ok(answered) => answered,
+            Err(judgement) => return Ok(judgement),
+        };
+        let event = answered.result_event(result_id, evaluation, generation, payload.manual);
+        Ok(Judgement::Verdict { event, paid_by: answered.paid_by })
+    }
+
+    /// Asks the judge `prompt` for `evaluation`: the verdict and who paid, or (after a
+    /// failure, with its consequences applied) how the job goes on.
+    pub(super) async fn verdict_of(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        prompt: crate::llm::Prompt,
+    ) -> Result<Result<Answered, Judgement>, RepositoryError> {
         let deadline = Instant::now() + self.config.llm_timeout;
         let (answer, llm) =
             match ask::<JudgeAnswer>(&*self.ports.llm, LlmPurpose::Judge, evaluation, prompt, deadline).await {
                 Ok(answered) => answered,
-                Err(error) => return self.after_failure(project, evaluation, error).await,
+                Err(error) => return Ok(Err(self.after_failure(project, evaluation, error).await?)),
             };
         let paid_by = llm.paid_by;
         let key = match paid_by {
             PaidBy::OwnKey(key) => KeyType::Byok(key),
             PaidBy::Trial | PaidBy::Operator => KeyType::Posthog,
         };
-        let event = ResultEvent {
-            id: result_id,
-            evaluation,
-            generation,
-            verdict: &Verdict::from_answer(answer, evaluation.output_type),
+        Ok(Ok(Answered {
+            verdict: Verdict::from_answer(answer, evaluation.output_type),
             key,
-            provider: llm.provider.as_str(),
-            model: &llm.model,
-            manual: payload.manual,
-            at: Utc::now(),
-        }
-        .into_event();
-        Ok(Judgement::Verdict { event, paid_by })
+            paid_by,
+            provider: llm.provider.as_str().to_owned(),
+            model: llm.model,
+        }))
     }
 
     /// No verdict: who may not pay stops the evaluations concerned; a key the provider
@@ -304,11 +342,38 @@ impl JudgeService {
                 Judgement::Retry(error.to_string())
             }
             (CompletionError::BadOutput(_), _) => Judgement::Fail(error.to_string()),
+            (CompletionError::QuotaExceeded(detail), PaidBy::OwnKey(key_id)) => {
+                let stop = JudgeStop::UsingKey(key_id);
+                self.stop_saying(project, stop, StatusReason::QuotaExceeded, Some(detail.clone())).await?;
+                let one = JudgeStop::One(evaluation.id);
+                self.stop_saying(project, one, StatusReason::QuotaExceeded, Some(detail.clone())).await?;
+                Judgement::Fail(error.to_string())
+            }
+            (CompletionError::QuotaExceeded(_), PaidBy::Trial | PaidBy::Operator) => {
+                tracing::error!("the operator's system LLM account is out of quota (LLMA_SYSTEM_LLM_API_KEY)");
+                Judgement::Fail(error.to_string())
+            }
+            (CompletionError::ModelNotFound(detail), _) => {
+                let one = JudgeStop::One(evaluation.id);
+                self.stop_saying(project, one, StatusReason::ModelNotFound, Some(detail.clone())).await?;
+                Judgement::Fail(error.to_string())
+            }
         })
     }
 
     async fn stop(&self, project: ProjectId, stop: JudgeStop, reason: StatusReason) -> Result<(), RepositoryError> {
-        let stopped = self.ports.evaluations.stop_judging(project, stop, reason).await?;
+        self.stop_saying(project, stop, reason, None).await
+    }
+
+    /// Stops the evaluations `stop` selects with `reason` and the provider's words.
+    async fn stop_saying(
+        &self,
+        project: ProjectId,
+        stop: JudgeStop,
+        reason: StatusReason,
+        detail: Option<String>,
+    ) -> Result<(), RepositoryError> {
+        let stopped = self.ports.evaluations.stop_judging(project, stop, reason, detail).await?;
         if stopped > 0 {
             tracing::warn!(project = %project, stopped, reason = reason.as_str(), "evaluations stopped by the judge");
         }
@@ -319,10 +384,20 @@ impl JudgeService {
 #[async_trait]
 impl JobHandler for JudgeService {
     async fn run(&self, job: &ClaimedJob) -> JobOutcome {
-        debug_assert_eq!(job.kind, Some(JobKind::Judge));
-        match self.judge(job).await {
+        let judged = match job.kind {
+            Some(JobKind::JudgeTarget | JobKind::BackfillJudge) => self.judge_target(job).await,
+            _ => self.judge(job).await,
+        };
+        match judged {
             Ok(outcome) => outcome,
             Err(error) => JobOutcome::Retry(format!("storage failure: {}", error.0)),
+        }
+    }
+
+    async fn give_up(&self, job: &ClaimedJob, reason: String) -> JobOutcome {
+        match job.kind {
+            Some(JobKind::JudgeTarget | JobKind::BackfillJudge) => self.give_up_target(job, reason).await,
+            _ => JobOutcome::Fail(reason),
         }
     }
 }

@@ -290,9 +290,9 @@ async fn who_may_not_pay_stops_the_evaluations_concerned() {
         mocks
             .evaluations
             .expect_stop_judging()
-            .with(eq(PROJECT), eq(stop), eq(reason))
+            .with(eq(PROJECT), eq(stop), eq(reason), eq(None))
             .times(1)
-            .returning(|_, _, _| Ok(1));
+            .returning(|_, _, _, _| Ok(1));
         let (service, stored) = mocks.service();
 
         let outcome = service.run(&claimed(false)).await;
@@ -306,7 +306,7 @@ async fn a_rejected_key_stops_its_evaluations_and_is_not_retried() {
     let mut mocks = Mocks::new(configured()).answers(|| Err(failed(CompletionError::KeyRejected, own_key())));
     let stops = Arc::new(Mutex::new(Vec::new()));
     let seen = stops.clone();
-    mocks.evaluations.expect_stop_judging().returning(move |_, stop, reason| {
+    mocks.evaluations.expect_stop_judging().returning(move |_, stop, reason, _| {
         seen.lock().unwrap().push((stop, reason));
         Ok(1)
     });

@@ -60,7 +60,9 @@ impl LlmCallOutcome {
             CompletionError::KeyRejected => Self::KeyRejected,
             CompletionError::RateLimited { .. } => Self::RateLimited,
             CompletionError::Timeout => Self::Timeout,
-            CompletionError::Unavailable(_) => Self::Unavailable,
+            CompletionError::Unavailable(_) | CompletionError::QuotaExceeded(_) | CompletionError::ModelNotFound(_) => {
+                Self::Unavailable
+            }
             CompletionError::BadOutput(_) => Self::BadOutput,
         }
     }

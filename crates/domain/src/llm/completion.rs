@@ -58,6 +58,23 @@ pub enum CompletionError {
     /// The answer was not JSON of the requested shape, also after one re-ask.
     #[error("the provider's answer was unusable: {0}")]
     BadOutput(String),
+    /// The key's account is out of quota or credit (OpenAI `insufficient_quota`, 402);
+    /// carries the provider's message. Never retried: the user must act.
+    #[error("the provider says the account is out of quota: {0}")]
+    QuotaExceeded(String),
+    /// The provider does not know the model (404); carries the provider's message.
+    #[error("the provider does not know the model: {0}")]
+    ModelNotFound(String),
+}
+
+impl CompletionError {
+    /// The provider's own words, for an evaluation's `status_reason_detail`.
+    pub fn provider_detail(&self) -> Option<&str> {
+        match self {
+            Self::QuotaExceeded(detail) | Self::ModelNotFound(detail) => Some(detail),
+            _ => None,
+        }
+    }
 }
 
 /// Structured completions against any of the seven providers. Implementations retry

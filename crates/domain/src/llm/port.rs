@@ -88,6 +88,10 @@ pub trait Llm: Send + Sync + 'static {
     /// One structured call on the evaluation's behalf (in its project).
     async fn run(&self, evaluation: &Evaluation, request: LlmRequest) -> Result<LlmAnswer, LlmError>;
 
+    /// Whether the judge would pay for this evaluation's judgements with trial credits
+    /// (spec section 9's order), without taking one.
+    async fn judges_on_trial_credits(&self, evaluation: &Evaluation) -> Result<bool, RepositoryError>;
+
     /// Gives back what an answer cost the project when its result could not be kept
     /// (a trial credit; nothing for the other payers).
     async fn refund(&self, project: ProjectId, paid_by: PaidBy) -> Result<(), RepositoryError>;

@@ -289,6 +289,17 @@ impl Llm for LlmUse {
         }
     }
 
+    async fn judges_on_trial_credits(&self, evaluation: &Evaluation) -> Result<bool, RepositoryError> {
+        if evaluation.model_configuration.as_ref().is_some_and(|c| c.provider_key.is_some()) {
+            return Ok(false);
+        }
+        if self.active_key(evaluation.project, evaluation).await?.is_some_and(|chosen| chosen.key.is_some()) {
+            return Ok(false);
+        }
+        Ok(self.system().is_some()
+            && evaluation.model_configuration.as_ref().is_none_or(|c| self.trial_models.includes(c.provider, &c.model)))
+    }
+
     async fn refund(&self, project: ProjectId, paid_by: PaidBy) -> Result<(), RepositoryError> {
         match paid_by {
             PaidBy::Trial => self.ports.trial_credits.release(project).await,

@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 
 use crate::RepositoryError;
+use crate::backfill::BackfillStatements;
 use crate::evaluation::EvaluationStatements;
 use crate::ingestion::EventStatements;
 use crate::jobs::JobStatements;
@@ -37,6 +38,7 @@ pub trait Transaction: Send {
     fn jobs(&mut self) -> &mut dyn JobStatements;
     fn hourly_caps(&mut self) -> &mut dyn HourlyCapStatements;
     fn reports(&mut self) -> &mut dyn ReportStatements;
+    fn backfills(&mut self) -> &mut dyn BackfillStatements;
     /// Makes every statement of the transaction durable at once.
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError>;
 }

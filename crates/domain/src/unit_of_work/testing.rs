@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{MockUnitOfWork, Transaction};
 use crate::RepositoryError;
+use crate::backfill::{BackfillStatements, MockBackfillStatements};
 use crate::evaluation::{EvaluationStatements, MockEvaluationStatements};
 use crate::ingestion::{EventStatements, MockEventStatements};
 use crate::jobs::{JobStatements, MockJobStatements};
@@ -26,6 +27,7 @@ pub(crate) struct MockTransaction {
     pub jobs: MockJobStatements,
     pub hourly_caps: MockHourlyCapStatements,
     pub reports: MockReportStatements,
+    pub backfills: MockBackfillStatements,
     commits: Arc<AtomicUsize>,
 }
 
@@ -67,6 +69,10 @@ impl Transaction for MockTransaction {
 
     fn reports(&mut self) -> &mut dyn ReportStatements {
         &mut self.reports
+    }
+
+    fn backfills(&mut self) -> &mut dyn BackfillStatements {
+        &mut self.backfills
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepositoryError> {

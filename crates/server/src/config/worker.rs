@@ -9,6 +9,9 @@ use super::env::Env;
 pub struct WorkerConfig {
     /// `LLMA_JUDGE_CONCURRENCY`: judge jobs in flight per process (default 8).
     pub judge_concurrency: usize,
+    /// `LLMA_BACKFILL_CONCURRENCY`: backfill judgements in flight per process (default 2),
+    /// in a lane of their own so a backfill never takes live judgements' room.
+    pub backfill_concurrency: usize,
     /// `LLMA_REPORT_RUN_CONCURRENCY`: report runs in flight per process (default 2).
     pub report_run_concurrency: usize,
     /// `LLMA_DELIVERY_CONCURRENCY`: report deliveries in flight per process (default 4).
@@ -26,6 +29,7 @@ impl WorkerConfig {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             judge_concurrency: env.number("LLMA_JUDGE_CONCURRENCY", 1..=1000, 8)?,
+            backfill_concurrency: env.number("LLMA_BACKFILL_CONCURRENCY", 1..=1000, 2)?,
             report_run_concurrency: env.number("LLMA_REPORT_RUN_CONCURRENCY", 1..=100, 2)?,
             delivery_concurrency: env.number("LLMA_DELIVERY_CONCURRENCY", 1..=1000, 4)?,
             lease: env.seconds("LLMA_JOB_LEASE_SECS", 3..=60, 60)?,
