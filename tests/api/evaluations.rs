@@ -126,6 +126,8 @@ async fn create_is_201_with_every_field_and_the_defaults() {
     assert_eq!(evaluation["conditions"], json!([]));
     assert_eq!(evaluation["model_configuration"], Value::Null);
     assert_eq!(evaluation["max_runs_per_hour"], Value::Null);
+    assert_eq!((evaluation["target"].clone(), evaluation["target_config"].clone()), (json!("generation"), Value::Null));
+    assert_eq!(evaluation["status_reason_detail"], Value::Null);
     assert_eq!(evaluation["deleted"], false);
     assert_eq!(evaluation["created_by"]["email"], "admin@example.com");
     assert_eq!(evaluation["created_by"]["hedgehog_config"], json!({}));
@@ -156,6 +158,9 @@ async fn create_is_201_with_every_field_and_the_defaults() {
             "output_type",
             "status",
             "status_reason",
+            "status_reason_detail",
+            "target",
+            "target_config",
             "updated_at"
         ]
     );

@@ -445,3 +445,81 @@ async fn a_judge_failure_the_user_must_fix_stops_the_evaluation_with_the_provide
         app.patch(&path, json!({"enabled": false})).await.expect(200);
     }
 }
+
+#[tokio::test]
+async fn a_backfill_waits_for_the_next_hour_when_the_cap_is_used_up() {
+    let app = TestApp::spawn_with(&TRIAL_ENV).await;
+    judge_answers(&app, true).await;
+    past_traces(&app).await;
+    let evaluation = trace_evaluation(&app, 300).await;
+    app.patch(&evaluation_path(&app, &evaluation), json!({"max_runs_per_hour": 2})).await.expect(200);
+
+    let started = app.post(&backfills(&app, &evaluation), window(json!({}))).await.expect(202).json();
+    let path = format!("{}{}/", backfills(&app, &evaluation), started["id"].as_str().unwrap());
+    wait_until(DEADLINE, || async { app.get(&path).await.expect(200).json()["completed_count"] == 2 }).await;
+    let waiting = app.get(&path).await.expect(200).json();
+    assert_eq!((waiting["status"].clone(), waiting["dispatched_count"].clone()), (json!("running"), json!(2)));
+    assert_eq!(results(&app).await, 2, "never one past the cap");
+    let next_page: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM run_after - date_trunc('hour', created_at))::float8 FROM jobs \
+         WHERE project_id = $1 AND kind = 'backfill' AND state = 'pending'",
+    )
+    .bind(app.project)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(next_page, 3600.0, "the rest waits for the next hour");
+}
+
+#[tokio::test]
+async fn a_large_backfill_does_not_hold_up_live_judgements() {
+    let app = TestApp::spawn_with(&[
+        TRIAL_ENV[0],
+        TRIAL_ENV[1],
+        TRIAL_ENV[2],
+        TRIAL_ENV[3],
+        ("LLMA_BACKFILL_CONCURRENCY", "1"),
+        ("LLMA_JUDGE_CONCURRENCY", "1"),
+    ])
+    .await;
+    // Judging a trace takes a second; judging a generation is immediate.
+    Mock::given(method("POST"))
+        .and(path(COMPLETIONS))
+        .and(wiremock::matchers::body_string_contains("<trace>"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::judge::verdict(true))
+                .set_delay(std::time::Duration::from_secs(1)),
+        )
+        .with_priority(1)
+        .mount(&app.providers)
+        .await;
+    judge_answers(&app, true).await;
+    for _ in 0..10 {
+        past_traces(&app).await;
+    }
+    let backfilled = trace_evaluation(&app, 300).await;
+    let started = app.post(&backfills(&app, &backfilled), window(json!({}))).await.expect(202).json();
+    assert_eq!(started["total_count"], 30);
+    let key = create_key(&app, "openai", "live key").await;
+    enabled_evaluation(
+        &app,
+        "Live",
+        json!({"provider": "openai", "model": "gpt-5", "provider_key_id": key}),
+        json!({}),
+    )
+    .await;
+    let path = format!("{}{}/", backfills(&app, &backfilled), started["id"].as_str().unwrap());
+    wait_until(DEADLINE, || async { app.get(&path).await.expect(200).json()["completed_count"] == 2 }).await;
+
+    // 28 trace judgements of a second each are left: a live judgement queued behind them
+    // would come after the backfill completed.
+    let live = crate::judge::generation(json!({}));
+    send(&app, std::slice::from_ref(&live)).await;
+    wait_until(DEADLINE, || async {
+        result_properties(&app).await.iter().any(|r| r["$ai_target_event_id"] == live["uuid"])
+    })
+    .await;
+    let progress = app.get(&path).await.expect(200).json();
+    assert_eq!(progress["status"], "running", "the live judgement did not wait for the backfill: {progress}");
+}

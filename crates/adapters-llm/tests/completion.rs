@@ -191,11 +191,27 @@ fn the_default_policy_allows_two_retries() {
 #[tokio::test]
 async fn another_client_error_is_unavailable_without_a_retry() {
     for_each(&Provider::ALL, |provider| async move {
+        let response = ResponseTemplate::new(409).set_body_json(error_body(provider, 409));
+        let server = answering(provider, response).await;
+        let error = complete_at(provider, &server).await.unwrap_err();
+        assert_eq!(error, CompletionError::Unavailable("status 409".to_owned()), "{provider}");
+        assert_eq!(received(&server).await.len(), 1, "{provider}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_model_keeps_the_providers_words_without_the_key_they_echo() {
+    for_each(&Provider::ALL, |provider| async move {
         let response = ResponseTemplate::new(404).set_body_json(error_body(provider, 404));
         let server = answering(provider, response).await;
         let error = complete_at(provider, &server).await.unwrap_err();
-        assert_eq!(error, CompletionError::Unavailable("status 404".to_owned()), "{provider}");
-        assert_eq!(received(&server).await.len(), 1, "{provider}");
+        let CompletionError::ModelNotFound(words) = &error else {
+            panic!("{provider}: {error:?}");
+        };
+        assert!(words.starts_with("Request failed with status 404."), "{provider}: {words}");
+        assert!(!words.contains(KEY) && !words.contains("SECRET"), "{provider}: the key leaked: {words}");
+        assert_eq!(received(&server).await.len(), 1, "{provider}: never retried");
     })
     .await;
 }

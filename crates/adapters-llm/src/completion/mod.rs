@@ -17,6 +17,7 @@ use domain::llm::{Completion, CompletionError, CompletionRequest, StructuredComp
 use domain::provider_key::{Provider, ProviderCredentials};
 use reqwest::Client;
 use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -96,7 +97,7 @@ impl HttpStructuredCompletion {
                         Err(why) => return Err(CompletionError::BadOutput(why.to_owned())),
                     }
                 }
-                Ok(reply) => retry::classify_status(provider, &reply)?,
+                Ok(reply) => retry::classify_status(provider, &reply, credentials.api_key.expose_secret())?,
                 Err(error) => retry::classify_transport(error)?,
             };
             let delay = self.retry.delay(retries, transient.retry_after());

@@ -13,3 +13,4 @@ mod read_connections;
 mod reports;
 mod summaries;
 mod support;
+mod targets;
