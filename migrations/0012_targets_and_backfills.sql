@@ -4,6 +4,8 @@
 -- * evaluations.target / target_config: what one judgement covers; target_config is null
 --   for generations.
 -- * evaluations.status_reason_detail: the provider's own words behind status_reason.
+-- * evaluations.rate_limited_since: since when every judge job of it that ended ended
+--   rate-limited (cleared by a verdict); an hour of that stops it with `rate_limited`.
 -- * jobs.run_before: a debounced job's latest due time. A trace's job is queued with its
 --   first event; each later event moves run_after forward, never past run_before.
 -- * evaluation_backfills: one row per backfill; its dispatcher is a job of the job table
@@ -12,7 +14,8 @@
 ALTER TABLE evaluations
     ADD COLUMN target TEXT NOT NULL DEFAULT 'generation' CHECK (target IN ('generation', 'trace', 'session')),
     ADD COLUMN target_config JSONB,
-    ADD COLUMN status_reason_detail TEXT;
+    ADD COLUMN status_reason_detail TEXT,
+    ADD COLUMN rate_limited_since TIMESTAMPTZ;
 
 ALTER TABLE jobs ADD COLUMN run_before TIMESTAMPTZ;
 

@@ -32,7 +32,7 @@ macro_rules! select_evaluation {
     () => {
         "SELECT e.id, e.project_id, e.name, e.description, e.enabled, e.status, e.status_reason, \
          e.evaluation_type, e.evaluation_config, e.output_type, e.conditions, e.created_at, e.updated_at, \
-         e.deleted, e.max_runs_per_hour, e.target, e.target_config, e.status_reason_detail, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
+         e.deleted, e.max_runs_per_hour, e.target, e.target_config, e.status_reason_detail, e.rate_limited_since, m.id AS config_id, m.provider AS config_provider, m.model AS config_model, \
          m.provider_key_id AS config_key, u.id AS user_id, u.uuid AS user_uuid, u.email AS user_email, \
          u.first_name, u.last_name \
          FROM evaluations e \
@@ -68,6 +68,7 @@ struct EvaluationRow {
     target: String,
     target_config: Option<Value>,
     status_reason_detail: Option<String>,
+    rate_limited_since: Option<DateTime<Utc>>,
     config_id: Option<Uuid>,
     config_provider: Option<String>,
     config_model: Option<String>,
@@ -132,6 +133,7 @@ impl TryFrom<EvaluationRow> for Evaluation {
             max_runs_per_hour: row.max_runs_per_hour.and_then(|n| MaxRunsPerHour::parse(i64::from(n))),
             target,
             status_reason_detail: row.status_reason_detail,
+            rate_limited_since: row.rate_limited_since,
             created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -164,6 +166,7 @@ pub(crate) async fn fetch_any(
 /// key ($4), or those without a key of their own ($5).
 const STOP_JUDGING: &str = "\
 UPDATE evaluations e SET enabled = false, status = 'error', status_reason = $2, status_reason_detail = $6,
+  rate_limited_since = NULL,
   updated_at = now()
 WHERE e.project_id = $1 AND e.enabled AND NOT e.deleted
   AND (($3::uuid IS NOT NULL AND e.id = $3)
@@ -232,6 +235,25 @@ impl EvaluationRepository for PgEvaluationRepository {
         .await
         .map_err(RepositoryError::new)?;
         rows.into_iter().map(Evaluation::try_from).collect()
+    }
+
+    async fn rate_limited_since(
+        &self,
+        project: ProjectId,
+        id: EvaluationId,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, RepositoryError> {
+        let since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+            "UPDATE evaluations SET rate_limited_since = CASE WHEN $3::timestamptz IS NULL THEN NULL \
+             ELSE COALESCE(rate_limited_since, $3) END WHERE project_id = $1 AND id = $2 RETURNING rate_limited_since",
+        )
+        .bind(project.0)
+        .bind(id.0)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(RepositoryError::new)?;
+        Ok(since.flatten())
     }
 
     async fn stop_judging(

@@ -214,3 +214,33 @@ async fn an_evaluation_has_one_active_backfill_whose_counts_and_jobs_are_kept_in
     let other = app.project().await.id;
     assert!(backfills.get(other, evaluation.id, first.id).await.unwrap().is_none(), "another project sees nothing");
 }
+
+#[tokio::test]
+async fn rate_limited_since_keeps_the_first_mark_until_a_verdict_or_a_stop() {
+    use chrono::TimeZone;
+    use domain::evaluation::{EvaluationRepository, EvaluationState, JudgeStop, StatusReason};
+
+    let (app, tenant) = TestApp::with_tenant().await;
+    let evaluation = domain::evaluation::NewEvaluation {
+        state: EvaluationState::Active,
+        ..crate::evaluations::new_evaluation(&tenant)
+    };
+    crate::evaluations::evaluations(&app).insert(&evaluation).await.unwrap();
+    let repository = adapters_postgres::PgEvaluationRepository::new(app.pool().clone());
+    let (project, id) = (tenant.id(), evaluation.id);
+    let (first, later) = (Utc.timestamp_opt(1_780_000_000, 0).unwrap(), Utc.timestamp_opt(1_780_000_600, 0).unwrap());
+
+    assert_eq!(repository.rate_limited_since(project, id, Some(first)).await.unwrap(), Some(first));
+    assert_eq!(repository.rate_limited_since(project, id, Some(later)).await.unwrap(), Some(first), "the first stays");
+    assert_eq!(repository.find(project, id).await.unwrap().unwrap().rate_limited_since, Some(first));
+    assert_eq!(repository.rate_limited_since(project, id, None).await.unwrap(), None, "a verdict forgets it");
+    assert_eq!(repository.rate_limited_since(project, id, Some(later)).await.unwrap(), Some(later));
+
+    let detail = Some("an hour of 429s".to_owned());
+    repository.stop_judging(project, JudgeStop::One(id), StatusReason::RateLimited, detail.clone()).await.unwrap();
+    let stopped = repository.find(project, id).await.unwrap().unwrap();
+    assert_eq!(stopped.state, EvaluationState::Error(StatusReason::RateLimited));
+    assert_eq!((stopped.status_reason_detail, stopped.rate_limited_since), (detail, None));
+    let other = app.project().await.id;
+    assert_eq!(repository.rate_limited_since(other, id, Some(later)).await.unwrap(), None, "another project's");
+}

@@ -258,3 +258,7 @@ impl JobHandler for BackfillService {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -60,6 +60,7 @@ pub(crate) mod test_support {
             max_runs_per_hour: None,
             target: super::EvaluationTarget::Generation,
             status_reason_detail: None,
+            rate_limited_since: None,
             created_by: None,
             created_at: at,
             updated_at: at,

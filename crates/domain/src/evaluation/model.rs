@@ -271,6 +271,8 @@ pub struct Evaluation {
     pub target: EvaluationTarget,
     /// The provider's own words behind the state's reason, when it gave some.
     pub status_reason_detail: Option<String>,
+    /// Since when every judge job of it that ended ended rate-limited (no verdict since).
+    pub rate_limited_since: Option<DateTime<Utc>>,
     pub created_by: Option<UserSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -40,6 +40,16 @@ pub trait EvaluationRepository: Send + Sync + 'static {
         detail: Option<String>,
     ) -> Result<u64, RepositoryError>;
 
+    /// With `Some(at)`: notes that a judge job of the evaluation ended rate-limited at `at`
+    /// and answers since when they have (the first such `at` since the last verdict); with
+    /// `None`: a verdict came, forgets it. `None` answered when there is no such evaluation.
+    async fn rate_limited_since(
+        &self,
+        project: ProjectId,
+        id: EvaluationId,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, RepositoryError>;
+
     /// Marks the evaluation deleted; false when there is no such non-deleted evaluation.
     async fn soft_delete(&self, project: ProjectId, id: EvaluationId) -> Result<bool, RepositoryError>;
 

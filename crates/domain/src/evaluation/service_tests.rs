@@ -35,6 +35,7 @@ fn stored(record: &NewEvaluation) -> Evaluation {
         max_runs_per_hour: record.max_runs_per_hour,
         target: record.target,
         status_reason_detail: None,
+        rate_limited_since: None,
         created_by: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),

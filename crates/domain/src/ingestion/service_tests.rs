@@ -56,6 +56,7 @@ fn judge(id: u128, conditions: Conditions, cap: Option<i64>) -> Evaluation {
         max_runs_per_hour: cap.and_then(MaxRunsPerHour::parse),
         target: crate::evaluation::EvaluationTarget::Generation,
         status_reason_detail: None,
+        rate_limited_since: None,
         created_by: None,
         created_at: now(),
         updated_at: now(),

@@ -74,8 +74,16 @@ impl Answered {
     }
 }
 
+/// Why a judge call gave no verdict, and how the job goes on.
+pub(super) enum NoVerdict {
+    /// A passing failure: the job is tried again.
+    Retry(String),
+    /// A failure another attempt would repeat.
+    Fail(String),
+}
+
 /// How judging one evaluation of a job ended.
-pub(super) enum Judgement {
+enum Judgement {
     /// A verdict to store, and who paid for it (a lost lease refunds a trial credit).
     Verdict { event: IncomingEvent, paid_by: PaidBy },
     /// A passing failure: the job is tried again.
@@ -187,7 +195,9 @@ impl JudgeService {
                 return Ok(JobOutcome::Fail("the generation is no longer stored".into()));
             };
             let calls = runnable.iter().map(|(evaluation, result_id)| async {
-                let judgement = self.judge_one(project, &payload, evaluation, *result_id, &generation).await?;
+                let last_attempt = job.attempts >= job.max_attempts;
+                let judgement =
+                    self.judge_one(project, &payload, evaluation, *result_id, &generation, last_attempt).await?;
                 Ok::<_, RepositoryError>((evaluation.id, judgement))
             });
             for outcome in futures::future::join_all(calls).await {
@@ -254,34 +264,41 @@ impl JudgeService {
         evaluation: &Evaluation,
         result_id: Uuid,
         generation: &Generation,
+        last_attempt: bool,
     ) -> Result<Judgement, RepositoryError> {
         let prompt = prompt::prompt(
             evaluation,
             generation.properties.get("$ai_input"),
             generation.properties.get("$ai_output_choices").or_else(|| generation.properties.get("$ai_output")),
         );
-        let answered = match self.verdict_of(project, evaluation, prompt).await? {
+        let answered = match self.verdict_of(project, evaluation, prompt, last_attempt).await? {
             Ok(answered) => answered,
-            Err(judgement) => return Ok(judgement),
+            Err(NoVerdict::Retry(reason)) => return Ok(Judgement::Retry(reason)),
+            Err(NoVerdict::Fail(reason)) => return Ok(Judgement::Fail(reason)),
         };
         let event = answered.result_event(result_id, evaluation, generation, payload.manual);
         Ok(Judgement::Verdict { event, paid_by: answered.paid_by })
     }
 
     /// Asks the judge `prompt` for `evaluation`: the verdict and who paid, or (after a
-    /// failure, with its consequences applied) how the job goes on.
+    /// failure, with its consequences applied) how the job goes on. `last_attempt`: the
+    /// job will not be tried again after a passing failure.
     pub(super) async fn verdict_of(
         &self,
         project: ProjectId,
         evaluation: &Evaluation,
         prompt: crate::llm::Prompt,
-    ) -> Result<Result<Answered, Judgement>, RepositoryError> {
+        last_attempt: bool,
+    ) -> Result<Result<Answered, NoVerdict>, RepositoryError> {
         let deadline = Instant::now() + self.config.llm_timeout;
         let (answer, llm) =
             match ask::<JudgeAnswer>(&*self.ports.llm, LlmPurpose::Judge, evaluation, prompt, deadline).await {
                 Ok(answered) => answered,
-                Err(error) => return Ok(Err(self.after_failure(project, evaluation, error).await?)),
+                Err(error) => return Ok(Err(self.after_failure(project, evaluation, error, last_attempt).await?)),
             };
+        if evaluation.rate_limited_since.is_some() {
+            self.ports.evaluations.rate_limited_since(project, evaluation.id, None).await?;
+        }
         let paid_by = llm.paid_by;
         let key = match paid_by {
             PaidBy::OwnKey(key) => KeyType::Byok(key),
@@ -304,12 +321,13 @@ impl JudgeService {
         project: ProjectId,
         evaluation: &Evaluation,
         error: LlmError,
-    ) -> Result<Judgement, RepositoryError> {
+        last_attempt: bool,
+    ) -> Result<NoVerdict, RepositoryError> {
         let message = error.to_string();
         let (stop, reason) = match error {
             LlmError::Storage(error) => return Err(error),
             LlmError::Failed { error, paid_by, .. } => {
-                return self.after_failed_call(project, evaluation, &error, paid_by).await;
+                return self.after_failed_call(project, evaluation, &error, paid_by, last_attempt).await;
             }
             LlmError::TrialsUsedUp => (JudgeStop::WithoutKey, StatusReason::TrialLimitReached),
             LlmError::KeyInvalid(key) => (JudgeStop::UsingKey(key), StatusReason::ProviderKeyInvalid),
@@ -318,7 +336,7 @@ impl JudgeService {
             }
         };
         self.stop(project, stop, reason).await?;
-        Ok(Judgement::Fail(message))
+        Ok(NoVerdict::Fail(message))
     }
 
     async fn after_failed_call(
@@ -327,38 +345,60 @@ impl JudgeService {
         evaluation: &Evaluation,
         error: &CompletionError,
         paid_by: PaidBy,
-    ) -> Result<Judgement, RepositoryError> {
+        last_attempt: bool,
+    ) -> Result<NoVerdict, RepositoryError> {
         Ok(match (error, paid_by) {
             (CompletionError::KeyRejected, PaidBy::OwnKey(key_id)) => {
                 self.stop(project, JudgeStop::UsingKey(key_id), StatusReason::ProviderKeyInvalid).await?;
                 self.stop(project, JudgeStop::One(evaluation.id), StatusReason::ProviderKeyInvalid).await?;
-                Judgement::Fail(format!("the provider rejected key {key_id}"))
+                NoVerdict::Fail(format!("the provider rejected key {key_id}"))
             }
             (CompletionError::KeyRejected, PaidBy::Trial | PaidBy::Operator) => {
                 tracing::error!("the provider rejected the operator's system LLM key (LLMA_SYSTEM_LLM_API_KEY)");
-                Judgement::Fail("the provider rejected the system LLM key".into())
+                NoVerdict::Fail("the provider rejected the system LLM key".into())
+            }
+            (CompletionError::RateLimited { .. }, _) if last_attempt => {
+                self.after_rate_limited_job(project, evaluation, error).await?
             }
             (CompletionError::RateLimited { .. } | CompletionError::Timeout | CompletionError::Unavailable(_), _) => {
-                Judgement::Retry(error.to_string())
+                NoVerdict::Retry(error.to_string())
             }
-            (CompletionError::BadOutput(_), _) => Judgement::Fail(error.to_string()),
+            (CompletionError::BadOutput(_), _) => NoVerdict::Fail(error.to_string()),
             (CompletionError::QuotaExceeded(detail), PaidBy::OwnKey(key_id)) => {
                 let stop = JudgeStop::UsingKey(key_id);
                 self.stop_saying(project, stop, StatusReason::QuotaExceeded, Some(detail.clone())).await?;
                 let one = JudgeStop::One(evaluation.id);
                 self.stop_saying(project, one, StatusReason::QuotaExceeded, Some(detail.clone())).await?;
-                Judgement::Fail(error.to_string())
+                NoVerdict::Fail(error.to_string())
             }
             (CompletionError::QuotaExceeded(_), PaidBy::Trial | PaidBy::Operator) => {
                 tracing::error!("the operator's system LLM account is out of quota (LLMA_SYSTEM_LLM_API_KEY)");
-                Judgement::Fail(error.to_string())
+                NoVerdict::Fail(error.to_string())
             }
             (CompletionError::ModelNotFound(detail), _) => {
                 let one = JudgeStop::One(evaluation.id);
                 self.stop_saying(project, one, StatusReason::ModelNotFound, Some(detail.clone())).await?;
-                Judgement::Fail(error.to_string())
+                NoVerdict::Fail(error.to_string())
             }
         })
+    }
+
+    /// A job ends rate-limited: when every job of the evaluation that ended since an hour
+    /// ago ended so (no verdict in between), the evaluation stops with `rate_limited`.
+    async fn after_rate_limited_job(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        error: &CompletionError,
+    ) -> Result<NoVerdict, RepositoryError> {
+        let now = Utc::now();
+        let since = self.ports.evaluations.rate_limited_since(project, evaluation.id, Some(now)).await?;
+        if since.is_some_and(|since| now - since >= chrono::Duration::hours(1)) {
+            let detail = "The provider rate-limited every judgement of this evaluation for an hour.".to_owned();
+            self.stop_saying(project, JudgeStop::One(evaluation.id), StatusReason::RateLimited, Some(detail)).await?;
+            return Ok(NoVerdict::Fail(error.to_string()));
+        }
+        Ok(NoVerdict::Retry(error.to_string()))
     }
 
     async fn stop(&self, project: ProjectId, stop: JudgeStop, reason: StatusReason) -> Result<(), RepositoryError> {

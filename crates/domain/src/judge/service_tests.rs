@@ -469,3 +469,52 @@ fn results_queries_default_to_the_last_week_by_day_and_refuse_bad_input() {
         }
     }
 }
+
+/// The claimed job on its last attempt.
+fn last_attempt() -> ClaimedJob {
+    ClaimedJob { attempts: 3, ..claimed(false) }
+}
+
+#[tokio::test]
+async fn an_hour_of_rate_limited_jobs_stops_the_evaluation_and_less_only_fails_the_job() {
+    let limited = || Err(failed(CompletionError::RateLimited { retry_after: None }, own_key()));
+    for (limited_for, stops) in [(chrono::Duration::minutes(61), true), (chrono::Duration::minutes(5), false)] {
+        let mut mocks = Mocks::new(configured()).answers(limited);
+        mocks.store.expect_stored_events().returning(|_, _| Ok(Vec::new()));
+        let since = Utc::now() - limited_for;
+        mocks
+            .evaluations
+            .expect_rate_limited_since()
+            .withf(|_, id, at| *id == evaluation_id() && at.is_some())
+            .times(1)
+            .returning(move |_, _, _| Ok(Some(since)));
+        mocks
+            .evaluations
+            .expect_stop_judging()
+            .withf(|_, stop, reason, detail| {
+                *stop == JudgeStop::One(evaluation_id())
+                    && *reason == StatusReason::RateLimited
+                    && detail.as_deref().is_some_and(|d| d.contains("for an hour"))
+            })
+            .times(usize::from(stops))
+            .returning(|_, _, _, _| Ok(1));
+        let (service, _) = mocks.service();
+
+        let outcome = service.run(&last_attempt()).await;
+        if stops {
+            assert!(matches!(&outcome, JobOutcome::Fail(_)), "{outcome:?}");
+        } else {
+            assert!(matches!(&outcome, JobOutcome::Retry(_)), "the worker ends it after its attempts: {outcome:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_forgets_that_the_evaluation_was_rate_limited() {
+    let rate_limited = Evaluation { rate_limited_since: Some(Utc::now()), ..configured() };
+    let mut mocks = Mocks::new(rate_limited).answers(|| Ok(answer(json!(true), true, own_key())));
+    mocks.evaluations.expect_rate_limited_since().withf(|_, _, at| at.is_none()).times(1).returning(|_, _, _| Ok(None));
+    let (service, stored) = mocks.service();
+    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
+    assert_eq!(stored.lock().unwrap().len(), 1);
+}

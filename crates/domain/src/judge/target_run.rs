@@ -5,7 +5,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::service::Judgement;
+use super::service::NoVerdict;
 use super::{Generation, JudgeService, TargetPayload, hour_of, prompt, target_text};
 use crate::RepositoryError;
 use crate::backfill::TargetOutcome;
@@ -63,11 +63,11 @@ impl JudgeService {
                 prompt::target_prompt(&evaluation, kind.as_str(), &target_text::render(&events, kind.max_text_chars()))
             }
         };
-        let answered = match self.verdict_of(project, &evaluation, prompt).await? {
+        let last_attempt = job.attempts >= job.max_attempts;
+        let answered = match self.verdict_of(project, &evaluation, prompt, last_attempt).await? {
             Ok(answered) => answered,
-            Err(Judgement::Retry(reason)) => return Ok(JobOutcome::Retry(reason)),
-            Err(Judgement::Fail(reason)) => return self.fail_target(job, &payload, &reason).await,
-            Err(Judgement::Verdict { .. }) => unreachable!("a failed call is no verdict"),
+            Err(NoVerdict::Retry(reason)) => return Ok(JobOutcome::Retry(reason)),
+            Err(NoVerdict::Fail(reason)) => return self.fail_target(job, &payload, &reason).await,
         };
         let mut event = answered.result_event(result_id, &evaluation, anchor, false);
         describe_target(&mut event, &payload);
