@@ -146,7 +146,7 @@ async fn a_trace_is_judged_once_after_it_settles_however_its_events_arrive() {
     let app = TestApp::spawn_with(&TRIAL_ENV).await;
     let _replica = app.spawn_replica(&["--worker-only"]);
     judge_answers(&app, true).await;
-    trace_evaluation(&app, 120).await;
+    let evaluation = trace_evaluation(&app, 120).await;
     let trace = trace_id();
 
     // An SDK batch: a tool span and the generation that qualifies the trace.
@@ -190,6 +190,8 @@ async fn a_trace_is_judged_once_after_it_settles_however_its_events_arrive() {
     .unwrap();
     assert_eq!(result["$ai_target_event_id"], first_generation.as_str(), "the trace's first generation");
     assert_eq!(result["$ai_evaluation_result"], true);
+    let read = app.get(&app.llma(&format!("evaluation_results/?evaluation_id={evaluation}"))).await.expect(200).json();
+    assert_eq!((read["totals"]["runs"].clone(), read["totals"]["pass_rate"].clone()), (json!(1), json!(100.0)));
     let asked = fake::requests_to(&app.providers, COMPLETIONS).await;
     let prompt = String::from_utf8_lossy(&asked[0].body).into_owned();
     for told in ["search_flights", "Booked flight SK123.", "Book me a flight to Oslo", "gpt-4o", "<trace>"] {
@@ -397,6 +399,23 @@ async fn one_backfill_at_a_time_cancel_drops_what_waits_and_windows_are_checked(
     let unknown = backfills(&app, &Uuid::new_v4().to_string());
     app.post(&format!("{unknown}estimate/"), window(json!({}))).await.expect(404);
     app.get(&format!("{path}{}/", Uuid::new_v4())).await.expect(404);
+
+    let reader = app.user_with_key("reader@example.com", Some((app.project, "member")), "evaluation:read", None);
+    let listed = app.request(reqwest::Method::GET, &path, Some(&reader), None).await.expect(200).json();
+    assert_eq!(listed["count"], 2);
+    let refused = app.request(reqwest::Method::POST, &path, Some(&reader), Some(window(json!({})))).await;
+    assert_eq!(refused.status.as_u16(), 403, "starting needs evaluation:write");
+    let schema = app.request(reqwest::Method::GET, "/api/schema/", None, None).await.expect(200).json();
+    let documented = "/api/environments/{project_id}/evaluations/{id}/backfills/{backfill_id}/cancel/";
+    assert!(schema["paths"].get(documented).is_some(), "the backfill routes are in the OpenAPI document");
+
+    // What was queued while no worker ran is done once one runs: progress is in the database.
+    judge_answers(&app, true).await;
+    let _worker = app.spawn_replica(&["--worker-only"]);
+    let queued = listed["results"][0]["id"].as_str().unwrap().to_owned();
+    let done = wait_for_backfill(&app, &evaluation, &queued, "completed").await;
+    assert_eq!(done["completed_count"], 3, "{done}");
+    assert_eq!(results(&app).await, 3);
 }
 
 #[tokio::test]
