@@ -412,8 +412,10 @@ async fn manual_runs_judge_again_every_time_and_keep_the_references_shapes() {
     app.request(reqwest::Method::POST, &foreign, Some(&other_key), Some(cross)).await.expect(404);
 }
 
-#[tokio::test]
-async fn a_job_whose_replica_is_killed_is_taken_over_when_its_lease_lapses() {
+/// An API-only app (its workers are replicas the test starts and kills) with 3 s leases,
+/// whose fake OpenAI hangs on the first judge call (its replica dies during it) and
+/// answers the later ones at once.
+pub(crate) async fn app_whose_first_judge_call_hangs() -> TestApp {
     let app = TestApp::spawn_api_only(&[
         TRIAL_ENV[0],
         TRIAL_ENV[1],
@@ -422,7 +424,6 @@ async fn a_job_whose_replica_is_killed_is_taken_over_when_its_lease_lapses() {
         ("LLMA_JOB_LEASE_SECS", "3"),
     ])
     .await;
-    // The first judge call hangs (its replica dies during it); later ones answer at once.
     Mock::given(method("POST"))
         .and(path(COMPLETIONS))
         .respond_with(ResponseTemplate::new(200).set_body_json(verdict(true)).set_delay(Duration::from_secs(60)))
@@ -431,6 +432,12 @@ async fn a_job_whose_replica_is_killed_is_taken_over_when_its_lease_lapses() {
         .mount(&app.providers)
         .await;
     judge_answers(&app, true).await;
+    app
+}
+
+#[tokio::test]
+async fn a_job_whose_replica_is_killed_is_taken_over_when_its_lease_lapses() {
+    let app = app_whose_first_judge_call_hangs().await;
     let key = create_key(&app, "openai", "judge key").await;
     enabled_evaluation(
         &app,

@@ -244,22 +244,7 @@ async fn only_a_trace_with_a_matching_generation_is_judged_and_sessions_group_by
 
 #[tokio::test]
 async fn a_trace_judge_killed_mid_judgement_is_taken_over_with_one_result() {
-    let app = TestApp::spawn_api_only(&[
-        TRIAL_ENV[0],
-        TRIAL_ENV[1],
-        TRIAL_ENV[2],
-        TRIAL_ENV[3],
-        ("LLMA_JOB_LEASE_SECS", "3"),
-    ])
-    .await;
-    Mock::given(method("POST"))
-        .and(path(COMPLETIONS))
-        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.providers)
-        .await;
-    judge_answers(&app, true).await;
+    let app = crate::judge::app_whose_first_judge_call_hangs().await;
     trace_evaluation(&app, 60).await;
     let trace = trace_id();
     send(&app, &[trace_generation(&trace, json!({}))]).await;

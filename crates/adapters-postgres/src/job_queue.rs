@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use domain::jobs::{ClaimedJob, JobId, JobKind, JobQueue, Lease, NewJob};
 use domain::{ProjectId, RepositoryError};
 use serde_json::Value;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 /// Inserts jobs; one whose id exists is skipped (a keyed job's id is derived from its
@@ -170,22 +172,23 @@ pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[NewJob]) -> Res
     if jobs.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<Uuid> = jobs.iter().map(|j| j.id.0).collect();
-    let projects: Vec<i64> = jobs.iter().map(|j| j.project.0).collect();
-    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
-    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
-    let payloads: Vec<Json<&Value>> = jobs.iter().map(|j| Json(&j.payload)).collect();
-    let attempts: Vec<i32> = jobs.iter().map(|j| i32::try_from(j.max_attempts).unwrap_or(i32::MAX)).collect();
-    let result = sqlx::query(INSERT_JOBS)
-        .bind(ids)
-        .bind(projects)
-        .bind(kinds)
-        .bind(keys)
-        .bind(payloads)
-        .bind(attempts)
-        .execute(&mut *conn)
-        .await?;
+    let result = bind_jobs(sqlx::query(INSERT_JOBS), jobs.iter()).execute(&mut *conn).await?;
     Ok(result.rows_affected())
+}
+
+/// Binds the job columns `$1`..`$6` (id, project, kind, key, payload, attempts) as arrays,
+/// one element per job.
+pub(crate) fn bind_jobs<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    jobs: impl Iterator<Item = &'q NewJob> + Clone,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(jobs.clone().map(|j| j.id.0).collect::<Vec<Uuid>>())
+        .bind(jobs.clone().map(|j| j.project.0).collect::<Vec<i64>>())
+        .bind(jobs.clone().map(|j| j.kind.as_str()).collect::<Vec<&str>>())
+        .bind(jobs.clone().map(|j| j.unique_key.as_deref()).collect::<Vec<Option<&str>>>())
+        .bind(jobs.clone().map(|j| Json(&j.payload)).collect::<Vec<Json<&Value>>>())
+        .bind(jobs.map(|j| i32::try_from(j.max_attempts).unwrap_or(i32::MAX)).collect::<Vec<i32>>())
 }
 
 fn seconds(duration: Duration) -> f64 {

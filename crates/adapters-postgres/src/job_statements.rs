@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::jobs::{Debounce, JobEnd, JobStatements, Lease, NewJob};
 use domain::judge::{CapCount, CapHour, HourlyCapStatements};
 use domain::{EvaluationId, ProjectId, RepositoryError};
-use serde_json::Value;
-use sqlx::types::Json;
+use sqlx::Row;
 use uuid::Uuid;
 
 use crate::job_queue;
@@ -73,26 +72,18 @@ impl JobStatements for PgTransaction {
         let (create, only_move): (Vec<&Debounce>, Vec<&Debounce>) = jobs.iter().partition(|job| job.create);
         let mut created = 0;
         if !create.is_empty() {
-            let ids: Vec<Uuid> = create.iter().map(|d| d.job.id.0).collect();
-            let projects: Vec<i64> = create.iter().map(|d| d.job.project.0).collect();
-            let kinds: Vec<&str> = create.iter().map(|d| d.job.kind.as_str()).collect();
-            let keys: Vec<Option<&str>> = create.iter().map(|d| d.job.unique_key.as_deref()).collect();
-            let payloads: Vec<Json<&Value>> = create.iter().map(|d| Json(&d.job.payload)).collect();
-            let attempts: Vec<i32> = create.iter().map(|d| count(d.job.max_attempts)).collect();
             let due: Vec<DateTime<Utc>> = create.iter().map(|d| d.due).collect();
             let latest: Vec<DateTime<Utc>> = create.iter().map(|d| d.latest).collect();
-            let rows: Vec<bool> = sqlx::query_scalar(DEBOUNCE_CREATE)
-                .bind(ids)
-                .bind(projects)
-                .bind(kinds)
-                .bind(keys)
-                .bind(payloads)
-                .bind(attempts)
+            let query = job_queue::bind_jobs(sqlx::query(DEBOUNCE_CREATE), create.iter().map(|d| &d.job));
+            let rows: Vec<bool> = query
                 .bind(due)
                 .bind(latest)
                 .fetch_all(self.connection().await?)
                 .await
-                .map_err(RepositoryError::new)?;
+                .map_err(RepositoryError::new)?
+                .iter()
+                .map(|row| row.get::<bool, _>("created"))
+                .collect();
             created = rows.into_iter().filter(|created| *created).count() as u64;
         }
         if !only_move.is_empty() {

@@ -90,17 +90,8 @@ impl BackfillService {
             tx.backfills().finish(project, backfill.id, BackfillStatus::Failed, reason).await?;
             return end(tx, job).await;
         };
-        let candidates = self
-            .ports
-            .targets
-            .candidates(
-                project,
-                evaluation.target.kind(),
-                (backfill.window_start, backfill.window_end),
-                backfill.cursor.clone(),
-                PAGE_SIZE,
-            )
-            .await?;
+        let window = (backfill.window_start, backfill.window_end);
+        let candidates = self.page(&evaluation, window, backfill.cursor.clone()).await?;
         let full_page = candidates.len() as u32 == PAGE_SIZE;
         let now = Utc::now();
         let plan = self.plan_page(&mut *tx, &backfill, &evaluation, candidates, now).await?;

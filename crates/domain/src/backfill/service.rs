@@ -69,17 +69,7 @@ impl BackfillService {
         let mut estimate = Estimate::default();
         let mut cursor = None;
         loop {
-            let page = self
-                .ports
-                .targets
-                .candidates(
-                    project,
-                    evaluation.target.kind(),
-                    (request.window_start, request.window_end),
-                    cursor.clone(),
-                    PAGE_SIZE,
-                )
-                .await?;
+            let page = self.page(evaluation, (request.window_start, request.window_end), cursor.clone()).await?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.id.clone());
             let full = page.len() as u32 == PAGE_SIZE;
@@ -172,6 +162,17 @@ impl BackfillService {
             tracing::info!(project = %project, backfill = %id, dropped, "backfill cancelled");
         }
         self.get(project, evaluation, id).await
+    }
+
+    /// The window's next page of the evaluation's targets after `after`.
+    pub(super) async fn page(
+        &self,
+        evaluation: &Evaluation,
+        window: (DateTime<Utc>, DateTime<Utc>),
+        after: Option<String>,
+    ) -> Result<Vec<super::Candidate>, crate::RepositoryError> {
+        let kind = evaluation.target.kind();
+        self.ports.targets.candidates(evaluation.project, kind, window, after, PAGE_SIZE).await
     }
 
     async fn evaluation(&self, project: ProjectId, id: EvaluationId) -> Result<Evaluation, BackfillError> {
