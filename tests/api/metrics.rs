@@ -37,7 +37,7 @@ fn samples(page: &str) -> Vec<(String, HashMap<String, String>, f64)> {
 }
 
 /// The value of `name` with at least `labels`, summed over the other labels (0 when absent).
-fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     samples(page)
         .into_iter()
         .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
@@ -45,7 +45,7 @@ fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub(crate) async fn scrape(app: &TestApp) -> String {
     let url = app.metrics_url.as_ref().expect("the server prints its metrics address");
     let response = app.client.get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -150,7 +150,12 @@ async fn every_counter_with_known_labels_is_at_zero_from_the_first_scrape() {
         })
     };
     for source in ["capture", "otel"] {
-        for name in ["llma_events_ingested_total", "llma_events_duplicate_total", "llma_events_dropped_total"] {
+        for name in [
+            "llma_events_ingested_total",
+            "llma_events_duplicate_total",
+            "llma_events_dropped_total",
+            "llma_events_unpriced_total",
+        ] {
             assert!(exists_at_zero(name, &[("source", source)]), "{name}{{source={source}}}");
         }
     }

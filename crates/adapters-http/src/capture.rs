@@ -156,7 +156,7 @@ async fn ingest(app: &AppState, query: Option<&str>, request: Request) -> Result
     let outcome = app.ingestion.ingest_parsed(parsed, received_at).await?;
     drop(reservation);
     tracing::debug!(stored = outcome.stored, duplicates = outcome.duplicates, dropped = outcome.dropped, "capture");
-    crate::metrics_layer::ingested("capture", outcome.stored, outcome.duplicates, outcome.dropped);
+    crate::metrics_layer::ingested("capture", outcome.stored, outcome.duplicates, outcome.dropped, outcome.unpriced);
     Ok(Json(CaptureResponse { status: 1 }))
 }
 

@@ -86,7 +86,8 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
 }
 
 /// Counts what one capture or OTLP request did with its events.
-pub(crate) fn ingested(source: &'static str, stored: u64, duplicates: u64, dropped: u64) {
+pub(crate) fn ingested(source: &'static str, stored: u64, duplicates: u64, dropped: u64, unpriced: u64) {
+    metrics::counter!("llma_events_unpriced_total", "source" => source).increment(unpriced);
     metrics::counter!("llma_events_ingested_total", "source" => source).increment(stored);
     metrics::counter!("llma_events_duplicate_total", "source" => source).increment(duplicates);
     metrics::counter!("llma_events_dropped_total", "source" => source).increment(dropped);

@@ -172,7 +172,8 @@ pub async fn otel_traces(
     let spans = app.cpu.run(move || decode(&bytes, encoding).map(spans)).await??;
     let outcome = app.ingestion.ingest_spans(project, &spans, received_at).await?;
     drop(reservation);
-    crate::metrics_layer::ingested("otel", outcome.stored, outcome.duplicates, outcome.ignored + outcome.rejected);
+    let dropped = outcome.ignored + outcome.rejected;
+    crate::metrics_layer::ingested("otel", outcome.stored, outcome.duplicates, dropped, outcome.unpriced);
     Ok((StatusCode::OK, answer(encoding, outcome.rejected)).into_response())
 }
 

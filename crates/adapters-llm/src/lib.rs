@@ -12,9 +12,11 @@ mod gateway;
 mod http_client;
 mod key_check;
 mod model_list;
+mod price_table;
 mod provider_api;
 
 pub use completion::{HttpStructuredCompletion, RetryPolicy};
 pub use config::{BaseUrlError, BaseUrls, DEFAULT_MAX_BODY_BYTES, DEFAULT_VALIDATION_TIMEOUT, LlmGatewayConfig};
 pub use gateway::HttpLlmGateway;
 pub use http_client::GatewayBuildError;
+pub use price_table::PinnedPriceTable;

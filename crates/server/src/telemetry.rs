@@ -38,7 +38,12 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// `rate()` and alerts see the first event rather than a series appearing mid-window.
 fn register_known_series() {
     for source in ["capture", "otel"] {
-        for name in ["llma_events_ingested_total", "llma_events_duplicate_total", "llma_events_dropped_total"] {
+        for name in [
+            "llma_events_ingested_total",
+            "llma_events_duplicate_total",
+            "llma_events_dropped_total",
+            "llma_events_unpriced_total",
+        ] {
             metrics::counter!(name, "source" => source).increment(0);
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
 use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
-use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion};
+use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, PinnedPriceTable};
 use adapters_postgres::{
     PgAiEventStore, PgBackfillStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping,
     PgIdentityRepository, PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgReportEvents,
@@ -220,7 +220,8 @@ impl Services {
                 Arc::new(BatchTransactions::new(unit_of_work.clone(), event_store.clone())),
                 evaluation_repository.clone(),
             )
-            .with_retention(config.ingestion.event_retention),
+            .with_retention(config.ingestion.event_retention)
+            .with_prices(Arc::new(PinnedPriceTable::load()?)),
         );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 

@@ -20,6 +20,8 @@ impl AiEventName {
     pub const GENERATION: &'static str = "$ai_generation";
     /// `$ai_evaluation` events: one judgement of a generation or of an experiment item.
     pub const EVALUATION: &'static str = "$ai_evaluation";
+    /// `$ai_embedding` events: one embedding call.
+    pub const EMBEDDING: &'static str = "$ai_embedding";
 
     /// `Some` for an AI event name; `None` for any other event (which ingestion drops).
     pub fn parse(raw: &str) -> Option<Self> {
@@ -77,6 +79,8 @@ pub struct SpansOutcome {
     pub ignored: u64,
     /// Spans dropped as invalid (no valid trace or span id): OTLP's partial success.
     pub rejected: u64,
+    /// Stored generations naming a model no price is known for (no cost stamped).
+    pub unpriced: u64,
 }
 
 /// What ingesting one request did.
@@ -88,4 +92,6 @@ pub struct IngestOutcome {
     pub duplicates: u64,
     /// Events that are not AI events, dropped by design.
     pub dropped: u64,
+    /// Stored generations naming a model no price is known for (no cost stamped).
+    pub unpriced: u64,
 }

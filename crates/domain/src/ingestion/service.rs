@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ProjectId;
+use crate::cost::{PriceTable, Priced, stamp_cost};
 use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationTarget};
 use crate::judge::{StoredBatch, plan_jobs, plan_target_jobs};
 use crate::otel::Span;
@@ -25,6 +26,7 @@ pub struct IngestionService {
     batches: Arc<dyn BatchWrites>,
     evaluations: Arc<dyn EvaluationRepository>,
     retention: EventRetention,
+    prices: Option<Arc<dyn PriceTable>>,
 }
 
 impl IngestionService {
@@ -33,7 +35,14 @@ impl IngestionService {
         batches: Arc<dyn BatchWrites>,
         evaluations: Arc<dyn EvaluationRepository>,
     ) -> Self {
-        Self { projects, batches, evaluations, retention: EventRetention::forever() }
+        Self { projects, batches, evaluations, retention: EventRetention::forever(), prices: None }
+    }
+
+    /// Generations and embeddings are priced with `table` when the client sent no cost
+    /// (spec section 5.2).
+    pub fn with_prices(mut self, table: Arc<dyn PriceTable>) -> Self {
+        self.prices = Some(table);
+        self
     }
 
     /// Events older than `retention` are answered as stored but kept nowhere.
@@ -86,9 +95,10 @@ impl IngestionService {
         }
         let (events, expired) = self.within_retention(events, received_at);
         outcome.ignored += expired;
-        let (batch, duplicates) = self.store(project, events).await?;
+        let (batch, duplicates, unpriced) = self.store(project, events).await?;
         outcome.stored = batch.stored;
         outcome.duplicates = duplicates;
+        outcome.unpriced = unpriced;
         log_stored(project, "otel export", &batch, outcome.duplicates, outcome.ignored, outcome.rejected);
         Ok(outcome)
     }
@@ -102,14 +112,19 @@ impl IngestionService {
         (kept, expired)
     }
 
-    /// Stores a request's events (each uuid once) with the judge jobs their generations
-    /// bring (spec section 9); also says how many were repeats, within the request or
-    /// stored before.
-    async fn store(&self, project: ProjectId, events: Vec<IncomingEvent>) -> Result<(StoredBatch, u64), IngestError> {
-        let (events, repeated) = without_repeated_uuids(events);
+    /// Stores a request's events (each uuid once), priced, with the judge jobs their
+    /// generations bring (spec section 9); also says how many were repeats, within the
+    /// request or stored before, and how many named a model without a known price.
+    async fn store(
+        &self,
+        project: ProjectId,
+        events: Vec<IncomingEvent>,
+    ) -> Result<(StoredBatch, u64, u64), IngestError> {
+        let (mut events, repeated) = without_repeated_uuids(events);
         if events.is_empty() {
-            return Ok((StoredBatch::default(), repeated));
+            return Ok((StoredBatch::default(), repeated, 0));
         }
+        let unpriced = self.price(&mut events);
         let may_judge = events.iter().any(|e| {
             e.event.as_str() == AiEventName::GENERATION
                 || e.properties.contains_key("$ai_trace_id")
@@ -125,7 +140,21 @@ impl IngestionService {
             (Vec::new(), Vec::new())
         };
         let batch = self.batches.store_batch(project, &events, &jobs, &targets).await?;
-        Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored)))
+        Ok((batch, repeated + (events.len() as u64).saturating_sub(batch.stored), unpriced))
+    }
+
+    /// Stamps the cost of every generation and embedding (spec section 5.2); returns how
+    /// many named a model no price is known for.
+    fn price(&self, events: &mut [IncomingEvent]) -> u64 {
+        let Some(table) = &self.prices else {
+            return 0;
+        };
+        let priced = events.iter_mut().filter(|e| {
+            let name = e.event.as_str();
+            name == AiEventName::GENERATION || name == AiEventName::EMBEDDING
+        });
+        priced.map(|event| stamp_cost(&mut event.properties, &**table)).filter(|p| *p == Priced::ModelNotFound).count()
+            as u64
     }
 
     /// Ingests one (already decompressed) capture body that arrived at `received_at`:
@@ -163,8 +192,8 @@ impl IngestionService {
         let project = self.project_of(token).await?;
         let parsed = parsed.events?;
         let (events, expired) = self.within_retention(parsed.events, received_at);
-        let (batch, duplicates) = self.store(project, events).await?;
-        let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped + expired };
+        let (batch, duplicates, unpriced) = self.store(project, events).await?;
+        let outcome = IngestOutcome { stored: batch.stored, duplicates, dropped: parsed.dropped + expired, unpriced };
         log_stored(project, "capture batch", &batch, outcome.duplicates, outcome.dropped, 0);
         Ok(outcome)
     }

@@ -156,7 +156,7 @@ async fn only_ai_events_are_stored_in_the_tokens_project_and_the_rest_counted() 
 
     let outcome = service.ingest(&body(batch), now()).await.unwrap();
 
-    assert_eq!(outcome, IngestOutcome { stored: 2, duplicates: 0, dropped: 2 });
+    assert_eq!(outcome, IngestOutcome { stored: 2, duplicates: 0, dropped: 2, unpriced: 0 });
 }
 
 #[tokio::test]
@@ -166,7 +166,7 @@ async fn a_batch_without_ai_events_touches_no_storage() {
     let outcome =
         service.ingest(&body(json!([{"api_key": TOKEN, "event": "$pageview", "distinct_id": "u"}])), now()).await;
 
-    assert_eq!(outcome.unwrap(), IngestOutcome { stored: 0, duplicates: 0, dropped: 1 });
+    assert_eq!(outcome.unwrap(), IngestOutcome { stored: 0, duplicates: 0, dropped: 1, unpriced: 0 });
 }
 
 #[tokio::test]
@@ -184,7 +184,7 @@ async fn repeated_uuids_are_stored_once_and_already_stored_ones_count_as_duplica
 
     let outcome = service.ingest(&body(batch), now()).await.unwrap();
 
-    assert_eq!(outcome, IngestOutcome { stored: 1, duplicates: 2, dropped: 0 });
+    assert_eq!(outcome, IngestOutcome { stored: 1, duplicates: 2, dropped: 0, unpriced: 0 });
 }
 
 #[tokio::test]
