@@ -98,3 +98,78 @@ async fn an_otel_span_with_tokens_and_no_cost_is_priced_like_a_capture() {
     assert_eq!(stored["$ai_cost_model_source"], "table", "{stored}");
     assert!(stored["$ai_total_cost_usd"].as_f64().unwrap() > 0.0);
 }
+
+#[tokio::test]
+async fn a_projects_own_price_prices_its_generations_before_the_table_from_its_valid_from() {
+    let app = TestApp::spawn().await;
+    let prices = app.llma("model_prices/");
+    let created = app
+        .post(
+            &prices,
+            json!({"model": "GPT-4o", "input_cost_per_token": 0.001, "output_cost_per_token": 0.002,
+                   "valid_from": "2020-01-01T00:00:00Z"}),
+        )
+        .await
+        .expect(201)
+        .json();
+    assert_eq!(
+        (created["match"].clone(), created["provider"].clone(), created["cache_read_cost_per_token"].clone()),
+        (json!("exact"), Value::Null, Value::Null)
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let pattern = app
+        .post(
+            &prices,
+            json!({"model": "^house-.*", "match": "regex", "provider": "vllm", "input_cost_per_token": 0.0,
+                   "output_cost_per_token": 0.0001}),
+        )
+        .await
+        .expect(201)
+        .json();
+    assert_eq!(pattern["match"], "regex");
+
+    let ours =
+        sdk_event("$ai_generation", json!({"$ai_model": "gpt-4o", "$ai_input_tokens": 10, "$ai_output_tokens": 1}));
+    let routed = sdk_event(
+        "$ai_generation",
+        json!({"$ai_model": "house-llama", "$ai_provider": "vllm", "$ai_output_tokens": 10}),
+    );
+    let other_provider = sdk_event("$ai_generation", json!({"$ai_model": "house-llama", "$ai_provider": "ollama"}));
+    let batch = [ours.clone(), routed.clone(), other_provider.clone()];
+    capture(&app, "/batch/", &json!({"api_key": app.project_token, "batch": batch})).await.expect(200);
+
+    let priced = properties_of(&app, ours["uuid"].as_str().unwrap()).await;
+    assert_eq!(priced["$ai_cost_model_source"], "project", "{priced}");
+    assert!(close(&priced["$ai_total_cost_usd"], 10.0 * 0.001 + 0.002));
+    let by_pattern = properties_of(&app, routed["uuid"].as_str().unwrap()).await;
+    assert!(close(&by_pattern["$ai_total_cost_usd"], 10.0 * 0.0001), "{by_pattern}");
+    let unmatched = properties_of(&app, other_provider["uuid"].as_str().unwrap()).await;
+    assert!(unmatched.get("$ai_cost_model_source").is_none(), "another provider's model: {unmatched}");
+
+    let path = format!("{prices}{id}/");
+    let changed = app.patch(&path, json!({"output_cost_per_token": 0.5})).await.expect(200).json();
+    assert_eq!(
+        (changed["output_cost_per_token"].clone(), changed["input_cost_per_token"].clone()),
+        (json!(0.5), json!(0.001))
+    );
+    let listed = app.get(&prices).await.expect(200).json();
+    assert_eq!(listed["count"], 2);
+    for (body, attr) in [
+        (json!({"model": "m", "input_cost_per_token": -1, "output_cost_per_token": 0}), "input_cost_per_token"),
+        (json!({"model": "m", "input_cost_per_token": 0}), "output_cost_per_token"),
+        (json!({"model": "(", "match": "regex", "input_cost_per_token": 0, "output_cost_per_token": 0}), "model"),
+        (json!({"model": "m", "match": "glob", "input_cost_per_token": 0, "output_cost_per_token": 0}), "match"),
+        (json!({"model": " ", "input_cost_per_token": 0, "output_cost_per_token": 0}), "model"),
+        (json!({"model": "m", "input_cost_per_token": "0.1", "output_cost_per_token": 0}), "input_cost_per_token"),
+    ] {
+        let refused = app.post(&prices, body.clone()).await.expect(400).json();
+        assert_eq!(refused["attr"], attr, "{body}: {refused}");
+    }
+    let reader = app.user_with_key("reader@example.com", Some((app.project, "member")), "llm_analytics:read", None);
+    app.request(reqwest::Method::GET, &prices, Some(&reader), None).await.expect(200);
+    let denied = app.request(reqwest::Method::DELETE, &path, Some(&reader), None).await;
+    assert_eq!(denied.status.as_u16(), 403);
+    app.request(reqwest::Method::DELETE, &path, None, None).await.expect(401);
+    app.delete(&path).await.expect(204);
+    app.get(&path).await.expect(404);
+}

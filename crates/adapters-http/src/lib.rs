@@ -18,6 +18,7 @@ mod health;
 mod ingest_budget;
 mod json_fields;
 mod metrics_layer;
+mod model_prices;
 mod models;
 mod offline_evaluations;
 mod openapi;

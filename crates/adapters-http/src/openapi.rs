@@ -17,6 +17,7 @@ use crate::evaluations::{
     JudgeConfigBody, JudgeConfigDto, ModelConfigurationBody, ModelConfigurationDto, PropertyFilterBody,
     PropertyFilterDto,
 };
+use crate::model_prices::{self, ModelPriceBody, ModelPriceDto};
 use crate::models::{ModelDto, ModelsDto};
 use crate::pagination::Paginated;
 use crate::provider_keys::{
@@ -51,6 +52,11 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         evaluations::replace_evaluation,
         evaluations::update_evaluation,
         evaluations::delete_evaluation,
+        model_prices::list_model_prices,
+        model_prices::create_model_price,
+        model_prices::retrieve_model_price,
+        model_prices::update_model_price,
+        model_prices::delete_model_price,
         backfills::estimate_backfill,
         backfills::start_backfill,
         backfills::list_backfills,
@@ -81,7 +87,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         otlp::otel_traces,
         otlp::otel_traces_v1,
     ),
-    components(schemas(ErrorBody, BackfillBody, BackfillDto, EstimateDto, Paginated<BackfillDto>, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
+    components(schemas(ErrorBody, ModelPriceBody, ModelPriceDto, Paginated<ModelPriceDto>, BackfillBody, BackfillDto, EstimateDto, Paginated<BackfillDto>, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
         EvaluationSummaryDto, EvaluationListItem, Paginated<EvaluationListItem>,

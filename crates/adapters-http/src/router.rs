@@ -17,7 +17,7 @@ use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
     backfills, capture, evaluation_config, evaluation_reports, evaluation_results, evaluation_runs, evaluation_summary,
-    evaluations, health, models, offline_evaluations, otlp, provider_keys,
+    evaluations, health, model_prices, models, offline_evaluations, otlp, provider_keys,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -29,7 +29,7 @@ fn route_both(router: Router<AppState>, path: &str, method_router: MethodRouter<
 }
 
 fn api_routes() -> Router<AppState> {
-    let routes: [(String, MethodRouter<AppState>); 5] = [
+    let routes: [(String, MethodRouter<AppState>); 7] = [
         (
             format!("{LLMA}/provider_keys"),
             get(provider_keys::list_provider_keys).post(provider_keys::create_provider_key),
@@ -44,6 +44,14 @@ fn api_routes() -> Router<AppState> {
         (format!("{LLMA}/provider_keys/{{id}}/validate"), post(provider_keys::validate_provider_key)),
         (format!("{LLMA}/provider_key_validations"), post(provider_keys::check_provider_key)),
         (format!("{LLMA}/models"), get(models::list_models)),
+        (format!("{LLMA}/model_prices"), get(model_prices::list_model_prices).post(model_prices::create_model_price)),
+        (
+            format!("{LLMA}/model_prices/{{id}}"),
+            get(model_prices::retrieve_model_price)
+                .put(model_prices::update_model_price)
+                .patch(model_prices::update_model_price)
+                .delete(model_prices::delete_model_price),
+        ),
     ];
     routes.into_iter().fold(Router::new(), |router, (path, method_router)| route_both(router, &path, method_router))
 }

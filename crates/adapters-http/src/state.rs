@@ -60,6 +60,8 @@ pub struct ApiServices {
     pub summaries: Arc<SummaryService>,
     /// Manual judge runs, stored judgements and results.
     pub judge: Arc<JudgeService>,
+    /// The projects' own model prices.
+    pub model_prices: Arc<domain::cost::ModelPriceService>,
     /// Evaluations run over past events.
     pub backfills: Arc<domain::backfill::BackfillService>,
     /// Evaluation reports and their runs.

@@ -67,6 +67,7 @@ pub fn rule(rule: &Rule) -> String {
         }
         Rule::EvaluationIdsRequired => "evaluation_ids is required".into(),
         Rule::TooManyAssigned { max } => format!("At most {max} evaluations can be assigned at once."),
+        Rule::PriceOutOfRange => "Ensure this value is a price per token between 0 and 1 (USD).".into(),
         Rule::NotInTheFuture => "Must not be in the future.".into(),
         Rule::NotBeforeWindowEnd => "window_start must be before window_end.".into(),
         Rule::PastRetention => "Must lie inside the event retention window (LLMA_EVENT_RETENTION_DAYS).".into(),

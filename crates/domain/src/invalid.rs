@@ -106,6 +106,10 @@ pub enum Rule {
         max: usize,
     },
 
+    // Model prices.
+    /// A per-token price outside 0..=1 USD.
+    PriceOutOfRange,
+
     // Backfills.
     NotInTheFuture,
     NotBeforeWindowEnd,

@@ -9,11 +9,12 @@ use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, PinnedPriceTable};
 use adapters_postgres::{
     PgAiEventStore, PgBackfillStore, PgEvaluationConfigRepository, PgEvaluationRepository, PgHousekeeping,
-    PgIdentityRepository, PgJobQueue, PgJudgeStore, PgLlmCallLog, PgPool, PgProviderKeyRepository, PgReportEvents,
-    PgReportStore, PgSummaryCache, PgUnitOfWork, ReadConnections,
+    PgIdentityRepository, PgJobQueue, PgJudgeStore, PgLlmCallLog, PgModelPriceStore, PgPool, PgProviderKeyRepository,
+    PgReportEvents, PgReportStore, PgSummaryCache, PgUnitOfWork, ReadConnections,
 };
 use async_trait::async_trait;
 use domain::backfill::{BackfillPorts, BackfillService};
+use domain::cost::ModelPriceService;
 use domain::crypto::KeyCipher;
 use domain::evaluation::{EvaluationService, EvaluationTransactions};
 use domain::evaluation_config::EvaluationConfigService;
@@ -213,7 +214,9 @@ impl Services {
         ));
         let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
 
-        // Events in and out.
+        // Events in and out, priced.
+        let model_price_store = Arc::new(PgModelPriceStore::new(pool.clone()));
+        let model_prices = Arc::new(ModelPriceService::new(model_price_store.clone()));
         let ingestion = Arc::new(
             IngestionService::new(
                 identity.clone(),
@@ -221,7 +224,7 @@ impl Services {
                 evaluation_repository.clone(),
             )
             .with_retention(config.ingestion.event_retention)
-            .with_prices(Arc::new(PinnedPriceTable::load()?)),
+            .with_prices(Arc::new(PinnedPriceTable::load()?), model_price_store.clone()),
         );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 
@@ -281,6 +284,7 @@ impl Services {
             summaries,
             judge,
             backfills,
+            model_prices,
             reports: reports.admin.clone(),
             report_pages: reports.pages.clone(),
             readiness: Arc::new(DatabaseReadiness(pool.clone())),

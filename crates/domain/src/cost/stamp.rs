@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Number, Value, json};
 
-use super::{PriceTable, TokenPrices};
+use chrono::{DateTime, Utc};
+
+use super::{PriceTable, ProjectPrice, TokenPrices, project_price};
 
 /// Where a cost came from (`$ai_cost_model_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +47,28 @@ const CLIENT_COSTS: [&str; 4] =
     ["$ai_input_cost_usd", "$ai_output_cost_usd", "$ai_request_cost_usd", "$ai_web_search_cost_usd"];
 const TOTAL: &str = "$ai_total_cost_usd";
 
-/// Prices `properties` of a `$ai_generation` or `$ai_embedding` and stamps the result
+/// Whether pricing `properties` may need a price list (the client sent neither costs nor
+/// prices, and names a model).
+pub fn needs_price_list(properties: &Map<String, Value>) -> bool {
+    let sent = |key: &str| number(properties, key).is_some();
+    !(CLIENT_COSTS.iter().any(|key| sent(key))
+        || sent(TOTAL)
+        || sent("$ai_input_token_price")
+        || sent("$ai_output_token_price"))
+        && text(properties, "$ai_model").is_some()
+}
+
+/// Prices `properties` of a `$ai_generation` or `$ai_embedding` that happened at `at` —
+/// the client's costs, its prices, the project's `prices`, then `table` — and stamps the result
 /// (`$ai_input_cost_usd`, `$ai_output_cost_usd`, `$ai_total_cost_usd`,
 /// `$ai_model_cost_used`, `$ai_cost_model_source`, `$ai_cost_model_provider`, and for the
 /// table its version), never overwriting a property the client sent.
-pub fn stamp_cost(properties: &mut Map<String, Value>, table: &dyn PriceTable) -> Priced {
+pub fn stamp_cost(
+    properties: &mut Map<String, Value>,
+    at: DateTime<Utc>,
+    prices: &[ProjectPrice],
+    table: &dyn PriceTable,
+) -> Priced {
     let sent: Vec<f64> = CLIENT_COSTS.iter().filter_map(|key| number(properties, key)).collect();
     if !sent.is_empty() || number(properties, TOTAL).is_some() {
         set_absent(properties, TOTAL, sent.iter().sum::<f64>());
@@ -74,6 +93,11 @@ pub fn stamp_cost(properties: &mut Map<String, Value>, table: &dyn PriceTable) -
     let Some(model) = model else {
         return Priced::NotApplicable;
     };
+    if let Some(own) = project_price(prices, &model, provider.as_deref(), at) {
+        let stamp = Stamp { prices: own.prices, source: CostSource::Project, model: Some(model), provider };
+        stamp.write(properties, None);
+        return Priced::By(CostSource::Project);
+    }
     let Some(found) = table.lookup(&model, provider.as_deref().unwrap_or_default()) else {
         return Priced::ModelNotFound;
     };
@@ -197,12 +221,12 @@ mod tests {
     fn the_clients_costs_are_kept_and_summed_when_it_sent_no_total() {
         let mut sent =
             properties(json!({"$ai_model": "gpt-4o", "$ai_input_cost_usd": 0.01, "$ai_output_cost_usd": "0.02"}));
-        assert_eq!(stamp_cost(&mut sent, &MockPriceTable::new()), Priced::By(CostSource::Passthrough));
+        assert_eq!(stamp_cost(&mut sent, Utc::now(), &[], &MockPriceTable::new()), Priced::By(CostSource::Passthrough));
         assert!(close(&sent["$ai_total_cost_usd"], 0.03));
         assert_eq!(sent["$ai_input_cost_usd"], json!(0.01));
         assert_eq!(sent["$ai_cost_model_source"], "passthrough");
         let mut total_only = properties(json!({"$ai_total_cost_usd": 0.5, "$ai_cost_model_source": "mine"}));
-        stamp_cost(&mut total_only, &MockPriceTable::new());
+        stamp_cost(&mut total_only, Utc::now(), &[], &MockPriceTable::new());
         assert_eq!(
             (total_only["$ai_total_cost_usd"].clone(), total_only["$ai_cost_model_source"].clone()),
             (json!(0.5), json!("mine"))
@@ -214,7 +238,7 @@ mod tests {
         let mut sent = properties(json!({"$ai_model": "my-model", "$ai_provider": "openai", "$ai_input_tokens": 1000,
             "$ai_output_tokens": 100, "$ai_cache_read_input_tokens": 400, "$ai_input_token_price": 1e-6,
             "$ai_output_token_price": 2e-6, "$ai_cache_read_token_price": 5e-7}));
-        assert_eq!(stamp_cost(&mut sent, &MockPriceTable::new()), Priced::By(CostSource::Custom));
+        assert_eq!(stamp_cost(&mut sent, Utc::now(), &[], &MockPriceTable::new()), Priced::By(CostSource::Custom));
         assert!(close(&sent["$ai_input_cost_usd"], 600.0 * 1e-6 + 400.0 * 5e-7));
         assert!(close(&sent["$ai_output_cost_usd"], 100.0 * 2e-6));
         assert!(close(&sent["$ai_total_cost_usd"], 600.0 * 1e-6 + 400.0 * 5e-7 + 100.0 * 2e-6));
@@ -227,14 +251,33 @@ mod tests {
         let mut sent = properties(json!({"$ai_model": "claude", "$ai_provider": "anthropic", "$ai_input_tokens": 100,
             "$ai_cache_read_input_tokens": 1000, "$ai_cache_creation_input_tokens": 10,
             "$ai_input_token_price": 3e-6, "$ai_cache_read_token_price": 3e-7, "$ai_cache_write_token_price": 3.75e-6}));
-        stamp_cost(&mut sent, &MockPriceTable::new());
+        stamp_cost(&mut sent, Utc::now(), &[], &MockPriceTable::new());
         assert!(close(&sent["$ai_input_cost_usd"], 100.0 * 3e-6 + 1000.0 * 3e-7 + 10.0 * 3.75e-6));
+    }
+
+    #[test]
+    fn the_projects_price_comes_before_the_table() {
+        let at = Utc::now();
+        let own = ProjectPrice {
+            id: uuid::Uuid::now_v7(),
+            project: crate::ProjectId(1),
+            model: crate::cost::ModelMatch::parse("gpt-4o", false).unwrap(),
+            provider: None,
+            prices: TokenPrices { input: 1e-3, output: 0.0, cache_read: None, cache_write: None },
+            valid_from: at - chrono::Duration::days(1),
+            created_at: at,
+            updated_at: at,
+        };
+        let mut sent = properties(json!({"$ai_model": "gpt-4o", "$ai_input_tokens": 10}));
+        assert_eq!(stamp_cost(&mut sent, at, &[own], &table_with_gpt()), Priced::By(CostSource::Project));
+        assert!(close(&sent["$ai_total_cost_usd"], 10.0 * 1e-3));
+        assert_eq!(sent["$ai_cost_model_source"], "project");
     }
 
     #[test]
     fn the_table_prices_a_known_model_and_says_so_and_an_unknown_one_gets_nothing() {
         let mut known = properties(json!({"$ai_model": "gpt-4o", "$ai_input_tokens": 10, "$ai_output_tokens": 5}));
-        assert_eq!(stamp_cost(&mut known, &table_with_gpt()), Priced::By(CostSource::Table));
+        assert_eq!(stamp_cost(&mut known, Utc::now(), &[], &table_with_gpt()), Priced::By(CostSource::Table));
         assert!(close(&known["$ai_total_cost_usd"], 10.0 * 2.5e-6 + 5.0 * 1e-5));
         assert_eq!(known["$ai_cost_model_source"], "table");
         assert_eq!(known["$ai_cost_model_provider"], "openai");
@@ -242,9 +285,9 @@ mod tests {
         assert_eq!(known["$ai_cost_model_table_version"], "litellm-test");
 
         let mut unknown = properties(json!({"$ai_model": "mystery-1", "$ai_input_tokens": 10}));
-        assert_eq!(stamp_cost(&mut unknown, &table_with_gpt()), Priced::ModelNotFound);
+        assert_eq!(stamp_cost(&mut unknown, Utc::now(), &[], &table_with_gpt()), Priced::ModelNotFound);
         assert!(!unknown.contains_key("$ai_total_cost_usd"));
         let mut no_model = properties(json!({"$ai_input_tokens": 10}));
-        assert_eq!(stamp_cost(&mut no_model, &table_with_gpt()), Priced::NotApplicable);
+        assert_eq!(stamp_cost(&mut no_model, Utc::now(), &[], &table_with_gpt()), Priced::NotApplicable);
     }
 }

@@ -15,9 +15,9 @@ pub const MAX_CONDITIONS: usize = 50;
 pub const MAX_PROPERTIES: usize = 50;
 const MAX_KEY_CHARS: usize = 400;
 const MAX_CONDITION_ID_CHARS: usize = 100;
-const MAX_PATTERN_CHARS: usize = 1000;
+pub(crate) const MAX_PATTERN_CHARS: usize = 1000;
 /// Compiled-size bound of a pattern: user input must not make the server build a huge automaton.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
+pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A condition as a client sends it (or as it is stored): every part optional until parsed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -247,7 +247,7 @@ impl PropertyFilter {
 
 /// Why the regex crate refused a pattern: its reason reduced to the last line (the
 /// others draw the pattern).
-fn regex_rule(error: &regex::Error) -> Rule {
+pub(crate) fn regex_rule(error: &regex::Error) -> Rule {
     match error {
         regex::Error::CompiledTooBig(_) => Rule::RegexTooLarge,
         other => {

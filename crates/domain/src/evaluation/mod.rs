@@ -1,7 +1,7 @@
 //! Evaluations: LLM-as-a-judge definitions, the conditions that pick the generations they
 //! judge, and their model configurations.
 
-mod conditions;
+pub(crate) mod conditions;
 mod error;
 mod model;
 mod ports;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::ProjectId;
-use crate::cost::{PriceTable, Priced, stamp_cost};
+use crate::cost::{ModelPriceStore, PriceTable, Priced, needs_price_list, stamp_cost};
 use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationTarget};
 use crate::judge::{StoredBatch, plan_jobs, plan_target_jobs};
 use crate::otel::Span;
@@ -26,7 +26,13 @@ pub struct IngestionService {
     batches: Arc<dyn BatchWrites>,
     evaluations: Arc<dyn EvaluationRepository>,
     retention: EventRetention,
-    prices: Option<Arc<dyn PriceTable>>,
+    prices: Option<Pricing>,
+}
+
+/// What events are priced with: the shipped table and the projects' own prices.
+struct Pricing {
+    table: Arc<dyn PriceTable>,
+    project_prices: Arc<dyn ModelPriceStore>,
 }
 
 impl IngestionService {
@@ -38,10 +44,10 @@ impl IngestionService {
         Self { projects, batches, evaluations, retention: EventRetention::forever(), prices: None }
     }
 
-    /// Generations and embeddings are priced with `table` when the client sent no cost
-    /// (spec section 5.2).
-    pub fn with_prices(mut self, table: Arc<dyn PriceTable>) -> Self {
-        self.prices = Some(table);
+    /// Generations and embeddings are priced with the project's prices, else `table`,
+    /// when the client sent no cost (spec section 5.2).
+    pub fn with_prices(mut self, table: Arc<dyn PriceTable>, project_prices: Arc<dyn ModelPriceStore>) -> Self {
+        self.prices = Some(Pricing { table, project_prices });
         self
     }
 
@@ -124,7 +130,7 @@ impl IngestionService {
         if events.is_empty() {
             return Ok((StoredBatch::default(), repeated, 0));
         }
-        let unpriced = self.price(&mut events);
+        let unpriced = self.price(project, &mut events).await?;
         let may_judge = events.iter().any(|e| {
             e.event.as_str() == AiEventName::GENERATION
                 || e.properties.contains_key("$ai_trace_id")
@@ -145,16 +151,25 @@ impl IngestionService {
 
     /// Stamps the cost of every generation and embedding (spec section 5.2); returns how
     /// many named a model no price is known for.
-    fn price(&self, events: &mut [IncomingEvent]) -> u64 {
-        let Some(table) = &self.prices else {
-            return 0;
+    async fn price(&self, project: ProjectId, events: &mut [IncomingEvent]) -> Result<u64, IngestError> {
+        let Some(pricing) = &self.prices else {
+            return Ok(0);
         };
-        let priced = events.iter_mut().filter(|e| {
+        let is_priced = |e: &IncomingEvent| {
             let name = e.event.as_str();
             name == AiEventName::GENERATION || name == AiEventName::EMBEDDING
-        });
-        priced.map(|event| stamp_cost(&mut event.properties, &**table)).filter(|p| *p == Priced::ModelNotFound).count()
-            as u64
+        };
+        let own = if events.iter().any(|e| is_priced(e) && needs_price_list(&e.properties)) {
+            pricing.project_prices.all(project).await?
+        } else {
+            Vec::new()
+        };
+        let priced = events.iter_mut().filter(|e| is_priced(e));
+        let unpriced = priced
+            .map(|event| stamp_cost(&mut event.properties, event.timestamp, &own, &*pricing.table))
+            .filter(|priced| *priced == Priced::ModelNotFound)
+            .count();
+        Ok(unpriced as u64)
     }
 
     /// Ingests one (already decompressed) capture body that arrived at `received_at`:
