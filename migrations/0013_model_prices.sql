@@ -17,3 +17,6 @@ CREATE TABLE model_prices (
     updated_at                  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX model_prices_project ON model_prices (project_id, valid_from DESC, id);
+
+-- What each of the service's own LLM calls cost, priced like an ingested generation.
+ALTER TABLE llm_calls ADD COLUMN cost_usd DOUBLE PRECISION, ADD COLUMN cost_source TEXT;

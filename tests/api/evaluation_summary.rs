@@ -478,4 +478,26 @@ async fn every_llm_call_is_recorded_in_llm_calls() {
             "ok".into()
         )]
     );
+    let cost: Option<f64> = sqlx::query_scalar("SELECT cost_usd FROM llm_calls").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(cost, None, "a model no price is known for has no cost");
+}
+
+#[tokio::test]
+async fn a_call_is_priced_like_a_generation_with_the_projects_own_price() {
+    let app = spawn_with_system_llm(&[]).await;
+    llm_answers(&app, &answer(&[])).await;
+    let key = create_key(&app, "openai", "priced").await;
+    let evaluation = id_of(&create_evaluation_with(&app, "Priced", true, configuration("openai", Some(&key))).await);
+    ingest_runs(&app, &evaluation, &["pass"], "p").await;
+    let price = json!({"model": "judge-model", "input_cost_per_token": 0.00001, "output_cost_per_token": 0.00002,
+                       "valid_from": "2020-01-01"});
+    app.post(&app.llma("model_prices/"), price).await.expect(201);
+
+    summarize(&app, json!({"evaluation_id": evaluation})).await.expect(200);
+
+    let (cost, source): (Option<f64>, Option<String>) =
+        sqlx::query_as("SELECT cost_usd, cost_source FROM llm_calls").fetch_one(&app.db.pool).await.unwrap();
+    let expected = 120.0 * 0.00001 + 30.0 * 0.00002;
+    assert!(cost.is_some_and(|usd| (usd - expected).abs() < 1e-12), "{cost:?}");
+    assert_eq!(source.as_deref(), Some("project"));
 }

@@ -177,7 +177,8 @@ impl LlmCallLog for PgLlmCallLog {
     async fn record(&self, call: &LlmCallRecord) -> Result<(), RepositoryError> {
         sqlx::query(
             "INSERT INTO llm_calls (project_id, purpose, provider, model, provider_key_id, input_tokens, \
-             output_tokens, latency_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             output_tokens, latency_ms, outcome, cost_usd, cost_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(call.project.0)
         .bind(call.purpose.as_str())
@@ -188,6 +189,8 @@ impl LlmCallLog for PgLlmCallLog {
         .bind(as_i64(call.output_tokens))
         .bind(as_i64(call.latency_ms))
         .bind(call.outcome.as_str())
+        .bind(call.cost.map(|(usd, _)| usd))
+        .bind(call.cost.map(|(_, source)| source.as_str()))
         .execute(&self.pool)
         .await
         .map_err(RepositoryError::new)?;

@@ -14,7 +14,7 @@ use adapters_postgres::{
 };
 use async_trait::async_trait;
 use domain::backfill::{BackfillPorts, BackfillService};
-use domain::cost::ModelPriceService;
+use domain::cost::{ModelPriceService, PriceTable};
 use domain::crypto::KeyCipher;
 use domain::evaluation::{EvaluationService, EvaluationTransactions};
 use domain::evaluation_config::EvaluationConfigService;
@@ -183,6 +183,10 @@ impl Services {
         let job_table = PgJobQueue::new(pool.clone());
         let jobs: Arc<dyn JobQueue> = Arc::new(job_table.clone());
 
+        // What LLM calls and generations cost.
+        let price_table: Arc<dyn PriceTable> = Arc::new(PinnedPriceTable::load()?);
+        let model_price_store = Arc::new(PgModelPriceStore::new(pool.clone()));
+
         // The one LLM port, shared by the summary, reports and the judge.
         let judge_store = Arc::new(PgJudgeStore::new(pool.clone()));
         let llm: Arc<dyn Llm> = Arc::new(LlmUse::new(
@@ -194,6 +198,8 @@ impl Services {
                 completion: Arc::new(HttpStructuredCompletion::new(config.llm.gateway.clone())?),
                 llm_calls: Arc::new(crate::telemetry::MeteredLlmCalls(Arc::new(PgLlmCallLog::new(pool.clone())))),
                 trial_credits: judge_store.clone(),
+                price_table: price_table.clone(),
+                project_prices: model_price_store.clone(),
             },
             system_llm(config)?,
             config.llm.trial_models.clone(),
@@ -214,9 +220,8 @@ impl Services {
         ));
         let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
 
-        // Events in and out, priced.
-        let model_price_store = Arc::new(PgModelPriceStore::new(pool.clone()));
         let model_prices = Arc::new(ModelPriceService::new(model_price_store.clone()));
+        // Events in and out, priced.
         let ingestion = Arc::new(
             IngestionService::new(
                 identity.clone(),
@@ -224,7 +229,7 @@ impl Services {
                 evaluation_repository.clone(),
             )
             .with_retention(config.ingestion.event_retention)
-            .with_prices(Arc::new(PinnedPriceTable::load()?), model_price_store.clone()),
+            .with_prices(price_table, model_price_store.clone()),
         );
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 

@@ -330,7 +330,7 @@ async fn llm_calls_are_recorded_with_their_cost() {
     let log = PgLlmCallLog::new(app.pool().clone());
     let project = app.project().await.id;
     let key = ProviderKeyId(Uuid::now_v7());
-    let call = |key, outcome| LlmCallRecord {
+    let call = |key, outcome, cost| LlmCallRecord {
         project,
         purpose: LlmPurpose::Summary,
         provider: Provider::Openai,
@@ -340,9 +340,14 @@ async fn llm_calls_are_recorded_with_their_cost() {
         output_tokens: 300,
         latency_ms: 850,
         outcome,
+        cost,
     };
-    log.record(&call(Some(key), LlmCallOutcome::Ok)).await.unwrap();
-    log.record(&call(None, LlmCallOutcome::Timeout)).await.unwrap();
+    let priced = Some((0.0009, domain::cost::CostSource::Table));
+    log.record(&call(Some(key), LlmCallOutcome::Ok, priced)).await.unwrap();
+    log.record(&call(None, LlmCallOutcome::Timeout, None)).await.unwrap();
+    let costs: Vec<(Option<f64>, Option<String>)> =
+        sqlx::query_as("SELECT cost_usd, cost_source FROM llm_calls ORDER BY id").fetch_all(app.pool()).await.unwrap();
+    assert_eq!(costs, vec![(Some(0.0009), Some("table".to_owned())), (None, None)]);
 
     let rows: Vec<CallRow> = sqlx::query_as(
         "SELECT project_id, purpose, provider, model, provider_key_id, input_tokens, output_tokens, latency_ms, \

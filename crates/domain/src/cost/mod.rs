@@ -14,7 +14,7 @@ pub use project::{
     ModelMatch, ModelPriceId, ModelPriceInput, ModelPriceSpec, ProjectPrice, parse_token_price, project_price,
 };
 pub use service::ModelPriceService;
-pub use stamp::{CostSource, Priced, needs_price_list, stamp_cost};
+pub use stamp::{CostSource, Priced, needs_price_list, price_call, stamp_cost};
 pub use store::ModelPriceStore;
 
 #[cfg(feature = "mocks")]

@@ -47,6 +47,27 @@ const CLIENT_COSTS: [&str; 4] =
     ["$ai_input_cost_usd", "$ai_output_cost_usd", "$ai_request_cost_usd", "$ai_web_search_cost_usd"];
 const TOTAL: &str = "$ai_total_cost_usd";
 
+/// What a call of `model` (by `provider`) with these tokens cost at `at`, priced as an
+/// ingested generation is: the project's `prices`, else `table`.
+pub fn price_call(
+    model: &str,
+    provider: &str,
+    (input_tokens, output_tokens): (u64, u64),
+    at: DateTime<Utc>,
+    prices: &[ProjectPrice],
+    table: &dyn PriceTable,
+) -> Option<(f64, CostSource)> {
+    let mut properties = Map::new();
+    properties.insert("$ai_model".into(), json!(model));
+    properties.insert("$ai_provider".into(), json!(provider));
+    properties.insert("$ai_input_tokens".into(), json!(input_tokens));
+    properties.insert("$ai_output_tokens".into(), json!(output_tokens));
+    match stamp_cost(&mut properties, at, prices, table) {
+        Priced::By(source) => Some((number(&properties, TOTAL)?, source)),
+        Priced::ModelNotFound | Priced::NotApplicable => None,
+    }
+}
+
 /// Whether pricing `properties` may need a price list (the client sent neither costs nor
 /// prices, and names a model).
 pub fn needs_price_list(properties: &Map<String, Value>) -> bool {

@@ -69,7 +69,7 @@ impl LlmCallOutcome {
 }
 
 /// One LLM call as recorded in `llm_calls`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LlmCallRecord {
     pub project: ProjectId,
     pub purpose: LlmPurpose,
@@ -81,6 +81,9 @@ pub struct LlmCallRecord {
     pub output_tokens: u64,
     pub latency_ms: u64,
     pub outcome: LlmCallOutcome,
+    /// What it cost in USD, priced as an ingested generation is, and where the price came
+    /// from; `None` when no price is known for the model.
+    pub cost: Option<(f64, crate::cost::CostSource)>,
 }
 
 /// Where LLM calls are recorded. Errors are `RepositoryError` only.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::{
     LlmUse, LlmUsePorts, MockLlmCallLog, MockLlmGateway, MockStructuredCompletion, MockTrialCredits, SystemLlm,
 };
+use crate::cost::{MockModelPriceStore, MockPriceTable};
 use crate::crypto::MockKeyCipher;
 use crate::evaluation_config::MockEvaluationConfigRepository;
 use crate::models::TrialModels;
@@ -25,6 +26,22 @@ pub(crate) struct LlmMocks {
     /// The operator's LLM (trial credits, and the summary's fallback).
     pub(crate) system: Option<SystemLlm>,
     pub(crate) trial_models: TrialModels,
+    /// The price table calls are priced with; `None`: one that knows no model.
+    pub(crate) prices: Option<MockPriceTable>,
+}
+
+/// A table that knows no model.
+fn unpriced_table() -> MockPriceTable {
+    let mut table = MockPriceTable::new();
+    table.expect_lookup().returning(|_, _| None);
+    table.expect_version().returning(String::new);
+    table
+}
+
+fn no_project_prices() -> MockModelPriceStore {
+    let mut prices = MockModelPriceStore::new();
+    prices.expect_all().returning(|_| Ok(Vec::new()));
+    prices
 }
 
 impl LlmMocks {
@@ -47,6 +64,8 @@ impl LlmMocks {
                 completion: Arc::new(self.completion),
                 llm_calls: Arc::new(self.calls),
                 trial_credits: Arc::new(self.trial_credits),
+                price_table: Arc::new(self.prices.unwrap_or_else(unpriced_table)),
+                project_prices: Arc::new(no_project_prices()),
             },
             self.system,
             self.trial_models,

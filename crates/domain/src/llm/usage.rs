@@ -2,6 +2,7 @@
 //! pays (trial credits included), the call itself, its `llm_calls` record and the key
 //! bookkeeping (`last_used_at`; a key the provider rejects turns `invalid`).
 
+use crate::cost::{CostSource, ModelPriceStore, PriceTable, price_call};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ pub struct LlmUsePorts {
     pub completion: Arc<dyn StructuredCompletion>,
     pub llm_calls: Arc<dyn LlmCallLog>,
     pub trial_credits: Arc<dyn TrialCredits>,
+    /// What the calls are priced with (spec 5.2's order).
+    pub price_table: Arc<dyn PriceTable>,
+    pub project_prices: Arc<dyn ModelPriceStore>,
 }
 
 /// Choosing and calling LLMs for every purpose.
@@ -252,6 +256,7 @@ impl LlmUse {
         latency: Duration,
     ) {
         let outcome = error.map_or(LlmCallOutcome::Ok, LlmCallOutcome::of_error);
+        let cost = self.cost_of(project, llm, usage).await;
         let record = LlmCallRecord {
             project,
             purpose,
@@ -262,10 +267,28 @@ impl LlmUse {
             output_tokens: usage.output,
             latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
             outcome,
+            cost,
         };
         if let Err(error) = self.ports.llm_calls.record(&record).await {
             tracing::warn!(error = %error.0, "could not record an LLM call");
         }
+    }
+
+    /// What a call's tokens cost; `None` when it used none or no price is known.
+    async fn cost_of(&self, project: ProjectId, llm: &ChosenLlm, usage: TokenUsage) -> Option<(f64, CostSource)> {
+        if usage.input == 0 && usage.output == 0 {
+            return None;
+        }
+        let own = match self.ports.project_prices.all(project).await {
+            Ok(own) => own,
+            Err(error) => {
+                tracing::warn!(error = %error.0, "could not read the project's model prices; the table prices the call");
+                Vec::new()
+            }
+        };
+        let provider = llm.credentials.provider.as_str();
+        let tokens = (usage.input, usage.output);
+        price_call(&llm.model, provider, tokens, chrono::Utc::now(), &own, &*self.ports.price_table)
     }
 
     async fn mark_rejected(&self, project: ProjectId, key_id: ProviderKeyId) {

@@ -274,6 +274,38 @@ async fn a_summary_runs_on_the_configured_key_and_the_call_is_recorded() {
 }
 
 #[tokio::test]
+async fn a_recorded_call_is_priced_like_a_generation() {
+    let mut mocks = mocks();
+    system(&mut mocks, &[]);
+    stored_key(&mut mocks, key_id(), Provider::Openai, KeyState::Ok);
+    touched(&mut mocks, 1);
+    answers(&mut mocks, Ok(completion(json!({"verdict": true}))));
+    let mut table = crate::cost::MockPriceTable::new();
+    table.expect_lookup().returning(|model, _| {
+        (model == "gpt-4.1").then(|| crate::cost::TablePrice {
+            model: model.into(),
+            provider: "openai".into(),
+            prices: crate::cost::TokenPrices { input: 1e-6, output: 2e-6, cache_read: None, cache_write: None },
+        })
+    });
+    table.expect_version().returning(|| "test".into());
+    mocks.prices = Some(table);
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let sink = recorded.clone();
+    mocks.calls.checkpoint();
+    mocks.calls.expect_record().returning(move |call| {
+        sink.lock().unwrap().push(call.clone());
+        Ok(())
+    });
+
+    summarize(mocks, &evaluation(Some((Provider::Openai, "gpt-4.1", Some(key_id()))))).await.unwrap();
+
+    let (usd, source) = recorded.lock().unwrap()[0].cost.expect("priced");
+    assert!((usd - (100.0 * 1e-6 + 20.0 * 2e-6)).abs() < 1e-12, "{usd}");
+    assert_eq!(source, crate::cost::CostSource::Table);
+}
+
+#[tokio::test]
 async fn without_a_configured_key_a_summary_runs_the_active_keys_default_model() {
     let mut mocks = mocks();
     system(&mut mocks, &[]);
