@@ -244,11 +244,12 @@ impl Services {
             },
             SummaryConfig { llm_timeout: config.llm.timeout },
         ));
+        let backfill_store = Arc::new(PgBackfillStore::new(pool.clone()));
         let backfills = Arc::new(BackfillService::new(
             BackfillPorts {
                 evaluations: evaluation_repository.clone(),
-                backfills: Arc::new(PgBackfillStore::new(pool.clone())),
-                targets: Arc::new(PgBackfillStore::new(pool.clone())),
+                backfills: backfill_store.clone(),
+                targets: backfill_store,
                 judged: judge_store.clone(),
                 llm: llm.clone(),
                 unit_of_work: unit_of_work.clone(),
