@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::cost::{ModelMatch, ModelPriceId, ModelPriceSpec, ModelPriceStore, ProjectPrice, TokenPrices};
 use domain::{Page, PageRequest, ProjectId, RepositoryError};
-use sqlx::{FromRow, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 /// The columns every statement returns.
@@ -26,7 +28,7 @@ const ONE: &str = concat!("SELECT ", columns!(), " FROM model_prices WHERE proje
 const INSERT: &str = concat!(
     "INSERT INTO model_prices (id, project_id, model, match, provider, input_cost_per_token, \
      output_cost_per_token, cache_read_cost_per_token, cache_write_cost_per_token, valid_from) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING ",
+     VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now())) RETURNING ",
     columns!()
 );
 const UPDATE: &str = concat!(
@@ -93,6 +95,26 @@ fn matching(spec: &ModelPriceSpec) -> &'static str {
     if spec.model.is_regex() { "regex" } else { "exact" }
 }
 
+/// `statement` with `$1` the project, `$2` the price's id and the spec's fields `$3`..`$10`.
+fn with_spec<'q>(
+    statement: &'static str,
+    project: ProjectId,
+    id: ModelPriceId,
+    spec: &'q ModelPriceSpec,
+) -> QueryAs<'q, Postgres, PriceRow, PgArguments> {
+    sqlx::query_as(statement)
+        .bind(project.0)
+        .bind(id)
+        .bind(spec.model.pattern())
+        .bind(matching(spec))
+        .bind(spec.provider.as_deref())
+        .bind(spec.prices.input)
+        .bind(spec.prices.output)
+        .bind(spec.prices.cache_read)
+        .bind(spec.prices.cache_write)
+        .bind(spec.valid_from)
+}
+
 fn rows(rows: Vec<PriceRow>) -> Result<Vec<ProjectPrice>, RepositoryError> {
     rows.into_iter().map(ProjectPrice::try_from).collect()
 }
@@ -137,20 +159,7 @@ impl ModelPriceStore for PgModelPriceStore {
         id: ModelPriceId,
         spec: &ModelPriceSpec,
     ) -> Result<ProjectPrice, RepositoryError> {
-        let row: PriceRow = sqlx::query_as(INSERT)
-            .bind(id)
-            .bind(project.0)
-            .bind(spec.model.pattern())
-            .bind(matching(spec))
-            .bind(spec.provider.as_deref())
-            .bind(spec.prices.input)
-            .bind(spec.prices.output)
-            .bind(spec.prices.cache_read)
-            .bind(spec.prices.cache_write)
-            .bind(spec.valid_from)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
+        let row = with_spec(INSERT, project, id, spec).fetch_one(&self.pool).await.map_err(RepositoryError::new)?;
         row.try_into()
     }
 
@@ -160,20 +169,8 @@ impl ModelPriceStore for PgModelPriceStore {
         id: ModelPriceId,
         spec: &ModelPriceSpec,
     ) -> Result<Option<ProjectPrice>, RepositoryError> {
-        let row: Option<PriceRow> = sqlx::query_as(UPDATE)
-            .bind(project.0)
-            .bind(id)
-            .bind(spec.model.pattern())
-            .bind(matching(spec))
-            .bind(spec.provider.as_deref())
-            .bind(spec.prices.input)
-            .bind(spec.prices.output)
-            .bind(spec.prices.cache_read)
-            .bind(spec.prices.cache_write)
-            .bind(spec.valid_from)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(RepositoryError::new)?;
+        let row =
+            with_spec(UPDATE, project, id, spec).fetch_optional(&self.pool).await.map_err(RepositoryError::new)?;
         row.map(ProjectPrice::try_from).transpose()
     }
 

@@ -245,8 +245,8 @@ async fn the_judge_takes_the_active_key_before_trial_credits() {
     assert_eq!(*seen.lock().unwrap(), [(Provider::Gemini, "gemini-2.5-flash".to_owned())]);
 }
 
-#[tokio::test]
-async fn a_summary_runs_on_the_configured_key_and_the_call_is_recorded() {
+/// A summary on the configured key that answers; the calls it records are kept.
+fn recording_summary_on_the_configured_key() -> (LlmMocks, Arc<Mutex<Vec<LlmCallRecord>>>) {
     let mut mocks = mocks();
     system(&mut mocks, &[]);
     stored_key(&mut mocks, key_id(), Provider::Openai, KeyState::Ok);
@@ -259,6 +259,12 @@ async fn a_summary_runs_on_the_configured_key_and_the_call_is_recorded() {
         sink.lock().unwrap().push(call.clone());
         Ok(())
     });
+    (mocks, recorded)
+}
+
+#[tokio::test]
+async fn a_summary_runs_on_the_configured_key_and_the_call_is_recorded() {
+    let (mocks, recorded) = recording_summary_on_the_configured_key();
 
     let (_, answer) = summarize(mocks, &evaluation(Some((Provider::Openai, "gpt-4.1", Some(key_id()))))).await.unwrap();
 
@@ -275,11 +281,7 @@ async fn a_summary_runs_on_the_configured_key_and_the_call_is_recorded() {
 
 #[tokio::test]
 async fn a_recorded_call_is_priced_like_a_generation() {
-    let mut mocks = mocks();
-    system(&mut mocks, &[]);
-    stored_key(&mut mocks, key_id(), Provider::Openai, KeyState::Ok);
-    touched(&mut mocks, 1);
-    answers(&mut mocks, Ok(completion(json!({"verdict": true}))));
+    let (mut mocks, recorded) = recording_summary_on_the_configured_key();
     let mut table = crate::cost::MockPriceTable::new();
     table.expect_lookup().returning(|model, _| {
         (model == "gpt-4.1").then(|| crate::cost::TablePrice {
@@ -290,13 +292,6 @@ async fn a_recorded_call_is_priced_like_a_generation() {
     });
     table.expect_version().returning(|| "test".into());
     mocks.prices = Some(table);
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let sink = recorded.clone();
-    mocks.calls.checkpoint();
-    mocks.calls.expect_record().returning(move |call| {
-        sink.lock().unwrap().push(call.clone());
-        Ok(())
-    });
 
     summarize(mocks, &evaluation(Some((Provider::Openai, "gpt-4.1", Some(key_id()))))).await.unwrap();
 
