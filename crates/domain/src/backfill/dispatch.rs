@@ -12,7 +12,7 @@ use super::service::PAGE_SIZE;
 use super::{Backfill, BackfillService, BackfillStatus, Candidate, DispatchPayload, DispatchedPage};
 use crate::evaluation::{Conditions, Evaluation, TargetKind};
 use crate::jobs::{ClaimedJob, Debounce, JobEnd, JobHandler, JobKind, JobOutcome, NewJob};
-use crate::judge::{TargetPayload, hour_of, rollout_id};
+use crate::judge::{TargetPayload, hour_of, reserve_in, rollout_id};
 use crate::unit_of_work::Transaction;
 use crate::{BackfillId, ProjectId, RepositoryError};
 
@@ -62,7 +62,7 @@ fn picked(
     }
     Some(TargetPayload {
         evaluation: evaluation.id,
-        target: kind.into(),
+        target: kind,
         target_id: candidate.id,
         queued_at: Utc::now(),
         backfill: backfill.map(|b| b.0),
@@ -157,16 +157,9 @@ impl BackfillService {
         let room = match evaluation.max_runs_per_hour {
             None => to_judge.len(),
             Some(cap) => {
-                let hour = hour_of(now);
-                let counter = (evaluation.id, hour);
-                let queued = tx.hourly_caps().lock_counters(backfill.project, &[counter]).await?;
-                let already = queued.iter().find(|(c, _)| *c == counter).map_or(0, |(_, n)| *n);
-                let room = cap.get().saturating_sub(already).min(u32::try_from(to_judge.len()).unwrap_or(u32::MAX));
-                if room > 0 {
-                    let count = crate::judge::CapCount { evaluation: evaluation.id, hour, granted: room, refused: 0 };
-                    tx.hourly_caps().add_to_counters(&[count]).await?;
-                }
-                room as usize
+                let wanted = u32::try_from(to_judge.len()).unwrap_or(u32::MAX);
+                let counter = (evaluation.id, cap.get(), hour_of(now));
+                reserve_in(tx, backfill.project, counter, wanted, false).await? as usize
             }
         };
         if room < to_judge.len() {

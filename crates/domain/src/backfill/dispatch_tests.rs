@@ -77,7 +77,7 @@ fn service(evaluation: &Evaluation, tx: MockTransaction) -> BackfillService {
     targets.expect_candidates().returning(|_, _, _, _, _| Ok(vec![candidate("a"), candidate("b"), candidate("c")]));
     let judged_b = TargetPayload {
         evaluation: evaluation.id,
-        target: TargetKind::Trace.into(),
+        target: TargetKind::Trace,
         target_id: "b".into(),
         queued_at: Utc::now(),
         backfill: None,

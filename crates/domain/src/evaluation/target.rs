@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 
 use crate::invalid::{FieldError, Rule};
 
-/// Which events one judgement covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Which events one judgement covers (stored in job payloads by its wire name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// One `$ai_generation` (the default).
     Generation,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ProjectId;
 use crate::cost::{ModelPriceStore, PriceTable, Priced, needs_price_list, stamp_cost};
-use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationTarget};
+use crate::evaluation::EvaluationRepository;
 use crate::judge::{StoredBatch, plan_jobs, plan_target_jobs};
 use crate::otel::Span;
 
@@ -139,9 +139,7 @@ impl IngestionService {
         let (jobs, targets) = if may_judge {
             let evaluations = self.evaluations.list_enabled(project).await?;
             let now = Utc::now();
-            let generations: Vec<Evaluation> =
-                evaluations.iter().filter(|e| e.target == EvaluationTarget::Generation).cloned().collect();
-            (plan_jobs(&generations, &events, now), plan_target_jobs(&evaluations, &events, now))
+            (plan_jobs(&evaluations, &events, now), plan_target_jobs(&evaluations, &events, now))
         } else {
             (Vec::new(), Vec::new())
         };

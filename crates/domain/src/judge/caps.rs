@@ -101,18 +101,16 @@ pub fn allocate<'a>(
     Allocation { jobs: kept, counts, refused }
 }
 
-/// Reserves `count` judgements of `evaluation`'s cap `max` in `hour`, as many as are left
-/// (the rest counted as refused), in one transaction; returns how many were granted.
-pub async fn reserve(
-    unit_of_work: &dyn crate::unit_of_work::UnitOfWork,
+/// Reserves up to `count` judgements of `evaluation`'s cap `max` in `hour` inside `tx`
+/// (the counter locked until it ends): as many as are left; with `count_refused` the rest
+/// are counted as skipped. Returns how many were granted.
+pub async fn reserve_in(
+    tx: &mut dyn crate::unit_of_work::Transaction,
     project: ProjectId,
-    evaluation: EvaluationId,
-    max: u32,
-    hour: DateTime<Utc>,
+    (evaluation, max, hour): (EvaluationId, u32, DateTime<Utc>),
     count: u32,
     count_refused: bool,
 ) -> Result<u32, RepositoryError> {
-    let mut tx = unit_of_work.begin().await?;
     let counter = (evaluation, hour);
     let queued = tx.hourly_caps().lock_counters(project, &[counter]).await?;
     let already = queued.iter().find(|(c, _)| *c == counter).map_or(0, |(_, n)| *n);
@@ -121,7 +119,6 @@ pub async fn reserve(
     if granted > 0 || refused > 0 {
         tx.hourly_caps().add_to_counters(&[CapCount { evaluation, hour, granted, refused }]).await?;
     }
-    tx.commit().await?;
     Ok(granted)
 }
 

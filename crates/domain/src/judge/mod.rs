@@ -18,7 +18,7 @@ mod target_run;
 pub mod target_text;
 mod targets;
 
-pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters};
+pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters, reserve_in};
 pub use error::{ManualRunError, ResultsError};
 pub use manual_run::{ManualRun, ManualRunCommand};
 pub use model::{
@@ -33,7 +33,7 @@ pub use results::{
 pub use service::{JudgeConfig, JudgePorts, JudgeService};
 pub use stored_results::store_results;
 pub use target_run::MAX_TARGET_EVENTS;
-pub use targets::{PlannedTarget, TargetKindWire, TargetPayload, plan_target_jobs, rollout_id, target_id_of};
+pub use targets::{PlannedTarget, TargetPayload, plan_target_jobs, rollout_id, target_id_of};
 
 #[cfg(feature = "mocks")]
 pub use caps::MockHourlyCapStatements;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
-use crate::evaluation::Evaluation;
+use crate::evaluation::{Evaluation, EvaluationTarget};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{JobKind, NewJob};
 
@@ -24,8 +24,9 @@ pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
     )
 }
 
-/// The judge jobs for `events` under `evaluations` (the project's enabled ones), in event
-/// order, one per generation that any of them matches; `now` decides the cap's hour.
+/// The judge jobs for `events` under `evaluations` (the project's enabled ones; those of
+/// traces and sessions are planned by `plan_target_jobs`), in event order, one per
+/// generation that any of them matches; `now` decides the cap's hour.
 pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: DateTime<Utc>) -> Vec<PlannedJob> {
     let Some(project) = evaluations.first().map(|e| e.project) else {
         return Vec::new();
@@ -33,8 +34,10 @@ pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: Date
     let hour = hour_of(now);
     let mut planned = Vec::new();
     for event in events.iter().filter(|e| e.event.as_str() == AiEventName::GENERATION) {
-        let matching: Vec<&Evaluation> =
-            evaluations.iter().filter(|e| e.applies_to(&event.properties, event.uuid)).collect();
+        let matching: Vec<&Evaluation> = evaluations
+            .iter()
+            .filter(|e| e.target == EvaluationTarget::Generation && e.applies_to(&event.properties, event.uuid))
+            .collect();
         if matching.is_empty() {
             continue;
         }

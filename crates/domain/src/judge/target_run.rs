@@ -40,10 +40,10 @@ impl JudgeService {
             && job.attempts == 1
             && let Some(cap) = evaluation.max_runs_per_hour
         {
-            let hour = hour_of(Utc::now());
-            let granted =
-                super::caps::reserve(&*self.ports.unit_of_work, project, evaluation.id, cap.get(), hour, 1, true)
-                    .await?;
+            let mut tx = self.ports.unit_of_work.begin().await?;
+            let counter = (evaluation.id, cap.get(), hour_of(Utc::now()));
+            let granted = super::caps::reserve_in(&mut *tx, project, counter, 1, true).await?;
+            tx.commit().await?;
             if granted == 0 {
                 return Ok(JobOutcome::Complete);
             }

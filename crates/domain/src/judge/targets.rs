@@ -19,7 +19,7 @@ use crate::{EvaluationId, ProjectId};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetPayload {
     pub evaluation: EvaluationId,
-    pub target: TargetKindWire,
+    pub target: TargetKind,
     /// The trace or session id, or the generation's uuid.
     pub target_id: String,
     /// When the target's first event arrived (a live job) or when it was dispatched.
@@ -32,38 +32,9 @@ pub struct TargetPayload {
     pub rerun: bool,
 }
 
-/// [`TargetKind`] as a payload stores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetKindWire {
-    Generation,
-    Trace,
-    Session,
-}
-
-impl From<TargetKind> for TargetKindWire {
-    fn from(kind: TargetKind) -> Self {
-        match kind {
-            TargetKind::Generation => Self::Generation,
-            TargetKind::Trace => Self::Trace,
-            TargetKind::Session => Self::Session,
-        }
-    }
-}
-
-impl From<TargetKindWire> for TargetKind {
-    fn from(kind: TargetKindWire) -> Self {
-        match kind {
-            TargetKindWire::Generation => Self::Generation,
-            TargetKindWire::Trace => Self::Trace,
-            TargetKindWire::Session => Self::Session,
-        }
-    }
-}
-
 impl TargetPayload {
     pub fn kind(&self) -> TargetKind {
-        self.target.into()
+        self.target
     }
 
     /// The job judging it: one per (evaluation, target) ever for live work; one per
@@ -158,7 +129,7 @@ pub fn plan_target_jobs(
             };
             let payload = TargetPayload {
                 evaluation: evaluation.id,
-                target: kind.into(),
+                target: kind,
                 target_id,
                 queued_at: now,
                 backfill: None,
@@ -246,7 +217,7 @@ mod tests {
     fn live_and_backfilled_judgements_share_a_result_and_reruns_do_not() {
         let live = TargetPayload {
             evaluation: EvaluationId(Uuid::from_u128(1)),
-            target: TargetKindWire::Trace,
+            target: TargetKind::Trace,
             target_id: "t1".into(),
             queued_at: at(),
             backfill: None,
@@ -258,11 +229,8 @@ mod tests {
         assert_ne!(live.result_id(), rerun.result_id());
         assert_ne!(live.job(ProjectId(1)).id, backfilled.job(ProjectId(1)).id);
         assert_eq!(backfilled.job(ProjectId(1)).kind, JobKind::BackfillJudge);
-        let generation = TargetPayload {
-            target: TargetKindWire::Generation,
-            target_id: Uuid::from_u128(2).to_string(),
-            ..live.clone()
-        };
+        let generation =
+            TargetPayload { target: TargetKind::Generation, target_id: Uuid::from_u128(2).to_string(), ..live.clone() };
         let judge = super::super::JudgePayload {
             evaluations: vec![live.evaluation],
             generation: Uuid::from_u128(2),
