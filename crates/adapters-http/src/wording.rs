@@ -16,6 +16,7 @@ pub fn rule(rule: &Rule) -> String {
         Rule::OutOfRange { min, max } => format!("Ensure this value is between {min} and {max}."),
         Rule::NotAnInteger => "A valid integer is required.".into(),
         Rule::NotAnObject => "Must be an object.".into(),
+        Rule::NotAList => "Expected a list of items.".into(),
         Rule::NotAnIntegerOrNull => "A valid integer (or null for no cap) is required.".into(),
         Rule::NotAString => "Not a valid string.".into(),
         Rule::NotAUuid => "Must be a valid UUID.".into(),
@@ -41,6 +42,18 @@ pub fn rule(rule: &Rule) -> String {
         Rule::ApiVersionTooLong { max } => format!("Ensure api_version has no more than {max} characters."),
         Rule::ApiVersionCharacters => "api_version may contain only letters, digits, '-' and '.'.".into(),
         Rule::NoStoredSecret => NO_STORED_SECRET.into(),
+        Rule::BaseUrlInvalid => {
+            "base_url must be a URL such as https://gateway.example.com/v1, without credentials, query or fragment."
+                .into()
+        }
+        Rule::BaseUrlNotHttps => "base_url must use https://.".into(),
+        Rule::BaseUrlPrivate => "base_url may not point at private, loopback, link-local or metadata addresses.".into(),
+        Rule::HeaderName => "Not a valid HTTP header name (or the header is given twice).".into(),
+        Rule::HeaderReserved => {
+            "This header is set by the server (Authorization carries the API key); it cannot be overridden.".into()
+        }
+        Rule::HeaderValue => "Header values may not contain line breaks or control characters.".into(),
+        Rule::EndpointNeedsKey => "Changing the endpoint requires the key again.".into(),
         Rule::ProviderRejected { reason } => {
             reason.clone().unwrap_or_else(|| "The provider did not accept this key.".into())
         }

@@ -20,8 +20,9 @@ pub struct LlmGatewayConfig {
     pub validation_timeout: Duration,
     /// The most bytes read from one successful response; larger bodies are refused.
     pub max_body_bytes: usize,
-    /// Whether an Azure key may name an endpoint outside Azure's hosts, or plain http
-    /// (tests, private gateways); off, such a key is refused before any call.
+    /// Whether an Azure key may name an endpoint outside Azure's hosts, or plain http, and an
+    /// OpenAI-compatible endpoint may be inside the network (tests, private gateways); off,
+    /// such a key is refused before any call or at connect time.
     pub allow_private_endpoints: bool,
 }
 
@@ -75,8 +76,8 @@ pub struct BaseUrls {
 /// Why a base URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BaseUrlError {
-    /// Azure OpenAI keys carry their own endpoint.
-    #[error("azure_openai has no base URL: each key names its endpoint")]
+    /// Azure OpenAI and OpenAI-compatible keys carry their own endpoint.
+    #[error("this provider has no base URL: each key names its endpoint")]
     NotConfigurable,
     /// Only `http://` and `https://` are spoken.
     #[error("the base URL of {0} must use http:// or https://")]
@@ -110,7 +111,7 @@ impl BaseUrls {
             Provider::Openrouter => Some(&self.openrouter),
             Provider::Fireworks => Some(&self.fireworks),
             Provider::TogetherAi => Some(&self.together_ai),
-            Provider::AzureOpenai => None,
+            Provider::AzureOpenai | Provider::OpenaiCompatible => None,
         }
     }
 
@@ -129,7 +130,7 @@ impl BaseUrls {
             Provider::Openrouter => &mut self.openrouter,
             Provider::Fireworks => &mut self.fireworks,
             Provider::TogetherAi => &mut self.together_ai,
-            Provider::AzureOpenai => return Err(BaseUrlError::NotConfigurable),
+            Provider::AzureOpenai | Provider::OpenaiCompatible => return Err(BaseUrlError::NotConfigurable),
         };
         *slot = url;
         Ok(())

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use domain::llm::{KeyCheck, ListedModel, LlmGateway, ModelListError};
 use domain::provider_key::{AzureEndpoint, Provider, ProviderCredentials};
+use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use reqwest::{Client, StatusCode};
+use secrecy::ExposeSecret;
 
 use crate::config::LlmGatewayConfig;
 use crate::http_client::{self, GatewayBuildError, Reply, TransportError};
@@ -20,15 +21,15 @@ const MAX_MODEL_PAGES: usize = 10;
 /// Cheap to share behind an `Arc<dyn LlmGateway>`.
 #[derive(Debug, Clone)]
 pub struct HttpLlmGateway {
-    client: Client,
+    clients: http_client::Clients,
     config: LlmGatewayConfig,
 }
 
 impl HttpLlmGateway {
     /// Builds the gateway and its HTTP client (no redirects, timeouts from `config`).
     pub fn new(config: LlmGatewayConfig) -> Result<Self, GatewayBuildError> {
-        let client = http_client::build_client(&config)?;
-        Ok(Self { client, config })
+        let clients = http_client::Clients::build(&config)?;
+        Ok(Self { clients, config })
     }
 
     /// The configuration the gateway was built with.
@@ -36,9 +37,34 @@ impl HttpLlmGateway {
         &self.config
     }
 
-    async fn get(&self, call: Call, headers: HeaderMap) -> Result<Reply, TransportError> {
+    async fn get(&self, provider: Provider, call: Call, headers: HeaderMap) -> Result<Reply, TransportError> {
         let query: Vec<(&str, &str)> = call.query.iter().map(|(name, value)| (*name, value.as_str())).collect();
-        http_client::get(&self.client, call.url, headers, &query, self.config.max_body_bytes).await
+        let client = self.clients.of(provider);
+        http_client::get(client, call.url, headers, &query, self.config.max_body_bytes).await
+    }
+
+    /// An OpenAI-compatible endpoint without `/models`: a one-token completion with its
+    /// first custom model proves the key.
+    async fn check_by_completion(&self, credentials: &ProviderCredentials, headers: HeaderMap) -> KeyCheck {
+        let provider = credentials.provider;
+        let Some(model) = credentials.compatible.as_ref().and_then(|c| c.custom_models.first()) else {
+            return key_check::no_model_to_check();
+        };
+        let call = match provider_api::completion_call(&self.config, credentials, model) {
+            Ok(call) => call,
+            Err(error) => return key_check::from_address(provider, error),
+        };
+        let body = serde_json::json!({
+            "model": model,
+            "messages": [{"role": "user", "content": "ping"}],
+            "max_tokens": 1,
+        });
+        let client = self.clients.of(provider);
+        let timeout = self.config.validation_timeout;
+        match http_client::post_json(client, call.url, headers, &[], &body, timeout, self.config.max_body_bytes).await {
+            Ok(reply) => key_check::from_endpoint_reply(&reply, &secrets(credentials)),
+            Err(error) => key_check::from_transport(provider, error),
+        }
     }
 
     async fn check(&self, credentials: &ProviderCredentials) -> KeyCheck {
@@ -54,7 +80,15 @@ impl HttpLlmGateway {
             Ok(addressed) => addressed,
             Err(error) => return key_check::from_address(provider, error),
         };
-        match self.get(call, headers).await {
+        match self.get(provider, call, headers.clone()).await {
+            Ok(reply) if provider == Provider::OpenaiCompatible && reply.status == StatusCode::NOT_FOUND => {
+                tracing::info!("the endpoint has no model list; checking the key with a completion");
+                self.check_by_completion(credentials, headers).await
+            }
+            Ok(reply) if provider == Provider::OpenaiCompatible => {
+                tracing::info!(status = reply.status.as_u16(), "endpoint answered the key check");
+                key_check::from_endpoint_reply(&reply, &secrets(credentials))
+            }
             Ok(reply) => {
                 tracing::info!(status = reply.status.as_u16(), "provider answered the key check");
                 key_check::from_reply(provider, &reply)
@@ -89,7 +123,7 @@ impl HttpLlmGateway {
         let mut models = Vec::new();
         let mut call = first.clone();
         for _ in 0..MAX_MODEL_PAGES {
-            let reply = self.get(call, headers.clone()).await?;
+            let reply = self.get(provider, call, headers.clone()).await?;
             if !reply.status.is_success() {
                 return Err(ListFailure::Status(reply.status, reply.body));
             }
@@ -133,6 +167,14 @@ impl LlmGateway for HttpLlmGateway {
     }
 }
 
+/// The secrets a call carries (the key, extra headers' values), which no message may show.
+pub(crate) fn secrets(credentials: &ProviderCredentials) -> Vec<&str> {
+    let headers = credentials.compatible.iter().flat_map(|endpoint| endpoint.extra_headers.iter());
+    std::iter::once(credentials.api_key.expose_secret())
+        .chain(headers.map(|(_, value)| value.expose_secret()))
+        .collect()
+}
+
 /// Why a model list failed, before it is told to the domain.
 #[derive(Debug)]
 enum ListFailure {
@@ -147,6 +189,9 @@ impl ListFailure {
         let name = provider.display_name();
         match self {
             ListFailure::Address(AddressError::KeyNotAHeader) => ModelListError::KeyRejected,
+            ListFailure::Address(AddressError::PrivateAddress) => {
+                ModelListError::Unavailable(format!("{name}: {}", TransportError::PrivateAddress.describe()))
+            }
             ListFailure::Address(_) => ModelListError::Unavailable(format!("no usable endpoint for {name}")),
             ListFailure::Transport(error) => ModelListError::Unavailable(format!("{name}: {}", error.describe())),
             ListFailure::Status(status, body) if key_check::is_key_rejection(provider, status, &body) => {

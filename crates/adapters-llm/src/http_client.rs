@@ -6,6 +6,8 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, redirect};
 use url::Url;
 
+use domain::provider_key::Provider;
+
 use crate::config::LlmGatewayConfig;
 
 /// Connecting never takes longer than this, whatever the whole-request timeout.
@@ -22,19 +24,48 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 #[error("could not build the HTTP client for LLM providers")]
 pub struct GatewayBuildError(#[source] reqwest::Error);
 
-/// Builds the client: no redirects (a key must not follow one to another host), no proxy
+/// The gateway's clients: one for the providers' own hosts (and the operator's overrides
+/// of them), one whose resolver refuses addresses inside the network for hosts that keys
+/// name (OpenAI-compatible endpoints).
+#[derive(Debug, Clone)]
+pub(crate) struct Clients {
+    fixed_hosts: Client,
+    user_named_hosts: Client,
+}
+
+impl Clients {
+    pub fn build(config: &LlmGatewayConfig) -> Result<Self, GatewayBuildError> {
+        let guard = net_guard::GuardedResolver::new(config.allow_private_endpoints);
+        Ok(Self { fixed_hosts: build_client(config, None)?, user_named_hosts: build_client(config, Some(guard))? })
+    }
+
+    /// The client for calls of `provider`.
+    pub fn of(&self, provider: Provider) -> &Client {
+        match provider {
+            Provider::OpenaiCompatible => &self.user_named_hosts,
+            _ => &self.fixed_hosts,
+        }
+    }
+}
+
+/// Builds a client: no redirects (a key must not follow one to another host), no proxy
 /// from the environment, connect and whole-request timeouts.
-pub(crate) fn build_client(config: &LlmGatewayConfig) -> Result<Client, GatewayBuildError> {
+fn build_client(
+    config: &LlmGatewayConfig,
+    guard: Option<net_guard::GuardedResolver>,
+) -> Result<Client, GatewayBuildError> {
     // reqwest is built with `rustls-no-provider`: the process needs one crypto provider.
     // Installing fails harmlessly when another part of the process installed it first.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
+    let mut builder = Client::builder()
         .redirect(redirect::Policy::none())
         .no_proxy()
         .connect_timeout(config.validation_timeout.min(MAX_CONNECT_TIMEOUT))
-        .timeout(config.validation_timeout)
-        .build()
-        .map_err(GatewayBuildError)
+        .timeout(config.validation_timeout);
+    if let Some(guard) = guard {
+        builder = builder.dns_resolver(std::sync::Arc::new(guard));
+    }
+    builder.build().map_err(GatewayBuildError)
 }
 
 /// A provider's answer: its status, (bounded) body and `Retry-After` (in seconds).
@@ -50,6 +81,8 @@ pub(crate) struct Reply {
 pub(crate) enum TransportError {
     /// The host could not be reached (refused, DNS, TLS, connect timeout).
     Connect,
+    /// The host's name resolves only to addresses inside the network, which are refused.
+    PrivateAddress,
     /// The request or the body took longer than the timeout.
     Timeout,
     /// A successful answer's body was larger than allowed.
@@ -63,6 +96,9 @@ impl TransportError {
     pub fn describe(self) -> &'static str {
         match self {
             TransportError::Connect => "could not connect",
+            TransportError::PrivateAddress => {
+                "the host resolves to private, loopback or link-local addresses only, which are refused"
+            }
             TransportError::Timeout => "timed out",
             TransportError::TooLarge => "the answer was too large",
             TransportError::Other => "the request failed",
@@ -71,7 +107,9 @@ impl TransportError {
 
     fn classify(error: &reqwest::Error) -> Self {
         // A connect timeout is both: it is reported as a connection problem.
-        if error.is_connect() {
+        if error.is_connect() && net_guard::refusal(error).is_some() {
+            TransportError::PrivateAddress
+        } else if error.is_connect() {
             TransportError::Connect
         } else if error.is_timeout() {
             TransportError::Timeout

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::http_client::{Reply, TransportError};
 use crate::provider_api::AddressError;
+use crate::provider_message::provider_message;
 
 const INVALID_KEY: &str = "Invalid API key";
 const RATE_LIMITED: &str = "Rate limited, please try again later";
@@ -19,6 +20,32 @@ const ANTHROPIC_OVERLOADED: &str = "Anthropic is overloaded, try again later";
 const AZURE_NOT_FOUND: &str = "Azure endpoint not found — check the URL";
 const TIMED_OUT: &str = "Request timed out, please try again";
 const FAILED: &str = "Validation failed, please try again";
+const PRIVATE_ENDPOINT: &str =
+    "base_url points at a private, loopback, link-local or metadata address, which this server does not call";
+const NO_MODEL_TO_CHECK: &str = "The endpoint has no /models: add a custom model so the key can be checked \
+     with a one-token completion";
+
+/// The verdict on an OpenAI-compatible endpoint's answer (to `/models`, or to the one-token
+/// completion made when it has none): its own words, without the secrets the call carried.
+pub(crate) fn from_endpoint_reply(reply: &Reply, secrets: &[&str]) -> KeyCheck {
+    let provider = Provider::OpenaiCompatible;
+    let status = reply.status;
+    if status.is_success() {
+        return if is_json_document(&reply.body) { KeyCheck::ok() } else { unexpected_response(provider) };
+    }
+    let said = provider_message(&reply.body, status, secrets);
+    match status.as_u16() {
+        401 | 403 => KeyCheck::invalid(format!("The endpoint refused the key: {said}"), key_field(provider)),
+        429 => KeyCheck::error(format!("{RATE_LIMITED} ({said})"), None),
+        code => KeyCheck::error(format!("The endpoint answered status {code}: {said}"), None),
+    }
+}
+
+/// The verdict on an OpenAI-compatible endpoint that lists no models and names no custom
+/// model to try a completion with.
+pub(crate) fn no_model_to_check() -> KeyCheck {
+    KeyCheck::error(NO_MODEL_TO_CHECK, Some(CredentialField::BaseUrl))
+}
 
 /// The verdict on a provider's answer to the key-check call.
 pub(crate) fn from_reply(provider: Provider, reply: &Reply) -> KeyCheck {
@@ -50,6 +77,7 @@ pub(crate) fn from_transport(provider: Provider, error: TransportError) -> KeyCh
         TransportError::Connect => {
             KeyCheck::error(format!("Could not connect to {}", provider.display_name()), endpoint_field(provider))
         }
+        TransportError::PrivateAddress => KeyCheck::invalid(PRIVATE_ENDPOINT, Some(CredentialField::BaseUrl)),
         TransportError::Timeout => KeyCheck::error(TIMED_OUT, None),
         TransportError::TooLarge => unexpected_response(provider),
         TransportError::Other => KeyCheck::error(FAILED, None),
@@ -62,6 +90,11 @@ pub(crate) fn from_address(provider: Provider, error: AddressError) -> KeyCheck 
         AddressError::MissingAzureEndpoint => endpoint_refused(AzureEndpointError::Missing),
         AddressError::BadAzureEndpoint => endpoint_refused(AzureEndpointError::NotAUrl),
         AddressError::KeyNotAHeader => KeyCheck::invalid(INVALID_KEY, key_field(provider)),
+        AddressError::MissingBaseUrl => {
+            KeyCheck::invalid("base_url is required for OpenAI-compatible keys.", Some(CredentialField::BaseUrl))
+        }
+        AddressError::HeaderNotAllowed => KeyCheck::invalid("An extra header cannot be sent over HTTP.", None),
+        AddressError::PrivateAddress => KeyCheck::invalid(PRIVATE_ENDPOINT, Some(CredentialField::BaseUrl)),
     }
 }
 
@@ -101,13 +134,18 @@ fn unexpected_response(provider: Provider) -> KeyCheck {
     )
 }
 
-/// Azure blames the key or the endpoint; other providers have only a key.
+/// Azure and OpenAI-compatible keys blame the key or the endpoint; other providers have
+/// only a key.
 fn key_field(provider: Provider) -> Option<CredentialField> {
-    (provider == Provider::AzureOpenai).then_some(CredentialField::ApiKey)
+    matches!(provider, Provider::AzureOpenai | Provider::OpenaiCompatible).then_some(CredentialField::ApiKey)
 }
 
 fn endpoint_field(provider: Provider) -> Option<CredentialField> {
-    (provider == Provider::AzureOpenai).then_some(CredentialField::AzureEndpoint)
+    match provider {
+        Provider::AzureOpenai => Some(CredentialField::AzureEndpoint),
+        Provider::OpenaiCompatible => Some(CredentialField::BaseUrl),
+        _ => None,
+    }
 }
 
 /// The parts of a provider's JSON error body that are inspected, never shown.

@@ -26,7 +26,8 @@ pub(crate) fn parse_page(provider: Provider, body: &[u8]) -> Result<ModelPage, U
             let list: DataList<OpenAiModel> = parse(body)?;
             Ok(ModelPage::last(list.data.into_iter().filter_map(OpenAiModel::listed)))
         }
-        Provider::TogetherAi => {
+        // Together, and some OpenAI-compatible servers, answer a bare array.
+        Provider::TogetherAi | Provider::OpenaiCompatible => {
             let list: TogetherList = parse(body)?;
             let models = match list {
                 TogetherList::Bare(models) | TogetherList::Wrapped { data: models } => models,

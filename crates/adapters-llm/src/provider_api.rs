@@ -32,6 +32,12 @@ pub(crate) enum AddressError {
     BadAzureEndpoint,
     /// The key holds characters an HTTP header cannot carry (line breaks, controls).
     KeyNotAHeader,
+    /// An OpenAI-compatible key without a usable base URL.
+    MissingBaseUrl,
+    /// An extra header an HTTP request cannot carry.
+    HeaderNotAllowed,
+    /// The endpoint is an address inside the network, which the operator does not allow.
+    PrivateAddress,
 }
 
 /// The cheapest authenticated call that proves a key works.
@@ -91,9 +97,11 @@ pub(crate) fn completion_call(
 ) -> Result<Call, AddressError> {
     let base = base_url(config, credentials)?;
     let call = match credentials.provider {
-        Provider::Openai | Provider::Openrouter | Provider::Fireworks | Provider::TogetherAi => {
-            Call::plain(join(&base, &["chat", "completions"]))
-        }
+        Provider::Openai
+        | Provider::Openrouter
+        | Provider::Fireworks
+        | Provider::TogetherAi
+        | Provider::OpenaiCompatible => Call::plain(join(&base, &["chat", "completions"])),
         Provider::AzureOpenai => Call {
             url: join(&base, &["openai", "deployments", model, "chat", "completions"]),
             query: vec![("api-version", azure_api_version(credentials))],
@@ -115,6 +123,14 @@ pub(crate) fn auth_headers(credentials: &ProviderCredentials) -> Result<HeaderMa
     match credentials.provider {
         Provider::Openai | Provider::Openrouter | Provider::Fireworks | Provider::TogetherAi => {
             headers.insert(AUTHORIZATION, secret_value(&format!("Bearer {key}"))?);
+        }
+        Provider::OpenaiCompatible => {
+            headers.insert(AUTHORIZATION, secret_value(&format!("Bearer {key}"))?);
+            for (name, value) in credentials.compatible.iter().flat_map(|endpoint| endpoint.extra_headers.iter()) {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| AddressError::HeaderNotAllowed)?;
+                let value = secret_value(value.expose_secret()).map_err(|_| AddressError::HeaderNotAllowed)?;
+                headers.insert(name, value);
+            }
         }
         Provider::Anthropic => {
             headers.insert(HeaderName::from_static("x-api-key"), secret_value(key)?);
@@ -146,6 +162,14 @@ fn secret_value(raw: &str) -> Result<HeaderValue, AddressError> {
 fn base_url(config: &LlmGatewayConfig, credentials: &ProviderCredentials) -> Result<Url, AddressError> {
     if let Some(base) = config.base_url(credentials.provider) {
         return Ok(base.clone());
+    }
+    if credentials.provider == Provider::OpenaiCompatible {
+        let endpoint = credentials.compatible.as_ref().ok_or(AddressError::MissingBaseUrl)?;
+        let url = Url::parse(endpoint.base_url.as_str()).map_err(|_| AddressError::MissingBaseUrl)?;
+        if !net_guard::literal_allowed(&url, config.allow_private_endpoints) {
+            return Err(AddressError::PrivateAddress);
+        }
+        return Ok(url);
     }
     let azure = credentials.azure.as_ref().ok_or(AddressError::MissingAzureEndpoint)?;
     let url = Url::parse(azure.endpoint.as_str()).map_err(|_| AddressError::BadAzureEndpoint)?;
@@ -184,8 +208,7 @@ mod tests {
     #[test]
     fn completion_paths_escape_the_model_but_keep_gemini_s_method_suffix() {
         let config = LlmGatewayConfig::default();
-        let credentials =
-            |provider| ProviderCredentials { provider, api_key: secrecy::SecretString::from("k"), azure: None };
+        let credentials = |provider| ProviderCredentials::plain(provider, secrecy::SecretString::from("k"));
         let gemini = completion_call(&config, &credentials(Provider::Gemini), "models/gemini-2.5-flash").unwrap();
         assert_eq!(
             gemini.url.as_str(),

@@ -16,9 +16,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use wiremock::{MockServer, Request, ResponseTemplate};
 
-/// The providers that speak OpenAI's chat-completions format at a fixed host.
-const OPENAI_COMPATIBLE: [Provider; 4] =
-    [Provider::Openai, Provider::TogetherAi, Provider::Fireworks, Provider::Openrouter];
+/// The providers that speak OpenAI's chat-completions format (at a fixed host, or at the
+/// endpoint the key names).
+const OPENAI_COMPATIBLE: [Provider; 5] =
+    [Provider::Openai, Provider::TogetherAi, Provider::Fireworks, Provider::Openrouter, Provider::OpenaiCompatible];
 
 /// A deadline no healthy fake server comes near.
 const DEADLINE: Duration = Duration::from_secs(10);

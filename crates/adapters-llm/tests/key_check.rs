@@ -10,10 +10,32 @@ use serde_json::json;
 use wiremock::matchers::{any, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// What a non-Azure provider's bad key looks like; Azure blames the key field.
-fn invalid_key(provider: Provider) -> KeyCheck {
-    let field = (provider == Provider::AzureOpenai).then_some(CredentialField::ApiKey);
-    KeyCheck::invalid("Invalid API key", field)
+/// What a bad key looks like, for a refusal whose message is `error_body`'s; Azure and
+/// OpenAI-compatible endpoints blame the key field, and an endpoint's own words are told
+/// (without the key it echoes).
+fn invalid_key(provider: Provider, status: u16) -> KeyCheck {
+    match provider {
+        Provider::AzureOpenai => KeyCheck::invalid("Invalid API key", Some(CredentialField::ApiKey)),
+        Provider::OpenaiCompatible => KeyCheck::invalid(
+            format!("The endpoint refused the key: {}", echoed_message(status)),
+            Some(CredentialField::ApiKey),
+        ),
+        _ => KeyCheck::invalid("Invalid API key", None),
+    }
+}
+
+/// `error_body`'s message as an OpenAI-compatible endpoint's check tells it.
+fn echoed_message(status: u16) -> String {
+    format!("Request failed with status {status}. Incorrect API key provided: [redacted]")
+}
+
+/// The field an endpoint problem blames.
+fn endpoint_field(provider: Provider) -> Option<CredentialField> {
+    match provider {
+        Provider::AzureOpenai => Some(CredentialField::AzureEndpoint),
+        Provider::OpenaiCompatible => Some(CredentialField::BaseUrl),
+        _ => None,
+    }
 }
 
 /// Checks `provider`'s key against a server answering the check call with `response`.
@@ -38,7 +60,7 @@ async fn unauthorized_and_forbidden_mean_an_invalid_key_with_every_provider() {
         for status in [401, 403] {
             let response = ResponseTemplate::new(status).set_body_json(error_body(provider, status));
             let check = check_answered(provider, response).await;
-            assert_eq!(check, invalid_key(provider), "{provider} {status}");
+            assert_eq!(check, invalid_key(provider, status), "{provider} {status}");
         }
     }
 }
@@ -49,7 +71,11 @@ async fn too_many_requests_is_a_rate_limit_error_with_every_provider() {
         let body =
             json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}});
         let check = check_answered(provider, ResponseTemplate::new(429).set_body_json(body)).await;
-        assert_eq!(check, KeyCheck::error("Rate limited, please try again later", None), "{provider}");
+        let expected = match provider {
+            Provider::OpenaiCompatible => "Rate limited, please try again later (Rate limit reached)",
+            _ => "Rate limited, please try again later",
+        };
+        assert_eq!(check, KeyCheck::error(expected, None), "{provider}");
     }
 }
 
@@ -58,8 +84,9 @@ async fn a_server_error_is_an_error_naming_the_status_where_the_spec_says_so() {
     for provider in Provider::ALL {
         let response = ResponseTemplate::new(500).set_body_json(error_body(provider, 500));
         let expected = match provider {
-            Provider::Openrouter | Provider::TogetherAi => "Unexpected response status: 500",
-            _ => "Validation failed, please try again",
+            Provider::Openrouter | Provider::TogetherAi => "Unexpected response status: 500".to_owned(),
+            Provider::OpenaiCompatible => format!("The endpoint answered status 500: {}", echoed_message(500)),
+            _ => "Validation failed, please try again".to_owned(),
         };
         let check = check_answered(provider, response).await;
         assert_eq!(check, KeyCheck::error(expected, None), "{provider}");
@@ -85,8 +112,8 @@ async fn an_unreachable_provider_is_a_connection_error_naming_it() {
     for provider in Provider::ALL {
         let (gateway, credentials) = gateway_at(provider, &refused_root(), short_timeout());
         let check = gateway.check_key(&credentials).await;
-        let field = (provider == Provider::AzureOpenai).then_some(CredentialField::AzureEndpoint);
-        let expected = KeyCheck::error(format!("Could not connect to {}", provider.display_name()), field);
+        let expected =
+            KeyCheck::error(format!("Could not connect to {}", provider.display_name()), endpoint_field(provider));
         assert_eq!(check, expected, "{provider}");
     }
 }
@@ -96,10 +123,9 @@ async fn an_html_page_is_an_unexpected_response_naming_the_provider() {
     for provider in Provider::ALL {
         let response = ResponseTemplate::new(200).set_body_raw(html_page(), "text/html; charset=utf-8");
         let check = check_answered(provider, response).await;
-        let field = (provider == Provider::AzureOpenai).then_some(CredentialField::AzureEndpoint);
         let expected = KeyCheck::error(
             format!("Unexpected response from {} — check the endpoint", provider.display_name()),
-            field,
+            endpoint_field(provider),
         );
         assert_eq!(check, expected, "{provider}");
     }
@@ -289,7 +315,12 @@ async fn messages_never_carry_the_key_or_the_providers_body() {
         for status in [401, 403, 429, 500] {
             let response = ResponseTemplate::new(status).set_body_json(error_body(provider, status));
             let message = check_answered(provider, response).await.message.unwrap_or_default();
-            assert_secret_free(&message, &format!("{provider} {status} json"));
+            if provider == Provider::OpenaiCompatible {
+                // An endpoint's own words are told, never the secrets they echo.
+                assert!(!message.contains(KEY) && !message.contains("SECRET"), "{provider} {status}: {message}");
+            } else {
+                assert_secret_free(&message, &format!("{provider} {status} json"));
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::crypto::SealedSecret;
-use domain::provider_key::{KeyActivity, KeyState, Provider, ProviderKey, ProviderKeyRepository, SealedKeyRow};
+use domain::provider_key::{
+    CompatibleSettings, KeyActivity, KeyState, Provider, ProviderKey, ProviderKeyRepository, SealedKeyRow,
+};
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 use futures::FutureExt as _;
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -29,7 +31,7 @@ impl PgProviderKeyRepository {
 }
 
 const SELECT_KEY: &str = "SELECT k.id, k.project_id, k.provider, k.name, k.state, k.error_message, k.api_key_masked, \
-     k.azure_endpoint, k.api_version, k.created_at, k.updated_at, k.last_used_at, \
+     k.azure_endpoint, k.api_version, k.base_url, k.extra_headers_masked, k.custom_models, k.created_at, k.updated_at, k.last_used_at, \
      u.id AS user_id, u.uuid AS user_uuid, u.email AS user_email, u.first_name, u.last_name \
      FROM provider_keys k LEFT JOIN users u ON u.id = k.created_by";
 
@@ -45,6 +47,9 @@ struct KeyFields {
     api_key_masked: String,
     azure_endpoint: Option<String>,
     api_version: Option<String>,
+    base_url: Option<String>,
+    extra_headers_masked: Option<sqlx::types::Json<std::collections::BTreeMap<String, String>>>,
+    custom_models: Option<sqlx::types::Json<Vec<String>>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     last_used_at: Option<DateTime<Utc>>,
@@ -83,6 +88,11 @@ impl KeyFields {
     fn into_key(self, created_by: Option<domain::provider_key::UserSummary>) -> Result<ProviderKey, RepositoryError> {
         let provider = Provider::parse(&self.provider).map_err(|_| corrupt("provider", self.id))?;
         let state = KeyState::parse(&self.state).ok_or_else(|| corrupt("state", self.id))?;
+        let compatible = self.base_url.map(|base_url| CompatibleSettings {
+            base_url,
+            extra_headers: self.extra_headers_masked.map(|headers| headers.0).unwrap_or_default(),
+            custom_models: self.custom_models.map(|models| models.0).unwrap_or_default(),
+        });
         Ok(ProviderKey {
             id: ProviderKeyId(self.id),
             project: ProjectId(self.project_id),
@@ -93,6 +103,7 @@ impl KeyFields {
             api_key_masked: self.api_key_masked,
             azure_endpoint: self.azure_endpoint,
             api_version: self.api_version,
+            compatible,
             created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -115,7 +126,8 @@ pub(crate) async fn fetch_key(
 /// The hot read's statement: one index lookup, no join (the creator comes from
 /// [`UserSummaries`]).
 const KEY_ONLY_BY_ID: &str = "SELECT id, project_id, provider, name, state, error_message, api_key_masked, \
-     azure_endpoint, api_version, created_at, updated_at, last_used_at, created_by \
+     azure_endpoint, api_version, base_url, extra_headers_masked, custom_models, created_at, updated_at, \
+     last_used_at, created_by \
      FROM provider_keys WHERE project_id = $1 AND id = $2";
 
 fn key_by_id_sql() -> &'static str {

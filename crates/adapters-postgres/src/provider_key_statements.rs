@@ -6,6 +6,7 @@ use domain::provider_key::{
 };
 use domain::unit_of_work::RowLock;
 use domain::{ProjectId, ProviderKeyId, RepositoryError};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::provider_key_repository::fetch_key;
@@ -13,8 +14,9 @@ use crate::unit_of_work::PgTransaction;
 
 const INSERT: &str = "\
 INSERT INTO provider_keys (id, project_id, provider, name, state, error_message, api_key_masked,
-                           azure_endpoint, api_version, sealed_secret, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+                           azure_endpoint, api_version, sealed_secret, created_by,
+                           base_url, extra_headers_masked, custom_models)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 const UPDATE: &str = "\
 UPDATE provider_keys SET
@@ -25,6 +27,9 @@ UPDATE provider_keys SET
   azure_endpoint = COALESCE($8, azure_endpoint),
   api_version = COALESCE($9, api_version),
   sealed_secret = COALESCE($10, sealed_secret),
+  base_url = CASE WHEN $11 THEN $12 ELSE base_url END,
+  extra_headers_masked = CASE WHEN $11 THEN $13 ELSE extra_headers_masked END,
+  custom_models = CASE WHEN $11 THEN $14 ELSE custom_models END,
   updated_at = now()
 WHERE project_id = $1 AND id = $2 RETURNING id";
 
@@ -50,7 +55,10 @@ impl ProviderKeyStatements for PgTransaction {
                 .bind(&key.azure_endpoint)
                 .bind(&key.api_version)
                 .bind(&key.sealed_secret.0)
-                .bind(key.created_by.0),
+                .bind(key.created_by.0)
+                .bind(key.compatible.as_ref().map(|c| c.base_url.as_str()))
+                .bind(key.compatible.as_ref().map(|c| Json(&c.extra_headers)))
+                .bind(key.compatible.as_ref().map(|c| Json(&c.custom_models))),
         )
         .await?;
         Ok(())
@@ -91,6 +99,10 @@ impl ProviderKeyStatements for PgTransaction {
             .bind(&changes.azure_endpoint)
             .bind(&changes.api_version)
             .bind(changes.sealed_secret.as_ref().map(|s| s.0.clone()))
+            .bind(changes.compatible.is_some())
+            .bind(changes.compatible.as_ref().map(|c| c.base_url.as_str()))
+            .bind(changes.compatible.as_ref().map(|c| Json(&c.extra_headers)))
+            .bind(changes.compatible.as_ref().map(|c| Json(&c.custom_models)))
             .fetch_optional(self.connection().await?)
             .await
             .map_err(RepositoryError::new)?;

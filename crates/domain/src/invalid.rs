@@ -39,6 +39,7 @@ pub enum Rule {
     NotAnIntegerOrNull,
     NotAString,
     NotAnObject,
+    NotAList,
     NotAUuid,
     /// Item `index` of a list is not a UUID.
     ItemNotAUuid {
@@ -67,6 +68,18 @@ pub enum Rule {
     },
     ApiVersionCharacters,
     NoStoredSecret,
+    /// An OpenAI-compatible `base_url` that is not a base URL (credentials, query, ...).
+    BaseUrlInvalid,
+    BaseUrlNotHttps,
+    BaseUrlPrivate,
+    /// An extra header's name that is not an HTTP token (or is sent twice).
+    HeaderName,
+    /// An extra header the gateway sets itself (`Authorization`, `Host`, ...).
+    HeaderReserved,
+    /// An extra header's value with line breaks or control characters.
+    HeaderValue,
+    /// A new `base_url` without the key again.
+    EndpointNeedsKey,
     /// The provider refused the key; `reason` is the gateway's verdict when it gave one.
     ProviderRejected {
         reason: Option<String>,

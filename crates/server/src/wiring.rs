@@ -27,7 +27,8 @@ use domain::llm::{Llm, LlmUse, LlmUsePorts, SystemLlm};
 use domain::models::ModelsService;
 use domain::offline_evaluation::OfflineEvaluationService;
 use domain::provider_key::{
-    ApiVersion, AzureEndpoint, AzureTarget, KeyTransactions, ProviderKeyService, ProviderKeyServiceConfig,
+    ApiVersion, AzureEndpoint, AzureTarget, BaseUrl, CompatibleEndpoint, ExtraHeaders, KeyTransactions,
+    ProviderKeyService, ProviderKeyServiceConfig,
 };
 use domain::reports::targets::TargetPolicy;
 use domain::reports::{ReportConfig, ReportPorts, ReportServices, RunTransactions};
@@ -113,11 +114,23 @@ fn system_llm(config: &Config) -> Result<Option<SystemLlm>, ConfigError> {
         }),
         _ => None,
     };
+    let compatible = match &system.base_url {
+        Some(raw) if system.provider == domain::provider_key::Provider::OpenaiCompatible => Some(CompatibleEndpoint {
+            base_url: BaseUrl::parse(raw, config.allow_private_endpoints).map_err(|rule| ConfigError {
+                variable: "LLMA_SYSTEM_LLM_BASE_URL".into(),
+                message: format!("not a usable base URL ({rule:?})"),
+            })?,
+            extra_headers: ExtraHeaders::default(),
+            custom_models: vec![system.model.clone()],
+        }),
+        _ => None,
+    };
     Ok(Some(SystemLlm {
         provider: system.provider,
         api_key: system.api_key.clone(),
         model: system.model.clone(),
         azure,
+        compatible,
     }))
 }
 

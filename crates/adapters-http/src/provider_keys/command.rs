@@ -3,12 +3,50 @@
 
 use domain::evaluation::{AssignKeyCommand, MAX_ASSIGNED_EVALUATIONS};
 use domain::provider_key::{
-    CheckProviderKey, CreateProviderKey, KeyEdits, Provider, UpdateProviderKey, parse_name, parse_provider,
-    required_key,
+    CheckProviderKey, CreateProviderKey, EndpointInput, ExtraHeaders, KeyEdits, Provider, UpdateProviderKey,
+    parse_custom_models, parse_name, parse_provider, required_key,
 };
 use domain::{EvaluationId, FieldError, Rule};
+use secrecy::SecretString;
+use serde_json::Value;
 
-use super::dto::{AssignBody, KeyCheckBody, ProviderKeyBody};
+use super::dto::{AssignBody, EndpointBody, KeyCheckBody, ProviderKeyBody};
+
+impl EndpointBody {
+    /// The endpoint's fields, each checked for its shape (the base URL is checked by the
+    /// service, under the operator's policy).
+    fn try_into_domain(self) -> Result<EndpointInput, FieldError> {
+        let extra_headers = match self.extra_headers {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(ExtraHeaders::parse(
+                map.into_iter()
+                    .map(|(name, value)| {
+                        let value = match value {
+                            Value::String(text) => Some(SecretString::from(text)),
+                            _ => None,
+                        };
+                        (name, value)
+                    })
+                    .collect(),
+            )?),
+            Some(_) => return Err(FieldError::new("extra_headers", Rule::NotAnObject)),
+        };
+        let custom_models = match self.custom_models {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(parse_custom_models(
+                items
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::String(name) => Some(name),
+                        _ => None,
+                    })
+                    .collect(),
+            )?),
+            Some(_) => return Err(FieldError::new("custom_models", Rule::NotAList)),
+        };
+        Ok(EndpointInput { base_url: self.base_url, extra_headers, custom_models })
+    }
+}
 
 impl ProviderKeyBody {
     pub fn try_into_create(self) -> Result<CreateProviderKey, FieldError> {
@@ -18,12 +56,14 @@ impl ProviderKeyBody {
         };
         let name = parse_name(self.name.as_deref().unwrap_or(""))?;
         let api_key = required_key(self.api_key.as_ref(), Rule::Required)?;
+        let endpoint = self.endpoint.try_into_domain()?;
         Ok(CreateProviderKey {
             provider,
             name,
             api_key,
             azure_endpoint: self.azure_endpoint,
             api_version: self.api_version,
+            endpoint,
             set_as_active: self.set_as_active.unwrap_or(false),
         })
     }
@@ -42,6 +82,7 @@ impl ProviderKeyBody {
             api_key: self.api_key.as_ref().map(|key| required_key(Some(key), Rule::Blank)).transpose()?,
             azure_endpoint: self.azure_endpoint,
             api_version: self.api_version,
+            endpoint: self.endpoint.try_into_domain()?,
             set_as_active: self.set_as_active.unwrap_or(false),
         })
     }
@@ -65,7 +106,13 @@ impl KeyCheckBody {
             Some(raw) => parse_provider(raw)?,
             None => Provider::Openai,
         };
-        Ok(CheckProviderKey { provider, api_key, azure_endpoint: self.azure_endpoint, api_version: self.api_version })
+        Ok(CheckProviderKey {
+            provider,
+            api_key,
+            azure_endpoint: self.azure_endpoint,
+            api_version: self.api_version,
+            endpoint: self.endpoint.try_into_domain()?,
+        })
     }
 }
 

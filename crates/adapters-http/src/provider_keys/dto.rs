@@ -43,7 +43,8 @@ impl From<UserSummary> for CreatedByDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProviderKeyDto {
     pub id: uuid::Uuid,
-    /// One of openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai.
+    /// One of openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai,
+    /// openai_compatible.
     pub provider: String,
     pub name: String,
     /// unknown | ok | invalid | error
@@ -52,6 +53,15 @@ pub struct ProviderKeyDto {
     pub api_key_masked: String,
     pub azure_endpoint_display: Option<String>,
     pub api_version_display: Option<String>,
+    /// openai_compatible only: the endpoint the key is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// openai_compatible only: header names with masked values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_headers: Option<std::collections::BTreeMap<String, String>>,
+    /// openai_compatible only: the models offered when the endpoint lists none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_models: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub created_by: Option<CreatedByDto>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -59,6 +69,7 @@ pub struct ProviderKeyDto {
 
 impl From<ProviderKey> for ProviderKeyDto {
     fn from(key: ProviderKey) -> Self {
+        let compatible = key.compatible;
         Self {
             id: key.id.0,
             provider: key.provider.as_str().to_owned(),
@@ -68,6 +79,9 @@ impl From<ProviderKey> for ProviderKeyDto {
             api_key_masked: key.api_key_masked,
             azure_endpoint_display: key.azure_endpoint,
             api_version_display: key.api_version,
+            base_url: compatible.as_ref().map(|c| c.base_url.clone()),
+            extra_headers: compatible.as_ref().map(|c| c.extra_headers.clone()),
+            custom_models: compatible.map(|c| c.custom_models),
             created_at: key.created_at,
             created_by: key.created_by.map(CreatedByDto::from),
             last_used_at: key.last_used_at,
@@ -88,8 +102,23 @@ pub struct ProviderKeyBody {
     pub azure_endpoint: Option<String>,
     #[schema(write_only)]
     pub api_version: Option<String>,
+    #[serde(flatten)]
+    pub endpoint: EndpointBody,
     #[schema(write_only)]
     pub set_as_active: Option<bool>,
+}
+
+/// The fields of an `openai_compatible` key besides the key (ignored for other providers).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct EndpointBody {
+    /// `https://host[/path]` the key is bound to; changing it requires `api_key` again.
+    pub base_url: Option<String>,
+    /// Up to 20 headers sent with every call; sealed with the key, shown masked.
+    #[schema(value_type = Option<Object>, write_only)]
+    pub extra_headers: Option<serde_json::Value>,
+    /// Up to 200 model names offered when the endpoint has no `/models`.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub custom_models: Option<serde_json::Value>,
 }
 
 /// Body of `provider_key_validations/`.
@@ -101,6 +130,8 @@ pub struct KeyCheckBody {
     pub provider: Option<String>,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    #[serde(flatten)]
+    pub endpoint: EndpointBody,
 }
 
 /// The outcome of a stateless key check.
@@ -109,7 +140,7 @@ pub struct KeyCheckDto {
     /// ok | invalid | error
     pub state: String,
     pub error_message: Option<String>,
-    /// azure_endpoint | api_key | null
+    /// azure_endpoint | api_key | base_url | null
     pub error_field: Option<String>,
 }
 

@@ -9,15 +9,14 @@ mod azure;
 mod gemini;
 mod openai_compatible;
 mod retry;
+mod schema_check;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::llm::{Completion, CompletionError, CompletionRequest, StructuredCompletion, TokenUsage};
 use domain::provider_key::{Provider, ProviderCredentials};
-use reqwest::Client;
 use reqwest::header::HeaderMap;
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -32,7 +31,7 @@ use crate::provider_api::{self, AddressError, Call};
 /// redirects, bounded bodies). Cheap to share behind an `Arc<dyn StructuredCompletion>`.
 #[derive(Debug, Clone)]
 pub struct HttpStructuredCompletion {
-    client: Client,
+    clients: http_client::Clients,
     config: LlmGatewayConfig,
     retry: RetryPolicy,
 }
@@ -41,8 +40,8 @@ impl HttpStructuredCompletion {
     /// Builds the adapter and its HTTP client, with the default [`RetryPolicy`]. Each call's
     /// own deadline replaces `config.validation_timeout`.
     pub fn new(config: LlmGatewayConfig) -> Result<Self, GatewayBuildError> {
-        let client = http_client::build_client(&config)?;
-        Ok(Self { client, config, retry: RetryPolicy::default() })
+        let clients = http_client::Clients::build(&config)?;
+        Ok(Self { clients, config, retry: RetryPolicy::default() })
     }
 
     /// Replaces the retry policy (tests use short backoffs).
@@ -66,12 +65,15 @@ impl HttpStructuredCompletion {
         let format = WireFormat::of(provider);
         let call = provider_api::completion_call(&self.config, credentials, &request.model).map_err(address_error)?;
         let headers = provider_api::auth_headers(credentials).map_err(address_error)?;
-        let body = format.body(request);
+        let secrets = crate::gateway::secrets(credentials);
+        let mut body = format.body(request);
         tracing::debug!(system = %request.system, user = %request.user, "completion prompt");
 
         let mut attempts = 0;
         let mut retries = 0;
         let mut reasked = false;
+        // Set once the server refused `json_schema`: JSON mode, the schema checked here.
+        let mut json_mode = false;
         let mut usage = TokenUsage::default();
         loop {
             let remaining = end.saturating_duration_since(Instant::now());
@@ -79,12 +81,16 @@ impl HttpStructuredCompletion {
                 return Err(CompletionError::Timeout);
             }
             attempts += 1;
-            let transient = match self.attempt(&call, headers.clone(), &body, remaining).await {
+            let transient = match self.attempt(provider, &call, headers.clone(), &body, remaining).await {
                 Ok(reply) if reply.status.is_success() => {
                     let answer = format.parse(&reply.body);
                     usage.input += answer.usage.input;
                     usage.output += answer.usage.output;
-                    match answer.value {
+                    let value = match answer.value {
+                        Ok(value) if json_mode => schema_check::conforms(&value, &request.schema).map(|()| value),
+                        other => other,
+                    };
+                    match value {
                         Ok(value) => {
                             tracing::debug!(answer = %value, "completion answer");
                             return Ok(Completion { value, usage, attempts });
@@ -97,7 +103,17 @@ impl HttpStructuredCompletion {
                         Err(why) => return Err(CompletionError::BadOutput(why.to_owned())),
                     }
                 }
-                Ok(reply) => retry::classify_status(provider, &reply, credentials.api_key.expose_secret())?,
+                Ok(reply)
+                    if !json_mode
+                        && provider == Provider::OpenaiCompatible
+                        && openai_compatible::refuses_json_schema(reply.status, &reply.body) =>
+                {
+                    tracing::info!("the endpoint refused json_schema; asking in JSON mode");
+                    json_mode = true;
+                    body = openai_compatible::json_mode_body(request, TokenLimitField::MaxTokens);
+                    continue;
+                }
+                Ok(reply) => retry::classify_status(provider, &reply, &secrets)?,
                 Err(error) => retry::classify_transport(error)?,
             };
             let delay = self.retry.delay(retries, transient.retry_after());
@@ -112,6 +128,7 @@ impl HttpStructuredCompletion {
 
     async fn attempt(
         &self,
+        provider: Provider,
         call: &Call,
         headers: HeaderMap,
         body: &Value,
@@ -119,7 +136,7 @@ impl HttpStructuredCompletion {
     ) -> Result<http_client::Reply, http_client::TransportError> {
         let query: Vec<(&str, &str)> = call.query.iter().map(|(name, value)| (*name, value.as_str())).collect();
         http_client::post_json(
-            &self.client,
+            self.clients.of(provider),
             call.url.clone(),
             headers,
             &query,
@@ -173,7 +190,7 @@ impl WireFormat {
     fn of(provider: Provider) -> Self {
         match provider {
             Provider::Openai => WireFormat::OpenaiCompatible(TokenLimitField::MaxCompletionTokens),
-            Provider::Openrouter | Provider::Fireworks | Provider::TogetherAi => {
+            Provider::Openrouter | Provider::Fireworks | Provider::TogetherAi | Provider::OpenaiCompatible => {
                 WireFormat::OpenaiCompatible(TokenLimitField::MaxTokens)
             }
             Provider::AzureOpenai => WireFormat::Azure,
@@ -238,8 +255,12 @@ fn tokens(envelope: &Value, pointer: &str) -> u64 {
 fn address_error(error: AddressError) -> CompletionError {
     match error {
         AddressError::KeyNotAHeader => CompletionError::KeyRejected,
-        AddressError::MissingAzureEndpoint | AddressError::BadAzureEndpoint => {
+        AddressError::MissingAzureEndpoint | AddressError::BadAzureEndpoint | AddressError::MissingBaseUrl => {
             CompletionError::Unavailable("no usable endpoint".to_owned())
+        }
+        AddressError::HeaderNotAllowed => CompletionError::Unavailable("an extra header cannot be sent".to_owned()),
+        AddressError::PrivateAddress => {
+            CompletionError::Unavailable(crate::http_client::TransportError::PrivateAddress.describe().to_owned())
         }
     }
 }

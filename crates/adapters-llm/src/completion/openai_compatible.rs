@@ -1,5 +1,6 @@
-//! The OpenAI chat-completions wire format, spoken by OpenAI, Together AI, Fireworks and
-//! OpenRouter (and, with its own URL and header, Azure OpenAI).
+//! The OpenAI chat-completions wire format, spoken by OpenAI, Together AI, Fireworks,
+//! OpenRouter and OpenAI-compatible endpoints (and, with its own URL and header, Azure
+//! OpenAI).
 
 use domain::llm::{CompletionRequest, TokenUsage};
 use serde_json::{Value, json};
@@ -33,6 +34,27 @@ pub(crate) fn body(request: &CompletionRequest, limit: TokenLimitField) -> Value
     };
     body[field] = json!(request.max_output_tokens);
     body
+}
+
+/// The request body for servers without `json_schema` (older vLLM, Ollama, some gateways):
+/// JSON mode, with the schema written into the instructions; the answer is then checked
+/// against the schema here.
+pub(crate) fn json_mode_body(request: &CompletionRequest, limit: TokenLimitField) -> Value {
+    let mut body = body(request, limit);
+    let system = format!(
+        "{}\n\nAnswer with one JSON object and nothing else. It must match this JSON Schema:\n{}",
+        request.system, request.schema
+    );
+    body["messages"][0]["content"] = json!(system);
+    body["response_format"] = json!({"type": "json_object"});
+    body
+}
+
+/// Whether a refusal says the server does not take `response_format: json_schema` (a 400
+/// or 422 naming it).
+pub(crate) fn refuses_json_schema(status: reqwest::StatusCode, body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    matches!(status.as_u16(), 400 | 422) && (text.contains("response_format") || text.contains("json_schema"))
 }
 
 /// The answer: `choices[0].message.content`, a JSON string.
@@ -74,6 +96,18 @@ mod tests {
         let other = body(&request(), TokenLimitField::MaxTokens);
         assert_eq!(other["max_tokens"], 100);
         assert_eq!(other["response_format"]["json_schema"]["schema"], json!({"type": "object"}));
+    }
+
+    #[test]
+    fn json_mode_writes_the_schema_into_the_instructions() {
+        let fallback = json_mode_body(&request(), TokenLimitField::MaxTokens);
+        assert_eq!(fallback["response_format"], json!({"type": "json_object"}));
+        let system = fallback["messages"][0]["content"].as_str().unwrap();
+        assert!(system.starts_with("sys\n\n") && system.ends_with(r#"{"type":"object"}"#), "{system}");
+        let bad_request = reqwest::StatusCode::BAD_REQUEST;
+        assert!(refuses_json_schema(bad_request, br#"{"error":{"message":"Unknown response_format type"}}"#));
+        assert!(!refuses_json_schema(bad_request, br#"{"error":{"message":"context too long"}}"#));
+        assert!(!refuses_json_schema(reqwest::StatusCode::NOT_FOUND, b"response_format"));
     }
 
     #[test]

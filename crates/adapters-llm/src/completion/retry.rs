@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 
 use crate::http_client::{Reply, TransportError};
 use crate::key_check;
+use crate::provider_message::provider_message;
 
 /// How a completion retries 429s, 5xx answers and broken connections. Never applies to a
 /// rejected key, and never waits past the call's deadline.
@@ -71,18 +72,22 @@ impl Transient {
     }
 }
 
-/// A non-2xx answer: worth retrying, or final. `secret` (the key the call used) is cut out
-/// of any provider message kept.
-pub(crate) fn classify_status(provider: Provider, reply: &Reply, secret: &str) -> Result<Transient, CompletionError> {
+/// A non-2xx answer: worth retrying, or final. `secrets` (the key and headers the call
+/// used) are cut out of any provider message kept.
+pub(crate) fn classify_status(
+    provider: Provider,
+    reply: &Reply,
+    secrets: &[&str],
+) -> Result<Transient, CompletionError> {
     let status = reply.status;
     if key_check::is_key_rejection(provider, status, &reply.body) {
         return Err(CompletionError::KeyRejected);
     }
     if status == StatusCode::PAYMENT_REQUIRED || is_quota_refusal(status, &reply.body) {
-        return Err(CompletionError::QuotaExceeded(provider_message(&reply.body, status, secret)));
+        return Err(CompletionError::QuotaExceeded(provider_message(&reply.body, status, secrets)));
     }
     if status == StatusCode::NOT_FOUND {
-        return Err(CompletionError::ModelNotFound(provider_message(&reply.body, status, secret)));
+        return Err(CompletionError::ModelNotFound(provider_message(&reply.body, status, secrets)));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Ok(Transient::RateLimited(reply.retry_after));
@@ -92,9 +97,6 @@ pub(crate) fn classify_status(provider: Provider, reply: &Reply, secret: &str) -
     }
     Err(CompletionError::Unavailable(format!("status {}", status.as_u16())))
 }
-
-/// The longest provider message kept.
-const MAX_MESSAGE_CHARS: usize = 500;
 
 /// A refusal for want of quota or credit: OpenAI's 429 `insufficient_quota`, Anthropic's
 /// 400 "credit balance is too low".
@@ -111,41 +113,12 @@ fn is_quota_refusal(status: StatusCode, body: &[u8]) -> bool {
     }
 }
 
-/// Prefixes of the providers' key formats: a word starting so is taken for a key.
-const KEY_PREFIXES: [&str; 4] = ["sk-", "sk_", "AIza", "key-"];
-
-/// The provider's `error.message` (the shape OpenAI, Anthropic and Gemini share), else the
-/// status; bounded. Providers echo keys in some messages ("Incorrect API key provided:
-/// sk-..."), so the call's own key and every word shaped like a key are redacted; the
-/// body is not kept otherwise.
-fn provider_message(body: &[u8], status: StatusCode, secret: &str) -> String {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|answer| answer["error"]["message"].as_str().map(str::to_owned))
-        .filter(|message| !message.trim().is_empty());
-    let Some(message) = message else {
-        return format!("status {}", status.as_u16());
-    };
-    let message = if secret.is_empty() { message } else { message.replace(secret, "[redacted]") };
-    let redacted: Vec<String> = message
-        .split(' ')
-        .map(|word| {
-            let bare = word.trim_start_matches(['`', '"', '\'', '(']);
-            if KEY_PREFIXES.iter().any(|prefix| bare.starts_with(prefix)) {
-                "[redacted]".to_owned()
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect();
-    redacted.join(" ").chars().take(MAX_MESSAGE_CHARS).collect()
-}
-
 /// No answer: a connection problem is worth retrying; a timeout means the deadline passed
 /// (every attempt is bounded by what is left of it).
 pub(crate) fn classify_transport(error: TransportError) -> Result<Transient, CompletionError> {
     match error {
         TransportError::Connect | TransportError::Other => Ok(Transient::Transport(error)),
+        TransportError::PrivateAddress => Err(CompletionError::Unavailable(error.describe().to_owned())),
         TransportError::Timeout => Err(CompletionError::Timeout),
         TransportError::TooLarge => Err(CompletionError::Unavailable(error.describe().to_owned())),
     }
@@ -189,30 +162,30 @@ mod tests {
     #[test]
     fn statuses_are_sorted_into_retry_and_final() {
         let gemini_bad_key = r#"{"error":{"code":400,"details":[{"reason":"API_KEY_INVALID"}]}}"#;
-        assert_eq!(classify_status(Provider::Openai, &reply(401, "", None), ""), Err(CompletionError::KeyRejected));
-        assert_eq!(classify_status(Provider::Anthropic, &reply(403, "", None), ""), Err(CompletionError::KeyRejected));
+        assert_eq!(classify_status(Provider::Openai, &reply(401, "", None), &[]), Err(CompletionError::KeyRejected));
+        assert_eq!(classify_status(Provider::Anthropic, &reply(403, "", None), &[]), Err(CompletionError::KeyRejected));
         assert_eq!(
-            classify_status(Provider::Gemini, &reply(400, gemini_bad_key, None), ""),
+            classify_status(Provider::Gemini, &reply(400, gemini_bad_key, None), &[]),
             Err(CompletionError::KeyRejected)
         );
         assert_eq!(
-            classify_status(Provider::Openai, &reply(400, gemini_bad_key, None), ""),
+            classify_status(Provider::Openai, &reply(400, gemini_bad_key, None), &[]),
             Err(CompletionError::Unavailable("status 400".to_owned()))
         );
         assert_eq!(
-            classify_status(Provider::Openai, &reply(429, "", Some(2)), ""),
+            classify_status(Provider::Openai, &reply(429, "", Some(2)), &[]),
             Ok(Transient::RateLimited(Some(Duration::from_secs(2))))
         );
         assert_eq!(
-            classify_status(Provider::Anthropic, &reply(529, "", None), ""),
+            classify_status(Provider::Anthropic, &reply(529, "", None), &[]),
             Ok(Transient::ServerError(StatusCode::from_u16(529).unwrap(), None))
         );
         assert_eq!(
-            classify_status(Provider::Openai, &reply(404, "", None), ""),
+            classify_status(Provider::Openai, &reply(404, "", None), &[]),
             Err(CompletionError::ModelNotFound("status 404".to_owned()))
         );
         assert_eq!(
-            classify_status(Provider::Openai, &reply(418, "", None), ""),
+            classify_status(Provider::Openai, &reply(418, "", None), &[]),
             Err(CompletionError::Unavailable("status 418".to_owned()))
         );
     }
@@ -221,14 +194,14 @@ mod tests {
     fn a_key_echoed_by_the_provider_is_never_kept() {
         let echo = r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123secret. Or `AIzaSyD-xyz`."}}"#;
         let Err(CompletionError::ModelNotFound(message)) =
-            classify_status(Provider::Openai, &reply(404, echo, None), "sk-proj-abc123secret")
+            classify_status(Provider::Openai, &reply(404, echo, None), &["sk-proj-abc123secret"])
         else {
             panic!("a 404 is an unknown model");
         };
         assert_eq!(message, "Incorrect API key provided: [redacted]. Or [redacted]");
         let own = r#"{"error":{"message":"model of my-own-key-material not found"}}"#;
         let Err(CompletionError::ModelNotFound(message)) =
-            classify_status(Provider::Openai, &reply(404, own, None), "my-own-key-material")
+            classify_status(Provider::Openai, &reply(404, own, None), &["my-own-key-material"])
         else {
             panic!("a 404 is an unknown model");
         };
@@ -239,26 +212,26 @@ mod tests {
     fn quota_and_unknown_models_carry_the_providers_words() {
         let quota = r#"{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         assert_eq!(
-            classify_status(Provider::Openai, &reply(429, quota, None), ""),
+            classify_status(Provider::Openai, &reply(429, quota, None), &[]),
             Err(CompletionError::QuotaExceeded("You exceeded your current quota.".to_owned()))
         );
         let credit =
             r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low"}}"#;
         assert_eq!(
-            classify_status(Provider::Anthropic, &reply(400, credit, None), ""),
+            classify_status(Provider::Anthropic, &reply(400, credit, None), &[]),
             Err(CompletionError::QuotaExceeded("Your credit balance is too low".to_owned()))
         );
         assert_eq!(
-            classify_status(Provider::Openrouter, &reply(402, "{}", None), ""),
+            classify_status(Provider::Openrouter, &reply(402, "{}", None), &[]),
             Err(CompletionError::QuotaExceeded("status 402".to_owned()))
         );
         let missing = r#"{"error":{"message":"The model `gpt-9` does not exist","code":"model_not_found"}}"#;
         assert_eq!(
-            classify_status(Provider::Openai, &reply(404, missing, None), ""),
+            classify_status(Provider::Openai, &reply(404, missing, None), &[]),
             Err(CompletionError::ModelNotFound("The model `gpt-9` does not exist".to_owned()))
         );
         assert_eq!(
-            classify_status(Provider::Openai, &reply(429, r#"{"error":{"message":"slow down"}}"#, None), ""),
+            classify_status(Provider::Openai, &reply(429, r#"{"error":{"message":"slow down"}}"#, None), &[]),
             Ok(Transient::RateLimited(None))
         );
     }

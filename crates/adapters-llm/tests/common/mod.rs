@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, LlmGatewayConfig, RetryPolicy};
 use domain::llm::CompletionRequest;
-use domain::provider_key::{ApiVersion, AzureEndpoint, AzureTarget, Provider, ProviderCredentials};
+use domain::provider_key::{
+    ApiVersion, AzureEndpoint, AzureTarget, BaseUrl, CompatibleEndpoint, ExtraHeaders, Provider, ProviderCredentials,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use url::Url;
@@ -47,21 +49,38 @@ pub fn gateway_with(
 /// for fixed-host providers (under `/v1`), the key's endpoint for Azure.
 pub fn gateway_at(provider: Provider, root: &str, config: LlmGatewayConfig) -> (HttpLlmGateway, ProviderCredentials) {
     let config = match provider {
-        Provider::AzureOpenai => config.allowing_private_endpoints(true),
+        Provider::AzureOpenai | Provider::OpenaiCompatible => config.allowing_private_endpoints(true),
         _ => config.with_base_url(provider, Url::parse(&format!("{root}{BASE_PATH}")).unwrap()).unwrap(),
     };
     let gateway = HttpLlmGateway::new(config).unwrap();
     (gateway, credentials(provider, root))
 }
 
-/// The test key for `provider`; Azure keys point at `root`.
+/// The test key for `provider`; Azure keys point at `root`, OpenAI-compatible keys at
+/// `root` under `/v1` with a tenant header.
 pub fn credentials(provider: Provider, root: &str) -> ProviderCredentials {
     let azure = (provider == Provider::AzureOpenai).then(|| AzureTarget {
         endpoint: AzureEndpoint::parse(root, true).unwrap(),
         api_version: ApiVersion::parse(Some(AZURE_API_VERSION)).unwrap(),
     });
-    ProviderCredentials { provider, api_key: SecretString::from(KEY), azure }
+    let compatible = (provider == Provider::OpenaiCompatible).then(|| CompatibleEndpoint {
+        base_url: BaseUrl::parse(&format!("{root}{BASE_PATH}"), true).unwrap(),
+        extra_headers: ExtraHeaders::parse(vec![(
+            TENANT_HEADER.to_owned(),
+            Some(SecretString::from(TENANT_SECRET.to_owned())),
+        )])
+        .unwrap(),
+        custom_models: vec![CUSTOM_MODEL.to_owned()],
+    });
+    ProviderCredentials { provider, api_key: SecretString::from(KEY), azure, compatible }
 }
+
+/// The extra header every OpenAI-compatible test key carries, and its secret value.
+pub const TENANT_HEADER: &str = "x-tenant-token";
+pub const TENANT_SECRET: &str = "tenant-SECRET-header-value-42";
+
+/// The custom model every OpenAI-compatible test key names.
+pub const CUSTOM_MODEL: &str = "llama3.1:8b";
 
 /// A config whose calls time out quickly.
 pub fn short_timeout() -> LlmGatewayConfig {
@@ -109,6 +128,7 @@ pub fn authed_get(provider: Provider, at: &str) -> MockBuilder {
     let mock = wiremock::Mock::given(method("GET")).and(path(at)).and(header(name, value.as_str()));
     match provider {
         Provider::Anthropic => mock.and(header("anthropic-version", "2023-06-01")),
+        Provider::OpenaiCompatible => mock.and(header(TENANT_HEADER, TENANT_SECRET)),
         _ => mock,
     }
 }
@@ -172,6 +192,11 @@ pub fn models_body(provider: Provider) -> Value {
             "scale_settings": {"scale_type": "standard"}, "model": "gpt-4o",
             "owner": "organization-owner", "id": "prod-gpt4o", "status": "succeeded",
             "created_at": 1_722_988_800, "updated_at": 1_722_988_800, "object": "deployment"
+        }]}),
+        // vLLM's answer.
+        Provider::OpenaiCompatible => json!({"object": "list", "data": [{
+            "id": "meta-llama/Llama-3.1-8B-Instruct", "object": "model", "created": 1_733_461_289,
+            "owned_by": "vllm", "root": "meta-llama/Llama-3.1-8B-Instruct", "parent": null, "max_model_len": 8192
         }]}),
     }
 }
@@ -266,6 +291,7 @@ pub fn completion(provider: Provider, server: &MockServer) -> (HttpStructuredCom
 pub fn completion_at(provider: Provider, root: &str) -> (HttpStructuredCompletion, ProviderCredentials) {
     let config = match provider {
         Provider::AzureOpenai => LlmGatewayConfig::default(),
+        Provider::OpenaiCompatible => LlmGatewayConfig::default().allowing_private_endpoints(true),
         _ => LlmGatewayConfig::default()
             .with_base_url(provider, Url::parse(&format!("{root}{BASE_PATH}")).unwrap())
             .unwrap(),
@@ -295,6 +321,7 @@ pub fn completion_call(provider: Provider) -> MockBuilder {
     match provider {
         Provider::Anthropic => mock.and(header("anthropic-version", "2023-06-01")),
         Provider::AzureOpenai => mock.and(query_param("api-version", AZURE_API_VERSION)),
+        Provider::OpenaiCompatible => mock.and(header(TENANT_HEADER, TENANT_SECRET)),
         _ => mock,
     }
 }

@@ -2,8 +2,8 @@
 
 use domain::crypto::SealedSecret;
 use domain::provider_key::{
-    DeleteOutcome, KeyName, KeyRemoval, KeyState, KeyWrites, Provider, ProviderKey, ProviderKeyChanges,
-    ProviderKeyRepository, SealedKeyRow,
+    CompatibleSettings, DeleteOutcome, KeyName, KeyRemoval, KeyState, KeyWrites, Provider, ProviderKey,
+    ProviderKeyChanges, ProviderKeyRepository, SealedKeyRow,
 };
 use domain::{PageRequest, ProviderKeyId};
 use uuid::Uuid;
@@ -67,6 +67,34 @@ async fn insert_returns_the_stored_row_with_its_creator() {
     assert_eq!(key.last_used_at, None);
     assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap(), Some(key.clone()));
     assert_eq!(app.keys.find_sealed(tenant.id(), key.id).await.unwrap(), Some(record.sealed_secret));
+}
+
+#[tokio::test]
+async fn an_endpoints_settings_are_stored_read_back_and_replaced_as_a_whole() {
+    let (app, tenant) = TestApp::with_tenant().await;
+    let settings = CompatibleSettings {
+        base_url: "https://gw.example.com/v1".into(),
+        extra_headers: [("x-tenant".to_owned(), "tena...t-42".to_owned())].into(),
+        custom_models: vec!["llama3.1:8b".into(), "qwen2.5".into()],
+    };
+    let record = tenant.key().compatible(settings.clone()).build();
+
+    let key = app.keys.insert(&record).await.unwrap();
+    assert_eq!((key.provider, key.compatible.as_ref()), (Provider::OpenaiCompatible, Some(&settings)));
+    assert_eq!(app.keys.find(tenant.id(), key.id).await.unwrap().unwrap().compatible, Some(settings.clone()));
+
+    let renamed = ProviderKeyChanges { name: Some(KeyName::parse("renamed").unwrap()), ..Default::default() };
+    let kept = app.keys.writes.update(tenant.id(), key.id, &renamed).await.unwrap().unwrap();
+    assert_eq!(kept.compatible, Some(settings), "a change of other columns leaves the settings alone");
+
+    let fewer =
+        CompatibleSettings { custom_models: vec![], extra_headers: Default::default(), ..kept.compatible.unwrap() };
+    let replaced = ProviderKeyChanges { compatible: Some(fewer.clone()), ..Default::default() };
+    let after = app.keys.writes.update(tenant.id(), key.id, &replaced).await.unwrap().unwrap();
+    assert_eq!(after.compatible, Some(fewer));
+
+    let openai = app.keys.insert(&tenant.key().build()).await.unwrap();
+    assert_eq!(openai.compatible, None, "other providers have no endpoint settings");
 }
 
 #[tokio::test]

@@ -249,6 +249,7 @@ impl KeyBuilder {
             api_key_masked: "sk-...abcd".to_owned(),
             azure_endpoint: None,
             api_version: None,
+            compatible: None,
             sealed_secret: SealedSecret(format!("sealed:{id}").into_bytes()),
             created_by,
             set_as_active: false,
@@ -257,6 +258,13 @@ impl KeyBuilder {
 
     pub fn provider(mut self, provider: Provider) -> Self {
         self.0.provider = provider;
+        self
+    }
+
+    /// An OpenAI-compatible endpoint's key with these settings.
+    pub fn compatible(mut self, settings: domain::provider_key::CompatibleSettings) -> Self {
+        self.0.provider = Provider::OpenaiCompatible;
+        self.0.compatible = Some(settings);
         self
     }
 

@@ -252,6 +252,19 @@ pub struct ModelConfigurationSpec {
     pub provider_key: Option<ProviderKeyId>,
 }
 
+impl ModelConfigurationSpec {
+    /// A team's own endpoint has no trial credits to fall back on: it names its key.
+    pub fn check_key_named(&self) -> Result<(), crate::invalid::FieldError> {
+        if self.provider == Provider::OpenaiCompatible && self.provider_key.is_none() {
+            return Err(crate::invalid::FieldError::new(
+                "model_configuration.provider_key_id",
+                crate::invalid::Rule::Required,
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A stored evaluation as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {

@@ -114,6 +114,9 @@ impl EvaluationService {
         let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
         let prompt = fields.prompt.ok_or_else(|| required("evaluation_config"))?;
         let model_configuration = fields.model_configuration.flatten();
+        if let Some(configuration) = &model_configuration {
+            configuration.check_key_named()?;
+        }
         let configured = model_configuration.as_ref().map(|c| c.provider);
         let state = EvaluationState::from_enabled(fields.enabled.unwrap_or(false));
         if state.enabled() {
@@ -168,6 +171,9 @@ impl EvaluationService {
     ) -> Result<Evaluation, SaveEvaluationError> {
         let configured = fields.model_configuration.as_ref().and_then(|c| c.as_ref().map(|c| c.provider));
         let changes = fields;
+        if let Some(Some(configuration)) = &changes.model_configuration {
+            configuration.check_key_named()?;
+        }
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound);
         }

@@ -34,6 +34,8 @@ pub struct SystemLlm {
     pub model: String,
     /// Required for Azure OpenAI.
     pub azure: Option<AzureTarget>,
+    /// Required for an OpenAI-compatible endpoint.
+    pub compatible: Option<crate::provider_key::CompatibleEndpoint>,
 }
 
 /// An LLM chosen for a call.
@@ -77,6 +79,7 @@ impl LlmUse {
                 provider: system.provider,
                 api_key: system.api_key.clone(),
                 azure: system.azure.clone(),
+                compatible: system.compatible.clone(),
             },
             model: system.model.clone(),
             key: None,
@@ -171,21 +174,24 @@ impl LlmUse {
     }
 
     /// The model used with the active key: the evaluation's model when it names the key's
-    /// provider, else the provider's default; for Azure without one, the resource's first
-    /// deployment.
+    /// provider, else the provider's default; for an OpenAI-compatible endpoint its first
+    /// custom model; for Azure and endpoints without one, the first model listed.
     async fn model_for_active_key(&self, evaluation: &Evaluation, credentials: &ProviderCredentials) -> Option<String> {
         if let Some(configuration) = &evaluation.model_configuration
             && configuration.provider == credentials.provider
         {
             return Some(configuration.model.clone());
         }
-        if credentials.provider != Provider::AzureOpenai {
-            return default_model(credentials.provider).map(str::to_owned);
+        if let Some(model) = default_model(credentials.provider) {
+            return Some(model.to_owned());
+        }
+        if let Some(model) = credentials.compatible.as_ref().and_then(|c| c.custom_models.first()) {
+            return Some(model.clone());
         }
         match self.ports.gateway.list_models(credentials).await {
             Ok(models) => models.into_iter().next().map(|model| model.id),
             Err(error) => {
-                tracing::warn!(%error, "could not list the Azure deployments of the active key");
+                tracing::warn!(%error, "could not list the models of the active key");
                 None
             }
         }

@@ -93,6 +93,7 @@ fn system(mocks: &mut LlmMocks, trial_models: &[&str]) {
         api_key: SecretString::from("sk-ant-system"),
         model: "claude-haiku-4-5".into(),
         azure: None,
+        compatible: None,
     });
     mocks.trial_models = TrialModels {
         provider: Some(Provider::Anthropic),

@@ -15,7 +15,7 @@ pub fn curated_models(provider: Provider) -> &'static [&'static str] {
 }
 
 /// The model used with a provider's key when nothing names one (spec section 11). Azure
-/// has none: its models are the resource's deployments.
+/// and OpenAI-compatible endpoints have none: their models are what the endpoint serves.
 pub fn default_model(provider: Provider) -> Option<&'static str> {
     match provider {
         Provider::Openai => Some("gpt-5-mini"),
@@ -24,7 +24,7 @@ pub fn default_model(provider: Provider) -> Option<&'static str> {
         Provider::Openrouter => Some("openai/gpt-5-mini"),
         Provider::TogetherAi => Some("meta-llama/Llama-3.3-70B-Instruct-Turbo"),
         Provider::Fireworks => Some("accounts/fireworks/models/llama-v3p3-70b-instruct"),
-        Provider::AzureOpenai => None,
+        Provider::AzureOpenai | Provider::OpenaiCompatible => None,
     }
 }
 

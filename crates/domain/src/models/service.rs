@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{TrialModels, curated_models};
 use crate::evaluation_config::EvaluationConfigRepository;
 use crate::llm::{ListedModel, LlmGateway};
-use crate::provider_key::{Provider, ProviderKeyService};
+use crate::provider_key::{Provider, ProviderKey, ProviderKeyService};
 use crate::{ProjectId, ProviderKeyId};
 
 /// How long a key's live model list is reused.
@@ -89,21 +89,24 @@ impl ModelsService {
             return Ok(ids.into_iter().map(|id| ModelEntry { posthog_available: available(&id), id }).collect());
         };
         let key_id: ProviderKeyId = raw_key.parse().map_err(|_| ListModelsError::KeyNotFound)?;
-        let live = self.live_models(project, provider, key_id).await?;
+        let (key, live) = self.live_models(project, provider, key_id).await?;
+        let custom_models = key.compatible.map(|settings| settings.custom_models).unwrap_or_default();
         let ids = match live {
             Some(models) => order_models(provider, models),
+            // An OpenAI-compatible endpoint without a model list offers what its key names.
+            None if !custom_models.is_empty() => custom_models,
             None => curated_models(provider).iter().map(|m| (*m).to_owned()).collect(),
         };
         Ok(ids.into_iter().map(|id| ModelEntry { posthog_available: available(&id), id }).collect())
     }
 
-    /// The key's live list; `None` when the provider could not give one.
+    /// The key and its live list; `None` when the provider could not give one.
     async fn live_models(
         &self,
         project: ProjectId,
         provider: Provider,
         key_id: ProviderKeyId,
-    ) -> Result<Option<Vec<ListedModel>>, ListModelsError> {
+    ) -> Result<(ProviderKey, Option<Vec<ListedModel>>), ListModelsError> {
         let (key, credentials) =
             self.keys.stored_credentials(project, key_id).await?.ok_or(ListModelsError::KeyNotFound)?;
         if key.provider != provider {
@@ -111,20 +114,20 @@ impl ModelsService {
         }
         if let Err(reason) = self.keys.may_call(&credentials) {
             tracing::warn!(provider = %provider, %reason, "the key's endpoint may not be called; answering the curated list");
-            return Ok(None);
+            return Ok((key, None));
         }
         if let Some(cached) = self.cached(key_id, key.updated_at) {
-            return Ok(Some(cached));
+            return Ok((key, Some(cached)));
         }
         match self.gateway.list_models(&credentials).await {
             Ok(models) => {
                 let entry = CachedList { fetched: Instant::now(), key_version: key.updated_at, models: models.clone() };
                 self.cache.lock().expect("model cache lock").insert(key_id, entry);
-                Ok(Some(models))
+                Ok((key, Some(models)))
             }
             Err(error) => {
                 tracing::warn!(provider = %provider, %error, "could not list models; answering the curated list");
-                Ok(None)
+                Ok((key, None))
             }
         }
     }

@@ -103,7 +103,8 @@ pub struct KeyActivity {
     pub changes: Vec<FieldChange>,
 }
 
-fn fields(key: &ProviderKey) -> [(&'static str, Value); 7] {
+fn fields(key: &ProviderKey) -> [(&'static str, Value); 10] {
+    let compatible = key.compatible.as_ref();
     [
         ("name", json!(key.name)),
         ("provider", json!(key.provider.as_str())),
@@ -112,6 +113,9 @@ fn fields(key: &ProviderKey) -> [(&'static str, Value); 7] {
         ("error_message", json!(key.error_message)),
         ("azure_endpoint", json!(key.azure_endpoint)),
         ("api_version", json!(key.api_version)),
+        ("base_url", json!(compatible.map(|c| &c.base_url))),
+        ("extra_headers", json!(compatible.map(|c| &c.extra_headers).filter(|h| !h.is_empty()))),
+        ("custom_models", json!(compatible.map(|c| &c.custom_models).filter(|m| !m.is_empty()))),
     ]
 }
 

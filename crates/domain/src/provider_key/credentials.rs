@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::Provider;
+use super::{CompatibleEndpoint, ExtraHeaders, Provider};
 use crate::invalid::Rule;
 
 /// The API version used for Azure OpenAI when none is given.
@@ -20,6 +20,8 @@ pub enum CredentialField {
     ApiKey,
     AzureEndpoint,
     ApiVersion,
+    /// An OpenAI-compatible endpoint's `base_url`.
+    BaseUrl,
 }
 
 impl CredentialField {
@@ -28,6 +30,7 @@ impl CredentialField {
             CredentialField::ApiKey => "api_key",
             CredentialField::AzureEndpoint => "azure_endpoint",
             CredentialField::ApiVersion => "api_version",
+            CredentialField::BaseUrl => "base_url",
         }
     }
 }
@@ -119,9 +122,12 @@ pub struct ProviderCredentials {
     pub api_key: SecretString,
     /// Present exactly for `azure_openai`.
     pub azure: Option<AzureTarget>,
+    /// Present exactly for `openai_compatible`.
+    pub compatible: Option<CompatibleEndpoint>,
 }
 
-/// The secret part of a provider key as sealed at rest: key and Azure fields together.
+/// The secret part of a provider key as sealed at rest: the key with where it may be sent
+/// (the Azure fields, an OpenAI-compatible endpoint and its headers).
 #[derive(Serialize, Deserialize)]
 pub struct SecretConfig {
     pub api_key: String,
@@ -129,15 +135,26 @@ pub struct SecretConfig {
     pub azure_endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ProviderCredentials {
+    /// Credentials of a provider with a fixed host.
+    pub fn plain(provider: Provider, api_key: SecretString) -> Self {
+        Self { provider, api_key, azure: None, compatible: None }
+    }
+
     /// The plaintext to seal.
     pub fn to_secret_config(&self) -> SecretString {
         let config = SecretConfig {
             api_key: self.api_key.expose_secret().to_owned(),
             azure_endpoint: self.azure.as_ref().map(|a| a.endpoint.as_str().to_owned()),
             api_version: self.azure.as_ref().map(|a| a.api_version.as_str().to_owned()),
+            base_url: self.compatible.as_ref().map(|c| c.base_url.as_str().to_owned()),
+            extra_headers: self.compatible.as_ref().map(|c| c.extra_headers.to_plain()).filter(|h| !h.is_empty()),
         };
         let json = serde_json::to_string(&config).expect("a secret config always serialises");
         SecretString::from(json)
@@ -155,7 +172,16 @@ impl ProviderCredentials {
             (Provider::AzureOpenai, None) => return None,
             _ => None,
         };
-        Some(Self { provider, api_key: SecretString::from(config.api_key), azure })
+        let compatible = match (provider, config.base_url) {
+            (Provider::OpenaiCompatible, Some(base_url)) => Some(CompatibleEndpoint {
+                base_url: super::BaseUrl::parse(&base_url, true).ok()?,
+                extra_headers: ExtraHeaders::from_plain(config.extra_headers.unwrap_or_default()),
+                custom_models: Vec::new(),
+            }),
+            (Provider::OpenaiCompatible, None) => return None,
+            _ => None,
+        };
+        Some(Self { provider, api_key: SecretString::from(config.api_key), azure, compatible })
     }
 
     /// The masked form of the key shown in responses.
@@ -250,11 +276,31 @@ mod tests {
                 endpoint: AzureEndpoint::parse("https://a.openai.azure.com", false).unwrap(),
                 api_version: ApiVersion::parse(None).unwrap(),
             }),
+            compatible: None,
         };
         assert!(!format!("{credentials:?}").contains("azure-secret-value"));
         let back =
             ProviderCredentials::from_secret_config(Provider::AzureOpenai, &credentials.to_secret_config()).unwrap();
         assert_eq!(back.api_key.expose_secret(), "azure-secret-value");
         assert_eq!(back.azure, credentials.azure);
+    }
+
+    #[test]
+    fn an_endpoint_and_its_headers_are_sealed_with_the_key() {
+        let headers = vec![("X-Tenant".to_owned(), Some(SecretString::from("tenant-secret-42")))];
+        let credentials = ProviderCredentials {
+            compatible: Some(CompatibleEndpoint {
+                base_url: super::super::BaseUrl::parse("https://gw.example.com/v1", false).unwrap(),
+                extra_headers: ExtraHeaders::parse(headers).unwrap(),
+                custom_models: Vec::new(),
+            }),
+            ..ProviderCredentials::plain(Provider::OpenaiCompatible, SecretString::from("local-key-1234"))
+        };
+        assert!(!format!("{credentials:?}").contains("tenant-secret-42"));
+        let sealed = credentials.to_secret_config();
+        let back = ProviderCredentials::from_secret_config(Provider::OpenaiCompatible, &sealed).unwrap();
+        assert_eq!(back.compatible, credentials.compatible);
+        let without_endpoint = SecretString::from(r#"{"api_key":"k"}"#);
+        assert!(ProviderCredentials::from_secret_config(Provider::OpenaiCompatible, &without_endpoint).is_none());
     }
 }

@@ -4,7 +4,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{CredentialField, KeyName, Provider};
+use super::{CredentialField, EndpointInput, KeyName, Provider};
 use crate::invalid::{FieldError, Rule};
 use crate::llm::KeyCheck;
 
@@ -18,6 +18,8 @@ pub struct CreateProviderKey {
     pub api_key: SecretString,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    /// An OpenAI-compatible endpoint's settings.
+    pub endpoint: EndpointInput,
     pub set_as_active: bool,
 }
 
@@ -45,6 +47,8 @@ pub struct KeyEdits {
     pub api_key: Option<SecretString>,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    /// An OpenAI-compatible endpoint's settings; a new `base_url` needs `api_key` too.
+    pub endpoint: EndpointInput,
     pub set_as_active: bool,
 }
 
@@ -56,6 +60,7 @@ pub struct CheckProviderKey {
     pub api_key: SecretString,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    pub endpoint: EndpointInput,
 }
 
 /// `provider` as sent: a provider name or an accepted alias.

@@ -1,6 +1,7 @@
 //! Provider keys: a project's own LLM provider credentials.
 
 mod audit;
+mod compatible;
 mod credentials;
 mod error;
 mod input;
@@ -15,6 +16,10 @@ mod writes;
 
 pub use audit::{
     AuditNote, FieldChange, KeyAction, KeyActivity, NewKeyActivity, created as created_fields, diff as changed_fields,
+};
+pub use compatible::{
+    BaseUrl, CompatibleEndpoint, CompatibleSettings, EndpointInput, EndpointRefused, ExtraHeaders, MAX_CUSTOM_MODELS,
+    MAX_EXTRA_HEADERS, parse_custom_models,
 };
 pub use credentials::{
     ApiVersion, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DEFAULT_AZURE_API_VERSION,

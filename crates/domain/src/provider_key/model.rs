@@ -83,6 +83,8 @@ pub struct ProviderKey {
     pub api_key_masked: String,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    /// Present exactly for `openai_compatible`.
+    pub compatible: Option<super::CompatibleSettings>,
     pub created_by: Option<UserSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -101,6 +103,7 @@ pub struct NewProviderKeyRecord {
     pub api_key_masked: String,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    pub compatible: Option<super::CompatibleSettings>,
     pub sealed_secret: SealedSecret,
     pub created_by: UserId,
     /// Also make it the project's active key, in the same transaction.
@@ -117,6 +120,8 @@ pub struct ProviderKeyChanges {
     pub api_key_masked: Option<String>,
     pub azure_endpoint: Option<String>,
     pub api_version: Option<String>,
+    /// The endpoint's settings as a whole (only keys of an OpenAI-compatible endpoint).
+    pub compatible: Option<super::CompatibleSettings>,
     pub sealed_secret: Option<SealedSecret>,
     pub set_as_active: bool,
     /// Who changed the key and how; recorded with the change (`None`: not audited, e.g.

@@ -16,6 +16,8 @@ pub enum Provider {
     Fireworks,
     Openrouter,
     TogetherAi,
+    /// Any server speaking OpenAI's chat-completions API at a base URL the key names.
+    OpenaiCompatible,
 }
 
 /// A provider name that is neither a provider nor an accepted alias.
@@ -25,7 +27,7 @@ pub struct UnknownProvider(pub String);
 
 impl Provider {
     /// Every provider, in the order the API lists them.
-    pub const ALL: [Provider; 7] = [
+    pub const ALL: [Provider; 8] = [
         Provider::Openai,
         Provider::Anthropic,
         Provider::Gemini,
@@ -33,6 +35,7 @@ impl Provider {
         Provider::Fireworks,
         Provider::Openrouter,
         Provider::TogetherAi,
+        Provider::OpenaiCompatible,
     ];
 
     /// The wire name (`azure_openai`).
@@ -45,6 +48,7 @@ impl Provider {
             Provider::Fireworks => "fireworks",
             Provider::Openrouter => "openrouter",
             Provider::TogetherAi => "together_ai",
+            Provider::OpenaiCompatible => "openai_compatible",
         }
     }
 
@@ -58,6 +62,7 @@ impl Provider {
             Provider::Fireworks => "Fireworks",
             Provider::Openrouter => "OpenRouter",
             Provider::TogetherAi => "Together AI",
+            Provider::OpenaiCompatible => "the OpenAI-compatible endpoint",
         }
     }
 
@@ -78,6 +83,7 @@ impl Provider {
             "fireworks" => Provider::Fireworks,
             "openrouter" => Provider::Openrouter,
             "together_ai" | "together" => Provider::TogetherAi,
+            "openai_compatible" => Provider::OpenaiCompatible,
             _ => return Err(UnknownProvider(raw.to_owned())),
         };
         Ok(provider)
@@ -115,6 +121,9 @@ mod tests {
     #[test]
     fn unknown_providers_are_refused_and_the_names_list_every_provider() {
         assert_eq!(Provider::parse("mistral").unwrap_err(), UnknownProvider("mistral".into()));
-        assert_eq!(Provider::names(), "openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai");
+        assert_eq!(
+            Provider::names(),
+            "openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai, openai_compatible"
+        );
     }
 }

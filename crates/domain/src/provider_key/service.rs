@@ -7,10 +7,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::input::{CheckProviderKey, CreateProviderKey, UpdateProviderKey, rejection};
 use super::{
-    ApiVersion, AuditNote, AzureEndpoint, AzureEndpointError, AzureTarget, CredentialField, DeleteOutcome,
-    DeleteProviderKeyError, GetProviderKeyError, KeyAction, KeyActivity, KeyRemoval, KeyState, KeyWrites,
-    NewProviderKeyRecord, Provider, ProviderCredentials, ProviderKey, ProviderKeyChanges, ProviderKeyRepository,
-    SaveProviderKeyError, ValidateStoredKeyError, check_key_format,
+    ApiVersion, AuditNote, AzureEndpoint, AzureTarget, BaseUrl, CompatibleEndpoint, CompatibleSettings,
+    CredentialField, DeleteOutcome, DeleteProviderKeyError, EndpointInput, EndpointRefused, GetProviderKeyError,
+    KeyAction, KeyActivity, KeyRemoval, KeyState, KeyWrites, NewProviderKeyRecord, Provider, ProviderCredentials,
+    ProviderKey, ProviderKeyChanges, ProviderKeyRepository, SaveProviderKeyError, ValidateStoredKeyError,
+    check_key_format,
 };
 use crate::crypto::{KeyCipher, SealContext};
 use crate::invalid::{FieldError, Rule};
@@ -57,6 +58,11 @@ impl ProviderKeyService {
         Ok(AzureTarget { endpoint, api_version })
     }
 
+    fn base_url(&self, raw: Option<&str>) -> Result<BaseUrl, FieldError> {
+        BaseUrl::parse(raw.unwrap_or(""), self.config.allow_private_endpoints)
+            .map_err(|rule| FieldError::new("base_url", rule))
+    }
+
     /// Credentials from client input: format checks first, so no bad key reaches the network.
     fn credentials(
         &self,
@@ -64,13 +70,22 @@ impl ProviderKeyService {
         api_key: SecretString,
         azure_endpoint: Option<&str>,
         api_version: Option<&str>,
+        endpoint: &EndpointInput,
     ) -> Result<ProviderCredentials, FieldError> {
         check_key_format(provider, api_key.expose_secret()).map_err(|rule| FieldError::new("api_key", rule))?;
         let azure = match provider {
             Provider::AzureOpenai => Some(self.azure_target(azure_endpoint, api_version)?),
             _ => None,
         };
-        Ok(ProviderCredentials { provider, api_key, azure })
+        let compatible = match provider {
+            Provider::OpenaiCompatible => Some(CompatibleEndpoint {
+                base_url: self.base_url(endpoint.base_url.as_deref())?,
+                extra_headers: endpoint.extra_headers.clone().unwrap_or_default(),
+                custom_models: endpoint.custom_models.clone().unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Ok(ProviderCredentials { provider, api_key, azure, compatible })
     }
 
     /// Validates the key with its provider and stores it sealed. Nothing is stored when
@@ -83,8 +98,13 @@ impl ProviderKeyService {
         request: CreateProviderKey,
     ) -> Result<ProviderKey, SaveProviderKeyError> {
         let CreateProviderKey { provider, name, api_key, .. } = request;
-        let credentials =
-            self.credentials(provider, api_key, request.azure_endpoint.as_deref(), request.api_version.as_deref())?;
+        let credentials = self.credentials(
+            provider,
+            api_key,
+            request.azure_endpoint.as_deref(),
+            request.api_version.as_deref(),
+            &request.endpoint,
+        )?;
 
         let check = self.gateway.check_key(&credentials).await;
         if check.state != KeyState::Ok {
@@ -106,6 +126,7 @@ impl ProviderKeyService {
             api_key_masked: credentials.masked_key(),
             azure_endpoint: credentials.azure.as_ref().map(|a| a.endpoint.as_str().to_owned()),
             api_version: credentials.azure.as_ref().map(|a| a.api_version.as_str().to_owned()),
+            compatible: credentials.compatible.as_ref().map(CompatibleSettings::of),
             sealed_secret,
             created_by: actor,
             set_as_active: request.set_as_active,
@@ -140,15 +161,17 @@ impl ProviderKeyService {
         Ok(Some((key, credentials)))
     }
 
-    /// Whether stored credentials may be used now: an Azure endpoint saved while private
+    /// Whether stored credentials may be used now: an endpoint saved while private
     /// endpoints were allowed must not be called once they are not.
-    pub fn may_call(&self, credentials: &ProviderCredentials) -> Result<(), AzureEndpointError> {
-        match &credentials.azure {
-            Some(azure) => {
-                AzureEndpoint::parse(azure.endpoint.as_str(), self.config.allow_private_endpoints).map(|_| ())
-            }
-            None => Ok(()),
+    pub fn may_call(&self, credentials: &ProviderCredentials) -> Result<(), EndpointRefused> {
+        let allow_private = self.config.allow_private_endpoints;
+        if let Some(azure) = &credentials.azure {
+            AzureEndpoint::parse(azure.endpoint.as_str(), allow_private).map_err(EndpointRefused::Azure)?;
         }
+        if let Some(compatible) = &credentials.compatible {
+            BaseUrl::parse(compatible.base_url.as_str(), allow_private).map_err(EndpointRefused::BaseUrl)?;
+        }
+        Ok(())
     }
 
     fn open(
@@ -157,8 +180,12 @@ impl ProviderKeyService {
         sealed: &crate::crypto::SealedSecret,
     ) -> Result<ProviderCredentials, anyhow::Error> {
         let plaintext = self.cipher.open(sealed, &seal_context(key.project, key.id))?;
-        ProviderCredentials::from_secret_config(key.provider, &plaintext)
-            .ok_or_else(|| anyhow::anyhow!("stored secret of provider key {} is not a valid configuration", key.id))
+        let mut credentials = ProviderCredentials::from_secret_config(key.provider, &plaintext)
+            .ok_or_else(|| anyhow::anyhow!("stored secret of provider key {} is not a valid configuration", key.id))?;
+        if let (Some(endpoint), Some(settings)) = (credentials.compatible.as_mut(), key.compatible.as_ref()) {
+            endpoint.custom_models.clone_from(&settings.custom_models);
+        }
+        Ok(credentials)
     }
 
     /// Updates name, key or Azure settings. A new key is validated first (nothing changes
@@ -192,9 +219,40 @@ impl ProviderKeyService {
                 || request.api_version.as_deref().is_some_and(|v| Some(v.trim()) != existing.api_version.as_deref()));
         let endpoint = request.azure_endpoint.as_deref().or(existing.azure_endpoint.as_deref());
         let version = request.api_version.as_deref().or(existing.api_version.as_deref());
+        let compatible = existing.provider == Provider::OpenaiCompatible;
+        let sent = if compatible { request.endpoint } else { EndpointInput::default() };
+        if let Some(base_url) = &sent.base_url {
+            let current = existing.compatible.as_ref().map(|c| c.base_url.as_str());
+            let moved = current.is_none_or(|current| !BaseUrl::names(current, base_url));
+            if moved && request.api_key.is_none() {
+                return Err(FieldError::new("api_key", Rule::EndpointNeedsKey).into());
+            }
+        }
+
+        // What the stored secret holds is needed when only part of it is replaced.
+        let stored = if (azure_changed || !sent.is_empty()) && request.api_key.is_none()
+            || compatible && request.api_key.is_some() && sent.extra_headers.is_none()
+        {
+            let sealed = self.repository.find_sealed(project, id).await?;
+            let Some(sealed) = sealed else {
+                return Err(FieldError::new("api_key", Rule::NoStoredSecret).into());
+            };
+            Some(self.open(&existing, &sealed)?)
+        } else {
+            None
+        };
+        let stored_endpoint = stored.as_ref().and_then(|c| c.compatible.as_ref());
+        let merged = EndpointInput {
+            base_url: sent.base_url.clone().or_else(|| existing.compatible.as_ref().map(|c| c.base_url.clone())),
+            extra_headers: sent.extra_headers.clone().or_else(|| stored_endpoint.map(|e| e.extra_headers.clone())),
+            custom_models: sent
+                .custom_models
+                .clone()
+                .or_else(|| existing.compatible.as_ref().map(|c| c.custom_models.clone())),
+        };
 
         let new_credentials = if let Some(api_key) = request.api_key {
-            let credentials = self.credentials(existing.provider, api_key, endpoint, version)?;
+            let credentials = self.credentials(existing.provider, api_key, endpoint, version, &merged)?;
             let check = self.gateway.check_key(&credentials).await;
             if check.state != KeyState::Ok {
                 return Err(rejection(&check).into());
@@ -202,16 +260,19 @@ impl ProviderKeyService {
             changes.state = Some(KeyState::Ok);
             changes.error_message = Some(None);
             Some(credentials)
-        } else if azure_changed {
-            let target = self.azure_target(endpoint, version)?;
-            let sealed = self.repository.find_sealed(project, id).await?;
-            let Some(sealed) = sealed else {
-                return Err(FieldError::new("api_key", Rule::NoStoredSecret).into());
-            };
-            let mut credentials = self.open(&existing, &sealed)?;
-            credentials.azure = Some(target);
-            changes.state = Some(KeyState::Unknown);
-            changes.error_message = Some(None);
+        } else if let Some(mut credentials) = stored.filter(|_| azure_changed || !sent.is_empty()) {
+            if azure_changed {
+                credentials.azure = Some(self.azure_target(endpoint, version)?);
+            }
+            if let Some(endpoint) = credentials.compatible.as_mut() {
+                endpoint.extra_headers = merged.extra_headers.unwrap_or_default();
+                endpoint.custom_models = merged.custom_models.unwrap_or_default();
+            }
+            // Headers can change what the endpoint answers; a list of models cannot.
+            if azure_changed || sent.extra_headers.is_some() {
+                changes.state = Some(KeyState::Unknown);
+                changes.error_message = Some(None);
+            }
             Some(credentials)
         } else {
             None
@@ -226,6 +287,7 @@ impl ProviderKeyService {
             changes.api_key_masked = Some(credentials.masked_key());
             changes.azure_endpoint = credentials.azure.as_ref().map(|a| a.endpoint.as_str().to_owned());
             changes.api_version = credentials.azure.as_ref().map(|a| a.api_version.as_str().to_owned());
+            changes.compatible = credentials.compatible.as_ref().map(CompatibleSettings::of);
         }
 
         if changes.is_empty() {
@@ -327,6 +389,7 @@ impl ProviderKeyService {
             request.api_key,
             request.azure_endpoint.as_deref(),
             request.api_version.as_deref(),
+            &request.endpoint,
         ) {
             Ok(credentials) => credentials,
             Err(FieldError { field, rule }) => {
@@ -334,13 +397,15 @@ impl ProviderKeyService {
                     (Provider::AzureOpenai, "azure_endpoint") => Some(CredentialField::AzureEndpoint),
                     (Provider::AzureOpenai, "api_version") => Some(CredentialField::ApiVersion),
                     (Provider::AzureOpenai, _) => Some(CredentialField::ApiKey),
+                    (Provider::OpenaiCompatible, "base_url") => Some(CredentialField::BaseUrl),
+                    (Provider::OpenaiCompatible, _) => Some(CredentialField::ApiKey),
                     _ => None,
                 };
                 return KeyCheck::refused(rule, field);
             }
         };
         let mut check = self.gateway.check_key(&credentials).await;
-        if provider != Provider::AzureOpenai {
+        if !matches!(provider, Provider::AzureOpenai | Provider::OpenaiCompatible) {
             check.field = None;
         }
         check
@@ -349,4 +414,8 @@ impl ProviderKeyService {
 
 #[cfg(test)]
 #[path = "service_tests.rs"]
-mod tests;
+pub(super) mod service_tests;
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod endpoint_tests;

@@ -32,7 +32,7 @@ fn holding(existing: ProviderKey, sealed: &'static str) -> MockProviderKeyReposi
     repo
 }
 
-fn transparent_cipher() -> MockKeyCipher {
+pub(super) fn transparent_cipher() -> MockKeyCipher {
     let mut cipher = MockKeyCipher::new();
     cipher
         .expect_seal()
@@ -55,7 +55,7 @@ fn service(
     ProviderKeyService::new(Arc::new(repo), Arc::new(writes), Arc::new(gateway), Arc::new(cipher), config)
 }
 
-fn gateway_answering(check: KeyCheck) -> MockLlmGateway {
+pub(super) fn gateway_answering(check: KeyCheck) -> MockLlmGateway {
     let mut gateway = MockLlmGateway::new();
     gateway.expect_check_key().returning(move |_| check.clone());
     gateway
@@ -68,6 +68,7 @@ fn create_request(provider: Provider, key: &str) -> CreateProviderKey {
         api_key: SecretString::from(key.to_owned()),
         azure_endpoint: None,
         api_version: None,
+        endpoint: EndpointInput::default(),
         set_as_active: false,
     }
 }
@@ -347,6 +348,7 @@ async fn check_calls_the_provider_with_a_well_formed_key() {
             api_key: SecretString::from("sk-abc-123456"),
             azure_endpoint: None,
             api_version: None,
+            endpoint: EndpointInput::default(),
         })
         .await;
     assert_eq!(check.state, KeyState::Ok);
@@ -356,6 +358,7 @@ async fn check_calls_the_provider_with_a_well_formed_key() {
             api_key: SecretString::from("pk-abc-123456"),
             azure_endpoint: None,
             api_version: None,
+            endpoint: EndpointInput::default(),
         })
         .await;
     assert_eq!(badly_formed, KeyCheck::refused(Rule::KeyFormat(Provider::Openai), None));
@@ -373,6 +376,7 @@ async fn check_reports_bad_azure_endpoint_without_calling_out() {
             api_key: SecretString::from("k-123456789"),
             azure_endpoint: Some("https://example.com".into()),
             api_version: None,
+            endpoint: EndpointInput::default(),
         })
         .await;
 

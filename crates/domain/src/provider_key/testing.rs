@@ -18,6 +18,7 @@ pub(crate) fn stored_key(project: ProjectId) -> ProviderKey {
         api_key_masked: "sk-t...2345".into(),
         azure_endpoint: None,
         api_version: None,
+        compatible: None,
         created_by: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),

@@ -46,6 +46,20 @@ pub enum TargetInput {
     Webhook { url: String, secret: SecretInput },
 }
 
+/// Whether a URL's host is inside the network by its text alone: a private address
+/// literal, `localhost` or an `.internal` name (what a name resolves to is checked where it
+/// is connected to).
+pub fn names_private_host(host: &Host<&str>) -> bool {
+    match host {
+        Host::Ipv4(ip) => is_private_address(IpAddr::V4(*ip)),
+        Host::Ipv6(ip) => is_private_address(IpAddr::V6(*ip)),
+        Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost") || name.ends_with(".internal")
+        }
+    }
+}
+
 /// Whether an address is one a report must not reach unless private endpoints are
 /// allowed: loopback, private, link-local (cloud metadata), unspecified, CGNAT, unique
 /// local, multicast, documentation/benchmark ranges.
@@ -184,18 +198,8 @@ pub fn check_webhook_url(raw: &str, allow_private: bool) -> Result<Url, Rule> {
         return Err(Rule::UrlHasCredentials);
     }
     let host = url.host().ok_or(Rule::UrlInvalid)?;
-    if !allow_private {
-        let private = match host {
-            Host::Ipv4(ip) => is_private_address(IpAddr::V4(ip)),
-            Host::Ipv6(ip) => is_private_address(IpAddr::V6(ip)),
-            Host::Domain(name) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost") || name.ends_with(".internal")
-            }
-        };
-        if private {
-            return Err(Rule::UrlPrivate);
-        }
+    if !allow_private && names_private_host(&host) {
+        return Err(Rule::UrlPrivate);
     }
     Ok(url)
 }

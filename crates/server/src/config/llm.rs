@@ -20,6 +20,8 @@ pub struct SystemLlm {
     pub model: String,
     /// `LLMA_SYSTEM_LLM_AZURE_ENDPOINT`: the resource endpoint when the provider is Azure.
     pub azure_endpoint: Option<String>,
+    /// `LLMA_SYSTEM_LLM_BASE_URL`: the endpoint when the provider is openai_compatible.
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,5 +86,9 @@ fn system_llm(env: &Env) -> Result<Option<SystemLlm>, ConfigError> {
     if provider == Provider::AzureOpenai && azure_endpoint.is_none() {
         return Err(error("LLMA_SYSTEM_LLM_AZURE_ENDPOINT", "required when the system LLM is azure_openai"));
     }
-    Ok(Some(SystemLlm { provider, api_key: SecretString::from(api_key), model, azure_endpoint }))
+    let base_url = env.get("LLMA_SYSTEM_LLM_BASE_URL");
+    if provider == Provider::OpenaiCompatible && base_url.is_none() {
+        return Err(error("LLMA_SYSTEM_LLM_BASE_URL", "required when the system LLM is openai_compatible"));
+    }
+    Ok(Some(SystemLlm { provider, api_key: SecretString::from(api_key), model, azure_endpoint, base_url }))
 }
