@@ -15,6 +15,7 @@ mod judge;
 mod metrics;
 mod models;
 mod offline_items;
+mod openai_compatible;
 mod operations;
 mod otel;
 mod provider_key_actions;

@@ -59,7 +59,7 @@ async fn an_unknown_provider_is_400_listing_the_providers() {
         .json();
     assert_eq!(
         error["detail"],
-        "Invalid provider. Must be one of: openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai"
+        "Invalid provider. Must be one of: openai, anthropic, gemini, azure_openai, fireworks, openrouter, together_ai, openai_compatible"
     );
     assert_eq!(error["attr"], "provider");
     assert!(fake::all_requests(&app.providers).await.is_empty());
