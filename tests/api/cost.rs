@@ -173,3 +173,51 @@ async fn a_projects_own_price_prices_its_generations_before_the_table_from_its_v
     app.delete(&path).await.expect(204);
     app.get(&path).await.expect(404);
 }
+
+#[tokio::test]
+async fn evaluation_results_sum_what_the_judged_generations_cost_per_breakdown_value() {
+    use crate::evaluations::create_key;
+    use crate::judge::{enabled_evaluation, generation, judge_answers, send, wait_for_quiet, wait_for_results};
+
+    let app = TestApp::spawn().await;
+    judge_answers(&app, true).await;
+    let key = create_key(&app, "openai", "judge key").await;
+    let evaluation = enabled_evaluation(
+        &app,
+        "cost",
+        json!({"provider": "openai", "model": "gpt-5", "provider_key_id": key}),
+        json!({}),
+    )
+    .await;
+    let paid =
+        |env: &str, cost: f64| generation(json!({"env": env, "$ai_input_cost_usd": cost, "$ai_output_cost_usd": 0.0}));
+    let table_priced = generation(
+        json!({"env": "staging", "$ai_model": "gpt-4o", "$ai_input_tokens": 1000, "$ai_output_tokens": 100}),
+    );
+    let events = [paid("production", 0.02), paid("production", 0.005), paid("staging", 0.25), table_priced.clone()];
+    send(&app, &events).await;
+    wait_for_results(&app, 4).await;
+    wait_for_quiet(&app).await;
+    let table_cost = properties_of(&app, table_priced["uuid"].as_str().unwrap()).await["$ai_total_cost_usd"]
+        .as_f64()
+        .expect("gpt-4o is in the pinned table");
+
+    let path = format!("evaluation_results/?evaluation_id={evaluation}&breakdown=env&include_cost=true");
+    let report = app.get(&app.llma(&path)).await.expect(200).json();
+
+    assert!(close(&report["totals"]["total_cost_usd"], 0.275 + table_cost), "{report}");
+    assert_eq!(report["totals"]["costed_runs"], 4);
+    let values = report["breakdown_values"].as_array().unwrap();
+    let by_value =
+        |name: &str| values.iter().find(|v| v["value"] == name).unwrap_or_else(|| panic!("{name}: {report}"));
+    assert!(close(&by_value("production")["total_cost_usd"], 0.025), "{report}");
+    assert_eq!(by_value("production")["costed_runs"], 2);
+    assert!(close(&by_value("staging")["total_cost_usd"], 0.25 + table_cost), "{report}");
+    assert!(report["trend"][0].get("total_cost_usd").is_some());
+
+    let plain = app.get(&app.llma(&format!("evaluation_results/?evaluation_id={evaluation}&breakdown=env"))).await;
+    let plain = plain.expect(200).json();
+    assert!(plain["totals"].get("total_cost_usd").is_none(), "the reference's shape unless asked: {plain}");
+    let bad = app.get(&app.llma(&format!("evaluation_results/?evaluation_id={evaluation}&include_cost=maybe"))).await;
+    assert_eq!(bad.expect(400).json()["attr"], "include_cost");
+}

@@ -25,6 +25,9 @@ pub struct ResultsParams {
     pub breakdown: Option<String>,
     /// `hour`, `day` (default) or `week`; UTC buckets, weeks from Monday.
     pub interval: Option<String>,
+    /// `true`: each group also sums the judged generations' `$ai_total_cost_usd`
+    /// (`total_cost_usd`, `costed_runs`); default false.
+    pub include_cost: Option<String>,
 }
 
 /// The period's totals.
@@ -38,6 +41,12 @@ pub struct TotalsDto {
     pub pass_rate: f64,
     /// Matches not judged because of `max_runs_per_hour`.
     pub skipped_by_cap: u64,
+    /// With `include_cost=true`: what the judged generations cost (USD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_cost_usd: Option<f64>,
+    /// With `include_cost=true`: how many runs judged a generation with a cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub costed_runs: Option<u64>,
 }
 
 /// One breakdown value.
@@ -50,6 +59,12 @@ pub struct BreakdownValueDto {
     pub fail_count: u64,
     pub na_count: u64,
     pub pass_rate: f64,
+    /// With `include_cost=true`: what the judged generations of this value cost (USD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_cost_usd: Option<f64>,
+    /// With `include_cost=true`: how many of its runs judged a generation with a cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub costed_runs: Option<u64>,
 }
 
 /// One trend row (bucket × value).
@@ -74,7 +89,7 @@ pub struct ResultsDto {
     pub trend: Vec<TrendDto>,
 }
 
-fn breakdown_value(value: Option<String>, counts: ResultCounts) -> BreakdownValueDto {
+fn breakdown_value(value: Option<String>, counts: ResultCounts, with_cost: bool) -> BreakdownValueDto {
     BreakdownValueDto {
         value,
         runs: counts.runs(),
@@ -82,12 +97,15 @@ fn breakdown_value(value: Option<String>, counts: ResultCounts) -> BreakdownValu
         fail_count: counts.fail,
         na_count: counts.na,
         pass_rate: counts.pass_rate(),
+        total_cost_usd: with_cost.then(|| counts.cost.usd()),
+        costed_runs: with_cost.then_some(counts.cost.costed_runs),
     }
 }
 
 impl From<ResultsReport> for ResultsDto {
     fn from(report: ResultsReport) -> Self {
         let totals = report.totals;
+        let with_cost = report.query.include_cost;
         Self {
             evaluation_id: report.query.evaluation.0,
             date_from: report.query.date_from,
@@ -101,12 +119,18 @@ impl From<ResultsReport> for ResultsDto {
                 na_count: totals.na,
                 pass_rate: totals.pass_rate(),
                 skipped_by_cap: report.skipped_by_cap,
+                total_cost_usd: with_cost.then(|| totals.cost.usd()),
+                costed_runs: with_cost.then_some(totals.cost.costed_runs),
             },
-            breakdown_values: report.breakdown_values.into_iter().map(|(v, c)| breakdown_value(v, c)).collect(),
+            breakdown_values: report
+                .breakdown_values
+                .into_iter()
+                .map(|(v, c)| breakdown_value(v, c, with_cost))
+                .collect(),
             trend: report
                 .trend
                 .into_iter()
-                .map(|row| TrendDto { bucket: row.bucket, counts: breakdown_value(row.value, row.counts) })
+                .map(|row| TrendDto { bucket: row.bucket, counts: breakdown_value(row.value, row.counts, with_cost) })
                 .collect(),
         }
     }
@@ -134,6 +158,7 @@ pub async fn evaluation_results(
         date_to: params.date_to,
         breakdown: params.breakdown,
         interval: params.interval,
+        include_cost: params.include_cost,
     };
     let report = app.judge.results(access.project, parse_results_query(input, Utc::now())?).await?;
     Ok(Json(report.into()))

@@ -17,6 +17,7 @@ pub fn rule(rule: &Rule) -> String {
         Rule::NotAnInteger => "A valid integer is required.".into(),
         Rule::NotAnObject => "Must be an object.".into(),
         Rule::NotAList => "Expected a list of items.".into(),
+        Rule::NotABoolean => "Must be true or false.".into(),
         Rule::NotAnIntegerOrNull => "A valid integer (or null for no cap) is required.".into(),
         Rule::NotAString => "Not a valid string.".into(),
         Rule::NotAUuid => "Must be a valid UUID.".into(),

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::evaluation::TargetKind;
 use domain::judge::{
-    EvaluationResultsStore, Generation, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE, ResultCounts,
-    ResultRow, ResultsQuery, RunsQuery,
+    EvaluationResultsStore, Generation, GroupCost, JudgeStore, JudgedRun, MAX_BREAKDOWN_VALUES, OTHER_VALUE,
+    ResultCounts, ResultRow, ResultsQuery, RunsQuery,
 };
 use domain::llm::TrialCredits;
 use domain::{Page, ProjectId, RepositoryError};
@@ -78,10 +78,12 @@ WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
 /// Spec section 9's results: each result classified (na / pass / fail as the summary
 /// reads them), its breakdown value from the result event, else from the judged
 /// generation (found through `ai_event_ids`, so one partition is read), rendered as text;
-/// the 25 values with most runs kept and the rest merged as `$other` (`top` is
-/// materialized: inlined, PostgreSQL would re-run it per result and its cost estimate
-/// would switch JIT compilation on, which alone took ~650 ms in the bench); counted per
-/// (bucket, value).
+/// with `$9` the judged generation's `$ai_total_cost_usd` too (generation results only: a
+/// trace's result names its first generation, whose cost is not the trace's); the 25
+/// values with most runs kept and the rest merged as `$other` (`top` is materialized:
+/// inlined, PostgreSQL would re-run it per result and its cost estimate would switch JIT
+/// compilation on, which alone took ~650 ms in the bench); counted per (bucket, value),
+/// costs summed in nano-dollars.
 pub const RESULTS: &str = "\
 WITH runs AS (
     SELECT e.timestamp,
@@ -91,12 +93,17 @@ WITH runs AS (
            END AS result,
            CASE WHEN $5::text IS NULL THEN NULL
                 ELSE coalesce(NULLIF(e.properties -> $5, 'null'::jsonb), NULLIF(g.properties -> $5, 'null'::jsonb))
-           END AS raw
+           END AS raw,
+           CASE WHEN $9 AND coalesce(e.properties ->> '$ai_evaluation_target', 'generation') = 'generation'
+                     AND jsonb_typeof(g.properties -> '$ai_total_cost_usd') = 'number'
+                THEN (g.properties -> '$ai_total_cost_usd')::numeric
+           END AS cost
     FROM ai_events e
     LEFT JOIN LATERAL (
         SELECT t.properties FROM ai_event_ids i
         JOIN ai_events t ON t.project_id = i.project_id AND t.timestamp = i.timestamp AND t.uuid = i.uuid
-        WHERE $5::text IS NOT NULL AND NOT (e.properties ? $5)
+        WHERE ($5::text IS NOT NULL AND NOT (e.properties ? $5)
+               OR $9 AND coalesce(e.properties ->> '$ai_evaluation_target', 'generation') = 'generation')
           AND e.target_event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
           AND i.project_id = e.project_id AND i.uuid = e.target_event_id::uuid
     ) g ON true
@@ -104,7 +111,7 @@ WITH runs AS (
       AND e.timestamp >= $3 AND e.timestamp < $4
 ),
 valued AS (
-    SELECT timestamp, result,
+    SELECT timestamp, result, cost,
            CASE jsonb_typeof(raw) WHEN 'string' THEN raw #>> '{}' ELSE raw::text END AS value
     FROM runs WHERE result IS NOT NULL
 ),
@@ -117,7 +124,9 @@ SELECT date_trunc($6, v.timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS buck
        CASE WHEN $5::text IS NULL THEN NULL WHEN t.listed THEN v.value ELSE $8 END AS value,
        count(*) FILTER (WHERE v.result = 'pass') AS pass,
        count(*) FILTER (WHERE v.result = 'fail') AS fail,
-       count(*) FILTER (WHERE v.result = 'na') AS na
+       count(*) FILTER (WHERE v.result = 'na') AS na,
+       coalesce(round(sum(v.cost) FILTER (WHERE v.cost >= 0) * 1000000000), 0)::bigint AS cost_nano_usd,
+       count(v.cost) FILTER (WHERE v.cost >= 0) AS costed_runs
 FROM valued v
 LEFT JOIN (SELECT value, true AS listed FROM top) t ON t.value IS NOT DISTINCT FROM v.value
 GROUP BY 1, 2";
@@ -182,6 +191,8 @@ struct ResultDbRow {
     pass: i64,
     fail: i64,
     na: i64,
+    cost_nano_usd: i64,
+    costed_runs: i64,
 }
 
 #[async_trait]
@@ -310,6 +321,7 @@ impl EvaluationResultsStore for PgJudgeStore {
             .bind(query.interval.as_str())
             .bind(MAX_BREAKDOWN_VALUES)
             .bind(OTHER_VALUE)
+            .bind(query.include_cost)
             .fetch_all(&self.pool)
             .await
             .map_err(RepositoryError::new)?;
@@ -319,7 +331,12 @@ impl EvaluationResultsStore for PgJudgeStore {
             .map(|row| ResultRow {
                 bucket: row.bucket,
                 value: row.value,
-                counts: ResultCounts { pass: count(row.pass), fail: count(row.fail), na: count(row.na) },
+                counts: ResultCounts {
+                    pass: count(row.pass),
+                    fail: count(row.fail),
+                    na: count(row.na),
+                    cost: GroupCost { nano_usd: count(row.cost_nano_usd), costed_runs: count(row.costed_runs) },
+                },
             })
             .collect())
     }

@@ -150,7 +150,12 @@ impl ReportEvents for PgReportEvents {
             .fetch_one(&self.pool)
             .await
             .map_err(RepositoryError::new)?;
-        Ok(ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
+        Ok(ResultCounts {
+            pass: unsigned(row.pass),
+            fail: unsigned(row.fail),
+            na: unsigned(row.na),
+            ..Default::default()
+        })
     }
 
     async fn new_results(&self, queries: &[NewResults]) -> Result<Vec<u64>, RepositoryError> {
@@ -177,7 +182,12 @@ impl ReportEvents for PgReportEvents {
             .map_err(RepositoryError::new)?;
         Ok(rows
             .into_iter()
-            .map(|r| ResultCounts { pass: unsigned(r.pass), fail: unsigned(r.fail), na: unsigned(r.na) })
+            .map(|r| ResultCounts {
+                pass: unsigned(r.pass),
+                fail: unsigned(r.fail),
+                na: unsigned(r.na),
+                ..Default::default()
+            })
             .collect())
     }
 

@@ -19,6 +19,15 @@ impl FieldError {
     }
 }
 
+/// A query-string flag: `true` or `false` (any case), or `1` / `0`.
+pub fn parse_flag(raw: &str) -> Option<bool> {
+    match raw.trim() {
+        raw if raw.eq_ignore_ascii_case("true") || raw == "1" => Some(true),
+        raw if raw.eq_ignore_ascii_case("false") || raw == "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// The rules a command's values are held to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
@@ -40,6 +49,8 @@ pub enum Rule {
     NotAString,
     NotAnObject,
     NotAList,
+    /// A query flag that is not `true`/`false` (any case) or `1`/`0`.
+    NotABoolean,
     NotAUuid,
     /// Item `index` of a list is not a UUID.
     ItemNotAUuid {

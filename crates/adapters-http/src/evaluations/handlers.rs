@@ -22,9 +22,10 @@ fn evaluation_id(raw: &str) -> Result<EvaluationId, ApiError> {
 fn list_filter(query: EvaluationListQuery) -> Result<EvaluationListFilter, ApiError> {
     let enabled = match query.enabled.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(raw) if raw.eq_ignore_ascii_case("true") || raw == "1" => Some(true),
-        Some(raw) if raw.eq_ignore_ascii_case("false") || raw == "0" => Some(false),
-        Some(_) => return Err(ApiError::invalid_field("enabled", "Must be true or false.")),
+        Some(raw) => Some(
+            domain::invalid::parse_flag(raw)
+                .ok_or_else(|| ApiError::invalid_field("enabled", "Must be true or false."))?,
+        ),
     };
     let search = query.search.filter(|text| !text.trim().is_empty());
     Ok(EvaluationListFilter { search, enabled })

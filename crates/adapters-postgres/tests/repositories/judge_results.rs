@@ -56,11 +56,12 @@ fn query(evaluation: EvaluationId, breakdown: Option<&str>) -> ResultsQuery {
         date_to: at(8, 0),
         breakdown: breakdown.map(str::to_owned),
         interval: Interval::Day,
+        include_cost: false,
     }
 }
 
 fn counts(pass: u64, fail: u64, na: u64) -> ResultCounts {
-    ResultCounts { pass, fail, na }
+    ResultCounts { pass, fail, na, ..Default::default() }
 }
 
 /// A migrated database with one project and the stores the tests read and write.
@@ -169,6 +170,50 @@ async fn results_break_down_by_the_result_else_its_generation_with_hand_computed
     let report = ResultsReport::from_rows(query(evaluation, None), plain, 0);
     assert!(report.breakdown_values.is_empty());
     assert_eq!(report.trend.iter().map(|row| row.counts).collect::<Vec<_>>(), vec![counts(1, 1, 0), counts(2, 0, 1)]);
+}
+
+#[tokio::test]
+async fn with_costs_asked_for_each_value_sums_what_its_judged_generations_cost() {
+    let stores = stores().await;
+    let Stores { events: store, judge, project, .. } = &stores;
+    let project = *project;
+    let evaluation = EvaluationId(Uuid::now_v7());
+    let priced =
+        |env: &str, cost: Value| event("$ai_generation", at(1, 9), json!({"env": env, "$ai_total_cost_usd": cost}));
+    let prod_a = priced("prod", json!(0.0123));
+    let prod_b = priced("prod", json!(0.000_000_5));
+    let staging = priced("staging", json!(0.25));
+    let unpriced = event("$ai_generation", at(1, 9), json!({"env": "staging"}));
+    let not_a_number = priced("staging", json!("0.5"));
+    let mut trace_result = result(evaluation, &staging, Some(true), at(1, 12));
+    trace_result.properties.insert("$ai_evaluation_target".into(), json!("trace"));
+    let events = vec![
+        prod_a.clone(),
+        prod_b.clone(),
+        staging.clone(),
+        unpriced.clone(),
+        not_a_number.clone(),
+        result(evaluation, &prod_a, Some(true), at(1, 10)),
+        result(evaluation, &prod_b, Some(false), at(1, 10)),
+        result(evaluation, &staging, Some(true), at(1, 10)),
+        result(evaluation, &unpriced, Some(true), at(1, 10)),
+        result(evaluation, &not_a_number, None, at(1, 10)),
+        trace_result, // a trace's result names its first generation, whose cost is not the trace's
+    ];
+    store.store_events(project, &events).await.unwrap();
+    let asked = ResultsQuery { include_cost: true, ..query(evaluation, Some("env")) };
+
+    let report = ResultsReport::from_rows(asked.clone(), judge.results(project, &asked).await.unwrap(), 0);
+
+    assert_eq!((report.totals.cost.nano_usd, report.totals.cost.costed_runs), (262_300_500, 3));
+    let costs: Vec<(Option<&str>, u64, u64)> =
+        report.breakdown_values.iter().map(|(v, c)| (v.as_deref(), c.cost.nano_usd, c.cost.costed_runs)).collect();
+    assert_eq!(costs, vec![(Some("staging"), 250_000_000, 1), (Some("prod"), 12_300_500, 2)]);
+    assert_eq!(report.totals.runs(), 6);
+
+    let without = judge.results(project, &query(evaluation, Some("env"))).await.unwrap();
+    let report = ResultsReport::from_rows(query(evaluation, Some("env")), without, 0);
+    assert_eq!(report.totals.cost, Default::default(), "costs only when asked for");
 }
 
 #[tokio::test]

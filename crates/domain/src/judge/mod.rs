@@ -27,7 +27,7 @@ pub use model::{
 pub use plan::{JUDGE_MAX_ATTEMPTS, judge_job, plan_jobs};
 pub use ports::{EvaluationResultsStore, JudgeStore};
 pub use results::{
-    DEFAULT_DAYS, Interval, JudgedRun, MAX_BREAKDOWN_CHARS, MAX_BREAKDOWN_VALUES, MAX_BUCKETS, OTHER_VALUE,
+    DEFAULT_DAYS, GroupCost, Interval, JudgedRun, MAX_BREAKDOWN_CHARS, MAX_BREAKDOWN_VALUES, MAX_BUCKETS, OTHER_VALUE,
     ResultCounts, ResultRow, ResultsInput, ResultsQuery, ResultsReport, RunsQuery, parse_instant, parse_results_query,
 };
 pub use service::{JudgeConfig, JudgePorts, JudgeService};

@@ -105,6 +105,8 @@ pub struct ResultsInput {
     pub date_to: Option<String>,
     pub breakdown: Option<String>,
     pub interval: Option<String>,
+    /// `true`: also sum what the judged generations cost.
+    pub include_cost: Option<String>,
 }
 
 /// A validated results query.
@@ -115,6 +117,24 @@ pub struct ResultsQuery {
     pub date_to: DateTime<Utc>,
     pub breakdown: Option<String>,
     pub interval: Interval,
+    /// Sum the judged generations' `$ai_total_cost_usd` per group.
+    pub include_cost: bool,
+}
+
+/// What the judged generations of one group cost: a sum in nano-dollars (exact when
+/// added up; a token's price is far above a nano-dollar) and how many runs had a cost.
+/// Results of trace and session evaluations carry none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCost {
+    pub nano_usd: u64,
+    pub costed_runs: u64,
+}
+
+impl GroupCost {
+    /// The sum in US dollars.
+    pub fn usd(&self) -> f64 {
+        self.nano_usd as f64 / 1e9
+    }
 }
 
 /// Counts of one group.
@@ -123,6 +143,8 @@ pub struct ResultCounts {
     pub pass: u64,
     pub fail: u64,
     pub na: u64,
+    /// Zero unless the query asked for costs.
+    pub cost: GroupCost,
 }
 
 impl ResultCounts {
@@ -143,6 +165,8 @@ impl ResultCounts {
         self.pass += other.pass;
         self.fail += other.fail;
         self.na += other.na;
+        self.cost.nano_usd += other.cost.nano_usd;
+        self.cost.costed_runs += other.cost.costed_runs;
     }
 }
 
@@ -241,7 +265,11 @@ pub fn parse_results_query(input: ResultsInput, now: DateTime<Utc>) -> Result<Re
     if interval.buckets_between(date_from, date_to) > MAX_BUCKETS {
         return Err(invalid("interval", Rule::TooManyBuckets));
     }
-    Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval })
+    let include_cost = match input.include_cost.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        None => false,
+        Some(raw) => crate::invalid::parse_flag(raw).ok_or_else(|| invalid("include_cost", Rule::NotABoolean))?,
+    };
+    Ok(ResultsQuery { evaluation, date_from, date_to, breakdown, interval, include_cost })
 }
 
 #[cfg(test)]
@@ -254,9 +282,9 @@ mod tests {
 
     #[test]
     fn pass_rate_has_two_decimals_and_ignores_na() {
-        assert_eq!(ResultCounts { pass: 2, fail: 1, na: 5 }.pass_rate(), 66.67);
-        assert_eq!(ResultCounts { pass: 0, fail: 0, na: 3 }.pass_rate(), 0.0);
-        assert_eq!(ResultCounts { pass: 1, fail: 0, na: 0 }.pass_rate(), 100.0);
+        assert_eq!(ResultCounts { pass: 2, fail: 1, na: 5, ..Default::default() }.pass_rate(), 66.67);
+        assert_eq!(ResultCounts { pass: 0, fail: 0, na: 3, ..Default::default() }.pass_rate(), 0.0);
+        assert_eq!(ResultCounts { pass: 1, fail: 0, na: 0, ..Default::default() }.pass_rate(), 100.0);
     }
 
     #[test]
@@ -270,6 +298,31 @@ mod tests {
     }
 
     #[test]
+    fn costs_add_up_into_the_totals_and_each_value_and_a_bad_flag_is_named() {
+        let input = ResultsInput {
+            evaluation_id: Some(uuid::Uuid::nil().to_string()),
+            include_cost: Some("TRUE".into()),
+            breakdown: Some("env".into()),
+            ..Default::default()
+        };
+        let query = parse_results_query(input.clone(), at("2026-03-08")).unwrap();
+        assert!(query.include_cost);
+        let refused = parse_results_query(ResultsInput { include_cost: Some("yes".into()), ..input }, at("2026-03-08"));
+        assert_eq!(refused.unwrap_err(), FieldError::new("include_cost", Rule::NotABoolean));
+        let row = |day: &str, value: &str, nano_usd, costed_runs| ResultRow {
+            bucket: at(day),
+            value: Some(value.to_owned()),
+            counts: ResultCounts { pass: 1, cost: GroupCost { nano_usd, costed_runs }, ..Default::default() },
+        };
+        let rows =
+            vec![row("2026-03-01", "prod", 500, 1), row("2026-03-02", "prod", 250, 1), row("2026-03-02", "dev", 1, 0)];
+        let report = ResultsReport::from_rows(query, rows, 0);
+        assert_eq!(report.totals.cost, GroupCost { nano_usd: 751, costed_runs: 2 });
+        assert_eq!(report.breakdown_values[0].1.cost, GroupCost { nano_usd: 750, costed_runs: 2 });
+        assert_eq!(GroupCost { nano_usd: 1_500_000_000, costed_runs: 1 }.usd(), 1.5);
+    }
+
+    #[test]
     fn breakdown_values_sort_by_runs_then_value_with_other_and_null_last() {
         let query = ResultsQuery {
             evaluation: EvaluationId(uuid::Uuid::nil()),
@@ -277,11 +330,12 @@ mod tests {
             date_to: at("2026-03-08"),
             breakdown: Some("env".into()),
             interval: Interval::Day,
+            include_cost: false,
         };
         let row = |day: &str, value: Option<&str>, pass, fail| ResultRow {
             bucket: at(day),
             value: value.map(str::to_owned),
-            counts: ResultCounts { pass, fail, na: 0 },
+            counts: ResultCounts { pass, fail, na: 0, ..Default::default() },
         };
         let rows = vec![
             row("2026-03-02", Some("$other"), 9, 0),
@@ -294,7 +348,7 @@ mod tests {
         let report = ResultsReport::from_rows(query, rows, 4);
         let order: Vec<Option<&str>> = report.breakdown_values.iter().map(|(v, _)| v.as_deref()).collect();
         assert_eq!(order, vec![Some("prod"), Some("a-dev"), Some("b-staging"), None, Some("$other")]);
-        assert_eq!(report.totals, ResultCounts { pass: 15, fail: 3, na: 0 });
+        assert_eq!(report.totals, ResultCounts { pass: 15, fail: 3, na: 0, ..Default::default() });
         assert_eq!(report.trend[0].value.as_deref(), Some("prod"));
         assert_eq!(report.trend[0].bucket, at("2026-03-01"));
         assert_eq!(report.skipped_by_cap, 4);
