@@ -150,12 +150,7 @@ impl ReportEvents for PgReportEvents {
             .fetch_one(&self.pool)
             .await
             .map_err(RepositoryError::new)?;
-        Ok(ResultCounts {
-            pass: unsigned(row.pass),
-            fail: unsigned(row.fail),
-            na: unsigned(row.na),
-            ..Default::default()
-        })
+        Ok(ResultCounts { pass: unsigned(row.pass), fail: unsigned(row.fail), na: unsigned(row.na) })
     }
 
     async fn new_results(&self, queries: &[NewResults]) -> Result<Vec<u64>, RepositoryError> {
@@ -182,12 +177,7 @@ impl ReportEvents for PgReportEvents {
             .map_err(RepositoryError::new)?;
         Ok(rows
             .into_iter()
-            .map(|r| ResultCounts {
-                pass: unsigned(r.pass),
-                fail: unsigned(r.fail),
-                na: unsigned(r.na),
-                ..Default::default()
-            })
+            .map(|r| ResultCounts { pass: unsigned(r.pass), fail: unsigned(r.fail), na: unsigned(r.na) })
             .collect())
     }
 

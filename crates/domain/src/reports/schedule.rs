@@ -294,18 +294,12 @@ mod tests {
     #[test]
     fn alerts_fire_strictly_past_the_threshold_with_enough_runs() {
         let below = AlertCondition { operator: AlertOperator::Lt, pass_rate: 80.0, min_runs: 10, window_minutes: 60 };
-        assert!(alert_fires(&below, &ResultCounts { pass: 7, fail: 3, na: 5, ..Default::default() }));
-        assert!(
-            !alert_fires(&below, &ResultCounts { pass: 8, fail: 2, na: 0, ..Default::default() }),
-            "exactly 80 is not below"
-        );
-        assert!(
-            !alert_fires(&below, &ResultCounts { pass: 0, fail: 9, na: 50, ..Default::default() }),
-            "9 applicable < 10"
-        );
+        assert!(alert_fires(&below, &ResultCounts { pass: 7, fail: 3, na: 5 }));
+        assert!(!alert_fires(&below, &ResultCounts { pass: 8, fail: 2, na: 0 }), "exactly 80 is not below");
+        assert!(!alert_fires(&below, &ResultCounts { pass: 0, fail: 9, na: 50 }), "9 applicable < 10");
         let above = AlertCondition { operator: AlertOperator::Gt, ..below };
-        assert!(alert_fires(&above, &ResultCounts { pass: 9, fail: 1, na: 0, ..Default::default() }));
-        assert!(!alert_fires(&above, &ResultCounts { pass: 8, fail: 2, na: 0, ..Default::default() }));
+        assert!(alert_fires(&above, &ResultCounts { pass: 9, fail: 1, na: 0 }));
+        assert!(!alert_fires(&above, &ResultCounts { pass: 8, fail: 2, na: 0 }));
     }
 
     #[test]

@@ -184,9 +184,9 @@ async fn the_tick_runs_what_is_due_under_its_gates() {
     let mut alert = report(Frequency::Alert);
     alert.alert_condition =
         Some(AlertCondition { operator: AlertOperator::Lt, pass_rate: 80.0, min_runs: 10, window_minutes: 60 });
-    let firing = ResultCounts { pass: 7, fail: 3, na: 0, ..Default::default() };
+    let firing = ResultCounts { pass: 7, fail: 3, na: 0 };
     assert_eq!(tick(DueCandidate { window: firing, ..candidate(alert.clone()) }).await.len(), 1);
-    let calm = ResultCounts { pass: 9, fail: 1, na: 0, ..Default::default() };
+    let calm = ResultCounts { pass: 9, fail: 1, na: 0 };
     assert!(tick(DueCandidate { window: calm, ..candidate(alert.clone()) }).await.is_empty());
 
     let mut disabled = scheduled;
@@ -213,10 +213,7 @@ async fn a_failing_llm_gives_the_fallback_and_the_run_is_still_stored() {
     mocks.reports.expect_find().returning(move |_, _| Ok(Some(found.clone())));
     mocks.evaluations.expect_find().returning(|_, _| Ok(Some(crate::evaluation::test_support::evaluation())));
     mocks.events.expect_nth_newest().returning(|_, _, _, _| Ok(Some(now() - Span::hours(2))));
-    mocks
-        .events
-        .expect_counts()
-        .returning(|_, _, _| Ok(ResultCounts { pass: 3, fail: 1, na: 0, ..Default::default() }));
+    mocks.events.expect_counts().returning(|_, _, _| Ok(ResultCounts { pass: 3, fail: 1, na: 0 }));
     mocks.events.expect_trend().returning(|_, _, _, _| Ok(vec![]));
     mocks.events.expect_sample().returning(|_, _, _, _| Ok(vec![]));
     mocks.llm.expect_run().withf(|_, request| request.purpose == LlmPurpose::Report).returning(|_, _| {
