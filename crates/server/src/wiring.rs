@@ -235,15 +235,16 @@ impl Services {
 
         let model_prices = Arc::new(ModelPriceService::new(model_price_store.clone()));
         // Events in and out, priced.
-        let ingestion = Arc::new(
-            IngestionService::new(
-                identity.clone(),
-                Arc::new(BatchTransactions::new(unit_of_work.clone(), event_store.clone())),
-                evaluation_repository.clone(),
-            )
-            .with_retention(config.ingestion.event_retention)
-            .with_prices(price_table, model_price_store.clone()),
-        );
+        let ingestion = IngestionService::new(
+            identity.clone(),
+            Arc::new(BatchTransactions::new(unit_of_work.clone(), event_store.clone())),
+            evaluation_repository.clone(),
+        )
+        .with_retention(config.ingestion.event_retention);
+        let ingestion = Arc::new(match config.ingestion.price_events {
+            true => ingestion.with_prices(price_table, model_price_store.clone()),
+            false => ingestion,
+        });
         let offline_evaluations = Arc::new(OfflineEvaluationService::new(event_store.clone()));
 
         // The summary and the judge.

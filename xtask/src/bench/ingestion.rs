@@ -57,8 +57,9 @@ pub(super) type EventWriter = Arc<dyn Fn(u64, &mut String) + Send + Sync>;
 /// The `$ai_evaluation` measurement, then the `$ai_generation` one against its `\copy`.
 pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Vec<Measured>> {
     let (evaluations, one_table_rows_per_s) = evaluation_events(setup, args, signals).await?;
-    let generations = super::ingestion_judged::run(setup, args, one_table_rows_per_s, signals).await?;
-    Ok(vec![evaluations, generations])
+    let mut measured = vec![evaluations];
+    measured.extend(super::ingestion_judged::run(setup, args, one_table_rows_per_s, signals).await?);
+    Ok(measured)
 }
 
 /// The `$ai_evaluation` measurement, and the one-table `\copy` rows/s it measured.

@@ -242,8 +242,13 @@ impl ProviderKeyService {
             None
         };
         let stored_endpoint = stored.as_ref().and_then(|c| c.compatible.as_ref());
+        // The sealed endpoint is the one calls use; the column only shows it.
         let merged = EndpointInput {
-            base_url: sent.base_url.clone().or_else(|| existing.compatible.as_ref().map(|c| c.base_url.clone())),
+            base_url: sent
+                .base_url
+                .clone()
+                .or_else(|| stored_endpoint.map(|e| e.base_url.as_str().to_owned()))
+                .or_else(|| existing.compatible.as_ref().map(|c| c.base_url.clone())),
             extra_headers: sent.extra_headers.clone().or_else(|| stored_endpoint.map(|e| e.extra_headers.clone())),
             custom_models: sent
                 .custom_models

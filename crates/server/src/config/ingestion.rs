@@ -21,6 +21,9 @@ pub struct IngestionConfig {
     pub body_timeout: Duration,
     /// `LLMA_EVENT_RETENTION_DAYS`: events older than this are not kept (default 0: all).
     pub event_retention: EventRetention,
+    /// `LLMA_PRICE_EVENTS`: whether generations are priced when they arrive (default true;
+    /// off, they keep only what the client sent).
+    pub price_events: bool,
 }
 
 impl IngestionConfig {
@@ -30,6 +33,7 @@ impl IngestionConfig {
             memory_wait: env.seconds("LLMA_INGEST_MEMORY_WAIT_SECS", 0..=60, 2)?,
             body_timeout: env.seconds("LLMA_INGEST_BODY_TIMEOUT_SECS", 1..=600, 30)?,
             event_retention: EventRetention::days(env.number("LLMA_EVENT_RETENTION_DAYS", 0..=36_500, 0)?),
+            price_events: env.get("LLMA_PRICE_EVENTS").is_none() || env.flag("LLMA_PRICE_EVENTS")?,
         })
     }
 }

@@ -1,0 +1,263 @@
+//! The language as evaluators use it, each budget, and errors with their positions.
+
+use std::time::Duration;
+
+use super::*;
+
+fn run_with(source: &str, globals: Vec<(&str, Value)>) -> Result<Outcome, RunError> {
+    compile(source).unwrap_or_else(|e| panic!("{source}: {e}")).run(globals, Limits::default())
+}
+
+fn eval(source: &str) -> Value {
+    run_with(source, vec![]).unwrap_or_else(|e| panic!("{source}: {e}")).value
+}
+
+fn shown(source: &str) -> String {
+    eval(source).display()
+}
+
+#[test]
+fn variables_arithmetic_and_comparisons() {
+    assert_eq!(shown("let a := 2; a := a * 3 + 1; return a"), "7");
+    assert_eq!(shown("return 7 / 2"), "3.5");
+    assert_eq!(shown("return 6 / 2"), "3");
+    assert_eq!(shown("return 7 % 3"), "1");
+    assert_eq!(shown("return 1 = 1 and 2 == 2 and 1 != 2"), "true");
+    assert_eq!(shown("return 1 = '1'"), "false");
+    assert_eq!(shown("return null = null"), "true");
+    assert_eq!(shown("return 1 < 'a'"), "false");
+    assert_eq!(shown("return 'abc' < 'abd'"), "true");
+    assert_eq!(shown("return 1 + null"), "null");
+    assert_eq!(shown("return 2.5 * 2"), "5.0");
+    assert_eq!(shown("return -3 + 1"), "-2");
+    assert_eq!(shown("return not true or false"), "false");
+    assert_eq!(shown("return 1 > 2 ? 'yes' : 'no'"), "no");
+}
+
+#[test]
+fn strings_and_their_functions() {
+    assert_eq!(shown("return 'a' || 'b' || 1"), "ab1");
+    assert_eq!(shown("let name := 'Hog'; return f'Hello {name}, {1 + 2}!'"), "Hello Hog, 3!");
+    assert_eq!(shown("return length('héllo')"), "5");
+    assert_eq!(shown("return upper('abc') || lower('DEF') || trim('  x  ')"), "ABCdefx");
+    assert_eq!(shown("return 'hello world' like '%world'"), "true");
+    assert_eq!(shown("return 'Hello' ilike 'h%'"), "true");
+    assert_eq!(shown("return 'Hello' not like 'h%'"), "true");
+    assert_eq!(shown("return match('order 123', '\\\\d+')"), "true");
+    assert_eq!(shown("return 'string' =~ 'i.g$'"), "true");
+    assert_eq!(shown("return 'string' =~* 'I.G$'"), "true");
+    assert_eq!(shown("return replaceAll('a-b-c', '-', '+')"), "a+b+c");
+    assert_eq!(shown("return splitByString(',', 'a,b,c')"), "['a', 'b', 'c']");
+    assert_eq!(shown("return position('hello', 'l')"), "3");
+    assert_eq!(shown("return position('hello', 'z')"), "0");
+    assert_eq!(shown("return substring('hello', 2, 3)"), "ell");
+    assert_eq!(shown("return toString(12) || toString(1.5) || toString(true)"), "121.5true");
+    assert_eq!(shown("return toInt('42') + toInt(3.9)"), "45");
+    assert_eq!(shown("return toFloat('2.5')"), "2.5");
+    assert_eq!(shown("return toInt('abc')"), "null");
+    assert_eq!(shown("return round(2.567, 2)"), "2.57");
+    assert_eq!(shown("return 'competitor' in 'our competitor is great'"), "true");
+}
+
+#[test]
+fn arrays_from_one_dicts_and_lambdas() {
+    assert_eq!(shown("let a := [10, 20, 30]; return a[1]"), "10");
+    assert_eq!(shown("let a := [10, 20, 30]; return a[-1]"), "30");
+    assert_eq!(shown("let a := [10, 20, 30]; return a[4]"), "null");
+    assert_eq!(shown("let a := [10, 20, 30]; return a[0]"), "null");
+    assert_eq!(shown("let a := [1, 2]; a[2] := 5; return a"), "[1, 5]");
+    assert_eq!(shown("let t := (1, 'x'); return t.2"), "x");
+    assert_eq!(shown("let d := {'a': {'b': 1}}; return d.a.b + d['a']['b']"), "2");
+    assert_eq!(shown("let d := {}; d.x := 1; d['y'] := 2; return d"), "{'x': 1, 'y': 2}");
+    assert_eq!(shown("let d := null; return d?.a?.b ?? 'none'"), "none");
+    assert_eq!(shown("return has([1, 2], 2) and has({'k': 1}, 'k') and not has([1], 3)"), "true");
+    assert_eq!(shown("return indexOf(['a', 'b'], 'b')"), "2");
+    assert_eq!(shown("return arrayMap(x -> x * 2, [1, 2, 3])"), "[2, 4, 6]");
+    assert_eq!(shown("return arrayFilter((x) -> x > 1, [1, 2, 3])"), "[2, 3]");
+    assert_eq!(shown("return arrayExists(x -> x = 'b', ['a', 'b'])"), "true");
+    assert_eq!(shown("let n := 10; let add := x -> x + n; return add(5)"), "15");
+    assert_eq!(shown("return keys({'a': 1, 'b': 2})"), "['a', 'b']");
+    assert_eq!(
+        shown("return typeof([]) || typeof({}) || typeof(1) || typeof(1.0) || typeof(null)"),
+        "arrayobjectintegerfloatnull"
+    );
+}
+
+#[test]
+fn json_in_and_out() {
+    assert_eq!(shown("let d := jsonParse('{\"a\": [1, 2, {\"b\": null}]}'); return d.a[3].b ?? d.a[2]"), "2");
+    assert_eq!(shown("return jsonStringify({'a': [1, true, null]})"), "{\"a\":[1,true,null]}");
+    let invalid = run_with("return jsonParse('{oops')", vec![]).unwrap_err();
+    assert!(invalid.to_string().contains("jsonParse(): not JSON"), "{invalid}");
+}
+
+#[test]
+fn control_flow_functions_and_prints() {
+    let code = "
+        fun fib(n) { if (n < 2) { return n } return fib(n - 1) + fib(n - 2) }
+        let total := 0
+        for (let i := 1; i <= 10; i := i + 1) { if (i % 2 = 0) continue; total := total + i }
+        let words := 0
+        for (w in ['a', 'b', 'c']) { words := words + 1 }
+        for (k, v in {'x': 1, 'y': 2}) { print(k, v) }
+        let n := 0
+        while (true) { n := n + 1; if (n >= 3) break }
+        print(f'fib {fib(10)}')
+        return [total, words, n]
+    ";
+    let outcome = run_with(code, vec![]).unwrap();
+    assert_eq!(outcome.value.display(), "[25, 3, 3]");
+    assert_eq!(outcome.prints, ["x 1", "y 2", "fib 55"]);
+}
+
+#[test]
+fn globals_are_what_the_code_sees() {
+    let globals = vec![
+        ("output", Value::str("{\"answer\": 42}")),
+        ("properties", Value::from_json(&serde_json::json!({"$ai_model": "gpt-5", "$ai_total_cost_usd": 0.07}))),
+    ];
+    let code = "let parsed := jsonParse(output); return parsed.answer = 42 and properties.$ai_total_cost_usd > 0.05";
+    assert_eq!(run_with(code, globals).unwrap().value.display(), "true");
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    let cases = [
+        ("let x := ", 1, 10),
+        ("let x := 1\nreturn x +* 2", 2, 11),
+        ("if (true { return 1 }", 1, 10),
+        ("return 'open", 1, 8),
+        ("let a := [1, 2", 1, 15),
+        ("return @", 1, 8),
+    ];
+    for (source, line, column) in cases {
+        let error = compile(source).unwrap_err();
+        assert_eq!((error.line, error.column), (line, column), "{source}: {error}");
+    }
+    let deep = format!("return {}1{}", "(".repeat(500), ")".repeat(500));
+    assert!(compile(&deep).unwrap_err().message.contains("nests deeper"));
+}
+
+#[test]
+fn each_budget_is_an_error_not_a_hang() {
+    let program = compile("let i := 0; while (true) { i := i + 1 }").unwrap();
+    let steps = program.run(vec![], Limits { max_steps: 10_000, ..Limits::default() }).unwrap_err();
+    assert_eq!(steps, RunError::Exceeded(Budget::Steps(10_000)));
+
+    let limits = Limits { max_steps: u64::MAX, max_duration: Duration::from_millis(50), ..Limits::default() };
+    let started = std::time::Instant::now();
+    assert_eq!(program.run(vec![], limits).unwrap_err(), RunError::Exceeded(Budget::Time(Duration::from_millis(50))));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let huge = compile("let s := 'x'; while (true) { s := s || s }").unwrap();
+    assert!(matches!(huge.run(vec![], Limits::default()).unwrap_err(), RunError::Exceeded(Budget::Memory(_))));
+
+    let deep = compile("fun f(n) { return f(n + 1) } return f(0)").unwrap();
+    assert_eq!(deep.run(vec![], Limits::default()).unwrap_err(), RunError::Exceeded(Budget::Depth(64)));
+
+    let many = compile("let a := []; while (true) { a := a + [1, 2, 3, 4, 5, 6, 7, 8] }").unwrap();
+    let error = many.run(vec![], Limits { max_steps: u64::MAX, ..Limits::default() }).unwrap_err();
+    assert!(matches!(error, RunError::Exceeded(Budget::Memory(_) | Budget::Time(_))), "{error:?}");
+}
+
+#[test]
+fn run_time_errors_say_where() {
+    let error = run_with("let x := 1\nreturn x + 'a'", vec![]).unwrap_err();
+    assert_eq!(
+        error,
+        RunError::Failed { message: "cannot apply `+` to a integer and a string".into(), line: 2, column: 10 }
+    );
+    let unknown = run_with("return nope(1)", vec![]).unwrap_err();
+    assert!(unknown.to_string().starts_with("unknown function `nope`"), "{unknown}");
+    let thrown = run_with("throw 'bad output'", vec![]).unwrap_err();
+    assert!(thrown.to_string().starts_with("bad output"), "{thrown}");
+    let undeclared = run_with("y := 1", vec![]).unwrap_err();
+    assert!(undeclared.to_string().contains("not declared"), "{undeclared}");
+}
+
+/// Token soup from a fixed seed: whatever the parser is given, it answers with a program or
+/// a positioned error, and whatever compiles runs to a value or an error within its budgets.
+#[test]
+fn no_input_panics_and_every_run_ends_within_its_budgets() {
+    const VOCABULARY: [&str; 58] = [
+        "let ",
+        "x",
+        "y",
+        " := ",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ";",
+        "1",
+        "-2",
+        "3.5",
+        "'s'",
+        "f'{x}'",
+        "true",
+        "null",
+        " + ",
+        " - ",
+        " * ",
+        " / ",
+        " % ",
+        " = ",
+        " < ",
+        " and ",
+        " or ",
+        "not ",
+        " ?? ",
+        "?.",
+        ".",
+        "->",
+        "if ",
+        "else ",
+        "while ",
+        "for ",
+        " in ",
+        "return ",
+        "fun ",
+        "f",
+        "break",
+        "print",
+        "length",
+        "arrayMap",
+        "jsonParse",
+        "'{\"a\":1}'",
+        ":",
+        " || ",
+        " like ",
+        "'%'",
+        " =~ ",
+        "'('",
+        "\n",
+        "//c\n",
+        "x[1]",
+        "[x]",
+        "{'k': x}",
+    ];
+    let mut seed: u64 = 0x5eed;
+    let mut next = move |bound: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % bound
+    };
+    let limits = Limits { max_steps: 2_000, max_duration: Duration::from_millis(20), ..Limits::default() };
+    let mut compiled = 0;
+    for _ in 0..3_000 {
+        let length = 1 + next(12);
+        let source: String = (0..length).map(|_| VOCABULARY[next(VOCABULARY.len())]).collect();
+        match compile(&source) {
+            Ok(program) => {
+                compiled += 1;
+                let started = std::time::Instant::now();
+                let _ = program.run(vec![("x", Value::Int(1))], limits);
+                assert!(started.elapsed() < Duration::from_millis(500), "{source}");
+            }
+            Err(error) => assert!(error.line >= 1 && error.column >= 1, "{source}: {error}"),
+        }
+    }
+    assert!(compiled > 50, "the soup should hold some programs: {compiled}");
+}
