@@ -3,6 +3,7 @@
 
 mod access;
 mod body_deadlines;
+mod code_evaluators;
 mod cost;
 mod evaluation_config;
 mod evaluation_summary;

@@ -94,6 +94,7 @@ fn forbidden(detail: impl Into<String>) -> ApiError {
 
 impl Answer for domain::LookupError {}
 impl Answer for domain::SaveError {}
+impl Answer for domain::code::TestCodeError {}
 
 impl Answer for ValidateStoredKeyError {
     fn particular(self) -> ApiError {

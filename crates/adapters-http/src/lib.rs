@@ -27,6 +27,7 @@ mod pagination;
 mod provider_keys;
 mod router;
 mod state;
+mod test_hog;
 mod wording;
 
 pub use capture::CAPTURE_BODY_LIMIT_BYTES;

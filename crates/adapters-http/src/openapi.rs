@@ -24,6 +24,7 @@ use crate::provider_keys::{
     self, AlternativeKeyDto, AssignBody, AssignResultDto, CreatedByDto, DependentConfigsDto, DependentEvaluationDto,
     FieldChangeDto, KeyActivityDto, KeyCheckDto, ProviderKeyDto, TrialEvaluationDto, TrialEvaluationsDto,
 };
+use crate::test_hog::{self, TestHogBody, TestHogDto, TestHogResultDto};
 use crate::{capture, health, models, offline_evaluations, otlp};
 
 /// The API's OpenAPI 3.1 document.
@@ -57,6 +58,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         model_prices::retrieve_model_price,
         model_prices::update_model_price,
         model_prices::delete_model_price,
+        test_hog::test_hog,
         backfills::estimate_backfill,
         backfills::start_backfill,
         backfills::list_backfills,
@@ -87,7 +89,7 @@ use crate::{capture, health, models, offline_evaluations, otlp};
         otlp::otel_traces,
         otlp::otel_traces_v1,
     ),
-    components(schemas(ErrorBody, ModelPriceBody, ModelPriceDto, Paginated<ModelPriceDto>, BackfillBody, BackfillDto, EstimateDto, Paginated<BackfillDto>, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
+    components(schemas(ErrorBody, TestHogBody, TestHogDto, TestHogResultDto, ModelPriceBody, ModelPriceDto, Paginated<ModelPriceDto>, BackfillBody, BackfillDto, EstimateDto, Paginated<BackfillDto>, ProviderKeyDto, CreatedByDto, KeyCheckDto, ModelsDto, ModelDto, Paginated<ProviderKeyDto>,
         EvaluationDto, EvaluationBody, JudgeConfigDto, JudgeConfigBody, ConditionDto, ConditionBody, PropertyFilterDto,
         PropertyFilterBody, ModelConfigurationDto, ModelConfigurationBody, Paginated<EvaluationDto>,
         EvaluationSummaryDto, EvaluationListItem, Paginated<EvaluationListItem>,

@@ -17,7 +17,7 @@ use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{
     backfills, capture, evaluation_config, evaluation_reports, evaluation_results, evaluation_runs, evaluation_summary,
-    evaluations, health, model_prices, models, offline_evaluations, otlp, provider_keys,
+    evaluations, health, model_prices, models, offline_evaluations, otlp, provider_keys, test_hog,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -62,8 +62,9 @@ const ENV: &str = "/api/environments/{project_id}";
 /// that act on evaluations. `provider_keys/trial_evaluations` is a static segment, so it
 /// takes precedence over `provider_keys/{id}`.
 fn evaluation_routes() -> Router<AppState> {
-    let routes: [(String, MethodRouter<AppState>); 13] = [
+    let routes: [(String, MethodRouter<AppState>); 14] = [
         (format!("{ENV}/evaluations"), get(evaluations::list_evaluations).post(evaluations::create_evaluation)),
+        (format!("{ENV}/evaluations/test_hog"), post(test_hog::test_hog)),
         (format!("{ENV}/evaluations/{{id}}/backfills"), get(backfills::list_backfills).post(backfills::start_backfill)),
         (format!("{ENV}/evaluations/{{id}}/backfills/estimate"), post(backfills::estimate_backfill)),
         (format!("{ENV}/evaluations/{{id}}/backfills/{{backfill_id}}"), get(backfills::retrieve_backfill)),

@@ -64,6 +64,8 @@ pub struct ApiServices {
     pub model_prices: Arc<domain::cost::ModelPriceService>,
     /// Evaluations run over past events.
     pub backfills: Arc<domain::backfill::BackfillService>,
+    /// Dry runs of code evaluators.
+    pub code_trials: Arc<domain::code::CodeTrials>,
     /// Evaluation reports and their runs.
     pub reports: Arc<ReportAdmin>,
     /// The signed run pages and their links.

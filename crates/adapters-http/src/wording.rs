@@ -18,6 +18,12 @@ pub fn rule(rule: &Rule) -> String {
         Rule::NotAnObject => "Must be an object.".into(),
         Rule::NotAList => "Expected a list of items.".into(),
         Rule::NotABoolean => "Must be true or false.".into(),
+        Rule::CodeSyntax { line, column, message } => {
+            format!("Syntax error at line {line}, column {column}: {message}")
+        }
+        Rule::CodeJudgesGenerations => {
+            "Code evaluators judge single generations for now: use target generation.".into()
+        }
         Rule::NotAnIntegerOrNull => "A valid integer (or null for no cap) is required.".into(),
         Rule::NotAString => "Not a valid string.".into(),
         Rule::NotAUuid => "Must be a valid UUID.".into(),

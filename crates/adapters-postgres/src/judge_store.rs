@@ -30,6 +30,12 @@ SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
 WHERE project_id = $1 AND trace_id = $2 AND event <> '$ai_evaluation'
 ORDER BY timestamp, uuid LIMIT $3";
 
+/// The project's newest generations (the `(project_id, event, timestamp DESC)` index).
+const NEWEST_GENERATIONS: &str = "\
+SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
+WHERE project_id = $1 AND event = '$ai_generation'
+ORDER BY timestamp DESC, uuid DESC LIMIT $2";
+
 /// The events of one session, as [`TRACE_EVENTS`].
 const SESSION_EVENTS: &str = "\
 SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
@@ -234,6 +240,16 @@ impl JudgeStore for PgJudgeStore {
         let rows: Vec<EventRow> = sqlx::query_as(query)
             .bind(project.0)
             .bind(target_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows.into_iter().map(EventRow::into_generation).collect())
+    }
+
+    async fn newest_generations(&self, project: ProjectId, limit: u32) -> Result<Vec<Generation>, RepositoryError> {
+        let rows: Vec<EventRow> = sqlx::query_as(NEWEST_GENERATIONS)
+            .bind(project.0)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await

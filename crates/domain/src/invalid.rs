@@ -97,6 +97,14 @@ pub enum Rule {
     },
 
     // Evaluations.
+    /// A code evaluator's source that does not compile, and where.
+    CodeSyntax {
+        line: u32,
+        column: u32,
+        message: String,
+    },
+    /// A code evaluator with a trace or session target.
+    CodeJudgesGenerations,
     UnknownOperator {
         given: String,
         choices: String,

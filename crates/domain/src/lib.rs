@@ -18,6 +18,7 @@ macro_rules! from_repository_error {
 mod failure;
 
 pub mod backfill;
+pub mod code;
 pub mod cost;
 pub mod crypto;
 pub mod evaluation;

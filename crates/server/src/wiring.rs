@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
+use adapters_hog::HogEvaluator;
 use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, PinnedPriceTable};
 use adapters_postgres::{
@@ -14,6 +15,7 @@ use adapters_postgres::{
 };
 use async_trait::async_trait;
 use domain::backfill::{BackfillPorts, BackfillService};
+use domain::code::{CodeEvaluator, CodeTrials};
 use domain::cost::{ModelPriceService, PriceTable};
 use domain::crypto::KeyCipher;
 use domain::evaluation::{EvaluationService, EvaluationTransactions};
@@ -225,11 +227,14 @@ impl Services {
             evaluation_configs.clone(),
             config.llm.trial_models.clone(),
         ));
+        // Code evaluators run in-process, behind their port.
+        let code: Arc<dyn CodeEvaluator> = Arc::new(HogEvaluator::default());
         let evaluations = Arc::new(EvaluationService::new(
             evaluation_repository.clone(),
             Arc::new(EvaluationTransactions::new(unit_of_work.clone())),
             keys.repository.clone(),
             evaluation_configs.clone(),
+            code.clone(),
         ));
         let evaluation_config = Arc::new(EvaluationConfigService::new(evaluation_configs, keys.repository.clone()));
 
@@ -274,10 +279,11 @@ impl Services {
             JudgePorts {
                 evaluations: evaluation_repository.clone(),
                 store: judge_store.clone(),
-                results: judge_store,
+                results: judge_store.clone(),
                 jobs: jobs.clone(),
                 llm: llm.clone(),
                 unit_of_work: unit_of_work.clone(),
+                code: code.clone(),
             },
             JudgeConfig { llm_timeout: config.llm.timeout, retention: config.ingestion.event_retention },
         ));
@@ -304,6 +310,7 @@ impl Services {
             summaries,
             judge,
             backfills,
+            code_trials: Arc::new(CodeTrials::new(code, judge_store)),
             model_prices,
             reports: reports.admin.clone(),
             report_pages: reports.pages.clone(),

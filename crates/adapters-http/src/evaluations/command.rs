@@ -37,20 +37,30 @@ impl EvaluationBody {
             .as_deref()
             .map(|raw| choice("evaluation_type", raw, EvaluationType::parse, EvaluationType::names()))
             .transpose()?;
+        // A judge's prompt or a code evaluator's source: the evaluation's text either way.
         let prompt = match &self.evaluation_config {
             None => None,
-            Some(config) => match config.prompt.as_deref() {
-                None => return Err(FieldError::new("evaluation_config.prompt", Rule::Required)),
-                Some(raw) => {
-                    Some(Prompt::parse(raw).map_err(|e| FieldError::new("evaluation_config.prompt", e.into()))?)
+            Some(config) => {
+                let code = evaluation_type == Some(EvaluationType::Hog) || config.prompt.is_none();
+                let field = if code { "evaluation_config.source" } else { "evaluation_config.prompt" };
+                match config.prompt.as_deref().or(config.source.as_deref()) {
+                    None if evaluation_type == Some(EvaluationType::Hog) => {
+                        return Err(FieldError::new("evaluation_config.source", Rule::Required));
+                    }
+                    None => return Err(FieldError::new("evaluation_config.prompt", Rule::Required)),
+                    Some(raw) => Some(Prompt::parse(raw).map_err(|e| FieldError::new(field, e.into()))?),
                 }
-            },
+            }
         };
         let output_type = self
             .output_type
             .as_deref()
             .map(|raw| choice("output_type", raw, OutputType::parse, OutputType::names()))
-            .transpose()?;
+            .transpose()?
+            .or_else(|| {
+                let allows_na = self.output_config.as_ref()?.allows_na?;
+                Some(if allows_na { OutputType::BooleanWithNa } else { OutputType::Boolean })
+            });
         let conditions = self
             .conditions
             .map(|conditions| Conditions::parse(&conditions.into_iter().map(ConditionInput::from).collect::<Vec<_>>()))
@@ -209,7 +219,7 @@ mod tests {
         let error = refused(json!({"output_type": "score"}));
         assert_eq!(error.field, "output_type");
         assert!(matches!(&error.rule, Rule::NotAChoice { choices, .. } if choices.contains("boolean_with_na")));
-        assert_eq!(refused(json!({"evaluation_type": "hog"})).field, "evaluation_type");
+        assert_eq!(refused(json!({"evaluation_type": "python"})).field, "evaluation_type");
     }
 
     #[test]

@@ -1,17 +1,29 @@
 //! Request and response bodies of the evaluation endpoints.
 
 use chrono::{DateTime, Utc};
-use domain::evaluation::{Condition, Evaluation, ModelConfiguration, PropertyFilter, Settling};
+use domain::evaluation::{
+    Condition, Evaluation, EvaluationType, ModelConfiguration, OutputType, PropertyFilter, Settling,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::provider_keys::CreatedByDto;
 
-/// `evaluation_config` of an llm_judge evaluation.
+/// `evaluation_config`: `{prompt}` of an llm_judge evaluation, `{source}` of a hog one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JudgeConfigDto {
-    pub prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// `output_config`: the reference's newer spelling of `output_type`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputConfigDto {
+    /// true for `boolean_with_na`.
+    pub allows_na: bool,
 }
 
 /// One property filter of a condition.
@@ -53,11 +65,12 @@ pub struct EvaluationDto {
     pub status: String,
     /// Why it is in error (e.g. provider_key_deleted); null otherwise.
     pub status_reason: Option<String>,
-    /// llm_judge
+    /// llm_judge | hog
     pub evaluation_type: String,
     pub evaluation_config: JudgeConfigDto,
     /// boolean | boolean_with_na
     pub output_type: String,
+    pub output_config: OutputConfigDto,
     pub conditions: Vec<ConditionDto>,
     pub model_configuration: Option<ModelConfigurationDto>,
     /// The most judgements queued per UTC hour; null: no cap.
@@ -170,7 +183,11 @@ impl From<Evaluation> for EvaluationDto {
             status: evaluation.state.status().as_str().to_owned(),
             status_reason: evaluation.state.reason().map(|r| r.as_str().to_owned()),
             evaluation_type: evaluation.evaluation_type.as_str().to_owned(),
-            evaluation_config: JudgeConfigDto { prompt: evaluation.prompt },
+            evaluation_config: match evaluation.evaluation_type {
+                EvaluationType::Hog => JudgeConfigDto { prompt: None, source: Some(evaluation.prompt) },
+                EvaluationType::LlmJudge => JudgeConfigDto { prompt: Some(evaluation.prompt), source: None },
+            },
+            output_config: OutputConfigDto { allows_na: evaluation.output_type == OutputType::BooleanWithNa },
             output_type: evaluation.output_type.as_str().to_owned(),
             conditions: evaluation.conditions.as_slice().iter().map(ConditionDto::from).collect(),
             model_configuration: evaluation.model_configuration.map(ModelConfigurationDto::from),
@@ -189,8 +206,18 @@ impl From<Evaluation> for EvaluationDto {
 /// `evaluation_config` as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct JudgeConfigBody {
-    /// What the judge checks; required, not blank.
+    /// llm_judge: what the judge checks; required, not blank.
     pub prompt: Option<String>,
+    /// hog: the code, compiled on save (a syntax error is a 400 with line and column).
+    pub source: Option<String>,
+}
+
+/// `output_config` as sent (the reference's newer spelling; `output_type` wins when both
+/// are sent).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OutputConfigBody {
+    /// true: `boolean_with_na`; false: `boolean`.
+    pub allows_na: Option<bool>,
 }
 
 /// A property filter as sent.
@@ -234,12 +261,14 @@ pub struct EvaluationBody {
     /// Defaults to false. Enabling makes the status active (and clears an error);
     /// disabling an active evaluation pauses it.
     pub enabled: Option<bool>,
-    /// llm_judge; required on create.
+    /// llm_judge | hog; required on create.
     pub evaluation_type: Option<String>,
     /// Required on create and PUT.
     pub evaluation_config: Option<JudgeConfigBody>,
     /// boolean (the default) or boolean_with_na.
     pub output_type: Option<String>,
+    /// `{allows_na}`, the same as `output_type`.
+    pub output_config: Option<OutputConfigBody>,
     pub conditions: Option<Vec<ConditionBody>>,
     /// null removes it.
     #[serde(default, deserialize_with = "crate::extract::present")]

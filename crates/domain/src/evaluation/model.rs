@@ -124,6 +124,8 @@ wire_enum!(
     EvaluationType {
         /// An LLM judges each generation against the prompt.
         LlmJudge => "llm_judge",
+        /// Code (Hog) returns the verdict; no LLM.
+        Hog => "hog",
     }
 );
 
@@ -163,6 +165,8 @@ wire_enum!(
         RateLimited => "rate_limited",
         /// The provider does not know the configured model.
         ModelNotFound => "model_not_found",
+        /// Its code failed or exceeded a budget (the code is deterministic: it would again).
+        HogError => "hog_error",
     }
 );
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use super::{
     AssignKeyError, AssignOutcome, DependentConfigsError, DependentEvaluation, EnableRefusal, Evaluation,
-    EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationTarget, EvaluationWrites,
-    GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveEvaluationError, SaveOutcome,
-    StatusReason, TrialEvaluation, TrialEvaluationsError,
+    EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationTarget, EvaluationType,
+    EvaluationWrites, GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveEvaluationError,
+    SaveOutcome, StatusReason, TargetKind, TrialEvaluation, TrialEvaluationsError,
 };
+use crate::code::CodeEvaluator;
 use crate::evaluation_config::EvaluationConfigRepository;
 use crate::invalid::{FieldError, Rule};
 use crate::models::default_model;
@@ -62,6 +63,7 @@ pub struct EvaluationService {
     writes: Arc<dyn EvaluationWrites>,
     keys: Arc<dyn ProviderKeyRepository>,
     configs: Arc<dyn EvaluationConfigRepository>,
+    code: Arc<dyn CodeEvaluator>,
 }
 
 impl EvaluationService {
@@ -70,8 +72,48 @@ impl EvaluationService {
         writes: Arc<dyn EvaluationWrites>,
         keys: Arc<dyn ProviderKeyRepository>,
         configs: Arc<dyn EvaluationConfigRepository>,
+        code: Arc<dyn CodeEvaluator>,
     ) -> Self {
-        Self { evaluations, writes, keys, configs }
+        Self { evaluations, writes, keys, configs, code }
+    }
+
+    /// A code evaluator's source must compile, and it judges single generations for now.
+    /// Checked against what the write leaves: the stored type, code and target where the
+    /// write does not change them.
+    async fn check_code(
+        &self,
+        project: ProjectId,
+        current: Option<EvaluationId>,
+        fields: &EvaluationChanges,
+    ) -> Result<(), SaveEvaluationError> {
+        if fields.evaluation_type.is_none() && fields.prompt.is_none() && fields.target.is_none() {
+            return Ok(());
+        }
+        let stored = match current {
+            Some(id) => self.evaluations.find(project, id).await?,
+            None => None,
+        };
+        let kind =
+            fields.evaluation_type.or(stored.as_ref().map(|e| e.evaluation_type)).unwrap_or(EvaluationType::LlmJudge);
+        if kind != EvaluationType::Hog {
+            return Ok(());
+        }
+        let source =
+            fields.prompt.as_ref().map(|p| p.as_str().to_owned()).or(stored.as_ref().map(|e| e.prompt.clone()));
+        if let Some(source) = source {
+            self.code.check(&source).map_err(|error| {
+                FieldError::new(
+                    "evaluation_config.source",
+                    Rule::CodeSyntax { line: error.line, column: error.column, message: error.message },
+                )
+            })?;
+        }
+        let target = stored.as_ref().map_or(EvaluationTarget::Generation, |e| e.target);
+        let target = fields.target.map_or(target, |change| change.applied_to(target));
+        if target.kind() != TargetKind::Generation {
+            return Err(FieldError::new("target", Rule::CodeJudgesGenerations).into());
+        }
+        Ok(())
     }
 
     /// Whether an evaluation now in `state` may become enabled with `key` as its model
@@ -110,6 +152,9 @@ impl EvaluationService {
         fields: EvaluationChanges,
     ) -> Result<Evaluation, SaveEvaluationError> {
         let required = |field: &str| FieldError::new(field, Rule::Required);
+        if fields.name.is_some() && fields.evaluation_type.is_some() && fields.prompt.is_some() {
+            self.check_code(project, None, &fields).await?;
+        }
         let name = fields.name.ok_or_else(|| required("name"))?;
         let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
         let prompt = fields.prompt.ok_or_else(|| required("evaluation_config"))?;
@@ -119,7 +164,8 @@ impl EvaluationService {
         }
         let configured = model_configuration.as_ref().map(|c| c.provider);
         let state = EvaluationState::from_enabled(fields.enabled.unwrap_or(false));
-        if state.enabled() {
+        // Code evaluators call no LLM: neither a key nor trial credits are needed.
+        if state.enabled() && evaluation_type != EvaluationType::Hog {
             let key = model_configuration.as_ref().and_then(|c| c.provider_key);
             if let Some(refusal) = self.enable_refusal(project, EvaluationState::Paused, key).await? {
                 return Err(SaveEvaluationError::EnableRefused(refusal));
@@ -174,12 +220,14 @@ impl EvaluationService {
         if let Some(Some(configuration)) = &changes.model_configuration {
             configuration.check_key_named()?;
         }
+        self.check_code(project, Some(id), &changes).await?;
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound);
         }
         if changes.enabled == Some(true) && !changes.delete {
             let current = self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound)?;
-            if !current.state.enabled() {
+            let calls_an_llm = changes.evaluation_type.unwrap_or(current.evaluation_type) != EvaluationType::Hog;
+            if !current.state.enabled() && calls_an_llm {
                 let key = match &changes.model_configuration {
                     Some(configuration) => configuration.as_ref().and_then(|c| c.provider_key),
                     None => current.model_configuration.as_ref().and_then(|c| c.provider_key),

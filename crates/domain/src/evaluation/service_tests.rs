@@ -96,6 +96,14 @@ fn service(
     service_with_trial(evaluations, writes, keys, 0)
 }
 
+/// Code evaluators are not these tests' subject: the port is never asked.
+fn no_code() -> Arc<crate::code::MockCodeEvaluator> {
+    let mut code = crate::code::MockCodeEvaluator::new();
+    code.expect_check().never();
+    code.expect_run().never();
+    Arc::new(code)
+}
+
 /// A service whose project has used `trial_evals_used` of its 100 trial credits.
 fn service_with_trial(
     evaluations: MockEvaluationRepository,
@@ -107,7 +115,7 @@ fn service_with_trial(
     configs
         .expect_get()
         .returning(move |project| Ok(EvaluationConfig { trial_evals_used, ..EvaluationConfig::default_for(project) }));
-    EvaluationService::new(Arc::new(evaluations), Arc::new(writes), Arc::new(keys), Arc::new(configs))
+    EvaluationService::new(Arc::new(evaluations), Arc::new(writes), Arc::new(keys), Arc::new(configs), no_code())
 }
 
 fn no_writes() -> MockEvaluationWrites {
@@ -529,7 +537,8 @@ async fn enabling_with_a_key_or_credits_left_or_a_usable_active_key_is_allowed()
                 ..EvaluationConfig::default_for(project)
             })
         });
-        let service = EvaluationService::new(Arc::new(repo), Arc::new(writes), Arc::new(keys), Arc::new(configs));
+        let service =
+            EvaluationService::new(Arc::new(repo), Arc::new(writes), Arc::new(keys), Arc::new(configs), no_code());
 
         let evaluation = service.update(PROJECT, EvaluationId::generate(), enable()).await;
 
@@ -552,7 +561,8 @@ async fn an_active_key_that_is_not_ok_does_not_lift_the_trial_guard() {
             ..EvaluationConfig::default_for(project)
         })
     });
-    let service = EvaluationService::new(Arc::new(repo), Arc::new(no_writes()), Arc::new(keys), Arc::new(configs));
+    let service =
+        EvaluationService::new(Arc::new(repo), Arc::new(no_writes()), Arc::new(keys), Arc::new(configs), no_code());
 
     let error = service.update(PROJECT, EvaluationId::generate(), enable()).await.unwrap_err();
 

@@ -135,6 +135,8 @@ pub enum KeyType {
     Byok(ProviderKeyId),
     /// The operator's trial credits.
     Posthog,
+    /// No LLM: a code evaluator's verdict (no key type, key, model or provider is stamped).
+    Code,
 }
 
 /// The id of the result event of `evaluation` judging `payload`'s generation: for an
@@ -191,9 +193,12 @@ impl ResultEvent<'_> {
                 set("$ai_evaluation_key_type", json!("posthog"));
                 set("$ai_evaluation_key_id", Value::Null);
             }
+            KeyType::Code => {}
         }
-        set("$ai_evaluation_model", json!(self.model));
-        set("$ai_evaluation_provider", json!(self.provider));
+        if self.key != KeyType::Code {
+            set("$ai_evaluation_model", json!(self.model));
+            set("$ai_evaluation_provider", json!(self.provider));
+        }
         set("$ai_evaluation_manual", json!(self.manual));
         IncomingEvent {
             uuid: self.id,

@@ -30,6 +30,9 @@ pub trait JudgeStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Generation>, RepositoryError>;
 
+    /// The project's newest `$ai_generation` events, newest first, at most `limit`.
+    async fn newest_generations(&self, project: ProjectId, limit: u32) -> Result<Vec<Generation>, RepositoryError>;
+
     /// Which of these event uuids the project has stored (a retried job's results from
     /// an earlier attempt).
     async fn stored_events(&self, project: ProjectId, uuids: &[uuid::Uuid])

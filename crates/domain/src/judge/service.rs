@@ -14,7 +14,8 @@ use super::{
     EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
     ResultEvent, ResultsError, ResultsQuery, ResultsReport, RunsQuery, judge_job, result_event_id,
 };
-use crate::evaluation::{Evaluation, EvaluationRepository, JudgeStop, StatusReason};
+use crate::code::{CodeEvaluator, code_input, verdict_of_run};
+use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
 use crate::llm::{CompletionError, Llm, LlmError, LlmPurpose, PaidBy, ask};
@@ -29,6 +30,8 @@ pub struct JudgePorts {
     pub jobs: Arc<dyn JobQueue>,
     pub llm: Arc<dyn Llm>,
     pub unit_of_work: Arc<dyn UnitOfWork>,
+    /// Where code evaluators run.
+    pub code: Arc<dyn CodeEvaluator>,
 }
 
 /// Operator settings of the judge.
@@ -84,8 +87,9 @@ pub(super) enum NoVerdict {
 
 /// How judging one evaluation of a job ended.
 enum Judgement {
-    /// A verdict to store, and who paid for it (a lost lease refunds a trial credit).
-    Verdict { event: IncomingEvent, paid_by: PaidBy },
+    /// A verdict to store, and who paid for it, if an LLM was called (a lost lease refunds
+    /// a trial credit).
+    Verdict { event: IncomingEvent, paid_by: Option<PaidBy> },
     /// A passing failure: the job is tried again.
     Retry(String),
     /// A failure another attempt would repeat.
@@ -222,7 +226,7 @@ impl JudgeService {
         for (evaluation, judgement) in judged {
             match judgement {
                 Judgement::Verdict { event, paid_by } => {
-                    paid.push(paid_by);
+                    paid.extend(paid_by);
                     verdicts.push(event);
                 }
                 Judgement::Retry(reason) => {
@@ -266,6 +270,12 @@ impl JudgeService {
         generation: &Generation,
         last_attempt: bool,
     ) -> Result<Judgement, RepositoryError> {
+        if evaluation.evaluation_type == EvaluationType::Hog {
+            return Ok(match self.code_result(project, evaluation, generation, result_id, payload.manual).await? {
+                Ok(event) => Judgement::Verdict { event, paid_by: None },
+                Err(message) => Judgement::Fail(message),
+            });
+        }
         let prompt = prompt::prompt(
             evaluation,
             generation.properties.get("$ai_input"),
@@ -277,7 +287,46 @@ impl JudgeService {
             Err(NoVerdict::Fail(reason)) => return Ok(Judgement::Fail(reason)),
         };
         let event = answered.result_event(result_id, evaluation, generation, payload.manual);
-        Ok(Judgement::Verdict { event, paid_by: answered.paid_by })
+        Ok(Judgement::Verdict { event, paid_by: Some(answered.paid_by) })
+    }
+
+    /// A code evaluator's result event for `generation`, or (an error, a budget exceeded,
+    /// an answer that is no verdict) the message, with the evaluation stopped with
+    /// `hog_error` at the first error, as the reference (the code is deterministic).
+    pub(super) async fn code_result(
+        &self,
+        project: ProjectId,
+        evaluation: &Evaluation,
+        generation: &Generation,
+        result_id: Uuid,
+        manual: bool,
+    ) -> Result<Result<IncomingEvent, String>, RepositoryError> {
+        let ran = self.ports.code.run(&evaluation.prompt, code_input(generation)).await;
+        let verdict = match ran {
+            Ok(run) => verdict_of_run(&run, evaluation.output_type).map_err(|e| e.to_string()),
+            Err(failure) => Err(failure.to_string()),
+        };
+        let verdict = match verdict {
+            Ok(verdict) => verdict,
+            Err(message) => {
+                let one = JudgeStop::One(evaluation.id);
+                self.stop_saying(project, one, StatusReason::HogError, Some(message.clone())).await?;
+                return Ok(Err(message));
+            }
+        };
+        let event = ResultEvent {
+            id: result_id,
+            evaluation,
+            generation,
+            verdict: &verdict,
+            key: KeyType::Code,
+            provider: "",
+            model: "",
+            manual,
+            at: Utc::now(),
+        }
+        .into_event();
+        Ok(Ok(event))
     }
 
     /// Asks the judge `prompt` for `evaluation`: the verdict and who paid, or (after a

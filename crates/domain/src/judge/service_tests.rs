@@ -109,6 +109,7 @@ fn failed(error: CompletionError, paid_by: PaidBy) -> LlmError {
 
 struct Mocks {
     llm: MockLlm,
+    code: crate::code::MockCodeEvaluator,
     evaluations: MockEvaluationRepository,
     store: MockJudgeStore,
     results: MockEvaluationResultsStore,
@@ -126,6 +127,7 @@ impl Mocks {
     fn new(evaluation: Evaluation) -> Self {
         let mut mocks = Mocks {
             llm: MockLlm::new(),
+            code: crate::code::MockCodeEvaluator::new(),
             evaluations: MockEvaluationRepository::new(),
             store: MockJudgeStore::new(),
             results: MockEvaluationResultsStore::new(),
@@ -179,6 +181,7 @@ impl Mocks {
                 jobs: Arc::new(self.jobs),
                 llm: Arc::new(self.llm),
                 unit_of_work: Arc::new(self.unit_of_work),
+                code: Arc::new(self.code),
             },
             JudgeConfig {
                 llm_timeout: Duration::from_secs(30),
@@ -517,4 +520,61 @@ async fn a_verdict_forgets_that_the_evaluation_was_rate_limited() {
     let (service, stored) = mocks.service();
     assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
     assert_eq!(stored.lock().unwrap().len(), 1);
+}
+
+fn hog_evaluation() -> Evaluation {
+    Evaluation {
+        evaluation_type: crate::evaluation::EvaluationType::Hog,
+        prompt: "return length(output) < 2000".into(),
+        model_configuration: None,
+        ..configured()
+    }
+}
+
+#[tokio::test]
+async fn a_code_evaluator_answers_without_an_llm_and_its_result_names_no_key() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks.code.expect_run().times(1).returning(|source, input| {
+        assert_eq!(source, "return length(output) < 2000");
+        assert!(input.output.contains("Hello there!") && input.output.starts_with('['), "{}", input.output);
+        Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec!["short".into()], duration: Duration::ZERO })
+    });
+    let (service, stored) = mocks.service();
+
+    assert_eq!(service.run(&claimed(false)).await, JobOutcome::Finished);
+
+    let stored = stored.lock().unwrap();
+    let properties = &stored[0].properties;
+    assert_eq!(properties["$ai_evaluation_result"], true);
+    assert_eq!(properties["$ai_evaluation_reasoning"], "short");
+    for absent in
+        ["$ai_evaluation_key_type", "$ai_evaluation_key_id", "$ai_evaluation_model", "$ai_evaluation_provider"]
+    {
+        assert!(!properties.contains_key(absent), "{absent}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_code_evaluator_is_stopped_with_hog_error_at_the_first_error() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks
+        .code
+        .expect_run()
+        .returning(|_, _| Err(crate::code::CodeFailure("The code ran more than 100000 operations".into())));
+    mocks
+        .evaluations
+        .expect_stop_judging()
+        .withf(|_, stop, reason, detail| {
+            *stop == JudgeStop::One(evaluation_id())
+                && *reason == StatusReason::HogError
+                && detail.as_deref() == Some("The code ran more than 100000 operations")
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(1));
+    let (service, stored) = mocks.service();
+
+    let outcome = service.run(&claimed(false)).await;
+
+    assert_eq!(outcome, JobOutcome::Fail("The code ran more than 100000 operations".into()));
+    assert!(stored.lock().unwrap().is_empty());
 }

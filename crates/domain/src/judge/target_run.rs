@@ -9,7 +9,7 @@ use super::service::NoVerdict;
 use super::{Generation, JudgeService, TargetPayload, hour_of, prompt, target_text};
 use crate::RepositoryError;
 use crate::backfill::TargetOutcome;
-use crate::evaluation::{Evaluation, EvaluationState, TargetKind};
+use crate::evaluation::{Evaluation, EvaluationState, EvaluationType, TargetKind};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobOutcome};
 use crate::unit_of_work::retried_once;
@@ -53,6 +53,19 @@ impl JudgeService {
         let Some(anchor) = anchor_of(&events) else {
             return self.fail_target(job, &payload, "no event of the target is stored").await;
         };
+        if evaluation.evaluation_type == EvaluationType::Hog {
+            if kind != TargetKind::Generation {
+                return self.fail_target(job, &payload, "code evaluators judge single generations for now").await;
+            }
+            return match self.code_result(project, &evaluation, anchor, result_id, false).await? {
+                Ok(mut event) => {
+                    describe_target(&mut event, &payload);
+                    self.end_target(job, &payload, Some(event), JobEnd::Complete, TargetOutcome::Completed).await?;
+                    Ok(JobOutcome::Finished)
+                }
+                Err(message) => self.fail_target(job, &payload, &message).await,
+            };
+        }
         let prompt = match kind {
             TargetKind::Generation => prompt::prompt(
                 &evaluation,

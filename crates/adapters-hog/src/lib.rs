@@ -1,0 +1,121 @@
+//! `HogEvaluator`: the domain's [`CodeEvaluator`] over the `hog` interpreter. A run happens
+//! on tokio's blocking pool (it is CPU work), within the spec's budgets (section 4.4):
+//! 100,000 operations, 64 MB of values, 1 s, call depth 64.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use domain::code::{CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError};
+use hog::{Limits, Value};
+
+/// Runs Hog code evaluators.
+#[derive(Debug, Clone, Copy)]
+pub struct HogEvaluator {
+    limits: Limits,
+}
+
+impl Default for HogEvaluator {
+    fn default() -> Self {
+        Self {
+            limits: Limits {
+                max_steps: 100_000,
+                max_memory_bytes: 64 * 1024 * 1024,
+                max_depth: 64,
+                max_duration: Duration::from_secs(1),
+                max_prints: 100,
+            },
+        }
+    }
+}
+
+impl HogEvaluator {
+    /// With other budgets (tests).
+    pub fn with_limits(limits: Limits) -> Self {
+        Self { limits }
+    }
+
+    fn run_now(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
+        let started = Instant::now();
+        let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
+        let globals = vec![
+            ("input", Value::Str(input.input.as_str().into())),
+            ("output", Value::Str(input.output.as_str().into())),
+            ("properties", Value::from_json(&input.properties)),
+            ("event", Value::from_json(&input.event)),
+        ];
+        let outcome = program.run(globals, self.limits).map_err(|e| CodeFailure(e.to_string()))?;
+        let returned = match outcome.value {
+            Value::Bool(b) => Ok(Some(b)),
+            Value::Null => Ok(None),
+            other => Err(format!("a {} ({})", other.type_name(), shorten(&other.display()))),
+        };
+        Ok(CodeRun { returned, prints: outcome.prints, duration: started.elapsed() })
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let mut short: String = text.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+#[async_trait]
+impl CodeEvaluator for HogEvaluator {
+    fn check(&self, source: &str) -> Result<(), CodeSyntaxError> {
+        hog::compile(source).map(drop).map_err(|e| CodeSyntaxError {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })
+    }
+
+    async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
+        let evaluator = *self;
+        let source = source.to_owned();
+        tokio::task::spawn_blocking(move || evaluator.run_now(&source, input))
+            .await
+            .unwrap_or_else(|_| Err(CodeFailure("the code evaluator stopped unexpectedly".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn input(output: &str) -> CodeInput {
+        CodeInput {
+            input: "What is 2 + 2?".into(),
+            output: output.into(),
+            properties: json!({"$ai_model": "gpt-5", "$ai_total_cost_usd": 0.01}),
+            event: json!({"uuid": "0195", "event": "$ai_generation"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verdict_its_reasoning_and_what_is_no_verdict() {
+        let evaluator = HogEvaluator::default();
+        let source = "print(f'{length(output)} characters'); return length(output) < 2000";
+        let run = evaluator.run(source, input("4")).await.unwrap();
+        assert_eq!((run.returned, run.prints), (Ok(Some(true)), vec!["1 characters".to_owned()]));
+        let na = evaluator.run("return null", input("4")).await.unwrap();
+        assert_eq!(na.returned, Ok(None));
+        let text = evaluator.run("return 'yes'", input("4")).await.unwrap();
+        assert_eq!(text.returned, Err("a string (yes)".to_owned()));
+        let cost = evaluator.run("return properties.$ai_total_cost_usd > 0.05", input("4")).await.unwrap();
+        assert_eq!(cost.returned, Ok(Some(false)));
+    }
+
+    #[tokio::test]
+    async fn syntax_errors_have_positions_and_a_runaway_ends_within_its_second() {
+        let evaluator = HogEvaluator::default();
+        assert_eq!(evaluator.check("let x := \nreturn x +").unwrap_err().line, 2);
+        let started = Instant::now();
+        let failure = evaluator.run("let n := 0; while (true) { n := n + 1 }", input("")).await.unwrap_err();
+        assert!(failure.0.contains("operations") || failure.0.contains("longer than"), "{failure}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

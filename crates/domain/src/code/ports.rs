@@ -1,0 +1,43 @@
+//! The port code evaluators run behind.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::CodeInput;
+
+/// Code that does not compile, and where (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct CodeSyntaxError {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// A run that ended without an answer: an error in the code or a budget exceeded. The
+/// message is the user's to read (it names no secret: the code sees only the event).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodeFailure(pub String);
+
+/// What a run returned: `Some(bool)` for `true`/`false`, `None` for `null`; the printed
+/// lines; how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeRun {
+    pub returned: Result<Option<bool>, String>,
+    pub prints: Vec<String>,
+    pub duration: Duration,
+}
+
+/// Compiles and runs evaluator code. Runs are bounded (operations, memory, time) by the
+/// implementation; a run never blocks the caller's executor.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait CodeEvaluator: Send + Sync + 'static {
+    /// Whether `source` compiles.
+    fn check(&self, source: &str) -> Result<(), CodeSyntaxError>;
+
+    /// Runs `source` on one event.
+    async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure>;
+}
