@@ -282,3 +282,53 @@ async fn endpoints_inside_the_network_are_refused_unless_the_operator_allows_the
     assert!(validated["error_message"].as_str().unwrap().contains("private, loopback"), "{validated}");
     assert!(fake::all_requests(&app.providers).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_summary_is_written_by_the_evaluations_endpoint() {
+    let app = TestApp::spawn().await;
+    let key = create_compatible_key(&app, "gw").await;
+    let body = json!({"name": "polite", "evaluation_type": "llm_judge",
+        "evaluation_config": {"prompt": "Is the answer polite?"},
+        "model_configuration": {"provider": "openai_compatible", "model": CUSTOM_MODEL, "provider_key_id": key["id"]}});
+    let evaluation = app.post(&evaluations_path(&app), body).await.expect(201).json();
+    let evaluation_id = evaluation["id"].as_str().unwrap();
+    let target = uuid::Uuid::now_v7().to_string();
+    let run = crate::ingestion::sdk_event(
+        "$ai_evaluation",
+        json!({"$ai_evaluation_id": evaluation_id, "$ai_target_event_id": target,
+               "$ai_evaluation_result": true, "$ai_evaluation_reasoning": "Kind words."}),
+    );
+    crate::ingestion::capture(&app, "/batch/", &json!({"api_key": app.project_token, "batch": [run]}))
+        .await
+        .expect(200);
+    let summary = json!({
+        "overall_assessment": "Polite throughout.",
+        "pass_patterns": [{"title": "Kind", "description": "Kind words", "frequency": "common",
+                           "example_generation_ids": [target]}],
+        "fail_patterns": [], "na_patterns": [], "recommendations": ["Keep it up", "Say thanks"]
+    });
+    Mock::given(method("POST"))
+        .and(path("/gw/v1/chat/completions"))
+        .and(header("x-tenant", TENANT_SECRET))
+        .and(body_partial_json(json!({"model": CUSTOM_MODEL})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cmpl-3", "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": summary.to_string()}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 300, "completion_tokens": 40, "total_tokens": 340}
+        })))
+        .mount(&app.providers)
+        .await;
+
+    let answered = app.post(&app.llma("evaluation_summary/"), json!({"evaluation_id": evaluation_id})).await;
+
+    assert_eq!(answered.expect(200).json()["overall_assessment"], "Polite throughout.");
+    let (provider, purpose): (String, String) =
+        sqlx::query_as("SELECT provider, purpose FROM llm_calls WHERE project_id = $1 AND outcome = 'ok'")
+            .bind(app.project)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((provider.as_str(), purpose.as_str()), ("openai_compatible", "summary"));
+    let used = app.get(&app.llma(&format!("provider_keys/{}/", key["id"].as_str().unwrap()))).await.expect(200);
+    assert!(used.json()["last_used_at"].is_string(), "the key is marked used");
+}
