@@ -261,3 +261,51 @@ fn no_input_panics_and_every_run_ends_within_its_budgets() {
     }
     assert!(compiled > 50, "the soup should hold some programs: {compiled}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: [&str; 40] = [
+        "let ", "x", " := ", "(", ")", "[", "]", "{", "}", ",", ";", "1", "'s'", "f'{x}'", "null", " + ", " * ", " = ",
+        " and ", "not ", " ?? ", "?.", ".", "->", "if ", "else ", "while ", "for ", " in ", "return ", "fun ", "f",
+        "print", "length", "arrayMap", ":", " || ", " like ", "\n", "x[1]",
+    ];
+
+    fn budget() -> Limits {
+        Limits {
+            max_steps: 5_000,
+            max_duration: Duration::from_millis(50),
+            max_memory_bytes: 1 << 20,
+            ..Limits::default()
+        }
+    }
+
+    proptest! {
+        // 256 cases in the suite; `HOG_PROPTEST_CASES` runs more (the README has a long run).
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("HOG_PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// Any text at all: compiled or refused with a position, never a panic.
+        #[test]
+        fn any_text_compiles_or_is_refused_with_a_position(source in "\\PC{0,200}") {
+            match compile(&source) {
+                Ok(program) => { let _ = program.run(vec![], budget()); }
+                Err(error) => prop_assert!(error.line >= 1 && error.column >= 1),
+            }
+        }
+
+        /// Programs made of Hog's own pieces: whatever compiles ends within its budgets.
+        #[test]
+        fn hog_shaped_programs_end_within_their_budgets(pieces in proptest::collection::vec(0..PIECES.len(), 1..30)) {
+            let source: String = pieces.iter().map(|n| PIECES[*n]).collect();
+            if let Ok(program) = compile(&source) {
+                let started = std::time::Instant::now();
+                let _ = program.run(vec![("x", Value::Int(2))], budget());
+                prop_assert!(started.elapsed() < Duration::from_millis(1_000), "{}", source);
+            }
+        }
+    }
+}
