@@ -215,8 +215,10 @@ impl Interpreter {
             }
             Stmt::ForIn { key, value, iterable, body } => {
                 let items: Vec<(Value, Value)> = match self.eval(iterable)? {
+                    // The key of a list element counts from 0, as the reference's loops do
+                    // (its indexing, `list[1]`, counts from 1).
                     Value::Array(items) | Value::Tuple(items) => {
-                        items.iter().enumerate().map(|(n, v)| (Value::Int(n as i64 + 1), v.clone())).collect()
+                        items.iter().enumerate().map(|(n, v)| (Value::Int(n as i64), v.clone())).collect()
                     }
                     Value::Dict(pairs) => pairs.iter().map(|(k, v)| (Value::Str(k.clone()), v.clone())).collect(),
                     Value::Null => Vec::new(),

@@ -9,7 +9,7 @@ use crate::interpreter::{Interpreter, fail};
 use crate::operators::{contains, like, regex};
 use crate::value::Value;
 
-const NAMES: [&str; 44] = [
+const NAMES: [&str; 48] = [
     "print",
     "typeof",
     "length",
@@ -54,6 +54,10 @@ const NAMES: [&str; 44] = [
     "max",
     "isNull",
     "isNotNull",
+    "arrayPushBack",
+    "arrayPushFront",
+    "arrayPopBack",
+    "arrayPopFront",
 ];
 
 pub(crate) fn exists(name: &str) -> bool {
@@ -331,6 +335,25 @@ pub(crate) fn call(vm: &mut Interpreter, name: &str, args: Vec<Value>, pos: Pos)
                 }
             }
             Ok(best.cloned().unwrap_or(Value::Null))
+        }
+        "arrayPushBack" | "arrayPushFront" | "arrayPopBack" | "arrayPopFront" => {
+            let mut items = match arg(&args, 0) {
+                Value::Array(items) => items.as_ref().clone(),
+                Value::Null => Vec::new(),
+                _ => return Err(wrong(name, "an array", pos)),
+            };
+            match name {
+                "arrayPushBack" => items.push(arg(&args, 1).clone()),
+                "arrayPushFront" => items.insert(0, arg(&args, 1).clone()),
+                "arrayPopBack" => {
+                    items.pop();
+                }
+                _ if !items.is_empty() => {
+                    items.remove(0);
+                }
+                _ => {}
+            }
+            vm.made(Value::Array(Rc::new(items)))
         }
         "isNull" => Ok(Value::Bool(matches!(arg(&args, 0), Value::Null))),
         "isNotNull" => Ok(Value::Bool(!matches!(arg(&args, 0), Value::Null))),
