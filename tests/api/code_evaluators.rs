@@ -131,12 +131,16 @@ async fn a_hostile_evaluator_is_stopped_at_its_first_error_while_the_others_go_o
     let looping = create(&app, hog_body("loops", "let n := 0\nwhile (true) { n := n + 1 }")).await;
     let recursing = create(&app, hog_body("recurses", "fun f(n) { return f(n + 1) }\nreturn f(0)")).await;
     let growing = create(&app, hog_body("grows", "let s := 'x'\nwhile (true) { s := s || s }")).await;
+    let nested = format!("fun f(n) {{ return {}f(n + 1){} }}\nreturn f(0)", "1 + [".repeat(45), "][1]".repeat(45));
+    let nesting = create(&app, hog_body("nests", &nested)).await;
 
     send(&app, &[answer("one", "prod"), answer("two", "prod")]).await;
     wait_until(DEADLINE, || async { results_of(&app, good["id"].as_str().unwrap()).await.len() == 2 }).await;
     wait_for_quiet(&app).await;
 
-    for (evaluation, words) in [(&looping, "operations"), (&recursing, "nested calls"), (&growing, "memory")] {
+    for (evaluation, words) in
+        [(&looping, "operations"), (&recursing, "nested calls"), (&growing, "memory"), (&nesting, "nested deeper")]
+    {
         let id = evaluation["id"].as_str().unwrap();
         let stopped = app.get(&evaluation_path(&app, id)).await.expect(200).json();
         assert_eq!(stopped["status"], "error", "{stopped}");

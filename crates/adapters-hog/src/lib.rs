@@ -1,12 +1,17 @@
 //! `HogEvaluator`: the domain's [`CodeEvaluator`] over the `hog` interpreter. A run happens
-//! on tokio's blocking pool (it is CPU work), within the spec's budgets (section 4.4):
-//! 100,000 operations, 64 MB of values, 1 s, call depth 64.
+//! on a thread of its own with a stack of [`RUN_STACK_BYTES`] (it is CPU work, and the
+//! interpreter's nesting bound is sized for a smaller stack than that), within the spec's
+//! budgets (section 4.4): 100,000 operations, 64 MB of values, 1 s, call depth 64.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::code::{CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError};
 use hog::{Limits, Value};
+
+/// The stack of the thread a run happens on: several times what the interpreter's nesting
+/// bound needs, so no code can overflow it.
+pub const RUN_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Runs Hog code evaluators.
 #[derive(Debug, Clone, Copy)]
@@ -74,9 +79,14 @@ impl CodeEvaluator for HogEvaluator {
     async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
         let evaluator = *self;
         let source = source.to_owned();
-        tokio::task::spawn_blocking(move || evaluator.run_now(&source, input))
-            .await
-            .unwrap_or_else(|_| Err(CodeFailure("the code evaluator stopped unexpectedly".into())))
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES).spawn(move || {
+            let _ = done.send(evaluator.run_now(&source, input));
+        });
+        if started.is_err() {
+            return Err(CodeFailure("the code evaluator could not start a run".into()));
+        }
+        outcome.await.unwrap_or_else(|_| Err(CodeFailure("the code evaluator stopped unexpectedly".into())))
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Budget {
     Steps(u64),
     Memory(usize),
     Depth(usize),
+    /// Evaluation nested deeper than this (expressions, blocks and calls together).
+    Nesting(usize),
     Time(std::time::Duration),
 }
 
@@ -43,6 +45,7 @@ impl fmt::Display for RunError {
             RunError::Exceeded(Budget::Steps(max)) => write!(f, "The code ran more than {max} operations"),
             RunError::Exceeded(Budget::Memory(max)) => write!(f, "The code used more than {max} bytes of memory"),
             RunError::Exceeded(Budget::Depth(max)) => write!(f, "The code nested calls deeper than {max}"),
+            RunError::Exceeded(Budget::Nesting(max)) => write!(f, "The code nested deeper than {max} levels"),
             RunError::Exceeded(Budget::Time(max)) => write!(f, "The code ran longer than {} ms", max.as_millis()),
             RunError::Failed { message, line, column } => write!(f, "{message} (line {line}, column {column})"),
         }

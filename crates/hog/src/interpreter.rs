@@ -54,7 +54,13 @@ pub(crate) enum Flow {
 
 type Scope = Vec<(Rc<str>, Value)>;
 
+/// How deeply evaluation may nest (expressions in expressions, blocks in blocks, calls),
+/// counted together: a bound on the interpreter's own stack, whatever the code.
+pub(crate) const MAX_NESTING: usize = 256;
+
 pub(crate) struct Interpreter {
+    /// The current nesting of `eval` and `statement`.
+    nesting: usize,
     globals: Scope,
     /// Each call's scopes, innermost last; a call sees its own scopes and the globals.
     frames: Vec<Vec<Scope>>,
@@ -73,6 +79,7 @@ pub(crate) fn fail(message: impl Into<String>, pos: Pos) -> RunError {
 impl Interpreter {
     pub(crate) fn new(globals: Vec<(Rc<str>, Value)>, limits: Limits) -> Self {
         Self {
+            nesting: 0,
             globals,
             frames: vec![vec![Vec::new()]],
             functions: HashMap::new(),
@@ -175,7 +182,22 @@ impl Interpreter {
     }
 
     fn statement(&mut self, statement: &Stmt) -> Result<Flow, RunError> {
+        self.enter()?;
+        let flow = self.statement_inner(statement);
+        self.nesting -= 1;
+        flow
+    }
+
+    fn enter(&mut self) -> Result<(), RunError> {
         self.step()?;
+        if self.nesting >= MAX_NESTING {
+            return Err(RunError::Exceeded(Budget::Nesting(MAX_NESTING)));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
+    fn statement_inner(&mut self, statement: &Stmt) -> Result<Flow, RunError> {
         match statement {
             Stmt::Let(name, value) => {
                 let value = match value {
@@ -329,7 +351,13 @@ impl Interpreter {
     }
 
     pub(crate) fn eval(&mut self, expr: &Expr) -> Result<Value, RunError> {
-        self.step()?;
+        self.enter()?;
+        let value = self.eval_inner(expr);
+        self.nesting -= 1;
+        value
+    }
+
+    fn eval_inner(&mut self, expr: &Expr) -> Result<Value, RunError> {
         match expr {
             Expr::Null => Ok(Value::Null),
             Expr::Bool(b) => Ok(Value::Bool(*b)),

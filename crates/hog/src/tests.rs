@@ -309,3 +309,16 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn deep_nesting_inside_deep_recursion_is_a_budget_error_not_a_stack_overflow() {
+    let nested = format!("{}f(n + 1){}", "1 + [".repeat(45), "][1]".repeat(45));
+    let source = format!("fun f(n) {{ if (n > 1000) {{ return 0 }} return {nested} }}\nreturn f(0)");
+    let error = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || compile(&source).unwrap().run(vec![], Limits::default()).map(|o| o.value.display()))
+        .unwrap()
+        .join()
+        .expect("the run must not overflow its stack");
+    assert_eq!(error, Err(RunError::Exceeded(Budget::Nesting(crate::interpreter::MAX_NESTING))));
+}
