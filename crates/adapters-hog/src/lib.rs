@@ -72,7 +72,7 @@ impl CodeEvaluator for HogEvaluator {
         hog::compile(source).map(drop).map_err(|e| CodeSyntaxError {
             line: e.line,
             column: e.column,
-            message: e.message,
+            detail: e.message,
         })
     }
 

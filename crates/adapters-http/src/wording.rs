@@ -18,8 +18,8 @@ pub fn rule(rule: &Rule) -> String {
         Rule::NotAnObject => "Must be an object.".into(),
         Rule::NotAList => "Expected a list of items.".into(),
         Rule::NotABoolean => "Must be true or false.".into(),
-        Rule::CodeSyntax { line, column, message } => {
-            format!("Syntax error at line {line}, column {column}: {message}")
+        Rule::CodeSyntax { line, column, detail } => {
+            format!("Syntax error at line {line}, column {column}: {detail}")
         }
         Rule::CodeJudgesGenerations => {
             "Code evaluators judge single generations for now: use target generation.".into()

@@ -101,7 +101,8 @@ pub enum Rule {
     CodeSyntax {
         line: u32,
         column: u32,
-        message: String,
+        /// The compiler's own account.
+        detail: String,
     },
     /// A code evaluator with a trace or session target.
     CodeJudgesGenerations,

@@ -8,11 +8,13 @@ use super::CodeInput;
 
 /// Code that does not compile, and where (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}, column {column}: {message}")]
+#[error("line {line}, column {column}: {detail}")]
 pub struct CodeSyntaxError {
     pub line: u32,
     pub column: u32,
-    pub message: String,
+    /// The compiler's own account of what it expected (data from the adapter, passed on
+    /// as the provider's words are).
+    pub detail: String,
 }
 
 /// A run that ended without an answer: an error in the code or a budget exceeded. The

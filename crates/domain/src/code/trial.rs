@@ -74,10 +74,7 @@ impl CodeTrials {
     /// Runs `command.source` on the newest generations its conditions match, newest first.
     pub async fn test(&self, project: ProjectId, command: TestCode) -> Result<Vec<TestedEvent>, TestCodeError> {
         self.code.check(&command.source).map_err(|error| {
-            FieldError::new(
-                "source",
-                Rule::CodeSyntax { line: error.line, column: error.column, message: error.message },
-            )
+            FieldError::new("source", Rule::CodeSyntax { line: error.line, column: error.column, detail: error.detail })
         })?;
         let output_type = if command.allows_na { OutputType::BooleanWithNa } else { OutputType::Boolean };
         let generations = self.store.newest_generations(project, SCANNED_GENERATIONS).await?;

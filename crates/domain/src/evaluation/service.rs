@@ -104,7 +104,7 @@ impl EvaluationService {
             self.code.check(&source).map_err(|error| {
                 FieldError::new(
                     "evaluation_config.source",
-                    Rule::CodeSyntax { line: error.line, column: error.column, message: error.message },
+                    Rule::CodeSyntax { line: error.line, column: error.column, detail: error.detail },
                 )
             })?;
         }
