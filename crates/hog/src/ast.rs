@@ -89,7 +89,7 @@ pub(crate) enum Stmt {
     If(Expr, Box<Stmt>, Option<Box<Stmt>>),
     While(Expr, Box<Stmt>),
     For { init: Option<Box<Stmt>>, cond: Option<Expr>, step: Option<Box<Stmt>>, body: Box<Stmt> },
-    ForIn { key: Option<Rc<str>>, value: Rc<str>, iterable: Expr, body: Box<Stmt> },
+    ForIn { key: Option<Rc<str>>, value: Rc<str>, iterable: Expr, body: Box<Stmt>, pos: Pos },
     Function(Rc<Function>),
     Return(Option<Expr>),
     Break,

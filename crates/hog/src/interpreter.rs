@@ -235,7 +235,7 @@ impl Interpreter {
                 self.scopes().pop();
                 return flow;
             }
-            Stmt::ForIn { key, value, iterable, body } => {
+            Stmt::ForIn { key, value, iterable, body, pos } => {
                 let items: Vec<(Value, Value)> = match self.eval(iterable)? {
                     // The key of a list element counts from 0, as the reference's loops do
                     // (its indexing, `list[1]`, counts from 1).
@@ -245,10 +245,7 @@ impl Interpreter {
                     Value::Dict(pairs) => pairs.iter().map(|(k, v)| (Value::Str(k.clone()), v.clone())).collect(),
                     Value::Null => Vec::new(),
                     other => {
-                        return Err(fail(
-                            format!("cannot loop over a value of type {}", other.type_name()),
-                            Pos::default(),
-                        ));
+                        return Err(fail(format!("cannot loop over a value of type {}", other.type_name()), *pos));
                     }
                 };
                 for (k, v) in items {

@@ -151,17 +151,11 @@ impl Lexer {
             word.push(c);
             self.bump();
         }
+        // The SQL-like words are keywords in any case; the statement words only as written.
         let lower = word.to_ascii_lowercase();
+        let any_case = ["true", "false", "null", "and", "or", "not", "like", "ilike", "in"];
         match KEYWORDS.iter().find(|k| **k == lower) {
-            Some(keyword)
-                if word == *keyword
-                    || matches!(
-                        *keyword,
-                        "true" | "false" | "null" | "and" | "or" | "not" | "like" | "ilike" | "in"
-                    ) =>
-            {
-                Tok::Keyword(keyword)
-            }
+            Some(keyword) if word == *keyword || any_case.contains(keyword) => Tok::Keyword(keyword),
             _ => Tok::Ident(word),
         }
     }

@@ -243,10 +243,11 @@ impl Parser {
             if !self.eat_keyword("in") {
                 return Err(self.unexpected("`in`"));
             }
+            let pos = self.pos();
             let iterable = self.expression()?;
             self.expect_op(")")?;
             let body = Box::new(self.statement()?);
-            return Ok(Stmt::ForIn { key, value, iterable, body });
+            return Ok(Stmt::ForIn { key, value, iterable, body, pos });
         }
         let init = if self.is_op(";") { None } else { Some(Box::new(self.statement_inner_no_end()?)) };
         self.expect_op(";")?;
@@ -438,7 +439,7 @@ impl Parser {
                     _ => return Err(self.error("expected a field name after `.`")),
                 };
                 expr = Expr::Index { target: Box::new(expr), index: Box::new(index), nullish, pos };
-            } else if self.is_op("(") && !matches!(expr, Expr::Var(..)) && matches!(expr, Expr::Index { .. }) {
+            } else if self.is_op("(") && matches!(expr, Expr::Index { .. }) {
                 return Err(self.error("only named functions and lambdas in variables can be called"));
             } else {
                 return Ok(expr);

@@ -322,3 +322,12 @@ fn deep_nesting_inside_deep_recursion_is_a_budget_error_not_a_stack_overflow() {
         .expect("the run must not overflow its stack");
     assert_eq!(error, Err(RunError::Exceeded(Budget::Nesting(crate::interpreter::MAX_NESTING))));
 }
+
+#[test]
+fn looping_over_a_number_says_where() {
+    let error = run_with("let n := 5\nfor (x in n) { print(x) }", vec![]).unwrap_err();
+    assert_eq!(
+        error,
+        RunError::Failed { message: "cannot loop over a value of type integer".into(), line: 2, column: 11 }
+    );
+}
