@@ -5,7 +5,6 @@ use domain::llm::{KeyCheck, ListedModel, LlmGateway, ModelListError};
 use domain::provider_key::{AzureEndpoint, Provider, ProviderCredentials};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use secrecy::ExposeSecret;
 
 use crate::config::LlmGatewayConfig;
 use crate::http_client::{self, GatewayBuildError, Reply, TransportError};
@@ -62,7 +61,7 @@ impl HttpLlmGateway {
         let client = self.clients.of(provider);
         let timeout = self.config.validation_timeout;
         match http_client::post_json(client, call.url, headers, &[], &body, timeout, self.config.max_body_bytes).await {
-            Ok(reply) => key_check::from_endpoint_reply(&reply, &secrets(credentials)),
+            Ok(reply) => key_check::from_endpoint_reply(&reply, &provider_api::secrets(credentials)),
             Err(error) => key_check::from_transport(provider, error),
         }
     }
@@ -87,7 +86,7 @@ impl HttpLlmGateway {
             }
             Ok(reply) if provider == Provider::OpenaiCompatible => {
                 tracing::info!(status = reply.status.as_u16(), "endpoint answered the key check");
-                key_check::from_endpoint_reply(&reply, &secrets(credentials))
+                key_check::from_endpoint_reply(&reply, &provider_api::secrets(credentials))
             }
             Ok(reply) => {
                 tracing::info!(status = reply.status.as_u16(), "provider answered the key check");
@@ -165,14 +164,6 @@ impl LlmGateway for HttpLlmGateway {
             }
         }
     }
-}
-
-/// The secrets a call carries (the key, extra headers' values), which no message may show.
-pub(crate) fn secrets(credentials: &ProviderCredentials) -> Vec<&str> {
-    let headers = credentials.compatible.iter().flat_map(|endpoint| endpoint.extra_headers.iter());
-    std::iter::once(credentials.api_key.expose_secret())
-        .chain(headers.map(|(_, value)| value.expose_secret()))
-        .collect()
 }
 
 /// Why a model list failed, before it is told to the domain.

@@ -147,6 +147,14 @@ pub(crate) fn auth_headers(credentials: &ProviderCredentials) -> Result<HeaderMa
     Ok(headers)
 }
 
+/// The secrets a call carries (the key, extra headers' values), which no message may show.
+pub(crate) fn secrets(credentials: &ProviderCredentials) -> Vec<&str> {
+    let headers = credentials.compatible.iter().flat_map(|endpoint| endpoint.extra_headers.iter());
+    std::iter::once(credentials.api_key.expose_secret())
+        .chain(headers.map(|(_, value)| value.expose_secret()))
+        .collect()
+}
+
 impl Call {
     fn plain(url: Url) -> Self {
         Self { url, query: Vec::new() }

@@ -65,7 +65,7 @@ impl HttpStructuredCompletion {
         let format = WireFormat::of(provider);
         let call = provider_api::completion_call(&self.config, credentials, &request.model).map_err(address_error)?;
         let headers = provider_api::auth_headers(credentials).map_err(address_error)?;
-        let secrets = crate::gateway::secrets(credentials);
+        let secrets = provider_api::secrets(credentials);
         let mut body = format.body(request);
         tracing::debug!(system = %request.system, user = %request.user, "completion prompt");
 

@@ -77,38 +77,34 @@ impl EvaluationService {
         Self { evaluations, writes, keys, configs, code }
     }
 
+    /// Whether a write may make a code evaluator, whose source and target are then checked
+    /// ([`Self::check_code`]).
+    fn touches_code(fields: &EvaluationChanges) -> bool {
+        fields.evaluation_type != Some(EvaluationType::LlmJudge)
+            && (fields.evaluation_type.is_some() || fields.prompt.is_some() || fields.target.is_some())
+    }
+
     /// A code evaluator's source must compile, and it judges single generations for now.
-    /// Checked against what the write leaves: the stored type, code and target where the
+    /// Checked against what the write leaves: `stored`'s type, code and target where the
     /// write does not change them.
-    async fn check_code(
-        &self,
-        project: ProjectId,
-        current: Option<EvaluationId>,
-        fields: &EvaluationChanges,
-    ) -> Result<(), SaveEvaluationError> {
-        if fields.evaluation_type.is_none() && fields.prompt.is_none() && fields.target.is_none() {
+    fn check_code(&self, stored: Option<&Evaluation>, fields: &EvaluationChanges) -> Result<(), SaveEvaluationError> {
+        if !Self::touches_code(fields) {
             return Ok(());
         }
-        let stored = match current {
-            Some(id) => self.evaluations.find(project, id).await?,
-            None => None,
-        };
-        let kind =
-            fields.evaluation_type.or(stored.as_ref().map(|e| e.evaluation_type)).unwrap_or(EvaluationType::LlmJudge);
+        let kind = fields.evaluation_type.or(stored.map(|e| e.evaluation_type)).unwrap_or(EvaluationType::LlmJudge);
         if kind != EvaluationType::Hog {
             return Ok(());
         }
-        let source =
-            fields.prompt.as_ref().map(|p| p.as_str().to_owned()).or(stored.as_ref().map(|e| e.prompt.clone()));
+        let source = fields.prompt.as_ref().map(|p| p.as_str()).or(stored.map(|e| e.prompt.as_str()));
         if let Some(source) = source {
-            self.code.check(&source).map_err(|error| {
+            self.code.check(source).map_err(|error| {
                 FieldError::new(
                     "evaluation_config.source",
                     Rule::CodeSyntax { line: error.line, column: error.column, detail: error.detail },
                 )
             })?;
         }
-        let target = stored.as_ref().map_or(EvaluationTarget::Generation, |e| e.target);
+        let target = stored.map_or(EvaluationTarget::Generation, |e| e.target);
         let target = fields.target.map_or(target, |change| change.applied_to(target));
         if target.kind() != TargetKind::Generation {
             return Err(FieldError::new("target", Rule::CodeJudgesGenerations).into());
@@ -153,7 +149,7 @@ impl EvaluationService {
     ) -> Result<Evaluation, SaveEvaluationError> {
         let required = |field: &str| FieldError::new(field, Rule::Required);
         if fields.name.is_some() && fields.evaluation_type.is_some() && fields.prompt.is_some() {
-            self.check_code(project, None, &fields).await?;
+            self.check_code(None, &fields)?;
         }
         let name = fields.name.ok_or_else(|| required("name"))?;
         let evaluation_type = fields.evaluation_type.ok_or_else(|| required("evaluation_type"))?;
@@ -220,12 +216,17 @@ impl EvaluationService {
         if let Some(Some(configuration)) = &changes.model_configuration {
             configuration.check_key_named()?;
         }
-        self.check_code(project, Some(id), &changes).await?;
         if changes == EvaluationChanges::default() {
             return self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound);
         }
-        if changes.enabled == Some(true) && !changes.delete {
-            let current = self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound)?;
+        let enabling = changes.enabled == Some(true) && !changes.delete;
+        // One read serves both the code check and the enabling guards.
+        let stored = match enabling || Self::touches_code(&changes) {
+            true => Some(self.evaluations.find(project, id).await?.ok_or(SaveEvaluationError::NotFound)?),
+            false => None,
+        };
+        self.check_code(stored.as_ref(), &changes)?;
+        if let (true, Some(current)) = (enabling, &stored) {
             let calls_an_llm = changes.evaluation_type.unwrap_or(current.evaluation_type) != EvaluationType::Hog;
             if !current.state.enabled() && calls_an_llm {
                 let key = match &changes.model_configuration {
