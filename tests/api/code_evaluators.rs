@@ -10,6 +10,7 @@ use crate::evaluations::{evaluation_path, evaluations_path};
 use crate::helpers::*;
 use crate::judge::{DEADLINE, generation, send, wait_for_quiet};
 use crate::otel::{OTEL, otlp_json, post};
+use crate::targets::{settle, span_event, target_jobs, trace_generation, trace_id};
 
 const NO_COMPETITOR: &str = "
 // Fails when the answer names a competitor; prints why.
@@ -63,10 +64,6 @@ async fn source_is_compiled_on_save_with_the_error_where_it_is() {
 
     let missing = json!({"name": "empty", "evaluation_type": "hog", "evaluation_config": {}});
     assert_eq!(app.post(&evaluations_path(&app), missing).await.expect(400).json()["attr"], "evaluation_config.source");
-
-    let mut trace = hog_body("per trace", "return true");
-    trace["target"] = json!("trace");
-    assert_eq!(app.post(&evaluations_path(&app), trace).await.expect(400).json()["attr"], "target");
 
     let mut body = hog_body("competitors", NO_COMPETITOR);
     body["output_config"] = json!({"allows_na": true});
@@ -167,6 +164,59 @@ async fn an_otel_generation_is_judged_by_code() {
 
     wait_until(DEADLINE, || async { results_of(&app, &id).await.len() == 1 }).await;
     assert_eq!(results_of(&app, &id).await[0]["$ai_evaluation_result"], true);
+}
+
+/// Judges a whole trace by its cost, and says what it saw of it.
+const TRACE_BUDGET: &str = "
+let spans := arrayFilter(e -> e.event = '$ai_span', evaluation_events)
+print(f'{target.type} {target.id}: {length(evaluation_events)} events, {length(spans)} tool spans')
+print(f'first output: {output}')
+return target.total_cost_usd < 0.05
+";
+
+#[tokio::test]
+async fn a_trace_is_judged_by_code_that_sees_the_whole_trace() {
+    let app = TestApp::spawn().await;
+    let mut body = hog_body("trace budget", TRACE_BUDGET);
+    body["target"] = json!("trace");
+    body["target_config"] = json!({"strategy": "inactivity", "quiet_period_seconds": 60, "max_age_seconds": 600});
+    let evaluation = create(&app, body).await;
+    assert_eq!(evaluation["target"], "trace");
+    let id = evaluation["id"].as_str().unwrap().to_owned();
+
+    let (cheap, dear) = (trace_id(), trace_id());
+    let cost = |usd: f64| json!({"$ai_total_cost_usd": usd});
+    send(
+        &app,
+        &[
+            span_event(&cheap, "search_flights"),
+            trace_generation(&cheap, cost(0.01)),
+            trace_generation(&cheap, cost(0.02)),
+            trace_generation(&dear, cost(0.04)),
+            trace_generation(&dear, cost(0.03)),
+        ],
+    )
+    .await;
+    assert_eq!(target_jobs(&app).await.len(), 2, "one job per trace, waiting for its quiet period");
+    settle(&app).await;
+    wait_until(DEADLINE, || async { results_of(&app, &id).await.len() == 2 }).await;
+
+    let results = results_of(&app, &id).await;
+    let of = |trace: &str| results.iter().find(|r| r["$ai_trace_id"] == trace).unwrap().clone();
+    let (cheap_result, dear_result) = (of(&cheap), of(&dear));
+    assert_eq!(cheap_result["$ai_evaluation_result"], true);
+    assert_eq!(
+        cheap_result["$ai_evaluation_reasoning"],
+        format!(
+            "trace {cheap}: 3 events, 1 tool spans\nfirst output: [{{\"content\":\"Booked flight SK123.\",\"role\":\"assistant\"}}]"
+        )
+    );
+    assert_eq!(dear_result["$ai_evaluation_result"], false, "0.07 USD over the budget: {dear_result}");
+    for result in [&cheap_result, &dear_result] {
+        assert_eq!(result["$ai_evaluation_target"], "trace");
+        assert!(result.get("$ai_evaluation_key_type").is_none(), "no key for code: {result}");
+    }
+    assert_eq!(completions_asked(&app).await, 0, "no LLM was called");
 }
 
 #[tokio::test]

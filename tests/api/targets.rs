@@ -19,11 +19,11 @@ use crate::judge::{
 use crate::otel::{OTEL, otlp_json, post};
 
 /// A trace id as OpenTelemetry writes it (32 hex digits), so SDK and OTLP events share it.
-fn trace_id() -> String {
+pub(crate) fn trace_id() -> String {
     Uuid::new_v4().simple().to_string()
 }
 
-fn span_event(trace: &str, name: &str) -> Value {
+pub(crate) fn span_event(trace: &str, name: &str) -> Value {
     sdk_event(
         "$ai_span",
         json!({"$ai_trace_id": trace, "$ai_span_name": name, "$ai_input_state": {"city": "Oslo"},
@@ -31,7 +31,7 @@ fn span_event(trace: &str, name: &str) -> Value {
     )
 }
 
-fn trace_generation(trace: &str, extra: Value) -> Value {
+pub(crate) fn trace_generation(trace: &str, extra: Value) -> Value {
     let mut properties = json!({
         "$ai_trace_id": trace, "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
         "$ai_input": [{"role": "user", "content": "Book me a flight to Oslo"}],
@@ -57,7 +57,7 @@ async fn trace_evaluation(app: &TestApp, quiet: u64) -> String {
 }
 
 /// Seconds from now until each target job of the project is due, with its state.
-async fn target_jobs(app: &TestApp) -> Vec<(String, f64)> {
+pub(crate) async fn target_jobs(app: &TestApp) -> Vec<(String, f64)> {
     sqlx::query_as(
         "SELECT state, extract(epoch FROM run_after - now())::float8 FROM jobs \
          WHERE project_id = $1 AND kind = 'judge_target' ORDER BY created_at",
@@ -70,7 +70,7 @@ async fn target_jobs(app: &TestApp) -> Vec<(String, f64)> {
 
 /// What the quiet period would do, without waiting for it: the project's pending target
 /// jobs become due now.
-async fn settle(app: &TestApp) {
+pub(crate) async fn settle(app: &TestApp) {
     sqlx::query(
         "UPDATE jobs SET run_after = now() WHERE project_id = $1 AND kind = 'judge_target' AND state = 'pending'",
     )

@@ -42,12 +42,16 @@ impl HogEvaluator {
     fn run_now(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
         let started = Instant::now();
         let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
-        let globals = vec![
+        let mut globals = vec![
             ("input", Value::Str(input.input.as_str().into())),
             ("output", Value::Str(input.output.as_str().into())),
             ("properties", Value::from_json(&input.properties)),
             ("event", Value::from_json(&input.event)),
         ];
+        if let Some(target) = &input.target {
+            globals.push(("target", Value::from_json(&target.target)));
+            globals.push(("evaluation_events", Value::from_json(&target.evaluation_events)));
+        }
         let outcome = program.run(globals, self.limits).map_err(|e| CodeFailure(e.to_string()))?;
         let returned = match outcome.value {
             Value::Bool(b) => Ok(Some(b)),
@@ -102,6 +106,7 @@ mod tests {
             output: output.into(),
             properties: json!({"$ai_model": "gpt-5", "$ai_total_cost_usd": 0.01}),
             event: json!({"uuid": "0195", "event": "$ai_generation"}),
+            target: None,
         }
     }
 

@@ -21,9 +21,6 @@ pub fn rule(rule: &Rule) -> String {
         Rule::CodeSyntax { line, column, detail } => {
             format!("Syntax error at line {line}, column {column}: {detail}")
         }
-        Rule::CodeJudgesGenerations => {
-            "Code evaluators judge single generations for now: use target generation.".into()
-        }
         Rule::NotAnIntegerOrNull => "A valid integer (or null for no cap) is required.".into(),
         Rule::NotAString => "Not a valid string.".into(),
         Rule::NotAUuid => "Must be a valid UUID.".into(),

@@ -104,8 +104,6 @@ pub enum Rule {
         /// The compiler's own account.
         detail: String,
     },
-    /// A code evaluator with a trace or session target.
-    CodeJudgesGenerations,
     UnknownOperator {
         given: String,
         choices: String,

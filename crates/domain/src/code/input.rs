@@ -1,9 +1,11 @@
 //! What evaluator code sees of a generation: `input` and `output` as strings (the text, or
 //! the JSON text of a structured value, as the reference passes them), `properties`, and
-//! `event`.
+//! `event`; of a trace or session also `target` and `evaluation_events`.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use crate::evaluation::TargetKind;
+use crate::ingestion::AiEventName;
 use crate::judge::Generation;
 
 /// The globals of one run.
@@ -13,6 +15,44 @@ pub struct CodeInput {
     pub output: String,
     pub properties: Value,
     pub event: Value,
+    /// Present when a trace or session is judged.
+    pub target: Option<CodeTarget>,
+}
+
+/// What code judging a whole trace or session sees besides its anchor generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeTarget {
+    /// `{type, id, total_cost_usd, total_latency}`.
+    pub target: Value,
+    /// The target's events, oldest first, each shaped like `event`.
+    pub evaluation_events: Value,
+}
+
+/// The globals for a trace or session of `kind` called `id`, made of `events` (oldest
+/// first): `input`, `output`, `properties` and `event` are those of `anchor` (its first
+/// generation, which its result points at). `total_cost_usd` sums the events' numeric
+/// `$ai_total_cost_usd`; `total_latency` is the `$ai_trace` events' `$ai_latency` summed,
+/// else the generations'.
+pub fn target_code_input(kind: TargetKind, id: &str, anchor: &Generation, events: &[Generation]) -> CodeInput {
+    let number = |event: &Generation, name: &str| event.properties.get(name).and_then(Value::as_f64);
+    let total_cost: f64 = events.iter().filter_map(|e| number(e, "$ai_total_cost_usd")).sum();
+    let latency_of = |name: &str| -> Option<f64> {
+        let latencies: Vec<f64> =
+            events.iter().filter(|e| e.event == name).filter_map(|e| number(e, "$ai_latency")).collect();
+        (!latencies.is_empty()).then(|| latencies.iter().sum())
+    };
+    let total_latency = latency_of(AiEventName::TRACE).or_else(|| latency_of(AiEventName::GENERATION)).unwrap_or(0.0);
+    let mut input = code_input(anchor);
+    input.target = Some(CodeTarget {
+        target: json!({
+            "type": kind.as_str(),
+            "id": id,
+            "total_cost_usd": total_cost,
+            "total_latency": total_latency,
+        }),
+        evaluation_events: Value::Array(events.iter().map(|e| event_value(e, &e.properties)).collect()),
+    });
+    input
 }
 
 /// The globals for `generation`.
@@ -23,14 +63,20 @@ pub fn code_input(generation: &Generation) -> CodeInput {
         input: as_text(properties.get("$ai_input")),
         output: as_text(output),
         properties: Value::Object(properties.clone()),
-        event: json!({
-            "uuid": generation.uuid.to_string(),
-            "event": generation.event,
-            "distinct_id": generation.distinct_id,
-            "timestamp": generation.timestamp.to_rfc3339(),
-            "properties": Value::Object(properties.clone()),
-        }),
+        event: event_value(generation, properties),
+        target: None,
     }
+}
+
+/// An event as code sees it: `{uuid, event, distinct_id, timestamp, properties}`.
+fn event_value(event: &Generation, properties: &Map<String, Value>) -> Value {
+    json!({
+        "uuid": event.uuid.to_string(),
+        "event": event.event,
+        "distinct_id": event.distinct_id,
+        "timestamp": event.timestamp.to_rfc3339(),
+        "properties": Value::Object(properties.clone()),
+    })
 }
 
 /// A string as it is; anything else as its JSON text; absent or null as empty.
@@ -70,5 +116,51 @@ mod tests {
         assert_eq!(input.output, "Hello");
         assert_eq!(input.properties["$ai_model"], "gpt-5");
         assert_eq!(input.event["event"], "$ai_generation");
+    }
+
+    fn event(name: &str, properties: Value) -> Generation {
+        let Value::Object(properties) = properties else { unreachable!() };
+        Generation {
+            uuid: Uuid::new_v4(),
+            event: name.into(),
+            distinct_id: "u".into(),
+            timestamp: Utc::now(),
+            properties,
+        }
+    }
+
+    #[test]
+    fn a_trace_adds_its_totals_and_its_events_to_what_its_anchor_gives() {
+        let first = event(
+            "$ai_generation",
+            json!({"$ai_output": "one", "$ai_total_cost_usd": 0.25, "$ai_latency": 1.5, "$ai_trace_id": "t"}),
+        );
+        let events = vec![
+            first.clone(),
+            event("$ai_span", json!({"$ai_span_name": "search", "$ai_latency": 9.0})),
+            event("$ai_generation", json!({"$ai_total_cost_usd": 0.5, "$ai_latency": 2.0})),
+            event("$ai_embedding", json!({"$ai_total_cost_usd": "0.1"})),
+        ];
+        let input = target_code_input(TargetKind::Trace, "t", &first, &events);
+        assert_eq!(input.output, "one", "the anchor's globals stay");
+        let target = input.target.expect("a trace's globals");
+        assert_eq!(
+            target.target,
+            json!({"type": "trace", "id": "t", "total_cost_usd": 0.75, "total_latency": 3.5}),
+            "numeric costs only; the generations' latency when no $ai_trace event has one"
+        );
+        let names: Vec<&str> =
+            target.evaluation_events.as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(names, ["$ai_generation", "$ai_span", "$ai_generation", "$ai_embedding"]);
+        assert_eq!(target.evaluation_events[1]["properties"]["$ai_span_name"], "search");
+
+        let mut with_root = events.clone();
+        with_root.push(event("$ai_trace", json!({"$ai_latency": 12.0})));
+        let session = target_code_input(TargetKind::Session, "s", &first, &with_root).target.unwrap();
+        assert_eq!(
+            (session.target["type"].clone(), session.target["total_latency"].clone()),
+            (json!("session"), json!(12.0))
+        );
+        assert_eq!(code_input(&first).target, None, "a generation has no target");
     }
 }

@@ -7,7 +7,7 @@ use super::{
     AssignKeyError, AssignOutcome, DependentConfigsError, DependentEvaluation, EnableRefusal, Evaluation,
     EvaluationChanges, EvaluationListFilter, EvaluationRepository, EvaluationState, EvaluationTarget, EvaluationType,
     EvaluationWrites, GetEvaluationError, KeyAssignment, ModelName, NewEvaluation, OutputType, SaveEvaluationError,
-    SaveOutcome, StatusReason, TargetKind, TrialEvaluation, TrialEvaluationsError,
+    SaveOutcome, StatusReason, TrialEvaluation, TrialEvaluationsError,
 };
 use crate::code::CodeEvaluator;
 use crate::evaluation_config::EvaluationConfigRepository;
@@ -81,12 +81,11 @@ impl EvaluationService {
     /// ([`Self::check_code`]).
     fn touches_code(fields: &EvaluationChanges) -> bool {
         fields.evaluation_type != Some(EvaluationType::LlmJudge)
-            && (fields.evaluation_type.is_some() || fields.prompt.is_some() || fields.target.is_some())
+            && (fields.evaluation_type.is_some() || fields.prompt.is_some())
     }
 
-    /// A code evaluator's source must compile, and it judges single generations for now.
-    /// Checked against what the write leaves: `stored`'s type, code and target where the
-    /// write does not change them.
+    /// A code evaluator's source must compile. Checked against what the write leaves:
+    /// `stored`'s type and code where the write does not change them.
     fn check_code(&self, stored: Option<&Evaluation>, fields: &EvaluationChanges) -> Result<(), SaveEvaluationError> {
         if !Self::touches_code(fields) {
             return Ok(());
@@ -103,11 +102,6 @@ impl EvaluationService {
                     Rule::CodeSyntax { line: error.line, column: error.column, detail: error.detail },
                 )
             })?;
-        }
-        let target = stored.map_or(EvaluationTarget::Generation, |e| e.target);
-        let target = fields.target.map_or(target, |change| change.applied_to(target));
-        if target.kind() != TargetKind::Generation {
-            return Err(FieldError::new("target", Rule::CodeJudgesGenerations).into());
         }
         Ok(())
     }

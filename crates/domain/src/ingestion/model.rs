@@ -22,6 +22,8 @@ impl AiEventName {
     pub const EVALUATION: &'static str = "$ai_evaluation";
     /// `$ai_embedding` events: one embedding call.
     pub const EMBEDDING: &'static str = "$ai_embedding";
+    /// `$ai_trace` events: a whole trace's root, with its total latency.
+    pub const TRACE: &'static str = "$ai_trace";
 
     /// `Some` for an AI event name; `None` for any other event (which ingestion drops).
     pub fn parse(raw: &str) -> Option<Self> {

@@ -14,7 +14,7 @@ use super::{
     EvaluationResultsStore, Generation, Interval, JudgePayload, JudgeStore, JudgedRun, KeyType, ManualRunError,
     ResultEvent, ResultsError, ResultsQuery, ResultsReport, RunsQuery, judge_job, result_event_id,
 };
-use crate::code::{CodeEvaluator, code_input, verdict_of_run};
+use crate::code::{CodeEvaluator, CodeInput, code_input, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationRepository, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobHandler, JobKind, JobOutcome, JobQueue};
@@ -271,10 +271,13 @@ impl JudgeService {
         last_attempt: bool,
     ) -> Result<Judgement, RepositoryError> {
         if evaluation.evaluation_type == EvaluationType::Hog {
-            return Ok(match self.code_result(project, evaluation, generation, result_id, payload.manual).await? {
-                Ok(event) => Judgement::Verdict { event, paid_by: None },
-                Err(message) => Judgement::Fail(message),
-            });
+            let input = code_input(generation);
+            return Ok(
+                match self.code_result(project, evaluation, input, generation, result_id, payload.manual).await? {
+                    Ok(event) => Judgement::Verdict { event, paid_by: None },
+                    Err(message) => Judgement::Fail(message),
+                },
+            );
         }
         let prompt = prompt::prompt(
             evaluation,
@@ -290,18 +293,20 @@ impl JudgeService {
         Ok(Judgement::Verdict { event, paid_by: Some(answered.paid_by) })
     }
 
-    /// A code evaluator's result event for `generation`, or (an error, a budget exceeded,
-    /// an answer that is no verdict) the message, with the evaluation stopped with
-    /// `hog_error` at the first error, as the reference (the code is deterministic).
+    /// A code evaluator's result event for `input` (of `anchor`, which the result points
+    /// at), or (an error, a budget exceeded, an answer that is no verdict) the message, with
+    /// the evaluation stopped with `hog_error` at the first error, as the reference (the
+    /// code is deterministic).
     pub(super) async fn code_result(
         &self,
         project: ProjectId,
         evaluation: &Evaluation,
-        generation: &Generation,
+        input: CodeInput,
+        anchor: &Generation,
         result_id: Uuid,
         manual: bool,
     ) -> Result<Result<IncomingEvent, String>, RepositoryError> {
-        let ran = self.ports.code.run(&evaluation.prompt, code_input(generation)).await;
+        let ran = self.ports.code.run(&evaluation.prompt, input).await;
         let verdict = match ran {
             Ok(run) => verdict_of_run(&run, evaluation.output_type).map_err(|e| e.to_string()),
             Err(failure) => Err(failure.to_string()),
@@ -317,7 +322,7 @@ impl JudgeService {
         let event = ResultEvent {
             id: result_id,
             evaluation,
-            generation,
+            generation: anchor,
             verdict: &verdict,
             key: KeyType::Code,
             provider: "",

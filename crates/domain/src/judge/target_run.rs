@@ -9,6 +9,7 @@ use super::service::NoVerdict;
 use super::{Generation, JudgeService, TargetPayload, hour_of, prompt, target_text};
 use crate::RepositoryError;
 use crate::backfill::TargetOutcome;
+use crate::code::{code_input, target_code_input};
 use crate::evaluation::{Evaluation, EvaluationState, EvaluationType, TargetKind};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{ClaimedJob, JobEnd, JobOutcome};
@@ -54,10 +55,11 @@ impl JudgeService {
             return self.fail_target(job, &payload, "no event of the target is stored").await;
         };
         if evaluation.evaluation_type == EvaluationType::Hog {
-            if kind != TargetKind::Generation {
-                return self.fail_target(job, &payload, "code evaluators judge single generations for now").await;
-            }
-            return match self.code_result(project, &evaluation, anchor, result_id, false).await? {
+            let input = match kind {
+                TargetKind::Generation => code_input(anchor),
+                TargetKind::Trace | TargetKind::Session => target_code_input(kind, &payload.target_id, anchor, &events),
+            };
+            return match self.code_result(project, &evaluation, input, anchor, result_id, false).await? {
                 Ok(mut event) => {
                     describe_target(&mut event, &payload);
                     self.end_target(job, &payload, Some(event), JobEnd::Complete, TargetOutcome::Completed).await?;
