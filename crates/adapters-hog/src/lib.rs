@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::code::{CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError};
-use hog::{Limits, Value};
+use domain::code::{BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError};
+use hog::{Limits, Program, Value};
 
 /// The stack of the thread a run happens on: several times what the interpreter's nesting
 /// bound needs, so no code can overflow it.
@@ -42,16 +42,10 @@ impl HogEvaluator {
     fn run_now(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
         let started = Instant::now();
         let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
-        let mut globals = vec![
-            ("input", Value::Str(input.input.as_str().into())),
-            ("output", Value::Str(input.output.as_str().into())),
-            ("properties", Value::from_json(&input.properties)),
-            ("event", Value::from_json(&input.event)),
-        ];
-        if let Some(target) = &input.target {
-            globals.push(("target", Value::from_json(&target.target)));
-            globals.push(("evaluation_events", Value::from_json(&target.evaluation_events)));
-        }
+        self.run_program(&program, globals_of(&input), started)
+    }
+
+    fn run_program(&self, program: &Program, globals: Globals, started: Instant) -> Result<CodeRun, CodeFailure> {
         let outcome = program.run(globals, self.limits).map_err(|e| CodeFailure(e.to_string()))?;
         let returned = match outcome.value {
             Value::Bool(b) => Ok(Some(b)),
@@ -60,6 +54,65 @@ impl HogEvaluator {
         };
         Ok(CodeRun { returned, prints: outcome.prints, duration: started.elapsed() })
     }
+
+    /// Each code compiled once, each event's globals made once (values are shared and
+    /// copied on write, so no run sees another's changes); after a code's first failure
+    /// its other runs are skipped.
+    fn run_batch_now(&self, batch: &CodeBatch) -> Vec<BatchRun> {
+        let programs: Vec<Result<Program, CodeFailure>> =
+            batch.sources.iter().map(|source| hog::compile(source).map_err(|e| CodeFailure(e.to_string()))).collect();
+        let mut failed = vec![false; programs.len()];
+        let mut globals: Vec<Option<Globals>> = vec![None; batch.inputs.len()];
+        let mut answers = Vec::with_capacity(batch.runs.len());
+        for &(source, input) in &batch.runs {
+            let (Some(program), Some(event)) = (programs.get(source), batch.inputs.get(input)) else {
+                answers.push(Some(Err(CodeFailure("the code evaluator was given no such run".into()))));
+                continue;
+            };
+            if failed[source] {
+                answers.push(None);
+                continue;
+            }
+            let started = Instant::now();
+            let answer = program.as_ref().map_err(Clone::clone).and_then(|program| {
+                let globals = globals[input].get_or_insert_with(|| globals_of(event)).clone();
+                self.run_program(program, globals, started)
+            });
+            failed[source] = answer.is_err();
+            answers.push(Some(answer));
+        }
+        answers
+    }
+}
+
+/// The globals a run starts with.
+type Globals = Vec<(&'static str, Value)>;
+
+fn globals_of(input: &CodeInput) -> Globals {
+    let mut globals = vec![
+        ("input", Value::Str(input.input.as_str().into())),
+        ("output", Value::Str(input.output.as_str().into())),
+        ("properties", Value::from_json(&input.properties)),
+        ("event", Value::from_json(&input.event)),
+    ];
+    if let Some(target) = &input.target {
+        globals.push(("target", Value::from_json(&target.target)));
+        globals.push(("evaluation_events", Value::from_json(&target.evaluation_events)));
+    }
+    globals
+}
+
+/// Runs `work` on a thread of its own with a [`RUN_STACK_BYTES`] stack, without blocking
+/// the caller's executor.
+async fn on_run_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES).spawn(move || {
+        let _ = done.send(work());
+    });
+    if started.is_err() {
+        return None;
+    }
+    outcome.await.ok()
 }
 
 fn shorten(text: &str) -> String {
@@ -83,14 +136,17 @@ impl CodeEvaluator for HogEvaluator {
     async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
         let evaluator = *self;
         let source = source.to_owned();
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let started = std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES).spawn(move || {
-            let _ = done.send(evaluator.run_now(&source, input));
-        });
-        if started.is_err() {
-            return Err(CodeFailure("the code evaluator could not start a run".into()));
-        }
-        outcome.await.unwrap_or_else(|_| Err(CodeFailure("the code evaluator stopped unexpectedly".into())))
+        on_run_thread(move || evaluator.run_now(&source, input))
+            .await
+            .unwrap_or_else(|| Err(CodeFailure("the code evaluator could not run the code".into())))
+    }
+
+    async fn run_batch(&self, batch: CodeBatch) -> Vec<BatchRun> {
+        let evaluator = *self;
+        let runs = batch.runs.len();
+        on_run_thread(move || evaluator.run_batch_now(&batch))
+            .await
+            .unwrap_or_else(|| vec![Some(Err(CodeFailure("the code evaluator could not run the code".into()))); runs])
     }
 }
 

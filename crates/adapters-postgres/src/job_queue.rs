@@ -137,7 +137,8 @@ struct ClaimRow {
     lease_token: Uuid,
 }
 
-fn bounded(error: &str) -> String {
+/// An error as a job keeps it: at most [`MAX_ERROR_CHARS`].
+pub(crate) fn bounded(error: &str) -> String {
     error.chars().take(MAX_ERROR_CHARS).collect()
 }
 
@@ -154,7 +155,7 @@ pub(crate) async fn fail_in(
     lease: &domain::jobs::Lease,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
-    let reason: String = reason.chars().take(MAX_ERROR_CHARS).collect();
+    let reason = bounded(reason);
     let ended = sqlx::query(FAIL).bind(lease.job.0).bind(lease.token).bind(reason).execute(conn).await?;
     Ok(ended.rows_affected() == 1)
 }

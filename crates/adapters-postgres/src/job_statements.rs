@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::jobs::{Debounce, JobEnd, JobStatements, Lease, NewJob};
+use domain::jobs::{Debounce, JobEnd, JobId, JobStatements, Lease, NewJob};
 use domain::judge::{CapCount, CapHour, HourlyCapStatements};
 use domain::{EvaluationId, ProjectId, RepositoryError};
 use sqlx::Row;
@@ -58,6 +58,15 @@ FROM (
 ) locked
 WHERE j.id = locked.id";
 
+/// Ends each listed job still held by its lease: done, or failed with its error.
+const END_EACH: &str = "\
+UPDATE jobs j
+SET state = CASE WHEN t.error IS NULL THEN 'done' ELSE 'failed' END, finished_at = clock_timestamp(),
+    lease_token = NULL, locked_until = NULL, last_error = coalesce(t.error, j.last_error)
+FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS t(id, token, error)
+WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
+RETURNING j.id";
+
 fn count(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
@@ -102,6 +111,26 @@ impl JobStatements for PgTransaction {
             None => job_queue::holds_lease_in(connection, lease).await,
         }
         .map_err(RepositoryError::new)
+    }
+
+    async fn end_each(&mut self, ends: &[(Lease, JobEnd)]) -> Result<Vec<JobId>, RepositoryError> {
+        let ids: Vec<Uuid> = ends.iter().map(|(lease, _)| lease.job.0).collect();
+        let tokens: Vec<Uuid> = ends.iter().map(|(lease, _)| lease.token).collect();
+        let errors: Vec<Option<String>> = ends
+            .iter()
+            .map(|(_, end)| match end {
+                JobEnd::Complete => None,
+                JobEnd::Fail(reason) => Some(job_queue::bounded(reason)),
+            })
+            .collect();
+        let ended: Vec<Uuid> = sqlx::query_scalar(END_EACH)
+            .bind(ids)
+            .bind(tokens)
+            .bind(errors)
+            .fetch_all(self.connection().await?)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(ended.into_iter().map(JobId).collect())
     }
 }
 

@@ -24,6 +24,13 @@ JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AN
 WHERE i.project_id = $1 AND i.uuid = $2
   AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
 
+/// Events by uuid, as [`EVENT`] without bounds, many at once.
+const EVENTS: &str = "\
+SELECT e.uuid, e.event, e.distinct_id, e.timestamp, e.properties
+FROM ai_event_ids i
+JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AND e.uuid = i.uuid
+WHERE i.project_id = $1 AND i.uuid = ANY($2::uuid[])";
+
 /// The events of one trace (`$1` project, `$2` trace id), results aside, oldest first.
 const TRACE_EVENTS: &str = "\
 SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
@@ -218,6 +225,16 @@ impl JudgeStore for PgJudgeStore {
             .await
             .map_err(RepositoryError::new)?;
         Ok(row.map(EventRow::into_generation))
+    }
+
+    async fn events(&self, project: ProjectId, uuids: &[Uuid]) -> Result<Vec<Generation>, RepositoryError> {
+        let rows: Vec<EventRow> = sqlx::query_as(EVENTS)
+            .bind(project.0)
+            .bind(uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(RepositoryError::new)?;
+        Ok(rows.into_iter().map(EventRow::into_generation).collect())
     }
 
     async fn target_events(

@@ -68,6 +68,12 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
     let worker = (role != Role::Api).then(|| {
         Worker::new(services.jobs.clone(), worker_settings(&config))
             .handle(JobKind::Judge, services.api.judge.clone(), config.worker.judge_concurrency)
+            .handle_batched(
+                JobKind::JudgeCode,
+                services.api.judge.clone(),
+                config.worker.code_judge_concurrency,
+                config.worker.code_judge_batch,
+            )
             .handle(JobKind::JudgeTarget, services.api.judge.clone(), config.worker.judge_concurrency)
             .handle(JobKind::BackfillJudge, services.api.judge.clone(), config.worker.backfill_concurrency)
             .handle(JobKind::Backfill, services.api.backfills.clone(), 1)

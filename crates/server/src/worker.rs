@@ -26,10 +26,12 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
 }
 
-/// What one kind of job runs with, and how many of it may run at once.
+/// What one kind of job runs with, and how many of it may run at once: `permits` runs,
+/// each of up to `batch` jobs handed to the handler together.
 struct Lane {
     handler: Arc<dyn JobHandler>,
     permits: Arc<Semaphore>,
+    batch: usize,
 }
 
 /// The worker loop and what it runs each kind of job with.
@@ -45,8 +47,21 @@ impl Worker {
     }
 
     /// Runs jobs of `kind` with `handler`, at most `concurrency` at once in this process.
-    pub fn handle(mut self, kind: JobKind, handler: Arc<dyn JobHandler>, concurrency: usize) -> Self {
-        self.lanes.insert(kind, Lane { handler, permits: Arc::new(Semaphore::new(concurrency.max(1))) });
+    pub fn handle(self, kind: JobKind, handler: Arc<dyn JobHandler>, concurrency: usize) -> Self {
+        self.handle_batched(kind, handler, concurrency, 1)
+    }
+
+    /// Runs jobs of `kind` with `handler` in batches of up to `batch` jobs (one
+    /// [`JobHandler::run_batch`] each), at most `concurrency` batches at once.
+    pub fn handle_batched(
+        mut self,
+        kind: JobKind,
+        handler: Arc<dyn JobHandler>,
+        concurrency: usize,
+        batch: usize,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        self.lanes.insert(kind, Lane { handler, permits, batch: batch.max(1) });
         self
     }
 
@@ -54,7 +69,10 @@ impl Worker {
     fn room(&self) -> Vec<(JobKind, u32)> {
         self.lanes
             .iter()
-            .map(|(kind, lane)| (*kind, u32::try_from(lane.permits.available_permits()).unwrap_or(u32::MAX)))
+            .map(|(kind, lane)| {
+                let jobs = lane.permits.available_permits().saturating_mul(lane.batch);
+                (*kind, u32::try_from(jobs).unwrap_or(u32::MAX))
+            })
             .filter(|(_, free)| *free > 0)
             .collect()
     }
@@ -80,16 +98,16 @@ impl Worker {
             let claimed = worker.queue.claim(&room, settings.lease).await;
             let wait = match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
-                    for job in jobs {
+                    for batch in worker.batches(jobs) {
                         // Only this loop takes permits, and it claimed no more than each
-                        // kind had free: every claimed job finds its permit.
-                        let permit = job
+                        // kind had room for: every batch finds its permit.
+                        let permit = batch[0]
                             .kind
                             .and_then(|kind| worker.lanes.get(&kind))
                             .and_then(|lane| lane.permits.clone().try_acquire_owned().ok());
                         let worker = worker.clone();
                         tasks.spawn(async move {
-                            worker.execute(job).await;
+                            worker.execute_batch(batch).await;
                             drop(permit);
                         });
                     }
@@ -121,6 +139,83 @@ impl Worker {
         tracing::info!("worker stopped");
     }
 
+    /// Claimed jobs grouped by kind, in batches of at most their lane's size (one job
+    /// each for most kinds), in the order claimed.
+    fn batches(&self, jobs: Vec<ClaimedJob>) -> Vec<Vec<ClaimedJob>> {
+        let mut batches: Vec<Vec<ClaimedJob>> = Vec::new();
+        let mut open: HashMap<Option<JobKind>, usize> = HashMap::new();
+        for job in jobs {
+            let size = job.kind.and_then(|kind| self.lanes.get(&kind)).map_or(1, |lane| lane.batch);
+            match open.get(&job.kind) {
+                Some(&at) if batches[at].len() < size => batches[at].push(job),
+                _ => {
+                    open.insert(job.kind, batches.len());
+                    batches.push(vec![job]);
+                }
+            }
+        }
+        batches
+    }
+
+    /// Runs claimed jobs of one kind to their ends: a single job as [`Self::execute`],
+    /// several with one call of their handler's `run_batch`, renewing every lease.
+    async fn execute_batch(&self, batch: Vec<ClaimedJob>) {
+        if batch.len() == 1 {
+            if let Some(job) = batch.into_iter().next() {
+                self.execute(job).await;
+            }
+            return;
+        }
+        let Some(handler) = batch[0].kind.and_then(|kind| self.lanes.get(&kind)).map(|lane| lane.handler.clone())
+        else {
+            for job in batch {
+                self.execute(job).await;
+            }
+            return;
+        };
+        let (spent, batch): (Vec<ClaimedJob>, Vec<ClaimedJob>) =
+            batch.into_iter().partition(|job| job.attempts > job.max_attempts);
+        for job in spent {
+            self.execute(job).await;
+        }
+        let renew = async {
+            let every = self.settings.lease / 3;
+            let mut held: Vec<&domain::jobs::Lease> = batch.iter().map(|job| &job.lease).collect();
+            loop {
+                tokio::time::sleep(every).await;
+                let mut still = Vec::with_capacity(held.len());
+                for lease in held {
+                    if self.renew(lease).await {
+                        still.push(lease);
+                    }
+                }
+                held = still;
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = handler.run_batch(&batch) => outcomes,
+            () = renew => unreachable!("renewing never ends"),
+        };
+        for (job, outcome) in batch.iter().zip(outcomes) {
+            self.finish(handler.as_ref(), job, outcome).await;
+        }
+    }
+
+    /// Extends a running job's lease; a lease lost is told once in the log.
+    async fn renew(&self, lease: &domain::jobs::Lease) -> bool {
+        match self.queue.renew(lease, self.settings.lease).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(job = %lease.job, "lost a job's lease while working on it");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(job = %lease.job, error = %error.0, "renewing a lease failed");
+                true
+            }
+        }
+    }
+
     /// Runs one claimed job to its end (exposed for tests that drive one step).
     pub async fn execute(&self, job: ClaimedJob) {
         let lease = job.lease;
@@ -139,13 +234,8 @@ impl Worker {
             let every = self.settings.lease / 3;
             loop {
                 tokio::time::sleep(every).await;
-                match self.queue.renew(&lease, self.settings.lease).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(job = %lease.job, "lost a job's lease while working on it");
-                        std::future::pending::<()>().await;
-                    }
-                    Err(error) => tracing::warn!(job = %lease.job, error = %error.0, "renewing a lease failed"),
+                if !self.renew(&lease).await {
+                    std::future::pending::<()>().await;
                 }
             }
         };
@@ -153,13 +243,19 @@ impl Worker {
             outcome = handler.run(&job) => outcome,
             () = renew => unreachable!("renewing never ends"),
         };
+        self.finish(handler.as_ref(), &job, outcome).await;
+    }
+
+    /// Applies a run's outcome; a passing failure at the last attempt is the handler's to
+    /// give up.
+    async fn finish(&self, handler: &dyn JobHandler, job: &ClaimedJob, outcome: JobOutcome) {
         let outcome = match outcome {
             JobOutcome::Retry(error) | JobOutcome::RetryAfter(_, error) if job.attempts >= job.max_attempts => {
-                handler.give_up(&job, format!("{error} (after {} attempts)", job.attempts)).await
+                handler.give_up(job, format!("{error} (after {} attempts)", job.attempts)).await
             }
             outcome => outcome,
         };
-        self.apply(&job, outcome).await;
+        self.apply(job, outcome).await;
     }
 
     async fn apply(&self, job: &ClaimedJob, outcome: JobOutcome) {
@@ -334,5 +430,56 @@ mod tests {
         stop.send(true).unwrap();
         running.await.unwrap();
         assert_eq!(queue.ended.load(Ordering::SeqCst), 5, "two judge jobs and three deliveries ended");
+    }
+
+    /// A handler that records the size of each batch it is given.
+    #[derive(Default)]
+    struct Batching {
+        sizes: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl JobHandler for Batching {
+        async fn run(&self, job: &ClaimedJob) -> JobOutcome {
+            self.run_batch(std::slice::from_ref(job)).await.remove(0)
+        }
+
+        async fn run_batch(&self, jobs: &[ClaimedJob]) -> Vec<JobOutcome> {
+            self.sizes.lock().unwrap().push(jobs.len());
+            vec![JobOutcome::Complete; jobs.len()]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batched_lane_hands_its_handler_up_to_a_batch_of_jobs_at_once() {
+        let queue = Arc::new(MemoryQueue::with(&[(JobKind::JudgeCode, 7), (JobKind::Judge, 2)]));
+        let (code, judge) = (Arc::new(Batching::default()), Arc::new(Quick::default()));
+        let settings = WorkerSettings {
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(5),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        let worker = Worker::new(queue.clone(), settings)
+            .handle_batched(JobKind::JudgeCode, code.clone(), 1, 3)
+            .handle(JobKind::Judge, judge.clone(), 4);
+        let (stop, stopping) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopping));
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while queue.ended.load(Ordering::SeqCst) < 9 {
+            assert!(tokio::time::Instant::now() < deadline, "not every job ended");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(*code.sizes.lock().unwrap(), vec![3, 3, 1], "batches of at most 3, one at a time");
+        assert_eq!(judge.ran.load(Ordering::SeqCst), 2, "other kinds one job each");
+        for wanted in queue.asked.lock().unwrap().iter() {
+            for (kind, room) in wanted {
+                let most = if *kind == JobKind::JudgeCode { 3 } else { 4 };
+                assert!(*room <= most, "asked for {room} {kind:?} jobs");
+            }
+        }
     }
 }

@@ -330,3 +330,59 @@ async fn results_stored_for_a_retry_keep_the_job_leased_and_are_found_by_the_nex
     assert_eq!((state.as_str(), error), ("failed", Some(reason)));
     assert_eq!(judge.stored_events(project, &[first.uuid, second.uuid]).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_batch_reads_its_generations_at_once_and_ends_only_the_jobs_its_leases_hold() {
+    let stores = stores().await;
+    let Stores { app, events: store, judge, queue, project } = &stores;
+    let project = *project;
+    let other = app.project().await.id;
+    let (first, second) = (event("$ai_generation", at(1, 9), json!({"n": 1})), event("$ai_span", at(2, 9), json!({})));
+    store.store_events(project, &[first.clone(), second.clone()]).await.unwrap();
+    let elsewhere = event("$ai_generation", at(1, 9), json!({}));
+    store.store_events(other, std::slice::from_ref(&elsewhere)).await.unwrap();
+
+    let mut read = judge.events(project, &[first.uuid, second.uuid, elsewhere.uuid, Uuid::now_v7()]).await.unwrap();
+    read.sort_by_key(|e| e.uuid);
+    let read: Vec<(Uuid, &str, Value)> =
+        read.iter().map(|e| (e.uuid, e.event.as_str(), Value::Object(e.properties.clone()))).collect();
+    assert_eq!(read, vec![(first.uuid, "$ai_generation", json!({"n": 1})), (second.uuid, "$ai_span", json!({}))]);
+
+    let jobs: Vec<NewJob> =
+        (0..3).map(|n| NewJob::new(project, JobKind::JudgeCode, Some(format!("g{n}")), json!({}), 3)).collect();
+    queue.enqueue(&jobs).await.unwrap();
+    let claimed = queue.claim(&[(JobKind::JudgeCode, 3)], Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // the third job's lease lapses and another worker takes it over
+    sqlx::query("UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = $1")
+        .bind(claimed[2].lease.job.0)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let ends = vec![
+        (claimed[0].lease, JobEnd::Complete),
+        (claimed[1].lease, JobEnd::Fail("evaluation e: Division by zero".into())),
+        (claimed[2].lease, JobEnd::Complete),
+    ];
+    let unit_of_work = PgUnitOfWork::new(store);
+    let mut tx = domain::unit_of_work::UnitOfWork::begin(&unit_of_work).await.unwrap();
+    let mut ended = tx.jobs().end_each(&ends).await.unwrap();
+    tx.commit().await.unwrap();
+    ended.sort();
+    let mut expected = vec![claimed[0].lease.job, claimed[1].lease.job];
+    expected.sort();
+    assert_eq!(ended, expected, "the job whose lease lapsed is not ended");
+
+    let states: Vec<(Uuid, String, Option<String>)> =
+        sqlx::query_as("SELECT id, state, last_error FROM jobs WHERE kind = 'judge_code' ORDER BY id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    let state_of = |id: Uuid| states.iter().find(|(job, _, _)| *job == id).map(|(_, s, e)| (s.clone(), e.clone()));
+    assert_eq!(state_of(claimed[0].lease.job.0), Some(("done".into(), None)));
+    assert_eq!(
+        state_of(claimed[1].lease.job.0),
+        Some(("failed".into(), Some("evaluation e: Division by zero".into())))
+    );
+    assert_eq!(state_of(claimed[2].lease.job.0), Some(("running".into(), None)));
+}

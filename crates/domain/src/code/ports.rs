@@ -32,6 +32,20 @@ pub struct CodeRun {
     pub duration: Duration,
 }
 
+/// Many runs at once: each of `runs` is (an index into `sources`, an index into
+/// `inputs`), so each code is compiled once and each event prepared once for the batch.
+#[derive(Debug, Clone, Default)]
+pub struct CodeBatch {
+    pub sources: Vec<String>,
+    pub inputs: Vec<CodeInput>,
+    pub runs: Vec<(usize, usize)>,
+}
+
+/// How one run of a batch went: `None` when it was not run because an earlier run of the
+/// same code in the batch failed (the code is deterministic: the evaluation stops at its
+/// first error, so a runaway costs the batch its budget once).
+pub type BatchRun = Option<Result<CodeRun, CodeFailure>>;
+
 /// Compiles and runs evaluator code. Runs are bounded (operations, memory, time) by the
 /// implementation; a run never blocks the caller's executor.
 #[cfg_attr(feature = "mocks", mockall::automock)]
@@ -42,4 +56,7 @@ pub trait CodeEvaluator: Send + Sync + 'static {
 
     /// Runs `source` on one event.
     async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure>;
+
+    /// Runs a batch, in its order, one answer per run.
+    async fn run_batch(&self, batch: CodeBatch) -> Vec<BatchRun>;
 }

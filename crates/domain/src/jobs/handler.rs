@@ -33,6 +33,12 @@ pub enum JobEnd {
 pub trait JobHandler: Send + Sync + 'static {
     async fn run(&self, job: &ClaimedJob) -> JobOutcome;
 
+    /// Runs several claimed jobs of its kind, one outcome per job in their order (for a
+    /// kind the worker hands out in batches). By default each is run on its own, at once.
+    async fn run_batch(&self, jobs: &[ClaimedJob]) -> Vec<JobOutcome> {
+        futures::future::join_all(jobs.iter().map(|job| self.run(job))).await
+    }
+
     /// The job will not be tried again (its attempts are used up, or each of its workers
     /// died): the handler records what that means for what the job stood for, and ends
     /// it failed with `reason`. By default there is nothing to record.

@@ -35,6 +35,9 @@ impl std::fmt::Display for JobId {
 pub enum JobKind {
     /// Judge one generation with each evaluation it matched (spec section 9).
     Judge,
+    /// Judge one generation with each code evaluator it matched (spec section 4.4): no
+    /// LLM, so many such jobs are run together.
+    JudgeCode,
     /// Delete what has expired (spec section 10).
     Housekeeping,
     /// Generate one run of an evaluation report (spec section 7).
@@ -54,6 +57,7 @@ pub enum JobKind {
 impl JobKind {
     pub const ALL: &'static [JobKind] = &[
         JobKind::Judge,
+        JobKind::JudgeCode,
         JobKind::Housekeeping,
         JobKind::ReportRun,
         JobKind::ReportDelivery,
@@ -65,6 +69,7 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Judge => "judge",
+            Self::JudgeCode => "judge_code",
             Self::Housekeeping => "housekeeping",
             Self::ReportRun => "report_run",
             Self::ReportDelivery => "report_delivery",

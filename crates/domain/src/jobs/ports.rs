@@ -55,4 +55,8 @@ pub trait JobStatements: Send {
     /// the transaction ends (the job stays leased). False when the lease is no longer the
     /// job's.
     async fn end(&mut self, lease: &Lease, end: Option<JobEnd>) -> Result<bool, RepositoryError>;
+
+    /// Writes each job's end while its lease is the job's; returns the jobs ended (those
+    /// whose lease was no longer theirs are left as they are).
+    async fn end_each(&mut self, ends: &[(Lease, JobEnd)]) -> Result<Vec<super::JobId>, RepositoryError>;
 }

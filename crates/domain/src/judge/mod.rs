@@ -4,6 +4,7 @@
 //! `$ai_evaluation` events stored like ingested ones.
 
 mod caps;
+mod code_jobs;
 pub mod content;
 mod error;
 mod manual_run;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
-use crate::evaluation::{Evaluation, EvaluationTarget};
+use crate::evaluation::{Evaluation, EvaluationTarget, EvaluationType};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{JobKind, NewJob};
 
@@ -15,9 +15,13 @@ pub const JUDGE_MAX_ATTEMPTS: u32 = 3;
 
 /// The judge job of `payload` for `project`.
 pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
+    job_of(JobKind::Judge, project, payload)
+}
+
+fn job_of(kind: JobKind, project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
     NewJob::new(
         project,
-        JobKind::Judge,
+        kind,
         payload.unique_key(project),
         serde_json::to_value(payload).unwrap_or(Value::Null),
         JUDGE_MAX_ATTEMPTS,
@@ -25,8 +29,10 @@ pub fn judge_job(project: crate::ProjectId, payload: &JudgePayload) -> NewJob {
 }
 
 /// The judge jobs for `events` under `evaluations` (the project's enabled ones; those of
-/// traces and sessions are planned by `plan_target_jobs`), in event order, one per
-/// generation that any of them matches; `now` decides the cap's hour.
+/// traces and sessions are planned by `plan_target_jobs`), in event order: per generation
+/// that any of them matches, one `judge` job for its LLM judges and one `judge_code` job
+/// for its code evaluators (which the worker runs many at a time); `now` decides the
+/// cap's hour.
 pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: DateTime<Utc>) -> Vec<PlannedJob> {
     let Some(project) = evaluations.first().map(|e| e.project) else {
         return Vec::new();
@@ -34,24 +40,73 @@ pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: Date
     let hour = hour_of(now);
     let mut planned = Vec::new();
     for event in events.iter().filter(|e| e.event.as_str() == AiEventName::GENERATION) {
-        let matching: Vec<&Evaluation> = evaluations
+        let (code, llm): (Vec<&Evaluation>, Vec<&Evaluation>) = evaluations
             .iter()
             .filter(|e| e.target == EvaluationTarget::Generation && e.applies_to(&event.properties, event.uuid))
-            .collect();
-        if matching.is_empty() {
-            continue;
+            .partition(|e| e.evaluation_type == EvaluationType::Hog);
+        for (kind, matching) in [(JobKind::Judge, llm), (JobKind::JudgeCode, code)] {
+            if matching.is_empty() {
+                continue;
+            }
+            let payload = JudgePayload {
+                evaluations: matching.iter().map(|e| e.id).collect(),
+                generation: event.uuid,
+                generation_timestamp: event.timestamp,
+                manual: false,
+            };
+            let caps = matching
+                .iter()
+                .filter_map(|e| e.max_runs_per_hour.map(|max| HourlyCap { evaluation: e.id, max, hour }))
+                .collect();
+            planned.push(PlannedJob { generation: event.uuid, job: job_of(kind, project, &payload), caps });
         }
-        let payload = JudgePayload {
-            evaluations: matching.iter().map(|e| e.id).collect(),
-            generation: event.uuid,
-            generation_timestamp: event.timestamp,
-            manual: false,
-        };
-        let caps = matching
-            .iter()
-            .filter_map(|e| e.max_runs_per_hour.map(|max| HourlyCap { evaluation: e.id, max, hour }))
-            .collect();
-        planned.push(PlannedJob { generation: event.uuid, job: judge_job(project, &payload), caps });
     }
     planned
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::EvaluationId;
+    use crate::evaluation::test_support::evaluation;
+
+    #[test]
+    fn a_generation_brings_one_job_for_its_llm_judges_and_one_for_its_code_evaluators() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 12, 0, 0).unwrap();
+        let judge = |n: u128, kind: EvaluationType| Evaluation {
+            id: EvaluationId(Uuid::from_u128(n)),
+            evaluation_type: kind,
+            ..evaluation()
+        };
+        let evaluations =
+            [judge(1, EvaluationType::LlmJudge), judge(2, EvaluationType::Hog), judge(3, EvaluationType::Hog)];
+        let event = |name: &str| IncomingEvent {
+            uuid: Uuid::now_v7(),
+            event: AiEventName::parse(name).unwrap(),
+            distinct_id: "user".into(),
+            timestamp: at,
+            properties: json!({"env": "prod"}).as_object().unwrap().clone(),
+        };
+        let planned = plan_jobs(&evaluations, &[event("$ai_generation"), event("$ai_span")], at);
+        let jobs: Vec<(JobKind, Vec<EvaluationId>)> = planned
+            .iter()
+            .map(|p| (p.job.kind, serde_json::from_value::<JudgePayload>(p.job.payload.clone()).unwrap().evaluations))
+            .collect();
+        assert_eq!(
+            jobs,
+            vec![
+                (JobKind::Judge, vec![evaluations[0].id]),
+                (JobKind::JudgeCode, vec![evaluations[1].id, evaluations[2].id]),
+            ]
+        );
+        assert_ne!(planned[0].job.id, planned[1].job.id, "one job of each kind per generation");
+
+        let code_only = plan_jobs(&evaluations[1..], &[event("$ai_generation")], at);
+        assert_eq!(code_only.len(), 1);
+        assert_eq!(code_only[0].job.kind, JobKind::JudgeCode);
+    }
 }

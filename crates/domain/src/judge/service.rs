@@ -460,7 +460,7 @@ impl JudgeService {
     }
 
     /// Stops the evaluations `stop` selects with `reason` and the provider's words.
-    async fn stop_saying(
+    pub(super) async fn stop_saying(
         &self,
         project: ProjectId,
         stop: JudgeStop,
@@ -475,17 +475,35 @@ impl JudgeService {
     }
 }
 
+/// A storage failure is passing: the job is tried again.
+fn retried_on_failure(judged: Result<JobOutcome, RepositoryError>) -> JobOutcome {
+    judged.unwrap_or_else(|error| JobOutcome::Retry(format!("storage failure: {}", error.0)))
+}
+
+impl JudgeService {
+    /// Runs a `judge` job (also a `judge_code` job that lists an evaluation no longer code).
+    pub(super) async fn run_judge_job(&self, job: &ClaimedJob) -> JobOutcome {
+        retried_on_failure(self.judge(job).await)
+    }
+}
+
 #[async_trait]
 impl JobHandler for JudgeService {
     async fn run(&self, job: &ClaimedJob) -> JobOutcome {
-        let judged = match job.kind {
-            Some(JobKind::JudgeTarget | JobKind::BackfillJudge) => self.judge_target(job).await,
-            _ => self.judge(job).await,
-        };
-        match judged {
-            Ok(outcome) => outcome,
-            Err(error) => JobOutcome::Retry(format!("storage failure: {}", error.0)),
+        match job.kind {
+            Some(JobKind::JudgeTarget | JobKind::BackfillJudge) => retried_on_failure(self.judge_target(job).await),
+            Some(JobKind::JudgeCode) => {
+                self.judge_code_jobs(std::slice::from_ref(job)).await.pop().unwrap_or(JobOutcome::Finished)
+            }
+            _ => self.run_judge_job(job).await,
         }
+    }
+
+    async fn run_batch(&self, jobs: &[ClaimedJob]) -> Vec<JobOutcome> {
+        if jobs.iter().all(|job| job.kind == Some(JobKind::JudgeCode)) {
+            return self.judge_code_jobs(jobs).await;
+        }
+        futures::future::join_all(jobs.iter().map(|job| self.run(job))).await
     }
 
     async fn give_up(&self, job: &ClaimedJob, reason: String) -> JobOutcome {

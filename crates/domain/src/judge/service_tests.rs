@@ -107,6 +107,9 @@ fn failed(error: CompletionError, paid_by: PaidBy) -> LlmError {
     LlmError::Failed { error, paid_by, model: "gpt-5".into() }
 }
 
+/// The ends one transaction wrote.
+type JobEnds = Vec<(Lease, JobEnd)>;
+
 struct Mocks {
     llm: MockLlm,
     code: crate::code::MockCodeEvaluator,
@@ -119,6 +122,8 @@ struct Mocks {
     stored: Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>,
     /// The job end written with each stored result.
     ends: Arc<Mutex<Vec<Option<JobEnd>>>>,
+    /// The ends written by batches, one list per transaction.
+    batch_ends: Arc<Mutex<Vec<JobEnds>>>,
 }
 
 impl Mocks {
@@ -135,17 +140,23 @@ impl Mocks {
             unit_of_work: MockUnitOfWork::new(),
             stored: Arc::default(),
             ends: Arc::default(),
+            batch_ends: Arc::default(),
         };
         // any id asked for is this evaluation under that id
         mocks.evaluations.expect_find().returning(move |_, id| Ok(Some(Evaluation { id, ..evaluation.clone() })));
         mocks.store.expect_event().returning(|_, _, _| Ok(Some(generation())));
-        let (stored, ends) = (mocks.stored.clone(), mocks.ends.clone());
+        let (stored, ends, batch_ends) = (mocks.stored.clone(), mocks.ends.clone(), mocks.batch_ends.clone());
         mocks.unit_of_work.expect_begin().returning(move || {
             let mut tx = MockTransaction::default();
             let ends = ends.clone();
             tx.jobs.expect_end().returning(move |_, end| {
                 ends.lock().unwrap().push(end);
                 Ok(true)
+            });
+            let batch_ends = batch_ends.clone();
+            tx.jobs.expect_end_each().returning(move |ended| {
+                batch_ends.lock().unwrap().push(ended.to_vec());
+                Ok(ended.iter().map(|(lease, _)| lease.job).collect())
             });
             let stored = stored.clone();
             tx.events.expect_insert().returning(move |_, events| {
@@ -577,4 +588,107 @@ async fn a_failing_code_evaluator_is_stopped_with_hog_error_at_the_first_error()
 
     assert_eq!(outcome, JobOutcome::Fail("The code ran more than 100000 operations".into()));
     assert!(stored.lock().unwrap().is_empty());
+}
+
+/// A `judge_code` job of generation `n` listing both evaluations.
+fn code_job(n: u128) -> ClaimedJob {
+    let payload = JudgePayload {
+        evaluations: vec![evaluation_id(), other_evaluation_id()],
+        generation: Uuid::from_u128(n),
+        generation_timestamp: at(),
+        manual: false,
+    };
+    ClaimedJob {
+        lease: Lease { job: JobId(Uuid::from_u128(0x1000 + n)), token: Uuid::from_u128(0x2000 + n) },
+        kind: Some(JobKind::JudgeCode),
+        payload: serde_json::to_value(payload).unwrap(),
+        ..claimed(false)
+    }
+}
+
+fn generation_numbered(n: u128) -> Generation {
+    let mut generation = generation();
+    generation.uuid = Uuid::from_u128(n);
+    generation.properties.insert("$ai_output".into(), json!(format!("answer {n}")));
+    generation.properties.remove("$ai_output_choices");
+    generation
+}
+
+#[tokio::test]
+async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_transaction() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks.store.expect_events().times(1).returning(|_, uuids| {
+        assert_eq!(uuids.len(), 3, "one read for the batch");
+        Ok(uuids.iter().map(|uuid| generation_numbered(uuid.as_u128())).collect())
+    });
+    mocks.code.expect_run().never();
+    mocks.code.expect_run_batch().times(1).returning(|batch| {
+        assert_eq!(batch.sources.len(), 2, "each evaluation's code once");
+        assert_eq!(batch.inputs.len(), 3, "each generation once");
+        let outputs: Vec<&str> = batch.inputs.iter().map(|i| i.output.as_str()).collect();
+        assert_eq!(outputs, ["answer 1", "answer 2", "answer 3"]);
+        assert_eq!(batch.runs, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
+        let ran = |pass: bool| {
+            Some(Ok(crate::code::CodeRun { returned: Ok(Some(pass)), prints: vec![], duration: Duration::ZERO }))
+        };
+        let failed = Some(Err(crate::code::CodeFailure("Division by zero".into())));
+        // the second evaluation fails on the second generation: its last run is skipped
+        vec![ran(true), ran(false), ran(true), failed, ran(false), None]
+    });
+    mocks
+        .evaluations
+        .expect_stop_judging()
+        .withf(|_, stop, reason, detail| {
+            *stop == JudgeStop::One(other_evaluation_id())
+                && *reason == StatusReason::HogError
+                && detail.as_deref() == Some("Division by zero")
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(1));
+    let batch_ends = mocks.batch_ends.clone();
+    let (service, stored) = mocks.service();
+    let jobs = [code_job(1), code_job(2), code_job(3)];
+
+    let outcomes = service.run_batch(&jobs).await;
+
+    assert_eq!(outcomes, vec![JobOutcome::Finished; 3], "every job ended with its results");
+    let stored = stored.lock().unwrap();
+    let verdicts: Vec<(String, bool)> = stored
+        .iter()
+        .map(|r| {
+            (
+                r.properties["$ai_evaluation_id"].as_str().unwrap().to_owned(),
+                r.properties["$ai_evaluation_result"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let (first, other) = (evaluation_id().to_string(), other_evaluation_id().to_string());
+    assert_eq!(verdicts, vec![(first.clone(), true), (other.clone(), false), (first.clone(), true), (first, false)]);
+    let ends = batch_ends.lock().unwrap();
+    assert_eq!(ends.len(), 1, "one transaction");
+    let ends: Vec<&JobEnd> = ends[0].iter().map(|(_, end)| end).collect();
+    assert_eq!(
+        ends,
+        [
+            &JobEnd::Complete,
+            &JobEnd::Fail(format!("evaluation {other}: Division by zero")),
+            &JobEnd::Fail(format!("evaluation {other}: the evaluation was disabled before it ran")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_code_job_whose_evaluation_became_an_llm_judge_is_judged_by_the_llm() {
+    let mocks = Mocks::new(configured()).answers(|| Ok(answer(json!(true), true, own_key())));
+    let mut mocks = mocks;
+    mocks.code.expect_run_batch().never();
+    let batch_ends = mocks.batch_ends.clone();
+    let (service, stored) = mocks.service();
+
+    let outcomes = service.run_batch(&[code_job(1), code_job(2)]).await;
+
+    assert_eq!(outcomes, vec![JobOutcome::Finished; 2]);
+    assert_eq!(stored.lock().unwrap().len(), 4, "two evaluations of two generations");
+    let ends = batch_ends.lock().unwrap();
+    assert!(ends.iter().all(Vec::is_empty), "no job was ended by the code path: {ends:?}");
 }
