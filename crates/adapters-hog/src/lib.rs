@@ -189,4 +189,33 @@ mod tests {
         assert!(failure.0.contains("operations") || failure.0.contains("longer than"), "{failure}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }
+
+    #[tokio::test]
+    async fn a_batch_shares_each_events_globals_without_sharing_changes_and_skips_a_code_after_its_failure() {
+        let evaluator = HogEvaluator::default();
+        let batch = CodeBatch {
+            sources: vec![
+                // changes its globals: no other run may see the change
+                "properties.$ai_model := 'changed'; output := 'changed'; return true".into(),
+                "return properties.$ai_model = 'gpt-5' and output != 'changed'".into(),
+                "if (output = 'boom') { throw 'boom' }\nreturn true".into(),
+                "return (".into(),
+            ],
+            inputs: vec![input("fine"), input("boom"), input("fine again")],
+            runs: vec![(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (3, 0), (3, 1)],
+        };
+        let answers = evaluator.run_batch(batch).await;
+        let returned: Vec<Option<Result<Option<bool>, String>>> = answers
+            .iter()
+            .map(|answer| {
+                answer.as_ref().map(|run| run.as_ref().map(|r| r.returned.clone().unwrap()).map_err(|f| f.0.clone()))
+            })
+            .collect();
+        assert_eq!(returned[..3], [Some(Ok(Some(true))), Some(Ok(Some(true))), Some(Ok(Some(true)))]);
+        assert!(matches!(&returned[3], Some(Err(message)) if message.contains("boom")), "{:?}", returned[3]);
+        assert_eq!(returned[4], None, "not run after its code failed");
+        assert_eq!(returned[5], Some(Ok(Some(true))), "another code goes on");
+        assert!(matches!(&returned[6], Some(Err(message)) if message.contains("line 1")), "{:?}", returned[6]);
+        assert_eq!(returned[7], None);
+    }
 }
