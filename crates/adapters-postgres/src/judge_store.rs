@@ -24,12 +24,14 @@ JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AN
 WHERE i.project_id = $1 AND i.uuid = $2
   AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
 
-/// Events by uuid, as [`EVENT`] without bounds, many at once.
+/// Events by uuid within a span, many at once: `ai_event_ids` says which partition holds
+/// each (reading `ai_events` by uuid and span directly measured 2.5 times slower in the
+/// code bench: with the span covering every event, the planner scanned by time).
 const EVENTS: &str = "\
 SELECT e.uuid, e.event, e.distinct_id, e.timestamp, e.properties
 FROM ai_event_ids i
 JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AND e.uuid = i.uuid
-WHERE i.project_id = $1 AND i.uuid = ANY($2::uuid[])";
+WHERE i.project_id = $1 AND i.uuid = ANY($2::uuid[]) AND i.timestamp >= $3 AND i.timestamp <= $4";
 
 /// The events of one trace (`$1` project, `$2` trace id), results aside, oldest first.
 const TRACE_EVENTS: &str = "\
@@ -227,10 +229,17 @@ impl JudgeStore for PgJudgeStore {
         Ok(row.map(EventRow::into_generation))
     }
 
-    async fn events(&self, project: ProjectId, uuids: &[Uuid]) -> Result<Vec<Generation>, RepositoryError> {
+    async fn events(
+        &self,
+        project: ProjectId,
+        uuids: &[Uuid],
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<Generation>, RepositoryError> {
         let rows: Vec<EventRow> = sqlx::query_as(EVENTS)
             .bind(project.0)
             .bind(uuids)
+            .bind(from)
+            .bind(to)
             .fetch_all(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

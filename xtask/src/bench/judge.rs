@@ -259,7 +259,7 @@ async fn judge_run(
 }
 
 /// A uuid for the n-th event of batch `batch` of run `run` (distinct across runs).
-fn uuid_like(run: usize, batch: usize, index: usize) -> String {
+pub(super) fn uuid_like(run: usize, batch: usize, index: usize) -> String {
     let random: u64 = rand::random();
     format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", random as u32, run, batch % 0xfff, index % 0xfff, random >> 16)
 }

@@ -20,9 +20,12 @@
 //! - **reports** ([`reports`]): a report period's metrics through the service's adapter
 //!   beside the same statements in `psql`, and one scheduler tick over 10 000 reports;
 //! - **burst** ([`burst`]): 16 concurrent 18.5 MB batches on a server of their own: every
-//!   event stored (503s retried), peak RSS, and RSS 30 s later.
+//!   event stored (503s retried), peak RSS, and RSS 30 s later;
+//! - **code** ([`code_judge`]): Hog judgements per second through the job table, one worker
+//!   process pinned to one core, on a database of its own.
 
 mod burst;
+mod code_judge;
 mod ingestion;
 mod ingestion_judged;
 mod judge;
@@ -69,6 +72,8 @@ pub enum Part {
     Reports,
     /// Concurrent 18.5 MB batches against a server of their own: all stored, memory bounded.
     Burst,
+    /// Hog code evaluators' judgements through the job table, one worker on one core.
+    Code,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -111,6 +116,9 @@ pub struct BenchArgs {
     /// judge: generations sent (and judged) per throughput measurement.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     judge_generations: u64,
+    /// code: generations stored, then judged by a Hog evaluator.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1_000..=2_000_000))]
+    code_generations: u64,
     /// burst: concurrent `POST /batch/` of ~18.5 MB each.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=64))]
     burst_requests: u64,
@@ -268,6 +276,9 @@ pub async fn run(root: &Path, args: &BenchArgs, signals: &mut Signals) -> Result
         for measured in judge::run(&setup, args, &spawn_worker, signals).await? {
             report.add(measured);
         }
+    }
+    if args.runs(Part::Code) {
+        report.add(code_judge::run(&setup, args, signals).await?);
     }
     let peak_rss_kib = peak_rss_kib(running.pid).context("reading the server's VmHWM")?;
     if args.runs(Part::Burst) {

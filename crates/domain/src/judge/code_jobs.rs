@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::service::JudgeService;
@@ -215,18 +216,24 @@ impl JudgeService {
         Ok(evaluations)
     }
 
-    /// The batch's generations, one read per project.
+    /// The batch's generations, one read per project (within the span of their
+    /// timestamps, so only their partitions are read).
     async fn generations_of(
         &self,
         batch: &[CodeJob<'_>],
     ) -> Result<HashMap<(ProjectId, Uuid), Generation>, RepositoryError> {
-        let mut wanted: HashMap<ProjectId, Vec<Uuid>> = HashMap::new();
+        let mut wanted: HashMap<ProjectId, (Vec<Uuid>, Vec<DateTime<Utc>>)> = HashMap::new();
         for job in batch.iter().filter(|job| !job.pending.is_empty()) {
-            wanted.entry(job.job.project).or_default().push(job.payload.generation);
+            let (uuids, times) = wanted.entry(job.job.project).or_default();
+            uuids.push(job.payload.generation);
+            times.push(job.payload.generation_timestamp);
         }
         let mut generations = HashMap::new();
-        for (project, uuids) in wanted {
-            for generation in self.ports.store.events(project, &uuids).await? {
+        for (project, (uuids, times)) in wanted {
+            let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else { continue };
+            // A second either side: a timestamp sent with more precision than is stored.
+            let within = (*first - chrono::Duration::seconds(1), *last + chrono::Duration::seconds(1));
+            for generation in self.ports.store.events(project, &uuids, within).await? {
                 generations.insert((project, generation.uuid), generation);
             }
         }

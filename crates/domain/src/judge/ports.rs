@@ -20,9 +20,14 @@ pub trait JudgeStore: Send + Sync + 'static {
         within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Option<Generation>, RepositoryError>;
 
-    /// The project's stored events with these uuids (any name), in no order; uuids not
-    /// stored are left out.
-    async fn events(&self, project: ProjectId, uuids: &[uuid::Uuid]) -> Result<Vec<Generation>, RepositoryError>;
+    /// The project's stored events with these uuids (any name) in [`from`, `to`], in no
+    /// order; uuids not stored there are left out.
+    async fn events(
+        &self,
+        project: ProjectId,
+        uuids: &[uuid::Uuid],
+        within: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<Generation>, RepositoryError>;
 
     /// The project's events of one trace or session (`$ai_evaluation` results aside),
     /// oldest first, at most `limit`; for a generation target, that one event.

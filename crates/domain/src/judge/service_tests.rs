@@ -617,7 +617,8 @@ fn generation_numbered(n: u128) -> Generation {
 #[tokio::test]
 async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_transaction() {
     let mut mocks = Mocks::new(hog_evaluation()).no_call();
-    mocks.store.expect_events().times(1).returning(|_, uuids| {
+    mocks.store.expect_events().times(1).returning(|_, uuids, (from, to)| {
+        assert!(from < at() && at() < to, "the generations' span");
         assert_eq!(uuids.len(), 3, "one read for the batch");
         Ok(uuids.iter().map(|uuid| generation_numbered(uuid.as_u128())).collect())
     });

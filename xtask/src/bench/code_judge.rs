@@ -1,0 +1,190 @@
+//! code: Hog code evaluators' judgements end to end through the job table (spec section
+//! 4.4), on a database and servers of their own.
+//!
+//! An `--api-only` server stores `--code-generations` `$ai_generation` events of ~2 KB
+//! (batches of 500, 4 senders) for a project with one enabled 10-line Hog evaluator, so
+//! every generation queues one `judge_code` job and nothing judges yet. Then one
+//! `serve --worker-only` process starts, pinned to one core (`taskset`), and the time from
+//! its pinning to the last result stored is measured: claims, generation reads, the runs,
+//! the results and the jobs' ends. PostgreSQL runs where the kernel puts it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::report::{Measured, SummaryRow, thousands};
+use super::server::RunningServer;
+use super::{BenchArgs, BenchProject, Setup, checked_output, http_client, psql_value_in, serve_command};
+use crate::dev::{Server, scalar};
+use crate::process::{self, Interrupted, Signals};
+
+/// Judgements per second the issue asks for, on one core.
+const TARGET_PER_SECOND: f64 = 20_000.0;
+/// The core the worker is pinned to.
+const WORKER_CORE: &str = "0";
+const DATABASE: &str = "bench_code";
+const BATCH: usize = 500;
+const SENDERS: usize = 4;
+/// How long judging may take before it is called stuck.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// A 10-line evaluator: competitors named, length and cost.
+const EVALUATOR: &str = "
+let text := lower(output)
+let banned := ['acme corp', 'globex', 'initech']
+for (let i, name in banned) {
+    if (text like concat('%', name, '%')) {
+        print(f'mentions {name}')
+        return false
+    }
+}
+print(f'{length(output)} characters')
+return length(output) < 2000 and properties.$ai_total_cost_usd < 0.05
+";
+
+pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
+    setup.pg.ensure_database(DATABASE)?;
+    let server = Server {
+        binary: setup.server.binary.clone(),
+        database_url: setup.pg.url(DATABASE),
+        keys: setup.server.keys.clone(),
+    };
+    let migrated = process::run(&mut server.command(&["migrate"]), signals).await?;
+    process::check_status(migrated, "`llm-analytics migrate` (code database)")?;
+    let project = BenchProject::create(&server, "Code bench", "code-bench@example.com")?;
+    let mut api = RunningServer::start(serve_command(&server, setup.fake_openai, &["--api-only"]), signals).await?;
+    let client = http_client(SENDERS as u64)?;
+    let created = super::call_api(
+        &client,
+        reqwest::Method::POST,
+        &format!("{}/api/environments/{}/evaluations/", api.base_url, project.id),
+        &project.personal_key,
+        &json!({"name": "bench code", "enabled": true, "evaluation_type": "hog",
+                "evaluation_config": {"source": EVALUATOR}}),
+    )
+    .await?;
+    let evaluation = scalar(&created["id"]).context("the evaluation has no id")?;
+
+    let generations = args.code_generations as usize;
+    eprintln!("xtask: code: storing {generations} generations of ~2 KB, one judge_code job each");
+    send_generations(&client, &api.base_url, &project.token, generations).await?;
+    api.stop().await?;
+    let queued: u64 = count(setup, "SELECT count(*) FROM jobs WHERE kind = 'judge_code'", signals).await?;
+    if queued != generations as u64 {
+        bail!("code: {queued} judge_code jobs queued for {generations} generations");
+    }
+    let results_sql = format!("SELECT count(*) FROM ai_events WHERE evaluation_id = '{evaluation}'");
+
+    let mut worker =
+        RunningServer::start(serve_command(&server, setup.fake_openai, &["--worker-only"]), signals).await?;
+    let mut pin = tokio::process::Command::new("taskset");
+    pin.args(["-a", "-p", "-c", WORKER_CORE, &worker.pid.to_string()]);
+    checked_output(&process::output(&mut pin, signals).await?, "taskset (pinning the worker to one core)")?;
+    let started = Instant::now();
+    let before = count(setup, &results_sql, signals).await?;
+    eprintln!("xtask: code: one worker pinned to core {WORKER_CORE}; {before} judged before it was pinned");
+    // Whether any job is left, through the due jobs' index: counting the results (or the
+    // jobs left) would itself load the database, up to a tenth of its time.
+    let any_left = "SELECT count(*) FROM (SELECT 1 FROM jobs \
+                    WHERE kind = 'judge_code' AND state IN ('pending', 'running') LIMIT 1) AS left_over";
+    let finished = loop {
+        if count(setup, any_left, signals).await? == 0 {
+            break started.elapsed();
+        }
+        if started.elapsed() > DEADLINE {
+            bail!("code: jobs still to judge after {DEADLINE:?}");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            sig = signals.recv() => return Err(Interrupted(sig).into()),
+        }
+    };
+    worker.stop().await?;
+    let judged = count(setup, &results_sql, signals).await?;
+    let failed =
+        count(setup, "SELECT count(*) FROM jobs WHERE kind = 'judge_code' AND state <> 'done'", signals).await?;
+    let passed =
+        count(setup, &format!("{results_sql} AND properties -> '$ai_evaluation_result' = 'true'::jsonb"), signals)
+            .await?;
+    let timed = judged - before;
+    let rate = timed as f64 / finished.as_secs_f64();
+    let met = rate >= TARGET_PER_SECOND && judged == generations as u64 && failed == 0;
+    Ok(Measured {
+        title: "code: Hog judgements end to end, one worker on one core".to_owned(),
+        lines: vec![
+            ("generations / judged (passed)".to_owned(), format!("{generations} / {judged} ({passed})")),
+            ("jobs not done".to_owned(), failed.to_string()),
+            ("timed judgements".to_owned(), format!("{timed} in {:.2} s", finished.as_secs_f64())),
+            ("judgements/s".to_owned(), thousands(rate)),
+        ],
+        summary: SummaryRow {
+            measurement: "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
+                          one worker pinned to one core"
+                .to_owned(),
+            server: format!("{} judgements/s ({timed} in {:.1} s)", thousands(rate), finished.as_secs_f64()),
+            yardstick: "-".to_owned(),
+            ratio: "-".to_owned(),
+            target: format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
+            met,
+        },
+        notes: Vec::new(),
+        errors: failed + (generations as u64).abs_diff(judged),
+        first_error: None,
+    })
+}
+
+async fn count(setup: &Setup<'_>, sql: &str, signals: &mut Signals) -> Result<u64> {
+    Ok(psql_value_in(setup.pg, DATABASE, sql, signals).await?.parse()?)
+}
+
+/// Stores `generations` generations with a ~2 KB answer each, `SENDERS` batches at a time.
+async fn send_generations(client: &reqwest::Client, base_url: &str, token: &str, generations: usize) -> Result<()> {
+    let answer = "The order ships in three to five working days. ".repeat(41);
+    let url = format!("{base_url}/batch/");
+    let bodies: Vec<Vec<u8>> = (0..generations.div_ceil(BATCH))
+        .map(|n| {
+            let events: Vec<Value> = (0..BATCH.min(generations - n * BATCH))
+                .map(|i| {
+                    json!({
+                        "event": "$ai_generation",
+                        "distinct_id": format!("user-{}", i % 97),
+                        "uuid": super::judge::uuid_like(9, n, i),
+                        "properties": {
+                            "$ai_trace_id": format!("trace-{n}-{i}"),
+                            "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
+                            "$ai_total_cost_usd": 0.01,
+                            "$ai_input": [{"role": "user", "content": "When does my order ship?"}],
+                            "$ai_output_choices": [{"role": "assistant", "content": answer}],
+                        }
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&json!({"api_key": token, "batch": events})).unwrap_or_default()
+        })
+        .collect();
+    let mut chunks: Vec<Vec<Vec<u8>>> = (0..SENDERS).map(|_| Vec::new()).collect();
+    for (n, body) in bodies.into_iter().enumerate() {
+        chunks[n % SENDERS].push(body);
+    }
+    let senders: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                for body in chunk {
+                    let response =
+                        client.post(&url).header("content-type", "application/json").body(body).send().await?;
+                    if !response.status().is_success() {
+                        bail!("POST /batch/ answered {}", response.status());
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.context("a sender task")??;
+    }
+    Ok(())
+}
