@@ -10,7 +10,9 @@ use crate::evaluations::{evaluation_path, evaluations_path};
 use crate::helpers::*;
 use crate::judge::{DEADLINE, generation, send, wait_for_quiet};
 use crate::otel::{OTEL, otlp_json, post};
-use crate::targets::{settle, span_event, target_jobs, trace_generation, trace_id};
+use crate::targets::{
+    backfills, past_traces, settle, span_event, target_jobs, trace_generation, trace_id, wait_for_backfill, window,
+};
 
 const NO_COMPETITOR: &str = "
 // Fails when the answer names a competitor; prints why.
@@ -216,6 +218,31 @@ async fn a_trace_is_judged_by_code_that_sees_the_whole_trace() {
         assert_eq!(result["$ai_evaluation_target"], "trace");
         assert!(result.get("$ai_evaluation_key_type").is_none(), "no key for code: {result}");
     }
+    assert_eq!(completions_asked(&app).await, 0, "no LLM was called");
+}
+
+#[tokio::test]
+async fn a_backfill_of_past_traces_by_code_costs_no_llm_call_and_no_trial_credit() {
+    let app = TestApp::spawn_with(&crate::judge::TRIAL_ENV).await;
+    past_traces(&app).await;
+    let mut body = hog_body("traces with a lookup", "return arrayExists(e -> e.event = '$ai_span', evaluation_events)");
+    body["target"] = json!("trace");
+    body["enabled"] = json!(false);
+    let evaluation = create(&app, body).await;
+    let id = evaluation["id"].as_str().unwrap().to_owned();
+    let path = backfills(&app, &id);
+
+    let estimate = app.post(&format!("{path}estimate/"), window(json!({}))).await.expect(200).json();
+    assert_eq!(
+        estimate,
+        json!({"target_count": 3, "already_judged_count": 0, "llm_calls": 0, "trial_credits_needed": 0})
+    );
+    let started = app.post(&path, window(json!({}))).await.expect(202).json();
+    let done = wait_for_backfill(&app, &id, started["id"].as_str().unwrap(), "completed").await;
+    assert_eq!(done["completed_count"], 3, "{done}");
+    let results = results_of(&app, &id).await;
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["$ai_evaluation_result"] == true && r["$ai_evaluation_target"] == "trace"));
     assert_eq!(completions_asked(&app).await, 0, "no LLM was called");
 }
 

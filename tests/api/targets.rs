@@ -265,12 +265,12 @@ async fn a_trace_judge_killed_mid_judgement_is_taken_over_with_one_result() {
     assert_eq!(attempts, 2, "the lapsed lease was taken over");
 }
 
-fn backfills(app: &TestApp, evaluation: &str) -> String {
+pub(crate) fn backfills(app: &TestApp, evaluation: &str) -> String {
     format!("{}backfills/", evaluation_path(app, evaluation))
 }
 
 /// A window covering the last three hours.
-fn window(extra: Value) -> Value {
+pub(crate) fn window(extra: Value) -> Value {
     let mut body = json!({"window_start": (Utc::now() - Span::hours(3)).to_rfc3339(),
                           "window_end": Utc::now().to_rfc3339()});
     for (key, value) in extra.as_object().cloned().unwrap_or_default() {
@@ -279,14 +279,14 @@ fn window(extra: Value) -> Value {
     body
 }
 
-async fn wait_for_backfill(app: &TestApp, evaluation: &str, id: &str, status: &str) -> Value {
+pub(crate) async fn wait_for_backfill(app: &TestApp, evaluation: &str, id: &str, status: &str) -> Value {
     let path = format!("{}{id}/", backfills(app, evaluation));
     wait_until(DEADLINE, || async { app.get(&path).await.expect(200).json()["status"] == status }).await;
     app.get(&path).await.expect(200).json()
 }
 
 /// Three traces of two hours ago (one of them from staging), judged by nothing yet.
-async fn past_traces(app: &TestApp) -> Vec<String> {
+pub(crate) async fn past_traces(app: &TestApp) -> Vec<String> {
     let traces: Vec<String> = (0..3).map(|_| trace_id()).collect();
     let two_hours_ago = (Utc::now() - Span::hours(2)).to_rfc3339();
     let events: Vec<Value> = traces

@@ -9,7 +9,7 @@ use super::dispatch::{dispatch_job, qualifying};
 use super::{
     Backfill, BackfillError, BackfillRequest, BackfillStatus, BackfillStore, BackfillTargets, Estimate, NewBackfill,
 };
-use crate::evaluation::{Conditions, Evaluation, EvaluationRepository};
+use crate::evaluation::{Conditions, Evaluation, EvaluationRepository, EvaluationType};
 use crate::ingestion::EventRetention;
 use crate::invalid::{FieldError, Rule};
 use crate::judge::JudgeStore;
@@ -81,12 +81,14 @@ impl BackfillService {
                 break;
             }
         }
-        estimate.llm_calls = if request.rerun_existing {
+        let judgements = if request.rerun_existing {
             estimate.target_count
         } else {
             estimate.target_count - estimate.already_judged_count
         };
-        if self.ports.llm.judges_on_trial_credits(evaluation).await? {
+        // Code evaluators call no LLM and take no trial credit.
+        estimate.llm_calls = if evaluation.evaluation_type == EvaluationType::Hog { 0 } else { judgements };
+        if estimate.llm_calls > 0 && self.ports.llm.judges_on_trial_credits(evaluation).await? {
             estimate.trial_credits_needed = estimate.llm_calls;
         }
         Ok(estimate)
