@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::report::{Measured, SummaryRow, thousands};
+use super::report::{Measured, SummaryRow, rate_text, thousands};
 use super::server::RunningServer;
 use super::{BenchArgs, BenchProject, Setup, checked_output, http_client, psql_value_in, serve_command};
 use crate::dev::{Server, scalar};
@@ -29,19 +29,9 @@ const SENDERS: usize = 4;
 /// How long judging may take before it is called stuck.
 const DEADLINE: Duration = Duration::from_secs(600);
 
-/// A 10-line evaluator: competitors named, length and cost.
-const EVALUATOR: &str = "
-let text := lower(output)
-let banned := ['acme corp', 'globex', 'initech']
-for (let i, name in banned) {
-    if (text like concat('%', name, '%')) {
-        print(f'mentions {name}')
-        return false
-    }
-}
-print(f'{length(output)} characters')
-return length(output) < 2000 and properties.$ai_total_cost_usd < 0.05
-";
+/// A 10-line evaluator: competitors named, length and cost (the one the interpreter's
+/// throughput example runs).
+const EVALUATOR: &str = include_str!("../../../crates/hog/examples/evaluator.hog");
 
 pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signals) -> Result<Measured> {
     setup.pg.ensure_database(DATABASE)?;
@@ -118,16 +108,14 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             ("timed judgements".to_owned(), format!("{timed} in {:.2} s", finished.as_secs_f64())),
             ("judgements/s".to_owned(), thousands(rate)),
         ],
-        summary: SummaryRow {
-            measurement: "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
-                          one worker pinned to one core"
+        summary: SummaryRow::absolute(
+            "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
+             one worker pinned to one core"
                 .to_owned(),
-            server: format!("{} judgements/s ({timed} in {:.1} s)", thousands(rate), finished.as_secs_f64()),
-            yardstick: "-".to_owned(),
-            ratio: "-".to_owned(),
-            target: format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
+            rate_text("judgements", rate, timed, finished),
+            format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
             met,
-        },
+        ),
         notes: Vec::new(),
         errors: failed + (generations as u64).abs_diff(judged),
         first_error: None,

@@ -22,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::offline_items::{PsqlTimings, SEED_DAYS, ensure_partitions_sql, mean, median, timing_script};
-use super::report::{LoadResult, Measured, ReadTarget, SummaryRow, ms, thousands};
+use super::report::{LoadResult, Measured, ReadTarget, SummaryRow, ms, rate_text, thousands};
 use super::server::RunningServer;
 use super::{BenchArgs, Setup, checked_output, http_client, psql, psql_value};
 use crate::dev::scalar;
@@ -241,16 +241,12 @@ async fn judge_run(
             ("judgements/s".to_owned(), thousands(rate)),
             ("batch p50 latency".to_owned(), ms(sending.percentile(50.0))),
         ],
-        summary: SummaryRow {
-            measurement: format!(
-                "judged generations end to end, {replicas} replica(s), fake provider answering at once"
-            ),
-            server: format!("{} judgements/s ({generations} in {:.1} s)", thousands(rate), finished.as_secs_f64()),
-            yardstick: "-".to_owned(),
-            ratio: "-".to_owned(),
-            target: format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
+        summary: SummaryRow::absolute(
+            format!("judged generations end to end, {replicas} replica(s), fake provider answering at once"),
+            rate_text("judgements", rate, generations as u64, finished),
+            format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
             met,
-        },
+        ),
         notes: Vec::new(),
         errors: sending.errors + failed + (generations as u64).abs_diff(judged),
         first_error: sending.first_error.clone(),
@@ -342,17 +338,15 @@ async fn claim_latency(setup: &Setup<'_>, signals: &mut Signals) -> Result<Measu
             ("claim max".to_owned(), format!("{:.2} ms", latencies_us.last().copied().unwrap_or_default() / 1e3)),
             ("due jobs left afterwards".to_owned(), thousands(left as f64)),
         ],
-        summary: SummaryRow {
-            measurement: format!(
+        summary: SummaryRow::absolute(
+            format!(
                 "job claim (`FOR UPDATE SKIP LOCKED`, 8 at a time) with {} due jobs, {CLAIM_CLIENTS} claimers",
                 thousands(PENDING_JOBS as f64)
             ),
-            server: format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
-            yardstick: "-".to_owned(),
-            ratio: "-".to_owned(),
-            target: format!("p99 < {TARGET_CLAIM_P99_MS:.0} ms"),
-            met: p99 < TARGET_CLAIM_P99_MS,
-        },
+            format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
+            format!("p99 < {TARGET_CLAIM_P99_MS:.0} ms"),
+            p99 < TARGET_CLAIM_P99_MS,
+        ),
         notes: Vec::new(),
         errors: 0,
         first_error: None,

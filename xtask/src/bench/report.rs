@@ -62,6 +62,11 @@ impl ReadTarget {
 }
 
 impl SummaryRow {
+    /// A row with no yardstick: the figure alone against an absolute target.
+    pub(super) fn absolute(measurement: String, server: String, target: String, met: bool) -> Self {
+        Self { measurement, server, yardstick: "-".to_owned(), ratio: "-".to_owned(), target, met }
+    }
+
     /// A row whose target is a ratio of at least `target` to the yardstick.
     pub(super) fn ratio_at_least(
         measurement: String,
@@ -79,6 +84,11 @@ impl SummaryRow {
             met: ratio >= target,
         }
     }
+}
+
+/// `count` things in `elapsed` as a rate: "8,621 judgements/s (100000 in 11.6 s)".
+pub(super) fn rate_text(what: &str, rate: f64, count: u64, elapsed: std::time::Duration) -> String {
+    format!("{} {what}/s ({count} in {:.1} s)", thousands(rate), elapsed.as_secs_f64())
 }
 
 impl Measured {
