@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::report::{Measured, SummaryRow, rate_text, thousands};
 use super::server::RunningServer;
@@ -24,7 +24,6 @@ const TARGET_PER_SECOND: f64 = 20_000.0;
 /// The core the worker is pinned to.
 const WORKER_CORE: &str = "0";
 const DATABASE: &str = "bench_code";
-const BATCH: usize = 500;
 const SENDERS: usize = 4;
 /// How long judging may take before it is called stuck.
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -130,27 +129,15 @@ async fn count(setup: &Setup<'_>, sql: &str, signals: &mut Signals) -> Result<u6
 async fn send_generations(client: &reqwest::Client, base_url: &str, token: &str, generations: usize) -> Result<()> {
     let answer = "The order ships in three to five working days. ".repeat(41);
     let url = format!("{base_url}/batch/");
-    let bodies: Vec<Vec<u8>> = (0..generations.div_ceil(BATCH))
-        .map(|n| {
-            let events: Vec<Value> = (0..BATCH.min(generations - n * BATCH))
-                .map(|i| {
-                    json!({
-                        "event": "$ai_generation",
-                        "distinct_id": format!("user-{}", i % 97),
-                        "uuid": super::judge::uuid_like(9, n, i),
-                        "properties": {
-                            "$ai_trace_id": format!("trace-{n}-{i}"),
-                            "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
-                            "$ai_total_cost_usd": 0.01,
-                            "$ai_input": [{"role": "user", "content": "When does my order ship?"}],
-                            "$ai_output_choices": [{"role": "assistant", "content": answer}],
-                        }
-                    })
-                })
-                .collect();
-            serde_json::to_vec(&json!({"api_key": token, "batch": events})).unwrap_or_default()
+    let bodies = super::judge::generation_bodies(token, generations, 9, |n, i| {
+        json!({
+            "$ai_trace_id": format!("trace-{n}-{i}"),
+            "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
+            "$ai_total_cost_usd": 0.01,
+            "$ai_input": [{"role": "user", "content": "When does my order ship?"}],
+            "$ai_output_choices": [{"role": "assistant", "content": answer}],
         })
-        .collect();
+    });
     let mut chunks: Vec<Vec<Vec<u8>>> = (0..SENDERS).map(|_| Vec::new()).collect();
     for (n, body) in bodies.into_iter().enumerate() {
         chunks[n % SENDERS].push(body);

@@ -156,26 +156,14 @@ async fn judge_run(
     eprintln!("xtask: judge: {generations} generations through POST /batch/, {replicas} replica(s) judging");
 
     let url = format!("{}/batch/", setup.base_url);
-    let batches: Vec<Vec<u8>> = (0..generations.div_ceil(BATCH))
-        .map(|n| {
-            let events: Vec<Value> = (0..BATCH.min(generations - n * BATCH))
-                .map(|i| {
-                    json!({
-                        "event": "$ai_generation",
-                        "distinct_id": format!("user-{}", i % 97),
-                        "uuid": uuid_like(replicas, n, i),
-                        "properties": {
-                            "$ai_trace_id": format!("trace-{replicas}-{n}-{i}"),
-                            "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
-                            "$ai_input": [{"role": "user", "content": "Say hello to the user, please."}],
-                            "$ai_output_choices": [{"role": "assistant", "content": [{"type": "text", "text": "Hello! How can I help you today?"}]}],
-                        }
-                    })
-                })
-                .collect();
-            serde_json::to_vec(&json!({"api_key": setup.project_token, "batch": events})).unwrap_or_default()
+    let batches = generation_bodies(setup.project_token, generations, replicas, |n, i| {
+        json!({
+            "$ai_trace_id": format!("trace-{replicas}-{n}-{i}"),
+            "$ai_model": "gpt-5-mini", "$ai_provider": "openai",
+            "$ai_input": [{"role": "user", "content": "Say hello to the user, please."}],
+            "$ai_output_choices": [{"role": "assistant", "content": [{"type": "text", "text": "Hello! How can I help you today?"}]}],
         })
-        .collect();
+    });
 
     let started = Instant::now();
     let mut sending = LoadResult::empty(Duration::ZERO);
@@ -254,8 +242,33 @@ async fn judge_run(
     Ok((rate, part))
 }
 
+/// `POST /batch/` bodies of `generations` `$ai_generation` events, [`BATCH`] to a body;
+/// `properties(batch, index)` gives each event's properties.
+pub(super) fn generation_bodies(
+    token: &str,
+    generations: usize,
+    run: usize,
+    properties: impl Fn(usize, usize) -> Value,
+) -> Vec<Vec<u8>> {
+    (0..generations.div_ceil(BATCH))
+        .map(|n| {
+            let events: Vec<Value> = (0..BATCH.min(generations - n * BATCH))
+                .map(|i| {
+                    json!({
+                        "event": "$ai_generation",
+                        "distinct_id": format!("user-{}", i % 97),
+                        "uuid": uuid_like(run, n, i),
+                        "properties": properties(n, i),
+                    })
+                })
+                .collect();
+            serde_json::to_vec(&json!({"api_key": token, "batch": events})).unwrap_or_default()
+        })
+        .collect()
+}
+
 /// A uuid for the n-th event of batch `batch` of run `run` (distinct across runs).
-pub(super) fn uuid_like(run: usize, batch: usize, index: usize) -> String {
+fn uuid_like(run: usize, batch: usize, index: usize) -> String {
     let random: u64 = rand::random();
     format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", random as u32, run, batch % 0xfff, index % 0xfff, random >> 16)
 }
