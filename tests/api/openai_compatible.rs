@@ -159,6 +159,8 @@ async fn bad_endpoint_fields_are_named() {
     let app = TestApp::spawn().await;
     for (change, attr) in [
         (json!({"base_url": null}), "base_url"),
+        (json!({"base_url": 42}), "base_url"),
+        (json!({"base_url": ["https://gw.example.com/v1"]}), "base_url"),
         (json!({"base_url": "gw.example.com"}), "base_url"),
         (json!({"base_url": "https://user:pw@gw.example.com/v1"}), "base_url"),
         (json!({"extra_headers": {"Authorization": "Bearer other"}}), "extra_headers.Authorization"),

@@ -44,7 +44,12 @@ impl EndpointBody {
             )?),
             Some(_) => return Err(FieldError::new("custom_models", Rule::NotAList)),
         };
-        Ok(EndpointInput { base_url: self.base_url, extra_headers, custom_models })
+        let base_url = match self.base_url {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) => Some(url),
+            Some(_) => return Err(FieldError::new("base_url", Rule::NotAString)),
+        };
+        Ok(EndpointInput { base_url, extra_headers, custom_models })
     }
 }
 

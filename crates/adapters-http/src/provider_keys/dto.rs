@@ -112,7 +112,10 @@ pub struct ProviderKeyBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EndpointBody {
     /// `https://host[/path]` the key is bound to; changing it requires `api_key` again.
-    pub base_url: Option<String>,
+    /// (Read as any JSON value, checked when the command is made: a flattened field's
+    /// type error would not name it.)
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<serde_json::Value>,
     /// Up to 20 headers sent with every call; sealed with the key, shown masked.
     #[schema(value_type = Option<Object>, write_only)]
     pub extra_headers: Option<serde_json::Value>,
