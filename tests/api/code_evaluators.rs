@@ -168,6 +168,37 @@ async fn an_otel_generation_is_judged_by_code() {
     assert_eq!(results_of(&app, &id).await[0]["$ai_evaluation_result"], true);
 }
 
+#[tokio::test]
+async fn a_generation_matched_by_code_and_by_an_llm_judge_is_judged_by_both_in_their_own_jobs() {
+    let app = TestApp::spawn().await;
+    crate::judge::judge_answers(&app, true).await;
+    let key = crate::evaluations::create_key(&app, "openai", "judge key").await;
+    let llm = crate::judge::enabled_evaluation(
+        &app,
+        "polite",
+        json!({"provider": "openai", "model": "gpt-5", "provider_key_id": key}),
+        json!({}),
+    )
+    .await;
+    let code = create(&app, hog_body("competitors", NO_COMPETITOR)).await;
+    let code = code["id"].as_str().unwrap().to_owned();
+
+    send(&app, &[answer("Acme Corp is better.", "prod")]).await;
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM jobs WHERE project_id = $1 ORDER BY kind")
+        .bind(app.project)
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["judge", "judge_code"], "one job per kind of judge");
+    wait_until(DEADLINE, || async {
+        results_of(&app, &llm).await.len() == 1 && results_of(&app, &code).await.len() == 1
+    })
+    .await;
+    assert_eq!(results_of(&app, &llm).await[0]["$ai_evaluation_result"], true);
+    assert_eq!(results_of(&app, &code).await[0]["$ai_evaluation_result"], false);
+    assert_eq!(completions_asked(&app).await, 1, "only the LLM judge called the LLM");
+}
+
 /// Judges a whole trace by its cost, and says what it saw of it.
 const TRACE_BUDGET: &str = "
 let spans := arrayFilter(e -> e.event = '$ai_span', evaluation_events)

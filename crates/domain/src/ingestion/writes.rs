@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{AiEventStore, IncomingEvent};
 use crate::jobs::{Debounce, NewJob};
-use crate::judge::{PlannedJob, PlannedTarget, StoredBatch, allocate, cap_counters};
+use crate::judge::{PlannedJob, PlannedTarget, StoredBatch, allocate, cap_counters, gather_code_jobs};
 use crate::unit_of_work::{UnitOfWork, retried_once};
 use crate::{ProjectId, RepositoryError};
 
@@ -69,6 +69,7 @@ impl BatchTransactions {
             (allocation.jobs, allocation.refused)
         };
         let to_queue: Vec<NewJob> = to_queue.into_iter().map(std::borrow::Cow::into_owned).collect();
+        let to_queue = gather_code_jobs(project, to_queue);
         let mut jobs_queued = if to_queue.is_empty() { 0 } else { tx.jobs().insert(&to_queue).await? };
         let debounced: Vec<Debounce> = targets
             .iter()

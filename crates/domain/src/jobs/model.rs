@@ -35,8 +35,8 @@ impl std::fmt::Display for JobId {
 pub enum JobKind {
     /// Judge one generation with each evaluation it matched (spec section 9).
     Judge,
-    /// Judge one generation with each code evaluator it matched (spec section 4.4): no
-    /// LLM, so many such jobs are run together.
+    /// Judge the generations of one stored batch, each with the code evaluators it matched
+    /// (spec section 4.4): no LLM, so several such jobs are run together.
     JudgeCode,
     /// Delete what has expired (spec section 10).
     Housekeeping,

@@ -1,7 +1,8 @@
-//! `judge_code` jobs, many at a time: the batch's generations read in one statement per
-//! project, each evaluation's code compiled once and run on each of its generations, and
-//! every result stored with every job's end in one transaction. A job listing an
-//! evaluation that is no longer code is judged on its own, as a `judge` job is.
+//! `judge_code` jobs, many at a time. A job holds the code-judged generations of one
+//! stored batch ([`super::gather_code_jobs`]); the worker hands several jobs over at once.
+//! Their generations are read in one statement per project, each evaluation's code is
+//! compiled once and run on each of its generations, and every result is stored with
+//! every job's end in one transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::service::JudgeService;
-use super::{Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
+use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
 use crate::code::{BatchRun, CodeBatch, code_input, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
@@ -17,35 +18,47 @@ use crate::jobs::{ClaimedJob, JobEnd, JobId, JobOutcome, Lease};
 use crate::unit_of_work::retried_once;
 use crate::{EvaluationId, ProjectId, RepositoryError};
 
-/// One job of the batch that is judged here.
-struct CodeJob<'a> {
-    index: usize,
-    job: &'a ClaimedJob,
+/// One generation of a job, with the evaluations of it still to judge.
+struct Unit<'a> {
+    /// Its job's place in the batch.
+    job: usize,
+    claimed: &'a ClaimedJob,
     payload: JudgePayload,
     /// The evaluations not judged by an earlier attempt, with their result ids.
     pending: Vec<(EvaluationId, Uuid)>,
+    /// Whether its job holds other generations (failures then name this one).
+    shared: bool,
 }
 
-/// What one job ends with: its results, and the failures of its evaluations.
+impl Unit<'_> {
+    /// A failure as the job keeps it: naming the generation and the evaluation when the
+    /// job holds more than one of either.
+    fn said(&self, evaluation: EvaluationId, reason: &str) -> String {
+        if self.shared {
+            format!("generation {}, evaluation {evaluation}: {reason}", self.payload.generation)
+        } else if self.payload.evaluations.len() > 1 {
+            format!("evaluation {evaluation}: {reason}")
+        } else {
+            reason.to_owned()
+        }
+    }
+}
+
+/// What one job ends with: its results, and the failures of its judgements.
 #[derive(Default)]
 struct Judged {
     results: Vec<IncomingEvent>,
-    failures: Vec<(EvaluationId, String)>,
+    failures: Vec<String>,
 }
 
 impl Judged {
-    fn fail(&mut self, evaluation: EvaluationId, reason: impl Into<String>) {
-        self.failures.push((evaluation, reason.into()));
+    fn fail(&mut self, unit: &Unit, evaluation: EvaluationId, reason: &str) {
+        self.failures.push(unit.said(evaluation, reason));
     }
 
-    /// The job's end: failed with the first failure (named by its evaluation when the job
-    /// lists several), else complete.
-    fn end(&self, several: bool) -> JobEnd {
-        match self.failures.first() {
-            None => JobEnd::Complete,
-            Some((evaluation, reason)) if several => JobEnd::Fail(format!("evaluation {evaluation}: {reason}")),
-            Some((_, reason)) => JobEnd::Fail(reason.clone()),
-        }
+    /// The job's end: failed with its first failure, else complete.
+    fn end(&self) -> JobEnd {
+        self.failures.first().map_or(JobEnd::Complete, |reason| JobEnd::Fail(reason.clone()))
     }
 }
 
@@ -53,73 +66,70 @@ impl JudgeService {
     /// Judges a batch of `judge_code` jobs; one outcome per job, in their order.
     pub(super) async fn judge_code_jobs(&self, jobs: &[ClaimedJob]) -> Vec<JobOutcome> {
         let mut outcomes = vec![JobOutcome::Finished; jobs.len()];
-        let mut batch = Vec::with_capacity(jobs.len());
-        for (index, job) in jobs.iter().enumerate() {
-            match serde_json::from_value::<JudgePayload>(job.payload.clone()) {
-                Ok(payload) => {
-                    let pending = payload
-                        .evaluations
-                        .iter()
-                        .map(|e| (*e, result_event_id(&payload, *e, job.lease.job.0)))
-                        .collect();
-                    batch.push(CodeJob { index, job, payload, pending });
+        let mut units = Vec::new();
+        let mut readable = Vec::with_capacity(jobs.len());
+        for (index, claimed) in jobs.iter().enumerate() {
+            match CodeJudgePayload::read(&claimed.payload) {
+                Ok(generations) => {
+                    readable.push(index);
+                    let shared = generations.len() > 1;
+                    for payload in generations {
+                        let pending = payload
+                            .evaluations
+                            .iter()
+                            .map(|e| (*e, result_event_id(&payload, *e, claimed.lease.job.0)))
+                            .collect();
+                        units.push(Unit { job: index, claimed, payload, pending, shared });
+                    }
                 }
                 Err(error) => outcomes[index] = JobOutcome::Fail(format!("unreadable judge payload: {error}")),
             }
         }
-        match self.judge_code_batch(batch, &mut outcomes).await {
-            Ok(()) => outcomes,
-            Err(error) => {
-                let retry = JobOutcome::Retry(format!("storage failure: {}", error.0));
-                outcomes.into_iter().map(|o| if o == JobOutcome::Finished { retry.clone() } else { o }).collect()
+        if let Err(error) = self.judge_units(jobs, &readable, units).await {
+            let retry = JobOutcome::Retry(format!("storage failure: {}", error.0));
+            for index in readable {
+                outcomes[index] = retry.clone();
             }
         }
+        outcomes
     }
 
-    async fn judge_code_batch(
+    async fn judge_units(
         &self,
-        mut batch: Vec<CodeJob<'_>>,
-        outcomes: &mut [JobOutcome],
+        jobs: &[ClaimedJob],
+        readable: &[usize],
+        mut units: Vec<Unit<'_>>,
     ) -> Result<(), RepositoryError> {
-        self.drop_stored_results(&mut batch).await?;
-        let evaluations = self.evaluations_of(&batch).await?;
-        // A job naming an evaluation that is no longer code is judged as a `judge` job is.
-        let (batch, others): (Vec<CodeJob>, Vec<CodeJob>) = batch.into_iter().partition(|job| {
-            job.pending.iter().all(|(evaluation, _)| {
-                evaluations
-                    .get(&(job.job.project, *evaluation))
-                    .and_then(Option::as_ref)
-                    .is_none_or(|e| e.evaluation_type == EvaluationType::Hog)
-            })
-        });
-        let each = others.iter().map(|job| async { (job.index, self.run_judge_job(job.job).await) });
-        for (index, outcome) in futures::future::join_all(each).await {
-            outcomes[index] = outcome;
-        }
-
-        let generations = self.generations_of(&batch).await?;
-        let mut judged: Vec<Judged> = batch.iter().map(|_| Judged::default()).collect();
+        self.drop_stored_results(&mut units).await?;
+        let evaluations = self.evaluations_of(&units).await?;
+        let generations = self.generations_of(&units).await?;
+        let mut judged: HashMap<usize, Judged> = readable.iter().map(|index| (*index, Judged::default())).collect();
         let mut code = CodeBatch::default();
         let mut sources: HashMap<(ProjectId, EvaluationId), usize> = HashMap::new();
         let mut inputs: HashMap<(ProjectId, Uuid), usize> = HashMap::new();
-        // (job in the batch, its evaluation) of each run, in the batch's order.
-        let mut runs: Vec<(usize, &Evaluation, Uuid)> = Vec::new();
-        for (at, job) in batch.iter().enumerate() {
-            let project = job.job.project;
-            for (evaluation_id, result_id) in &job.pending {
+        // (unit, its evaluation, the result's id) of each run, in the batch's order.
+        let mut runs: Vec<(&Unit, &Evaluation, Uuid)> = Vec::new();
+        for unit in &units {
+            let project = unit.claimed.project;
+            let Some(job) = judged.get_mut(&unit.job) else { continue };
+            for (evaluation_id, result_id) in &unit.pending {
                 let evaluation = match evaluations.get(&(project, *evaluation_id)).and_then(Option::as_ref) {
                     None => {
-                        judged[at].fail(*evaluation_id, "the evaluation was deleted before it ran");
+                        job.fail(unit, *evaluation_id, "the evaluation was deleted before it ran");
                         continue;
                     }
-                    Some(e) if !job.payload.manual && !e.state.enabled() => {
-                        judged[at].fail(*evaluation_id, "the evaluation was disabled before it ran");
+                    Some(e) if !unit.payload.manual && !e.state.enabled() => {
+                        job.fail(unit, *evaluation_id, "the evaluation was disabled before it ran");
+                        continue;
+                    }
+                    Some(e) if e.evaluation_type != EvaluationType::Hog => {
+                        job.fail(unit, *evaluation_id, "the evaluation is no longer a code evaluator");
                         continue;
                     }
                     Some(evaluation) => evaluation,
                 };
-                let Some(generation) = generations.get(&(project, job.payload.generation)) else {
-                    judged[at].fail(*evaluation_id, "the generation is no longer stored");
+                let Some(generation) = generations.get(&(project, unit.payload.generation)) else {
+                    job.fail(unit, *evaluation_id, "the generation is no longer stored");
                     continue;
                 };
                 let source = *sources.entry((project, evaluation.id)).or_insert_with(|| {
@@ -131,18 +141,18 @@ impl JudgeService {
                     code.inputs.len() - 1
                 });
                 code.runs.push((source, input));
-                runs.push((at, evaluation, *result_id));
+                runs.push((unit, evaluation, *result_id));
             }
         }
 
         let answers = if code.runs.is_empty() { Vec::new() } else { self.ports.code.run_batch(code).await };
         let mut stopped: HashSet<(ProjectId, EvaluationId)> = HashSet::new();
-        for ((at, evaluation, result_id), answer) in runs.into_iter().zip(answers) {
-            let job = &batch[at];
-            let project = job.job.project;
-            let generation = &generations[&(project, job.payload.generation)];
+        for ((unit, evaluation, result_id), answer) in runs.into_iter().zip(answers) {
+            let project = unit.claimed.project;
+            let generation = &generations[&(project, unit.payload.generation)];
+            let Some(job) = judged.get_mut(&unit.job) else { continue };
             match verdict_of(answer, evaluation) {
-                Some(Ok(verdict)) => judged[at].results.push(
+                Some(Ok(verdict)) => job.results.push(
                     ResultEvent {
                         id: result_id,
                         evaluation,
@@ -151,8 +161,8 @@ impl JudgeService {
                         key: KeyType::Code,
                         provider: "",
                         model: "",
-                        manual: job.payload.manual,
-                        at: chrono::Utc::now(),
+                        manual: unit.payload.manual,
+                        at: Utc::now(),
                     }
                     .into_event(),
                 ),
@@ -161,37 +171,36 @@ impl JudgeService {
                         let one = JudgeStop::One(evaluation.id);
                         self.stop_saying(project, one, StatusReason::HogError, Some(message.clone())).await?;
                     }
-                    judged[at].fail(evaluation.id, message);
+                    job.fail(unit, evaluation.id, &message);
                 }
-                None => judged[at].fail(evaluation.id, "the evaluation was disabled before it ran"),
+                None => job.fail(unit, evaluation.id, "the evaluation was disabled before it ran"),
             }
         }
 
-        let ends: Vec<(usize, &CodeJob, Judged)> =
-            batch.iter().zip(judged).map(|(job, judged)| (job.index, job, judged)).collect();
+        let ends: Vec<(&ClaimedJob, Judged)> =
+            readable.iter().map(|index| (&jobs[*index], judged.remove(index).unwrap_or_default())).collect();
         self.store_code_results(&ends).await?;
-        for (index, job, judged) in &ends {
-            if let JobEnd::Fail(reason) = judged.end(job.payload.evaluations.len() > 1) {
-                tracing::warn!(job = %job.job.lease.job, project = %job.job.project, error = %reason, "job failed");
+        for (claimed, judged) in &ends {
+            if let JobEnd::Fail(reason) = judged.end() {
+                tracing::warn!(job = %claimed.lease.job, project = %claimed.project, error = %reason, "job failed");
             }
-            outcomes[*index] = JobOutcome::Finished;
         }
         Ok(())
     }
 
     /// A retried job skips the evaluations whose results an earlier attempt stored.
-    async fn drop_stored_results(&self, batch: &mut [CodeJob<'_>]) -> Result<(), RepositoryError> {
+    async fn drop_stored_results(&self, units: &mut [Unit<'_>]) -> Result<(), RepositoryError> {
         let mut retried: HashMap<ProjectId, Vec<Uuid>> = HashMap::new();
-        for job in batch.iter().filter(|job| job.job.attempts > 1) {
-            retried.entry(job.job.project).or_default().extend(job.pending.iter().map(|(_, id)| *id));
+        for unit in units.iter().filter(|unit| unit.claimed.attempts > 1) {
+            retried.entry(unit.claimed.project).or_default().extend(unit.pending.iter().map(|(_, id)| *id));
         }
         let mut stored = HashSet::new();
         for (project, ids) in retried {
             stored.extend(self.ports.store.stored_events(project, &ids).await?);
         }
         if !stored.is_empty() {
-            for job in batch.iter_mut() {
-                job.pending.retain(|(_, id)| !stored.contains(id));
+            for unit in units.iter_mut() {
+                unit.pending.retain(|(_, id)| !stored.contains(id));
             }
         }
         Ok(())
@@ -200,15 +209,14 @@ impl JudgeService {
     /// Each evaluation the batch names, read once (`None`: deleted).
     async fn evaluations_of(
         &self,
-        batch: &[CodeJob<'_>],
+        units: &[Unit<'_>],
     ) -> Result<HashMap<(ProjectId, EvaluationId), Option<Evaluation>>, RepositoryError> {
         let mut evaluations = HashMap::new();
-        for job in batch {
-            for (evaluation, _) in &job.pending {
-                if let std::collections::hash_map::Entry::Vacant(entry) =
-                    evaluations.entry((job.job.project, *evaluation))
-                {
-                    let found = self.ports.evaluations.find(job.job.project, *evaluation).await?.filter(|e| !e.deleted);
+        for unit in units {
+            let project = unit.claimed.project;
+            for (evaluation, _) in &unit.pending {
+                if let std::collections::hash_map::Entry::Vacant(entry) = evaluations.entry((project, *evaluation)) {
+                    let found = self.ports.evaluations.find(project, *evaluation).await?.filter(|e| !e.deleted);
                     entry.insert(found);
                 }
             }
@@ -220,13 +228,13 @@ impl JudgeService {
     /// timestamps, so only their partitions are read).
     async fn generations_of(
         &self,
-        batch: &[CodeJob<'_>],
+        units: &[Unit<'_>],
     ) -> Result<HashMap<(ProjectId, Uuid), Generation>, RepositoryError> {
         let mut wanted: HashMap<ProjectId, (Vec<Uuid>, Vec<DateTime<Utc>>)> = HashMap::new();
-        for job in batch.iter().filter(|job| !job.pending.is_empty()) {
-            let (uuids, times) = wanted.entry(job.job.project).or_default();
-            uuids.push(job.payload.generation);
-            times.push(job.payload.generation_timestamp);
+        for unit in units.iter().filter(|unit| !unit.pending.is_empty()) {
+            let (uuids, times) = wanted.entry(unit.claimed.project).or_default();
+            uuids.push(unit.payload.generation);
+            times.push(unit.payload.generation_timestamp);
         }
         let mut generations = HashMap::new();
         for (project, (uuids, times)) in wanted {
@@ -243,22 +251,20 @@ impl JudgeService {
     /// Stores every result with every job's end, in one transaction, while each lease is
     /// still its job's; a job whose lease lapsed is left out (with its results) and the
     /// rest written again.
-    async fn store_code_results(&self, ends: &[(usize, &CodeJob<'_>, Judged)]) -> Result<(), RepositoryError> {
-        let mut held: Vec<&(usize, &CodeJob, Judged)> = ends.iter().collect();
+    async fn store_code_results(&self, ends: &[(&ClaimedJob, Judged)]) -> Result<(), RepositoryError> {
+        let mut held: Vec<&(&ClaimedJob, Judged)> = ends.iter().collect();
         loop {
             let ended: Vec<JobId> = retried_once(|| async {
                 let mut tx = self.ports.unit_of_work.begin().await?;
                 let mut by_project: HashMap<ProjectId, Vec<IncomingEvent>> = HashMap::new();
-                for (_, job, judged) in &held {
-                    by_project.entry(job.job.project).or_default().extend(judged.results.iter().cloned());
+                for (claimed, judged) in &held {
+                    by_project.entry(claimed.project).or_default().extend(judged.results.iter().cloned());
                 }
                 for (project, results) in by_project.iter().filter(|(_, results)| !results.is_empty()) {
                     tx.events().insert(*project, results).await?;
                 }
-                let job_ends: Vec<(Lease, JobEnd)> = held
-                    .iter()
-                    .map(|(_, job, judged)| (job.job.lease, judged.end(job.payload.evaluations.len() > 1)))
-                    .collect();
+                let job_ends: Vec<(Lease, JobEnd)> =
+                    held.iter().map(|(claimed, judged)| (claimed.lease, judged.end())).collect();
                 let ended = tx.jobs().end_each(&job_ends).await?;
                 if ended.len() == job_ends.len() {
                     tx.commit().await?;
@@ -270,7 +276,7 @@ impl JudgeService {
                 return Ok(());
             }
             tracing::warn!(lapsed = held.len() - ended.len(), "judge_code jobs lost their leases before their end");
-            held.retain(|(_, job, _)| ended.contains(&job.job.lease.job));
+            held.retain(|(claimed, _)| ended.contains(&claimed.lease.job));
             if held.is_empty() {
                 return Ok(());
             }

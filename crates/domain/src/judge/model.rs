@@ -66,6 +66,27 @@ impl JudgePayload {
     }
 }
 
+/// A `judge_code` job's payload: the code-judged generations of one stored batch, each
+/// with its evaluations (a payload of one generation alone is read as a list of one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CodeJudgePayload {
+    pub generations: Vec<JudgePayload>,
+}
+
+impl CodeJudgePayload {
+    /// The generations of a stored payload, in either shape.
+    pub fn read(payload: &Value) -> Result<Vec<JudgePayload>, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Many {
+            generations: Vec<JudgePayload>,
+        }
+        if payload.get("generations").is_some() {
+            return Ok(Many::deserialize(payload)?.generations);
+        }
+        JudgePayload::deserialize(payload).map(|one| vec![one])
+    }
+}
+
 /// A stored event the judge reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
+use super::{CodeJudgePayload, HourlyCap, JudgePayload, PlannedJob, hour_of};
 use crate::evaluation::{Evaluation, EvaluationTarget, EvaluationType};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{JobKind, NewJob};
@@ -28,11 +28,33 @@ fn job_of(kind: JobKind, project: crate::ProjectId, payload: &JudgePayload) -> N
     )
 }
 
+/// The most generations one `judge_code` job holds.
+pub const MAX_CODE_GENERATIONS_PER_JOB: usize = 256;
+
+/// A stored batch's jobs with its `judge_code` jobs (one per generation when planned, so
+/// that hourly caps apply per generation) gathered into as few as hold them, at most
+/// [`MAX_CODE_GENERATIONS_PER_JOB`] generations each: a job is claimed, leased and ended
+/// once for all of them. Each gathered job is keyed by its first generation, which is
+/// stored once, ever.
+pub fn gather_code_jobs(project: crate::ProjectId, jobs: Vec<NewJob>) -> Vec<NewJob> {
+    let (code, mut gathered): (Vec<NewJob>, Vec<NewJob>) =
+        jobs.into_iter().partition(|job| job.kind == JobKind::JudgeCode);
+    let generations: Vec<JudgePayload> =
+        code.iter().filter_map(|job| serde_json::from_value(job.payload.clone()).ok()).collect();
+    for chunk in generations.chunks(MAX_CODE_GENERATIONS_PER_JOB) {
+        let key = format!("code:{project}:{}", chunk[0].generation);
+        let payload = CodeJudgePayload { generations: chunk.to_vec() };
+        let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+        gathered.push(NewJob::new(project, JobKind::JudgeCode, Some(key), payload, JUDGE_MAX_ATTEMPTS));
+    }
+    gathered
+}
+
 /// The judge jobs for `events` under `evaluations` (the project's enabled ones; those of
 /// traces and sessions are planned by `plan_target_jobs`), in event order: per generation
 /// that any of them matches, one `judge` job for its LLM judges and one `judge_code` job
-/// for its code evaluators (which the worker runs many at a time); `now` decides the
-/// cap's hour.
+/// for its code evaluators (gathered per batch once the caps are applied:
+/// [`gather_code_jobs`]); `now` decides the cap's hour.
 pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: DateTime<Utc>) -> Vec<PlannedJob> {
     let Some(project) = evaluations.first().map(|e| e.project) else {
         return Vec::new();

@@ -12,8 +12,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::ProviderKeyId;
 use crate::evaluation::{EvaluationState, MockEvaluationRepository};
-use crate::jobs::{JobId, Lease, MockJobQueue};
-use crate::judge::{MockEvaluationResultsStore, MockJudgeStore, ResultsInput, parse_results_query};
+use crate::jobs::{JobId, Lease, MockJobQueue, NewJob};
+use crate::judge::{
+    CodeJudgePayload, MAX_CODE_GENERATIONS_PER_JOB, MockEvaluationResultsStore, MockJudgeStore, ResultsInput,
+    gather_code_jobs, parse_results_query,
+};
 use crate::llm::{LlmAnswer, MockLlm};
 use crate::provider_key::Provider;
 use crate::unit_of_work::MockUnitOfWork;
@@ -679,17 +682,100 @@ async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_
 }
 
 #[tokio::test]
-async fn a_code_job_whose_evaluation_became_an_llm_judge_is_judged_by_the_llm() {
-    let mocks = Mocks::new(configured()).answers(|| Ok(answer(json!(true), true, own_key())));
-    let mut mocks = mocks;
+async fn a_code_job_whose_evaluation_became_an_llm_judge_fails_it_without_a_call() {
+    let mut mocks = Mocks::new(configured()).no_call();
     mocks.code.expect_run_batch().never();
+    mocks
+        .store
+        .expect_events()
+        .returning(|_, uuids, _| Ok(uuids.iter().map(|u| generation_numbered(u.as_u128())).collect()));
     let batch_ends = mocks.batch_ends.clone();
     let (service, stored) = mocks.service();
 
-    let outcomes = service.run_batch(&[code_job(1), code_job(2)]).await;
+    let outcomes = service.run_batch(&[code_job(1)]).await;
 
-    assert_eq!(outcomes, vec![JobOutcome::Finished; 2]);
-    assert_eq!(stored.lock().unwrap().len(), 4, "two evaluations of two generations");
+    assert_eq!(outcomes, vec![JobOutcome::Finished]);
+    assert!(stored.lock().unwrap().is_empty());
     let ends = batch_ends.lock().unwrap();
-    assert!(ends.iter().all(Vec::is_empty), "no job was ended by the code path: {ends:?}");
+    let reason = format!("evaluation {}: the evaluation is no longer a code evaluator", evaluation_id());
+    assert_eq!(ends[0][0].1, JobEnd::Fail(reason));
+}
+
+#[tokio::test]
+async fn a_job_of_a_stored_batch_judges_each_of_its_generations_and_names_the_one_that_failed() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks
+        .store
+        .expect_events()
+        .returning(|_, uuids, _| Ok(uuids.iter().map(|u| generation_numbered(u.as_u128())).collect()));
+    mocks.code.expect_run_batch().times(1).returning(|batch| {
+        assert_eq!((batch.sources.len(), batch.inputs.len()), (1, 3), "one code, three generations");
+        let ran = Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }));
+        vec![
+            ran,
+            Some(Ok(crate::code::CodeRun { returned: Ok(Some(false)), prints: vec![], duration: Duration::ZERO })),
+            Some(Err(crate::code::CodeFailure("Division by zero".into()))),
+        ]
+    });
+    mocks.evaluations.expect_stop_judging().times(1).returning(|_, _, _, _| Ok(1));
+    let batch_ends = mocks.batch_ends.clone();
+    let (service, stored) = mocks.service();
+    let single = |n: u128, evaluations: Vec<EvaluationId>| JudgePayload {
+        evaluations,
+        generation: Uuid::from_u128(n),
+        generation_timestamp: at(),
+        manual: false,
+    };
+    let payload = CodeJudgePayload {
+        generations: vec![
+            single(1, vec![evaluation_id()]),
+            single(2, vec![evaluation_id()]),
+            single(3, vec![evaluation_id()]),
+        ],
+    };
+    let job = ClaimedJob { payload: serde_json::to_value(payload).unwrap(), ..code_job(1) };
+
+    assert_eq!(service.run_batch(std::slice::from_ref(&job)).await, vec![JobOutcome::Finished]);
+
+    assert_eq!(stored.lock().unwrap().len(), 2, "the generations judged before the failure");
+    let ends = batch_ends.lock().unwrap();
+    let reason = format!("generation {}, evaluation {}: Division by zero", Uuid::from_u128(3), evaluation_id());
+    assert_eq!(ends[0], vec![(job.lease, JobEnd::Fail(reason))]);
+}
+
+#[test]
+fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
+    let project = PROJECT;
+    let single = |n: u128| JudgePayload {
+        evaluations: vec![evaluation_id()],
+        generation: Uuid::from_u128(n),
+        generation_timestamp: at(),
+        manual: false,
+    };
+    let code = |n: u128| {
+        NewJob::new(
+            project,
+            JobKind::JudgeCode,
+            single(n).unique_key(project),
+            serde_json::to_value(single(n)).unwrap(),
+            3,
+        )
+    };
+    let mut jobs: Vec<NewJob> = (1..=300).map(code).collect();
+    jobs.push(judge_job(project, &single(1)));
+    let gathered = gather_code_jobs(project, jobs);
+    let kinds: Vec<(JobKind, usize)> =
+        gathered.iter().map(|job| (job.kind, CodeJudgePayload::read(&job.payload).unwrap().len())).collect();
+    assert_eq!(
+        kinds,
+        vec![(JobKind::Judge, 1), (JobKind::JudgeCode, MAX_CODE_GENERATIONS_PER_JOB), (JobKind::JudgeCode, 44)]
+    );
+    let first = CodeJudgePayload::read(&gathered[1].payload).unwrap();
+    assert_eq!(first[0], single(1), "in order, whole");
+    assert_ne!(gathered[1].id, gathered[2].id);
+    assert_eq!(
+        gathered[1].id,
+        gather_code_jobs(project, (1..=300).map(code).collect())[0].id,
+        "keyed by the batch's first generation"
+    );
 }

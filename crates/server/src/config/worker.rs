@@ -12,7 +12,8 @@ pub struct WorkerConfig {
     /// `LLMA_CODE_JUDGE_CONCURRENCY`: batches of code-evaluator jobs in flight per process
     /// (default 2: one runs its code while the other reads or stores).
     pub code_judge_concurrency: usize,
-    /// `LLMA_CODE_JUDGE_BATCH`: code-evaluator jobs judged together (default 256).
+    /// `LLMA_CODE_JUDGE_BATCH`: code-evaluator jobs judged together (default 4; each holds
+    /// the code-judged generations of one stored batch, up to 256).
     pub code_judge_batch: usize,
     /// `LLMA_BACKFILL_CONCURRENCY`: backfill judgements in flight per process (default 2),
     /// in a lane of their own so a backfill never takes live judgements' room.
@@ -35,7 +36,7 @@ impl WorkerConfig {
         Ok(Self {
             judge_concurrency: env.number("LLMA_JUDGE_CONCURRENCY", 1..=1000, 8)?,
             code_judge_concurrency: env.number("LLMA_CODE_JUDGE_CONCURRENCY", 1..=64, 2)?,
-            code_judge_batch: env.number("LLMA_CODE_JUDGE_BATCH", 1..=5000, 256)?,
+            code_judge_batch: env.number("LLMA_CODE_JUDGE_BATCH", 1..=1000, 4)?,
             backfill_concurrency: env.number("LLMA_BACKFILL_CONCURRENCY", 1..=1000, 2)?,
             report_run_concurrency: env.number("LLMA_REPORT_RUN_CONCURRENCY", 1..=100, 2)?,
             delivery_concurrency: env.number("LLMA_DELIVERY_CONCURRENCY", 1..=1000, 4)?,
