@@ -31,7 +31,7 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value, pos: Pos) -> Result
                 return Ok(Value::Bool(false));
             };
             let insensitive = matches!(op, BinOp::ILike | BinOp::NotILike);
-            let found = like(text, pattern, insensitive);
+            let found = like(text, pattern, insensitive, pos)?;
             Ok(Value::Bool(if matches!(op, BinOp::Like | BinOp::ILike) { found } else { !found }))
         }
         BinOp::Regex | BinOp::NotRegex | BinOp::IRegex | BinOp::NotIRegex => {
@@ -126,38 +126,55 @@ pub(crate) fn compare(left: &Value, right: &Value) -> Option<Ordering> {
     }
 }
 
-/// SQL `LIKE`: `%` any run, `_` one character, `\` escapes.
-pub(crate) fn like(text: &str, pattern: &str, insensitive: bool) -> bool {
-    let fold = |s: &str| if insensitive { s.to_lowercase() } else { s.to_owned() };
-    let text: Vec<char> = fold(text).chars().collect();
-    let pattern: Vec<char> = fold(pattern).chars().collect();
-    // Iterative matching with backtracking to the last `%`: linear-ish, no recursion.
-    let (mut t, mut p) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == '\\' && p + 1 < pattern.len() && pattern[p + 1] == text[t] {
-            t += 1;
-            p += 2;
-        } else if p < pattern.len()
-            && (pattern[p] == '_' || (pattern[p] == text[t] && pattern[p] != '%' && pattern[p] != '\\'))
-        {
-            t += 1;
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == '%' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
+/// SQL `LIKE`: `%` is any run of characters, `_` one character, a backslash makes the next one
+/// literal. A pattern whose only wildcard is `%` is matched piece by piece (each piece's
+/// first occurrence after the last, which is exact for `%`), in linear time; any other
+/// through a regular expression (linear in the text, bounded in size).
+pub(crate) fn like(text: &str, pattern: &str, insensitive: bool, pos: Pos) -> Result<bool, RunError> {
+    if pattern.chars().count() > MAX_PATTERN_CHARS {
+        return Err(fail(format!("the like pattern is longer than {MAX_PATTERN_CHARS} characters"), pos));
+    }
+    if insensitive {
+        return like_exact(&text.to_lowercase(), &pattern.to_lowercase(), pos);
+    }
+    like_exact(text, pattern, pos)
+}
+
+fn like_exact(text: &str, pattern: &str, pos: Pos) -> Result<bool, RunError> {
+    if !pattern.contains(['_', '\\']) {
+        return Ok(like_pieces(text, pattern));
+    }
+    let mut expression = String::from("(?s)^");
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => expression.push_str(".*"),
+            '_' => expression.push('.'),
+            '\\' => expression.push_str(&regex::escape(&chars.next().unwrap_or('\\').to_string())),
+            c => expression.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
         }
     }
-    while p < pattern.len() && pattern[p] == '%' {
-        p += 1;
+    expression.push('$');
+    Ok(built_regex(&expression, false, pos)?.is_match(text))
+}
+
+/// `%` the only wildcard: the first piece starts the text and the last ends it (unless a
+/// `%` is there), the others follow each other in order.
+fn like_pieces(text: &str, pattern: &str) -> bool {
+    let pieces: Vec<&str> = pattern.split('%').collect();
+    let [first, middle @ .., last] = pieces.as_slice() else {
+        return text == pattern;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
     }
-    p == pattern.len()
+    rest.ends_with(last)
 }
 
 /// A compiled regular expression (RE2 semantics: linear time, no backtracking blow-up).
@@ -165,6 +182,10 @@ pub(crate) fn regex(pattern: &str, insensitive: bool, pos: Pos) -> Result<regex:
     if pattern.chars().count() > MAX_PATTERN_CHARS {
         return Err(fail(format!("the regular expression is longer than {MAX_PATTERN_CHARS} characters"), pos));
     }
+    built_regex(pattern, insensitive, pos)
+}
+
+fn built_regex(pattern: &str, insensitive: bool, pos: Pos) -> Result<regex::Regex, RunError> {
     regex::RegexBuilder::new(pattern)
         .case_insensitive(insensitive)
         .size_limit(MAX_REGEX_BYTES)

@@ -136,7 +136,7 @@ pub(crate) fn call(vm: &mut Interpreter, name: &str, args: Vec<Value>, pos: Pos)
         }
         "like" | "ilike" => {
             let (Some(s), Some(pattern)) = (string_arg(0)?, string_arg(1)?) else { return Ok(Value::Bool(false)) };
-            Ok(Value::Bool(like(s, pattern, name == "ilike")))
+            Ok(Value::Bool(like(s, pattern, name == "ilike", pos)?))
         }
         "replaceAll" | "replaceOne" => {
             let (Some(s), Some(from), Some(to)) = (string_arg(0)?, string_arg(1)?, string_arg(2)?) else {

@@ -35,6 +35,50 @@ fn variables_arithmetic_and_comparisons() {
 }
 
 #[test]
+fn like_matches_as_sql_does_and_in_linear_time() {
+    let like = |text: &str, pattern: &str| {
+        let globals = vec![("t", Value::str(text)), ("p", Value::str(pattern))];
+        run_with("return [t like p, t ilike p]", globals).unwrap().value.display()
+    };
+    for (text, pattern, expected) in [
+        ("abc", "abc", "[true, true]"),
+        ("abc", "ab", "[false, false]"),
+        ("abc", "%", "[true, true]"),
+        ("", "%", "[true, true]"),
+        ("abc", "a%c", "[true, true]"),
+        ("ac", "a%c", "[true, true]"),
+        ("abcabc", "%b%b%", "[true, true]"),
+        ("abcabc", "%b%b%b%", "[false, false]"),
+        ("abab", "a%ab", "[true, true]"),
+        ("aab", "a%ab", "[true, true]"),
+        ("ab", "a%ab", "[false, false]"),
+        ("Acme Corp", "%acme%", "[false, true]"),
+        ("abc", "a_c", "[true, true]"),
+        ("ac", "a_c", "[false, false]"),
+        ("héc", "h_c", "[true, true]"),
+        ("100%", "100\\%", "[true, true]"),
+        ("1000", "100\\%", "[false, false]"),
+        ("a_b", "a\\_b", "[true, true]"),
+        ("axb", "a\\_b", "[false, false]"),
+        ("line\nbreak", "line_break", "[true, true]"),
+        ("a.b", "a.b", "[true, true]"),
+        ("axb", "a.b", "[false, false]"),
+        ("(x)", "(%)", "[true, true]"),
+    ] {
+        assert_eq!(like(text, pattern), expected, "{text:?} like {pattern:?}");
+    }
+    // Many pieces over a long text (a matcher that backtracks to its last `%` does
+    // pieces × length work here); both paths agree.
+    let long = "a".repeat(1_000_000);
+    assert_eq!(like(&long, &format!("{}b", "%a".repeat(400))), "[false, false]");
+    assert_eq!(like(&long, &format!("{}_b", "%a".repeat(400))), "[false, false]");
+    assert_eq!(like(&long, &format!("{}%", "%a".repeat(400))), "[true, true]");
+    assert_eq!(like(&long, &format!("{}_%", "%a".repeat(400))), "[true, true]");
+    let error = run_with(&format!("return 'x' like '{}'", "_".repeat(1_001)), vec![]).unwrap_err();
+    assert!(error.to_string().contains("longer than 1000"), "{error}");
+}
+
+#[test]
 fn strings_and_their_functions() {
     assert_eq!(shown("return 'a' || 'b' || 1"), "ab1");
     assert_eq!(shown("let name := 'Hog'; return f'Hello {name}, {1 + 2}!'"), "Hello Hog, 3!");

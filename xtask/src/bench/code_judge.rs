@@ -3,10 +3,11 @@
 //!
 //! An `--api-only` server stores `--code-generations` `$ai_generation` events of ~2 KB
 //! (batches of 500, 4 senders) for a project with one enabled 10-line Hog evaluator, so
-//! every generation queues one `judge_code` job and nothing judges yet. Then one
-//! `serve --worker-only` process starts, pinned to one core (`taskset`), and the time from
-//! its pinning to the last result stored is measured: claims, generation reads, the runs,
-//! the results and the jobs' ends. PostgreSQL runs where the kernel puts it.
+//! each batch's generations queue `judge_code` jobs (up to 256 generations a job) and
+//! nothing judges yet. Then one `serve --worker-only` process starts, pinned to one core
+//! (`taskset`), and the time from its pinning to the last job ended is measured: claims,
+//! generation reads, the runs, the results and the jobs' ends. PostgreSQL runs where the
+//! kernel puts it.
 
 use std::time::{Duration, Instant};
 
@@ -56,12 +57,14 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let evaluation = scalar(&created["id"]).context("the evaluation has no id")?;
 
     let generations = args.code_generations as usize;
-    eprintln!("xtask: code: storing {generations} generations of ~2 KB, one judge_code job each");
+    eprintln!("xtask: code: storing {generations} generations of ~2 KB in batches of 500");
     send_generations(&client, &api.base_url, &project.token, generations).await?;
     api.stop().await?;
-    let queued: u64 = count(setup, "SELECT count(*) FROM jobs WHERE kind = 'judge_code'", signals).await?;
+    let queued_sql = "SELECT coalesce(sum(jsonb_array_length(payload -> 'generations')), 0) FROM jobs \
+                      WHERE kind = 'judge_code'";
+    let queued: u64 = count(setup, queued_sql, signals).await?;
     if queued != generations as u64 {
-        bail!("code: {queued} judge_code jobs queued for {generations} generations");
+        bail!("code: judge_code jobs hold {queued} generations of {generations}");
     }
     let results_sql = format!("SELECT count(*) FROM ai_events WHERE evaluation_id = '{evaluation}'");
 
