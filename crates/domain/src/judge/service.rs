@@ -480,13 +480,6 @@ fn retried_on_failure(judged: Result<JobOutcome, RepositoryError>) -> JobOutcome
     judged.unwrap_or_else(|error| JobOutcome::Retry(format!("storage failure: {}", error.0)))
 }
 
-impl JudgeService {
-    /// Runs a `judge` job (also a `judge_code` job that lists an evaluation no longer code).
-    pub(super) async fn run_judge_job(&self, job: &ClaimedJob) -> JobOutcome {
-        retried_on_failure(self.judge(job).await)
-    }
-}
-
 #[async_trait]
 impl JobHandler for JudgeService {
     async fn run(&self, job: &ClaimedJob) -> JobOutcome {
@@ -495,7 +488,7 @@ impl JobHandler for JudgeService {
             Some(JobKind::JudgeCode) => {
                 self.judge_code_jobs(std::slice::from_ref(job)).await.pop().unwrap_or(JobOutcome::Finished)
             }
-            _ => self.run_judge_job(job).await,
+            _ => retried_on_failure(self.judge(job).await),
         }
     }
 
