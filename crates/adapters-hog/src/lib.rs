@@ -89,11 +89,20 @@ impl HogEvaluator {
 type Globals = Vec<(&'static str, Value)>;
 
 fn globals_of(input: &CodeInput) -> Globals {
+    let properties = Value::from_json(&input.properties);
+    // `event.properties` shares the properties' value (copied only if the code writes it).
+    let event = match Value::from_json(&input.event) {
+        Value::Dict(mut fields) => {
+            std::rc::Rc::make_mut(&mut fields).push(("properties".into(), properties.clone()));
+            Value::Dict(fields)
+        }
+        other => other,
+    };
     let mut globals = vec![
         ("input", Value::Str(input.input.as_str().into())),
         ("output", Value::Str(input.output.as_str().into())),
-        ("properties", Value::from_json(&input.properties)),
-        ("event", Value::from_json(&input.event)),
+        ("properties", properties),
+        ("event", event),
     ];
     if let Some(target) = &input.target {
         globals.push(("target", Value::from_json(&target.target)));
@@ -178,6 +187,14 @@ mod tests {
         assert_eq!(text.returned, Err("a string (yes)".to_owned()));
         let cost = evaluator.run("return properties.$ai_total_cost_usd > 0.05", input("4")).await.unwrap();
         assert_eq!(cost.returned, Ok(Some(false)));
+        let event = "event.properties.$ai_model := 'other'\n\
+                     return event.event = '$ai_generation' and event.properties.$ai_model = 'other' \
+                     and properties.$ai_model = 'gpt-5'";
+        assert_eq!(
+            evaluator.run(event, input("4")).await.unwrap().returned,
+            Ok(Some(true)),
+            "event carries the properties"
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! the JSON text of a structured value, as the reference passes them), `properties`, and
 //! `event`; of a trace or session also `target` and `evaluation_events`.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::evaluation::TargetKind;
 use crate::ingestion::AiEventName;
@@ -14,6 +14,8 @@ pub struct CodeInput {
     pub input: String,
     pub output: String,
     pub properties: Value,
+    /// `{uuid, event, distinct_id, timestamp}`: the code's `event` is this with
+    /// `properties` added (held once, not copied into both).
     pub event: Value,
     /// Present when a trace or session is judged.
     pub target: Option<CodeTarget>,
@@ -24,7 +26,8 @@ pub struct CodeInput {
 pub struct CodeTarget {
     /// `{type, id, total_cost_usd, total_latency}`.
     pub target: Value,
-    /// The target's events, oldest first, each shaped like `event`.
+    /// The target's events, oldest first, each `{uuid, event, distinct_id, timestamp,
+    /// properties}`.
     pub evaluation_events: Value,
 }
 
@@ -50,7 +53,16 @@ pub fn target_code_input(kind: TargetKind, id: &str, anchor: &Generation, events
             "total_cost_usd": total_cost,
             "total_latency": total_latency,
         }),
-        evaluation_events: Value::Array(events.iter().map(|e| event_value(e, &e.properties)).collect()),
+        evaluation_events: Value::Array(
+            events
+                .iter()
+                .map(|e| {
+                    let mut event = event_value(e);
+                    event["properties"] = Value::Object(e.properties.clone());
+                    event
+                })
+                .collect(),
+        ),
     });
     input
 }
@@ -63,19 +75,18 @@ pub fn code_input(generation: &Generation) -> CodeInput {
         input: as_text(properties.get("$ai_input")),
         output: as_text(output),
         properties: Value::Object(properties.clone()),
-        event: event_value(generation, properties),
+        event: event_value(generation),
         target: None,
     }
 }
 
-/// An event as code sees it: `{uuid, event, distinct_id, timestamp, properties}`.
-fn event_value(event: &Generation, properties: &Map<String, Value>) -> Value {
+/// An event's own fields as code sees them: `{uuid, event, distinct_id, timestamp}`.
+fn event_value(event: &Generation) -> Value {
     json!({
         "uuid": event.uuid.to_string(),
         "event": event.event,
         "distinct_id": event.distinct_id,
         "timestamp": event.timestamp.to_rfc3339(),
-        "properties": Value::Object(properties.clone()),
     })
 }
 

@@ -93,26 +93,12 @@ impl CodeTrials {
                 }
                 Err(failure) => (Err(failure.to_string()), 0),
             };
-            tested.push(match verdict {
-                Ok(verdict) => TestedEvent {
-                    event_uuid: generation.uuid,
-                    trace_id,
-                    result: verdict.result,
-                    applicable: Some(verdict.applicable),
-                    reasoning: verdict.reasoning,
-                    error: None,
-                    duration_ms,
-                },
-                Err(error) => TestedEvent {
-                    event_uuid: generation.uuid,
-                    trace_id,
-                    result: None,
-                    applicable: None,
-                    reasoning: String::new(),
-                    error: Some(error),
-                    duration_ms,
-                },
-            });
+            let (result, applicable, reasoning, error) = match verdict {
+                Ok(verdict) => (verdict.result, Some(verdict.applicable), verdict.reasoning, None),
+                Err(error) => (None, None, String::new(), Some(error)),
+            };
+            let event_uuid = generation.uuid;
+            tested.push(TestedEvent { event_uuid, trace_id, result, applicable, reasoning, error, duration_ms });
         }
         Ok(tested)
     }

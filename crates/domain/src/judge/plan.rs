@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{CodeJudgePayload, HourlyCap, JudgePayload, PlannedJob, hour_of};
+use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
 use crate::evaluation::{Evaluation, EvaluationTarget, EvaluationType};
 use crate::ingestion::{AiEventName, IncomingEvent};
 use crate::jobs::{JobKind, NewJob};
@@ -34,18 +34,19 @@ pub const MAX_CODE_GENERATIONS_PER_JOB: usize = 256;
 /// A stored batch's jobs with its `judge_code` jobs (one per generation when planned, so
 /// that hourly caps apply per generation) gathered into as few as hold them, at most
 /// [`MAX_CODE_GENERATIONS_PER_JOB`] generations each: a job is claimed, leased and ended
-/// once for all of them. Each gathered job is keyed by its first generation, which is
-/// stored once, ever.
+/// once for all of them (the payload [`super::CodeJudgePayload`] reads). Each gathered
+/// job is keyed by its first generation, which is stored once, ever.
 pub fn gather_code_jobs(project: crate::ProjectId, jobs: Vec<NewJob>) -> Vec<NewJob> {
     let (code, mut gathered): (Vec<NewJob>, Vec<NewJob>) =
         jobs.into_iter().partition(|job| job.kind == JobKind::JudgeCode);
-    let generations: Vec<JudgePayload> =
-        code.iter().filter_map(|job| serde_json::from_value(job.payload.clone()).ok()).collect();
-    for chunk in generations.chunks(MAX_CODE_GENERATIONS_PER_JOB) {
-        let key = format!("code:{project}:{}", chunk[0].generation);
-        let payload = CodeJudgePayload { generations: chunk.to_vec() };
-        let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
-        gathered.push(NewJob::new(project, JobKind::JudgeCode, Some(key), payload, JUDGE_MAX_ATTEMPTS));
+    let mut code = code.into_iter().peekable();
+    while let Some(first) = code.peek() {
+        // The planned job's key names its generation: `generation:{project}:{uuid}`.
+        let key = first.unique_key.as_ref().map(|key| format!("code-batch:{key}"));
+        // Each payload is a JudgePayload already: moved into the list, not parsed again.
+        let generations: Vec<Value> = code.by_ref().take(MAX_CODE_GENERATIONS_PER_JOB).map(|job| job.payload).collect();
+        let payload = serde_json::json!({ "generations": generations });
+        gathered.push(NewJob::new(project, JobKind::JudgeCode, key, payload, JUDGE_MAX_ATTEMPTS));
     }
     gathered
 }
