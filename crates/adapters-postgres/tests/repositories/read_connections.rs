@@ -30,11 +30,14 @@ async fn end_session(app: &TestApp, pid: i32) {
     .await;
 }
 
-/// [`end_session`], returning once its connection has also been idle since `idle_since`
-/// for longer than the check threshold.
-async fn end_idle_session(app: &TestApp, pid: i32, idle_since: std::time::Instant) {
+/// [`end_session`], returning once the connection has also been idle for longer than the
+/// check threshold. Counted from the session's end: the pool marks a connection idle only
+/// after its release (a ping round trip after the statement, in a task of its own), so an
+/// instant taken when the statement returned may come before the pool's mark.
+async fn end_idle_session(app: &TestApp, pid: i32) {
     end_session(app, pid).await;
-    test_support::wait_until(Duration::from_secs(10), || async { idle_since.elapsed() > CHECK_IDLE_AFTER }).await;
+    let ended = std::time::Instant::now();
+    test_support::wait_until(Duration::from_secs(10), || async { ended.elapsed() > CHECK_IDLE_AFTER }).await;
 }
 
 #[tokio::test]
@@ -74,7 +77,7 @@ async fn an_idle_connection_whose_server_side_ended_is_replaced_before_the_read(
     let app = TestApp::migrated().await;
     let connections = ReadConnections::new(app.pool(), 2);
     let first = backend_pid(&connections).await;
-    end_idle_session(&app, first, std::time::Instant::now()).await;
+    end_idle_session(&app, first).await;
 
     let next = backend_pid(&connections).await;
 
@@ -88,7 +91,7 @@ async fn the_pool_replaces_an_idle_connection_whose_server_side_ended_before_len
     let pool = adapters_postgres::connect(&app.db.url, 1).await.unwrap();
     let pid = || async { sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&pool).await };
     let first = pid().await.unwrap();
-    end_idle_session(&app, first, std::time::Instant::now()).await;
+    end_idle_session(&app, first).await;
 
     let next = pid().await.expect("the statement meets a live connection");
 
