@@ -24,14 +24,17 @@ JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AN
 WHERE i.project_id = $1 AND i.uuid = $2
   AND ($3::timestamptz IS NULL OR i.timestamp >= $3) AND ($4::timestamptz IS NULL OR i.timestamp < $4)";
 
-/// Events by uuid within a span, many at once: `ai_event_ids` says which partition holds
-/// each (reading `ai_events` by uuid and span directly measured 2.5 times slower in the
-/// code bench: with the span covering every event, the planner scanned by time).
+/// Events by uuid, each within a second of its timestamp, many at once.
+///
+/// Driven by the wanted list, one probe of `ai_events (project_id, uuid)` each, in the one
+/// partition its timestamp names (pruned as the loop runs). Asking `ai_event_ids` for
+/// `uuid = ANY(…)` instead let the planner scan every id of the project and filter them
+/// (25 ms where these probes take 6 for 1,024 generations among 100,000).
 const EVENTS: &str = "\
 SELECT e.uuid, e.event, e.distinct_id, e.timestamp, e.properties
-FROM ai_event_ids i
-JOIN ai_events e ON e.project_id = i.project_id AND e.timestamp = i.timestamp AND e.uuid = i.uuid
-WHERE i.project_id = $1 AND i.uuid = ANY($2::uuid[]) AND i.timestamp >= $3 AND i.timestamp <= $4";
+FROM unnest($2::uuid[], $3::timestamptz[]) AS w(uuid, at)
+JOIN ai_events e ON e.project_id = $1 AND e.uuid = w.uuid
+    AND e.timestamp >= w.at - interval '1 second' AND e.timestamp <= w.at + interval '1 second'";
 
 /// The events of one trace (`$1` project, `$2` trace id), results aside, oldest first.
 const TRACE_EVENTS: &str = "\
@@ -232,14 +235,13 @@ impl JudgeStore for PgJudgeStore {
     async fn events(
         &self,
         project: ProjectId,
-        uuids: &[Uuid],
-        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        wanted: &[(Uuid, DateTime<Utc>)],
     ) -> Result<Vec<Generation>, RepositoryError> {
+        let (uuids, timestamps): (Vec<Uuid>, Vec<DateTime<Utc>>) = wanted.iter().copied().unzip();
         let rows: Vec<EventRow> = sqlx::query_as(EVENTS)
             .bind(project.0)
             .bind(uuids)
-            .bind(from)
-            .bind(to)
+            .bind(timestamps)
             .fetch_all(&self.pool)
             .await
             .map_err(RepositoryError::new)?;

@@ -342,15 +342,18 @@ async fn a_batch_reads_its_generations_at_once_and_ends_only_the_jobs_its_leases
     let elsewhere = event("$ai_generation", at(1, 9), json!({}));
     store.store_events(other, std::slice::from_ref(&elsewhere)).await.unwrap();
 
-    let span = (at(1, 0), at(2, 23));
-    let mut read =
-        judge.events(project, &[first.uuid, second.uuid, elsewhere.uuid, Uuid::now_v7()], span).await.unwrap();
+    let wanted =
+        [(first.uuid, first.timestamp), (second.uuid, second.timestamp), (elsewhere.uuid, elsewhere.timestamp)];
+    let mut read = judge.events(project, &[wanted.as_slice(), &[(Uuid::now_v7(), at(1, 9))]].concat()).await.unwrap();
     read.sort_by_key(|e| e.uuid);
     let read: Vec<(Uuid, &str, Value)> =
         read.iter().map(|e| (e.uuid, e.event.as_str(), Value::Object(e.properties.clone()))).collect();
     assert_eq!(read, vec![(first.uuid, "$ai_generation", json!({"n": 1})), (second.uuid, "$ai_span", json!({}))]);
-    let before_second = judge.events(project, &[first.uuid, second.uuid], (at(1, 0), at(1, 23))).await.unwrap();
-    assert_eq!(before_second.len(), 1, "only within the span");
+    let sent_precisely = first.timestamp + chrono::Duration::nanoseconds(400);
+    let an_hour_off = second.timestamp + chrono::Duration::hours(1);
+    let near = judge.events(project, &[(first.uuid, sent_precisely), (second.uuid, an_hour_off)]).await.unwrap();
+    let near: Vec<Uuid> = near.iter().map(|e| e.uuid).collect();
+    assert_eq!(near, [first.uuid], "each within a second of its timestamp");
 
     let jobs: Vec<NewJob> =
         (0..3).map(|n| NewJob::new(project, JobKind::JudgeCode, Some(format!("g{n}")), json!({}), 3)).collect();

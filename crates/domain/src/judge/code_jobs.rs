@@ -224,24 +224,23 @@ impl JudgeService {
         Ok(evaluations)
     }
 
-    /// The batch's generations, one read per project (within the span of their
-    /// timestamps, so only their partitions are read).
+    /// The batch's generations, one read per project, each by its uuid and timestamp (so
+    /// each is one index probe in its own partition).
     async fn generations_of(
         &self,
         units: &[Unit<'_>],
     ) -> Result<HashMap<(ProjectId, Uuid), Generation>, RepositoryError> {
-        let mut wanted: HashMap<ProjectId, (Vec<Uuid>, Vec<DateTime<Utc>>)> = HashMap::new();
+        let mut wanted: HashMap<ProjectId, Vec<(Uuid, DateTime<Utc>)>> = HashMap::new();
+        let mut seen = HashSet::new();
         for unit in units.iter().filter(|unit| !unit.pending.is_empty()) {
-            let (uuids, times) = wanted.entry(unit.claimed.project).or_default();
-            uuids.push(unit.payload.generation);
-            times.push(unit.payload.generation_timestamp);
+            if seen.insert((unit.claimed.project, unit.payload.generation)) {
+                let generation = (unit.payload.generation, unit.payload.generation_timestamp);
+                wanted.entry(unit.claimed.project).or_default().push(generation);
+            }
         }
         let mut generations = HashMap::new();
-        for (project, (uuids, times)) in wanted {
-            let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else { continue };
-            // A second either side: a timestamp sent with more precision than is stored.
-            let within = (*first - chrono::Duration::seconds(1), *last + chrono::Duration::seconds(1));
-            for generation in self.ports.store.events(project, &uuids, within).await? {
+        for (project, wanted) in wanted {
+            for generation in self.ports.store.events(project, &wanted).await? {
                 generations.insert((project, generation.uuid), generation);
             }
         }

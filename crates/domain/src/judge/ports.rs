@@ -20,13 +20,13 @@ pub trait JudgeStore: Send + Sync + 'static {
         within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Option<Generation>, RepositoryError>;
 
-    /// The project's stored events with these uuids (any name) in [`from`, `to`], in no
-    /// order; uuids not stored there are left out.
+    /// The project's stored events (any name) with these uuids, each looked for within a
+    /// second of its timestamp (one sent with more precision than is stored still finds
+    /// it), in no order; those not stored there are left out.
     async fn events(
         &self,
         project: ProjectId,
-        uuids: &[uuid::Uuid],
-        within: (DateTime<Utc>, DateTime<Utc>),
+        wanted: &[(uuid::Uuid, DateTime<Utc>)],
     ) -> Result<Vec<Generation>, RepositoryError>;
 
     /// The project's events of one trace or session (`$ai_evaluation` results aside),

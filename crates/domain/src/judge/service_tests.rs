@@ -620,10 +620,10 @@ fn generation_numbered(n: u128) -> Generation {
 #[tokio::test]
 async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_transaction() {
     let mut mocks = Mocks::new(hog_evaluation()).no_call();
-    mocks.store.expect_events().times(1).returning(|_, uuids, (from, to)| {
-        assert!(from < at() && at() < to, "the generations' span");
-        assert_eq!(uuids.len(), 3, "one read for the batch");
-        Ok(uuids.iter().map(|uuid| generation_numbered(uuid.as_u128())).collect())
+    mocks.store.expect_events().times(1).returning(|_, wanted| {
+        assert!(wanted.iter().all(|(_, timestamp)| *timestamp == at()), "each generation with its timestamp");
+        assert_eq!(wanted.len(), 3, "one read for the batch");
+        Ok(wanted.iter().map(|(uuid, _)| generation_numbered(uuid.as_u128())).collect())
     });
     mocks.code.expect_run().never();
     mocks.code.expect_run_batch().times(1).returning(|batch| {
@@ -688,7 +688,7 @@ async fn a_code_job_whose_evaluation_became_an_llm_judge_fails_it_without_a_call
     mocks
         .store
         .expect_events()
-        .returning(|_, uuids, _| Ok(uuids.iter().map(|u| generation_numbered(u.as_u128())).collect()));
+        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
     let batch_ends = mocks.batch_ends.clone();
     let (service, stored) = mocks.service();
 
@@ -707,7 +707,7 @@ async fn a_job_of_a_stored_batch_judges_each_of_its_generations_and_names_the_on
     mocks
         .store
         .expect_events()
-        .returning(|_, uuids, _| Ok(uuids.iter().map(|u| generation_numbered(u.as_u128())).collect()));
+        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
     mocks.code.expect_run_batch().times(1).returning(|batch| {
         assert_eq!((batch.sources.len(), batch.inputs.len()), (1, 3), "one code, three generations");
         let ran = Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }));
