@@ -395,16 +395,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn judging_that_fills_its_lane_does_not_hold_up_deliveries() {
-        let queue = Arc::new(MemoryQueue::with(&[(JobKind::Judge, 5), (JobKind::ReportDelivery, 3)]));
-        let (judge, deliver) = (Arc::new(Stuck::default()), Arc::new(Quick::default()));
-        let settings = WorkerSettings {
+    /// A long lease, a quick poll and a short grace: tests see jobs taken within milliseconds.
+    fn test_settings() -> WorkerSettings {
+        WorkerSettings {
             lease: Duration::from_secs(30),
             retry_base: Duration::from_secs(1),
             idle_poll: Duration::from_millis(5),
             shutdown_grace: Duration::from_secs(1),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn judging_that_fills_its_lane_does_not_hold_up_deliveries() {
+        let queue = Arc::new(MemoryQueue::with(&[(JobKind::Judge, 5), (JobKind::ReportDelivery, 3)]));
+        let (judge, deliver) = (Arc::new(Stuck::default()), Arc::new(Quick::default()));
+        let settings = test_settings();
         let worker = Worker::new(queue.clone(), settings).handle(JobKind::Judge, judge.clone(), 2).handle(
             JobKind::ReportDelivery,
             deliver.clone(),
@@ -454,12 +459,7 @@ mod tests {
     async fn a_batched_lane_hands_its_handler_up_to_a_batch_of_jobs_at_once() {
         let queue = Arc::new(MemoryQueue::with(&[(JobKind::JudgeCode, 7), (JobKind::Judge, 2)]));
         let (code, judge) = (Arc::new(Batching::default()), Arc::new(Quick::default()));
-        let settings = WorkerSettings {
-            lease: Duration::from_secs(30),
-            retry_base: Duration::from_secs(1),
-            idle_poll: Duration::from_millis(5),
-            shutdown_grace: Duration::from_secs(1),
-        };
+        let settings = test_settings();
         let worker = Worker::new(queue.clone(), settings)
             .handle_batched(JobKind::JudgeCode, code.clone(), 1, 3)
             .handle(JobKind::Judge, judge.clone(), 4);
