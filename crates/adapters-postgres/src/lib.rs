@@ -2,6 +2,7 @@
 
 mod ai_event_store;
 mod backfills;
+mod coalesced_reads;
 mod evaluation_config_repository;
 mod evaluation_repository;
 mod evaluation_statements;
@@ -29,6 +30,7 @@ mod user_summaries;
 
 pub use ai_event_store::PgAiEventStore;
 pub use backfills::PgBackfillStore;
+pub use coalesced_reads::{BatchStatement, CoalescedReads};
 pub use evaluation_config_repository::PgEvaluationConfigRepository;
 pub use evaluation_repository::PgEvaluationRepository;
 pub use housekeeping::PgHousekeeping;

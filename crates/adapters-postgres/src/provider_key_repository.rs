@@ -8,9 +8,11 @@ use domain::provider_key::{
 };
 use domain::{Page, PageRequest, ProjectId, ProviderKeyId, RepositoryError, UserId};
 use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::coalesced_reads::CoalescedReads;
 use crate::key_activity;
 use crate::read_connections::ReadConnections;
 use crate::user_summaries::{USER_SUMMARY_TTL, UserSummaries};
@@ -21,13 +23,31 @@ use std::sync::Arc;
 pub struct PgProviderKeyRepository {
     pool: PgPool,
     reads: ReadConnections,
+    by_id: Arc<CoalescedReads<KeyAddress, KeyByIdRow>>,
     users: Arc<UserSummaries>,
 }
 
 impl PgProviderKeyRepository {
     pub fn new(pool: PgPool, reads: ReadConnections) -> Self {
-        Self { pool, reads, users: Arc::new(UserSummaries::new(USER_SUMMARY_TTL)) }
+        let by_id = Arc::new(CoalescedReads::new(reads.clone(), Box::new(keys_by_id)));
+        Self { pool, reads, by_id, users: Arc::new(UserSummaries::new(USER_SUMMARY_TTL)) }
     }
+}
+
+/// Where a key is asked for: its project and its id.
+type KeyAddress = (ProjectId, ProviderKeyId);
+
+/// The keys of `wanted` that exist, each under its (project, id).
+fn keys_by_id(
+    connection: &mut PgConnection,
+    wanted: Vec<KeyAddress>,
+) -> BoxFuture<'_, Result<Vec<(KeyAddress, KeyByIdRow)>, sqlx::Error>> {
+    async move {
+        let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| id.0).collect();
+        let rows: Vec<KeyByIdRow> = sqlx::query_as(KEYS_BY_ID).bind(ids).fetch_all(connection).await?;
+        Ok(rows.into_iter().map(|row| ((ProjectId(row.key.project_id), ProviderKeyId(row.key.id)), row)).collect())
+    }
+    .boxed()
 }
 
 const SELECT_KEY: &str = "SELECT k.id, k.project_id, k.provider, k.name, k.state, k.error_message, k.api_key_masked, \
@@ -36,7 +56,7 @@ const SELECT_KEY: &str = "SELECT k.id, k.project_id, k.provider, k.name, k.state
      FROM provider_keys k LEFT JOIN users u ON u.id = k.created_by";
 
 /// A key's own columns.
-#[derive(FromRow)]
+#[derive(FromRow, Clone)]
 struct KeyFields {
     id: Uuid,
     project_id: i64,
@@ -65,7 +85,7 @@ struct KeyRow {
 }
 
 /// A key with its creator's id only (the hot read: the creator comes from the cache).
-#[derive(FromRow)]
+#[derive(FromRow, Clone)]
 struct KeyByIdRow {
     #[sqlx(flatten)]
     key: KeyFields,
@@ -123,12 +143,12 @@ pub(crate) async fn fetch_key(
     row.map(ProviderKey::try_from).transpose()
 }
 
-/// The hot read's statement: one index lookup, no join (the creator comes from
-/// [`UserSummaries`]).
-const KEY_ONLY_BY_ID: &str = "SELECT id, project_id, provider, name, state, error_message, api_key_masked, \
+/// The hot read's statement: the keys of concurrent requests by primary key, no join (the
+/// creator comes from [`UserSummaries`]; the project is compared by the caller).
+const KEYS_BY_ID: &str = "SELECT id, project_id, provider, name, state, error_message, api_key_masked, \
      azure_endpoint, api_version, base_url, extra_headers_masked, custom_models, created_at, updated_at, \
      last_used_at, created_by \
-     FROM provider_keys WHERE project_id = $1 AND id = $2";
+     FROM provider_keys WHERE id = ANY($1)";
 
 fn key_by_id_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -155,12 +175,7 @@ fn key_page_sql() -> &'static str {
 #[async_trait]
 impl ProviderKeyRepository for PgProviderKeyRepository {
     async fn find(&self, project: ProjectId, id: ProviderKeyId) -> Result<Option<ProviderKey>, RepositoryError> {
-        let row: Option<KeyByIdRow> = self
-            .reads
-            .read(move |connection| {
-                sqlx::query_as(KEY_ONLY_BY_ID).bind(project.0).bind(id.0).fetch_optional(connection).boxed()
-            })
-            .await?;
+        let row = self.by_id.get((project, id)).await?;
         let Some(row) = row else {
             return Ok(None);
         };

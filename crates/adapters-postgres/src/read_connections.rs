@@ -108,7 +108,16 @@ impl ReadConnections {
         &self,
         statement: impl for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
     ) -> Result<T, RepositoryError> {
-        let mut lease = self.lease().await?;
+        let lease = self.lease().await?;
+        self.read_on(lease, statement).await
+    }
+
+    /// [`ReadConnections::read`] on a connection already lent.
+    pub async fn read_on<T>(
+        &self,
+        mut lease: Lease<'_>,
+        statement: impl for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, RepositoryError> {
         let result = statement(lease.connection()).await;
         match result {
             Err(error) if lease.reused && crate::pool::connection_lost(&error) => {

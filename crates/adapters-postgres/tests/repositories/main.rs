@@ -2,6 +2,7 @@
 //! database per test. Run with `cargo xtask test -p adapters-postgres`.
 
 mod ai_events;
+mod coalesced_reads;
 mod evaluation_config;
 mod evaluations;
 mod housekeeping;

@@ -154,6 +154,32 @@ async fn find_never_returns_another_projects_key() {
     assert!(app.keys.find(owner.id(), key.id).await.unwrap().is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_finds_each_get_their_own_projects_key() {
+    let app = TestApp::migrated().await;
+    let owner = app.project_with_admin().await;
+    let other = app.project_with_admin().await;
+    let owners = app.insert_key(owner.key()).await;
+    let others = app.insert_key(other.key()).await;
+    let unknown = ProviderKeyId::generate();
+    let asked = [
+        (owner.id(), owners.id, Some(&owners)),
+        (other.id(), owners.id, None),
+        (other.id(), others.id, Some(&others)),
+        (owner.id(), others.id, None),
+        (owner.id(), unknown, None),
+    ];
+
+    // Polled together, the first find gathers and the others join its statement.
+    for _ in 0..20 {
+        let answers =
+            futures::future::join_all(asked.iter().map(|(project, id, _)| app.keys.find(*project, *id))).await;
+        for ((project, id, expected), answer) in asked.iter().zip(answers) {
+            assert_eq!(answer.unwrap().as_ref(), *expected, "key {id:?} asked in project {project:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn find_sealed_returns_the_stored_blob() {
     let (app, tenant) = TestApp::with_tenant().await;
