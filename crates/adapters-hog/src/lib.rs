@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::code::{BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError};
+use domain::code::{
+    BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError, CodeUnavailable,
+};
 use hog::{Limits, Program, Value};
 
 /// The stack of the thread a run happens on: several times what the interpreter's nesting
@@ -112,16 +114,22 @@ fn globals_of(input: &CodeInput) -> Globals {
 }
 
 /// Runs `work` on a thread of its own with a [`RUN_STACK_BYTES`] stack, without blocking
-/// the caller's executor.
-async fn on_run_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+/// the caller's executor; a thread that cannot be had is the server's want, not the code's.
+async fn on_run_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, CodeUnavailable> {
+    on_thread_of(std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES), work).await
+}
+
+async fn on_thread_of<T: Send + 'static>(
+    thread: std::thread::Builder,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CodeUnavailable> {
     let (done, outcome) = tokio::sync::oneshot::channel();
-    let started = std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES).spawn(move || {
-        let _ = done.send(work());
-    });
-    if started.is_err() {
-        return None;
-    }
-    outcome.await.ok()
+    thread
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .map_err(|error| CodeUnavailable(format!("no thread to run it on ({error})")))?;
+    outcome.await.map_err(|_| CodeUnavailable("its thread ended without an answer".into()))
 }
 
 fn shorten(text: &str) -> String {
@@ -142,20 +150,15 @@ impl CodeEvaluator for HogEvaluator {
         })
     }
 
-    async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
+    async fn run(&self, source: &str, input: CodeInput) -> Result<Result<CodeRun, CodeFailure>, CodeUnavailable> {
         let evaluator = *self;
         let source = source.to_owned();
-        on_run_thread(move || evaluator.run_now(&source, input))
-            .await
-            .unwrap_or_else(|| Err(CodeFailure("the code evaluator could not run the code".into())))
+        on_run_thread(move || evaluator.run_now(&source, input)).await
     }
 
-    async fn run_batch(&self, batch: CodeBatch) -> Vec<BatchRun> {
+    async fn run_batch(&self, batch: CodeBatch) -> Result<Vec<BatchRun>, CodeUnavailable> {
         let evaluator = *self;
-        let runs = batch.runs.len();
-        on_run_thread(move || evaluator.run_batch_now(&batch))
-            .await
-            .unwrap_or_else(|| vec![Some(Err(CodeFailure("the code evaluator could not run the code".into()))); runs])
+        on_run_thread(move || evaluator.run_batch_now(&batch)).await
     }
 }
 
@@ -179,19 +182,19 @@ mod tests {
     async fn a_verdict_its_reasoning_and_what_is_no_verdict() {
         let evaluator = HogEvaluator::default();
         let source = "print(f'{length(output)} characters'); return length(output) < 2000";
-        let run = evaluator.run(source, input("4")).await.unwrap();
+        let run = evaluator.run(source, input("4")).await.unwrap().unwrap();
         assert_eq!((run.returned, run.prints), (Ok(Some(true)), vec!["1 characters".to_owned()]));
-        let na = evaluator.run("return null", input("4")).await.unwrap();
+        let na = evaluator.run("return null", input("4")).await.unwrap().unwrap();
         assert_eq!(na.returned, Ok(None));
-        let text = evaluator.run("return 'yes'", input("4")).await.unwrap();
+        let text = evaluator.run("return 'yes'", input("4")).await.unwrap().unwrap();
         assert_eq!(text.returned, Err("a string (yes)".to_owned()));
-        let cost = evaluator.run("return properties.$ai_total_cost_usd > 0.05", input("4")).await.unwrap();
+        let cost = evaluator.run("return properties.$ai_total_cost_usd > 0.05", input("4")).await.unwrap().unwrap();
         assert_eq!(cost.returned, Ok(Some(false)));
         let event = "event.properties.$ai_model := 'other'\n\
                      return event.event = '$ai_generation' and event.properties.$ai_model = 'other' \
                      and properties.$ai_model = 'gpt-5'";
         assert_eq!(
-            evaluator.run(event, input("4")).await.unwrap().returned,
+            evaluator.run(event, input("4")).await.unwrap().unwrap().returned,
             Ok(Some(true)),
             "event carries the properties"
         );
@@ -202,7 +205,7 @@ mod tests {
         let evaluator = HogEvaluator::default();
         assert_eq!(evaluator.check("let x := \nreturn x +").unwrap_err().line, 2);
         let started = Instant::now();
-        let failure = evaluator.run("let n := 0; while (true) { n := n + 1 }", input("")).await.unwrap_err();
+        let failure = evaluator.run("let n := 0; while (true) { n := n + 1 }", input("")).await.unwrap().unwrap_err();
         assert!(failure.0.contains("operations") || failure.0.contains("longer than"), "{failure}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }
@@ -221,7 +224,7 @@ mod tests {
             inputs: vec![input("fine"), input("boom"), input("fine again")],
             runs: vec![(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (3, 0), (3, 1)],
         };
-        let answers = evaluator.run_batch(batch).await;
+        let answers = evaluator.run_batch(batch).await.unwrap();
         let returned: Vec<Option<Result<Option<bool>, String>>> = answers
             .iter()
             .map(|answer| {
@@ -234,5 +237,14 @@ mod tests {
         assert_eq!(returned[5], Some(Ok(Some(true))), "another code goes on");
         assert!(matches!(&returned[6], Some(Err(message)) if message.contains("line 1")), "{:?}", returned[6]);
         assert_eq!(returned[7], None);
+    }
+
+    #[tokio::test]
+    async fn a_thread_that_cannot_be_had_is_no_fault_of_the_code() {
+        // A stack larger than the machine's memory: the kernel refuses the thread.
+        let unobtainable = std::thread::Builder::new().stack_size(1 << 46);
+        let unavailable = on_thread_of(unobtainable, || 1).await.unwrap_err();
+        assert!(unavailable.0.starts_with("no thread to run it on"), "{unavailable}");
+        assert_eq!(on_thread_of(std::thread::Builder::new(), || 1).await, Ok(1));
     }
 }

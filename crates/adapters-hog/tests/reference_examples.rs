@@ -69,7 +69,11 @@ fn plain_output(text: &str) -> Generation {
 
 async fn run(label: &str, generation: &Generation) -> CodeRun {
     let source = examples().remove(label).unwrap_or_else(|| panic!("no example {label}"));
-    HogEvaluator::default().run(&source, code_input(generation)).await.unwrap_or_else(|e| panic!("{label}: {e}"))
+    HogEvaluator::default()
+        .run(&source, code_input(generation))
+        .await
+        .expect("a thread for the run")
+        .unwrap_or_else(|e| panic!("{label}: {e}"))
 }
 
 #[tokio::test]

@@ -94,7 +94,23 @@ fn forbidden(detail: impl Into<String>) -> ApiError {
 
 impl Answer for domain::LookupError {}
 impl Answer for domain::SaveError {}
-impl Answer for domain::code::TestCodeError {}
+impl Answer for domain::code::TestCodeError {
+    fn particular(self) -> ApiError {
+        match self {
+            domain::code::TestCodeError::Unavailable(unavailable) => {
+                tracing::warn!(error = %unavailable, "test_hog: the code could not be run");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "code_evaluator_unavailable",
+                    "The server could not run the code just now; try again.",
+                )
+                .retry_after(1)
+            }
+            other => unanswered(&other),
+        }
+    }
+}
 
 impl Answer for ValidateStoredKeyError {
     fn particular(self) -> ApiError {
@@ -278,5 +294,24 @@ impl Answer for SummarizeError {
             }
             other => unanswered(&other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn code_that_could_not_be_run_is_a_503_to_retry_not_a_500() {
+        let unavailable = domain::code::CodeUnavailable("no thread to run it on".into());
+        let answer = ApiError::from(domain::code::TestCodeError::Unavailable(unavailable)).into_response();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(answer.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "code_evaluator_unavailable");
+        assert!(!body.to_string().contains("no thread"), "the cause is for the log: {body}");
     }
 }

@@ -23,6 +23,12 @@ pub struct CodeSyntaxError {
 #[error("{0}")]
 pub struct CodeFailure(pub String);
 
+/// The code could not be run at all (the server lacked a resource, e.g. a thread): no
+/// fault of the code, so nothing is blamed on it and the job is tried again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the code evaluator could not run the code: {0}")]
+pub struct CodeUnavailable(pub String);
+
 /// What a run returned: `Some(bool)` for `true`/`false`, `None` for `null`; the printed
 /// lines; how long it took.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +60,9 @@ pub trait CodeEvaluator: Send + Sync + 'static {
     /// Whether `source` compiles.
     fn check(&self, source: &str) -> Result<(), CodeSyntaxError>;
 
-    /// Runs `source` on one event.
-    async fn run(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure>;
+    /// Runs `source` on one event: how the run went, or why it could not happen.
+    async fn run(&self, source: &str, input: CodeInput) -> Result<Result<CodeRun, CodeFailure>, CodeUnavailable>;
 
     /// Runs a batch, in its order, one answer per run.
-    async fn run_batch(&self, batch: CodeBatch) -> Vec<BatchRun>;
+    async fn run_batch(&self, batch: CodeBatch) -> Result<Vec<BatchRun>, CodeUnavailable>;
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{CodeEvaluator, code_input, verdict_of_run};
+use super::{CodeEvaluator, CodeUnavailable, code_input, verdict_of_run};
 use crate::evaluation::{Conditions, OutputType};
 use crate::invalid::{FieldError, Rule};
 use crate::judge::JudgeStore;
@@ -54,6 +54,9 @@ pub struct TestedEvent {
 pub enum TestCodeError {
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// The code could not be run at all (no fault of the code); nothing was tried.
+    #[error(transparent)]
+    Unavailable(#[from] CodeUnavailable),
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }
@@ -85,7 +88,7 @@ impl CodeTrials {
         let mut tested = Vec::new();
         for generation in matching {
             let trace_id = generation.properties.get("$ai_trace_id").and_then(|v| v.as_str()).map(str::to_owned);
-            let run = self.code.run(&command.source, code_input(&generation)).await;
+            let run = self.code.run(&command.source, code_input(&generation)).await?;
             let (verdict, duration_ms) = match run {
                 Ok(run) => {
                     let duration_ms = u64::try_from(run.duration.as_millis()).unwrap_or(u64::MAX);

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::service::JudgeService;
 use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
-use crate::code::{BatchRun, CodeBatch, code_input, verdict_of_run};
+use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
 use crate::jobs::{ClaimedJob, JobEnd, JobId, JobOutcome, Lease};
@@ -62,6 +62,15 @@ impl Judged {
     }
 }
 
+/// Why a batch of jobs stopped before its end was stored: each of its jobs is tried again.
+#[derive(Debug, thiserror::Error)]
+enum Interrupted {
+    #[error("storage failure: {}", .0.0)]
+    Storage(#[from] RepositoryError),
+    #[error(transparent)]
+    CodeUnavailable(#[from] CodeUnavailable),
+}
+
 impl JudgeService {
     /// Judges a batch of `judge_code` jobs; one outcome per job, in their order.
     pub(super) async fn judge_code_jobs(&self, jobs: &[ClaimedJob]) -> Vec<JobOutcome> {
@@ -85,8 +94,8 @@ impl JudgeService {
                 Err(error) => outcomes[index] = JobOutcome::Fail(format!("unreadable judge payload: {error}")),
             }
         }
-        if let Err(error) = self.judge_units(jobs, &readable, units).await {
-            let retry = JobOutcome::Retry(format!("storage failure: {}", error.0));
+        if let Err(interrupted) = self.judge_units(jobs, &readable, units).await {
+            let retry = JobOutcome::Retry(interrupted.to_string());
             for index in readable {
                 outcomes[index] = retry.clone();
             }
@@ -99,7 +108,7 @@ impl JudgeService {
         jobs: &[ClaimedJob],
         readable: &[usize],
         mut units: Vec<Unit<'_>>,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<(), Interrupted> {
         self.drop_stored_results(&mut units).await?;
         let evaluations = self.evaluations_of(&units).await?;
         let generations = self.generations_of(&units).await?;
@@ -145,7 +154,7 @@ impl JudgeService {
             }
         }
 
-        let answers = if code.runs.is_empty() { Vec::new() } else { self.ports.code.run_batch(code).await };
+        let answers = if code.runs.is_empty() { Vec::new() } else { self.ports.code.run_batch(code).await? };
         let mut stopped: HashSet<(ProjectId, EvaluationId)> = HashSet::new();
         for ((unit, evaluation, result_id), answer) in runs.into_iter().zip(answers) {
             let project = unit.claimed.project;

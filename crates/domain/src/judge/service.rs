@@ -275,7 +275,8 @@ impl JudgeService {
             return Ok(
                 match self.code_result(project, evaluation, input, generation, result_id, payload.manual).await? {
                     Ok(event) => Judgement::Verdict { event, paid_by: None },
-                    Err(message) => Judgement::Fail(message),
+                    Err(NoVerdict::Retry(reason)) => Judgement::Retry(reason),
+                    Err(NoVerdict::Fail(reason)) => Judgement::Fail(reason),
                 },
             );
         }
@@ -296,7 +297,8 @@ impl JudgeService {
     /// A code evaluator's result event for `input` (of `anchor`, which the result points
     /// at), or (an error, a budget exceeded, an answer that is no verdict) the message, with
     /// the evaluation stopped with `hog_error` at the first error, as the reference (the
-    /// code is deterministic).
+    /// code is deterministic). Code that could not be run at all (the server lacked a
+    /// thread) is tried again later and blames nothing on the evaluation.
     pub(super) async fn code_result(
         &self,
         project: ProjectId,
@@ -305,18 +307,18 @@ impl JudgeService {
         anchor: &Generation,
         result_id: Uuid,
         manual: bool,
-    ) -> Result<Result<IncomingEvent, String>, RepositoryError> {
-        let ran = self.ports.code.run(&evaluation.prompt, input).await;
-        let verdict = match ran {
-            Ok(run) => verdict_of_run(&run, evaluation.output_type).map_err(|e| e.to_string()),
-            Err(failure) => Err(failure.to_string()),
+    ) -> Result<Result<IncomingEvent, NoVerdict>, RepositoryError> {
+        let verdict = match self.ports.code.run(&evaluation.prompt, input).await {
+            Ok(Ok(run)) => verdict_of_run(&run, evaluation.output_type).map_err(|e| e.to_string()),
+            Ok(Err(failure)) => Err(failure.to_string()),
+            Err(unavailable) => return Ok(Err(NoVerdict::Retry(unavailable.to_string()))),
         };
         let verdict = match verdict {
             Ok(verdict) => verdict,
             Err(message) => {
                 let one = JudgeStop::One(evaluation.id);
                 self.stop_saying(project, one, StatusReason::HogError, Some(message.clone())).await?;
-                return Ok(Err(message));
+                return Ok(Err(NoVerdict::Fail(message)));
             }
         };
         let event = ResultEvent {

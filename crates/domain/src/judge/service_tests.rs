@@ -551,7 +551,11 @@ async fn a_code_evaluator_answers_without_an_llm_and_its_result_names_no_key() {
     mocks.code.expect_run().times(1).returning(|source, input| {
         assert_eq!(source, "return length(output) < 2000");
         assert!(input.output.contains("Hello there!") && input.output.starts_with('['), "{}", input.output);
-        Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec!["short".into()], duration: Duration::ZERO })
+        Ok(Ok(crate::code::CodeRun {
+            returned: Ok(Some(true)),
+            prints: vec!["short".into()],
+            duration: Duration::ZERO,
+        }))
     });
     let (service, stored) = mocks.service();
 
@@ -574,7 +578,7 @@ async fn a_failing_code_evaluator_is_stopped_with_hog_error_at_the_first_error()
     mocks
         .code
         .expect_run()
-        .returning(|_, _| Err(crate::code::CodeFailure("The code ran more than 100000 operations".into())));
+        .returning(|_, _| Ok(Err(crate::code::CodeFailure("The code ran more than 100000 operations".into()))));
     mocks
         .evaluations
         .expect_stop_judging()
@@ -591,6 +595,39 @@ async fn a_failing_code_evaluator_is_stopped_with_hog_error_at_the_first_error()
 
     assert_eq!(outcome, JobOutcome::Fail("The code ran more than 100000 operations".into()));
     assert!(stored.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn code_that_could_not_be_run_is_tried_again_and_blames_nothing_on_the_evaluation() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks.code.expect_run().times(1).returning(|_, _| Err(crate::code::CodeUnavailable("no thread".into())));
+    mocks.evaluations.expect_stop_judging().never();
+    let (service, stored) = mocks.service();
+
+    let outcome = service.run(&claimed(false)).await;
+
+    assert_eq!(outcome, JobOutcome::Retry("the code evaluator could not run the code: no thread".into()));
+    assert!(stored.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_of_code_jobs_that_could_not_be_run_is_tried_again_without_stopping_an_evaluation() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks
+        .store
+        .expect_events()
+        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
+    mocks.code.expect_run_batch().times(1).returning(|_| Err(crate::code::CodeUnavailable("no thread".into())));
+    mocks.evaluations.expect_stop_judging().never();
+    let batch_ends = mocks.batch_ends.clone();
+    let (service, stored) = mocks.service();
+
+    let outcomes = service.run_batch(&[code_job(1), code_job(2)]).await;
+
+    let retry = JobOutcome::Retry("the code evaluator could not run the code: no thread".into());
+    assert_eq!(outcomes, vec![retry.clone(), retry]);
+    assert!(stored.lock().unwrap().is_empty());
+    assert!(batch_ends.lock().unwrap().is_empty(), "no job ended");
 }
 
 /// A `judge_code` job of generation `n` listing both evaluations.
@@ -637,7 +674,7 @@ async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_
         };
         let failed = Some(Err(crate::code::CodeFailure("Division by zero".into())));
         // the second evaluation fails on the second generation: its last run is skipped
-        vec![ran(true), ran(false), ran(true), failed, ran(false), None]
+        Ok(vec![ran(true), ran(false), ran(true), failed, ran(false), None])
     });
     mocks
         .evaluations
@@ -711,11 +748,11 @@ async fn a_job_of_a_stored_batch_judges_each_of_its_generations_and_names_the_on
     mocks.code.expect_run_batch().times(1).returning(|batch| {
         assert_eq!((batch.sources.len(), batch.inputs.len()), (1, 3), "one code, three generations");
         let ran = Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }));
-        vec![
+        Ok(vec![
             ran,
             Some(Ok(crate::code::CodeRun { returned: Ok(Some(false)), prints: vec![], duration: Duration::ZERO })),
             Some(Err(crate::code::CodeFailure("Division by zero".into()))),
-        ]
+        ])
     });
     mocks.evaluations.expect_stop_judging().times(1).returning(|_, _, _, _| Ok(1));
     let batch_ends = mocks.batch_ends.clone();

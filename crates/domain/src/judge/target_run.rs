@@ -65,7 +65,8 @@ impl JudgeService {
                     self.end_target(job, &payload, Some(event), JobEnd::Complete, TargetOutcome::Completed).await?;
                     Ok(JobOutcome::Finished)
                 }
-                Err(message) => self.fail_target(job, &payload, &message).await,
+                Err(NoVerdict::Retry(reason)) => Ok(JobOutcome::Retry(reason)),
+                Err(NoVerdict::Fail(reason)) => self.fail_target(job, &payload, &reason).await,
             };
         }
         let prompt = match kind {
