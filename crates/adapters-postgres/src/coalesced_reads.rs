@@ -56,7 +56,7 @@ enum Role<V> {
     Alone,
 }
 
-/// Most keys one statement reads; the readers beyond wait for the next gatherer.
+/// Most keys one statement reads; the readers beyond it read alone.
 const MOST_KEYS: usize = 256;
 
 impl<K, V> CoalescedReads<K, V>
