@@ -28,22 +28,32 @@ fn expected(key: i64) -> Option<i64> {
     (key > 0).then_some(key * 10)
 }
 
-#[tokio::test]
-async fn readers_arriving_while_the_gatherer_waits_for_a_connection_share_its_statement() {
+/// A database, its read connections (`size` of them), and [`times_ten`] over them with its
+/// statement count.
+async fn rig(size: u32) -> (TestApp, ReadConnections, Arc<AtomicUsize>, Arc<CoalescedReads<i64, i64>>) {
     let app = TestApp::migrated().await;
-    let reads = ReadConnections::new(app.pool(), 1);
+    let reads = ReadConnections::new(app.pool(), size);
     let statements = Arc::new(AtomicUsize::new(0));
     let coalesced = times_ten(&reads, statements.clone());
+    (app, reads, statements, coalesced)
+}
+
+/// `coalesced.get(key)` on a task of its own.
+fn spawn_get<V: Clone + Send + 'static>(
+    coalesced: &Arc<CoalescedReads<i64, V>>,
+    key: i64,
+) -> tokio::task::JoinHandle<Result<Option<V>, domain::RepositoryError>> {
+    let coalesced = coalesced.clone();
+    tokio::spawn(async move { coalesced.get(key).await })
+}
+
+#[tokio::test]
+async fn readers_arriving_while_the_gatherer_waits_for_a_connection_share_its_statement() {
+    let (_app, reads, statements, coalesced) = rig(1).await;
     let held = reads.lease().await.unwrap();
 
     let keys: Vec<i64> = vec![3, 1, -4, 1, 5, 9, -2, 6];
-    let readers: Vec<_> = keys
-        .iter()
-        .map(|&key| {
-            let coalesced = coalesced.clone();
-            tokio::spawn(async move { coalesced.get(key).await })
-        })
-        .collect();
+    let readers: Vec<_> = keys.iter().map(|&key| spawn_get(&coalesced, key)).collect();
     let joiners = keys.len() - 1;
     test_support::wait_until(Duration::from_secs(10), || async { coalesced.waiting() == joiners }).await;
     assert_eq!(statements.load(Ordering::SeqCst), 0, "nothing is read while the only connection is held");
@@ -58,10 +68,7 @@ async fn readers_arriving_while_the_gatherer_waits_for_a_connection_share_its_st
 
 #[tokio::test]
 async fn a_reader_alone_reads_at_once_and_the_next_one_gathers_anew() {
-    let app = TestApp::migrated().await;
-    let reads = ReadConnections::new(app.pool(), 2);
-    let statements = Arc::new(AtomicUsize::new(0));
-    let coalesced = times_ten(&reads, statements.clone());
+    let (_app, _reads, statements, coalesced) = rig(2).await;
 
     assert_eq!(coalesced.get(7).await.unwrap(), Some(70));
     assert_eq!(coalesced.get(-7).await.unwrap(), None);
@@ -71,34 +78,22 @@ async fn a_reader_alone_reads_at_once_and_the_next_one_gathers_anew() {
 
 #[tokio::test]
 async fn the_readers_of_a_gatherer_that_went_away_read_on_their_own() {
-    let app = TestApp::migrated().await;
-    let reads = ReadConnections::new(app.pool(), 1);
-    let statements = Arc::new(AtomicUsize::new(0));
-    let coalesced = times_ten(&reads, statements.clone());
+    let (_app, reads, statements, coalesced) = rig(1).await;
     let held = reads.lease().await.unwrap();
 
     // The test's runtime has one thread: the first reader spawned runs first and gathers.
-    let gatherer = {
-        let coalesced = coalesced.clone();
-        tokio::spawn(async move { coalesced.get(1).await })
-    };
+    let gatherer = spawn_get(&coalesced, 1);
     tokio::task::yield_now().await;
-    let joiners: Vec<_> = [2, -3]
-        .into_iter()
-        .map(|key| {
-            let coalesced = coalesced.clone();
-            tokio::spawn(async move { (key, coalesced.get(key).await) })
-        })
-        .collect();
+    let keys = [2, -3];
+    let joiners: Vec<_> = keys.iter().map(|&key| spawn_get(&coalesced, key)).collect();
     test_support::wait_until(Duration::from_secs(10), || async { coalesced.waiting() == 2 }).await;
     gatherer.abort();
     assert!(gatherer.await.unwrap_err().is_cancelled());
     assert_eq!(coalesced.waiting(), 0, "the gatherer's end let its readers go");
     held.release();
 
-    for joiner in joiners {
-        let (key, answer) = joiner.await.unwrap();
-        assert_eq!(answer.unwrap(), expected(key), "key {key}");
+    for (key, joiner) in keys.iter().zip(joiners) {
+        assert_eq!(joiner.await.unwrap().unwrap(), expected(*key), "key {key}");
     }
     assert_eq!(statements.load(Ordering::SeqCst), 2, "each reader read alone");
 }
@@ -117,12 +112,7 @@ async fn a_failed_statement_fails_every_reader_it_would_have_answered() {
         }),
     ));
     let held = reads.lease().await.unwrap();
-    let readers: Vec<_> = (1..=3)
-        .map(|key| {
-            let coalesced = coalesced.clone();
-            tokio::spawn(async move { coalesced.get(key).await })
-        })
-        .collect();
+    let readers: Vec<_> = (1..=3).map(|key| spawn_get(&coalesced, key)).collect();
     test_support::wait_until(Duration::from_secs(10), || async { coalesced.waiting() == 2 }).await;
     held.release();
 
