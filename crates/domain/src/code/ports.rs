@@ -23,8 +23,9 @@ pub struct CodeSyntaxError {
 #[error("{0}")]
 pub struct CodeFailure(pub String);
 
-/// The code could not be run at all (the server lacked a resource, e.g. a thread): no
-/// fault of the code, so nothing is blamed on it and the job is tried again.
+/// The code could not be run at all (the server lacked a resource, e.g. a thread), or its
+/// run ended without an answer (the interpreter's own failure): no fault of the code, so
+/// nothing is blamed on it and the job is tried again, within its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the code evaluator could not run the code: {0}")]
 pub struct CodeUnavailable(pub String);
