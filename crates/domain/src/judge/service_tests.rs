@@ -186,6 +186,14 @@ impl Mocks {
         self
     }
 
+    /// Every generation asked for is stored, as [`generation_numbered`] by its uuid.
+    fn numbered_generations_stored(mut self) -> Self {
+        self.store
+            .expect_events()
+            .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
+        self
+    }
+
     fn service(self) -> (JudgeService, Arc<Mutex<Vec<crate::ingestion::IncomingEvent>>>) {
         let service = JudgeService::new(
             JudgePorts {
@@ -612,11 +620,7 @@ async fn code_that_could_not_be_run_is_tried_again_and_blames_nothing_on_the_eva
 
 #[tokio::test]
 async fn a_batch_of_code_jobs_that_could_not_be_run_is_tried_again_without_stopping_an_evaluation() {
-    let mut mocks = Mocks::new(hog_evaluation()).no_call();
-    mocks
-        .store
-        .expect_events()
-        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
+    let mut mocks = Mocks::new(hog_evaluation()).no_call().numbered_generations_stored();
     mocks.code.expect_run_batch().times(1).returning(|_| Err(crate::code::CodeUnavailable("no thread".into())));
     mocks.evaluations.expect_stop_judging().never();
     let batch_ends = mocks.batch_ends.clone();
@@ -720,12 +724,8 @@ async fn a_batch_of_code_jobs_compiles_each_code_once_and_ends_every_job_in_one_
 
 #[tokio::test]
 async fn a_code_job_whose_evaluation_became_an_llm_judge_fails_it_without_a_call() {
-    let mut mocks = Mocks::new(configured()).no_call();
+    let mut mocks = Mocks::new(configured()).no_call().numbered_generations_stored();
     mocks.code.expect_run_batch().never();
-    mocks
-        .store
-        .expect_events()
-        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
     let batch_ends = mocks.batch_ends.clone();
     let (service, stored) = mocks.service();
 
@@ -740,11 +740,7 @@ async fn a_code_job_whose_evaluation_became_an_llm_judge_fails_it_without_a_call
 
 #[tokio::test]
 async fn a_job_of_a_stored_batch_judges_each_of_its_generations_and_names_the_one_that_failed() {
-    let mut mocks = Mocks::new(hog_evaluation()).no_call();
-    mocks
-        .store
-        .expect_events()
-        .returning(|_, wanted| Ok(wanted.iter().map(|(u, _)| generation_numbered(u.as_u128())).collect()));
+    let mut mocks = Mocks::new(hog_evaluation()).no_call().numbered_generations_stored();
     mocks.code.expect_run_batch().times(1).returning(|batch| {
         assert_eq!((batch.sources.len(), batch.inputs.len()), (1, 3), "one code, three generations");
         let ran = Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }));
