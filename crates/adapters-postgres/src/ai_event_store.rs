@@ -16,6 +16,8 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use crate::fresh_inserts::{FreshInserts, OnExisting, is_duplicate_of};
+
 /// A month, as the first instant of it (UTC): the key of one partition.
 type Month = DateTime<Utc>;
 
@@ -30,15 +32,18 @@ pub struct PgAiEventStore {
     /// Months whose partition this process knows to exist, so a batch costs no DDL round
     /// trip once its months have been seen.
     known_months: Arc<Mutex<HashSet<Month>>>,
+    /// Whether a batch's uuids (and its generations' jobs) are inserted as new.
+    fresh: FreshInserts,
 }
 
 /// Claims the batch's uuids and inserts the events that were claimed, in one statement
-/// (one round trip, one transaction): a uuid the project already has is skipped (and a
-/// uuid repeated in the batch is stored once, its first occurrence), and if anything
-/// fails nothing of the batch is stored. The extracted columns come from the properties
-/// here, in one place.
+/// (one round trip, one transaction): a uuid the project already has is skipped (with
+/// `$on_existing` `ON CONFLICT DO NOTHING`; without it the statement fails, see
+/// `fresh_inserts`), a uuid repeated in the batch is stored once, its first occurrence,
+/// and if anything fails nothing of the batch is stored. The extracted columns come from
+/// the properties here, in one place.
 macro_rules! insert_batch {
-    ($returning:literal, $select:literal) => {
+    ($on_existing:literal, $returning:literal, $select:literal) => {
         concat!(
             "\
 WITH input AS (
@@ -49,7 +54,9 @@ WITH input AS (
 claimed AS (
     INSERT INTO ai_event_ids (project_id, uuid, timestamp)
     SELECT $1::bigint, uuid, timestamp FROM input
-    ON CONFLICT (project_id, uuid) DO NOTHING
+    ",
+            $on_existing,
+            "
     RETURNING uuid
 ),
 stored AS (
@@ -74,12 +81,20 @@ stored AS (
     };
 }
 
-/// The batch statement answering how many events were stored.
-const INSERT_BATCH: &str = insert_batch!("1", "SELECT count(*) FROM stored");
+/// The batch statements answering how many events were stored, skipping existing uuids
+/// or failing on one.
+const INSERT_BATCH: &str =
+    insert_batch!("ON CONFLICT (project_id, uuid) DO NOTHING", "1", "SELECT count(*) FROM stored");
+const INSERT_NEW_BATCH: &str = insert_batch!("", "1", "SELECT count(*) FROM stored");
 
-/// The batch statement answering the uuids stored (the generations whose judge jobs are
-/// queued with them).
-const INSERT_BATCH_RETURNING_UUIDS: &str = insert_batch!("uuid", "SELECT uuid FROM stored");
+/// The batch statements answering the uuids stored (the generations whose judge jobs are
+/// queued with them), skipping existing uuids or failing on one.
+const INSERT_BATCH_RETURNING_UUIDS: &str =
+    insert_batch!("ON CONFLICT (project_id, uuid) DO NOTHING", "uuid", "SELECT uuid FROM stored");
+const INSERT_NEW_BATCH_RETURNING_UUIDS: &str = insert_batch!("", "uuid", "SELECT uuid FROM stored");
+
+/// The idempotency claims' key: a batch that expected only new uuids fails on it.
+pub(crate) const CLAIMS_KEY: &str = "ai_event_ids_pkey";
 
 /// Creates whichever of the given months' partitions are missing; returns how many it created.
 const ENSURE_PARTITIONS: &str = "SELECT count(*) FILTER (WHERE created) FROM unnest($1::timestamptz[]) AS m, ai_events_ensure_partition(m) AS created";
@@ -222,7 +237,7 @@ pub(crate) fn is_missing_partition(error: &sqlx::Error) -> bool {
 
 impl PgAiEventStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool, known_months: Arc::new(Mutex::new(HashSet::new())) }
+        Self { pool, known_months: Arc::new(Mutex::new(HashSet::new())), fresh: FreshInserts::new() }
     }
 
     /// Creates the partitions of `now`'s month and of the `months_ahead` months after it
@@ -265,9 +280,22 @@ impl PgAiEventStore {
         Ok(())
     }
 
-    async fn insert(&self, project: ProjectId, columns: &BatchColumns<'_>) -> Result<i64, sqlx::Error> {
+    pub(crate) fn fresh(&self) -> &FreshInserts {
+        &self.fresh
+    }
+
+    async fn insert(
+        &self,
+        project: ProjectId,
+        columns: &BatchColumns<'_>,
+        on_existing: OnExisting,
+    ) -> Result<i64, sqlx::Error> {
+        let statement = match on_existing {
+            OnExisting::Fail => INSERT_NEW_BATCH,
+            OnExisting::Skip => INSERT_BATCH,
+        };
         let mut conn = self.pool.acquire().await?;
-        let stored = columns.bind(sqlx::query_scalar(INSERT_BATCH), project).fetch_one(&mut *conn).await;
+        let stored = columns.bind(sqlx::query_scalar(statement), project).fetch_one(&mut *conn).await;
         // A batch statement can be tens of megabytes, and a pooled connection keeps its
         // largest buffer: sixteen of them held ~330 MB after a burst of large batches.
         sqlx::Connection::shrink_buffers(&mut *conn);
@@ -279,8 +307,13 @@ pub(crate) async fn insert_returning_uuids(
     conn: &mut sqlx::PgConnection,
     project: ProjectId,
     columns: &BatchColumns<'_>,
+    on_existing: OnExisting,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    columns.bind(sqlx::query_scalar(INSERT_BATCH_RETURNING_UUIDS), project).fetch_all(conn).await
+    let statement = match on_existing {
+        OnExisting::Fail => INSERT_NEW_BATCH_RETURNING_UUIDS,
+        OnExisting::Skip => INSERT_BATCH_RETURNING_UUIDS,
+    };
+    columns.bind(sqlx::query_scalar(statement), project).fetch_all(conn).await
 }
 
 /// A batch as one array per column, for `UNNEST`, borrowing from the events (the
@@ -337,16 +370,26 @@ impl AiEventStore for PgAiEventStore {
         }
         self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let stored = match self.insert(project, &columns).await {
-            // A partition this process believed in is gone (dropped by an operator):
-            // forget what it knew, create the batch's months again, and retry once.
-            Err(error) if is_missing_partition(&error) => {
-                tracing::warn!("an ai_events partition was missing; creating it and retrying the batch");
-                self.known().clear();
-                self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
-                self.insert(project, &columns).await
+        let mut on_existing = self.fresh.on_existing();
+        let mut partitions_repaired = false;
+        let stored = loop {
+            match self.insert(project, &columns, on_existing).await {
+                // A partition this process believed in is gone (dropped by an operator):
+                // forget what it knew, create the batch's months again, and retry once.
+                Err(error) if !partitions_repaired && is_missing_partition(&error) => {
+                    tracing::warn!("an ai_events partition was missing; creating it and retrying the batch");
+                    self.known().clear();
+                    self.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+                    partitions_repaired = true;
+                }
+                // A uuid the project has (a re-sent batch): the statement stored nothing;
+                // the tolerant one skips it.
+                Err(error) if on_existing == OnExisting::Fail && is_duplicate_of(&error, CLAIMS_KEY) => {
+                    self.fresh.met_existing();
+                    on_existing = OnExisting::Skip;
+                }
+                stored => break stored,
             }
-            other => other,
         }
         .map_err(RepositoryError::new)?;
         Ok(StoredBatch { stored: u64::try_from(stored).unwrap_or(0), ..StoredBatch::default() })

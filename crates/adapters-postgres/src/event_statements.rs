@@ -5,7 +5,8 @@ use domain::ingestion::{EventStatements, IncomingEvent};
 use domain::{ProjectId, RepositoryError};
 use uuid::Uuid;
 
-use crate::ai_event_store::{BatchColumns, insert_returning_uuids, is_missing_partition};
+use crate::ai_event_store::{BatchColumns, CLAIMS_KEY, insert_returning_uuids, is_missing_partition};
+use crate::fresh_inserts::{OnExisting, is_duplicate_of};
 use crate::unit_of_work::PgTransaction;
 
 #[async_trait]
@@ -19,8 +20,9 @@ impl EventStatements for PgTransaction {
         let store = self.event_store().clone();
         store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
+        let on_existing = store.fresh().on_existing();
         let connection = self.connection().await?;
-        let stored = insert_returning_uuids(&mut *connection, project, &columns).await;
+        let stored = insert_returning_uuids(&mut *connection, project, &columns, on_existing).await;
         // A batch statement can be tens of megabytes, and a pooled connection keeps its
         // largest buffer.
         sqlx::Connection::shrink_buffers(connection);
@@ -32,6 +34,12 @@ impl EventStatements for PgTransaction {
                 tracing::warn!("an ai_events partition was missing; creating it for the transaction's retry");
                 store.known().clear();
                 store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+                Err(RepositoryError::retryable(error))
+            }
+            // A uuid the project has (a re-sent batch) failed the statement and with it this
+            // transaction; its retry skips existing uuids (see `fresh_inserts`).
+            Err(error) if on_existing == OnExisting::Fail && is_duplicate_of(&error, CLAIMS_KEY) => {
+                store.fresh().met_existing();
                 Err(RepositoryError::retryable(error))
             }
             stored => stored.map_err(RepositoryError::new),

@@ -14,12 +14,22 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
+use crate::fresh_inserts::OnExisting;
+
 /// Inserts jobs; one whose id exists is skipped (a keyed job's id is derived from its
 /// kind and key, so that is the same (kind, key) queued before).
 const INSERT_JOBS: &str = "\
 INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])
 ON CONFLICT (id) DO NOTHING";
+
+/// `INSERT_JOBS` failing on an existing id instead (see `fresh_inserts`).
+const INSERT_NEW_JOBS: &str = "\
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
+SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])";
+
+/// The jobs' key: an insert that expected only new jobs fails on it.
+pub(crate) const JOBS_KEY: &str = "jobs_pkey";
 
 /// Leases due jobs: pending ones whose time has come, and running ones whose lease lapsed
 /// (`run_after` is the lease's end while running). Oldest due first, up to each wanted
@@ -175,6 +185,24 @@ pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[NewJob]) -> Res
     }
     let result = bind_jobs(sqlx::query(INSERT_JOBS), jobs.iter()).execute(&mut *conn).await?;
     Ok(result.rows_affected())
+}
+
+/// Inserts `jobs` expected to be new on `conn` (the caller's transaction): with
+/// `OnExisting::Fail` an existing one fails the statement (see `fresh_inserts`); returns
+/// how many were new.
+pub(crate) async fn insert_new_jobs(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+    on_existing: OnExisting,
+) -> Result<u64, sqlx::Error> {
+    match on_existing {
+        OnExisting::Skip => insert_jobs(conn, jobs).await,
+        OnExisting::Fail if jobs.is_empty() => Ok(0),
+        OnExisting::Fail => {
+            let result = bind_jobs(sqlx::query(INSERT_NEW_JOBS), jobs.iter()).execute(&mut *conn).await?;
+            Ok(result.rows_affected())
+        }
+    }
 }
 
 /// Binds the job columns `$1`..`$6` (id, project, kind, key, payload, attempts) as arrays,

@@ -7,6 +7,7 @@ mod evaluation_config_repository;
 mod evaluation_repository;
 mod evaluation_statements;
 mod event_statements;
+mod fresh_inserts;
 mod housekeeping;
 mod identity_repository;
 mod job_queue;

@@ -1,6 +1,7 @@
 //! Serving: the HTTP API and the worker loop (both by default, or either alone), until
 //! SIGTERM/Ctrl-C; then in-flight requests and jobs finish and the process exits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use adapters_postgres::PgAiEventStore;
@@ -61,8 +62,8 @@ pub async fn serve(mut config: Config, listener: Option<TcpListener>, role: Role
         let address = listener.local_addr()?;
         // Tests read this line to learn the port (printed before the API's line).
         println!("llm-analytics metrics on http://{address}/metrics");
-        tokio::spawn(crate::telemetry::serve(listener, handle, stopping.clone()));
-        crate::telemetry::spawn_gauges(pool.clone(), reads.clone(), services.job_table.clone(), stopping.clone());
+        let gauges = crate::telemetry::DatabaseGauges::new(pool.clone(), reads.clone(), services.job_table.clone());
+        tokio::spawn(crate::telemetry::serve(listener, handle, Arc::new(gauges), stopping.clone()));
     }
 
     let worker = (role != Role::Api).then(|| {

@@ -1,10 +1,10 @@
 //! Operators' metrics (spec section 10): the Prometheus recorder, `GET /metrics` on its own
-//! listener (`LLMA_METRICS_BIND`), the gauges read from the database every few seconds
+//! listener (`LLMA_METRICS_BIND`), the gauges read from the database when it is scraped
 //! (jobs by kind and state, the oldest due job's wait, pool connections), and decorators
 //! that count LLM calls, tokens, trial credits and deliveries where they happen.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adapters_postgres::{PgJobQueue, PgPool, ReadConnections};
 use async_trait::async_trait;
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 const SECONDS_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0];
 
-/// How often the database gauges are refreshed.
+/// How old a reading of the job gauges may be before a scrape reads them again.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Installs the process's recorder (once) and returns the handle that renders it.
@@ -68,13 +68,22 @@ fn register_known_series() {
     metrics::counter!("llma_ingest_memory_refused_total").increment(0);
 }
 
-/// Serves `GET /metrics` on `listener` until `stopping`.
-pub async fn serve(listener: TcpListener, handle: PrometheusHandle, mut stopping: watch::Receiver<bool>) {
+/// Serves `GET /metrics` on `listener` until `stopping`; each scrape refreshes the
+/// database gauges first (see [`DatabaseGauges`]).
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    gauges: Arc<DatabaseGauges>,
+    mut stopping: watch::Receiver<bool>,
+) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let handle = handle.clone();
-            async move { ([("content-type", "text/plain; version=0.0.4")], handle.render()) }
+            let (handle, gauges) = (handle.clone(), gauges.clone());
+            async move {
+                gauges.refresh().await;
+                ([("content-type", "text/plain; version=0.0.4")], handle.render())
+            }
         }),
     );
     let served = axum::serve(listener, app)
@@ -87,41 +96,59 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle, mut stopping
     }
 }
 
-/// Refreshes the jobs and pool gauges every few seconds.
-pub fn spawn_gauges(pool: PgPool, reads: ReadConnections, jobs: PgJobQueue, mut stopping: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        loop {
-            // The pool and the hot reads' own connections: one budget to the operator.
-            let (lent, idle_reads) = reads.usage();
-            let size = f64::from(pool.size());
-            let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
-            metrics::gauge!("llma_db_pool_connections", "state" => "in_use").set(size - idle + lent as f64);
-            metrics::gauge!("llma_db_pool_connections", "state" => "idle").set(idle + idle_reads as f64);
-            match jobs.stats().await {
-                Ok(stats) => {
-                    let mut oldest: f64 = 0.0;
-                    for kind in stats {
-                        let label = kind.kind.clone();
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "queued", "scope" => "database")
-                            .set(kind.queued as f64);
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "running", "scope" => "database")
-                            .set(kind.running as f64);
-                        metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "failed", "scope" => "database")
-                            .set(kind.failed as f64);
-                        metrics::gauge!("llma_jobs_oldest_due_seconds", "kind" => label, "scope" => "database")
-                            .set(kind.oldest_due_seconds);
-                        oldest = oldest.max(kind.oldest_due_seconds);
-                    }
-                    metrics::gauge!("llma_jobs_oldest_due_age_seconds", "scope" => "database").set(oldest);
-                }
-                Err(error) => tracing::debug!(error = %error.0, "could not read the job gauges"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(GAUGE_INTERVAL) => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
-            }
+/// The gauges read from the database and the pool, refreshed when `/metrics` is scraped
+/// rather than on a timer: counting the job table reads all of it (80 ms at 100,000 jobs,
+/// more once it no longer fits in memory), which a replica nobody scrapes should not pay
+/// every few seconds. The job counts are read at most once per [`GAUGE_INTERVAL`]: a
+/// scrape in between (several scrapers) shows the last reading.
+pub struct DatabaseGauges {
+    pool: PgPool,
+    reads: ReadConnections,
+    jobs: PgJobQueue,
+    jobs_read_at: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl DatabaseGauges {
+    pub fn new(pool: PgPool, reads: ReadConnections, jobs: PgJobQueue) -> Self {
+        Self { pool, reads, jobs, jobs_read_at: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Sets the pool gauges, and the job gauges when their last reading is older than
+    /// [`GAUGE_INTERVAL`] (concurrent scrapes wait for one reading).
+    pub async fn refresh(&self) {
+        // The pool and the hot reads' own connections: one budget to the operator.
+        let (lent, idle_reads) = self.reads.usage();
+        let size = f64::from(self.pool.size());
+        let idle = f64::from(u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX));
+        metrics::gauge!("llma_db_pool_connections", "state" => "in_use").set(size - idle + lent as f64);
+        metrics::gauge!("llma_db_pool_connections", "state" => "idle").set(idle + idle_reads as f64);
+
+        let mut read_at = self.jobs_read_at.lock().await;
+        if read_at.is_some_and(|at| at.elapsed() < GAUGE_INTERVAL) {
+            return;
         }
-    });
+        match self.jobs.stats().await {
+            Ok(stats) => {
+                let mut oldest: f64 = 0.0;
+                for kind in stats {
+                    let label = kind.kind.clone();
+                    metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "queued", "scope" => "database")
+                        .set(kind.queued as f64);
+                    metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "running", "scope" => "database")
+                        .set(kind.running as f64);
+                    metrics::gauge!("llma_jobs", "kind" => label.clone(), "state" => "failed", "scope" => "database")
+                        .set(kind.failed as f64);
+                    metrics::gauge!("llma_jobs_oldest_due_seconds", "kind" => label, "scope" => "database")
+                        .set(kind.oldest_due_seconds);
+                    oldest = oldest.max(kind.oldest_due_seconds);
+                }
+                metrics::gauge!("llma_jobs_oldest_due_age_seconds", "scope" => "database").set(oldest);
+                *read_at = Some(Instant::now());
+            }
+            // The scrape shows the last reading; the next one tries again.
+            Err(error) => tracing::debug!(error = %error.0, "could not read the job gauges"),
+        }
+    }
 }
 
 /// Counts every LLM call as it is recorded: by provider, purpose and outcome, its

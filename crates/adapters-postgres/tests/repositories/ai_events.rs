@@ -146,6 +146,29 @@ async fn a_resent_batch_adds_nothing_and_new_events_in_it_are_stored() {
 }
 
 #[tokio::test]
+async fn replicas_storing_the_same_batch_at_once_store_each_event_once() {
+    // Each store inserts claims as new until it meets one that exists: the racing plain
+    // inserts wait for each other and the loser stores the batch again skipping the claims
+    // the winner made.
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    for round in 0..10 {
+        let now = Utc::now();
+        let batch: Vec<IncomingEvent> = (0..20).map(|i| generation(now - Duration::seconds(i))).collect();
+        let replicas = (0..3).map(|_| {
+            let (store, batch) = (PgAiEventStore::new(app.pool().clone()), batch.clone());
+            tokio::spawn(async move { store.store_events(project, &batch).await.unwrap().stored })
+        });
+        let mut stored = 0;
+        for replica in replicas {
+            stored += replica.await.unwrap();
+        }
+        assert_eq!(stored, 20, "round {round}: each event stored by exactly one replica");
+    }
+    assert_eq!(count_events(&app, project).await, 200);
+}
+
+#[tokio::test]
 async fn a_uuid_repeated_within_a_batch_is_stored_once() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());

@@ -170,6 +170,59 @@ async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
 }
 
 #[tokio::test]
+async fn a_new_generation_whose_job_exists_is_stored_and_the_job_kept() {
+    // Jobs of new generations are inserted as new (no ON CONFLICT); one that exists after
+    // all (its generation's claim gone with its partition) costs the batch a second
+    // transaction, which skips it.
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let project = app.project().await.id;
+    let events = vec![generation(), generation()];
+    let planned: Vec<PlannedJob> = events
+        .iter()
+        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
+        .collect();
+    PgJobQueue::new(app.pool().clone()).enqueue(&[planned[1].job.clone()]).await.unwrap();
+    sqlx::query("UPDATE jobs SET state = 'done', finished_at = now()").execute(app.pool()).await.unwrap();
+
+    let batch = batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
+
+    assert_eq!((batch.stored, batch.jobs_queued), (2, 1));
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'pending'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE state = 'done'").await, 1, "the old job is kept as it was");
+}
+
+#[tokio::test]
+async fn replicas_storing_the_same_batch_at_once_store_it_and_its_jobs_once() {
+    // Each replica expects new rows until it meets one that exists: racing plain inserts
+    // wait for each other, and the loser's retry skips what the winner stored.
+    let app = TestApp::migrated().await;
+    let project = app.project().await.id;
+    for _ in 0..10 {
+        let events: Vec<IncomingEvent> = (0..20).map(|_| generation()).collect();
+        let planned: Vec<PlannedJob> = events
+            .iter()
+            .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
+            .collect();
+        let replicas = (0..3).map(|_| {
+            let (store, events, planned) = (PgAiEventStore::new(app.pool().clone()), events.clone(), planned.clone());
+            tokio::spawn(async move { batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap() })
+        });
+        let mut stored = 0;
+        let mut queued = 0;
+        for replica in replicas {
+            let batch = replica.await.unwrap();
+            stored += batch.stored;
+            queued += batch.jobs_queued;
+        }
+        assert_eq!((stored, queued), (20, 20), "each event and each job stored by exactly one replica");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM ai_events").await, 200);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 200);
+}
+
+#[tokio::test]
 async fn a_batch_with_jobs_meeting_a_dropped_partition_is_stored_by_a_second_transaction() {
     let app = TestApp::migrated().await;
     let store = PgAiEventStore::new(app.pool().clone());

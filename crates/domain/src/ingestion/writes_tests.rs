@@ -45,7 +45,7 @@ async fn only_the_generations_stored_now_queue_their_jobs() {
     let mut tx = MockTransaction::default();
     tx.events.expect_insert().return_once(move |_, _| Ok(vec![new]));
     tx.jobs
-        .expect_insert()
+        .expect_insert_fresh()
         .withf(move |queued| queued.len() == 1 && queued[0].id == expected)
         .times(1)
         .returning(|queued| Ok(queued.len() as u64));
@@ -73,7 +73,7 @@ async fn a_transaction_the_adapter_repaired_runs_once_more() {
             0 => Err(RepositoryError::retryable(anyhow::anyhow!("no partition of relation"))),
             _ => Ok(vec![stored]),
         });
-        tx.jobs.expect_insert().returning(|queued| Ok(queued.len() as u64));
+        tx.jobs.expect_insert_fresh().returning(|queued| Ok(queued.len() as u64));
         Ok(Box::new(tx))
     });
     let writes = BatchTransactions::new(Arc::new(unit_of_work), Arc::new(MockAiEventStore::new()));

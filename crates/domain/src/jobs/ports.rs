@@ -48,6 +48,12 @@ pub trait JobStatements: Send {
     /// Inserts jobs, due now; a job whose id exists is skipped. Returns how many were new.
     async fn insert(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
 
+    /// Inserts jobs that are not expected to exist (those of events first stored in this
+    /// transaction), due now, as [`insert`](Self::insert) does, but may be cheaper: when
+    /// one exists after all, the statement may fail with a retryable error (the
+    /// transaction is lost; its retry skips the existing jobs).
+    async fn insert_fresh(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError>;
+
     /// Queues or moves debounced jobs (see [`Debounce`]). Returns how many were new.
     async fn debounce(&mut self, jobs: &[Debounce]) -> Result<u64, RepositoryError>;
 
