@@ -51,7 +51,7 @@ use crate::process::{self, Interrupted, Signals, cargo_program};
 use crate::test::TempDir;
 
 /// The server's database (the ingestion and offline measurements use it too).
-const SERVER_DATABASE: &str = "bench";
+pub(super) const SERVER_DATABASE: &str = "bench";
 
 /// One measurement of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
