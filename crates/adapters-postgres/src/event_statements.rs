@@ -34,6 +34,9 @@ impl EventStatements for PgTransaction {
                 tracing::warn!("an ai_events partition was missing; creating it for the transaction's retry");
                 store.known().clear();
                 store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
+                // The retry is the transaction's last: it must not fail on a duplicate
+                // this statement never got to meet.
+                store.fresh().met_existing();
                 Err(RepositoryError::retryable(error))
             }
             // A uuid the project has (a re-sent batch) failed the statement and with it this

@@ -40,9 +40,7 @@ impl FreshInserts {
 
     /// How the next insert of rows expected to be new treats an existing one.
     pub(crate) fn on_existing(&self) -> OnExisting {
-        let last = self.last_conflict.load(Ordering::Relaxed);
-        let recent = last != 0 && self.elapsed_ms().saturating_sub(last - 1) < millis(TOLERANT_AFTER_CONFLICT);
-        if recent { OnExisting::Skip } else { OnExisting::Fail }
+        on_existing_at(self.last_conflict.load(Ordering::Relaxed), self.elapsed_ms())
     }
 
     /// Notes that an insert met an existing row (so that the next ones, the retry among
@@ -54,6 +52,12 @@ impl FreshInserts {
     fn elapsed_ms(&self) -> u64 {
         millis(self.started.elapsed())
     }
+}
+
+/// `last_conflict` as stored (0 for never), at `now_ms` from the same start.
+fn on_existing_at(last_conflict: u64, now_ms: u64) -> OnExisting {
+    let recent = last_conflict != 0 && now_ms.saturating_sub(last_conflict - 1) < millis(TOLERANT_AFTER_CONFLICT);
+    if recent { OnExisting::Skip } else { OnExisting::Fail }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -80,11 +84,14 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_long_ago_is_forgotten() {
-        let long_ago = Instant::now().checked_sub(TOLERANT_AFTER_CONFLICT * 2);
-        let Some(started) = long_ago else { return };
-        // The duplicate was met at the start of a process that began twice the window ago.
-        let old = FreshInserts { started, last_conflict: Arc::new(AtomicU64::new(1)) };
-        assert_eq!(old.on_existing(), OnExisting::Fail);
+    fn a_duplicate_is_remembered_for_the_window_only() {
+        let window = millis(TOLERANT_AFTER_CONFLICT);
+        // Met at 1,000 ms (stored as 1,001).
+        assert_eq!(on_existing_at(1_001, 1_000), OnExisting::Skip);
+        assert_eq!(on_existing_at(1_001, 1_000 + window - 1), OnExisting::Skip);
+        assert_eq!(on_existing_at(1_001, 1_000 + window), OnExisting::Fail);
+        assert_eq!(on_existing_at(0, 5), OnExisting::Fail, "never met");
+        // Met at the very start (stored as 1).
+        assert_eq!(on_existing_at(1, 0), OnExisting::Skip);
     }
 }
