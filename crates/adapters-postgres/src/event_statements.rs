@@ -12,6 +12,26 @@ use crate::unit_of_work::PgTransaction;
 #[async_trait]
 impl EventStatements for PgTransaction {
     async fn insert(&mut self, project: ProjectId, events: &[IncomingEvent]) -> Result<Vec<Uuid>, RepositoryError> {
+        self.insert_events(project, events, OnExisting::Skip).await
+    }
+
+    async fn insert_fresh(
+        &mut self,
+        project: ProjectId,
+        events: &[IncomingEvent],
+    ) -> Result<Vec<Uuid>, RepositoryError> {
+        let on_existing = self.event_store().fresh().on_existing();
+        self.insert_events(project, events, on_existing).await
+    }
+}
+
+impl PgTransaction {
+    async fn insert_events(
+        &mut self,
+        project: ProjectId,
+        events: &[IncomingEvent],
+        on_existing: OnExisting,
+    ) -> Result<Vec<Uuid>, RepositoryError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -20,7 +40,6 @@ impl EventStatements for PgTransaction {
         let store = self.event_store().clone();
         store.ensure_partitions_for(events).await.map_err(RepositoryError::new)?;
         let columns = BatchColumns::of(events);
-        let on_existing = store.fresh().on_existing();
         let connection = self.connection().await?;
         let stored = insert_returning_uuids(&mut *connection, project, &columns, on_existing).await;
         // A batch statement can be tens of megabytes, and a pooled connection keeps its

@@ -59,4 +59,14 @@ pub trait EventStatements: Send {
     /// Stores `events` of `project` (as [`AiEventStore::store_events`]); returns the uuids
     /// stored now. A failure the adapter repaired (a missing partition) is retryable.
     async fn insert(&mut self, project: ProjectId, events: &[IncomingEvent]) -> Result<Vec<Uuid>, RepositoryError>;
+
+    /// Stores `events` that are expected to be new (an ingested batch: only a re-sent one
+    /// repeats uuids) as [`insert`](Self::insert) does, but may be cheaper: when a uuid
+    /// exists after all, the statement may fail with a retryable error (the transaction is
+    /// lost; its retry skips existing uuids).
+    async fn insert_fresh(
+        &mut self,
+        project: ProjectId,
+        events: &[IncomingEvent],
+    ) -> Result<Vec<Uuid>, RepositoryError>;
 }

@@ -55,7 +55,7 @@ impl BatchTransactions {
         targets: &[PlannedTarget],
     ) -> Result<StoredBatch, RepositoryError> {
         let mut tx = self.unit_of_work.begin().await?;
-        let stored = tx.events().insert(project, events).await?;
+        let stored = tx.events().insert_fresh(project, events).await?;
         let new: HashSet<Uuid> = stored.iter().copied().collect();
         let candidates: Vec<&PlannedJob> = jobs.iter().filter(|job| new.contains(&job.generation)).collect();
         let caps = cap_counters(candidates.iter().copied());

@@ -43,7 +43,7 @@ async fn only_the_generations_stored_now_queue_their_jobs() {
     let new = events[1].uuid;
     let expected = jobs[1].job.id;
     let mut tx = MockTransaction::default();
-    tx.events.expect_insert().return_once(move |_, _| Ok(vec![new]));
+    tx.events.expect_insert_fresh().return_once(move |_, _| Ok(vec![new]));
     tx.jobs
         .expect_insert_fresh()
         .withf(move |queued| queued.len() == 1 && queued[0].id == expected)
@@ -69,7 +69,7 @@ async fn a_transaction_the_adapter_repaired_runs_once_more() {
     unit_of_work.expect_begin().times(2).returning(move || {
         let attempt = counter.fetch_add(1, Ordering::SeqCst);
         let mut tx = MockTransaction::default();
-        tx.events.expect_insert().returning(move |_, _| match attempt {
+        tx.events.expect_insert_fresh().returning(move |_, _| match attempt {
             0 => Err(RepositoryError::retryable(anyhow::anyhow!("no partition of relation"))),
             _ => Ok(vec![stored]),
         });
