@@ -36,6 +36,14 @@ fn generation() -> IncomingEvent {
     }
 }
 
+/// One uncapped judge job per event, keyed by its uuid.
+fn planned_jobs(project: ProjectId, events: &[IncomingEvent]) -> Vec<PlannedJob> {
+    events
+        .iter()
+        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
+        .collect()
+}
+
 /// Batches with jobs stored as the service stores them: the domain's transaction over
 /// this adapter's statements.
 fn batches(store: &PgAiEventStore) -> BatchTransactions {
@@ -157,10 +165,7 @@ async fn judge_jobs_are_queued_with_their_batch_only_for_new_generations() {
     let store = PgAiEventStore::new(app.pool().clone());
     let project = app.project().await.id;
     let events = vec![generation(), generation()];
-    let planned: Vec<PlannedJob> = events
-        .iter()
-        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
-        .collect();
+    let planned = planned_jobs(project, &events);
 
     let first = batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
     assert_eq!((first.stored, first.jobs_queued), (2, 2));
@@ -178,10 +183,7 @@ async fn a_new_generation_whose_job_exists_is_stored_and_the_job_kept() {
     let store = PgAiEventStore::new(app.pool().clone());
     let project = app.project().await.id;
     let events = vec![generation(), generation()];
-    let planned: Vec<PlannedJob> = events
-        .iter()
-        .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
-        .collect();
+    let planned = planned_jobs(project, &events);
     PgJobQueue::new(app.pool().clone()).enqueue(&[planned[1].job.clone()]).await.unwrap();
     sqlx::query("UPDATE jobs SET state = 'done', finished_at = now()").execute(app.pool()).await.unwrap();
 
@@ -201,10 +203,7 @@ async fn replicas_storing_the_same_batch_at_once_store_it_and_its_jobs_once() {
     let project = app.project().await.id;
     for _ in 0..10 {
         let events: Vec<IncomingEvent> = (0..20).map(|_| generation()).collect();
-        let planned: Vec<PlannedJob> = events
-            .iter()
-            .map(|e| PlannedJob { generation: e.uuid, job: job(project, Some(&e.uuid.to_string())), caps: Vec::new() })
-            .collect();
+        let planned = planned_jobs(project, &events);
         let replicas = (0..3).map(|_| {
             let (store, events, planned) = (PgAiEventStore::new(app.pool().clone()), events.clone(), planned.clone());
             tokio::spawn(async move { batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap() })
