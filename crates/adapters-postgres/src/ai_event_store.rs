@@ -16,7 +16,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
-use crate::fresh_inserts::{FreshInserts, OnExisting, is_duplicate_of};
+use crate::fresh_inserts::{FreshInserts, OnExisting};
 
 /// A month, as the first instant of it (UTC): the key of one partition.
 type Month = DateTime<Utc>;
@@ -290,10 +290,7 @@ impl PgAiEventStore {
         columns: &BatchColumns<'_>,
         on_existing: OnExisting,
     ) -> Result<i64, sqlx::Error> {
-        let statement = match on_existing {
-            OnExisting::Fail => INSERT_NEW_BATCH,
-            OnExisting::Skip => INSERT_BATCH,
-        };
+        let statement = on_existing.statement(INSERT_NEW_BATCH, INSERT_BATCH);
         let mut conn = self.pool.acquire().await?;
         let stored = columns.bind(sqlx::query_scalar(statement), project).fetch_one(&mut *conn).await;
         // A batch statement can be tens of megabytes, and a pooled connection keeps its
@@ -309,10 +306,7 @@ pub(crate) async fn insert_returning_uuids(
     columns: &BatchColumns<'_>,
     on_existing: OnExisting,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let statement = match on_existing {
-        OnExisting::Fail => INSERT_NEW_BATCH_RETURNING_UUIDS,
-        OnExisting::Skip => INSERT_BATCH_RETURNING_UUIDS,
-    };
+    let statement = on_existing.statement(INSERT_NEW_BATCH_RETURNING_UUIDS, INSERT_BATCH_RETURNING_UUIDS);
     columns.bind(sqlx::query_scalar(statement), project).fetch_all(conn).await
 }
 
@@ -384,8 +378,7 @@ impl AiEventStore for PgAiEventStore {
                 }
                 // A uuid the project has (a re-sent batch): the statement stored nothing;
                 // the tolerant one skips it.
-                Err(error) if on_existing == OnExisting::Fail && is_duplicate_of(&error, CLAIMS_KEY) => {
-                    self.fresh.met_existing();
+                Err(error) if self.fresh.met_existing_in(&error, on_existing, CLAIMS_KEY) => {
                     on_existing = OnExisting::Skip;
                 }
                 stored => break stored,

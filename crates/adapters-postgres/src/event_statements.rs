@@ -6,7 +6,7 @@ use domain::{ProjectId, RepositoryError};
 use uuid::Uuid;
 
 use crate::ai_event_store::{BatchColumns, CLAIMS_KEY, insert_returning_uuids, is_missing_partition};
-use crate::fresh_inserts::{OnExisting, is_duplicate_of};
+use crate::fresh_inserts::OnExisting;
 use crate::unit_of_work::PgTransaction;
 
 #[async_trait]
@@ -60,8 +60,7 @@ impl PgTransaction {
             }
             // A uuid the project has (a re-sent batch) failed the statement and with it this
             // transaction; its retry skips existing uuids (see `fresh_inserts`).
-            Err(error) if on_existing == OnExisting::Fail && is_duplicate_of(&error, CLAIMS_KEY) => {
-                store.fresh().met_existing();
+            Err(error) if store.fresh().met_existing_in(&error, on_existing, CLAIMS_KEY) => {
                 Err(RepositoryError::retryable(error))
             }
             stored => stored.map_err(RepositoryError::new),

@@ -25,6 +25,16 @@ pub(crate) enum OnExisting {
     Skip,
 }
 
+impl OnExisting {
+    /// Of a statement's two forms, the one for this treatment.
+    pub(crate) fn statement(self, failing: &'static str, skipping: &'static str) -> &'static str {
+        match self {
+            Self::Fail => failing,
+            Self::Skip => skipping,
+        }
+    }
+}
+
 /// The process's memory of the last duplicate met by an insert that expected none.
 #[derive(Clone)]
 pub(crate) struct FreshInserts {
@@ -49,6 +59,19 @@ impl FreshInserts {
         self.last_conflict.store(self.elapsed_ms() + 1, Ordering::Relaxed);
     }
 
+    /// Whether `error` is an insert made `on_existing` meeting an existing row of `key`
+    /// (a unique violation, SQLSTATE 23505, of that constraint); if so, noted.
+    pub(crate) fn met_existing_in(&self, error: &sqlx::Error, on_existing: OnExisting, key: &str) -> bool {
+        let duplicate = on_existing == OnExisting::Fail
+            && error
+                .as_database_error()
+                .is_some_and(|db| db.code().as_deref() == Some("23505") && db.constraint() == Some(key));
+        if duplicate {
+            self.met_existing();
+        }
+        duplicate
+    }
+
     fn elapsed_ms(&self) -> u64 {
         millis(self.started.elapsed())
     }
@@ -62,13 +85,6 @@ fn on_existing_at(last_conflict: u64, now_ms: u64) -> OnExisting {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Whether `error` is a unique violation (SQLSTATE 23505) of `constraint`.
-pub(crate) fn is_duplicate_of(error: &sqlx::Error, constraint: &str) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|db| db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
 #[cfg(test)]

@@ -16,17 +16,19 @@ use uuid::Uuid;
 
 use crate::fresh_inserts::OnExisting;
 
+/// Inserts jobs, failing on an existing id (see `fresh_inserts`).
+macro_rules! insert_jobs {
+    () => {
+        "\
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
+SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])"
+    };
+}
+const INSERT_NEW_JOBS: &str = insert_jobs!();
+
 /// Inserts jobs; one whose id exists is skipped (a keyed job's id is derived from its
 /// kind and key, so that is the same (kind, key) queued before).
-const INSERT_JOBS: &str = "\
-INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
-SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])
-ON CONFLICT (id) DO NOTHING";
-
-/// `INSERT_JOBS` failing on an existing id instead (see `fresh_inserts`).
-const INSERT_NEW_JOBS: &str = "\
-INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
-SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])";
+const INSERT_JOBS: &str = concat!(insert_jobs!(), "\nON CONFLICT (id) DO NOTHING");
 
 /// The jobs' key: an insert that expected only new jobs fails on it.
 pub(crate) const JOBS_KEY: &str = "jobs_pkey";
@@ -180,29 +182,22 @@ pub(crate) async fn holds_lease_in(conn: &mut PgConnection, lease: &domain::jobs
 
 /// Inserts `jobs` on `conn` (the caller's transaction); returns how many were new.
 pub(crate) async fn insert_jobs(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64, sqlx::Error> {
-    if jobs.is_empty() {
-        return Ok(0);
-    }
-    let result = bind_jobs(sqlx::query(INSERT_JOBS), jobs.iter()).execute(&mut *conn).await?;
-    Ok(result.rows_affected())
+    insert_jobs_as(conn, jobs, OnExisting::Skip).await
 }
 
-/// Inserts `jobs` expected to be new on `conn` (the caller's transaction): with
-/// `OnExisting::Fail` an existing one fails the statement (see `fresh_inserts`); returns
-/// how many were new.
-pub(crate) async fn insert_new_jobs(
+/// Inserts `jobs` on `conn` (the caller's transaction), treating an existing one
+/// `on_existing` (see `fresh_inserts`); returns how many were new.
+pub(crate) async fn insert_jobs_as(
     conn: &mut PgConnection,
     jobs: &[NewJob],
     on_existing: OnExisting,
 ) -> Result<u64, sqlx::Error> {
-    match on_existing {
-        OnExisting::Skip => insert_jobs(conn, jobs).await,
-        OnExisting::Fail if jobs.is_empty() => Ok(0),
-        OnExisting::Fail => {
-            let result = bind_jobs(sqlx::query(INSERT_NEW_JOBS), jobs.iter()).execute(&mut *conn).await?;
-            Ok(result.rows_affected())
-        }
+    if jobs.is_empty() {
+        return Ok(0);
     }
+    let statement = on_existing.statement(INSERT_NEW_JOBS, INSERT_JOBS);
+    let result = bind_jobs(sqlx::query(statement), jobs.iter()).execute(&mut *conn).await?;
+    Ok(result.rows_affected())
 }
 
 /// Binds the job columns `$1`..`$6` (id, project, kind, key, payload, attempts) as arrays,

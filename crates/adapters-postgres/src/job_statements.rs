@@ -9,7 +9,6 @@ use domain::{EvaluationId, ProjectId, RepositoryError};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::fresh_inserts::{OnExisting, is_duplicate_of};
 use crate::job_queue::{self, JOBS_KEY};
 use crate::unit_of_work::PgTransaction;
 
@@ -81,11 +80,10 @@ impl JobStatements for PgTransaction {
     async fn insert_fresh(&mut self, jobs: &[NewJob]) -> Result<u64, RepositoryError> {
         let fresh = self.event_store().fresh().clone();
         let on_existing = fresh.on_existing();
-        match job_queue::insert_new_jobs(self.connection().await?, jobs, on_existing).await {
+        match job_queue::insert_jobs_as(self.connection().await?, jobs, on_existing).await {
             // A job that exists failed the statement and with it this transaction; its retry
             // skips existing jobs (see `fresh_inserts`).
-            Err(error) if on_existing == OnExisting::Fail && is_duplicate_of(&error, JOBS_KEY) => {
-                fresh.met_existing();
+            Err(error) if fresh.met_existing_in(&error, on_existing, JOBS_KEY) => {
                 Err(RepositoryError::retryable(error))
             }
             inserted => inserted.map_err(RepositoryError::new),
