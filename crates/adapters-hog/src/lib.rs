@@ -3,6 +3,8 @@
 //! interpreter's nesting bound is sized for a smaller stack than that), within the spec's
 //! budgets (section 4.4): 100,000 operations, 64 MB of values, 1 s, call depth 64.
 
+mod run_threads;
+
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,19 +12,24 @@ use domain::code::{
     BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError, CodeUnavailable,
 };
 use hog::{Limits, Program, Value};
-
-/// The stack of the thread a run happens on: several times what the interpreter's nesting
-/// bound needs, so no code can overflow it.
-pub const RUN_STACK_BYTES: usize = 8 * 1024 * 1024;
+pub use run_threads::{KEPT_THREADS, RUN_STACK_BYTES, RunThreads};
 
 /// Runs Hog code evaluators.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HogEvaluator {
     limits: Limits,
+    threads: RunThreads,
 }
 
 impl Default for HogEvaluator {
     fn default() -> Self {
+        Self::on(RunThreads::default())
+    }
+}
+
+impl HogEvaluator {
+    /// Running on `threads`, within the spec's budgets.
+    pub fn on(threads: RunThreads) -> Self {
         Self {
             limits: Limits {
                 max_steps: 100_000,
@@ -31,60 +38,59 @@ impl Default for HogEvaluator {
                 max_duration: Duration::from_secs(1),
                 max_prints: 100,
             },
+            threads,
         }
+    }
+
+    /// With other budgets (tests).
+    pub fn with_limits(limits: Limits) -> Self {
+        Self { limits, ..Self::default() }
     }
 }
 
-impl HogEvaluator {
-    /// With other budgets (tests).
-    pub fn with_limits(limits: Limits) -> Self {
-        Self { limits }
-    }
+fn run_now(limits: Limits, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
+    let started = Instant::now();
+    let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
+    run_program(limits, &program, globals_of(&input), started)
+}
 
-    fn run_now(&self, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
-        let started = Instant::now();
-        let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
-        self.run_program(&program, globals_of(&input), started)
-    }
+fn run_program(limits: Limits, program: &Program, globals: Globals, started: Instant) -> Result<CodeRun, CodeFailure> {
+    let outcome = program.run(globals, limits).map_err(|e| CodeFailure(e.to_string()))?;
+    let returned = match outcome.value {
+        Value::Bool(b) => Ok(Some(b)),
+        Value::Null => Ok(None),
+        other => Err(format!("a {} ({})", other.type_name(), shorten(&other.display()))),
+    };
+    Ok(CodeRun { returned, prints: outcome.prints, duration: started.elapsed() })
+}
 
-    fn run_program(&self, program: &Program, globals: Globals, started: Instant) -> Result<CodeRun, CodeFailure> {
-        let outcome = program.run(globals, self.limits).map_err(|e| CodeFailure(e.to_string()))?;
-        let returned = match outcome.value {
-            Value::Bool(b) => Ok(Some(b)),
-            Value::Null => Ok(None),
-            other => Err(format!("a {} ({})", other.type_name(), shorten(&other.display()))),
+/// Each code compiled once, each event's globals made once (values are shared and
+/// copied on write, so no run sees another's changes); after a code's first failure
+/// its other runs are skipped.
+fn run_batch_now(limits: Limits, batch: &CodeBatch) -> Vec<BatchRun> {
+    let programs: Vec<Result<Program, CodeFailure>> =
+        batch.sources.iter().map(|source| hog::compile(source).map_err(|e| CodeFailure(e.to_string()))).collect();
+    let mut failed = vec![false; programs.len()];
+    let mut globals: Vec<Option<Globals>> = vec![None; batch.inputs.len()];
+    let mut answers = Vec::with_capacity(batch.runs.len());
+    for &(source, input) in &batch.runs {
+        let (Some(program), Some(event)) = (programs.get(source), batch.inputs.get(input)) else {
+            answers.push(Some(Err(CodeFailure("the code evaluator was given no such run".into()))));
+            continue;
         };
-        Ok(CodeRun { returned, prints: outcome.prints, duration: started.elapsed() })
-    }
-
-    /// Each code compiled once, each event's globals made once (values are shared and
-    /// copied on write, so no run sees another's changes); after a code's first failure
-    /// its other runs are skipped.
-    fn run_batch_now(&self, batch: &CodeBatch) -> Vec<BatchRun> {
-        let programs: Vec<Result<Program, CodeFailure>> =
-            batch.sources.iter().map(|source| hog::compile(source).map_err(|e| CodeFailure(e.to_string()))).collect();
-        let mut failed = vec![false; programs.len()];
-        let mut globals: Vec<Option<Globals>> = vec![None; batch.inputs.len()];
-        let mut answers = Vec::with_capacity(batch.runs.len());
-        for &(source, input) in &batch.runs {
-            let (Some(program), Some(event)) = (programs.get(source), batch.inputs.get(input)) else {
-                answers.push(Some(Err(CodeFailure("the code evaluator was given no such run".into()))));
-                continue;
-            };
-            if failed[source] {
-                answers.push(None);
-                continue;
-            }
-            let started = Instant::now();
-            let answer = program.as_ref().map_err(Clone::clone).and_then(|program| {
-                let globals = globals[input].get_or_insert_with(|| globals_of(event)).clone();
-                self.run_program(program, globals, started)
-            });
-            failed[source] = answer.is_err();
-            answers.push(Some(answer));
+        if failed[source] {
+            answers.push(None);
+            continue;
         }
-        answers
+        let started = Instant::now();
+        let answer = program.as_ref().map_err(Clone::clone).and_then(|program| {
+            let globals = globals[input].get_or_insert_with(|| globals_of(event)).clone();
+            run_program(limits, program, globals, started)
+        });
+        failed[source] = answer.is_err();
+        answers.push(Some(answer));
     }
+    answers
 }
 
 /// The globals a run starts with.
@@ -113,25 +119,6 @@ fn globals_of(input: &CodeInput) -> Globals {
     globals
 }
 
-/// Runs `work` on a thread of its own with a [`RUN_STACK_BYTES`] stack, without blocking
-/// the caller's executor; a thread that cannot be had is the server's want, not the code's.
-async fn on_run_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, CodeUnavailable> {
-    on_thread_of(std::thread::Builder::new().name("hog-run".into()).stack_size(RUN_STACK_BYTES), work).await
-}
-
-async fn on_thread_of<T: Send + 'static>(
-    thread: std::thread::Builder,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, CodeUnavailable> {
-    let (done, outcome) = tokio::sync::oneshot::channel();
-    thread
-        .spawn(move || {
-            let _ = done.send(work());
-        })
-        .map_err(|error| CodeUnavailable(format!("no thread to run it on ({error})")))?;
-    outcome.await.map_err(|_| CodeUnavailable("its thread ended without an answer".into()))
-}
-
 fn shorten(text: &str) -> String {
     let mut short: String = text.chars().take(60).collect();
     if short.len() < text.len() {
@@ -151,14 +138,14 @@ impl CodeEvaluator for HogEvaluator {
     }
 
     async fn run(&self, source: &str, input: CodeInput) -> Result<Result<CodeRun, CodeFailure>, CodeUnavailable> {
-        let evaluator = *self;
+        let limits = self.limits;
         let source = source.to_owned();
-        on_run_thread(move || evaluator.run_now(&source, input)).await
+        self.threads.run(move || run_now(limits, &source, input)).await
     }
 
     async fn run_batch(&self, batch: CodeBatch) -> Result<Vec<BatchRun>, CodeUnavailable> {
-        let evaluator = *self;
-        on_run_thread(move || evaluator.run_batch_now(&batch)).await
+        let limits = self.limits;
+        self.threads.run(move || run_batch_now(limits, &batch)).await
     }
 }
 
@@ -237,14 +224,5 @@ mod tests {
         assert_eq!(returned[5], Some(Ok(Some(true))), "another code goes on");
         assert!(matches!(&returned[6], Some(Err(message)) if message.contains("line 1")), "{:?}", returned[6]);
         assert_eq!(returned[7], None);
-    }
-
-    #[tokio::test]
-    async fn a_thread_that_cannot_be_had_is_no_fault_of_the_code() {
-        // A stack larger than the machine's memory: the kernel refuses the thread.
-        let unobtainable = std::thread::Builder::new().stack_size(1 << 46);
-        let unavailable = on_thread_of(unobtainable, || 1).await.unwrap_err();
-        assert!(unavailable.0.starts_with("no thread to run it on"), "{unavailable}");
-        assert_eq!(on_thread_of(std::thread::Builder::new(), || 1).await, Ok(1));
     }
 }

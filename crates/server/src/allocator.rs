@@ -1,33 +1,21 @@
-//! The allocator, and when it gives freed memory back to the system.
-//!
-//! mimalloc allocates faster than glibc's malloc on the request path. It gives freed
-//! memory back lazily, on a later call of the thread that owns it: a block freed by another
-//! thread waits in its page until the owner looks, and an emptied page is purged only
-//! after a delay, when the owner next allocates. A runtime worker that went quiet after a
-//! burst of large batches so held 130–220 MiB for as long as it stayed quiet. Each worker
-//! now collects its heap as it parks (README, "Memory under the burst").
+//! The allocator: mimalloc allocates faster than glibc's malloc on the request path. When
+//! it gives memory back is `llm_analytics::memory`'s.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Gives what the calling thread's heap holds free back to the system: blocks other threads
-/// freed into it, empty pages, and segments left by threads that ended. A runtime worker
-/// calls it as it parks, so a worker that goes quiet holds nothing it does not use.
-pub fn give_back_thread_memory() {
-    #[allow(unsafe_code)]
-    // SAFETY: takes no pointer; mimalloc only walks the calling thread's own heap, and its
-    // shared arenas under their own locks.
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Mutex;
+
+    use llm_analytics::memory::{KEEP_RESIDENT_BYTES, collect_thread_heap, give_back_thread_memory, resident_bytes};
+
+    /// The tests that measure the resident set run one at a time.
+    static MEASURING: Mutex<()> = Mutex::new(());
 
     #[test]
     fn memory_freed_on_another_thread_goes_back_when_its_owner_collects() {
+        let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let resident = || {
             let status = std::fs::read_to_string("/proc/self/statm").unwrap();
             let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -38,12 +26,44 @@ mod tests {
         let with_blocks = resident();
         std::thread::spawn(move || drop(blocks)).join().unwrap();
 
-        give_back_thread_memory();
+        collect_thread_heap();
 
         let after = resident();
         assert!(
             after + 48 * 1024 * 1024 < with_blocks,
             "at least 48 of the 64 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"
+        );
+    }
+
+    #[test]
+    fn the_resident_set_is_read_as_the_kernel_counts_it() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .map(|rest| rest.trim().trim_end_matches("kB").trim().parse().unwrap())
+            .unwrap();
+        let read = resident_bytes().expect("statm is readable");
+        // Both are the same counter; other test threads may allocate in between.
+        assert!(read.abs_diff(kib * 1024) < 16 * 1024 * 1024, "statm {read} bytes, status {kib} KiB");
+    }
+
+    #[test]
+    fn memory_above_the_floor_goes_back_as_a_thread_parks() {
+        let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let resident = || resident_bytes().unwrap();
+        // More than the floor, written so it is resident, freed by another thread.
+        let blocks: Vec<Vec<u8>> = (0..2048).map(|_| vec![1u8; 64 * 1024]).collect();
+        let with_blocks = resident();
+        assert!(with_blocks > KEEP_RESIDENT_BYTES, "{with_blocks} bytes resident with 128 MiB of blocks");
+        std::thread::spawn(move || drop(blocks)).join().unwrap();
+
+        give_back_thread_memory();
+
+        let after = resident();
+        assert!(
+            after + 96 * 1024 * 1024 < with_blocks,
+            "at least 96 of the 128 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"
         );
     }
 }

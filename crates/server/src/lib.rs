@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http_server;
+pub mod memory;
 pub mod serve;
 pub mod telemetry;
 pub mod wiring;

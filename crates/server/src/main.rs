@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     init_logging(config.json_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .on_thread_park(allocator::give_back_thread_memory)
+        .on_thread_park(llm_analytics::memory::give_back_thread_memory)
         .build()
     {
         Ok(runtime) => runtime,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use adapters_crypto::{AesGcmCipher, HmacLinkSigner, KeyRing};
 use adapters_delivery::{Deliveries, DeliveryConfig};
-use adapters_hog::HogEvaluator;
+use adapters_hog::{HogEvaluator, RunThreads};
 use adapters_http::{ApiServices, AppState, CpuPool, IngestBudget, Readiness};
 use adapters_llm::{HttpLlmGateway, HttpStructuredCompletion, PinnedPriceTable};
 use adapters_postgres::{
@@ -227,8 +227,10 @@ impl Services {
             evaluation_configs.clone(),
             config.llm.trial_models.clone(),
         ));
-        // Code evaluators run in-process, behind their port.
-        let code: Arc<dyn CodeEvaluator> = Arc::new(HogEvaluator::default());
+        // Code evaluators run in-process, behind their port, on threads that give memory
+        // back as they wait, as the runtime's do as they park.
+        let code_threads = RunThreads::new(crate::memory::give_back_thread_memory);
+        let code: Arc<dyn CodeEvaluator> = Arc::new(HogEvaluator::on(code_threads));
         let evaluations = Arc::new(EvaluationService::new(
             evaluation_repository.clone(),
             Arc::new(EvaluationTransactions::new(unit_of_work.clone())),

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::report::{Measured, SummaryRow, rate_text, thousands};
 use super::server::RunningServer;
-use super::{BenchArgs, BenchProject, Setup, checked_output, http_client, psql_value_in, serve_command};
+use super::{BenchArgs, BenchProject, Setup, checked_output, cpu_time, http_client, psql_value_in, serve_command};
 use crate::dev::{Server, scalar};
 use crate::process::{self, Interrupted, Signals};
 
@@ -75,6 +75,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     checked_output(&process::output(&mut pin, signals).await?, "taskset (pinning the worker to one core)")?;
     let started = Instant::now();
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let cpu_before = (cpu_time::process_cpu(worker.pid)?, cpu_time::machine_busy()?);
     let before = count(setup, &results_sql, signals).await?;
     eprintln!("xtask: code: one worker pinned to core {WORKER_CORE}; {before} judged before it was pinned");
     // Whether any job is left, through the due jobs' index, twice a second: each poll
@@ -97,6 +98,8 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let last_end = "SELECT extract(epoch FROM max(finished_at)) FROM jobs WHERE kind = 'judge_code'";
     let last_end: f64 = psql_value_in(setup.pg, DATABASE, last_end, signals).await?.parse()?;
     let finished = Duration::from_secs_f64((last_end - started_at.as_secs_f64()).max(0.001));
+    let worker_cpu = cpu_time::process_cpu(worker.pid)? - cpu_before.0;
+    let machine_cpu = cpu_time::machine_busy()? - cpu_before.1;
     worker.stop().await?;
     let judged = count(setup, &results_sql, signals).await?;
     let failed =
@@ -107,6 +110,9 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
     let timed = judged - before;
     let rate = timed as f64 / finished.as_secs_f64();
     let met = rate >= TARGET_PER_SECOND && judged == generations as u64 && failed == 0;
+    let alone = postgres_alone(setup, &project.id, &evaluation, signals).await?;
+    let per_judgement = |cpu: Duration| cpu.as_secs_f64() * 1e6 / timed.max(1) as f64;
+    let worker_core_rate = timed as f64 / worker_cpu.as_secs_f64().max(0.001);
     Ok(Measured {
         title: "code: Hog judgements end to end, one worker on one core".to_owned(),
         lines: vec![
@@ -114,19 +120,113 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             ("jobs not done".to_owned(), failed.to_string()),
             ("timed judgements".to_owned(), format!("{timed} in {:.2} s", finished.as_secs_f64())),
             ("judgements/s".to_owned(), thousands(rate)),
+            (
+                "worker CPU per judgement (judgements per second of its core)".to_owned(),
+                format!("{:.1} µs ({})", per_judgement(worker_cpu), thousands(worker_core_rate)),
+            ),
+            (
+                "machine CPU per judgement, the rest (PostgreSQL, polling)".to_owned(),
+                format!(
+                    "{:.1} µs, {:.1} µs",
+                    per_judgement(machine_cpu),
+                    per_judgement(machine_cpu.saturating_sub(worker_cpu))
+                ),
+            ),
+            (
+                "PostgreSQL alone, one session: read, store results (per judgement)".to_owned(),
+                format!(
+                    "{:.1} µs + {:.1} µs",
+                    alone.read.as_secs_f64() * 1e6 / alone.count.max(1) as f64,
+                    alone.store.as_secs_f64() * 1e6 / alone.count.max(1) as f64
+                ),
+            ),
+            ("PostgreSQL alone, judgements/s".to_owned(), thousands(alone.rate())),
         ],
-        summary: SummaryRow::absolute(
-            "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
-             one worker pinned to one core"
+        summary: SummaryRow {
+            measurement: "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
+                          one worker pinned to one core; yardstick: PostgreSQL alone reading the generations \
+                          and storing the results, one session"
                 .to_owned(),
-            rate_text("judgements", rate, timed, finished),
-            format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
+            server: rate_text("judgements", rate, timed, finished),
+            yardstick: format!("{}/s", thousands(alone.rate())),
+            ratio: format!("{:.2}", rate / alone.rate()),
+            target: format!("≥ {TARGET_PER_SECOND:.0}/s, each judged once"),
             met,
-        ),
+        },
         notes: Vec::new(),
         errors: failed + (generations as u64).abs_diff(judged),
         first_error: None,
     })
+}
+
+/// What PostgreSQL alone took for the database's side of the judgements.
+struct Alone {
+    count: u64,
+    /// Reading the generations, their properties written out as text.
+    read: Duration,
+    /// Storing as many results (claims and events, their columns extracted).
+    store: Duration,
+}
+
+impl Alone {
+    fn rate(&self) -> f64 {
+        self.count as f64 / (self.read + self.store).as_secs_f64().max(0.001)
+    }
+}
+
+/// The judgements' database work done by PostgreSQL alone, in one session (one core) with
+/// no parallel workers, set-based (no round trips, no statement per batch): the best it can
+/// do of it here. The read is the worker's statement over every generation, each written
+/// out as text and measured (not sent); the store inserts a copy of every result with a new
+/// uuid, claims then events, parsing the properties from text as the service's statement
+/// does (once a row: `OFFSET 0` keeps the parsed value a column, so `ai_property_text` is
+/// inlined over it as in the service's statement, not called on the cast six times). The
+/// copies are removed afterwards.
+async fn postgres_alone(setup: &Setup<'_>, project: &str, evaluation: &str, signals: &mut Signals) -> Result<Alone> {
+    let prepare = format!(
+        "DROP TABLE IF EXISTS bench_alone_read, bench_alone_results; \
+         CREATE TABLE bench_alone_read AS SELECT uuid, timestamp FROM ai_events \
+             WHERE project_id = {project} AND event = '$ai_generation'; \
+         CREATE TABLE bench_alone_results AS SELECT gen_random_uuid() AS uuid, event, distinct_id, timestamp, \
+             properties::text AS properties FROM ai_events WHERE project_id = {project} AND evaluation_id = '{evaluation}'; \
+         SELECT count(*) FROM bench_alone_results"
+    );
+    let count: u64 = psql_value_in(setup.pg, DATABASE, &prepare, signals).await?.parse()?;
+    // Each its own command: VACUUM cannot run in the transaction a many-statement command is.
+    for settle in ["VACUUM ANALYZE", "CHECKPOINT"] {
+        psql_value_in(setup.pg, DATABASE, settle, signals).await?;
+    }
+    let one_core = "SET max_parallel_workers_per_gather = 0;";
+    let read = format!(
+        "{one_core} SELECT sum(length(e.properties::text)) FROM bench_alone_read w \
+         JOIN ai_events e ON e.project_id = {project} AND e.uuid = w.uuid \
+         AND e.timestamp >= w.timestamp - interval '1 second' AND e.timestamp <= w.timestamp + interval '1 second'"
+    );
+    let started = Instant::now();
+    psql_value_in(setup.pg, DATABASE, &read, signals).await?;
+    let read = started.elapsed();
+    let store = format!(
+        "{one_core} BEGIN; \
+         INSERT INTO ai_event_ids (project_id, uuid, timestamp) SELECT {project}, uuid, timestamp FROM bench_alone_results; \
+         INSERT INTO ai_events (project_id, uuid, event, distinct_id, timestamp, trace_id, session_id, \
+             evaluation_id, target_event_id, experiment_id, experiment_item_id, properties) \
+         SELECT {project}, uuid, event, distinct_id, timestamp, ai_property_text(p, '$ai_trace_id'), \
+             ai_property_text(p, '$ai_session_id'), ai_property_text(p, '$ai_evaluation_id'), \
+             ai_property_text(p, '$ai_target_event_id'), ai_property_text(p, '$ai_experiment_id'), \
+             ai_property_text(p, '$ai_experiment_item_id'), p \
+         FROM (SELECT uuid, event, distinct_id, timestamp, properties::jsonb AS p FROM bench_alone_results OFFSET 0) AS r; \
+         COMMIT"
+    );
+    let started = Instant::now();
+    psql_value_in(setup.pg, DATABASE, &store, signals).await?;
+    let store = started.elapsed();
+    let cleanup = format!(
+        "DELETE FROM ai_events WHERE project_id = {project} AND uuid IN (SELECT uuid FROM bench_alone_results); \
+         DELETE FROM ai_event_ids WHERE project_id = {project} AND uuid IN (SELECT uuid FROM bench_alone_results); \
+         DROP TABLE bench_alone_read, bench_alone_results"
+    );
+    psql_value_in(setup.pg, DATABASE, &cleanup, signals).await?;
+    Ok(Alone { count, read, store })
 }
 
 async fn count(setup: &Setup<'_>, sql: &str, signals: &mut Signals) -> Result<u64> {

@@ -26,6 +26,7 @@
 
 mod burst;
 mod code_judge;
+mod cpu_time;
 mod ingestion;
 mod ingestion_judged;
 mod judge;

@@ -2,7 +2,7 @@
 //! the JSON text of a structured value, as the reference passes them), `properties`, and
 //! `event`; of a trace or session also `target` and `evaluation_events`.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::evaluation::TargetKind;
 use crate::ingestion::AiEventName;
@@ -69,13 +69,23 @@ pub fn target_code_input(kind: TargetKind, id: &str, anchor: &Generation, events
 
 /// The globals for `generation`.
 pub fn code_input(generation: &Generation) -> CodeInput {
-    let properties = &generation.properties;
+    input_with(generation, generation.properties.clone())
+}
+
+/// The globals for `generation`, its properties moved into them: it keeps only what its
+/// judgements' results copy ([`Generation::take_properties`]).
+pub fn code_input_taking(generation: &mut Generation) -> CodeInput {
+    let properties = generation.take_properties();
+    input_with(generation, properties)
+}
+
+fn input_with(generation: &Generation, properties: Map<String, Value>) -> CodeInput {
     let output = properties.get("$ai_output_choices").or_else(|| properties.get("$ai_output"));
     CodeInput {
         input: as_text(properties.get("$ai_input")),
         output: as_text(output),
-        properties: Value::Object(properties.clone()),
         event: event_value(generation),
+        properties: Value::Object(properties),
         target: None,
     }
 }
@@ -127,6 +137,22 @@ mod tests {
         assert_eq!(input.output, "Hello");
         assert_eq!(input.properties["$ai_model"], "gpt-5");
         assert_eq!(input.event["event"], "$ai_generation");
+    }
+
+    #[test]
+    fn taking_the_properties_gives_the_same_globals_and_leaves_what_results_copy() {
+        let mut generation = event(
+            "$ai_generation",
+            json!({"$ai_output_choices": [{"role": "assistant", "content": "Hello"}], "$ai_trace_id": "t",
+                   "$ai_model": "gpt-5"}),
+        );
+        let copied = code_input(&generation);
+        let taken = code_input_taking(&mut generation);
+        assert_eq!(taken, copied);
+        assert_eq!(Value::Object(generation.properties), json!({"$ai_trace_id": "t"}));
+        let mut untraced = event("$ai_generation", json!({"$ai_output": "Hi"}));
+        assert_eq!(code_input_taking(&mut untraced).output, "Hi");
+        assert!(untraced.properties.is_empty());
     }
 
     fn event(name: &str, properties: Value) -> Generation {

@@ -5,13 +5,14 @@
 //! every job's end in one transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::service::JudgeService;
 use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
-use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input, verdict_of_run};
+use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input_taking, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
 use crate::jobs::{ClaimedJob, JobEnd, JobId, JobOutcome, Lease};
@@ -111,7 +112,7 @@ impl JudgeService {
     ) -> Result<(), Interrupted> {
         self.drop_stored_results(&mut units).await?;
         let evaluations = self.evaluations_of(&units).await?;
-        let generations = self.generations_of(&units).await?;
+        let mut generations = self.generations_of(&units).await?;
         let mut judged: HashMap<usize, Judged> = readable.iter().map(|index| (*index, Judged::default())).collect();
         let mut code = CodeBatch::default();
         let mut sources: HashMap<(ProjectId, EvaluationId), usize> = HashMap::new();
@@ -137,7 +138,7 @@ impl JudgeService {
                     }
                     Some(evaluation) => evaluation,
                 };
-                let Some(generation) = generations.get(&(project, unit.payload.generation)) else {
+                let Some(generation) = generations.get_mut(&(project, unit.payload.generation)) else {
                     job.fail(unit, *evaluation_id, "the generation is no longer stored");
                     continue;
                 };
@@ -146,7 +147,7 @@ impl JudgeService {
                     code.sources.len() - 1
                 });
                 let input = *inputs.entry((project, generation.uuid)).or_insert_with(|| {
-                    code.inputs.push(code_input(generation));
+                    code.inputs.push(code_input_taking(generation));
                     code.inputs.len() - 1
                 });
                 code.runs.push((source, input));
@@ -186,9 +187,9 @@ impl JudgeService {
             }
         }
 
-        let ends: Vec<(&ClaimedJob, Judged)> =
+        let mut ends: Vec<(&ClaimedJob, Judged)> =
             readable.iter().map(|index| (&jobs[*index], judged.remove(index).unwrap_or_default())).collect();
-        self.store_code_results(&ends).await?;
+        self.store_code_results(ResultsToStore::moved_from(&mut ends)).await?;
         for (claimed, judged) in &ends {
             if let JobEnd::Fail(reason) = judged.end() {
                 tracing::warn!(job = %claimed.lease.job, project = %claimed.project, error = %reason, "job failed");
@@ -259,36 +260,71 @@ impl JudgeService {
     /// Stores every result with every job's end, in one transaction, while each lease is
     /// still its job's; a job whose lease lapsed is left out (with its results) and the
     /// rest written again.
-    async fn store_code_results(&self, ends: &[(&ClaimedJob, Judged)]) -> Result<(), RepositoryError> {
-        let mut held: Vec<&(&ClaimedJob, Judged)> = ends.iter().collect();
+    async fn store_code_results(&self, mut held: ResultsToStore) -> Result<(), RepositoryError> {
         loop {
             let ended: Vec<JobId> = retried_once(|| async {
                 let mut tx = self.ports.unit_of_work.begin().await?;
-                let mut by_project: HashMap<ProjectId, Vec<IncomingEvent>> = HashMap::new();
-                for (claimed, judged) in &held {
-                    by_project.entry(claimed.project).or_default().extend(judged.results.iter().cloned());
-                }
-                for (project, results) in by_project.iter().filter(|(_, results)| !results.is_empty()) {
+                for (project, results) in held.by_project.iter().filter(|(_, results)| !results.is_empty()) {
                     tx.events().insert(*project, results).await?;
                 }
-                let job_ends: Vec<(Lease, JobEnd)> =
-                    held.iter().map(|(claimed, judged)| (claimed.lease, judged.end())).collect();
-                let ended = tx.jobs().end_each(&job_ends).await?;
-                if ended.len() == job_ends.len() {
+                let ended = tx.jobs().end_each(&held.ends).await?;
+                if ended.len() == held.ends.len() {
                     tx.commit().await?;
                 }
                 Ok(ended)
             })
             .await?;
-            if ended.len() == held.len() {
+            if ended.len() == held.ends.len() {
                 return Ok(());
             }
-            tracing::warn!(lapsed = held.len() - ended.len(), "judge_code jobs lost their leases before their end");
-            held.retain(|(claimed, _)| ended.contains(&claimed.lease.job));
-            if held.is_empty() {
+            tracing::warn!(
+                lapsed = held.ends.len() - ended.len(),
+                "judge_code jobs lost their leases before their end"
+            );
+            held = held.of_jobs(&ended);
+            if held.ends.is_empty() {
                 return Ok(());
             }
         }
+    }
+}
+
+/// A batch's results to store, one list a project, with its jobs' ends.
+struct ResultsToStore {
+    by_project: HashMap<ProjectId, Vec<IncomingEvent>>,
+    /// Each job's lease and end.
+    ends: Vec<(Lease, JobEnd)>,
+    /// Where each job's results are (its project's list, a range of it), in `ends`' order.
+    places: Vec<(ProjectId, Range<usize>)>,
+}
+
+impl ResultsToStore {
+    /// The jobs' results, moved out of them (the jobs keep their failures).
+    fn moved_from(jobs: &mut [(&ClaimedJob, Judged)]) -> Self {
+        let mut held = Self { by_project: HashMap::new(), ends: Vec::new(), places: Vec::new() };
+        for (claimed, judged) in jobs {
+            held.ends.push((claimed.lease, judged.end()));
+            let list = held.by_project.entry(claimed.project).or_default();
+            let start = list.len();
+            list.append(&mut judged.results);
+            held.places.push((claimed.project, start..list.len()));
+        }
+        held
+    }
+
+    /// Only the jobs in `kept`, with their results (copied: a lease lapses rarely).
+    fn of_jobs(&self, kept: &[JobId]) -> Self {
+        let mut held = Self { by_project: HashMap::new(), ends: Vec::new(), places: Vec::new() };
+        for ((lease, end), (project, place)) in self.ends.iter().zip(&self.places) {
+            if kept.contains(&lease.job) {
+                held.ends.push((*lease, end.clone()));
+                let list = held.by_project.entry(*project).or_default();
+                let start = list.len();
+                list.extend_from_slice(&self.by_project[project][place.clone()]);
+                held.places.push((*project, start..list.len()));
+            }
+        }
+        held
     }
 }
 
@@ -299,4 +335,68 @@ fn verdict_of(answer: BatchRun, evaluation: &Evaluation) -> Option<Result<super:
         Ok(run) => verdict_of_run(&run, evaluation.output_type).map_err(|e| e.to_string()),
         Err(failure) => Err(failure.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::ingestion::AiEventName;
+
+    fn job(n: u128, project: i64) -> ClaimedJob {
+        ClaimedJob {
+            lease: Lease { job: JobId(Uuid::from_u128(n)), token: Uuid::from_u128(100 + n) },
+            project: ProjectId(project),
+            kind: None,
+            payload: serde_json::Value::Null,
+            attempts: 1,
+            max_attempts: 3,
+        }
+    }
+
+    fn judged(results: &[u128], failure: Option<&str>) -> Judged {
+        let result = |n: &u128| IncomingEvent {
+            uuid: Uuid::from_u128(*n),
+            event: AiEventName::parse(AiEventName::EVALUATION).unwrap(),
+            distinct_id: "u".into(),
+            timestamp: Utc::now(),
+            properties: Map::new(),
+        };
+        Judged {
+            results: results.iter().map(result).collect(),
+            failures: failure.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    fn uuids(held: &ResultsToStore, project: i64) -> Vec<u128> {
+        held.by_project
+            .get(&ProjectId(project))
+            .map_or(Vec::new(), |list| list.iter().map(|e| e.uuid.as_u128()).collect())
+    }
+
+    #[test]
+    fn results_are_moved_into_one_list_a_project_and_a_lapsed_job_takes_its_own_out() {
+        let (first, second, third) = (job(1, 7), job(2, 8), job(3, 7));
+        let mut jobs = vec![
+            (&first, judged(&[11, 12], None)),
+            (&second, judged(&[21], Some("the evaluation was deleted before it ran"))),
+            (&third, judged(&[31, 32], None)),
+        ];
+        let held = ResultsToStore::moved_from(&mut jobs);
+        assert!(jobs.iter().all(|(_, judged)| judged.results.is_empty()), "moved, not copied");
+        assert_eq!((uuids(&held, 7), uuids(&held, 8)), (vec![11, 12, 31, 32], vec![21]));
+        let ends: Vec<JobEnd> = held.ends.iter().map(|(_, end)| end.clone()).collect();
+        assert_eq!(
+            ends,
+            [JobEnd::Complete, JobEnd::Fail("the evaluation was deleted before it ran".into()), JobEnd::Complete]
+        );
+
+        let without_first = held.of_jobs(&[second.lease.job, third.lease.job]);
+        assert_eq!((uuids(&without_first, 7), uuids(&without_first, 8)), (vec![31, 32], vec![21]));
+        let leases: Vec<Lease> = without_first.ends.iter().map(|(lease, _)| *lease).collect();
+        assert_eq!(leases, [second.lease, third.lease]);
+        let only_third = without_first.of_jobs(&[third.lease.job]);
+        assert_eq!((uuids(&only_third, 7), uuids(&only_third, 8)), (vec![31, 32], vec![]));
+    }
 }

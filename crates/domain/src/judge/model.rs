@@ -97,6 +97,21 @@ pub struct Generation {
     pub properties: Map<String, Value>,
 }
 
+/// The property a judgement's result copies from the event it judged.
+const COPIED_BY_RESULTS: &str = "$ai_trace_id";
+
+impl Generation {
+    /// Its properties, moved out (so code can have them without a copy); it keeps the one
+    /// its results copy.
+    pub fn take_properties(&mut self) -> Map<String, Value> {
+        let properties = std::mem::take(&mut self.properties);
+        if let Some(copied) = properties.get(COPIED_BY_RESULTS) {
+            self.properties.insert(COPIED_BY_RESULTS.to_owned(), copied.clone());
+        }
+        properties
+    }
+}
+
 /// An hourly-cap reservation a queued job needs: one of `max` for `evaluation` in `hour`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HourlyCap {
@@ -202,8 +217,8 @@ impl ResultEvent<'_> {
         set("$ai_evaluation_applicable", json!(self.verdict.applicable));
         set("$ai_evaluation_reasoning", json!(self.verdict.reasoning));
         set("$ai_target_event_id", json!(self.generation.uuid.to_string()));
-        if let Some(trace) = self.generation.properties.get("$ai_trace_id").filter(|v| !v.is_null()) {
-            set("$ai_trace_id", trace.clone());
+        if let Some(trace) = self.generation.properties.get(COPIED_BY_RESULTS).filter(|v| !v.is_null()) {
+            set(COPIED_BY_RESULTS, trace.clone());
         }
         match self.key {
             KeyType::Byok(key) => {
