@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 
 /// Below this resident set a parking thread keeps its free memory for the next batch; a
 /// quiet process holds at most this much, or what it uses when that is more.
-pub const KEEP_RESIDENT_BYTES: u64 = 64 * 1024 * 1024;
+pub const KEEP_RESIDENT_BYTES: u64 = 96 * 1024 * 1024;
 
 /// `/proc/self/statm` counts pages of this size (x86-64 Linux, where the service runs).
 const PAGE_BYTES: u64 = 4096;
