@@ -1,8 +1,8 @@
 //! The threads runs happen on. Each run (a batch, or one test run) gets a thread of its own,
 //! so a runaway code holds up only its own batch; a thread that finished waits for the
 //! next run instead of ending, so a busy worker does not start a thread per batch (a new
-//! thread's allocator heap starts empty, and its first allocations fault pages in: a tenth
-//! of a busy judge worker's time went to that). At most [`KEPT_THREADS`] wait.
+//! thread's allocator heap starts empty, and its first allocations fault pages in). At
+//! most [`KEPT_THREADS`] wait.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -124,10 +124,20 @@ mod tests {
 
     use super::*;
 
+    /// Waits until `count` threads wait: a thread offers itself only after its answer is sent.
+    async fn waiting_threads(threads: &RunThreads, count: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while threads.waiting.lock().unwrap().len() < count {
+            assert!(std::time::Instant::now() < deadline, "{threads:?}, expected {count} waiting");
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test]
     async fn a_finished_thread_runs_the_next_work() {
         let threads = RunThreads::default();
         let first = threads.run(|| std::thread::current().id()).await.unwrap();
+        waiting_threads(&threads, 1).await;
         let second = threads.run(|| std::thread::current().id()).await.unwrap();
         assert_eq!(first, second);
         assert_ne!(first, std::thread::current().id());
@@ -167,12 +177,7 @@ mod tests {
             ids.insert(run.await.unwrap());
         }
         assert_eq!(ids.len(), 8);
-        // Each thread offers itself after its answer is sent: poll for the kept ones.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while threads.waiting.lock().unwrap().len() < KEPT_THREADS {
-            assert!(std::time::Instant::now() < deadline, "{threads:?}");
-            tokio::task::yield_now().await;
-        }
+        waiting_threads(&threads, KEPT_THREADS).await;
         let kept = threads.run(|| std::thread::current().id()).await.unwrap();
         assert!(ids.contains(&kept), "a kept thread ran the next work");
     }
