@@ -13,22 +13,21 @@ mod tests {
     /// The tests that measure the resident set run one at a time.
     static MEASURING: Mutex<()> = Mutex::new(());
 
+    /// The resident set with `mib` MiB of blocks written (so resident) and, after another
+    /// thread freed them and this one called `give_back`, the resident set then.
+    fn resident_with_blocks_and_after(mib: usize, give_back: fn()) -> (u64, u64) {
+        let resident = || resident_bytes().unwrap();
+        let blocks: Vec<Vec<u8>> = (0..mib * 16).map(|_| vec![1u8; 64 * 1024]).collect();
+        let with_blocks = resident();
+        std::thread::spawn(move || drop(blocks)).join().unwrap();
+        give_back();
+        (with_blocks, resident())
+    }
+
     #[test]
     fn memory_freed_on_another_thread_goes_back_when_its_owner_collects() {
         let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let resident = || {
-            let status = std::fs::read_to_string("/proc/self/statm").unwrap();
-            let pages: u64 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
-            pages * 4096
-        };
-        // 64 MiB in blocks of 64 KiB, written so they are resident, freed by another thread.
-        let blocks: Vec<Vec<u8>> = (0..1024).map(|_| vec![1u8; 64 * 1024]).collect();
-        let with_blocks = resident();
-        std::thread::spawn(move || drop(blocks)).join().unwrap();
-
-        collect_thread_heap();
-
-        let after = resident();
+        let (with_blocks, after) = resident_with_blocks_and_after(64, collect_thread_heap);
         assert!(
             after + 48 * 1024 * 1024 < with_blocks,
             "at least 48 of the 64 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"
@@ -51,16 +50,8 @@ mod tests {
     #[test]
     fn memory_above_the_floor_goes_back_as_a_thread_parks() {
         let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let resident = || resident_bytes().unwrap();
-        // More than the floor, written so it is resident, freed by another thread.
-        let blocks: Vec<Vec<u8>> = (0..2048).map(|_| vec![1u8; 64 * 1024]).collect();
-        let with_blocks = resident();
+        let (with_blocks, after) = resident_with_blocks_and_after(128, give_back_thread_memory);
         assert!(with_blocks > KEEP_RESIDENT_BYTES, "{with_blocks} bytes resident with 128 MiB of blocks");
-        std::thread::spawn(move || drop(blocks)).join().unwrap();
-
-        give_back_thread_memory();
-
-        let after = resident();
         assert!(
             after + 96 * 1024 * 1024 < with_blocks,
             "at least 96 of the 128 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"

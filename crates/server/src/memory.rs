@@ -10,7 +10,6 @@
 //! [`KEEP_RESIDENT_BYTES`]: below that a collect gave back pages the next batch faulted in
 //! again (a fifth of a busy judge worker's time went to that).
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -34,10 +33,9 @@ pub fn give_back_thread_memory() {
 /// through a file each thread keeps open: one `pread` a park.
 pub fn resident_bytes() -> Option<u64> {
     thread_local! {
-        static STATM: RefCell<Option<File>> = RefCell::new(File::open("/proc/self/statm").ok());
+        static STATM: Option<File> = File::open("/proc/self/statm").ok();
     }
     STATM.with(|statm| {
-        let statm = statm.borrow();
         let mut text = [0u8; 128];
         let read = statm.as_ref()?.read_at(&mut text, 0).ok()?;
         let resident: u64 = std::str::from_utf8(&text[..read]).ok()?.split_whitespace().nth(1)?.parse().ok()?;

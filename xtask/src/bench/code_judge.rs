@@ -134,11 +134,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
             ),
             (
                 "PostgreSQL alone, one session: read, store results (per judgement)".to_owned(),
-                format!(
-                    "{:.1} µs + {:.1} µs",
-                    alone.read.as_secs_f64() * 1e6 / alone.count.max(1) as f64,
-                    alone.store.as_secs_f64() * 1e6 / alone.count.max(1) as f64
-                ),
+                format!("{:.1} µs + {:.1} µs", alone.micros_each(alone.read), alone.micros_each(alone.store)),
             ),
             ("PostgreSQL alone, judgements/s".to_owned(), thousands(alone.rate())),
         ],
@@ -171,6 +167,11 @@ struct Alone {
 impl Alone {
     fn rate(&self) -> f64 {
         self.count as f64 / (self.read + self.store).as_secs_f64().max(0.001)
+    }
+
+    /// `spent` over the count, in µs each.
+    fn micros_each(&self, spent: Duration) -> f64 {
+        spent.as_secs_f64() * 1e6 / self.count.max(1) as f64
     }
 }
 
