@@ -20,8 +20,8 @@ use crate::fresh_inserts::OnExisting;
 macro_rules! insert_jobs {
     () => {
         "\
-INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts)
-SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])"
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts, attachment)
+SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::text[])"
     };
 }
 const INSERT_NEW_JOBS: &str = insert_jobs!();
@@ -52,15 +52,17 @@ SET state = 'running', attempts = j.attempts + 1, lease_token = gen_random_uuid(
     locked_until = clock_timestamp() + make_interval(secs => $3),
     run_after = clock_timestamp() + make_interval(secs => $3)
 FROM due WHERE j.id = due.id
-RETURNING j.id, j.project_id, j.kind, j.payload, j.attempts, j.max_attempts, j.lease_token";
+RETURNING j.id, j.project_id, j.kind, j.payload, j.attachment, j.attempts, j.max_attempts, j.lease_token";
 
 const RENEW: &str = "\
 UPDATE jobs SET locked_until = clock_timestamp() + make_interval(secs => $3),
                 run_after = clock_timestamp() + make_interval(secs => $3)
 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
+/// An ended job's attachment is dropped: it was for its handler only.
 pub(crate) const COMPLETE: &str = "\
-UPDATE jobs SET state = 'done', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL
+UPDATE jobs SET state = 'done', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL,
+                attachment = NULL
 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
 const HOLDS_LEASE: &str = "\
@@ -73,7 +75,7 @@ WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
 const FAIL: &str = "\
 UPDATE jobs SET state = 'failed', finished_at = clock_timestamp(), lease_token = NULL, locked_until = NULL,
-                last_error = $3
+                last_error = $3, attachment = NULL
 WHERE id = $1 AND lease_token = $2 AND state = 'running'";
 
 /// The longest error text kept on a job.
@@ -144,6 +146,7 @@ struct ClaimRow {
     project_id: i64,
     kind: String,
     payload: Value,
+    attachment: Option<String>,
     attempts: i32,
     max_attempts: i32,
     lease_token: Uuid,
@@ -200,8 +203,8 @@ pub(crate) async fn insert_jobs_as(
     Ok(result.rows_affected())
 }
 
-/// Binds the job columns `$1`..`$6` (id, project, kind, key, payload, attempts) as arrays,
-/// one element per job.
+/// Binds the job columns `$1`..`$7` (id, project, kind, key, payload, attempts, attachment)
+/// as arrays, one element per job.
 pub(crate) fn bind_jobs<'q>(
     query: Query<'q, Postgres, PgArguments>,
     jobs: impl Iterator<Item = &'q NewJob> + Clone,
@@ -212,7 +215,8 @@ pub(crate) fn bind_jobs<'q>(
         .bind(jobs.clone().map(|j| j.kind.as_str()).collect::<Vec<&str>>())
         .bind(jobs.clone().map(|j| j.unique_key.as_deref()).collect::<Vec<Option<&str>>>())
         .bind(jobs.clone().map(|j| Json(&j.payload)).collect::<Vec<Json<&Value>>>())
-        .bind(jobs.map(|j| i32::try_from(j.max_attempts).unwrap_or(i32::MAX)).collect::<Vec<i32>>())
+        .bind(jobs.clone().map(|j| i32::try_from(j.max_attempts).unwrap_or(i32::MAX)).collect::<Vec<i32>>())
+        .bind(jobs.map(|j| j.attachment.as_deref()).collect::<Vec<Option<&str>>>())
 }
 
 fn seconds(duration: Duration) -> f64 {
@@ -254,6 +258,7 @@ impl JobQueue for PgJobQueue {
                 project: ProjectId(row.project_id),
                 kind: JobKind::parse(&row.kind),
                 payload: row.payload,
+                attachment: row.attachment,
                 attempts: u32::try_from(row.attempts).unwrap_or(0),
                 max_attempts: u32::try_from(row.max_attempts).unwrap_or(1),
             })

@@ -36,10 +36,10 @@ WHERE c.evaluation_id = t.e AND c.hour = t.h";
 /// never past the `run_before` it was queued with (LEAST ignores a null). `xmax = 0`
 /// tells a new row from an updated one.
 const DEBOUNCE_CREATE: &str = "\
-INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts, run_after, run_before)
-SELECT id, project, kind, key, payload, attempts, due, latest
-FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::timestamptz[],
-            $8::timestamptz[]) AS t(id, project, kind, key, payload, attempts, due, latest)
+INSERT INTO jobs (id, project_id, kind, unique_key, payload, max_attempts, attachment, run_after, run_before)
+SELECT id, project, kind, key, payload, attempts, attachment, due, latest
+FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::text[],
+            $8::timestamptz[], $9::timestamptz[]) AS t(id, project, kind, key, payload, attempts, attachment, due, latest)
 ORDER BY id
 ON CONFLICT (id) DO UPDATE
 SET run_after = GREATEST(jobs.run_after, LEAST(EXCLUDED.run_after, jobs.run_before))
@@ -62,7 +62,7 @@ WHERE j.id = locked.id";
 const END_EACH: &str = "\
 UPDATE jobs j
 SET state = CASE WHEN t.error IS NULL THEN 'done' ELSE 'failed' END, finished_at = clock_timestamp(),
-    lease_token = NULL, locked_until = NULL, last_error = coalesce(t.error, j.last_error)
+    lease_token = NULL, locked_until = NULL, last_error = coalesce(t.error, j.last_error), attachment = NULL
 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS t(id, token, error)
 WHERE j.id = t.id AND j.lease_token = t.token AND j.state = 'running'
 RETURNING j.id";

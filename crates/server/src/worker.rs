@@ -318,6 +318,7 @@ mod tests {
                         project: ProjectId(1),
                         kind: Some(*kind),
                         payload: serde_json::Value::Null,
+                        attachment: None,
                         attempts: 1,
                         max_attempts: 3,
                     });

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use domain::ingestion::{AiEventName, BatchTransactions, BatchWrites, IncomingEvent};
 use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
-use domain::judge::{HourlyCap, PlannedJob, hour_of};
+use domain::judge::{HourlyCap, JudgePayload, JudgeStore, PlannedJob, attached_generations, hour_of};
 use domain::llm::TrialCredits;
 use domain::{EvaluationId, ProjectId};
 use serde_json::{Map, json};
@@ -365,4 +365,54 @@ async fn each_kind_is_claimed_up_to_its_own_room() {
     assert_eq!((of(&claimed, JobKind::Judge), of(&claimed, JobKind::ReportDelivery)), (2, 3));
     let rest = queue.claim(&[(JobKind::Judge, 10), (JobKind::ReportDelivery, 10)], LEASE).await.unwrap();
     assert_eq!((of(&rest, JobKind::Judge), of(&rest, JobKind::ReportDelivery)), (3, 0));
+}
+
+#[tokio::test]
+async fn a_code_job_carries_its_generations_as_stored_and_drops_them_when_it_ends() {
+    let app = TestApp::migrated().await;
+    let store = PgAiEventStore::new(app.pool().clone());
+    let queue = PgJobQueue::new(app.pool().clone());
+    let project = app.project().await.id;
+    // What a read gives back differently from what was sent, were it not as stored:
+    // nanoseconds, numbers PostgreSQL writes its own way, non-ASCII text, a long answer.
+    let properties = json!({
+        "$ai_output_choices": [{"role": "assistant", "content": "Ships in 3–5 days 🚚. ".repeat(120)}],
+        "$ai_total_cost_usd": 0.1, "tokens": 1e3, "big": 12345678901234567890u64, "tiny": 1e-7, "nested": {"b": [1, null, true], "a": "x"}
+    });
+    let events: Vec<IncomingEvent> = (0..3)
+        .map(|n| IncomingEvent {
+            timestamp: Utc::now() + chrono::Duration::nanoseconds(n * 1_001),
+            properties: properties.as_object().unwrap().clone(),
+            ..generation()
+        })
+        .collect();
+    let planned: Vec<PlannedJob> = events
+        .iter()
+        .map(|e| {
+            let payload = JudgePayload {
+                evaluations: vec![EvaluationId(Uuid::from_u128(1))],
+                generation: e.uuid,
+                generation_timestamp: e.timestamp,
+                manual: false,
+            };
+            let job = NewJob::new(project, JobKind::JudgeCode, payload.unique_key(project), json!(payload), 3);
+            PlannedJob { generation: e.uuid, job, caps: Vec::new() }
+        })
+        .collect();
+    batches(&store).store_batch(project, &events, &planned, &[]).await.unwrap();
+
+    let claimed = queue.claim(&[(JobKind::JudgeCode, 10)], LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one job for the batch");
+    let carried =
+        attached_generations(claimed[0].attachment.as_deref().expect("the job carries its generations")).unwrap();
+    let wanted: Vec<_> = events.iter().map(|e| (e.uuid, e.timestamp)).collect();
+    let mut read = PgJudgeStore::new(app.pool().clone()).events(project, &wanted).await.unwrap();
+    read.sort_by_key(|g| events.iter().position(|e| e.uuid == g.uuid));
+    assert_eq!(carried, read, "what the job carries is what a read gives");
+
+    assert!(queue.retry(&claimed[0].lease, Duration::ZERO, "again").await.unwrap());
+    let again = queue.claim(&[(JobKind::JudgeCode, 10)], LEASE).await.unwrap();
+    assert_eq!(again[0].attachment, claimed[0].attachment, "a retried job carries them still");
+    assert!(queue.complete(&again[0].lease).await.unwrap());
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs WHERE attachment IS NOT NULL").await, 0, "dropped at its end");
 }

@@ -62,6 +62,7 @@ fn claimed() -> ClaimedJob {
         project: PROJECT,
         kind: Some(JobKind::Backfill),
         payload: serde_json::to_value(payload).unwrap(),
+        attachment: None,
         attempts: 1,
         max_attempts: 5,
     }

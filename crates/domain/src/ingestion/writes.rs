@@ -69,7 +69,7 @@ impl BatchTransactions {
             (allocation.jobs, allocation.refused)
         };
         let to_queue: Vec<NewJob> = to_queue.into_iter().map(std::borrow::Cow::into_owned).collect();
-        let to_queue = gather_code_jobs(project, to_queue);
+        let to_queue = gather_code_jobs(project, to_queue, events);
         let mut jobs_queued = if to_queue.is_empty() { 0 } else { tx.jobs().insert_fresh(&to_queue).await? };
         let debounced: Vec<Debounce> = targets
             .iter()

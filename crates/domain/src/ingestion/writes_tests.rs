@@ -30,6 +30,7 @@ fn planned(event: &IncomingEvent) -> PlannedJob {
             kind: JobKind::Judge,
             unique_key: Some(event.uuid.to_string()),
             payload: json!({}),
+            attachment: None,
             max_attempts: 3,
         },
         caps: Vec::new(),

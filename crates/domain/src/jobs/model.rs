@@ -95,6 +95,9 @@ pub struct NewJob {
     /// deduplicated (a manual run).
     pub unique_key: Option<String>,
     pub payload: Value,
+    /// What the job's handler would otherwise read back, given to it as text (a
+    /// `judge_code` job's generations as stored); dropped when the job ends.
+    pub attachment: Option<String>,
     /// Attempts before the job ends failed (a lease that lapsed counts as one).
     pub max_attempts: u32,
 }
@@ -113,7 +116,12 @@ impl NewJob {
             Some(key) => JobId::for_key(kind, key),
             None => JobId(Uuid::now_v7()),
         };
-        Self { id, project, kind, unique_key, payload, max_attempts }
+        Self { id, project, kind, unique_key, payload, attachment: None, max_attempts }
+    }
+
+    /// The job carrying `attachment` to its handler.
+    pub fn with_attachment(self, attachment: String) -> Self {
+        Self { attachment: Some(attachment), ..self }
     }
 }
 
@@ -146,6 +154,8 @@ pub struct ClaimedJob {
     /// `None` for a kind this build does not know (a newer replica's job).
     pub kind: Option<JobKind>,
     pub payload: Value,
+    /// What it was queued with for its handler ([`NewJob::attachment`]).
+    pub attachment: Option<String>,
     /// Including this one.
     pub attempts: u32,
     pub max_attempts: u32,

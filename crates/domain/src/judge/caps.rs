@@ -152,6 +152,7 @@ mod tests {
                 kind: JobKind::Judge,
                 unique_key: None,
                 payload: serde_json::to_value(&payload).unwrap_or(json!({})),
+                attachment: None,
                 max_attempts: 3,
             },
             caps: evaluations

@@ -10,6 +10,7 @@ use std::ops::Range;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::attached::attached_generations;
 use super::service::JudgeService;
 use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
 use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input_taking, verdict_of_run};
@@ -43,6 +44,38 @@ impl Unit<'_> {
             reason.to_owned()
         }
     }
+}
+
+/// The generations still to judge that the units' jobs carry as attachments; a job whose
+/// attachment does not read has its generations read instead.
+fn carried_generations(units: &[Unit<'_>]) -> HashMap<(ProjectId, Uuid), Generation> {
+    let needed: HashSet<(ProjectId, Uuid)> = units
+        .iter()
+        .filter(|unit| !unit.pending.is_empty())
+        .map(|unit| (unit.claimed.project, unit.payload.generation))
+        .collect();
+    let mut found = HashMap::new();
+    let mut jobs_read = HashSet::new();
+    for unit in units {
+        let Some(text) = unit.claimed.attachment.as_deref() else { continue };
+        if !jobs_read.insert(unit.job) {
+            continue;
+        }
+        match attached_generations(text) {
+            Ok(generations) => {
+                for generation in generations {
+                    let key = (unit.claimed.project, generation.uuid);
+                    if needed.contains(&key) {
+                        found.insert(key, generation);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(job = %unit.claimed.lease.job, %error, "unreadable attachment: its generations are read");
+            }
+        }
+    }
+    found
 }
 
 /// What one job ends with: its results, and the failures of its judgements.
@@ -234,21 +267,23 @@ impl JudgeService {
         Ok(evaluations)
     }
 
-    /// The batch's generations, one read per project, each by its uuid and timestamp (so
-    /// each is one index probe in its own partition).
+    /// The batch's generations: those its jobs carry ([`attached_generations`]), the others read, one
+    /// read per project, each by its uuid and timestamp (so each is one index probe in its
+    /// own partition).
     async fn generations_of(
         &self,
         units: &[Unit<'_>],
     ) -> Result<HashMap<(ProjectId, Uuid), Generation>, RepositoryError> {
+        let mut generations = carried_generations(units);
         let mut wanted: HashMap<ProjectId, Vec<(Uuid, DateTime<Utc>)>> = HashMap::new();
         let mut seen = HashSet::new();
         for unit in units.iter().filter(|unit| !unit.pending.is_empty()) {
-            if seen.insert((unit.claimed.project, unit.payload.generation)) {
+            let key = (unit.claimed.project, unit.payload.generation);
+            if !generations.contains_key(&key) && seen.insert(key) {
                 let generation = (unit.payload.generation, unit.payload.generation_timestamp);
                 wanted.entry(unit.claimed.project).or_default().push(generation);
             }
         }
-        let mut generations = HashMap::new();
         for (project, wanted) in wanted {
             for generation in self.ports.store.events(project, &wanted).await? {
                 generations.insert((project, generation.uuid), generation);
@@ -350,6 +385,7 @@ mod tests {
             project: ProjectId(project),
             kind: None,
             payload: serde_json::Value::Null,
+            attachment: None,
             attempts: 1,
             max_attempts: 3,
         }

@@ -3,6 +3,7 @@
 //! them through [`JudgeService`] (a [`crate::jobs::JobHandler`]); results are
 //! `$ai_evaluation` events stored like ingested ones.
 
+mod attached;
 mod caps;
 mod code_jobs;
 pub mod content;
@@ -19,6 +20,7 @@ mod target_run;
 pub mod target_text;
 mod targets;
 
+pub use attached::attached_generations;
 pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters, reserve_in};
 pub use error::{ManualRunError, ResultsError};
 pub use manual_run::{ManualRun, ManualRunCommand};

@@ -2,9 +2,13 @@
 //! each enabled evaluation whose conditions match (rollout decided by the event uuid).
 //! Pure: the caller stores the jobs in the batch's transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use uuid::Uuid;
 
+use super::attached::attach;
 use super::{HourlyCap, JudgePayload, PlannedJob, hour_of};
 use crate::evaluation::{Evaluation, EvaluationTarget, EvaluationType};
 use crate::ingestion::{AiEventName, IncomingEvent};
@@ -34,19 +38,36 @@ pub const MAX_CODE_GENERATIONS_PER_JOB: usize = 256;
 /// A stored batch's jobs with its `judge_code` jobs (one per generation when planned, so
 /// that hourly caps apply per generation) gathered into as few as hold them, at most
 /// [`MAX_CODE_GENERATIONS_PER_JOB`] generations each: a job is claimed, leased and ended
-/// once for all of them (the payload [`super::CodeJudgePayload`] reads). Each gathered
-/// job is keyed by its first generation, which is stored once, ever.
-pub fn gather_code_jobs(project: crate::ProjectId, jobs: Vec<NewJob>) -> Vec<NewJob> {
+/// once for all of them (the payload [`super::CodeJudgePayload`] reads), and carries them
+/// as `events` stores them (its attachment: [`super::attached`]). Each gathered job is
+/// keyed by its first generation, which is stored once, ever.
+pub fn gather_code_jobs(project: crate::ProjectId, jobs: Vec<NewJob>, events: &[IncomingEvent]) -> Vec<NewJob> {
     let (code, mut gathered): (Vec<NewJob>, Vec<NewJob>) =
         jobs.into_iter().partition(|job| job.kind == JobKind::JudgeCode);
+    if code.is_empty() {
+        return gathered;
+    }
+    // A uuid sent twice in one batch is stored as its first event.
+    let mut stored: HashMap<Uuid, &IncomingEvent> = HashMap::with_capacity(events.len());
+    for event in events {
+        stored.entry(event.uuid).or_insert(event);
+    }
     let mut code = code.into_iter().peekable();
     while let Some(first) = code.peek() {
         // The planned job's key names its generation: `generation:{project}:{uuid}`.
         let key = first.unique_key.as_ref().map(|key| format!("code-batch:{key}"));
         // Each payload is a JudgePayload already: moved into the list, not parsed again.
         let generations: Vec<Value> = code.by_ref().take(MAX_CODE_GENERATIONS_PER_JOB).map(|job| job.payload).collect();
+        let attachment = attach(generations.iter().filter_map(|payload| {
+            let uuid = payload.get("generation")?.as_str()?.parse::<Uuid>().ok()?;
+            stored.get(&uuid).copied()
+        }));
         let payload = serde_json::json!({ "generations": generations });
-        gathered.push(NewJob::new(project, JobKind::JudgeCode, key, payload, JUDGE_MAX_ATTEMPTS));
+        let job = NewJob::new(project, JobKind::JudgeCode, key, payload, JUDGE_MAX_ATTEMPTS);
+        gathered.push(match attachment {
+            Some(attachment) => job.with_attachment(attachment),
+            None => job,
+        });
     }
     gathered
 }
@@ -91,7 +112,6 @@ pub fn plan_jobs(evaluations: &[Evaluation], events: &[IncomingEvent], now: Date
 mod tests {
     use chrono::TimeZone;
     use serde_json::json;
-    use uuid::Uuid;
 
     use super::*;
     use crate::EvaluationId;

@@ -72,6 +72,7 @@ fn claimed(manual: bool) -> ClaimedJob {
         project: PROJECT,
         kind: Some(JobKind::Judge),
         payload: serde_json::to_value(payload).unwrap(),
+        attachment: None,
         attempts: 1,
         max_attempts: 3,
     }
@@ -646,6 +647,7 @@ fn code_job(n: u128) -> ClaimedJob {
         lease: Lease { job: JobId(Uuid::from_u128(0x1000 + n)), token: Uuid::from_u128(0x2000 + n) },
         kind: Some(JobKind::JudgeCode),
         payload: serde_json::to_value(payload).unwrap(),
+        attachment: None,
         ..claimed(false)
     }
 }
@@ -776,27 +778,40 @@ async fn a_job_of_a_stored_batch_judges_each_of_its_generations_and_names_the_on
     assert_eq!(ends[0], vec![(job.lease, JobEnd::Fail(reason))]);
 }
 
-#[test]
-fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
-    let project = PROJECT;
-    let single = |n: u128| JudgePayload {
+/// A planned `judge_code` job of generation `n` judged by the hog evaluation.
+fn planned_code_job(n: u128) -> NewJob {
+    let payload = single_code_payload(n);
+    NewJob::new(PROJECT, JobKind::JudgeCode, payload.unique_key(PROJECT), serde_json::to_value(payload).unwrap(), 3)
+}
+
+fn single_code_payload(n: u128) -> JudgePayload {
+    JudgePayload {
         evaluations: vec![evaluation_id()],
         generation: Uuid::from_u128(n),
         generation_timestamp: at(),
         manual: false,
-    };
-    let code = |n: u128| {
-        NewJob::new(
-            project,
-            JobKind::JudgeCode,
-            single(n).unique_key(project),
-            serde_json::to_value(single(n)).unwrap(),
-            3,
-        )
-    };
-    let mut jobs: Vec<NewJob> = (1..=300).map(code).collect();
-    jobs.push(judge_job(project, &single(1)));
-    let gathered = gather_code_jobs(project, jobs);
+    }
+}
+
+/// Generation `n` as ingestion stored it.
+fn stored_event(n: u128) -> crate::ingestion::IncomingEvent {
+    let generation = generation_numbered(n);
+    crate::ingestion::IncomingEvent {
+        uuid: generation.uuid,
+        event: crate::ingestion::AiEventName::parse(&generation.event).unwrap(),
+        distinct_id: generation.distinct_id,
+        timestamp: generation.timestamp,
+        properties: generation.properties,
+    }
+}
+
+#[test]
+fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
+    let project = PROJECT;
+    let events: Vec<_> = (1..=300).map(stored_event).collect();
+    let mut jobs: Vec<NewJob> = (1..=300).map(planned_code_job).collect();
+    jobs.push(judge_job(project, &single_code_payload(1)));
+    let gathered = gather_code_jobs(project, jobs, &events);
     let kinds: Vec<(JobKind, usize)> =
         gathered.iter().map(|job| (job.kind, CodeJudgePayload::read(&job.payload).unwrap().len())).collect();
     assert_eq!(
@@ -804,11 +819,68 @@ fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
         vec![(JobKind::Judge, 1), (JobKind::JudgeCode, MAX_CODE_GENERATIONS_PER_JOB), (JobKind::JudgeCode, 44)]
     );
     let first = CodeJudgePayload::read(&gathered[1].payload).unwrap();
-    assert_eq!(first[0], single(1), "in order, whole");
+    assert_eq!(first[0], single_code_payload(1), "in order, whole");
     assert_ne!(gathered[1].id, gathered[2].id);
     assert_eq!(
         gathered[1].id,
-        gather_code_jobs(project, (1..=300).map(code).collect())[0].id,
+        gather_code_jobs(project, (1..=300).map(planned_code_job).collect(), &events)[0].id,
         "keyed by the batch's first generation"
     );
+    assert_eq!(gathered[0].attachment, None, "an LLM judge's job carries nothing");
+    let carried = |job: &NewJob| -> Vec<Generation> {
+        crate::judge::attached_generations(job.attachment.as_deref().expect("a code job carries its generations"))
+            .unwrap()
+    };
+    assert_eq!(carried(&gathered[1]), (1..=256).map(generation_numbered).collect::<Vec<_>>(), "as stored, in order");
+    assert_eq!(carried(&gathered[2]).len(), 44);
+}
+
+#[tokio::test]
+async fn a_code_job_judges_the_generations_it_carries_and_reads_only_those_it_lacks() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks.store.expect_events().times(1).returning(|_, wanted| {
+        assert_eq!(wanted, &[(Uuid::from_u128(3), at())], "only the generation not carried");
+        Ok(vec![generation_numbered(3)])
+    });
+    mocks.code.expect_run_batch().times(1).returning(|batch| {
+        let outputs: Vec<&str> = batch.inputs.iter().map(|i| i.output.as_str()).collect();
+        assert_eq!(outputs, ["answer 1", "answer 2", "answer 3"]);
+        let ran = Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }));
+        Ok(vec![ran.clone(), ran.clone(), ran])
+    });
+    let (service, stored) = mocks.service();
+    // Generation 3 is carried by no job (as if the attachment had lost it).
+    let events: Vec<_> = (1..=2).map(stored_event).collect();
+    let gathered = gather_code_jobs(PROJECT, (1..=3).map(planned_code_job).collect(), &events);
+    let job =
+        ClaimedJob { payload: gathered[0].payload.clone(), attachment: gathered[0].attachment.clone(), ..code_job(1) };
+
+    assert_eq!(service.run_batch(std::slice::from_ref(&job)).await, vec![JobOutcome::Finished]);
+
+    let judged: Vec<Value> =
+        stored.lock().unwrap().iter().map(|r| r.properties["$ai_target_event_id"].clone()).collect();
+    let expected: Vec<Value> = (1..=3).map(|n| json!(Uuid::from_u128(n).to_string())).collect();
+    assert_eq!(judged, expected);
+}
+
+#[tokio::test]
+async fn a_code_job_whose_attachment_does_not_read_reads_its_generations() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call();
+    mocks.store.expect_events().times(1).returning(|_, wanted| {
+        assert_eq!(wanted.len(), 1);
+        Ok(vec![generation_numbered(1)])
+    });
+    mocks.code.expect_run_batch().times(1).returning(|batch| {
+        assert_eq!(batch.inputs[0].output, "answer 1");
+        Ok(vec![Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }))])
+    });
+    let (service, stored) = mocks.service();
+    let job = ClaimedJob {
+        payload: serde_json::to_value(single_code_payload(1)).unwrap(),
+        attachment: Some("[{\"uuid\": \"not a uuid\"}]".into()),
+        ..code_job(1)
+    };
+
+    assert_eq!(service.run_batch(std::slice::from_ref(&job)).await, vec![JobOutcome::Finished]);
+    assert_eq!(stored.lock().unwrap().len(), 1);
 }

@@ -200,6 +200,7 @@ fn claimed(kind: JobKind, payload: Value, attempts: u32) -> ClaimedJob {
         project: PROJECT,
         kind: Some(kind),
         payload,
+        attachment: None,
         attempts,
         max_attempts: MAX_DELIVERY_ATTEMPTS,
     }
