@@ -3,11 +3,11 @@
 //!
 //! An `--api-only` server stores `--code-generations` `$ai_generation` events of ~2 KB
 //! (batches of 500, 4 senders) for a project with one enabled 10-line Hog evaluator, so
-//! each batch's generations queue `judge_code` jobs (up to 256 generations a job) and
-//! nothing judges yet. Then one `serve --worker-only` process starts, pinned to one core
-//! (`taskset`), and the time from its pinning to the last job ended is measured: claims,
-//! generation reads, the runs, the results and the jobs' ends. PostgreSQL runs where the
-//! kernel puts it.
+//! each batch's generations queue `judge_code` jobs (up to 256 generations a job, which
+//! carries them) and nothing judges yet. Then one `serve --worker-only` process starts,
+//! pinned to one core (`taskset`), and the time from its pinning to the last job ended is
+//! measured: claims (with the generations the jobs carry), the runs, the results and the
+//! jobs' ends. PostgreSQL runs where the kernel puts it.
 
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,9 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
 
     let generations = args.code_generations as usize;
     eprintln!("xtask: code: storing {generations} generations of ~2 KB in batches of 500");
+    let storing = Instant::now();
     send_generations(&client, &api.base_url, &project.token, generations).await?;
+    let stored_in = storing.elapsed();
     api.stop().await?;
     let queued_sql = "SELECT coalesce(sum(jsonb_array_length(payload -> 'generations')), 0) FROM jobs \
                       WHERE kind = 'judge_code'";
@@ -118,6 +120,14 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         lines: vec![
             ("generations / judged (passed)".to_owned(), format!("{generations} / {judged} ({passed})")),
             ("jobs not done".to_owned(), failed.to_string()),
+            (
+                "storing them with their jobs (4 senders, batches of 500): generations/s".to_owned(),
+                format!(
+                    "{} ({:.2} s)",
+                    thousands(generations as f64 / stored_in.as_secs_f64()),
+                    stored_in.as_secs_f64()
+                ),
+            ),
             ("timed judgements".to_owned(), format!("{timed} in {:.2} s", finished.as_secs_f64())),
             ("judgements/s".to_owned(), thousands(rate)),
             (
@@ -133,7 +143,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
                 ),
             ),
             (
-                "PostgreSQL alone, one session: read, store results (per judgement)".to_owned(),
+                "PostgreSQL alone, one session: read carried generations, store results (per judgement)".to_owned(),
                 format!("{:.1} µs + {:.1} µs", alone.micros_each(alone.read), alone.micros_each(alone.store)),
             ),
             ("PostgreSQL alone, judgements/s".to_owned(), thousands(alone.rate())),
@@ -141,7 +151,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
         summary: SummaryRow {
             measurement: "Hog judgements end to end through the job table, 10-line evaluator, 2 KB generations, \
                           one worker pinned to one core; yardstick: PostgreSQL alone reading the generations \
-                          and storing the results, one session"
+                          as the jobs carry them and storing the results, one session"
                 .to_owned(),
             server: rate_text("judgements", rate, timed, finished),
             yardstick: format!("{}/s", thousands(alone.rate())),
@@ -158,7 +168,7 @@ pub(super) async fn run(setup: &Setup<'_>, args: &BenchArgs, signals: &mut Signa
 /// What PostgreSQL alone took for the database's side of the judgements.
 struct Alone {
     count: u64,
-    /// Reading the generations, their properties written out as text.
+    /// Reading the generations as the jobs carry them (their attachments' text).
     read: Duration,
     /// Storing as many results (claims and events, their columns extracted).
     store: Duration,
@@ -177,17 +187,23 @@ impl Alone {
 
 /// The judgements' database work done by PostgreSQL alone, in one session (one core) with
 /// no parallel workers, set-based (no round trips, no statement per batch): the best it can
-/// do of it here. The read is the worker's statement over every generation, each written
-/// out as text and measured (not sent); the store inserts a copy of every result with a new
-/// uuid, claims then events, parsing the properties from text as the service's statement
-/// does (once a row: `OFFSET 0` keeps the parsed value a column, so `ai_property_text` is
-/// inlined over it as in the service's statement, not called on the cast six times). The
-/// copies are removed afterwards.
+/// do of it here. The read is of the generations as the `judge_code` jobs carry them
+/// (attachments of 256 generations' JSON text each, out of line and uncompressed as in
+/// `jobs`, rebuilt from the stored generations since an ended job drops its own), each
+/// sent as the worker receives it (`textsend`), measured, not sent; the store inserts a
+/// copy of every result with a new uuid, claims then events, parsing the properties from
+/// text as the service's statement does (once a row: `OFFSET 0` keeps the parsed value a
+/// column, so `ai_property_text` is inlined over it as in the service's statement, not
+/// called on the cast six times). The copies are removed afterwards.
 async fn postgres_alone(setup: &Setup<'_>, project: &str, evaluation: &str, signals: &mut Signals) -> Result<Alone> {
     let prepare = format!(
         "DROP TABLE IF EXISTS bench_alone_read, bench_alone_results; \
-         CREATE TABLE bench_alone_read AS SELECT uuid, timestamp FROM ai_events \
-             WHERE project_id = {project} AND event = '$ai_generation'; \
+         CREATE TABLE bench_alone_read (attachment TEXT); \
+         ALTER TABLE bench_alone_read ALTER COLUMN attachment SET STORAGE EXTERNAL; \
+         INSERT INTO bench_alone_read SELECT '[' || string_agg(g, ',') || ']' FROM ( \
+             SELECT (row_number() OVER () - 1) / 256 AS job, json_build_object('uuid', uuid, 'event', event, \
+                 'distinct_id', distinct_id, 'timestamp', timestamp, 'properties', properties)::text AS g \
+             FROM ai_events WHERE project_id = {project} AND event = '$ai_generation') AS carried GROUP BY job; \
          CREATE TABLE bench_alone_results AS SELECT gen_random_uuid() AS uuid, event, distinct_id, timestamp, \
              properties::text AS properties FROM ai_events WHERE project_id = {project} AND evaluation_id = '{evaluation}'; \
          SELECT count(*) FROM bench_alone_results"
@@ -198,11 +214,7 @@ async fn postgres_alone(setup: &Setup<'_>, project: &str, evaluation: &str, sign
         psql_value_in(setup.pg, DATABASE, settle, signals).await?;
     }
     let one_core = "SET max_parallel_workers_per_gather = 0;";
-    let read = format!(
-        "{one_core} SELECT sum(length(e.properties::text)) FROM bench_alone_read w \
-         JOIN ai_events e ON e.project_id = {project} AND e.uuid = w.uuid \
-         AND e.timestamp >= w.timestamp - interval '1 second' AND e.timestamp <= w.timestamp + interval '1 second'"
-    );
+    let read = format!("{one_core} SELECT sum(length(textsend(attachment))) FROM bench_alone_read");
     let started = Instant::now();
     psql_value_in(setup.pg, DATABASE, &read, signals).await?;
     let read = started.elapsed();
