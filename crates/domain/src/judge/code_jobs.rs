@@ -299,8 +299,11 @@ impl JudgeService {
         loop {
             let ended: Vec<JobId> = retried_once(|| async {
                 let mut tx = self.ports.unit_of_work.begin().await?;
+                // New but for a lapsed lease's earlier holder storing the same results at
+                // once (a retried job drops those stored before it): a duplicate costs this
+                // transaction, whose retry skips existing ones.
                 for (project, results) in held.by_project.iter().filter(|(_, results)| !results.is_empty()) {
-                    tx.events().insert(*project, results).await?;
+                    tx.events().insert_fresh(*project, results).await?;
                 }
                 let ended = tx.jobs().end_each(&held.ends).await?;
                 if ended.len() == held.ends.len() {

@@ -162,8 +162,14 @@ impl Mocks {
                 batch_ends.lock().unwrap().push(ended.to_vec());
                 Ok(ended.iter().map(|(lease, _)| lease.job).collect())
             });
-            let stored = stored.clone();
+            let stored_by_judge = stored.clone();
             tx.events.expect_insert().returning(move |_, events| {
+                stored_by_judge.lock().unwrap().extend(events.iter().cloned());
+                Ok(events.iter().map(|e| e.uuid).collect())
+            });
+            // A batch of code judgements' results, expected new.
+            let stored = stored.clone();
+            tx.events.expect_insert_fresh().returning(move |_, events| {
                 stored.lock().unwrap().extend(events.iter().cloned());
                 Ok(events.iter().map(|e| e.uuid).collect())
             });
@@ -883,4 +889,29 @@ async fn a_code_job_whose_attachment_does_not_read_reads_its_generations() {
 
     assert_eq!(service.run_batch(std::slice::from_ref(&job)).await, vec![JobOutcome::Finished]);
     assert_eq!(stored.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_of_code_jobs_stores_its_results_as_new_ones() {
+    let mut mocks = Mocks::new(hog_evaluation()).no_call().numbered_generations_stored();
+    mocks.code.expect_run_batch().times(1).returning(|batch| {
+        Ok(batch
+            .runs
+            .iter()
+            .map(|_| {
+                Some(Ok(crate::code::CodeRun { returned: Ok(Some(true)), prints: vec![], duration: Duration::ZERO }))
+            })
+            .collect())
+    });
+    mocks.unit_of_work.checkpoint();
+    mocks.unit_of_work.expect_begin().times(1).returning(|| {
+        let mut tx = MockTransaction::default();
+        tx.events.expect_insert().never();
+        tx.events.expect_insert_fresh().times(1).returning(|_, events| Ok(events.iter().map(|e| e.uuid).collect()));
+        tx.jobs.expect_end_each().returning(|ended| Ok(ended.iter().map(|(lease, _)| lease.job).collect()));
+        Ok(Box::new(tx))
+    });
+    let (service, _) = mocks.service();
+
+    assert_eq!(service.run_batch(&[code_job(1), code_job(2)]).await, vec![JobOutcome::Finished; 2]);
 }
