@@ -267,9 +267,9 @@ impl JudgeService {
         Ok(evaluations)
     }
 
-    /// The batch's generations: those its jobs carry ([`attached_generations`]), the others read, one
-    /// read per project, each by its uuid and timestamp (so each is one index probe in its
-    /// own partition).
+    /// The batch's generations: those its jobs carry ([`attached_generations`]), the
+    /// others read, one read per project, each by its uuid and timestamp (so each is one
+    /// index probe in its own partition).
     async fn generations_of(
         &self,
         units: &[Unit<'_>],

@@ -39,7 +39,8 @@ pub const MAX_CODE_GENERATIONS_PER_JOB: usize = 256;
 /// that hourly caps apply per generation) gathered into as few as hold them, at most
 /// [`MAX_CODE_GENERATIONS_PER_JOB`] generations each: a job is claimed, leased and ended
 /// once for all of them (the payload [`super::CodeJudgePayload`] reads), and carries them
-/// as `events` stores them (its attachment: [`super::attached`]). Each gathered job is
+/// as `events` stores them (its attachment: [`super::attached_generations`] reads it; a
+/// generation not among `events` is left out and read back). Each gathered job is
 /// keyed by its first generation, which is stored once, ever.
 pub fn gather_code_jobs(project: crate::ProjectId, jobs: Vec<NewJob>, events: &[IncomingEvent]) -> Vec<NewJob> {
     let (code, mut gathered): (Vec<NewJob>, Vec<NewJob>) =
