@@ -191,7 +191,8 @@ impl Alone {
 /// (attachments of 256 generations' JSON text each, out of line and uncompressed as in
 /// `jobs`, rebuilt from the stored generations since an ended job drops its own), each
 /// sent as the worker receives it (`textsend`), measured, not sent; the store inserts a
-/// copy of every result with a new uuid, claims then events, parsing the properties from
+/// copy of every result with a uuid in the same time order (its variant group, which no
+/// result's can be, replaced by `ffff`), claims then events, parsing the properties from
 /// text as the service's statement does (once a row: `OFFSET 0` keeps the parsed value a
 /// column, so `ai_property_text` is inlined over it as in the service's statement, not
 /// called on the cast six times). The copies are removed afterwards.
@@ -204,7 +205,7 @@ async fn postgres_alone(setup: &Setup<'_>, project: &str, evaluation: &str, sign
              SELECT (row_number() OVER () - 1) / 256 AS job, json_build_object('uuid', uuid, 'event', event, \
                  'distinct_id', distinct_id, 'timestamp', timestamp, 'properties', properties)::text AS g \
              FROM ai_events WHERE project_id = {project} AND event = '$ai_generation') AS carried GROUP BY job; \
-         CREATE TABLE bench_alone_results AS SELECT gen_random_uuid() AS uuid, event, distinct_id, timestamp, \
+         CREATE TABLE bench_alone_results AS SELECT overlay(uuid::text PLACING 'ffff' FROM 20 FOR 4)::uuid AS uuid, event, distinct_id, timestamp, \
              properties::text AS properties FROM ai_events WHERE project_id = {project} AND evaluation_id = '{evaluation}'; \
          SELECT count(*) FROM bench_alone_results"
     );

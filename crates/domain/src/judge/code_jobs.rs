@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::attached::attached_generations;
 use super::service::JudgeService;
-use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, result_event_id};
+use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, code_result_event_id};
 use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input_taking, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
@@ -120,7 +120,7 @@ impl JudgeService {
                         let pending = payload
                             .evaluations
                             .iter()
-                            .map(|e| (*e, result_event_id(&payload, *e, claimed.lease.job.0)))
+                            .map(|e| (*e, code_result_event_id(&payload, *e, claimed.lease.job.0)))
                             .collect();
                         units.push(Unit { job: index, claimed, payload, pending, shared });
                     }

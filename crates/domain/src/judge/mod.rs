@@ -25,8 +25,8 @@ pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, cou
 pub use error::{ManualRunError, ResultsError};
 pub use manual_run::{ManualRun, ManualRunCommand};
 pub use model::{
-    CodeJudgePayload, Generation, HourlyCap, JudgePayload, KeyType, PlannedJob, ResultEvent, StoredBatch, hour_of,
-    result_event_id,
+    CodeJudgePayload, Generation, HourlyCap, JudgePayload, KeyType, PlannedJob, ResultEvent, StoredBatch,
+    code_result_event_id, hour_of, result_event_id,
 };
 pub use plan::{JUDGE_MAX_ATTEMPTS, MAX_CODE_GENERATIONS_PER_JOB, gather_code_jobs, judge_job, plan_jobs};
 pub use ports::{EvaluationResultsStore, JudgeStore};

@@ -190,6 +190,19 @@ pub fn result_event_id(payload: &JudgePayload, evaluation: EvaluationId, job: Uu
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
+/// The id of the result event of code `evaluation` judging `payload`'s generation: derived
+/// as [`result_event_id`]'s, laid out as a UUIDv7 whose time is the generation's, so results
+/// are stored near each other at the end of the id indexes (`ai_event_ids` and the events'
+/// `(project_id, uuid)`) rather than each into a random page of them (a tenth of the
+/// database's work per code judgement). Code results had no earlier version's id to keep.
+pub fn code_result_event_id(payload: &JudgePayload, evaluation: EvaluationId, job: Uuid) -> Uuid {
+    let derived = result_event_id(payload, evaluation, job);
+    let mut rest = [0u8; 10];
+    rest.copy_from_slice(&derived.as_bytes()[6..]);
+    let millis = u64::try_from(payload.generation_timestamp.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
+}
+
 /// The `$ai_evaluation` event a judgement stores, shaped like an ingested one.
 pub struct ResultEvent<'a> {
     pub id: Uuid,
@@ -271,6 +284,23 @@ mod tests {
         let manual = JudgePayload { manual: true, ..payload };
         assert_ne!(result_event_id(&manual, first, a), result_event_id(&manual, first, b));
         assert_eq!(manual.unique_key(crate::ProjectId(1)), None);
+    }
+
+    #[test]
+    fn a_code_result_id_is_derived_and_ordered_by_its_generations_time() {
+        let payload = payload(&[1, 3]);
+        let (first, second) = (payload.evaluations[0], payload.evaluations[1]);
+        let id = code_result_event_id(&payload, first, Uuid::from_u128(10));
+        assert_eq!(id, code_result_event_id(&payload, first, Uuid::from_u128(11)), "a job run twice stores one result");
+        assert_ne!(id, code_result_event_id(&payload, second, Uuid::from_u128(10)));
+        assert_eq!(id.get_version_num(), 7);
+        let millis = u64::try_from(payload.generation_timestamp.timestamp_millis()).unwrap();
+        assert_eq!(id.get_timestamp().unwrap().to_unix(), (millis / 1000, (millis % 1000) as u32 * 1_000_000));
+        let later = JudgePayload {
+            generation_timestamp: payload.generation_timestamp + chrono::Duration::seconds(1),
+            ..payload.clone()
+        };
+        assert!(code_result_event_id(&later, first, Uuid::nil()) > id);
     }
 
     #[test]
