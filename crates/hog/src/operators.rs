@@ -169,7 +169,10 @@ fn like_pieces(text: &str, pattern: &str) -> bool {
         return false;
     };
     for piece in middle {
-        match rest.find(piece) {
+        // memchr's vectorised search: `str::find` was a tenth of a typical evaluator's run
+        // (`output like '%name%'` over a 2 KB answer). A match of a whole UTF-8 piece
+        // starts and ends on character boundaries.
+        match memchr::memmem::find(rest.as_bytes(), piece.as_bytes()) {
             Some(at) => rest = &rest[at + piece.len()..],
             None => return false,
         }
