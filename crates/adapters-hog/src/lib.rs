@@ -66,31 +66,62 @@ fn run_program(limits: Limits, program: &Program, globals: Globals, started: Ins
 
 /// Each code compiled once, each event's globals made once (values are shared and
 /// copied on write, so no run sees another's changes); after a code's first failure
-/// its other runs are skipped.
-fn run_batch_now(limits: Limits, batch: &CodeBatch) -> Vec<BatchRun> {
+/// its other runs are skipped. An event's input is dropped once its globals are made, and
+/// its globals after its last run, so a batch holds one copy of the events it has yet to
+/// judge and none of those it has judged (a worker's batches in flight stay well under
+/// the resident floor at which its threads give memory back, and so keep their pages).
+fn run_batch_now(limits: Limits, batch: CodeBatch) -> Vec<BatchRun> {
     let programs: Vec<Result<Program, CodeFailure>> =
         batch.sources.iter().map(|source| hog::compile(source).map_err(|e| CodeFailure(e.to_string()))).collect();
-    let mut failed = vec![false; programs.len()];
-    let mut globals: Vec<Option<Globals>> = vec![None; batch.inputs.len()];
-    let mut answers = Vec::with_capacity(batch.runs.len());
-    for &(source, input) in &batch.runs {
-        let (Some(program), Some(event)) = (programs.get(source), batch.inputs.get(input)) else {
-            answers.push(Some(Err(CodeFailure("the code evaluator was given no such run".into()))));
-            continue;
-        };
-        if failed[source] {
-            answers.push(None);
-            continue;
+    let mut last_run = vec![0; batch.inputs.len()];
+    for (index, &(_, input)) in batch.runs.iter().enumerate() {
+        if let Some(last) = last_run.get_mut(input) {
+            *last = index;
         }
-        let started = Instant::now();
-        let answer = program.as_ref().map_err(Clone::clone).and_then(|program| {
-            let globals = globals[input].get_or_insert_with(|| globals_of(event)).clone();
-            run_program(limits, program, globals, started)
-        });
-        failed[source] = answer.is_err();
-        answers.push(Some(answer));
+    }
+    let mut inputs: Vec<Option<CodeInput>> = batch.inputs.into_iter().map(Some).collect();
+    let mut failed = vec![false; programs.len()];
+    let mut globals: Vec<Option<Globals>> = vec![None; inputs.len()];
+    let mut answers = Vec::with_capacity(batch.runs.len());
+    for (index, &(source, input)) in batch.runs.iter().enumerate() {
+        answers.push(run_one(limits, &programs, &mut failed, source, input, &mut inputs, &mut globals));
+        if last_run.get(input) == Some(&index) {
+            globals[input] = None;
+        }
     }
     answers
+}
+
+/// The run of `source` on `input` in a batch (see [`run_batch_now`]).
+fn run_one(
+    limits: Limits,
+    programs: &[Result<Program, CodeFailure>],
+    failed: &mut [bool],
+    source: usize,
+    input: usize,
+    inputs: &mut [Option<CodeInput>],
+    globals: &mut [Option<Globals>],
+) -> BatchRun {
+    let no_such_run = || Some(Err(CodeFailure("the code evaluator was given no such run".into())));
+    let (Some(program), Some(event_globals)) = (programs.get(source), globals.get_mut(input)) else {
+        return no_such_run();
+    };
+    if failed[source] {
+        return None;
+    }
+    let started = Instant::now();
+    if event_globals.is_none() {
+        *event_globals = inputs[input].take().map(|event| globals_of(&event));
+    }
+    let Some(event_globals) = event_globals.as_ref() else {
+        return no_such_run();
+    };
+    let answer = program
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|program| run_program(limits, program, event_globals.clone(), started));
+    failed[source] = answer.is_err();
+    Some(answer)
 }
 
 /// The globals a run starts with.
@@ -145,7 +176,7 @@ impl CodeEvaluator for HogEvaluator {
 
     async fn run_batch(&self, batch: CodeBatch) -> Result<Vec<BatchRun>, CodeUnavailable> {
         let limits = self.limits;
-        self.threads.run(move || run_batch_now(limits, &batch)).await
+        self.threads.run(move || run_batch_now(limits, batch)).await
     }
 }
 
@@ -209,7 +240,7 @@ mod tests {
                 "return (".into(),
             ],
             inputs: vec![input("fine"), input("boom"), input("fine again")],
-            runs: vec![(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (3, 0), (3, 1)],
+            runs: vec![(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (1, 2), (3, 0), (3, 1), (1, 9), (1, 0)],
         };
         let answers = evaluator.run_batch(batch).await.unwrap();
         let returned: Vec<Option<Result<Option<bool>, String>>> = answers
@@ -224,5 +255,7 @@ mod tests {
         assert_eq!(returned[5], Some(Ok(Some(true))), "another code goes on");
         assert!(matches!(&returned[6], Some(Err(message)) if message.contains("line 1")), "{:?}", returned[6]);
         assert_eq!(returned[7], None);
+        assert!(matches!(&returned[8], Some(Err(message)) if message.contains("no such run")), "{:?}", returned[8]);
+        assert_eq!(returned[9], Some(Ok(Some(true))), "an event judged again after its other runs");
     }
 }

@@ -8,7 +8,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod tests {
     use std::sync::Mutex;
 
-    use llm_analytics::memory::{KEEP_RESIDENT_BYTES, collect_thread_heap, give_back_thread_memory, resident_bytes};
+    use llm_analytics::memory::{
+        KEEP_RESIDENT_BYTES, allocated_resident_bytes, collect_thread_heap, configure_allocator_for_worker,
+        give_back_thread_memory, resident_bytes,
+    };
 
     /// The tests that measure the resident set run one at a time.
     static MEASURING: Mutex<()> = Mutex::new(());
@@ -37,14 +40,31 @@ mod tests {
     #[test]
     fn the_resident_set_is_read_as_the_kernel_counts_it() {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .map(|rest| rest.trim().trim_end_matches("kB").trim().parse().unwrap())
-            .unwrap();
+        let kib = |field: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .map(|rest| rest.trim().trim_end_matches("kB").trim().parse().unwrap())
+                .unwrap()
+        };
         let read = resident_bytes().expect("statm is readable");
-        // Both are the same counter; other test threads may allocate in between.
-        assert!(read.abs_diff(kib * 1024) < 16 * 1024 * 1024, "statm {read} bytes, status {kib} KiB");
+        let allocated = allocated_resident_bytes().expect("statm is readable");
+        // The same counters; other test threads may allocate in between.
+        let (rss, anon) = (kib("VmRSS:") * 1024, kib("RssAnon:") * 1024);
+        assert!(read.abs_diff(rss) < 16 * 1024 * 1024, "statm {read} bytes, status {rss}");
+        assert!(allocated.abs_diff(anon) < 16 * 1024 * 1024, "statm less shared {allocated} bytes, status {anon}");
+        assert!(allocated < read, "the binary's pages are not counted as allocated");
+    }
+
+    #[test]
+    fn a_workers_longer_purge_delay_does_not_hold_back_what_a_collect_gives_back() {
+        let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        configure_allocator_for_worker();
+        let (with_blocks, after) = resident_with_blocks_and_after(64, collect_thread_heap);
+        assert!(
+            after + 48 * 1024 * 1024 < with_blocks,
+            "at least 48 of the 64 MiB went back: {with_blocks} bytes resident with the blocks, {after} after"
+        );
     }
 
     #[test]

@@ -70,6 +70,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(config.json_logs);
+    if let Command::Serve(args) = &cli.command
+        && args.worker_only
+    {
+        llm_analytics::memory::configure_allocator_for_worker();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_park(llm_analytics::memory::give_back_thread_memory)
