@@ -13,8 +13,9 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-/// Below this resident set a parking thread keeps its free memory for the next batch; a
-/// quiet process holds at most this much, or what it uses when that is more.
+/// Below this much allocated resident memory ([`allocated_resident_bytes`]) a parking
+/// thread keeps its free memory for the next batch; a quiet process holds at most this
+/// much, or what it uses when that is more.
 pub const KEEP_RESIDENT_BYTES: u64 = 96 * 1024 * 1024;
 
 /// How long mimalloc keeps a freed page before it gives the page back by itself in a
@@ -22,8 +23,8 @@ pub const KEEP_RESIDENT_BYTES: u64 = 96 * 1024 * 1024;
 /// worker frees and reuses its batches' memory every few milliseconds; given back that
 /// soon, each page was faulted in again by the next batch (~1.8 faults and ~6 µs of CPU per
 /// code judgement). A worker's memory is bounded by its batches in flight; the API's by
-/// request bodies, which a longer delay let pile up (a burst's peak went from 321–374 MiB
-/// to 434 MiB in one of five runs with 250 ms, against the 400 MiB target). A quiet process
+/// request bodies, which a longer delay let pile up (a burst's peak, 290–315 MiB in five
+/// runs at 10 ms, reached 434 MiB in one of five at 250 ms; the target is 400). A quiet process
 /// gives memory back through [`give_back_thread_memory`], whose collect does not wait.
 const WORKER_PURGE_DELAY_MS: std::os::raw::c_long = 250;
 
