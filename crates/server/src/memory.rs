@@ -55,26 +55,27 @@ pub fn give_back_thread_memory() {
 
 /// The process's resident set, from `/proc/self/statm` (its second field, in pages).
 pub fn resident_bytes() -> Option<u64> {
-    statm_pages(1).map(|pages| pages * PAGE_BYTES)
+    statm().map(|(resident, _)| resident * PAGE_BYTES)
 }
 
 /// Of the resident set, what the process allocated: `statm`'s resident pages less its
 /// shared ones (the binary's and libraries' file pages, which the kernel can drop at will
 /// and which are no allocator's to give back: ~16 MiB of a running server).
 pub fn allocated_resident_bytes() -> Option<u64> {
-    Some(statm_pages(1)?.saturating_sub(statm_pages(2)?) * PAGE_BYTES)
+    statm().map(|(resident, shared)| resident.saturating_sub(shared) * PAGE_BYTES)
 }
 
-/// Field `index` of `/proc/self/statm`, read through a file each thread keeps open: one
-/// `pread` a call.
-fn statm_pages(index: usize) -> Option<u64> {
+/// `/proc/self/statm`'s resident and shared pages, read through a file each thread keeps
+/// open: one `pread` a call.
+fn statm() -> Option<(u64, u64)> {
     thread_local! {
         static STATM: Option<File> = File::open("/proc/self/statm").ok();
     }
     STATM.with(|statm| {
         let mut text = [0u8; 128];
         let read = statm.as_ref()?.read_at(&mut text, 0).ok()?;
-        std::str::from_utf8(&text[..read]).ok()?.split_whitespace().nth(index)?.parse().ok()
+        let mut fields = std::str::from_utf8(&text[..read]).ok()?.split_whitespace().skip(1);
+        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
     })
 }
 

@@ -75,18 +75,65 @@ pub fn code_input(generation: &Generation) -> CodeInput {
 /// The globals for `generation`, its properties moved into them: it keeps only what its
 /// judgements' results copy ([`Generation::take_properties`]).
 pub fn code_input_taking(generation: &mut Generation) -> CodeInput {
+    code_input_taking_with(generation, StoredTexts::default())
+}
+
+/// As [`code_input_taking`], with the JSON text of structured values as they were stored
+/// (`texts`: what serialising the parsed values would write, not written again).
+pub fn code_input_taking_with(generation: &mut Generation, texts: StoredTexts) -> CodeInput {
     let properties = generation.take_properties();
-    input_with(generation, properties)
+    input_with_texts(generation, properties, texts)
 }
 
 fn input_with(generation: &Generation, properties: Map<String, Value>) -> CodeInput {
-    let output = properties.get("$ai_output_choices").or_else(|| properties.get("$ai_output"));
+    input_with_texts(generation, properties, StoredTexts::default())
+}
+
+fn input_with_texts(generation: &Generation, properties: Map<String, Value>, texts: StoredTexts) -> CodeInput {
+    let (output, output_text) = match properties.get(OUTPUT_CHOICES) {
+        Some(choices) => (Some(choices), texts.output_choices),
+        None => (properties.get(OUTPUT), texts.output),
+    };
     CodeInput {
-        input: as_text(properties.get("$ai_input")),
-        output: as_text(output),
+        input: text_of(properties.get(INPUT), texts.input),
+        output: text_of(output, output_text),
         event: event_value(generation),
         properties: Value::Object(properties),
         target: None,
+    }
+}
+
+/// The properties code sees as `input` and `output` (the choices first).
+const INPUT: &str = "$ai_input";
+const OUTPUT_CHOICES: &str = "$ai_output_choices";
+const OUTPUT: &str = "$ai_output";
+
+/// The JSON text of a generation's structured [`INPUT`], [`OUTPUT_CHOICES`] and [`OUTPUT`]
+/// as it was stored (`None`: not known, or not structured).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredTexts {
+    pub input: Option<String>,
+    pub output_choices: Option<String>,
+    pub output: Option<String>,
+}
+
+impl StoredTexts {
+    /// Where the stored text of property `key` goes, if code sees it as text.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        match key {
+            INPUT => Some(&mut self.input),
+            OUTPUT_CHOICES => Some(&mut self.output_choices),
+            OUTPUT => Some(&mut self.output),
+            _ => None,
+        }
+    }
+}
+
+/// [`as_text`], taking a structured value's stored text when there is one.
+fn text_of(value: Option<&Value>, stored: Option<String>) -> String {
+    match (value, stored) {
+        (Some(Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_)), Some(text)) => text,
+        (value, _) => as_text(value),
     }
 }
 

@@ -7,7 +7,9 @@ mod ports;
 mod trial;
 mod verdict;
 
-pub use input::{CodeInput, CodeTarget, code_input, code_input_taking, target_code_input};
+pub use input::{
+    CodeInput, CodeTarget, StoredTexts, code_input, code_input_taking, code_input_taking_with, target_code_input,
+};
 pub use ports::{BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeRun, CodeSyntaxError, CodeUnavailable};
 pub use trial::{CodeTrials, DEFAULT_SAMPLE_COUNT, MAX_SAMPLE_COUNT, TestCode, TestCodeError, TestedEvent};
 pub use verdict::{CodeVerdictError, verdict_of_run};

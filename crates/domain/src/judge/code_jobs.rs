@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::attached::attached_generations;
 use super::service::JudgeService;
 use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, code_result_event_id};
-use crate::code::{BatchRun, CodeBatch, CodeUnavailable, code_input_taking, verdict_of_run};
+use crate::code::{BatchRun, CodeBatch, CodeUnavailable, StoredTexts, code_input_taking_with, verdict_of_run};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
 use crate::jobs::{ClaimedJob, JobEnd, JobId, JobOutcome, Lease};
@@ -46,15 +46,19 @@ impl Unit<'_> {
     }
 }
 
+/// A batch's generations by project and uuid, with the stored text of what code reads as
+/// text for those its jobs carry.
+type BatchGenerations = (HashMap<(ProjectId, Uuid), Generation>, HashMap<(ProjectId, Uuid), StoredTexts>);
+
 /// The generations still to judge that the units' jobs carry as attachments; a job whose
 /// attachment does not read has its generations read instead.
-fn carried_generations(units: &[Unit<'_>]) -> HashMap<(ProjectId, Uuid), Generation> {
+fn carried_generations(units: &[Unit<'_>]) -> BatchGenerations {
     let needed: HashSet<(ProjectId, Uuid)> = units
         .iter()
         .filter(|unit| !unit.pending.is_empty())
         .map(|unit| (unit.claimed.project, unit.payload.generation))
         .collect();
-    let mut found = HashMap::new();
+    let (mut found, mut texts) = (HashMap::new(), HashMap::new());
     let mut jobs_read = HashSet::new();
     for unit in units {
         let Some(text) = unit.claimed.attachment.as_deref() else { continue };
@@ -63,10 +67,11 @@ fn carried_generations(units: &[Unit<'_>]) -> HashMap<(ProjectId, Uuid), Generat
         }
         match attached_generations(text) {
             Ok(generations) => {
-                for generation in generations {
-                    let key = (unit.claimed.project, generation.uuid);
+                for carried in generations {
+                    let key = (unit.claimed.project, carried.generation.uuid);
                     if needed.contains(&key) {
-                        found.insert(key, generation);
+                        found.insert(key, carried.generation);
+                        texts.insert(key, carried.texts);
                     }
                 }
             }
@@ -75,7 +80,7 @@ fn carried_generations(units: &[Unit<'_>]) -> HashMap<(ProjectId, Uuid), Generat
             }
         }
     }
-    found
+    (found, texts)
 }
 
 /// What one job ends with: its results, and the failures of its judgements.
@@ -145,7 +150,7 @@ impl JudgeService {
     ) -> Result<(), Interrupted> {
         self.drop_stored_results(&mut units).await?;
         let evaluations = self.evaluations_of(&units).await?;
-        let mut generations = self.generations_of(&units).await?;
+        let (mut generations, mut texts) = self.generations_of(&units).await?;
         let mut judged: HashMap<usize, Judged> = readable.iter().map(|index| (*index, Judged::default())).collect();
         let mut code = CodeBatch::default();
         let mut sources: HashMap<(ProjectId, EvaluationId), usize> = HashMap::new();
@@ -180,7 +185,8 @@ impl JudgeService {
                     code.sources.len() - 1
                 });
                 let input = *inputs.entry((project, generation.uuid)).or_insert_with(|| {
-                    code.inputs.push(code_input_taking(generation));
+                    let stored = texts.remove(&(project, generation.uuid)).unwrap_or_default();
+                    code.inputs.push(code_input_taking_with(generation, stored));
                     code.inputs.len() - 1
                 });
                 code.runs.push((source, input));
@@ -267,14 +273,11 @@ impl JudgeService {
         Ok(evaluations)
     }
 
-    /// The batch's generations: those its jobs carry ([`attached_generations`]), the
-    /// others read, one read per project, each by its uuid and timestamp (so each is one
-    /// index probe in its own partition).
-    async fn generations_of(
-        &self,
-        units: &[Unit<'_>],
-    ) -> Result<HashMap<(ProjectId, Uuid), Generation>, RepositoryError> {
-        let mut generations = carried_generations(units);
+    /// The batch's generations: those its jobs carry ([`attached_generations`], with their
+    /// stored texts), the others read, one read per project, each by its uuid and timestamp
+    /// (so each is one index probe in its own partition).
+    async fn generations_of(&self, units: &[Unit<'_>]) -> Result<BatchGenerations, RepositoryError> {
+        let (mut generations, texts) = carried_generations(units);
         let mut wanted: HashMap<ProjectId, Vec<(Uuid, DateTime<Utc>)>> = HashMap::new();
         let mut seen = HashSet::new();
         for unit in units.iter().filter(|unit| !unit.pending.is_empty()) {
@@ -289,7 +292,7 @@ impl JudgeService {
                 generations.insert((project, generation.uuid), generation);
             }
         }
-        Ok(generations)
+        Ok((generations, texts))
     }
 
     /// Stores every result with every job's end, in one transaction, while each lease is

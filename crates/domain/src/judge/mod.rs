@@ -20,7 +20,7 @@ mod target_run;
 pub mod target_text;
 mod targets;
 
-pub use attached::attached_generations;
+pub use attached::{CarriedGeneration, attached_generations};
 pub use caps::{Allocation, CapCount, CapHour, HourlyCapStatements, allocate, counters as cap_counters, reserve_in};
 pub use error::{ManualRunError, ResultsError};
 pub use manual_run::{ManualRun, ManualRunCommand};

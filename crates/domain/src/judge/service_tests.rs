@@ -836,6 +836,9 @@ fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
     let carried = |job: &NewJob| -> Vec<Generation> {
         crate::judge::attached_generations(job.attachment.as_deref().expect("a code job carries its generations"))
             .unwrap()
+            .into_iter()
+            .map(|carried| carried.generation)
+            .collect()
     };
     assert_eq!(carried(&gathered[1]), (1..=256).map(generation_numbered).collect::<Vec<_>>(), "as stored, in order");
     assert_eq!(carried(&gathered[2]).len(), 44);
