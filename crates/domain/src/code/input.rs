@@ -127,12 +127,18 @@ impl StoredTexts {
             _ => None,
         }
     }
+
+    /// Whether a value's stored text is kept: code sees a string as it is and null as
+    /// empty, anything else as its JSON text.
+    pub fn keeps_text_of(value: &Value) -> bool {
+        matches!(value, Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_))
+    }
 }
 
 /// [`as_text`], taking a structured value's stored text when there is one.
 fn text_of(value: Option<&Value>, stored: Option<String>) -> String {
     match (value, stored) {
-        (Some(Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_)), Some(text)) => text,
+        (Some(value), Some(text)) if StoredTexts::keeps_text_of(value) => text,
         (value, _) => as_text(value),
     }
 }

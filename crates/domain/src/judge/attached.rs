@@ -75,8 +75,7 @@ impl<'de> Visitor<'de> for CarriedPropertiesVisitor {
                 Some(slot) => {
                     let raw: Box<RawValue> = access.next_value()?;
                     let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                    *slot = matches!(value, Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_))
-                        .then(|| String::from(Box::<str>::from(raw)));
+                    *slot = StoredTexts::keeps_text_of(&value).then(|| String::from(Box::<str>::from(raw)));
                     value
                 }
                 None => access.next_value()?,
