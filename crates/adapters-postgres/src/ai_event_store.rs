@@ -123,7 +123,8 @@ fn latest(column: &str) -> String {
 
 /// Section 8 in one statement: the matching evaluations (`src`), their groups with the
 /// latest values, newest first and limited (`groups`), the time span of the traced groups
-/// (`span`), and the latest input/output of each group's trace within it (`io`).
+/// (`span`), and the latest input/output of each group's trace within it (`io`, of the
+/// results carrying one: those the trace index holds).
 pub fn experiment_items_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
@@ -168,6 +169,7 @@ io AS (
                FILTER (WHERE NULLIF(e.properties -> '$ai_output', 'null'::jsonb) IS NOT NULL))[1] AS output
     FROM ai_events e CROSS JOIN span
     WHERE e.project_id = $1 AND e.event = '$ai_evaluation'
+      AND (e.properties ? '$ai_input' OR e.properties ? '$ai_output')
       AND e.trace_id IN (SELECT trace_id FROM groups WHERE trace_id IS NOT NULL)
       AND e.timestamp >= span.ts_start AND e.timestamp <= span.ts_end
     GROUP BY e.trace_id

@@ -37,7 +37,7 @@ JOIN ai_events e ON e.project_id = $1 AND e.uuid = w.uuid
     AND e.timestamp >= w.at - interval '1 second' AND e.timestamp <= w.at + interval '1 second'";
 
 /// The events of one trace (`$1` project, `$2` trace id), results aside, oldest first.
-const TRACE_EVENTS: &str = "\
+pub const TRACE_EVENTS: &str = "\
 SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
 WHERE project_id = $1 AND trace_id = $2 AND event <> '$ai_evaluation'
 ORDER BY timestamp, uuid LIMIT $3";
@@ -49,7 +49,7 @@ WHERE project_id = $1 AND event = '$ai_generation'
 ORDER BY timestamp DESC, uuid DESC LIMIT $2";
 
 /// The events of one session, as [`TRACE_EVENTS`].
-const SESSION_EVENTS: &str = "\
+pub const SESSION_EVENTS: &str = "\
 SELECT uuid, event, distinct_id, timestamp, properties FROM ai_events
 WHERE project_id = $1 AND session_id = $2 AND event <> '$ai_evaluation'
 ORDER BY timestamp, uuid LIMIT $3";

@@ -48,12 +48,12 @@ pub use sqlx::PgPool;
 pub use summary_store::{PgLlmCallLog, PgSummaryCache};
 pub use unit_of_work::{PgTransaction, PgUnitOfWork, begin};
 
-/// The statements `cargo xtask bench` times beside `psql`, exported so that a bench can
-/// only ever time what the service runs.
+/// The statements `cargo xtask bench` times beside `psql` and the repository tests read
+/// PostgreSQL's plans of, exported so that both only ever see what the service runs.
 pub mod statements {
     pub use crate::ai_event_store::{EVALUATION_RUNS, experiment_items_sql};
     pub use crate::job_queue::CLAIM;
-    pub use crate::judge_store::RESULTS;
+    pub use crate::judge_store::{RESULTS, SESSION_EVENTS, TRACE_EVENTS};
     pub use crate::report_events::PERIOD_COUNTS;
     pub use crate::report_store::SCHEDULE_CANDIDATES;
 }

@@ -424,3 +424,46 @@ async fn the_limit_keeps_the_newest_groups_and_other_projects_are_invisible() {
     let unknown = ExperimentItemsQuery { experiment_id: ExperimentId::parse("nope").unwrap(), ..query(None, None) };
     assert!(store.experiment_items(project, &unknown).await.unwrap().is_empty());
 }
+
+/// PostgreSQL's plan of `sql` run with `parameters` (SQL literals), sequential scans
+/// priced out so that any index able to answer it is used.
+async fn plan_of(app: &TestApp, sql: &str, parameters: &str) -> String {
+    let mut connection = app.pool().acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off").execute(&mut *connection).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE planned AS {sql}"))).execute(&mut *connection).await.unwrap();
+    let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE planned({parameters})")))
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query("DEALLOCATE planned").execute(&mut *connection).await.unwrap();
+    sqlx::query("RESET enable_seqscan").execute(&mut *connection).await.unwrap();
+    lines.join("\n")
+}
+
+/// The trace index leaves out results carrying neither `$ai_input` nor `$ai_output` (every
+/// result the judges store): each statement that reads by trace or session must still be
+/// one its partial index answers.
+#[tokio::test]
+async fn reads_by_trace_and_session_are_answered_by_their_partial_indexes() {
+    use adapters_postgres::statements::{SESSION_EVENTS, TRACE_EVENTS, experiment_items_sql};
+    let (app, store, project) = seeded().await;
+    let plain_result = event(
+        "$ai_evaluation",
+        t(3),
+        json!({"$ai_trace_id": "trace-1", "$ai_session_id": "session-1", "$ai_evaluation_result": true}),
+    );
+    let traced = event("$ai_generation", t(4), json!({"$ai_trace_id": "trace-1", "$ai_session_id": "session-1"}));
+    store.store_events(project, &[plain_result, traced]).await.unwrap();
+    let project = project.0;
+
+    let items = plan_of(&app, experiment_items_sql(), &format!("{project}, 'exp-1', NULL, NULL, 100")).await;
+    let trace = plan_of(&app, TRACE_EVENTS, &format!("{project}, 'trace-1', 100")).await;
+    let session = plan_of(&app, SESSION_EVENTS, &format!("{project}, 'session-1', 100")).await;
+
+    assert!(items.contains("trace_id_timestamp_idx"), "section 8's input and output by trace:\n{items}");
+    assert!(trace.contains("trace_id_timestamp_idx"), "a trace's events:\n{trace}");
+    assert!(session.contains("session_id_timestamp_idx"), "a session's events:\n{session}");
+    for plan in [&items, &trace, &session] {
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+}
