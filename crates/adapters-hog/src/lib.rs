@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use domain::code::{
     BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError, CodeUnavailable,
 };
-use hog::{Limits, Program, Value};
+use hog::{GlobalUse, GlobalUses, Limits, Program, Value};
 pub use run_threads::{KEPT_THREADS, RUN_STACK_BYTES, RunThreads};
 
 /// Runs Hog code evaluators.
@@ -51,7 +51,8 @@ impl HogEvaluator {
 fn run_now(limits: Limits, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
     let started = Instant::now();
     let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
-    run_program(limits, &program, globals_of(&input), started)
+    let seen = Seen::by(std::slice::from_ref(&program));
+    run_program(limits, &program, globals_of(&input, &seen), started)
 }
 
 fn run_program(limits: Limits, program: &Program, globals: Globals, started: Instant) -> Result<CodeRun, CodeFailure> {
@@ -65,8 +66,8 @@ fn run_program(limits: Limits, program: &Program, globals: Globals, started: Ins
 }
 
 /// Each code compiled once, each event's globals made once (values are shared and
-/// copied on write, so no run sees another's changes); after a code's first failure
-/// its other runs are skipped. An event's input is dropped once its globals are made, and
+/// copied on write, so no run sees another's changes) of what the codes can see of them;
+/// after a code's first failure its other runs are skipped. An event's input is dropped once its globals are made, and
 /// its globals after its last run, so a batch holds one copy of the events it has yet to
 /// judge and none of those it has judged (a worker's batches in flight stay well under
 /// the resident floor at which its threads give memory back, and so keep their pages).
@@ -79,12 +80,14 @@ fn run_batch_now(limits: Limits, batch: CodeBatch) -> Vec<BatchRun> {
             *last = index;
         }
     }
+    let seen = Seen::by(programs.iter().flatten());
     let mut inputs: Vec<Option<CodeInput>> = batch.inputs.into_iter().map(Some).collect();
     let mut failed = vec![false; programs.len()];
     let mut globals: Vec<Option<Globals>> = vec![None; inputs.len()];
     let mut answers = Vec::with_capacity(batch.runs.len());
     for (index, &(source, input)) in batch.runs.iter().enumerate() {
-        answers.push(run_one(limits, &programs, &mut failed, source, input, &mut inputs, &mut globals));
+        let events = Events { seen: &seen, inputs: &mut inputs, globals: &mut globals };
+        answers.push(run_one(limits, &programs, &mut failed, source, input, events));
         if last_run.get(input) == Some(&index) {
             globals[input] = None;
         }
@@ -99,11 +102,10 @@ fn run_one(
     failed: &mut [bool],
     source: usize,
     input: usize,
-    inputs: &mut [Option<CodeInput>],
-    globals: &mut [Option<Globals>],
+    events: Events,
 ) -> BatchRun {
     let no_such_run = || Some(Err(CodeFailure("the code evaluator was given no such run".into())));
-    let (Some(program), Some(event_globals)) = (programs.get(source), globals.get_mut(input)) else {
+    let (Some(program), Some(event_globals)) = (programs.get(source), events.globals.get_mut(input)) else {
         return no_such_run();
     };
     if failed[source] {
@@ -111,7 +113,7 @@ fn run_one(
     }
     let started = Instant::now();
     if event_globals.is_none() {
-        *event_globals = inputs[input].take().map(|event| globals_of(&event));
+        *event_globals = events.inputs[input].take().map(|event| globals_of(&event, events.seen));
     }
     let Some(event_globals) = event_globals.as_ref() else {
         return no_such_run();
@@ -127,25 +129,77 @@ fn run_one(
 /// The globals a run starts with.
 type Globals = Vec<(&'static str, Value)>;
 
-fn globals_of(input: &CodeInput) -> Globals {
-    let properties = Value::from_json(&input.properties);
-    // `event.properties` shares the properties' value (copied only if the code writes it).
-    let event = match Value::from_json(&input.event) {
-        Value::Dict(mut fields) => {
-            std::rc::Rc::make_mut(&mut fields).push(("properties".into(), properties.clone()));
-            Value::Dict(fields)
+/// A batch's events: what is still to be made of each, and what has been.
+struct Events<'a> {
+    seen: &'a Seen,
+    inputs: &'a mut [Option<CodeInput>],
+    globals: &'a mut [Option<Globals>],
+}
+
+/// How much of each global the programs of a batch can see, together: a global none of
+/// them names is not made, and of the properties only the fields they read (an event's
+/// properties hold its input and output again, often most of its size).
+struct Seen {
+    input: bool,
+    output: bool,
+    properties: GlobalUse,
+    event: bool,
+    target: bool,
+    evaluation_events: bool,
+}
+
+impl Seen {
+    fn by<'a>(programs: impl IntoIterator<Item = &'a Program>) -> Self {
+        let uses: Vec<GlobalUses> = programs.into_iter().map(Program::global_uses).collect();
+        let of = |name: &str| uses.iter().fold(GlobalUse::Unused, |seen, uses| seen.union(uses.of_global(name)));
+        let named = |name: &str| of(name) != GlobalUse::Unused;
+        Self {
+            input: named("input"),
+            output: named("output"),
+            properties: of("properties"),
+            event: named("event"),
+            target: named("target"),
+            evaluation_events: named("evaluation_events"),
         }
-        other => other,
-    };
-    let mut globals = vec![
-        ("input", Value::Str(input.input.as_str().into())),
-        ("output", Value::Str(input.output.as_str().into())),
-        ("properties", properties),
-        ("event", event),
-    ];
+    }
+}
+
+fn globals_of(input: &CodeInput, seen: &Seen) -> Globals {
+    let mut globals = Vec::with_capacity(6);
+    if seen.input {
+        globals.push(("input", Value::Str(input.input.as_str().into())));
+    }
+    if seen.output {
+        globals.push(("output", Value::Str(input.output.as_str().into())));
+    }
+    if seen.event {
+        let properties = Value::from_json(&input.properties);
+        // `event.properties` shares the properties' value (copied only if the code writes it).
+        let event = match Value::from_json(&input.event) {
+            Value::Dict(mut fields) => {
+                std::rc::Rc::make_mut(&mut fields).push(("properties".into(), properties.clone()));
+                Value::Dict(fields)
+            }
+            other => other,
+        };
+        globals.push(("properties", properties));
+        globals.push(("event", event));
+    } else {
+        match &seen.properties {
+            GlobalUse::Unused => {}
+            GlobalUse::Fields(fields) => {
+                globals.push(("properties", Value::from_json_fields(&input.properties, fields)));
+            }
+            GlobalUse::Whole => globals.push(("properties", Value::from_json(&input.properties))),
+        }
+    }
     if let Some(target) = &input.target {
-        globals.push(("target", Value::from_json(&target.target)));
-        globals.push(("evaluation_events", Value::from_json(&target.evaluation_events)));
+        if seen.target {
+            globals.push(("target", Value::from_json(&target.target)));
+        }
+        if seen.evaluation_events {
+            globals.push(("evaluation_events", Value::from_json(&target.evaluation_events)));
+        }
     }
     globals
 }
@@ -257,5 +311,27 @@ mod tests {
         assert_eq!(returned[7], None);
         assert!(matches!(&returned[8], Some(Err(message)) if message.contains("no such run")), "{:?}", returned[8]);
         assert_eq!(returned[9], Some(Ok(Some(true))), "an event judged again after its other runs");
+    }
+
+    #[tokio::test]
+    async fn each_code_of_a_batch_sees_what_it_names_of_an_events_globals_when_another_sees_less() {
+        let evaluator = HogEvaluator::default();
+        let sources = vec![
+            "return properties.$ai_model = 'gpt-5' and properties.$ai_total_cost_usd = 0.01".to_owned(),
+            "let n := 0\nfor (k, v in properties) { n := n + 1 }\nreturn n = 2 and input = 'What is 2 + 2?'".to_owned(),
+            "return event.properties.$ai_model = 'gpt-5' and output = 'four'".to_owned(),
+        ];
+        for codes in [vec![0], vec![0, 1], vec![1, 0, 2], vec![2, 0], vec![1]] {
+            let batch = CodeBatch {
+                sources: codes.iter().map(|code| sources[*code].clone()).collect(),
+                inputs: vec![input("four")],
+                runs: (0..codes.len()).map(|source| (source, 0)).collect(),
+            };
+            let answers = evaluator.run_batch(batch).await.unwrap();
+            for (code, answer) in codes.iter().zip(answers) {
+                let returned = answer.unwrap().unwrap().returned;
+                assert_eq!(returned, Ok(Some(true)), "{}, in a batch of codes {codes:?}", sources[*code]);
+            }
+        }
     }
 }

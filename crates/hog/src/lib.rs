@@ -16,12 +16,14 @@ mod lexer;
 mod operators;
 mod parser;
 mod stdlib;
+mod uses;
 mod value;
 
 use std::rc::Rc;
 
 pub use error::{Budget, RunError, SyntaxError};
 pub use interpreter::{Limits, Outcome};
+pub use uses::{GlobalUse, GlobalUses};
 pub use value::Value;
 
 /// The most characters a source may hold.
@@ -52,6 +54,11 @@ impl Program {
     pub fn run(&self, globals: Vec<(&str, Value)>, limits: Limits) -> Result<Outcome, RunError> {
         let globals = globals.into_iter().map(|(name, value)| (Rc::from(name), value)).collect();
         interpreter::Interpreter::new(globals, limits).run(&self.statements)
+    }
+
+    /// How much of each global the code can see (see [`GlobalUses`]).
+    pub fn global_uses(&self) -> GlobalUses {
+        GlobalUses::of(&self.statements)
     }
 }
 

@@ -306,10 +306,117 @@ fn no_input_panics_and_every_run_ends_within_its_budgets() {
     assert!(compiled > 50, "the soup should hold some programs: {compiled}");
 }
 
+#[test]
+fn a_program_sees_the_fields_it_names_and_whatever_it_passes_on_whole() {
+    let uses = |source: &str| compile(source).unwrap().global_uses();
+    let fields = |names: &[&str]| GlobalUse::Fields(names.iter().map(|n| Rc::from(*n)).collect());
+
+    let read = uses("let t := lower(output)\nreturn properties.$ai_total_cost_usd < properties?.['cap'] ?? 1");
+    assert_eq!(read.of_global("properties"), fields(&["$ai_total_cost_usd", "cap"]));
+    assert_eq!(read.of_global("output"), GlobalUse::Whole);
+    assert_eq!(read.of_global("input"), GlobalUse::Unused);
+    assert_eq!(read.of_global("event"), GlobalUse::Unused);
+    assert_eq!(uses("return properties.a.b").of_global("properties"), fields(&["a"]));
+    assert_eq!(uses("properties.a := 1\nreturn properties.a").of_global("properties"), fields(&["a"]));
+
+    for whole in [
+        "return jsonStringify(properties)",
+        "let p := properties\nreturn p.a",
+        "for (k, v in properties) { print(k) }",
+        "let k := 'a'\nreturn properties[k]",
+        "return properties[1]",
+        "properties := {}",
+        "return properties()",
+        "return f'{properties}'",
+    ] {
+        assert_eq!(uses(whole).of_global("properties"), GlobalUse::Whole, "{whole}");
+    }
+    // A local of the same name only makes more of the global seen.
+    let hidden = uses("let properties := {'a': 1}\nfun f(properties) { return properties.b }\nreturn properties.a");
+    assert_eq!(hidden.of_global("properties"), fields(&["a", "b"]));
+    assert_eq!(GlobalUse::Unused.union(fields(&["a"])).union(fields(&["b"])), fields(&["a", "b"]));
+    assert_eq!(fields(&["a"]).union(GlobalUse::Whole), GlobalUse::Whole);
+}
+
 mod properties {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// Expressions that read globals whole or by field, or pass them on.
+    fn global_expr() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("properties".to_owned()),
+            Just("properties.a".to_owned()),
+            Just("properties['b']".to_owned()),
+            Just("properties?.c".to_owned()),
+            Just("properties.a.x".to_owned()),
+            Just("properties.zz".to_owned()),
+            Just("input".to_owned()),
+            Just("event".to_owned()),
+            Just("event.properties.e".to_owned()),
+            Just("p".to_owned()),
+            Just("1".to_owned()),
+            Just("'a'".to_owned()),
+        ];
+        leaf.prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} ?? {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} = {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a}, {b}]")),
+                inner.clone().prop_map(|a| format!("jsonStringify({a})")),
+                inner.clone().prop_map(|a| format!("length({a})")),
+                inner.clone().prop_map(|a| format!("arrayMap(x -> [{a}], [1])")),
+                inner.clone().prop_map(|a| format!("arrayMap(properties -> [{a}], [{{'a': 9}}])")),
+                inner.prop_map(|a| format!("{{'k': {a}}}")),
+            ]
+        })
+    }
+
+    /// Statements that read, write and hide globals, then a returned expression.
+    fn global_program() -> impl Strategy<Value = String> {
+        let statement = global_expr().prop_flat_map(|e| {
+            prop_oneof![
+                Just(format!("print({e})")),
+                Just(format!("let p := {e}")),
+                Just(format!("properties.a := {e}")),
+                Just(format!("properties := {e}")),
+                Just(format!("let properties := {e}")),
+                Just("for (k, v in properties) { print(k, v) }".to_owned()),
+            ]
+        });
+        (proptest::collection::vec(statement, 0..4), global_expr())
+            .prop_map(|(statements, returned)| format!("{}\nreturn {returned}", statements.join("\n")))
+    }
+
+    /// Every global, whole.
+    fn all_globals() -> Vec<(&'static str, Value)> {
+        let properties = serde_json::json!({"a": {"x": 1}, "b": "two", "c": [3], "d": null, "e": "unread"});
+        vec![
+            ("input", Value::str("the question")),
+            ("properties", Value::from_json(&properties)),
+            ("event", Value::from_json(&serde_json::json!({"event": "$ai_generation", "properties": properties}))),
+            ("unused", Value::Int(7)),
+        ]
+    }
+
+    /// Only what `program` can see of each global.
+    fn seen_globals(program: &Program) -> Vec<(&'static str, Value)> {
+        let uses = program.global_uses();
+        all_globals()
+            .into_iter()
+            .filter_map(|(name, value)| match uses.of_global(name) {
+                GlobalUse::Unused => None,
+                GlobalUse::Whole => Some((name, value)),
+                GlobalUse::Fields(fields) => Some((name, Value::from_json_fields(&value.to_json(), &fields))),
+            })
+            .collect()
+    }
+
+    /// A run as its caller sees it: the value, the prints and the steps, or the error.
+    fn seen(outcome: Result<Outcome, RunError>) -> Result<(String, Vec<String>, u64), String> {
+        outcome.map(|o| (o.value.display(), o.prints, o.steps)).map_err(|e| e.to_string())
+    }
 
     const PIECES: [&str; 40] = [
         "let ", "x", " := ", "(", ")", "[", "]", "{", "}", ",", ";", "1", "'s'", "f'{x}'", "null", " + ", " * ", " = ",
@@ -339,6 +446,15 @@ mod properties {
                 Ok(program) => { let _ = program.run(vec![], budget()); }
                 Err(error) => prop_assert!(error.line >= 1 && error.column >= 1),
             }
+        }
+
+        /// Whatever a program does with its globals, it runs the same with only what
+        /// [`Program::global_uses`] says it can see of them.
+        #[test]
+        fn a_program_runs_the_same_on_what_it_can_see(source in global_program()) {
+            let program = compile(&source).unwrap_or_else(|e| panic!("{source}: {e}"));
+            let whole = seen(program.run(all_globals(), budget()));
+            prop_assert_eq!(seen(program.run(seen_globals(&program), budget())), whole, "{}", source);
         }
 
         /// Programs made of Hog's own pieces: whatever compiles ends within its budgets.

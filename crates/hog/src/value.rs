@@ -1,6 +1,7 @@
 //! Hog's values: null, booleans, integers, floats, strings, arrays, tuples, dicts and
 //! functions. Collections are shared and copied on write, so passing one around is cheap.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -177,6 +178,20 @@ impl Value {
             serde_json::Value::Object(map) => {
                 Value::Dict(Rc::new(map.iter().map(|(k, v)| (Rc::from(k.as_str()), Value::from_json(v))).collect()))
             }
+        }
+    }
+
+    /// `json` as [`Value::from_json`] makes it, but an object keeps only `fields`: all a
+    /// program that reads only those fields of it can see (`GlobalUse::Fields`).
+    pub fn from_json_fields(json: &serde_json::Value, fields: &BTreeSet<Rc<str>>) -> Value {
+        match json {
+            serde_json::Value::Object(map) => Value::Dict(Rc::new(
+                map.iter()
+                    .filter(|(key, _)| fields.contains(key.as_str()))
+                    .map(|(key, value)| (Rc::from(key.as_str()), Value::from_json(value)))
+                    .collect(),
+            )),
+            other => Value::from_json(other),
         }
     }
 
