@@ -316,14 +316,14 @@ mod tests {
     #[tokio::test]
     async fn each_code_of_a_batch_sees_what_it_names_of_an_events_globals_when_another_sees_less() {
         let evaluator = HogEvaluator::default();
-        let sources = vec![
-            "return properties.$ai_model = 'gpt-5' and properties.$ai_total_cost_usd = 0.01".to_owned(),
-            "let n := 0\nfor (k, v in properties) { n := n + 1 }\nreturn n = 2 and input = 'What is 2 + 2?'".to_owned(),
-            "return event.properties.$ai_model = 'gpt-5' and output = 'four'".to_owned(),
+        let sources = [
+            "return properties.$ai_model = 'gpt-5' and properties.$ai_total_cost_usd = 0.01",
+            "let n := 0\nfor (k, v in properties) { n := n + 1 }\nreturn n = 2 and input = 'What is 2 + 2?'",
+            "return event.properties.$ai_model = 'gpt-5' and output = 'four'",
         ];
         for codes in [vec![0], vec![0, 1], vec![1, 0, 2], vec![2, 0], vec![1]] {
             let batch = CodeBatch {
-                sources: codes.iter().map(|code| sources[*code].clone()).collect(),
+                sources: codes.iter().map(|code| sources[*code].to_owned()).collect(),
                 inputs: vec![input("four")],
                 runs: (0..codes.len()).map(|source| (source, 0)).collect(),
             };
