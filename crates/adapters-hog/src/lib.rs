@@ -5,11 +5,12 @@
 
 mod run_threads;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::code::{
-    BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeRun, CodeSyntaxError, CodeUnavailable,
+    BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeInput, CodeReads, CodeRun, CodeSyntaxError, CodeUnavailable,
 };
 use hog::{GlobalUse, GlobalUses, Limits, Program, Value};
 pub use run_threads::{KEPT_THREADS, RUN_STACK_BYTES, RunThreads};
@@ -222,6 +223,20 @@ impl CodeEvaluator for HogEvaluator {
         })
     }
 
+    fn reads(&self, source: &str) -> CodeReads {
+        let Ok(program) = hog::compile(source) else {
+            return CodeReads::everything();
+        };
+        let seen = Seen::by([&program]);
+        let properties = match seen.properties {
+            _ if seen.event => None,
+            GlobalUse::Unused => Some(BTreeSet::new()),
+            GlobalUse::Fields(fields) => Some(fields.iter().map(|field| field.to_string()).collect()),
+            GlobalUse::Whole => None,
+        };
+        CodeReads { input: seen.input, output: seen.output, event: seen.event, properties }
+    }
+
     async fn run(&self, source: &str, input: CodeInput) -> Result<Result<CodeRun, CodeFailure>, CodeUnavailable> {
         let limits = self.limits;
         let source = source.to_owned();
@@ -311,6 +326,20 @@ mod tests {
         assert_eq!(returned[7], None);
         assert!(matches!(&returned[8], Some(Err(message)) if message.contains("no such run")), "{:?}", returned[8]);
         assert_eq!(returned[9], Some(Ok(Some(true))), "an event judged again after its other runs");
+    }
+
+    #[test]
+    fn what_a_code_reads_is_what_it_names() {
+        let evaluator = HogEvaluator::default();
+        let reads = evaluator.reads(include_str!("../../hog/examples/evaluator.hog"));
+        let cost = BTreeSet::from(["$ai_total_cost_usd".to_owned()]);
+        assert_eq!(reads, CodeReads { input: false, output: true, event: false, properties: Some(cost) });
+        let event = evaluator.reads("return event.properties.$ai_model = input");
+        assert_eq!(event, CodeReads { input: true, output: false, event: true, properties: None });
+        let whole = evaluator.reads("return length(jsonStringify(properties)) > 2");
+        assert_eq!(whole.properties, None);
+        assert_eq!(evaluator.reads("return true").properties, Some(BTreeSet::new()));
+        assert_eq!(evaluator.reads("return ("), CodeReads::everything(), "code that does not compile");
     }
 
     #[tokio::test]

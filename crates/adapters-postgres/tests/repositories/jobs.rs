@@ -10,6 +10,7 @@ use chrono::Utc;
 use domain::evaluation::MaxRunsPerHour;
 use std::sync::Arc;
 
+use domain::code::CodeReads;
 use domain::ingestion::{AiEventName, BatchTransactions, BatchWrites, IncomingEvent};
 use domain::jobs::{JobId, JobKind, JobQueue, NewJob};
 use domain::judge::{HourlyCap, JudgePayload, JudgeStore, PlannedJob, attached_generations, hour_of};
@@ -403,12 +404,14 @@ async fn a_code_job_carries_its_generations_as_stored_and_drops_them_when_it_end
 
     let claimed = queue.claim(&[(JobKind::JudgeCode, 10)], LEASE).await.unwrap();
     assert_eq!(claimed.len(), 1, "one job for the batch");
-    let carried: Vec<_> =
-        attached_generations(claimed[0].attachment.as_deref().expect("the job carries its generations"))
-            .unwrap()
-            .into_iter()
-            .map(|carried| carried.generation)
-            .collect();
+    let carried: Vec<_> = attached_generations(
+        claimed[0].attachment.as_deref().expect("the job carries its generations"),
+        &CodeReads::everything(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|carried| carried.generation)
+    .collect();
     let wanted: Vec<_> = events.iter().map(|e| (e.uuid, e.timestamp)).collect();
     let mut read = PgJudgeStore::new(app.pool().clone()).events(project, &wanted).await.unwrap();
     read.sort_by_key(|g| events.iter().position(|e| e.uuid == g.uuid));

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::CodeReads;
 use crate::evaluation::TargetKind;
 use crate::ingestion::AiEventName;
 use crate::judge::Generation;
@@ -78,8 +79,8 @@ pub fn code_input_taking(generation: &mut Generation) -> CodeInput {
     code_input_taking_with(generation, StoredTexts::default())
 }
 
-/// As [`code_input_taking`], with the JSON text of structured values as they were stored
-/// (`texts`: what serialising the parsed values would write, not written again).
+/// As [`code_input_taking`], with the texts of `input` and `output` as the event's carrier
+/// gave them (`texts`; made from the properties when not given).
 pub fn code_input_taking_with(generation: &mut Generation, texts: StoredTexts) -> CodeInput {
     let properties = generation.take_properties();
     input_with_texts(generation, properties, texts)
@@ -90,13 +91,11 @@ fn input_with(generation: &Generation, properties: Map<String, Value>) -> CodeIn
 }
 
 fn input_with_texts(generation: &Generation, properties: Map<String, Value>, texts: StoredTexts) -> CodeInput {
-    let (output, output_text) = match properties.get(OUTPUT_CHOICES) {
-        Some(choices) => (Some(choices), texts.output_choices),
-        None => (properties.get(OUTPUT), texts.output),
-    };
     CodeInput {
-        input: text_of(properties.get(INPUT), texts.input),
-        output: text_of(output, output_text),
+        input: texts.input.unwrap_or_else(|| as_text(properties.get(INPUT))),
+        output: texts
+            .output
+            .unwrap_or_else(|| as_text(properties.get(OUTPUT_CHOICES).or_else(|| properties.get(OUTPUT)))),
         event: event_value(generation),
         properties: Value::Object(properties),
         target: None,
@@ -108,39 +107,53 @@ const INPUT: &str = "$ai_input";
 const OUTPUT_CHOICES: &str = "$ai_output_choices";
 const OUTPUT: &str = "$ai_output";
 
-/// The JSON text of a generation's structured [`INPUT`], [`OUTPUT_CHOICES`] and [`OUTPUT`]
-/// as it was stored (`None`: not known, or not structured).
+/// The texts code sees as `input` and `output`, made from the JSON text of the properties
+/// they come from as it was stored (an attachment's), so those values need not be parsed
+/// into the properties when the code cannot read them there (`None`: not given).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredTexts {
     pub input: Option<String>,
-    pub output_choices: Option<String>,
     pub output: Option<String>,
+    /// Whether `output` came from [`OUTPUT_CHOICES`], which [`OUTPUT`] does not replace.
+    output_from_choices: bool,
 }
 
 impl StoredTexts {
-    /// Where the stored text of property `key` goes, if code sees it as text.
-    pub fn slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+    /// Takes in the stored JSON text of property `key` if it is what code that `reads`
+    /// sees as its `input` or `output`; whether it was taken.
+    pub fn take_in(&mut self, key: &str, stored: &str, reads: &CodeReads) -> Result<bool, serde_json::Error> {
         match key {
-            INPUT => Some(&mut self.input),
-            OUTPUT_CHOICES => Some(&mut self.output_choices),
-            OUTPUT => Some(&mut self.output),
-            _ => None,
+            INPUT if reads.input => self.input = Some(text_of_stored(stored)?),
+            OUTPUT_CHOICES if reads.output => {
+                self.output = Some(text_of_stored(stored)?);
+                self.output_from_choices = true;
+            }
+            OUTPUT if reads.output => {
+                if !self.output_from_choices {
+                    self.output = Some(text_of_stored(stored)?);
+                }
+            }
+            _ => return Ok(false),
         }
+        Ok(true)
     }
 
-    /// Whether a value's stored text is kept: code sees a string as it is and null as
-    /// empty, anything else as its JSON text.
-    pub fn keeps_text_of(value: &Value) -> bool {
-        matches!(value, Value::Array(_) | Value::Object(_) | Value::Number(_) | Value::Bool(_))
+    /// Whether property `key` is one code sees as `input` or `output`.
+    pub fn is_text(key: &str) -> bool {
+        matches!(key, INPUT | OUTPUT_CHOICES | OUTPUT)
     }
 }
 
-/// [`as_text`], taking a structured value's stored text when there is one.
-fn text_of(value: Option<&Value>, stored: Option<String>) -> String {
-    match (value, stored) {
-        (Some(value), Some(text)) if StoredTexts::keeps_text_of(value) => text,
-        (value, _) => as_text(value),
-    }
+/// [`as_text`] of a value stored as `stored` (JSON text written by `serde_json`, so a
+/// structure's or number's text is what writing its parse again gives), without parsing
+/// more than a string.
+fn text_of_stored(stored: &str) -> Result<String, serde_json::Error> {
+    let stored = stored.trim_start();
+    Ok(match stored.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(stored)?,
+        _ if stored == "null" => String::new(),
+        _ => stored.to_owned(),
+    })
 }
 
 /// An event's own fields as code sees them: `{uuid, event, distinct_id, timestamp}`.

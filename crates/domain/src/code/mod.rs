@@ -4,6 +4,7 @@
 
 mod input;
 mod ports;
+mod reads;
 mod trial;
 mod verdict;
 
@@ -11,6 +12,7 @@ pub use input::{
     CodeInput, CodeTarget, StoredTexts, code_input, code_input_taking, code_input_taking_with, target_code_input,
 };
 pub use ports::{BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeRun, CodeSyntaxError, CodeUnavailable};
+pub use reads::CodeReads;
 pub use trial::{CodeTrials, DEFAULT_SAMPLE_COUNT, MAX_SAMPLE_COUNT, TestCode, TestCodeError, TestedEvent};
 pub use verdict::{CodeVerdictError, verdict_of_run};
 

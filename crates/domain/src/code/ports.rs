@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::CodeInput;
+use super::{CodeInput, CodeReads};
 
 /// Code that does not compile, and where (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +60,9 @@ pub type BatchRun = Option<Result<CodeRun, CodeFailure>>;
 pub trait CodeEvaluator: Send + Sync + 'static {
     /// Whether `source` compiles.
     fn check(&self, source: &str) -> Result<(), CodeSyntaxError>;
+
+    /// What `source` can see of an event (everything, for code that does not compile).
+    fn reads(&self, source: &str) -> CodeReads;
 
     /// Runs `source` on one event: how the run went, or why it could not happen.
     async fn run(&self, source: &str, input: CodeInput) -> Result<Result<CodeRun, CodeFailure>, CodeUnavailable>;

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::attached::attached_generations;
 use super::service::JudgeService;
 use super::{CodeJudgePayload, Generation, JudgePayload, KeyType, ResultEvent, code_result_event_id};
-use crate::code::{BatchRun, CodeBatch, CodeUnavailable, StoredTexts, code_input_taking_with, verdict_of_run};
+use crate::code::{
+    BatchRun, CodeBatch, CodeReads, CodeUnavailable, StoredTexts, code_input_taking_with, verdict_of_run,
+};
 use crate::evaluation::{Evaluation, EvaluationType, JudgeStop, StatusReason};
 use crate::ingestion::IncomingEvent;
 use crate::jobs::{ClaimedJob, JobEnd, JobId, JobOutcome, Lease};
@@ -50,9 +52,10 @@ impl Unit<'_> {
 /// text for those its jobs carry.
 type BatchGenerations = (HashMap<(ProjectId, Uuid), Generation>, HashMap<(ProjectId, Uuid), StoredTexts>);
 
-/// The generations still to judge that the units' jobs carry as attachments; a job whose
-/// attachment does not read has its generations read instead.
-fn carried_generations(units: &[Unit<'_>]) -> BatchGenerations {
+/// The generations still to judge that the units' jobs carry as attachments, as far as
+/// code that `reads` them sees; a job whose attachment does not read has its generations
+/// read instead.
+fn carried_generations(units: &[Unit<'_>], reads: &CodeReads) -> BatchGenerations {
     let needed: HashSet<(ProjectId, Uuid)> = units
         .iter()
         .filter(|unit| !unit.pending.is_empty())
@@ -65,7 +68,7 @@ fn carried_generations(units: &[Unit<'_>]) -> BatchGenerations {
         if !jobs_read.insert(unit.job) {
             continue;
         }
-        match attached_generations(text) {
+        match attached_generations(text, reads) {
             Ok(generations) => {
                 for carried in generations {
                     let key = (unit.claimed.project, carried.generation.uuid);
@@ -150,7 +153,12 @@ impl JudgeService {
     ) -> Result<(), Interrupted> {
         self.drop_stored_results(&mut units).await?;
         let evaluations = self.evaluations_of(&units).await?;
-        let (mut generations, mut texts) = self.generations_of(&units).await?;
+        let reads = evaluations
+            .values()
+            .flatten()
+            .filter(|evaluation| evaluation.evaluation_type == EvaluationType::Hog)
+            .fold(CodeReads::nothing(), |reads, evaluation| reads.union(self.ports.code.reads(&evaluation.prompt)));
+        let (mut generations, mut texts) = self.generations_of(&units, &reads).await?;
         let mut judged: HashMap<usize, Judged> = readable.iter().map(|index| (*index, Judged::default())).collect();
         let mut code = CodeBatch::default();
         let mut sources: HashMap<(ProjectId, EvaluationId), usize> = HashMap::new();
@@ -274,10 +282,11 @@ impl JudgeService {
     }
 
     /// The batch's generations: those its jobs carry ([`attached_generations`], with their
-    /// stored texts), the others read, one read per project, each by its uuid and timestamp
-    /// (so each is one index probe in its own partition).
-    async fn generations_of(&self, units: &[Unit<'_>]) -> Result<BatchGenerations, RepositoryError> {
-        let (mut generations, texts) = carried_generations(units);
+    /// texts, as far as code that `reads` them sees), the others read, one read per
+    /// project, each by its uuid and timestamp (so each is one index probe in its own
+    /// partition).
+    async fn generations_of(&self, units: &[Unit<'_>], reads: &CodeReads) -> Result<BatchGenerations, RepositoryError> {
+        let (mut generations, texts) = carried_generations(units, reads);
         let mut wanted: HashMap<ProjectId, Vec<(Uuid, DateTime<Utc>)>> = HashMap::new();
         let mut seen = HashSet::new();
         for unit in units.iter().filter(|unit| !unit.pending.is_empty()) {

@@ -98,7 +98,7 @@ pub struct Generation {
 }
 
 /// The property a judgement's result copies from the event it judged.
-const COPIED_BY_RESULTS: &str = "$ai_trace_id";
+pub(super) const COPIED_BY_RESULTS: &str = "$ai_trace_id";
 
 impl Generation {
     /// Its properties, moved out (so code can have them without a copy); it keeps the one

@@ -136,7 +136,11 @@ impl Mocks {
     fn new(evaluation: Evaluation) -> Self {
         let mut mocks = Mocks {
             llm: MockLlm::new(),
-            code: crate::code::MockCodeEvaluator::new(),
+            code: {
+                let mut code = crate::code::MockCodeEvaluator::new();
+                code.expect_reads().returning(|_| crate::code::CodeReads::everything());
+                code
+            },
             evaluations: MockEvaluationRepository::new(),
             store: MockJudgeStore::new(),
             results: MockEvaluationResultsStore::new(),
@@ -834,7 +838,8 @@ fn a_stored_batch_gathers_its_code_jobs_and_leaves_the_others_alone() {
     );
     assert_eq!(gathered[0].attachment, None, "an LLM judge's job carries nothing");
     let carried = |job: &NewJob| -> Vec<Generation> {
-        crate::judge::attached_generations(job.attachment.as_deref().expect("a code job carries its generations"))
+        let attachment = job.attachment.as_deref().expect("a code job carries its generations");
+        crate::judge::attached_generations(attachment, &crate::code::CodeReads::everything())
             .unwrap()
             .into_iter()
             .map(|carried| carried.generation)
