@@ -52,7 +52,7 @@ impl HogEvaluator {
 fn run_now(limits: Limits, source: &str, input: CodeInput) -> Result<CodeRun, CodeFailure> {
     let started = Instant::now();
     let program = hog::compile(source).map_err(|e| CodeFailure(e.to_string()))?;
-    let seen = Seen::by(std::slice::from_ref(&program));
+    let seen = Seen::by([&program]);
     run_program(limits, &program, globals_of(&input, &seen), started)
 }
 
@@ -66,12 +66,13 @@ fn run_program(limits: Limits, program: &Program, globals: Globals, started: Ins
     Ok(CodeRun { returned, prints: outcome.prints, duration: started.elapsed() })
 }
 
-/// Each code compiled once, each event's globals made once (values are shared and
-/// copied on write, so no run sees another's changes) of what the codes can see of them;
-/// after a code's first failure its other runs are skipped. An event's input is dropped once its globals are made, and
-/// its globals after its last run, so a batch holds one copy of the events it has yet to
-/// judge and none of those it has judged (a worker's batches in flight stay well under
-/// the resident floor at which its threads give memory back, and so keep their pages).
+/// Each code compiled once, each event's globals made once, of what the codes can see of
+/// them (values are shared and copied on write, so no run sees another's changes); after a
+/// code's first failure its other runs are skipped. An event's input is dropped once its
+/// globals are made, and its globals after its last run, so a batch holds one copy of the
+/// events it has yet to judge and none of those it has judged (a worker's batches in
+/// flight stay well under the resident floor at which its threads give memory back, and so
+/// keep their pages).
 fn run_batch_now(limits: Limits, batch: CodeBatch) -> Vec<BatchRun> {
     let programs: Vec<Result<Program, CodeFailure>> =
         batch.sources.iter().map(|source| hog::compile(source).map_err(|e| CodeFailure(e.to_string()))).collect();

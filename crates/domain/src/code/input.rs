@@ -120,8 +120,8 @@ pub struct StoredTexts {
 
 impl StoredTexts {
     /// Takes in the stored JSON text of property `key` if it is what code that `reads`
-    /// sees as its `input` or `output`; whether it was taken.
-    pub fn take_in(&mut self, key: &str, stored: &str, reads: &CodeReads) -> Result<bool, serde_json::Error> {
+    /// sees as its `input` or `output`.
+    pub fn take_in(&mut self, key: &str, stored: &str, reads: &CodeReads) -> Result<(), serde_json::Error> {
         match key {
             INPUT if reads.input => self.input = Some(text_of_stored(stored)?),
             OUTPUT_CHOICES if reads.output => {
@@ -133,9 +133,9 @@ impl StoredTexts {
                     self.output = Some(text_of_stored(stored)?);
                 }
             }
-            _ => return Ok(false),
+            _ => {}
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Whether property `key` is one code sees as `input` or `output`.
