@@ -128,11 +128,7 @@ impl StoredTexts {
                 self.output = Some(text_of_stored(stored)?);
                 self.output_from_choices = true;
             }
-            OUTPUT if reads.output => {
-                if !self.output_from_choices {
-                    self.output = Some(text_of_stored(stored)?);
-                }
-            }
+            OUTPUT if reads.output && !self.output_from_choices => self.output = Some(text_of_stored(stored)?),
             _ => {}
         }
         Ok(())
