@@ -73,14 +73,10 @@ pub fn code_input(generation: &Generation) -> CodeInput {
     input_with(generation, generation.properties.clone())
 }
 
-/// The globals for `generation`, its properties moved into them: it keeps only what its
-/// judgements' results copy ([`Generation::take_properties`]).
-pub fn code_input_taking(generation: &mut Generation) -> CodeInput {
-    code_input_taking_with(generation, StoredTexts::default())
-}
-
-/// As [`code_input_taking`], with the texts of `input` and `output` as the event's carrier
-/// gave them (`texts`; made from the properties when not given).
+/// The globals for `generation`, its properties moved into them (it keeps only what its
+/// judgements' results copy, [`Generation::take_properties`]), with the texts of `input`
+/// and `output` as the event's carrier gave them (`texts`; made from the properties when
+/// not given).
 pub fn code_input_taking_with(generation: &mut Generation, texts: StoredTexts) -> CodeInput {
     let properties = generation.take_properties();
     input_with_texts(generation, properties, texts)
@@ -209,11 +205,11 @@ mod tests {
                    "$ai_model": "gpt-5"}),
         );
         let copied = code_input(&generation);
-        let taken = code_input_taking(&mut generation);
+        let taken = code_input_taking_with(&mut generation, StoredTexts::default());
         assert_eq!(taken, copied);
         assert_eq!(Value::Object(generation.properties), json!({"$ai_trace_id": "t"}));
         let mut untraced = event("$ai_generation", json!({"$ai_output": "Hi"}));
-        assert_eq!(code_input_taking(&mut untraced).output, "Hi");
+        assert_eq!(code_input_taking_with(&mut untraced, StoredTexts::default()).output, "Hi");
         assert!(untraced.properties.is_empty());
     }
 

@@ -8,9 +8,7 @@ mod reads;
 mod trial;
 mod verdict;
 
-pub use input::{
-    CodeInput, CodeTarget, StoredTexts, code_input, code_input_taking, code_input_taking_with, target_code_input,
-};
+pub use input::{CodeInput, CodeTarget, StoredTexts, code_input, code_input_taking_with, target_code_input};
 pub use ports::{BatchRun, CodeBatch, CodeEvaluator, CodeFailure, CodeRun, CodeSyntaxError, CodeUnavailable};
 pub use reads::CodeReads;
 pub use trial::{CodeTrials, DEFAULT_SAMPLE_COUNT, MAX_SAMPLE_COUNT, TestCode, TestCodeError, TestedEvent};

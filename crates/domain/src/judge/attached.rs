@@ -197,7 +197,11 @@ mod tests {
             let carried = carried(&properties, &CodeReads::everything());
             let (mut with_texts, mut written) = (carried.generation.clone(), carried.generation);
             let from_texts = crate::code::code_input_taking_with(&mut with_texts, carried.texts.clone());
-            assert_eq!(from_texts, crate::code::code_input_taking(&mut written), "{properties}");
+            assert_eq!(
+                from_texts,
+                crate::code::code_input_taking_with(&mut written, StoredTexts::default()),
+                "{properties}"
+            );
             assert_eq!(carried.texts.input.is_some(), properties.get("$ai_input").is_some(), "{properties}");
         }
     }
@@ -216,7 +220,7 @@ mod tests {
         ];
         for properties in tricky_cases() {
             let mut whole = carried(&properties, &CodeReads::everything()).generation;
-            let whole = crate::code::code_input_taking(&mut whole);
+            let whole = crate::code::code_input_taking_with(&mut whole, StoredTexts::default());
             for reads in &readers {
                 let carried = carried(&properties, reads);
                 let copied = carried.generation.properties.get("$ai_trace_id").cloned();

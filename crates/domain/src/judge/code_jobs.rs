@@ -48,8 +48,8 @@ impl Unit<'_> {
     }
 }
 
-/// A batch's generations by project and uuid, with the stored text of what code reads as
-/// text for those its jobs carry.
+/// A batch's generations by project and uuid, with the `input` and `output` texts of
+/// those its jobs carry.
 type BatchGenerations = (HashMap<(ProjectId, Uuid), Generation>, HashMap<(ProjectId, Uuid), StoredTexts>);
 
 /// The generations still to judge that the units' jobs carry as attachments, as far as
